@@ -1,0 +1,84 @@
+# safecity: `make run` starts the system, `make test` checks it. Everything else is listed in README.md.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+VENDOR := src/safecity/web/static/vendor
+
+.PHONY: run test install dev assets migrate demo serve lint types pytest bench system-deps demo-media clean
+
+run: install demo-media
+	$(BIN)/safecity migrate
+	$(BIN)/safecity demo
+	SAFECITY_DISPATCH__SIMULATE_UNITS=true $(BIN)/safecity serve
+
+test: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed assets
+dev: $(VENV)/.installed-dev assets
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Front-end packages come from npm (package.json + lockfile) and are copied into static, never committed.
+assets: $(VENDOR)/.stamp
+
+$(VENDOR)/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)/leaflet
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	cp node_modules/hls.js/dist/hls.min.js $(VENDOR)/
+	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images $(VENDOR)/leaflet/
+	touch $@
+
+migrate: install
+	$(BIN)/safecity migrate
+
+demo: install
+	$(BIN)/safecity demo
+
+serve: install
+	$(BIN)/safecity serve
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: dev
+	$(BIN)/mypy
+
+pytest: dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: dev
+	$(BIN)/python -m bench
+
+# Debian packages the tests and the demo use: a real browser, a real RTSP server (GStreamer, driven by
+# Debian's python3 with gi) and real CCTV footage (opencv-doc's vtest.avi). Needs root and apt.
+SYSTEM_PACKAGES := chromium fonts-dejavu-core opencv-doc python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 \
+	gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+
+system-deps:
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES)
+
+# The demo's footage: install opencv-doc when it is missing and we may (root), else say how.
+demo-media:
+	@test -f /usr/share/doc/opencv-doc/examples/data/vtest.avi || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q --no-install-recommends opencv-doc; } || \
+	  echo "note: install Debian's opencv-doc (as root) for the demo cameras' footage"
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) .mypy_cache .ruff_cache .pytest_cache

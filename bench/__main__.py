@@ -1,0 +1,19 @@
+"""Run every benchmark in turn (`python -m bench`); each prints its own figures."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+BENCHMARKS = (
+    "bench.bench_event_store",
+    "bench.bench_bus",
+    "bench.bench_ingest",
+    "bench.bench_dispatch",
+    "bench.bench_alert_feed",
+)
+
+for name in BENCHMARKS:
+    print(f"\n=== {name} ===", flush=True)
+    sys.argv = [name]
+    runpy.run_module(name, run_name="__main__")

@@ -1,0 +1,133 @@
+"""Composition root: configuration → database → bus → services → web application."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from safecity import __version__
+from safecity.config import DispatchSettings, Settings, load_settings
+from safecity.core.bus import Bus, create_bus
+from safecity.core.crypto import SecretBox
+from safecity.core.db import create_db_engine, create_session_factory
+from safecity.dispatch import positions, simulator
+from safecity.dispatch.notifiers import Notifier, build_notifier
+from safecity.events.feed import AlertFeed, durable_name
+from safecity.video.flows import VideoRuntime
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What every request handler and worker of one process shares."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    bus: Bus
+    mfa_box: SecretBox
+    alert_feed: AlertFeed
+    video: VideoRuntime | None = None  # the cameras run by this process, if any
+    dispatch_notifier: Notifier | None = None  # how units are told of an assignment; None: by radio
+    engine: Engine | None = None  # owned (and disposed) here unless a session factory was handed in
+
+
+def build_services(settings: Settings, *, session_factory: sessionmaker[Session] | None = None) -> Services:
+    """Wire the process's services from its configuration."""
+    engine = None
+    if session_factory is None:
+        engine = create_db_engine(settings.effective_database_url)
+        session_factory = create_session_factory(engine)
+    bus = create_bus(settings.bus_url.get_secret_value())
+    return Services(
+        settings=settings,
+        session_factory=session_factory,
+        bus=bus,
+        mfa_box=SecretBox(settings.secret_key.get_secret_value(), "mfa"),
+        alert_feed=AlertFeed(bus, durable=durable_name()),
+        video=VideoRuntime(settings, session_factory, bus) if settings.video.run_in_web else None,
+        dispatch_notifier=_notifier(settings.dispatch),
+        engine=engine,
+    )
+
+
+def _notifier(cfg: DispatchSettings) -> Notifier | None:
+    if cfg.mqtt_host:
+        return build_notifier(
+            {"type": "mqtt", "host": cfg.mqtt_host, "port": cfg.mqtt_port, "prefix": cfg.topic_prefix}
+        )
+    if cfg.webhook_url:
+        return build_notifier({"type": "webhook", "url": cfg.webhook_url})
+    return None
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """The web application with its API, pages, health and metrics endpoints."""
+    from safecity.web import shell  # the web layer imports every domain's routers
+
+    services = services or build_services(settings or load_settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await services.bus.start()
+        await services.alert_feed.start()
+        if services.video is not None:
+            await services.video.start()
+        units_stop = asyncio.Event()
+        dispatch = services.settings.dispatch
+        units = (
+            asyncio.create_task(
+                positions.consume_positions(
+                    session_factory=services.session_factory,
+                    stop=units_stop,
+                    host=dispatch.mqtt_host,
+                    port=dispatch.mqtt_port,
+                    prefix=dispatch.topic_prefix,
+                ),
+                name="unit-positions",
+            )
+            if dispatch.mqtt_host
+            else None
+        )
+        demo_units = (
+            asyncio.create_task(
+                simulator.run(session_factory=services.session_factory, stop=units_stop), name="demo-units"
+            )
+            if dispatch.simulate_units
+            else None
+        )
+        logger.info("safecity %s started", __version__, extra={"mode": services.settings.mode})
+        try:
+            yield
+        finally:
+            units_stop.set()
+            for task in (units, demo_units):
+                if task is not None:
+                    await task
+            if services.video is not None:
+                await services.video.stop()
+            await services.alert_feed.stop()
+            await services.bus.close()
+            if services.engine is not None:
+                services.engine.dispose()
+
+    app = FastAPI(
+        title="safecity",
+        version=__version__,
+        description="Safe City platform: cameras, analytics, command and control.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.dispatch_notifier = services.dispatch_notifier
+    shell.install(app)
+    return app

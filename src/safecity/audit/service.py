@@ -1,0 +1,292 @@
+"""Append to, verify and search the hash-chained audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from safecity.audit.models import GENESIS_HASH, OUTCOMES, AuditEntry, AuditHead
+from safecity.auth.principal import SYSTEM, Principal
+from safecity.core.db import utcnow
+from safecity.core.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+HEAD_ID = 1
+READ_PERMISSION = "audit.read"
+MAX_PAGE = 1000
+MAX_DETAIL_CHARS = 4096  # the log records that something happened, it is not a store of the data itself
+VERIFY_BATCH = 5000
+# Every field the hash covers; the hash also covers the previous entry's hash, which chains them.
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "object_type",
+    "object_id",
+    "outcome",
+    "purpose",
+    "client_addr",
+    "district_id",
+    "detail",
+)
+
+# Core statements on the head, built once: the ORM's bulk UPDATE path costs ten times more per append.
+_HEAD = cast(Table, AuditHead.__table__)
+_ADVANCE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(seq=_HEAD.c.seq + 1)
+    .returning(_HEAD.c.seq, _HEAD.c.hash)
+)
+_SEAL_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(hash=bindparam("hash"))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One sign of tampering, at the entry where it shows."""
+
+    seq: int
+    reason: str
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of walking the whole chain."""
+
+    checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the chain is intact."""
+        return not self.problems
+
+
+def _canonical_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the previous hash followed by the canonical JSON of an entry's fields."""
+    canonical = {name: _canonical_value(fields[name]) for name in HASHED_FIELDS}
+    payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def _normalise_detail(detail: Mapping[str, Any] | None) -> dict[str, Any]:
+    # A JSON round trip makes what is hashed now equal to what the database gives back later
+    # (tuples become lists, keys become strings).
+    text = json.dumps(dict(detail or {}), allow_nan=False)
+    if len(text) > MAX_DETAIL_CHARS:
+        raise ValueError(f"audit detail is {len(text)} characters; keep it under {MAX_DETAIL_CHARS}")
+    normalised: dict[str, Any] = json.loads(text)
+    return normalised
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    # Some fields carry what a client sent (an attempted username, an address): an overlong one must
+    # still be recorded, not make the write fail.
+    return None if text is None else text[:limit]
+
+
+def record(
+    *,
+    session: Session,
+    action: str,
+    outcome: str,
+    actor: Principal | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    purpose: str | None = None,
+    district_id: uuid.UUID | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry in the caller's transaction (not committed here); no actor means the system."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    who = actor or SYSTEM
+    # Moving the head first takes the write lock (SQLite) or the head row's lock (PostgreSQL) until the
+    # transaction ends, so concurrent writers queue here and can never extend the same entry twice.
+    head = session.execute(_ADVANCE_HEAD).one_or_none()
+    if head is None:
+        raise RuntimeError("the audit head row is missing: the log was tampered with or never migrated")
+    seq, prev_hash = head
+    entry = AuditEntry(
+        seq=seq,
+        at=utcnow(),
+        actor_id=who.user_id,
+        actor_name=_clip(who.username, 64),
+        action=action,
+        object_type=object_type,
+        object_id=_clip(object_id, 128),
+        outcome=outcome,
+        purpose=purpose,
+        client_addr=_clip(who.client_addr, 64),
+        district_id=district_id,
+        detail=_normalise_detail(detail),
+        prev_hash=prev_hash,
+    )
+    entry.hash = entry_hash(prev_hash, {name: getattr(entry, name) for name in HASHED_FIELDS})
+    session.add(entry)
+    session.flush()
+    session.execute(_SEAL_HEAD, {"hash": entry.hash})
+    return entry
+
+
+def _missing(first: int, last: int) -> str:
+    return f"entry {first} is missing" if first == last else f"entries {first} to {last} are missing"
+
+
+def _check(row: RowMapping, prev_seq: int, prev_hash: str) -> list[Problem]:
+    seq: int = row["seq"]
+    problems = []
+    if seq != prev_seq + 1:
+        problems.append(Problem(prev_seq + 1, f"{_missing(prev_seq + 1, seq - 1)}: deleted from the log"))
+    elif row["prev_hash"] != prev_hash:
+        problems.append(
+            Problem(seq, f"entry {seq} does not link to entry {prev_seq}: entries were replaced or reordered")
+        )
+    if entry_hash(row["prev_hash"], {name: row[name] for name in HASHED_FIELDS}) != row["hash"]:
+        problems.append(
+            Problem(seq, f"entry {seq} was changed after it was written: it no longer matches its hash")
+        )
+    return problems
+
+
+def verify(*, session: Session, batch_size: int = VERIFY_BATCH) -> VerifyReport:
+    """Walk the whole chain in seq order, in batches; report every edit, deletion, reordering, truncation."""
+    report = VerifyReport()
+    head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)).one_or_none()
+    if head is None:
+        report.problems.append(Problem(0, "the head row is missing: the end of the log cannot be checked"))
+        logger.warning("audit chain: the head row is missing")
+        return report
+    prev_seq, prev_hash = 0, GENESIS_HASH
+    table = AuditEntry.__table__
+    while True:
+        # Keyset batches keep memory flat; entries appended after the head was read are left for next time.
+        batch = (
+            session.execute(
+                select(table)
+                .where(AuditEntry.seq > prev_seq, AuditEntry.seq <= head.seq)
+                .order_by(AuditEntry.seq)
+                .limit(batch_size)
+            )
+            .mappings()
+            .all()
+        )
+        if not batch:
+            break
+        for row in batch:
+            report.problems.extend(_check(row, prev_seq, prev_hash))
+            prev_seq, prev_hash = row["seq"], row["hash"]
+        report.checked += len(batch)
+    if prev_seq < head.seq:
+        report.problems.append(
+            Problem(prev_seq + 1, f"{_missing(prev_seq + 1, head.seq)} from the end: the log was truncated")
+        )
+    elif prev_hash != head.hash:
+        report.problems.append(
+            Problem(prev_seq, f"entry {prev_seq} does not match the head: the end was rewritten")
+        )
+    # Read the last entry before the head: a writer moves the head first and commits both together,
+    # so a committed entry past the head this reads was not written by `record`.
+    last_seq = session.scalar(select(func.max(AuditEntry.seq)))
+    head_seq = session.scalar(select(AuditHead.seq).where(AuditHead.id == HEAD_ID))
+    if last_seq is not None and head_seq is not None and last_seq > head_seq:
+        report.problems.append(
+            Problem(
+                head_seq + 1,
+                f"entries {head_seq + 1} to {last_seq} lie past the head: inserted behind the log's back",
+            )
+        )
+    if report.problems:
+        logger.warning("audit chain: %d problems in %d entries", len(report.problems), report.checked)
+    return report
+
+
+def _actor_clause(actor: uuid.UUID | str) -> ColumnElement[bool]:
+    if isinstance(actor, uuid.UUID):
+        return AuditEntry.actor_id == actor
+    try:  # a user id typed into a search box arrives as text
+        user_id = uuid.UUID(actor)
+    except ValueError:
+        return AuditEntry.actor_name == actor
+    return or_(AuditEntry.actor_id == user_id, AuditEntry.actor_name == actor)
+
+
+def search(
+    *,
+    session: Session,
+    principal: Principal,
+    actor: uuid.UUID | str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 100,
+    before_seq: int | None = None,
+    purpose: str | None = None,
+) -> list[AuditEntry]:
+    """Entries newest first within the principal's districts; `actor` is a user id (or as text) or username.
+
+    Pages by keyset: pass the last entry's seq as `before_seq` for the next page. The read is itself
+    recorded (action "audit.read", the filters in its detail).
+    """
+    filters: dict[str, Any] = {
+        "actor": str(actor) if actor is not None else None,
+        "action": action,
+        "outcome": outcome,
+        "since": since.isoformat() if since is not None else None,
+        "until": until.isoformat() if until is not None else None,
+        "limit": limit,
+        "before_seq": before_seq,
+    }
+    filters = {name: value for name, value in filters.items() if value is not None}
+    principal.require(READ_PERMISSION)  # a refusal is audited by the caller's error handling (web/deps.py)
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    if any(moment is not None and moment.utcoffset() is None for moment in (since, until)):
+        raise InvalidInput("since and until need a time zone")
+
+    query = select(AuditEntry).where(principal.district_filter(AuditEntry.district_id))
+    if actor is not None:
+        query = query.where(_actor_clause(actor))
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    if outcome is not None:
+        query = query.where(AuditEntry.outcome == outcome)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.at < until)
+    if before_seq is not None:
+        query = query.where(AuditEntry.seq < before_seq)
+    entries = list(session.scalars(query.order_by(AuditEntry.seq.desc()).limit(limit)))
+    record(
+        session=session,
+        action="audit.read",
+        outcome="success",
+        actor=principal,
+        purpose=purpose,
+        detail={**filters, "returned": len(entries)},
+    )
+    return entries

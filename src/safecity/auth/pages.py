@@ -1,0 +1,313 @@
+"""Pages of accounts and access: login with MFA, one's account and tokens, user and role administration."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+
+from safecity.auth import passwords, sessions, tokens
+from safecity.auth import service as users
+from safecity.auth.permissions import CATALOGUE
+from safecity.auth.views import set_session_cookie
+from safecity.core.errors import PermissionDenied, SafecityError
+from safecity.org import service as org
+from safecity.web.deps import SESSION_COOKIE, Db, Login, client_addr, get_services, optional_login
+from safecity.web.pages import CurrentPage, flash, htmx_action, render, render_public
+
+router = APIRouter(include_in_schema=False)
+OptionalLogin = Annotated[Login | None, Depends(optional_login)]
+
+
+def _next_step(login: Login) -> str:
+    if login.login_session.mfa_verified:
+        return "/"
+    return "/login/mfa" if login.user.mfa_enabled else "/mfa/enrol"
+
+
+def _check_form_csrf(login: Login, token: str) -> None:
+    if not secrets.compare_digest(token, login.login_session.csrf_token):
+        raise PermissionDenied("the form expired; reload the page", code="csrf_failed")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, login: OptionalLogin) -> Response:
+    if login is not None:
+        return RedirectResponse(_next_step(login), status_code=303)
+    return render_public(request, "auth/login.html")
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    db: Db,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+) -> Response:
+    try:
+        result = sessions.login(
+            session=db,
+            policy=get_services(request).settings.auth,
+            username=username,
+            password=password,
+            client_addr=client_addr(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+    except SafecityError as exc:
+        return render_public(request, "auth/login.html", exc.status, error=exc.message, username=username)
+    target = {"verify": "/login/mfa", "enrol": "/mfa/enrol", None: "/"}[result.mfa_step]
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(request, response, result.token)
+    return response
+
+
+@router.get("/login/mfa", response_class=HTMLResponse)
+def mfa_page(request: Request, login: OptionalLogin) -> Response:
+    if login is None:
+        return RedirectResponse("/login", status_code=303)
+    if login.login_session.mfa_verified or not login.user.mfa_enabled:
+        return RedirectResponse(_next_step(login), status_code=303)
+    return render_public(request, "auth/mfa.html", csrf_token=login.login_session.csrf_token)
+
+
+@router.post("/login/mfa", response_class=HTMLResponse)
+def mfa_submit(
+    request: Request,
+    db: Db,
+    login: OptionalLogin,
+    code: Annotated[str, Form(max_length=12)],
+    csrf_token: Annotated[str, Form(max_length=128)],
+) -> Response:
+    if login is None:
+        return RedirectResponse("/login", status_code=303)
+    services = get_services(request)
+    try:
+        _check_form_csrf(login, csrf_token)
+        sessions.verify_mfa(
+            session=db,
+            policy=services.settings.auth,
+            box=services.mfa_box,
+            login_session=login.login_session,
+            code=code,
+        )
+    except SafecityError as exc:
+        db.commit()  # keep the counted failure even though the page is re-rendered
+        return render_public(
+            request, "auth/mfa.html", exc.status, error=exc.message, csrf_token=login.login_session.csrf_token
+        )
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/mfa/enrol", response_class=HTMLResponse)
+def enrol_page(request: Request, db: Db, login: OptionalLogin) -> Response:
+    if login is None:
+        return RedirectResponse("/login", status_code=303)
+    if login.user.mfa_enabled:
+        return RedirectResponse(_next_step(login), status_code=303)
+    services = get_services(request)
+    enrolment = sessions.begin_enrolment(
+        session=db, policy=services.settings.auth, box=services.mfa_box, user=login.user
+    )
+    return render_public(
+        request,
+        "auth/enrol.html",
+        enrolment=enrolment,
+        csrf_token=login.login_session.csrf_token,
+        required=not login.login_session.mfa_verified,
+    )
+
+
+@router.post("/mfa/enrol", response_class=HTMLResponse)
+def enrol_submit(
+    request: Request,
+    db: Db,
+    login: OptionalLogin,
+    code: Annotated[str, Form(max_length=12)],
+    csrf_token: Annotated[str, Form(max_length=128)],
+) -> Response:
+    if login is None:
+        return RedirectResponse("/login", status_code=303)
+    try:
+        _check_form_csrf(login, csrf_token)
+        sessions.confirm_enrolment(
+            session=db, box=get_services(request).mfa_box, login_session=login.login_session, code=code
+        )
+    except SafecityError as exc:
+        services = get_services(request)
+        enrolment = sessions.begin_enrolment(
+            session=db, policy=services.settings.auth, box=services.mfa_box, user=login.user
+        )
+        return render_public(
+            request,
+            "auth/enrol.html",
+            exc.status,
+            error=exc.message,
+            enrolment=enrolment,
+            csrf_token=login.login_session.csrf_token,
+            required=not login.login_session.mfa_verified,
+        )
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/logout")
+def logout_submit(
+    request: Request, db: Db, login: OptionalLogin, csrf_token: Annotated[str, Form(max_length=128)]
+) -> Response:
+    if login is not None:
+        _check_form_csrf(login, csrf_token)
+        sessions.logout(session=db, login_session=login.login_session, client_addr=client_addr(request))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(page: CurrentPage, db: Db) -> Response:
+    own_tokens = (
+        tokens.list_own(session=db, actor=page.principal) if page.principal.can("tokens.manage") else []
+    )
+    return render(
+        page, "auth/account.html", tokens=own_tokens, permissions=sorted(page.principal.permissions)
+    )
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+def create_token_submit(
+    page: CurrentPage,
+    db: Db,
+    name: Annotated[str, Form(min_length=1, max_length=80)],
+    permissions: Annotated[list[str], Form()],
+) -> Response:
+    try:
+        token, secret = tokens.create(session=db, actor=page.principal, name=name, permissions=permissions)
+    except SafecityError as exc:
+        db.rollback()
+        return flash(exc.message, ok=False)
+    return flash(
+        Markup(
+            'Token <b>{}</b> created. Copy it now, it is not shown again: <code class="secret">{}</code>'
+        ).format(token.name, secret)
+    )
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token_submit(page: CurrentPage, db: Db, token_id: uuid.UUID) -> Response:
+    return htmx_action(
+        db, lambda: tokens.revoke(session=db, actor=page.principal, token_id=token_id), "/account"
+    )
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(page: CurrentPage, db: Db) -> Response:
+    districts = (
+        {d.id: d for d in org.list_districts(session=db, actor=page.principal)}
+        if page.principal.can("org.read")
+        else {}
+    )
+    return render(
+        page,
+        "auth/users.html",
+        users=users.list_users(session=db, actor=page.principal),
+        roles=users.list_roles(session=db, actor=page.principal),
+        districts=districts,
+    )
+
+
+def _scope(province_wide: bool, district_ids: list[uuid.UUID]) -> frozenset[uuid.UUID] | None:
+    return None if province_wide else frozenset(district_ids)
+
+
+@router.post("/admin/users")
+def create_user_submit(
+    page: CurrentPage,
+    db: Db,
+    username: Annotated[str, Form(pattern=r"^[A-Za-z0-9_.-]{3,64}$")],
+    full_name: Annotated[str, Form(max_length=120)] = "",
+    roles: Annotated[list[str] | None, Form()] = None,
+    district_ids: Annotated[list[uuid.UUID] | None, Form()] = None,
+    province_wide: Annotated[bool, Form()] = False,
+) -> Response:
+    password = passwords.generate_password()
+    try:
+        user = users.create_user(
+            session=db,
+            actor=page.principal,
+            username=username,
+            password=password,
+            full_name=full_name,
+            roles=roles or [],
+            district_ids=_scope(province_wide, district_ids or []),
+        )
+    except SafecityError as exc:
+        db.rollback()
+        return flash(exc.message, ok=False)
+    return flash(
+        Markup(
+            "Created <b>{}</b>. Give them this password in person; it is not shown again: "
+            '<code class="secret">{}</code>'
+        ).format(user.username, password)
+    )
+
+
+@router.post("/admin/users/{user_id}/access")
+def set_access_submit(
+    page: CurrentPage,
+    db: Db,
+    user_id: uuid.UUID,
+    roles: Annotated[list[str] | None, Form()] = None,
+    district_ids: Annotated[list[uuid.UUID] | None, Form()] = None,
+    province_wide: Annotated[bool, Form()] = False,
+) -> Response:
+    return htmx_action(
+        db,
+        lambda: users.set_user_access(
+            session=db,
+            actor=page.principal,
+            user_id=user_id,
+            roles=roles or [],
+            district_ids=_scope(province_wide, district_ids or []),
+        ),
+        "/admin/users",
+    )
+
+
+@router.post("/admin/users/{user_id}/{action}")
+def user_action_submit(page: CurrentPage, db: Db, user_id: uuid.UUID, action: str) -> Response:
+    actions: dict[str, Callable[[], object]] = {
+        "disable": lambda: users.set_active(session=db, actor=page.principal, user_id=user_id, active=False),
+        "enable": lambda: users.set_active(session=db, actor=page.principal, user_id=user_id, active=True),
+        "reset-mfa": lambda: users.reset_mfa(session=db, actor=page.principal, user_id=user_id),
+        "end-sessions": lambda: users.end_sessions(session=db, actor=page.principal, user_id=user_id),
+    }
+    if action not in actions:
+        return flash(f"unknown action '{action}'", ok=False)
+    return htmx_action(db, actions[action], "/admin/users")
+
+
+@router.get("/admin/roles", response_class=HTMLResponse)
+def roles_page(page: CurrentPage, db: Db) -> Response:
+    return render(
+        page,
+        "auth/roles.html",
+        roles=users.list_roles(session=db, actor=page.principal),
+        catalogue=CATALOGUE,
+        editable=page.principal.can("roles.manage") and page.principal.province_wide,
+    )
+
+
+@router.post("/admin/roles/{name}")
+def set_role_submit(
+    page: CurrentPage, db: Db, name: str, permissions: Annotated[list[str] | None, Form()] = None
+) -> Response:
+    return htmx_action(
+        db,
+        lambda: users.set_role_permissions(
+            session=db, actor=page.principal, name=name, permissions=permissions or []
+        ),
+        "/admin/roles",
+    )

@@ -1,0 +1,52 @@
+"""The catalogue of named permissions that code checks; roles (data) are sets of these names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Permission:
+    name: str
+    description: str
+    # Criminal, biometric or personal data, or the power to grant access: whoever holds it must use MFA.
+    sensitive: bool = False
+
+
+CATALOGUE: tuple[Permission, ...] = (
+    Permission("users.read", "See user accounts in one's districts"),
+    Permission("users.manage", "Create, change and disable user accounts", sensitive=True),
+    Permission("roles.manage", "Change which permissions a role grants", sensitive=True),
+    Permission("org.read", "See districts, police stations and sites"),
+    Permission("org.manage", "Change districts, police stations and sites"),
+    Permission("audit.read", "Browse the access audit log", sensitive=True),
+    Permission("tokens.manage", "Create and revoke one's own API tokens for machines"),
+    Permission("cameras.read", "See cameras and their status"),
+    Permission("cameras.manage", "Register, change and remove cameras"),
+    Permission("cameras.own", "Register one's own premises and cameras (camera owners)"),
+    Permission("video.live", "Watch live video"),
+    Permission("video.playback", "Play back recorded video"),
+    Permission("video.export", "Export clips as evidence", sensitive=True),
+    Permission("alerts.read", "See the alert feed"),
+    Permission("alerts.handle", "Acknowledge, dismiss and escalate alerts"),
+    Permission("alerts.raise", "Raise alerts from another system (for machine API tokens)"),
+    Permission("incidents.read", "See incidents"),
+    Permission("incidents.manage", "Log calls, create and update incidents"),
+    Permission("dispatch.manage", "Assign units to incidents"),
+    Permission("kpis.read", "Read response-time figures"),
+    Permission("panic.report", "Report panic-button presses and positions (mobile app tokens)"),
+    Permission("records.read", "Read criminal records: persons, vehicles, FIRs, warrants", sensitive=True),
+    Permission("records.manage", "Change criminal records", sensitive=True),
+    Permission("faces.search", "Search by face and see face matches", sensitive=True),
+    Permission("plates.read", "Read number-plate history and hotlist hits", sensitive=True),
+    Permission("challans.review", "Review traffic violations and issue e-challans", sensitive=True),
+    Permission("forensics.investigate", "Search events, rebuild routes, build cases", sensitive=True),
+)
+
+BY_NAME: dict[str, Permission] = {p.name: p for p in CATALOGUE}
+SENSITIVE: frozenset[str] = frozenset(p.name for p in CATALOGUE if p.sensitive)
+
+
+def requires_mfa(permissions: frozenset[str]) -> bool:
+    """Whether a holder of these permissions must pass a second factor."""
+    return not permissions.isdisjoint(SENSITIVE)

@@ -1,0 +1,289 @@
+"""Logging in: passwords, lockout, the TOTP second factor, and server-side sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+import pyotp
+import segno
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from safecity.audit import service as audit
+from safecity.auth import passwords
+from safecity.auth import service as users
+from safecity.auth.models import LoginSession, User
+from safecity.auth.principal import Principal
+from safecity.config import AuthSettings
+from safecity.core.crypto import SecretBox, token_digest
+from safecity.core.db import utcnow
+from safecity.core.errors import InvalidInput, Locked, NotAuthenticated
+
+MfaStep = Literal["verify", "enrol"]
+_BAD_LOGIN = "invalid username or password"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str  # the cookie value; only its digest is stored
+    login_session: LoginSession
+    mfa_step: MfaStep | None  # what the user must still do before the session is complete
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
+    uri: str
+    qr_svg: str
+
+
+def _actor(user: User, client_addr: str | None) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        permissions=frozenset(),
+        district_ids=None,
+        client_addr=client_addr,
+    )
+
+
+def _fail(
+    session: Session, user: User, policy: AuthSettings, now: dt.datetime, reason: str, addr: str | None
+) -> None:
+    """Count a failed attempt, lock the account at the threshold, and keep the record even as we refuse."""
+    user.failed_logins += 1
+    if user.failed_logins >= policy.lockout_threshold:
+        user.locked_until = now + dt.timedelta(minutes=policy.lockout_minutes)
+        user.failed_logins = 0
+    audit.record(
+        session=session,
+        actor=_actor(user, addr),
+        action="auth.login",
+        outcome="failure",
+        object_type="user",
+        object_id=str(user.id),
+        detail={"reason": reason, "locked": user.locked_until is not None and user.locked_until > now},
+    )
+    session.commit()
+
+
+def login(
+    *,
+    session: Session,
+    policy: AuthSettings,
+    username: str,
+    password: str,
+    client_addr: str | None = None,
+    user_agent: str | None = None,
+    now: dt.datetime | None = None,
+) -> LoginResult:
+    """Check a password and open a session; the session is complete only once any MFA step is done."""
+    now = now or utcnow()
+    user = users.find_by_username(session=session, username=username)
+    if user is None:
+        passwords.verify_password(None, password)  # same cost as a real check
+        audit.record(
+            session=session,
+            actor=Principal(
+                user_id=None,
+                username=username[:64],
+                permissions=frozenset(),
+                district_ids=None,
+                client_addr=client_addr,
+            ),
+            action="auth.login",
+            outcome="failure",
+            detail={"reason": "unknown_user"},
+        )
+        session.commit()
+        raise NotAuthenticated(_BAD_LOGIN, code="bad_credentials")
+    if users.is_locked(user, now):
+        _fail(session, user, policy, now, "locked", client_addr)
+        raise Locked(f"too many failed attempts: the account is locked for {policy.lockout_minutes} minutes")
+    if not passwords.verify_password(user.password_hash, password):
+        _fail(session, user, policy, now, "bad_password", client_addr)
+        if users.is_locked(user, now):
+            raise Locked(
+                f"too many failed attempts: the account is locked for {policy.lockout_minutes} minutes"
+            )
+        raise NotAuthenticated(_BAD_LOGIN, code="bad_credentials")
+    if not user.is_active:
+        _fail(session, user, policy, now, "disabled", client_addr)
+        raise NotAuthenticated("this account is disabled", code="account_disabled")
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    user.failed_logins = 0
+    access = users.access_of(session=session, user=user)
+    mfa_step: MfaStep | None = None
+    if user.mfa_enabled:
+        mfa_step = "verify"
+    elif access.mfa_required:
+        mfa_step = "enrol"
+    token = secrets.token_urlsafe(32)
+    login_session = LoginSession(
+        token_digest=token_digest(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        mfa_verified=mfa_step is None,
+        client_addr=client_addr,
+        user_agent=(user_agent or "")[:255] or None,
+        created_at=now,
+        last_seen_at=now,
+    )
+    session.add(login_session)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=_actor(user, client_addr),
+        action="auth.login",
+        outcome="success",
+        object_type="user",
+        object_id=str(user.id),
+        detail={"mfa_step": mfa_step},
+    )
+    session.commit()
+    return LoginResult(token, login_session, mfa_step)
+
+
+def resolve(
+    *, session: Session, policy: AuthSettings, token: str, now: dt.datetime | None = None
+) -> tuple[LoginSession, User] | None:
+    """The live session behind a cookie, ending it if it sat idle too long or is too old."""
+    now = now or utcnow()
+    login_session = session.scalars(
+        select(LoginSession).where(LoginSession.token_digest == token_digest(token))
+    ).one_or_none()
+    if login_session is None or login_session.ended_at is not None:
+        return None
+    user = session.get(User, login_session.user_id)
+    expired = None
+    if user is None or not user.is_active:
+        expired = "disabled"
+    elif now - login_session.last_seen_at > dt.timedelta(minutes=policy.session_idle_minutes):
+        expired = "idle"
+    elif now - login_session.created_at > dt.timedelta(hours=policy.session_max_hours):
+        expired = "max_age"
+    if expired or user is None:
+        login_session.ended_at, login_session.end_reason = now, expired
+        session.commit()
+        return None
+    # Touch at most once a minute: an idle timeout does not need a write on every request.
+    if now - login_session.last_seen_at > dt.timedelta(seconds=60):
+        login_session.last_seen_at = now
+    return login_session, user
+
+
+def logout(*, session: Session, login_session: LoginSession, client_addr: str | None = None) -> None:
+    """End a session."""
+    login_session.ended_at, login_session.end_reason = utcnow(), "logout"
+    user = session.get(User, login_session.user_id)
+    if user is not None:
+        audit.record(
+            session=session,
+            actor=_actor(user, client_addr),
+            action="auth.logout",
+            outcome="success",
+            object_type="user",
+            object_id=str(user.id),
+        )
+
+
+def _accept_code(user: User, secret: str, code: str, now: dt.datetime) -> bool:
+    """Check a TOTP code (±1 step of clock drift) and refuse any step already used."""
+    totp = pyotp.TOTP(secret)
+    code = code.strip().replace(" ", "")
+    if not (code.isdigit() and len(code) == totp.digits):
+        return False
+    step = int(now.timestamp()) // totp.interval
+    for candidate in (step, step - 1, step + 1):
+        if secrets.compare_digest(totp.generate_otp(candidate), code):
+            if user.mfa_last_step is not None and candidate <= user.mfa_last_step:
+                return False
+            user.mfa_last_step = candidate
+            return True
+    return False
+
+
+def verify_mfa(
+    *,
+    session: Session,
+    policy: AuthSettings,
+    box: SecretBox,
+    login_session: LoginSession,
+    code: str,
+    now: dt.datetime | None = None,
+) -> None:
+    """Complete a login with a TOTP code; wrong codes count towards the lockout."""
+    now = now or utcnow()
+    user = session.get(User, login_session.user_id)
+    if user is None or not user.mfa_enabled or user.mfa_secret is None:
+        raise InvalidInput("no second factor is enrolled for this account", code="mfa_not_enrolled")
+    if users.is_locked(user, now):
+        raise Locked(f"too many failed attempts: the account is locked for {policy.lockout_minutes} minutes")
+    if not _accept_code(user, box.decrypt(user.mfa_secret), code, now):
+        _fail(session, user, policy, now, "bad_mfa_code", login_session.client_addr)
+        if users.is_locked(user, now):
+            login_session.ended_at, login_session.end_reason = now, "locked"
+            session.commit()
+            raise Locked(
+                f"too many failed attempts: the account is locked for {policy.lockout_minutes} minutes"
+            )
+        raise NotAuthenticated("that code is not valid", code="bad_mfa_code")
+    user.failed_logins = 0
+    login_session.mfa_verified = True
+    audit.record(
+        session=session,
+        actor=_actor(user, login_session.client_addr),
+        action="auth.mfa.verify",
+        outcome="success",
+        object_type="user",
+        object_id=str(user.id),
+    )
+
+
+def begin_enrolment(*, session: Session, policy: AuthSettings, box: SecretBox, user: User) -> Enrolment:
+    """Start TOTP enrolment: a new secret (stored encrypted, not yet active) and its QR code."""
+    if user.mfa_enabled:
+        raise InvalidInput(
+            "a second factor is already enrolled; an administrator can reset it", code="mfa_enrolled"
+        )
+    # Reuse a pending secret so a reload or a mistyped code does not invalidate what was scanned.
+    secret = box.decrypt(user.mfa_secret) if user.mfa_secret else pyotp.random_base32()
+    if user.mfa_secret is None:
+        user.mfa_secret = box.encrypt(secret)
+        session.flush()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=policy.mfa_issuer)
+    qr_svg = segno.make(uri, error="m").svg_inline(scale=5, dark="#111", light="#fff")
+    return Enrolment(secret=secret, uri=uri, qr_svg=qr_svg)
+
+
+def confirm_enrolment(
+    *,
+    session: Session,
+    box: SecretBox,
+    login_session: LoginSession,
+    code: str,
+    now: dt.datetime | None = None,
+) -> None:
+    """Activate the second factor once the user proves their authenticator shows the right code."""
+    now = now or utcnow()
+    user = session.get(User, login_session.user_id)
+    if user is None or user.mfa_secret is None or user.mfa_enabled:
+        raise InvalidInput("start enrolment first", code="mfa_not_started")
+    if not _accept_code(user, box.decrypt(user.mfa_secret), code, now):
+        raise InvalidInput(
+            "that code is not valid: check the authenticator's clock and try again", code="bad_mfa_code"
+        )
+    user.mfa_enabled = True
+    login_session.mfa_verified = True
+    audit.record(
+        session=session,
+        actor=_actor(user, login_session.client_addr),
+        action="auth.mfa.enrol",
+        outcome="success",
+        object_type="user",
+        object_id=str(user.id),
+    )

@@ -1,0 +1,1 @@
+"""The camera registry: police, departmental and commercial cameras, their streams and their owners."""

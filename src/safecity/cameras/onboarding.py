@@ -1,0 +1,506 @@
+"""Commercial cameras: owners register premises and cameras, an automated compliance check, the authority's
+review, and a transparency view of who watched an owner's cameras (read from the audit log).
+
+An owner (permission cameras.own) sees only their own premises and cameras, in any district: ownership,
+not district, is their scope. The authority (cameras.manage) reviews within its districts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import re
+import socket
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from fractions import Fraction
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import av
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from safecity.audit import service as audit
+from safecity.audit.models import AuditEntry
+from safecity.auth.principal import Principal
+from safecity.cameras import service as registry
+from safecity.cameras.models import Approval, Camera, Owner, Premises
+from safecity.cameras.passwords import is_default_password
+from safecity.cameras.schemas import ComplianceItem, ComplianceReport, OwnerCameraIn, PremisesIn, ReviewIn
+from safecity.config import Settings
+from safecity.core.crypto import SecretBox
+from safecity.core.db import utcnow
+from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from safecity.org.models import District
+
+logger = logging.getLogger(__name__)
+
+# Pakistani mobile numbers: (+92|0092|0)?3NNNNNNNNN, stored as +923NNNNNNNNN (see shared/PAKISTAN.md).
+_MOBILE = re.compile(r"(?:\+92|0092|0)?(3\d{9})")
+_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+# The audit actions of watching a camera, recorded by the live, playback and export code.
+VIEW_ACTIONS = ("video.live", "video.playback", "video.export")
+MAX_VIEWERS = 1000
+RTSP_DEFAULT_PORT = 554
+# How long the check samples packets to measure the frame rate (stream time), and at most how many.
+FPS_SAMPLE_SECONDS = 1.0
+FPS_SAMPLE_PACKETS = 120
+
+
+def normalise_phone(text: str) -> str:
+    """A Pakistani mobile number as +923NNNNNNNNN, or InvalidInput."""
+    match = _MOBILE.fullmatch(_PHONE_PUNCTUATION.sub("", text))
+    if match is None:
+        raise InvalidInput("give a Pakistani mobile number, such as 0300 1234567 or +92 300 1234567")
+    return "+92" + match.group(1)
+
+
+# --- premises and their cameras -------------------------------------------------------------------
+
+
+def list_premises(*, session: Session, principal: Principal) -> list[Premises]:
+    """The owner's own premises, by name."""
+    principal.require(registry.OWN)
+    query = select(Premises).where(Premises.owner_user_id == principal.user_id)
+    return list(session.scalars(query.order_by(Premises.name, Premises.id)))
+
+
+def create_premises(*, session: Session, principal: Principal, data: PremisesIn) -> Premises:
+    """Register premises of the acting owner, in any district."""
+    principal.require(registry.OWN)
+    if principal.user_id is None:
+        raise PermissionDenied("premises belong to a person: log in as the owner")
+    if session.get(District, data.district_id) is None:
+        raise NotFound("no such district")
+    premises = Premises(
+        owner_user_id=principal.user_id,
+        district_id=data.district_id,
+        name=data.name,
+        organisation=data.organisation,
+        address=data.address,
+        contact_phone=normalise_phone(data.contact_phone),
+        latitude=data.latitude,
+        longitude=data.longitude,
+    )
+    session.add(premises)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=principal,
+        action="premises.create",
+        outcome="success",
+        object_type="premises",
+        object_id=str(premises.id),
+        district_id=premises.district_id,
+    )
+    return premises
+
+
+def own_premises(*, session: Session, principal: Principal, premises_id: uuid.UUID) -> Premises:
+    """One of the owner's premises (someone else's reads as not found)."""
+    principal.require(registry.OWN)
+    premises = session.get(Premises, premises_id)
+    if premises is None or premises.owner_user_id != principal.user_id:
+        raise NotFound("no such premises among yours")
+    return premises
+
+
+def owner_cameras(
+    *, session: Session, principal: Principal, premises_id: uuid.UUID | None = None
+) -> list[Camera]:
+    """The owner's cameras (at one of their premises, if given), by name."""
+    principal.require(registry.OWN)
+    query = (
+        select(Camera)
+        .join(Premises, Camera.premises_id == Premises.id)
+        .where(Premises.owner_user_id == principal.user_id)
+    )
+    if premises_id is not None:
+        query = query.where(Premises.id == premises_id)
+    return list(session.scalars(query.order_by(Camera.name, Camera.id)))
+
+
+def register_camera(
+    *, session: Session, principal: Principal, box: SecretBox, premises_id: uuid.UUID, data: OwnerCameraIn
+) -> Camera:
+    """Connect a camera at the owner's premises; it waits for the authority's review."""
+    premises = own_premises(session=session, principal=principal, premises_id=premises_id)
+    camera = Camera(
+        name=data.name,
+        district_id=premises.district_id,
+        premises_id=premises.id,
+        latitude=premises.latitude if data.latitude is None else data.latitude,
+        longitude=premises.longitude if data.longitude is None else data.longitude,
+        bearing=data.bearing,
+        field_of_view=data.field_of_view,
+        owner=Owner.COMMERCIAL,
+        owner_organisation=premises.organisation,
+        sharing=data.sharing,
+        approval=Approval.PENDING,
+        tags=[],
+    )
+    # An owner gives a network address only: a file path would let them probe the server's own disk.
+    registry.set_streams(
+        camera,
+        box,
+        stream_url=data.stream_url,
+        substream_url=data.substream_url,
+        username=data.username,
+        password=data.password.get_secret_value() if data.password is not None else None,
+        allow_files=False,
+    )
+    session.add(camera)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=principal,
+        action="camera.register",
+        outcome="success",
+        object_type="camera",
+        object_id=str(camera.id),
+        district_id=camera.district_id,
+        detail={"premises_id": str(premises.id), "sharing": camera.sharing.value},
+    )
+    logger.info("commercial camera %s registered, awaiting review", camera.id)
+    return camera
+
+
+# --- the automated compliance check ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Probe:
+    width: int
+    height: int
+    fps: float | None
+    seconds: float
+
+
+def _open_options(url: str) -> dict[str, str]:
+    return {"rtsp_transport": "tcp"} if url.lower().startswith(("rtsp://", "rtsps://")) else {}
+
+
+def _measured_fps(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> float | None:
+    """Frames per second from the timestamps of the first packets (cameras often declare none)."""
+    if stream.time_base is None:
+        return None
+    stamps: set[int] = set()
+    for packet in container.demux(stream):
+        if packet.pts is not None:
+            stamps.add(packet.pts)
+        span = (max(stamps) - min(stamps)) * stream.time_base if len(stamps) > 1 else Fraction(0)
+        if span >= FPS_SAMPLE_SECONDS or len(stamps) >= FPS_SAMPLE_PACKETS:
+            break
+    if len(stamps) < 2:
+        return None
+    span = (max(stamps) - min(stamps)) * stream.time_base
+    return float((len(stamps) - 1) / span) if span > 0 else None
+
+
+def _probe(url: str, settings: Settings) -> _Probe:
+    """Open the stream, read its size, measure its frame rate; raises av.FFmpegError or ValueError."""
+    started = time.monotonic()
+    timeout = (settings.video.open_timeout_s, settings.video.read_timeout_s)
+    with av.open(url, options=_open_options(url), timeout=timeout) as container:
+        if not container.streams.video:
+            raise ValueError("the stream holds no video")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        fps = _measured_fps(container, stream)
+        if fps is None and stream.average_rate:
+            fps = float(stream.average_rate)
+    return _Probe(width, height, fps, time.monotonic() - started)
+
+
+def camera_clock(url: str, timeout: float) -> dt.datetime | None:
+    """The camera's clock from the Date header of its reply to a raw RTSP OPTIONS request, if it sends one."""
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or RTSP_DEFAULT_PORT
+    if host is None:
+        return None
+    public = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no credentials on the wire
+    request = f"OPTIONS {public} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: safecity\r\n\r\n".encode()
+    reply = b""
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.sendall(request)
+        while b"\r\n\r\n" not in reply and len(reply) < 16384:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    for line in reply.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "date":
+            try:
+                moment = email.utils.parsedate_to_datetime(value.strip())
+            except (TypeError, ValueError):
+                return None
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    return None
+
+
+def clock_item(camera_time: dt.datetime | None, local_time: dt.datetime, max_skew_s: float) -> ComplianceItem:
+    """Judge the camera's clock (a Date header: whole seconds) against the server's at the same moment."""
+    title = "Clock in step"
+    if camera_time is None:
+        return ComplianceItem(
+            key="clock",
+            title=title,
+            status="not_measurable",
+            reason="The camera did not tell its time (no Date header in its RTSP reply).",
+        )
+    # The Date header drops the fraction of a second: on average the camera's clock is half a second later.
+    skew = (camera_time - local_time).total_seconds() + 0.5
+    direction = "ahead of" if skew > 0 else "behind"
+    text = f"The camera's clock is {abs(skew):.1f} s {direction} the server's (allowed: {max_skew_s:g} s)."
+    if abs(skew) <= max_skew_s:
+        return ComplianceItem(key="clock", title=title, status="passed", reason=text)
+    return ComplianceItem(
+        key="clock",
+        title=title,
+        status="failed",
+        reason=text + " Set the camera to use network time (NTP) and the time zone Asia/Karachi.",
+    )
+
+
+def _clock(url: str, settings: Settings) -> ComplianceItem:
+    scheme = urlsplit(url).scheme.lower() if "://" in url else "file"
+    if scheme != "rtsp":
+        return ComplianceItem(
+            key="clock",
+            title="Clock in step",
+            status="not_measurable",
+            reason=f"Only a plain rtsp:// camera is asked for its time; this stream is {scheme}.",
+        )
+    before = utcnow()
+    try:
+        camera_time = camera_clock(url, settings.video.open_timeout_s)
+    except OSError:
+        camera_time = None
+    after = utcnow()
+    return clock_item(camera_time, before + (after - before) / 2, settings.compliance.max_clock_skew_s)
+
+
+def _password_item(camera: Camera, box: SecretBox) -> ComplianceItem:
+    title = "Not a default password"
+    password = None if camera.password_encrypted is None else box.decrypt(camera.password_encrypted)
+    if not password:
+        return ComplianceItem(
+            key="password",
+            title=title,
+            status="failed",
+            reason="No password is set: the camera's stream must require one.",
+        )
+    if is_default_password(camera.username, password):
+        return ComplianceItem(
+            key="password",
+            title=title,
+            status="failed",
+            reason="The camera uses a vendor's factory-default password. Change it on the camera, then here.",
+        )
+    return ComplianceItem(
+        key="password",
+        title=title,
+        status="passed",
+        reason="A password is set and it is not a known default.",
+    )
+
+
+def _failure_reason(exc: Exception) -> str:
+    # FFmpeg's own words without the URL it names (that would carry the credentials).
+    if isinstance(exc, av.FFmpegError):
+        return str(exc.strerror or "the stream could not be read")
+    if isinstance(exc, OSError):
+        return exc.strerror or "the network refused the connection"
+    return str(exc)
+
+
+def check_compliance(*, camera: Camera, box: SecretBox, settings: Settings) -> ComplianceReport:
+    """Check a camera against the network's minimums: reachable, resolution, frame rate, clock, password."""
+    rules = settings.compliance
+    url = registry.connect_url(camera, box)
+    items: list[ComplianceItem] = []
+    try:
+        probe: _Probe | None = _probe(url, settings)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        probe = None
+        reason = _failure_reason(exc)
+        if "401" in reason:
+            reason += " — check the username and password."
+        items.append(
+            ComplianceItem(
+                key="reachable",
+                title="Stream reachable",
+                status="failed",
+                reason=f"The stream could not be opened: {reason}",
+            )
+        )
+    if probe is None:
+        why = "Not measured: the stream could not be opened."
+        items.append(
+            ComplianceItem(key="resolution", title="Resolution", status="not_measurable", reason=why)
+        )
+        items.append(
+            ComplianceItem(key="frame_rate", title="Frame rate", status="not_measurable", reason=why)
+        )
+    else:
+        items.append(
+            ComplianceItem(
+                key="reachable",
+                title="Stream reachable",
+                status="passed",
+                reason=f"The stream opened and sent video within {probe.seconds:.1f} s.",
+            )
+        )
+        size, minimum = f"{probe.width}x{probe.height}", f"{rules.min_width}x{rules.min_height}"
+        big_enough = probe.width >= rules.min_width and probe.height >= rules.min_height
+        items.append(
+            ComplianceItem(
+                key="resolution",
+                title="Resolution",
+                status="passed" if big_enough else "failed",
+                reason=f"{size} {'meets' if big_enough else 'is below'} the minimum of {minimum}.",
+            )
+        )
+        if probe.fps is None:
+            items.append(
+                ComplianceItem(
+                    key="frame_rate",
+                    title="Frame rate",
+                    status="not_measurable",
+                    reason="The stream's timestamps did not tell its frame rate.",
+                )
+            )
+        else:
+            fast_enough = probe.fps >= rules.min_fps - 0.05  # measured rates wobble around the nominal one
+            items.append(
+                ComplianceItem(
+                    key="frame_rate",
+                    title="Frame rate",
+                    status="passed" if fast_enough else "failed",
+                    reason=f"{probe.fps:.1f} frames per second "
+                    f"{'meets' if fast_enough else 'is below'} the minimum of {rules.min_fps:g}.",
+                )
+            )
+    items.append(_clock(url, settings))
+    items.append(_password_item(camera, box))
+    return ComplianceReport(checked_at=utcnow(), passed=all(i.status != "failed" for i in items), items=items)
+
+
+def run_compliance_check(
+    *, session: Session, principal: Principal, box: SecretBox, settings: Settings, camera_id: uuid.UUID
+) -> ComplianceReport:
+    """Run the check on a camera (its owner, or the authority in its district) and keep the report on it."""
+    camera = registry.camera_for(
+        session=session, principal=principal, camera_id=camera_id, permission=registry.MANAGE
+    )
+    report = check_compliance(camera=camera, box=box, settings=settings)
+    camera.compliance = report.model_dump(mode="json")
+    camera.compliance_checked_at = report.checked_at
+    session.flush()
+    audit.record(
+        session=session,
+        actor=principal,
+        action="camera.compliance",
+        outcome="success",
+        object_type="camera",
+        object_id=str(camera.id),
+        district_id=camera.district_id,
+        detail={"passed": report.passed, "failed": [i.key for i in report.items if i.status == "failed"]},
+    )
+    logger.info("camera %s compliance checked: passed=%s", camera.id, report.passed)
+    return report
+
+
+# --- the authority's review -----------------------------------------------------------------------
+
+
+def review_queue(*, session: Session, principal: Principal) -> list[Camera]:
+    """Commercial cameras waiting for review in the principal's districts, oldest first."""
+    principal.require(registry.MANAGE)
+    query = select(Camera).where(
+        principal.district_filter(Camera.district_id),
+        Camera.owner == Owner.COMMERCIAL,
+        Camera.approval == Approval.PENDING,
+    )
+    return list(session.scalars(query.order_by(Camera.created_at, Camera.id)))
+
+
+def review_camera(*, session: Session, principal: Principal, camera_id: uuid.UUID, data: ReviewIn) -> Camera:
+    """Approve or reject a commercial camera (a reason is needed to reject); the owner sees the outcome."""
+    principal.require(registry.MANAGE)  # first: camera_for alone would let an owner review their own camera
+    camera = registry.camera_for(
+        session=session, principal=principal, camera_id=camera_id, permission=registry.MANAGE
+    )
+    if camera.owner != Owner.COMMERCIAL:
+        raise Conflict("only commercial cameras are reviewed", code="not_reviewable")
+    if data.decision == "reject" and not data.reason:
+        raise InvalidInput("give the owner a reason for the rejection", code="reason_required")
+    if data.decision == "approve" and camera.compliance is None:
+        raise Conflict("run the compliance check before approving", code="compliance_not_checked")
+    camera.approval = Approval.APPROVED if data.decision == "approve" else Approval.REJECTED
+    camera.review_reason = data.reason or None
+    camera.reviewed_at = utcnow()
+    session.flush()
+    audit.record(
+        session=session,
+        actor=principal,
+        action="camera.review",
+        outcome="success",
+        object_type="camera",
+        object_id=str(camera.id),
+        district_id=camera.district_id,
+        detail={"decision": data.decision, "reason": data.reason},
+    )
+    return camera
+
+
+# --- transparency ---------------------------------------------------------------------------------
+
+
+def camera_viewers(
+    *, session: Session, principal: Principal, camera_id: uuid.UUID, limit: int = MAX_VIEWERS
+) -> list[AuditEntry]:
+    """Who watched, played back or exported a camera's video, newest first (owner or authority)."""
+    camera = registry.camera_for(
+        session=session, principal=principal, camera_id=camera_id, permission=registry.MANAGE
+    )
+    if not 1 <= limit <= MAX_VIEWERS:
+        raise InvalidInput(f"limit must be between 1 and {MAX_VIEWERS}")
+    query = (
+        select(AuditEntry)
+        .where(
+            AuditEntry.action.in_(VIEW_ACTIONS),
+            AuditEntry.object_type == "camera",
+            AuditEntry.object_id == str(camera.id),
+        )
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    )
+    entries = list(session.scalars(query))
+    audit.record(
+        session=session,
+        actor=principal,
+        action="camera.viewers.read",
+        outcome="success",
+        object_type="camera",
+        object_id=str(camera.id),
+        district_id=camera.district_id,
+        detail={"returned": len(entries)},
+    )
+    return entries
+
+
+def views_per_day(
+    entries: list[AuditEntry], *, zone: ZoneInfo, days: int = 14, today: dt.date | None = None
+) -> list[tuple[dt.date, int]]:
+    """How many viewings fell on each of the last `days` local days, oldest first (zeros included)."""
+    today = today or utcnow().astimezone(zone).date()
+    counts = Counter(entry.at.astimezone(zone).date() for entry in entries)
+    return [(day, counts[day]) for day in (today - dt.timedelta(days=n) for n in range(days - 1, -1, -1))]

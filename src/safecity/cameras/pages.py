@@ -1,0 +1,361 @@
+"""Pages of the camera registry (/cameras, import, review) and of camera owners (/owner)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+
+from safecity.cameras import onboarding
+from safecity.cameras import service as cameras
+from safecity.cameras.models import Approval, Camera, Owner, Sharing
+from safecity.cameras.schemas import (
+    CameraIn,
+    CameraUpdate,
+    ComplianceReport,
+    OwnerCameraIn,
+    PremisesIn,
+    ReviewIn,
+)
+from safecity.cameras.views import Box
+from safecity.core.errors import InvalidInput, SafecityError
+from safecity.video import flows as video_flows
+from safecity.web.deps import Db, get_services
+from safecity.web.pages import CurrentPage, Page, flash, htmx_action, render
+
+router = APIRouter(include_in_schema=False)
+Model = TypeVar("Model", bound=BaseModel)
+CHART_DAYS = 14
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    """The submitted form: text fields as strings (lists for repeated names), an uploaded file as bytes."""
+    form = await request.form()
+    fields: dict[str, Any] = {}
+    for key in form:
+        values = form.getlist(key)
+        if isinstance(values[0], UploadFile):
+            fields[key] = await values[0].read(cameras.MAX_IMPORT_CHARS + 1)
+        else:
+            fields[key] = values[0] if len(values) == 1 else list(values)
+    return fields
+
+
+FormData = Annotated[dict[str, Any], Depends(_form)]
+
+
+def _parse(model: type[Model], values: dict[str, Any]) -> Model:
+    """Validate form values into `model`, or explain every problem in one InvalidInput."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise InvalidInput("; ".join(problems)) from exc
+
+
+def _text(form: dict[str, Any], name: str) -> str:
+    value = form.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _optional(form: dict[str, Any], name: str) -> str | None:
+    return _text(form, name) or None
+
+
+def _tags(form: dict[str, Any]) -> list[str]:
+    return [t for t in _text(form, "tags").split(",") if t.strip()]
+
+
+def _camera_values(form: dict[str, Any]) -> dict[str, Any]:
+    """The fields a camera form shares between creating and editing."""
+    return {
+        "name": _text(form, "name"),
+        "district_id": _text(form, "district_id"),
+        "site_id": _optional(form, "site_id"),
+        "latitude": _text(form, "latitude"),
+        "longitude": _text(form, "longitude"),
+        "bearing": _optional(form, "bearing"),
+        "field_of_view": _optional(form, "field_of_view"),
+        "stream_url": _text(form, "stream_url"),
+        "substream_url": _optional(form, "substream_url"),
+        "owner": _text(form, "owner") or Owner.POLICE.value,
+        "owner_organisation": _text(form, "owner_organisation"),
+        "sharing": _text(form, "sharing") or Sharing.CONTINUOUS.value,
+        "tags": _tags(form),
+        "retention_days": _text(form, "retention_days") or 30,
+        "enabled": "enabled" in form,
+        "recording": "recording" in form,
+    }
+
+
+def camera_points(found: list[Camera]) -> list[dict[str, object]]:
+    """Cameras as map markers with their view wedge (bearing and field of view)."""
+    return [
+        {
+            "name": c.name,
+            "lat": c.latitude,
+            "lon": c.longitude,
+            "bearing": c.bearing,
+            "fov": c.field_of_view,
+            "approval": c.approval.value,
+            "enabled": c.enabled,
+            "href": f"/cameras/{c.id}",
+        }
+        for c in found
+    ]
+
+
+def _report(camera: Camera) -> ComplianceReport | None:
+    return None if camera.compliance is None else ComplianceReport.model_validate(camera.compliance)
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+
+@router.get("/cameras", response_class=HTMLResponse)
+def cameras_page(
+    page: CurrentPage,
+    db: Db,
+    district_id: str = "",
+    owner: str = "",
+    approval: str = "",
+    tag: str = "",
+    q: str = "",
+) -> Response:
+    filters = {"district_id": district_id, "owner": owner, "approval": approval, "tag": tag, "q": q}
+    try:
+        found = cameras.list_cameras(
+            session=db,
+            principal=page.principal,
+            district_id=uuid.UUID(district_id) if district_id else None,
+            owner=Owner(owner) if owner else None,
+            approval=Approval(approval) if approval else None,
+            tag=tag[:32] or None,
+            search=q[:120] or None,
+        )
+    except ValueError:  # a hand-edited filter in the address bar
+        found, filters["error"] = [], "unknown filter value"
+    districts = cameras.districts_for(session=db, principal=page.principal)
+    return render(
+        page,
+        "cameras/list.html",
+        cameras=found,
+        points=camera_points(found),
+        districts=districts,
+        district_names={d.id: d.name for d in districts},
+        filters=filters,
+        owners=list(Owner),
+        approvals=list(Approval),
+    )
+
+
+def _form_page(page: Page, db: Db, camera: Camera | None) -> Response:
+    return render(
+        page,
+        "cameras/form.html",
+        camera=camera,
+        districts=cameras.districts_for(session=db, principal=page.principal),
+        sites=cameras.sites_for(session=db, principal=page.principal),
+        owners=list(Owner),
+        sharings=list(Sharing),
+        report=_report(camera) if camera else None,
+        points=camera_points([camera]) if camera else [],
+        can_manage=page.principal.can(cameras.MANAGE),
+    )
+
+
+@router.get("/cameras/new", response_class=HTMLResponse)
+def new_camera_page(page: CurrentPage, db: Db) -> Response:
+    page.principal.require(cameras.MANAGE)
+    return _form_page(page, db, None)
+
+
+@router.post("/cameras/new")
+def new_camera_submit(page: CurrentPage, db: Db, box: Box, form: FormData) -> Response:
+    def create() -> None:
+        values = _camera_values(form)
+        values["username"] = _optional(form, "username")
+        values["password"] = _optional(form, "password")
+        cameras.create_camera(session=db, principal=page.principal, box=box, data=_parse(CameraIn, values))
+
+    return htmx_action(db, create, "/cameras")
+
+
+@router.get("/cameras/import", response_class=HTMLResponse)
+def import_page(page: CurrentPage) -> Response:
+    page.principal.require(cameras.MANAGE)
+    return render(page, "cameras/import.html", header=",".join(cameras.CSV_HEADER))
+
+
+def _import_text(form: dict[str, Any]) -> str:
+    upload = form.get("file")
+    if isinstance(upload, bytes) and upload:
+        return cameras.decode_csv(upload)
+    return form.get("csv", "") if isinstance(form.get("csv"), str) else ""
+
+
+@router.post("/cameras/import/check", response_class=HTMLResponse)
+def import_check(page: CurrentPage, db: Db, box: Box, form: FormData) -> Response:
+    try:
+        text = _import_text(form)
+        report = cameras.import_csv(session=db, principal=page.principal, box=box, text=text, dry_run=True)
+    except SafecityError as exc:
+        return flash(exc.message, ok=False)
+    return render(page, "cameras/import_report.html", report=report, csv_text=text)
+
+
+@router.post("/cameras/import")
+def import_submit(page: CurrentPage, db: Db, box: Box, form: FormData) -> Response:
+    try:
+        report = cameras.import_csv(
+            session=db, principal=page.principal, box=box, text=_import_text(form), dry_run=False
+        )
+    except SafecityError as exc:
+        db.rollback()
+        return flash(exc.message, ok=False)
+    if report.problems:
+        return flash(
+            f"Nothing was imported: {len(report.problems)} problems. Check the file again.", ok=False
+        )
+    return Response(status_code=204, headers={"HX-Redirect": "/cameras"})
+
+
+@router.get("/cameras/review", response_class=HTMLResponse)
+def review_page(page: CurrentPage, db: Db) -> Response:
+    queue = onboarding.review_queue(session=db, principal=page.principal)
+    districts = cameras.districts_for(session=db, principal=page.principal)
+    return render(
+        page,
+        "cameras/review.html",
+        queue=[(c, _report(c)) for c in queue],
+        district_names={d.id: d.name for d in districts},
+    )
+
+
+@router.get("/cameras/{camera_id:uuid}", response_class=HTMLResponse)
+def camera_page(page: CurrentPage, db: Db, camera_id: uuid.UUID) -> Response:
+    camera = cameras.get_camera(session=db, principal=page.principal, camera_id=camera_id)
+    return _form_page(page, db, camera)
+
+
+@router.post("/cameras/{camera_id:uuid}")
+def camera_submit(page: CurrentPage, db: Db, box: Box, camera_id: uuid.UUID, form: FormData) -> Response:
+    def update() -> None:
+        values = _camera_values(form)
+        # The password box is left empty to keep the stored credentials.
+        if _text(form, "password"):
+            values["username"] = _optional(form, "username")
+            values["password"] = _text(form, "password")
+        values["clear_credentials"] = "clear_credentials" in form
+        data = _parse(CameraUpdate, values)
+        cameras.update_camera(session=db, principal=page.principal, box=box, camera_id=camera_id, data=data)
+
+    return htmx_action(db, update, f"/cameras/{camera_id}")
+
+
+@router.post("/cameras/{camera_id:uuid}/delete")
+def camera_delete(page: CurrentPage, db: Db, camera_id: uuid.UUID) -> Response:
+    return htmx_action(
+        db,
+        lambda: video_flows.delete_camera(
+            session=db,
+            principal=page.principal,
+            settings=get_services(page.request).settings,
+            camera_id=camera_id,
+        ),
+        "/cameras",
+    )
+
+
+@router.post("/cameras/{camera_id:uuid}/compliance")
+def compliance_submit(page: CurrentPage, db: Db, box: Box, camera_id: uuid.UUID, form: FormData) -> Response:
+    target = _text(form, "next")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/owner"  # only ever back to a page of this site
+    settings = get_services(page.request).settings
+    return htmx_action(
+        db,
+        lambda: onboarding.run_compliance_check(
+            session=db, principal=page.principal, box=box, settings=settings, camera_id=camera_id
+        ),
+        target,
+    )
+
+
+@router.post("/cameras/{camera_id:uuid}/review")
+def review_submit(page: CurrentPage, db: Db, camera_id: uuid.UUID, form: FormData) -> Response:
+    def review() -> None:
+        data = _parse(ReviewIn, {"decision": _text(form, "decision"), "reason": _text(form, "reason")})
+        onboarding.review_camera(session=db, principal=page.principal, camera_id=camera_id, data=data)
+
+    return htmx_action(db, review, "/cameras/review")
+
+
+# --- camera owners --------------------------------------------------------------------------------
+
+
+@router.get("/owner", response_class=HTMLResponse)
+def owner_page(page: CurrentPage, db: Db) -> Response:
+    premises = onboarding.list_premises(session=db, principal=page.principal)
+    mine = onboarding.owner_cameras(session=db, principal=page.principal)
+    by_premises: dict[uuid.UUID, list[tuple[Camera, ComplianceReport | None]]] = {p.id: [] for p in premises}
+    for camera in mine:
+        if camera.premises_id is not None:
+            by_premises[camera.premises_id].append((camera, _report(camera)))
+    districts = cameras.districts_for(session=db, principal=page.principal)
+    return render(
+        page,
+        "cameras/owner.html",
+        premises=premises,
+        cameras_of=by_premises,
+        districts=districts,
+        district_names={d.id: d.name for d in districts},
+        sharings=list(Sharing),
+    )
+
+
+@router.post("/owner/premises")
+def premises_submit(page: CurrentPage, db: Db, form: FormData) -> Response:
+    def create() -> None:
+        fields = ("name", "organisation", "address", "contact_phone", "district_id", "latitude", "longitude")
+        data = _parse(PremisesIn, {name: _text(form, name) for name in fields})
+        onboarding.create_premises(session=db, principal=page.principal, data=data)
+
+    return htmx_action(db, create, "/owner")
+
+
+@router.post("/owner/premises/{premises_id:uuid}/cameras")
+def owner_camera_submit(
+    page: CurrentPage, db: Db, box: Box, premises_id: uuid.UUID, form: FormData
+) -> Response:
+    def register() -> None:
+        names = ("name", "stream_url", "substream_url", "username", "password", "bearing", "field_of_view")
+        values: dict[str, Any] = {name: _optional(form, name) for name in names}
+        values["sharing"] = _text(form, "sharing") or Sharing.ON_REQUEST.value
+        data = _parse(OwnerCameraIn, {k: v for k, v in values.items() if v is not None})
+        onboarding.register_camera(
+            session=db, principal=page.principal, box=box, premises_id=premises_id, data=data
+        )
+
+    return htmx_action(db, register, "/owner")
+
+
+@router.get("/owner/cameras/{camera_id:uuid}", response_class=HTMLResponse)
+def owner_camera_page(page: CurrentPage, db: Db, camera_id: uuid.UUID) -> Response:
+    camera = cameras.get_camera(session=db, principal=page.principal, camera_id=camera_id)
+    viewers = onboarding.camera_viewers(session=db, principal=page.principal, camera_id=camera_id)
+    per_day = onboarding.views_per_day(viewers, zone=page.timezone, days=CHART_DAYS)
+    tallest = max((count for _, count in per_day), default=0) or 1
+    return render(
+        page,
+        "cameras/owner_camera.html",
+        camera=camera,
+        report=_report(camera),
+        viewers=viewers,
+        per_day=per_day,
+        tallest=tallest,
+    )

@@ -1,0 +1,268 @@
+"""The `safecity` command: serve the system, migrate, seed the demo, manage accounts, check the audit log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from safecity import migrations
+from safecity.config import Settings, load_settings
+from safecity.core.db import create_db_engine, create_session_factory, transaction
+from safecity.core.errors import SafecityError
+from safecity.core.logging import configure_logging
+
+app = typer.Typer(
+    help="safecity: Safe City platform (cameras, analytics, command and control).", no_args_is_help=True
+)
+admin_app = typer.Typer(help="Administrator accounts.", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(user_app, name="user")
+app.add_typer(config_app, name="config")
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValueError as exc:  # an invalid configuration is the operator's to fix: say what, not a traceback
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _require_current_schema(engine: Engine) -> None:
+    if not migrations.is_current(engine):
+        err.print("[red]error:[/red] the database schema is not up to date: run `safecity migrate` first")
+        raise typer.Exit(2)
+
+
+@contextmanager
+def _db(settings: Settings) -> Iterator[Session]:
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        _require_current_schema(engine)
+        with transaction(create_session_factory(engine)) as session:
+            yield session
+    except SafecityError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema and its reference data (roles, districts)."""
+    from safecity import seed
+
+    settings = _settings()
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        with console.status("Migrating the database…"):
+            migrations.upgrade(engine)
+        with transaction(create_session_factory(engine)) as session:
+            added = seed.reference_data(session=session)
+    finally:
+        engine.dispose()
+    console.print(
+        f"[green]Database is up to date.[/green] Reference data added: {added or 'none (already there)'}"
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Seed the demo: Peshawar's police stations, sites and cameras (real footage), and an administrator."""
+    from safecity import seed
+
+    settings = _settings()
+    with (
+        _db(settings) as session,
+        console.status("Seeding the demo (the first run encodes the demo footage)…"),
+    ):
+        report = seed.demo(session=session, settings=settings)
+    console.print(f"[green]Demo ready.[/green] Added: {report.added or 'nothing new'}")
+    if report.admin_password:
+        console.print(
+            f"\n[bold]Log in at {settings.web.public_url}/login as [cyan]{report.admin_username}[/cyan] with "
+            f"password [cyan]{report.admin_password}[/cyan][/bold]\n"
+            "This password is shown once. At first login you set up two-step login with an authenticator app."
+        )
+    else:
+        console.print(
+            f"The administrator '{report.admin_username}' already exists; "
+            "`safecity admin create` makes another."
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default from configuration).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default from configuration).")] = None,
+) -> None:
+    """Serve the web UI and the REST API."""
+    import uvicorn
+
+    from safecity.app import create_app
+
+    settings = _settings()
+    engine = create_db_engine(settings.effective_database_url)
+    _require_current_schema(engine)
+    engine.dispose()
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+    host, port = host or settings.web.host, port or settings.web.port
+    console.print(f"safecity is serving on http://{host}:{port}  (API docs: /api/docs; stop with Ctrl+C)")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,  # open live feeds must not hold up a restart
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run this machine's cameras (ingest, recording, retention, health alerts) without the web UI."""
+    import asyncio
+
+    from safecity.core.bus import create_bus
+    from safecity.video.flows import VideoRuntime
+
+    settings = _settings()
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+
+    async def run() -> None:
+        engine = create_db_engine(settings.effective_database_url)
+        bus = create_bus(settings.bus_url.get_secret_value())
+        await bus.start()
+        runtime = VideoRuntime(settings, create_session_factory(engine), bus)
+        await runtime.start()
+        console.print(
+            f"safecity worker running {len(runtime.supervisor.camera_ids())} cameras (stop with Ctrl+C)"
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runtime.stop()
+            await bus.close()
+            engine.dispose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+@admin_app.command("create")
+def admin_create(username: Annotated[str, typer.Argument(help="Username of the new administrator.")]) -> None:
+    """Create a province-wide administrator with a generated password, printed once."""
+    from safecity.auth import service as users
+
+    with _db(_settings()) as session:
+        _user, password = users.create_admin(session=session, username=username)
+    console.print(
+        f"Administrator [cyan]{username}[/cyan] created. Password (shown once): [cyan]{password}[/cyan]"
+    )
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Username of the new account.")],
+    role: Annotated[list[str], typer.Option("--role", "-r", help="A role to grant (repeatable).")],
+    district: Annotated[
+        list[str] | None, typer.Option("--district", "-d", help="District code, e.g. PSW (repeatable).")
+    ] = None,
+    province_wide: Annotated[bool, typer.Option(help="Scope the account to the whole province.")] = False,
+    full_name: Annotated[str, typer.Option(help="The person's name.")] = "",
+    agency: Annotated[
+        str | None, typer.Option(help="The agency the person works for (police, rescue1122, fire, …).")
+    ] = None,
+) -> None:
+    """Create an account with roles and districts; its generated password is printed once."""
+    from safecity.auth import passwords
+    from safecity.auth import service as users
+    from safecity.auth.principal import SYSTEM
+    from safecity.incidents import sharing
+    from safecity.org import service as org
+
+    if province_wide == bool(district):
+        err.print("[red]error:[/red] give --district (one or more) or --province-wide")
+        raise typer.Exit(2)
+    password = passwords.generate_password()
+    with _db(_settings()) as session:
+        scope = None
+        if not province_wide:
+            found = {code: org.district_by_code(session=session, code=code) for code in district or []}
+            missing = [code for code, d in found.items() if d is None]
+            if missing:
+                err.print(f"[red]error:[/red] unknown district code(s): {', '.join(missing)}")
+                raise typer.Exit(2)
+            scope = frozenset(d.id for d in found.values() if d is not None)
+        user = users.create_user(
+            session=session,
+            actor=SYSTEM,
+            username=username,
+            password=password,
+            full_name=full_name,
+            roles=role,
+            district_ids=scope,
+        )
+        if agency:
+            sharing.set_user_agency(session=session, actor=SYSTEM, user_id=user.id, agency_code=agency)
+    console.print(f"User [cyan]{username}[/cyan] created. Password (shown once): [cyan]{password}[/cyan]")
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument(help="Username to disable.")]) -> None:
+    """Disable an account at once, ending its sessions and API tokens."""
+    from safecity.auth import service as users
+    from safecity.auth.principal import SYSTEM
+
+    with _db(_settings()) as session:
+        user = users.find_by_username(session=session, username=username)
+        if user is None:
+            err.print(f"[red]error:[/red] no user named '{username}'")
+            raise typer.Exit(1)
+        users.set_active(session=session, actor=SYSTEM, user_id=user.id, active=False)
+    console.print(f"User [cyan]{username}[/cyan] disabled; their sessions and tokens have ended.")
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration, secrets masked."""
+    console.print_json(json.dumps(_settings().redacted()))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; exits 1 if any entry was edited, deleted or reordered."""
+    from safecity.audit import service as audit
+
+    with _db(_settings()) as session, console.status("Checking the audit chain…"):
+        report = audit.verify(session=session)
+    if report.ok:
+        console.print(f"[green]The audit chain is intact:[/green] {report.checked} entries checked.")
+        return
+    table = Table(
+        "seq", "problem", title=f"Tampering found in {report.checked} entries", title_style="bold red"
+    )
+    for problem in report.problems:
+        table.add_row(str(problem.seq), problem.reason)
+    console.print(table)
+    raise typer.Exit(1)

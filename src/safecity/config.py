@@ -1,0 +1,172 @@
+"""One configuration tree for the whole system, read from SAFECITY_* variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+# Well-known development values: fine on a laptop, refused in production.
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - a marker refused in production, not a secret
+CONFIG_FILE_ENV = "SAFECITY_CONFIG_FILE"
+
+
+class Section(BaseModel):
+    """A configuration section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class WebSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    cookie_secure: bool = False
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_upload_bytes: int = Field(default=16 * 1_048_576, ge=1024)  # file uploads (base64 in JSON)
+    public_url: str = "http://127.0.0.1:8000"
+    # Map tiles, e.g. an internal tile server "https://tiles.police.local/{z}/{x}/{y}.png"; empty = no tiles.
+    map_tiles_url: str = ""
+
+
+class AuthSettings(Section):
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=10, ge=1)
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_max_hours: int = Field(default=12, ge=1)
+    mfa_issuer: str = "safecity"
+
+
+class VideoSettings(Section):
+    # Embedded mode: the web process also runs the cameras. Set false where `safecity worker` runs them.
+    run_in_web: bool = True
+    recordings_dir: Path | None = None  # default: <data_dir>/recordings
+    segment_seconds: int = Field(default=10, ge=2, le=300)
+    disk_quota_gb: float = Field(default=100.0, gt=0)
+    analytics_fps: float = Field(default=5.0, gt=0, le=60)  # frames handed to analytics per second
+    keyframes_only: bool = False  # decode only key frames for analytics (much cheaper)
+    open_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=5.0, gt=0)
+    offline_after_s: float = Field(default=10.0, gt=0)  # no frame for this long: the camera is offline
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+
+class ComplianceSettings(Section):
+    """Minimums a commercial camera must meet to join the network."""
+
+    min_width: int = 1280
+    min_height: int = 720
+    min_fps: float = 10.0
+    max_clock_skew_s: float = 5.0
+
+
+class DispatchSettings(Section):
+    """How units are reached: positions, acknowledgements and statuses over MQTT, or a webhook."""
+
+    mqtt_host: str = ""  # e.g. 127.0.0.1; empty: this process neither listens to units nor tells them by MQTT
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    topic_prefix: str = "safecity/units"
+    webhook_url: str = ""  # tell units through this URL instead of MQTT
+    simulate_units: bool = False  # demo only: units patrol and drive to the incidents they are sent to
+
+
+class LogSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = True
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one safecity process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SAFECITY_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: SecretStr = SecretStr("")
+    bus_url: SecretStr = SecretStr("memory://")
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    timezone: str = "Asia/Karachi"
+    web: WebSettings = WebSettings()
+    auth: AuthSettings = AuthSettings()
+    video: VideoSettings = VideoSettings()
+    compliance: ComplianceSettings = ComplianceSettings()
+    dispatch: DispatchSettings = DispatchSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order of precedence: arguments, environment, then the TOML file named by SAFECITY_CONFIG_FILE."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get(CONFIG_FILE_ENV)
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.mode != "production":
+            return self
+        problems = []
+        key = self.secret_key.get_secret_value()
+        if key == DEV_SECRET_KEY or len(key) < 32:
+            problems.append("secret_key must be set to a random value of at least 32 characters")
+        if not self.database_url.get_secret_value():
+            problems.append("database_url must be set explicitly")
+        if not self.web.cookie_secure:
+            problems.append("web.cookie_secure must be true (sessions travel over HTTPS only)")
+        if problems:
+            raise ValueError("refusing to start in production mode: " + "; ".join(problems))
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file under data_dir."""
+        url = self.database_url.get_secret_value()
+        return url or f"sqlite:///{self.data_dir / 'safecity.db'}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where recorded segments are written."""
+        return self.video.recordings_dir or self.data_dir / "recordings"
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as plain data with every secret masked, for display and logs."""
+        data = self.model_dump(mode="json")
+        data["database_url"] = _mask_url(self.effective_database_url)
+        data["bus_url"] = _mask_url(self.bus_url.get_secret_value())
+        data["secret_key"] = "**********"  # noqa: S105 - the mask, not a secret
+        return data
+
+
+def _mask_url(url: str) -> str:
+    """Hide the password part of a URL such as postgresql://user:pw@host/db."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the configuration from the environment (and TOML file), with optional overrides."""
+    return Settings(**overrides)

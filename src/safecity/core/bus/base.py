@@ -1,0 +1,93 @@
+"""The event bus contract: durable, at-least-once, duplicate-suppressing publish/subscribe."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A named stream and the subjects it keeps (NATS wildcards: `*` one token, `>` the rest)."""
+
+    name: str
+    subjects: tuple[str, ...]
+
+
+# The streams safecity keeps. Domains publish under these prefixes; later domains add theirs here.
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("EVENTS", ("events.>",)),
+    StreamSpec("ALERTS", ("alerts.>",)),
+    StreamSpec("CAMERAS", ("cameras.>",)),
+    StreamSpec("AUDIT", ("audit.>",)),
+)
+
+
+class BusError(Exception):
+    """The bus could not do what was asked (not started, no stream for a subject, server unreachable)."""
+
+
+class Message(ABC):
+    """One delivered message; it is redelivered until acknowledged."""
+
+    subject: str
+    data: bytes
+    msg_id: str | None
+    delivery: int  # 1 on first delivery, more on redelivery
+
+    @abstractmethod
+    async def ack(self) -> None:
+        """Mark the message done for this consumer; it is not delivered to it again."""
+
+    @abstractmethod
+    async def nak(self, delay: float = 0.0) -> None:
+        """Ask for redelivery after `delay` seconds."""
+
+
+class Subscription(ABC):
+    """A durable consumer's view of a stream: it resumes where it stopped, across restarts."""
+
+    @abstractmethod
+    async def next(self, timeout: float = 1.0) -> Message | None:  # noqa: ASYNC109 (a poll, not a deadline)
+        """The next message, or None if none arrived within `timeout` seconds."""
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        while True:
+            message = await self.next()
+            if message is not None:
+                yield message
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop receiving; the durable consumer's position is kept."""
+
+
+class Bus(ABC):
+    """Publish/subscribe with durable consumers, at-least-once delivery and de-duplication by id."""
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool:
+        """Whether the bus can take messages now (for readiness checks)."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect and create the bus's streams (`STREAMS` unless told otherwise) if they are missing."""
+
+    @abstractmethod
+    async def publish(self, subject: str, data: bytes, *, msg_id: str | None = None) -> None:
+        """Store a message durably; a second publish with the same `msg_id` is suppressed."""
+
+    async def publish_many(self, items: Iterable[tuple[str, bytes, str | None]]) -> None:
+        """Store each `(subject, data, msg_id)`; returns once all are stored (order kept unless retried)."""
+        for subject, data, msg_id in items:
+            await self.publish(subject, data, msg_id=msg_id)
+
+    @abstractmethod
+    async def subscribe(self, subject: str, *, durable: str, ack_wait: float = 30.0) -> Subscription:
+        """Consume `subject` as the durable consumer `durable`; unacked messages return after `ack_wait` s."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections; stored messages are kept (by the server, for NATS)."""

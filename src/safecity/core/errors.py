@@ -1,0 +1,46 @@
+"""User-facing errors: a stable code, a clear message and an HTTP status."""
+
+from __future__ import annotations
+
+
+class SafecityError(Exception):
+    """Base of every error shown to a user; `code` is stable and documented, `message` is for people."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(SafecityError):
+    status = 422
+    code = "invalid_input"
+
+
+class NotAuthenticated(SafecityError):
+    status = 401
+    code = "not_authenticated"
+
+
+class PermissionDenied(SafecityError):
+    status = 403
+    code = "permission_denied"
+
+
+class NotFound(SafecityError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(SafecityError):
+    status = 409
+    code = "conflict"
+
+
+class Locked(SafecityError):
+    status = 423
+    code = "account_locked"

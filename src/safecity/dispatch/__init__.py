@@ -1,0 +1,1 @@
+"""Agencies, their units and dispatch: positions, unit recommendation, assignment and acknowledgement."""

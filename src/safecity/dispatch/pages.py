@@ -1,0 +1,79 @@
+"""Pages of dispatch: the units of one's districts in a table and on a map coloured by status."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, BackgroundTasks
+from fastapi.responses import HTMLResponse, Response
+
+from safecity.core.errors import SafecityError
+from safecity.dispatch import service, views
+from safecity.dispatch.models import Unit
+from safecity.web.deps import Db
+from safecity.web.pages import CurrentPage, flash, render
+
+router = APIRouter(include_in_schema=False)
+
+
+def unit_points(units: list[Unit], agencies: dict[uuid.UUID, str]) -> list[dict[str, object]]:
+    """Units with a known position as markers for the page's map."""
+    return [
+        {
+            "call_sign": u.call_sign,
+            "agency": agencies.get(u.agency_id, ""),
+            "status": u.status.value,
+            "lat": u.latitude,
+            "lon": u.longitude,
+        }
+        for u in units
+        if u.latitude is not None and u.longitude is not None
+    ]
+
+
+@router.get("/units", response_class=HTMLResponse)
+def units_page(page: CurrentPage, db: Db) -> Response:
+    units = service.list_units(session=db, principal=page.principal, limit=5000)
+    agencies = {a.id: a.name for a in service.list_agencies(session=db, principal=page.principal)}
+    return render(
+        page, "dispatch/units.html", units=units, agencies=agencies, points=unit_points(units, agencies)
+    )
+
+
+@router.get("/incidents/{incident_id}/dispatch", response_class=HTMLResponse)
+def dispatch_panel(page: CurrentPage, db: Db, incident_id: uuid.UUID) -> Response:
+    """The incident page's dispatch panel: units sent so far, and the nearest suitable available ones."""
+    assignments = service.list_assignments(session=db, principal=page.principal, incident_id=incident_id)
+    can_dispatch = page.principal.can("dispatch.manage")
+    recommended = (
+        service.recommend(session=db, principal=page.principal, incident_id=incident_id)
+        if can_dispatch
+        else []
+    )
+    units = {u.id: u for u in service.list_units(session=db, principal=page.principal, limit=5000)}
+    return render(
+        page,
+        "dispatch/_panel.html",
+        incident_id=incident_id,
+        assignments=assignments,
+        recommended=recommended,
+        units=units,
+        can_dispatch=can_dispatch,
+    )
+
+
+@router.post("/incidents/{incident_id}/dispatch/{unit_id}")
+def dispatch_submit(
+    page: CurrentPage, db: Db, background: BackgroundTasks, incident_id: uuid.UUID, unit_id: uuid.UUID
+) -> Response:
+    """Send a unit from the incident page; the unit is told once the assignment is committed."""
+    try:
+        assignment = service.assign(
+            session=db, principal=page.principal, incident_id=incident_id, unit_id=unit_id
+        )
+    except SafecityError as exc:
+        db.rollback()
+        return flash(exc.message, ok=False)
+    call_sign, message = service.dispatch_message(session=db, assignment=assignment)
+    background.add_task(views.notify_or_log, views.get_notifier(page.request), call_sign, message)
+    return flash(f"{call_sign} dispatched.")

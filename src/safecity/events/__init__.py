@@ -1,0 +1,1 @@
+"""Events from cameras, analytics and systems: the durable event store and its bus consumer."""

@@ -1,0 +1,410 @@
+"""Alerts: raise them (folding repeats), publish them on the bus, list them within scope, acknowledge them.
+
+Any part of the system raises alerts (camera health, analytics), and so do external systems through the
+API. The database is the record; the bus carries each change of an alert to the live feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import re
+import uuid
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from safecity.audit import service as audit
+from safecity.auth.principal import Principal
+from safecity.cameras.models import Camera
+from safecity.core.bus.base import Bus, BusError
+from safecity.core.db import transaction, utcnow
+from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from safecity.core.schemas import InModel, OutModel
+from safecity.events.models import Alert, AlertStatus, Severity
+from safecity.events.schemas import KIND_PATTERN, SOURCE_PATTERN
+from safecity.org.models import District
+
+logger = logging.getLogger(__name__)
+
+READ = "alerts.read"
+HANDLE = "alerts.handle"
+RAISE = "alerts.raise"
+MAX_LIST_LIMIT = 1000
+MAX_DETAIL_BYTES = 8 * 1024  # what an operator reads beside the title; images travel as references
+LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"  # one line of text: no control characters
+NOTE_PATTERN = r"^[^\x00]*$"  # several lines allowed; PostgreSQL cannot store NUL
+_SOURCE = re.compile(SOURCE_PATTERN)
+
+
+class AlertIn(InModel):
+    """An alert as a system raises it (the body of POST /api/v1/alerts)."""
+
+    kind: str = Field(max_length=64, pattern=KIND_PATTERN, examples=["camera.offline"])
+    severity: Severity = Field(examples=[3])
+    title: str = Field(min_length=1, max_length=200, pattern=LINE_PATTERN, examples=["Gate 3 camera offline"])
+    camera_id: uuid.UUID | None = None
+    district_id: uuid.UUID | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+    # Raising again with the same key while the alert is still new refreshes it instead of adding one.
+    dedup_key: str | None = Field(default=None, min_length=1, max_length=200, pattern=LINE_PATTERN)
+
+    @field_validator("detail")
+    @classmethod
+    def _storable_detail(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Strict JSON (no NaN), measured as stored, and no NUL, so both databases keep the same thing.
+        try:
+            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:  # pydantic reports only ValueError
+            raise ValueError(f"detail is not JSON: {exc}") from None
+        if len(text.encode()) > MAX_DETAIL_BYTES:
+            raise ValueError(f"detail is larger than {MAX_DETAIL_BYTES} bytes of JSON")
+        if _holds_nul(value):
+            raise ValueError("detail holds a NUL character")
+        return value
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+class AckIn(InModel):
+    """An acknowledgement, with an optional note of what the operator did."""
+
+    note: str | None = Field(default=None, max_length=500, pattern=NOTE_PATTERN)
+
+
+class DismissIn(InModel):
+    """A dismissal as a false alarm, with its reason."""
+
+    reason: str = Field(min_length=3, max_length=500, pattern=NOTE_PATTERN)
+
+
+class AlertOut(OutModel):
+    """An alert as API clients and the live feed see it."""
+
+    id: uuid.UUID
+    raised_at: dt.datetime
+    first_raised_at: dt.datetime
+    repeat_count: int
+    source: str
+    kind: str
+    severity: Severity
+    title: str
+    detail: dict[str, Any]
+    camera_id: uuid.UUID | None
+    camera_name: str | None
+    district_id: uuid.UUID | None
+    status: AlertStatus
+    acknowledged_by: uuid.UUID | None
+    acknowledged_by_name: str | None
+    acknowledged_at: dt.datetime | None
+    ack_note: str | None
+    dedup_key: str | None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'alert'}: {e['msg']}" for e in exc.errors())
+
+
+def raise_alert(
+    *,
+    session: Session,
+    kind: str,
+    severity: int,
+    title: str,
+    source: str,
+    camera_id: uuid.UUID | None = None,
+    district_id: uuid.UUID | None = None,
+    detail: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
+) -> Alert:
+    """Store an alert, or refresh the new one with the same source and `dedup_key`; does not commit.
+
+    A camera's alert belongs to the camera's district unless `district_id` says so too (it must match).
+    """
+    try:
+        data = AlertIn(
+            kind=kind,
+            severity=severity,
+            title=title,
+            camera_id=camera_id,
+            district_id=district_id,
+            detail=detail or {},
+            dedup_key=dedup_key,
+        )
+    except ValidationError as exc:
+        raise InvalidInput(_problems(exc)) from None
+    if not 1 <= len(source) <= 128 or not _SOURCE.match(source):
+        raise InvalidInput("source must be 1 to 128 characters without control characters")
+    camera_name = None
+    if data.camera_id is not None:
+        camera = session.get(Camera, data.camera_id)
+        if camera is None:
+            raise NotFound("no camera with that id")
+        if data.district_id is not None and data.district_id != camera.district_id:
+            raise InvalidInput("the camera is in another district than the one given")
+        district_id, camera_name = camera.district_id, camera.name
+    elif data.district_id is not None and session.get(District, data.district_id) is None:
+        raise NotFound("no district with that id")
+    now = utcnow()
+    if data.dedup_key is not None:
+        open_alert = _open_alert(session, source, data.dedup_key)
+        if open_alert is not None:
+            return _refresh(session, open_alert, data, now)
+    alert = Alert(
+        id=uuid.uuid4(),
+        raised_at=now,
+        first_raised_at=now,
+        repeat_count=1,
+        source=source,
+        kind=data.kind,
+        severity=int(data.severity),
+        title=data.title,
+        detail=data.detail,
+        camera_id=data.camera_id,
+        camera_name=camera_name,
+        district_id=district_id,
+        status=AlertStatus.NEW,
+        dedup_key=data.dedup_key,
+    )
+    if data.dedup_key is None:
+        session.add(alert)
+        session.flush()
+        return alert
+    try:
+        with session.begin_nested():
+            session.add(alert)
+    except IntegrityError:
+        # Another writer opened the same key between the look above and this insert: fold into theirs.
+        open_alert = _open_alert(session, source, data.dedup_key)
+        if open_alert is None:
+            raise
+        return _refresh(session, open_alert, data, now)
+    return alert
+
+
+def _open_alert(session: Session, source: str, dedup_key: str) -> Alert | None:
+    query = (
+        select(Alert)
+        .where(Alert.source == source, Alert.dedup_key == dedup_key, Alert.status == AlertStatus.NEW)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(query).one_or_none()
+
+
+def _refresh(session: Session, alert: Alert, data: AlertIn, now: dt.datetime) -> Alert:
+    """Fold a repeat into an open alert: it moves to the top, and its severity never drops unseen."""
+    alert.raised_at = max(alert.raised_at, now)
+    alert.repeat_count += 1
+    alert.severity = max(alert.severity, int(data.severity))
+    alert.title = data.title
+    alert.detail = data.detail
+    session.flush()
+    return alert
+
+
+def raise_external(*, session: Session, principal: Principal, data: AlertIn) -> Alert:
+    """Raise an alert for an external system (an API token with `alerts.raise`), within its districts."""
+    principal.require(RAISE)
+    district_id = data.district_id
+    if data.camera_id is not None:
+        camera = session.get(Camera, data.camera_id)
+        if camera is None or not principal.sees_district(camera.district_id):
+            raise NotFound("no camera with that id")
+        district_id = district_id or camera.district_id
+    if not principal.sees_district(district_id):
+        raise PermissionDenied(
+            "you may raise alerts only in your own districts"
+            if district_id is not None
+            else "give a district or camera: only a province-wide account raises alerts for no district"
+        )
+    alert = raise_alert(
+        session=session,
+        source=f"external:{principal.username}",
+        kind=data.kind,
+        severity=data.severity,
+        title=data.title,
+        camera_id=data.camera_id,
+        district_id=data.district_id,
+        detail=data.detail,
+        dedup_key=data.dedup_key,
+    )
+    audit.record(
+        session=session,
+        action="alerts.raise",
+        outcome="success",
+        actor=principal,
+        object_type="alert",
+        object_id=str(alert.id),
+        district_id=alert.district_id,
+        detail={"kind": alert.kind, "repeat_count": alert.repeat_count},
+    )
+    return alert
+
+
+def list_alerts(
+    *,
+    session: Session,
+    principal: Principal,
+    status: AlertStatus | None = None,
+    since: dt.datetime | None = None,
+    camera_id: uuid.UUID | None = None,
+    min_severity: int | None = None,
+    limit: int = 100,
+) -> list[Alert]:
+    """Alerts within the principal's districts, latest raised first; `since` is inclusive."""
+    principal.require(READ)
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+    if since is not None and since.utcoffset() is None:
+        raise InvalidInput("'since' needs a time zone")
+    query = select(Alert).where(principal.district_filter(Alert.district_id))
+    if status is not None:
+        query = query.where(Alert.status == status)
+    if since is not None:
+        query = query.where(Alert.raised_at >= since)
+    if camera_id is not None:
+        query = query.where(Alert.camera_id == camera_id)
+    if min_severity is not None:
+        query = query.where(Alert.severity >= min_severity)
+    query = query.order_by(Alert.raised_at.desc(), Alert.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def get_alert(*, session: Session, principal: Principal, alert_id: uuid.UUID) -> Alert:
+    """One alert within the principal's districts (NotFound otherwise, so its existence does not leak)."""
+    principal.require(READ)
+    alert = session.get(Alert, alert_id)
+    if alert is None or not principal.sees_district(alert.district_id):
+        raise NotFound("no alert with that id")
+    return alert
+
+
+def acknowledge(
+    *, session: Session, principal: Principal, alert_id: uuid.UUID, note: str | None = None
+) -> Alert:
+    """Record that the principal has seen to a new alert; audited. A second acknowledgement is a Conflict."""
+    return _handle(session, principal, alert_id, AlertStatus.ACKNOWLEDGED, note, "alerts.ack")
+
+
+def dismiss(*, session: Session, principal: Principal, alert_id: uuid.UUID, reason: str) -> Alert:
+    """Dismiss a new alert as a false alarm; the reason is required and audited."""
+    if not reason.strip():
+        raise InvalidInput("give the reason for dismissing the alert", code="reason_required")
+    return _handle(session, principal, alert_id, AlertStatus.DISMISSED, reason, "alerts.dismiss")
+
+
+def _handle(
+    session: Session,
+    principal: Principal,
+    alert_id: uuid.UUID,
+    status: AlertStatus,
+    note: str | None,
+    action: str,
+) -> Alert:
+    principal.require(HANDLE)
+    try:
+        note = AckIn(note=note).note or None
+    except ValidationError as exc:
+        raise InvalidInput(_problems(exc)) from None
+    # Locked, so of two operators handling it at once the second is told who was first.
+    query = (
+        select(Alert).where(Alert.id == alert_id).with_for_update().execution_options(populate_existing=True)
+    )
+    alert = session.scalars(query).one_or_none()
+    if alert is None or not principal.sees_district(alert.district_id):
+        raise NotFound("no alert with that id")
+    if alert.status != AlertStatus.NEW:
+        when = (
+            f"{alert.acknowledged_at:%Y-%m-%d %H:%M:%S} UTC" if alert.acknowledged_at else "an unknown time"
+        )
+        raise Conflict(
+            f"this alert was {alert.status.value} already, by {alert.acknowledged_by_name} at {when}",
+            code=f"already_{alert.status.value}",
+        )
+    alert.status = status
+    alert.acknowledged_by = principal.user_id
+    alert.acknowledged_by_name = principal.username[:64]
+    alert.acknowledged_at = utcnow()
+    alert.ack_note = note
+    session.flush()
+    audit.record(
+        session=session,
+        action=action,
+        outcome="success",
+        actor=principal,
+        object_type="alert",
+        object_id=str(alert.id),
+        district_id=alert.district_id,
+        detail={"kind": alert.kind, "note": note},
+    )
+    return alert
+
+
+def message_id(alert: AlertOut) -> str:
+    """The bus id of this state of the alert: a replay of it is suppressed, a repeat or an ack is not."""
+    return f"{alert.id}:{alert.repeat_count}:{alert.status}"
+
+
+async def publish_alert(bus: Bus, alert: Alert | AlertOut) -> None:
+    """Publish the alert's current state on `alerts.<kind>`; publish only what is committed."""
+    out = alert if isinstance(alert, AlertOut) else AlertOut.model_validate(alert)
+    await bus.publish(f"alerts.{out.kind}", out.model_dump_json().encode(), msg_id=message_id(out))
+
+
+async def publish_or_log(bus: Bus, alert: AlertOut) -> None:
+    """Publish after a request; a bus failure is logged, not raised (the alert is stored, screens reload)."""
+    try:
+        await publish_alert(bus, alert)
+    except BusError as exc:
+        logger.warning(
+            "alert %s (%s) stored but not published to the live feed: %s", alert.id, alert.kind, exc
+        )
+
+
+async def raise_and_publish(
+    *,
+    session_factory: sessionmaker[Session],
+    bus: Bus,
+    kind: str,
+    severity: int,
+    title: str,
+    source: str,
+    camera_id: uuid.UUID | None = None,
+    district_id: uuid.UUID | None = None,
+    detail: dict[str, Any] | None = None,
+    dedup_key: str | None = None,
+) -> AlertOut:
+    """Raise an alert in a transaction of its own, then publish it: what workers (camera health) call."""
+
+    def store() -> AlertOut:
+        with transaction(session_factory) as session:
+            alert = raise_alert(
+                session=session,
+                kind=kind,
+                severity=severity,
+                title=title,
+                source=source,
+                camera_id=camera_id,
+                district_id=district_id,
+                detail=detail,
+                dedup_key=dedup_key,
+            )
+            return AlertOut.model_validate(alert)
+
+    out = await asyncio.to_thread(store)
+    await publish_alert(bus, out)
+    return out

@@ -1,0 +1,118 @@
+"""REST API of alerts (/api/v1/alerts): list, read, raise (external systems), acknowledge, live stream."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from safecity.events import alerts
+from safecity.events.alerts import AckIn, AlertIn, AlertOut, DismissIn
+from safecity.events.feed import sse_stream
+from safecity.events.models import AlertStatus, Severity
+from safecity.web.deps import CurrentPrincipal, Db, get_services
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
+
+POSITION = r"^[0-9a-f]{1,16}-[0-9]{1,20}$"
+
+
+@router.get("/alerts", response_model=list[AlertOut])
+def list_alerts(
+    principal: CurrentPrincipal,
+    db: Db,
+    status: AlertStatus | None = None,
+    since: AwareDatetime | None = None,
+    camera_id: uuid.UUID | None = None,
+    min_severity: Severity | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AlertOut]:
+    """Alerts within the caller's districts, latest raised first."""
+    found = alerts.list_alerts(
+        session=db,
+        principal=principal,
+        status=status,
+        since=since,
+        camera_id=camera_id,
+        min_severity=min_severity,
+        limit=limit,
+    )
+    return [AlertOut.model_validate(a) for a in found]
+
+
+@router.get(
+    "/alerts/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+)
+async def stream(
+    request: Request,
+    principal: CurrentPrincipal,
+    after: Annotated[str | None, Query(pattern=POSITION)] = None,
+    max_seconds: Annotated[float, Query(gt=0, le=3600)] = 300.0,
+) -> StreamingResponse:
+    """New alerts and acknowledgements as Server-Sent Events (`event: alert`, JSON data), live.
+
+    `after` (or the Last-Event-ID header of a reconnect) resumes from a position already seen; an
+    `event: resync` asks the client to reload its list because the gap could not be filled.
+    """
+    principal.require(alerts.READ)
+    resume = request.headers.get("last-event-id") or after
+    events = sse_stream(get_services(request).alert_feed, principal, after=resume, max_seconds=max_seconds)
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy may hold events back
+    )
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut)
+def get_alert(principal: CurrentPrincipal, db: Db, alert_id: uuid.UUID) -> AlertOut:
+    """One alert within the caller's districts."""
+    return AlertOut.model_validate(alerts.get_alert(session=db, principal=principal, alert_id=alert_id))
+
+
+@router.post("/alerts", response_model=AlertOut, status_code=201)
+def raise_alert(
+    request: Request, principal: CurrentPrincipal, db: Db, data: AlertIn, background: BackgroundTasks
+) -> AlertOut:
+    """Raise an alert from an external system (a token with `alerts.raise`); a `dedup_key` folds repeats."""
+    out = AlertOut.model_validate(alerts.raise_external(session=db, principal=principal, data=data))
+    # Background tasks run after the request's commit: the feed never shows what was not stored.
+    background.add_task(alerts.publish_or_log, get_services(request).bus, out)
+    return out
+
+
+@router.post("/alerts/{alert_id}/dismiss", response_model=AlertOut)
+def dismiss(
+    request: Request,
+    principal: CurrentPrincipal,
+    db: Db,
+    alert_id: uuid.UUID,
+    data: DismissIn,
+    background: BackgroundTasks,
+) -> AlertOut:
+    """Dismiss a new alert as a false alarm, with the reason."""
+    alert = alerts.dismiss(session=db, principal=principal, alert_id=alert_id, reason=data.reason)
+    out = AlertOut.model_validate(alert)
+    background.add_task(alerts.publish_or_log, get_services(request).bus, out)
+    return out
+
+
+@router.post("/alerts/{alert_id}/ack", response_model=AlertOut)
+def acknowledge(
+    request: Request,
+    principal: CurrentPrincipal,
+    db: Db,
+    alert_id: uuid.UUID,
+    data: AckIn,
+    background: BackgroundTasks,
+) -> AlertOut:
+    """Acknowledge a new alert, with an optional note; acknowledging twice is a 409."""
+    alert = alerts.acknowledge(session=db, principal=principal, alert_id=alert_id, note=data.note)
+    out = AlertOut.model_validate(alert)
+    background.add_task(alerts.publish_or_log, get_services(request).bus, out)
+    return out

@@ -1,0 +1,260 @@
+"""The live alert feed: one bus consumer per process, fanned out to every connected browser within its scope.
+
+Each browser gets a bounded queue of its own that drops the oldest when it falls behind, so a slow
+connection never holds up the others. Every item carries a position (`<epoch>-<seq>`); a browser that
+reconnects with the last one it saw gets what it missed from a short replay ring, or is told to resync
+(reload its list) when the gap cannot be filled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+import socket
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from safecity.auth.principal import Principal
+from safecity.core.bus.base import Bus, BusError, Message, Subscription
+from safecity.core.db import utcnow
+from safecity.events.alerts import READ, AlertOut
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
+RECONNECT_MS = 1000  # how soon a browser reconnects after the stream ends (EventSource's `retry`)
+BUS_RETRY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One alert change as the feed hands it out."""
+
+    seq: int
+    position: str  # "<epoch>-<seq>": the SSE event id, sent back by a reconnecting browser
+    alert: AlertOut
+    data: str  # the alert as JSON, serialised once for every listener
+
+
+def _visible(principal: Principal, alert: AlertOut) -> bool:
+    return principal.can(READ) and principal.sees_district(alert.district_id)
+
+
+class Listener:
+    """One connected browser: a bounded queue that drops its oldest item when full."""
+
+    def __init__(self, principal: Principal, size: int) -> None:
+        self.principal = principal
+        self.dropped = 0
+        self.closed = False
+        self._queue: deque[FeedItem] = deque(maxlen=size)
+        self._wake = asyncio.Event()
+        self._resync = False
+
+    def offer(self, item: FeedItem) -> None:
+        """Queue the item if the principal may see it; never blocks."""
+        if not _visible(self.principal, item.alert):
+            return
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+            self._resync = True  # the browser missed something: it must reload its list
+        self._queue.append(item)
+        self._wake.set()
+
+    def ask_resync(self) -> None:
+        """Tell the browser to reload its list before the next item."""
+        self._resync = True
+        self._wake.set()
+
+    def take_resync(self) -> bool:
+        """Whether the browser must reload its list (asked once)."""
+        resync, self._resync = self._resync, False
+        return resync
+
+    async def next(self, timeout: float) -> FeedItem | None:  # noqa: ASYNC109 (a poll, not a deadline)
+        """The next queued item, or None if none came within `timeout` seconds (or the feed stopped)."""
+        if not self._queue and not self.closed:
+            self._wake.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+        return self._queue.popleft() if self._queue else None
+
+    def close(self) -> None:
+        """End this listener's stream."""
+        self.closed = True
+        self._wake.set()
+
+
+class AlertFeed:
+    """The process's hub: reads `alerts.>` as the durable consumer `durable` and fans it out."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        durable: str,
+        subject: str = "alerts.>",
+        queue_size: int = 256,
+        replay_size: int = 1024,
+        max_age: float = 120.0,
+    ) -> None:
+        self._bus = bus
+        self._durable = durable
+        self._subject = subject
+        self._queue_size = queue_size
+        # A new durable consumer starts at the stream's beginning: alerts older than this are history,
+        # which browsers load from the database, not news to push.
+        self._max_age = dt.timedelta(seconds=max_age)
+        self._epoch = uuid.uuid4().hex[:8]  # positions of an earlier process mean nothing to this one
+        self._seq = 0
+        self._recent: deque[FeedItem] = deque(maxlen=replay_size)
+        self._listeners: set[Listener] = set()
+        self._subscription: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def position(self) -> str:
+        """The position after the latest item: a page rendered now resumes its stream from here."""
+        return f"{self._epoch}-{self._seq}"
+
+    @property
+    def listener_count(self) -> int:
+        """How many browsers are connected."""
+        return len(self._listeners)
+
+    async def start(self) -> None:
+        """Subscribe and start fanning out (does nothing if started already)."""
+        if self._task is not None:
+            return
+        self._subscription = await self._bus.subscribe(self._subject, durable=self._durable)
+        self._task = asyncio.create_task(self._run(self._subscription), name=f"alert-feed {self._durable}")
+        logger.info("alert feed %s started on %s", self._durable, self._subject)
+
+    async def stop(self) -> None:
+        """Stop reading the bus and end every listener's stream."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        if self._subscription is not None:
+            await self._subscription.close()
+            self._subscription = None
+        for listener in self._listeners:
+            listener.close()
+
+    @contextmanager
+    def listen(self, principal: Principal, *, after: str | None = None) -> Iterator[Listener]:
+        """A listener for the principal while the block runs; `after` resumes from a position it saw."""
+        listener = Listener(principal, self._queue_size)
+        if after is not None:
+            missed = self._since(after)
+            if missed is None:
+                listener.ask_resync()
+            else:
+                for item in missed:
+                    listener.offer(item)
+        self._listeners.add(listener)
+        try:
+            yield listener
+        finally:
+            self._listeners.discard(listener)
+
+    def _since(self, position: str) -> list[FeedItem] | None:
+        """The items after `position`, or None if they are not all here any more (or never were)."""
+        epoch, _, seq_text = position.partition("-")
+        if epoch != self._epoch or not seq_text.isdecimal():
+            return None
+        seq = int(seq_text)
+        oldest = self._recent[0].seq if self._recent else self._seq + 1
+        if not oldest - 1 <= seq <= self._seq:
+            return None
+        return [item for item in self._recent if item.seq > seq]
+
+    async def _run(self, subscription: Subscription) -> None:
+        failing = False
+        while True:
+            try:
+                message = await subscription.next(timeout=5.0)
+            except BusError as exc:
+                if not failing:
+                    logger.warning("alert feed %s cannot read the bus, retrying: %s", self._durable, exc)
+                    failing = True
+                await asyncio.sleep(BUS_RETRY_SECONDS)
+                continue
+            if failing:
+                logger.info("alert feed %s reads the bus again", self._durable)
+                failing = False
+            if message is None:
+                continue
+            try:
+                self._dispatch(message)
+            except Exception:  # a bug must cost one message, not every operator's live feed
+                logger.exception("alert feed %s failed on msg_id %s", self._durable, message.msg_id)
+            await message.ack()
+
+    def _dispatch(self, message: Message) -> None:
+        try:
+            alert = AlertOut.model_validate_json(message.data)
+        except ValidationError as exc:
+            # Field locations and error types only: the values may hold personal data.
+            problems = sorted(
+                {f"{'.'.join(map(str, e['loc'])) or '<root>'}:{e['type']}" for e in exc.errors()}
+            )
+            logger.warning(
+                "malformed alert on %s (msg_id %s) dropped: %s", message.subject, message.msg_id, problems
+            )
+            return
+        changed_at = alert.acknowledged_at or alert.raised_at
+        if utcnow() - changed_at > self._max_age:
+            logger.debug("alert %s from %s is history, not pushed", alert.id, changed_at)
+            return
+        self._seq += 1
+        item = FeedItem(self._seq, f"{self._epoch}-{self._seq}", alert, alert.model_dump_json())
+        self._recent.append(item)
+        for listener in self._listeners:
+            listener.offer(item)
+
+
+def durable_name(prefix: str = "alert-feed") -> str:
+    """A durable consumer name for this host, stable across restarts (one web process per host)."""
+    return f"{prefix}-{re.sub(r'[^A-Za-z0-9_-]', '_', socket.gethostname())}"
+
+
+async def sse_stream(
+    feed: AlertFeed,
+    principal: Principal,
+    *,
+    after: str | None = None,
+    max_seconds: float = 300.0,
+    heartbeat: float = HEARTBEAT_SECONDS,
+) -> AsyncIterator[str]:
+    """Server-Sent Events of the alerts the principal may see, until `max_seconds` pass or the feed stops.
+
+    The stream ends after `max_seconds` so that the browser reconnects and its login is checked again;
+    the reconnect resumes from the last event id, so nothing is lost in between.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + max_seconds
+    with feed.listen(principal, after=after) as listener:
+        yield f"retry: {RECONNECT_MS}\n: connected\n\n"
+        next_beat = loop.time() + heartbeat
+        while not listener.closed:
+            if listener.take_resync():
+                yield "event: resync\ndata: {}\n\n"
+            now = loop.time()
+            if now >= end:
+                return
+            if now >= next_beat:
+                yield ": heartbeat\n\n"
+                next_beat = now + heartbeat
+            item = await listener.next(timeout=min(end, next_beat) - now)
+            if item is not None:
+                yield f"id: {item.position}\nevent: alert\ndata: {item.data}\n\n"

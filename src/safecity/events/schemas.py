@@ -1,0 +1,73 @@
+"""Events in and out: what producers send on the bus and what readers get back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from safecity.events.models import Severity
+
+KIND_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"
+SOURCE_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # a camera id or system name: no control characters (logs, NUL)
+MAX_PAYLOAD_BYTES = 16 * 1024  # generous for detections and plate reads; images travel as references
+
+
+class EventIn(BaseModel):
+    """An event as a producer sends it; the producer's id makes a replay harmless."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID
+    occurred_at: AwareDatetime
+    kind: str = Field(max_length=64, pattern=KIND_PATTERN, examples=["analytics.line_crossing"])
+    source: str = Field(min_length=1, max_length=128, pattern=SOURCE_PATTERN, examples=["cam-0001"])
+    district_id: uuid.UUID | None = None
+    severity: Severity = Severity.INFO
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _to_utc(cls, value: dt.datetime) -> dt.datetime:
+        return value.astimezone(dt.UTC)
+
+    @field_validator("payload")
+    @classmethod
+    def _storable_payload(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Strict JSON (no NaN or Infinity), measured as stored, so both databases keep the same thing.
+        try:
+            size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+        except (TypeError, ValueError, RecursionError) as exc:  # pydantic reports only ValueError
+            raise ValueError(f"payload is not JSON: {exc}") from None
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload is {size} bytes of JSON; at most {MAX_PAYLOAD_BYTES} are kept")
+        if _holds_nul(value):
+            raise ValueError("payload holds a NUL character, which PostgreSQL cannot store")
+        return value
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+class EventOut(BaseModel):
+    """A stored event as readers see it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    occurred_at: dt.datetime
+    kind: str
+    source: str
+    district_id: uuid.UUID | None
+    severity: Severity
+    payload: dict[str, Any]

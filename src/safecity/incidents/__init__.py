@@ -1,0 +1,1 @@
+"""Incidents of the Command and Control Centre: numbering, status lifecycle, SOPs, timeline, links."""

@@ -1,0 +1,241 @@
+"""The control room's incident pages: the list, the call-taker's form, and one incident's record."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from safecity.core.errors import NotFound, SafecityError
+from safecity.incidents import service, sharing
+from safecity.incidents.models import TRANSITIONS, Category, LinkKind, Status
+from safecity.incidents.schemas import MAX_ATTACHMENT_BYTES
+from safecity.org.models import District
+from safecity.web.deps import Db, get_services
+from safecity.web.pages import CurrentPage, flash, htmx_action, render
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 200
+PRIORITY_NAMES = {1: "P1 critical", 2: "P2 high", 3: "P3 medium", 4: "P4 low"}
+Filter = Literal["open", "all", "new", "dispatched", "on_scene", "resolved", "closed"]
+
+
+@router.get("/incidents", response_class=HTMLResponse)
+def incidents_page(
+    page: CurrentPage,
+    db: Db,
+    status: Filter = "open",
+    category: Category | None = None,
+    priority: int | None = None,
+) -> Response:
+    found = service.list_incidents(
+        session=db,
+        principal=page.principal,
+        status=None if status in ("open", "all") else Status(status),
+        open_only=status == "open",
+        category=category,
+        priority=priority if priority in PRIORITY_NAMES else None,
+        limit=PAGE_SIZE,
+    )
+    return render(
+        page,
+        "incidents/list.html",
+        incidents=found,
+        status=status,
+        category=category,
+        priority=priority,
+        categories=service.CATEGORY_LABELS,
+        priorities=PRIORITY_NAMES,
+        can_manage=page.principal.can(service.MANAGE),
+    )
+
+
+@router.get("/incidents/new", response_class=HTMLResponse)
+def new_incident_page(page: CurrentPage, db: Db) -> Response:
+    page.principal.require(service.MANAGE)
+    query = select(District).where(page.principal.district_filter(District.id)).order_by(District.name)
+    districts = list(db.scalars(query))
+    return render(
+        page,
+        "incidents/new.html",
+        districts=districts,
+        categories=service.CATEGORY_LABELS,
+        priorities=PRIORITY_NAMES,
+    )
+
+
+@router.post("/incidents/new")
+def new_incident_submit(
+    page: CurrentPage,
+    db: Db,
+    category: Annotated[str, Form()],
+    priority: Annotated[int, Form(ge=1, le=4)] = 3,
+    district_id: Annotated[str, Form()] = "",
+    caller_name: Annotated[str, Form(max_length=120)] = "",
+    caller_phone: Annotated[str, Form(max_length=32)] = "",
+    address: Annotated[str, Form(max_length=300)] = "",
+    latitude: Annotated[str, Form(max_length=32)] = "",
+    longitude: Annotated[str, Form(max_length=32)] = "",
+    description: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    try:
+        data = service.validate_incident(
+            category=category,
+            priority=priority,
+            district_id=district_id or None,
+            caller_name=caller_name or None,
+            caller_phone=caller_phone or None,
+            address=address or None,
+            latitude=latitude or None,
+            longitude=longitude or None,
+            description=description,
+        )
+        incident = service.create_incident(session=db, principal=page.principal, data=data)
+    except SafecityError as exc:
+        db.rollback()
+        return flash(exc.message, ok=False)
+    return Response(status_code=204, headers={"HX-Redirect": f"/incidents/{incident.id}"})
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+def incident_page(page: CurrentPage, db: Db, incident_id: uuid.UUID) -> Response:
+    try:
+        incident = service.read_incident(session=db, principal=page.principal, incident_id=incident_id)
+        in_scope = True
+    except NotFound:  # another district's incident may have been shared with the reader's agency
+        incident = sharing.read_shared(session=db, principal=page.principal, incident_id=incident_id)
+        in_scope = False
+    points = []
+    if incident.latitude is not None and incident.longitude is not None:
+        points.append(
+            {"lat": incident.latitude, "lon": incident.longitude, "name": incident.number, "kind": "station"}
+        )
+    return render(
+        page,
+        "incidents/detail.html",
+        incident=incident,
+        next_statuses=sorted(TRANSITIONS[incident.status], key=list(Status).index),
+        categories=service.CATEGORY_LABELS,
+        priorities=PRIORITY_NAMES,
+        points=points,
+        can_manage=in_scope and page.principal.can(service.MANAGE),
+        attachment=LinkKind.ATTACHMENT,
+        max_mb=MAX_ATTACHMENT_BYTES // (1024 * 1024),
+    )
+
+
+def _here(incident_id: uuid.UUID) -> str:
+    return f"/incidents/{incident_id}"
+
+
+@router.post("/incidents/{incident_id}/status")
+def status_submit(
+    page: CurrentPage,
+    db: Db,
+    incident_id: uuid.UUID,
+    status: Annotated[Status, Form()],
+    reason: Annotated[str, Form(max_length=500)],
+    version: Annotated[int, Form()],
+) -> Response:
+    return htmx_action(
+        db,
+        lambda: service.change_status(
+            session=db,
+            principal=page.principal,
+            incident_id=incident_id,
+            status=status,
+            reason=reason,
+            version=version,
+        ),
+        _here(incident_id),
+    )
+
+
+@router.post("/incidents/{incident_id}/priority")
+def priority_submit(
+    page: CurrentPage,
+    db: Db,
+    incident_id: uuid.UUID,
+    priority: Annotated[int, Form(ge=1, le=4)],
+    reason: Annotated[str, Form(max_length=500)],
+    version: Annotated[int, Form()],
+) -> Response:
+    return htmx_action(
+        db,
+        lambda: service.change_priority(
+            session=db,
+            principal=page.principal,
+            incident_id=incident_id,
+            priority=priority,
+            reason=reason,
+            version=version,
+        ),
+        _here(incident_id),
+    )
+
+
+@router.post("/incidents/{incident_id}/notes")
+def note_submit(
+    page: CurrentPage, db: Db, incident_id: uuid.UUID, text: Annotated[str, Form(max_length=5000)]
+) -> Response:
+    return htmx_action(
+        db,
+        lambda: service.add_note(session=db, principal=page.principal, incident_id=incident_id, text=text),
+        _here(incident_id),
+    )
+
+
+@router.post("/incidents/{incident_id}/sop/{item_id}")
+def sop_submit(
+    page: CurrentPage,
+    db: Db,
+    incident_id: uuid.UUID,
+    item_id: uuid.UUID,
+    done: Annotated[bool, Form()] = False,
+) -> Response:
+    return htmx_action(
+        db,
+        lambda: service.tick_sop(
+            session=db, principal=page.principal, incident_id=incident_id, item_id=item_id, done=done
+        ),
+        _here(incident_id),
+    )
+
+
+@router.post("/incidents/{incident_id}/attachments")
+def attachment_submit(page: CurrentPage, db: Db, incident_id: uuid.UUID, file: UploadFile) -> Response:
+    # Read one byte past the limit, so an oversized file is refused without reading all of it.
+    data = file.file.read(MAX_ATTACHMENT_BYTES + 1)
+    return htmx_action(
+        db,
+        lambda: service.attach_file(
+            session=db,
+            principal=page.principal,
+            incident_id=incident_id,
+            file_name=file.filename or "file",
+            content_type=file.content_type or "application/octet-stream",
+            data=data,
+            root=service.attachments_root(get_services(page.request).settings.data_dir),
+        ),
+        _here(incident_id),
+    )
+
+
+@router.get("/incidents/{incident_id}/attachments/{link_id}")
+def attachment_download(page: CurrentPage, db: Db, incident_id: uuid.UUID, link_id: uuid.UUID) -> Response:
+    link, data = service.read_attachment(
+        session=db,
+        principal=page.principal,
+        incident_id=incident_id,
+        link_id=link_id,
+        root=service.attachments_root(get_services(page.request).settings.data_dir),
+    )
+    # Always a download, never shown inline: an uploaded HTML file must not run in our origin.
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{link.file_name}"'},
+    )

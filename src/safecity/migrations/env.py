@@ -1,0 +1,21 @@
+"""Alembic environment: migrations run on the engine handed over by `safecity.migrations.upgrade`."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Engine
+
+from safecity import tables
+
+engine: Engine = context.config.attributes["engine"]
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=tables.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

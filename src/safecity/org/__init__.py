@@ -1,0 +1,1 @@
+"""The organisation: province, districts, police stations and sites."""

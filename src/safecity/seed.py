@@ -1,0 +1,164 @@
+"""Reference data every installation needs, and the demo a newcomer sees after `make run`."""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from safecity.auth import service as users
+from safecity.auth.principal import Principal
+from safecity.cameras import service as cameras
+from safecity.cameras.schemas import CameraIn
+from safecity.config import Settings
+from safecity.core.db import utcnow
+from safecity.dispatch import service as dispatch
+from safecity.dispatch.models import UnitStatus
+from safecity.dispatch.positions import report_position
+from safecity.dispatch.schemas import UnitIn
+from safecity.incidents import service as incidents
+from safecity.incidents.schemas import IncidentIn
+from safecity.org import service as org
+from safecity.org.schemas import PlaceIn
+from safecity.video.demo import make_clips
+
+logger = logging.getLogger(__name__)
+
+DEMO_FILE = Path(__file__).with_name("demo.toml")
+DEMO_ADMIN = "admin"
+
+
+@dataclass
+class DemoReport:
+    admin_username: str
+    admin_password: str | None  # None when the administrator already existed
+    added: list[str] = field(default_factory=list)
+
+
+def reference_data(*, session: Session) -> list[str]:
+    """Built-in roles, the province's districts and the emergency agencies; idempotent."""
+    dispatch.ensure_agencies(session=session)
+    return users.ensure_roles(session=session) + org.ensure_districts(session=session)
+
+
+def demo(*, session: Session, settings: Settings) -> DemoReport:
+    """Seed the demo (idempotent): reference data, an administrator, stations, sites and cameras."""
+    added = reference_data(session=session)
+    admin = users.find_by_username(session=session, username=DEMO_ADMIN)
+    password = None
+    if admin is None:
+        admin, password = users.create_admin(session=session, username=DEMO_ADMIN)
+        added.append(f"user {DEMO_ADMIN}")
+    actor = Principal(
+        user_id=admin.id,
+        username="demo-seed",
+        permissions=frozenset(
+            {
+                "org.read",
+                "org.manage",
+                "cameras.read",
+                "cameras.manage",
+                "dispatch.manage",
+                "incidents.read",
+                "incidents.manage",
+            }
+        ),
+        district_ids=None,
+    )
+    data = tomllib.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    for kind, add, lister in (
+        ("stations", org.add_station, org.list_stations),
+        ("sites", org.add_site, org.list_sites),
+    ):
+        for spec in data[kind]:
+            district = org.district_by_code(session=session, code=spec.pop("district"))
+            if district is None:
+                continue
+            existing = {p.name for p in lister(session=session, actor=actor, district_id=district.id)}
+            if spec["name"] not in existing:
+                add(session=session, actor=actor, data=PlaceIn(district_id=district.id, **spec))
+                added.append(spec["name"])
+    added += _demo_cameras(session=session, settings=settings, actor=actor, specs=data["cameras"])
+    added += _demo_control_room(session=session, actor=actor, units=data["units"], calls=data["incidents"])
+    return DemoReport(DEMO_ADMIN, password, added)
+
+
+def _demo_control_room(
+    *, session: Session, actor: Principal, units: list[dict[str, Any]], calls: list[dict[str, Any]]
+) -> list[str]:
+    """Units of each agency at their stations, and a few logged calls, in Peshawar; once only."""
+    peshawar = org.district_by_code(session=session, code="PSW")
+    if peshawar is None or dispatch.list_units(session=session, principal=actor):
+        return []
+    added = []
+    for spec in units:
+        unit = dispatch.create_unit(
+            session=session,
+            principal=actor,
+            data=UnitIn(
+                agency=spec["agency"],
+                call_sign=spec["call_sign"],
+                district_id=peshawar.id,
+                vehicle_registration=spec["vehicle_registration"],
+                vehicle_type=spec["vehicle_type"],
+                status=UnitStatus.AVAILABLE,
+            ),
+        )
+        report_position(
+            session=session, unit_id=unit.id, lat=spec["latitude"], lon=spec["longitude"], at=utcnow()
+        )
+        added.append(spec["call_sign"])
+    for call in calls:
+        incident = incidents.create_incident(
+            session=session, principal=actor, data=IncidentIn(district_id=peshawar.id, **call)
+        )
+        added.append(incident.number)
+    return added
+
+
+def _demo_cameras(
+    *, session: Session, settings: Settings, actor: Principal, specs: list[dict[str, Any]]
+) -> list[str]:
+    """Cameras playing looped real footage; without the footage they are registered but stay offline."""
+    try:
+        clips = {path.stem: path for path in make_clips(settings.data_dir / "demo")}
+    except FileNotFoundError as exc:
+        logger.warning("%s", exc)
+        clips = {}
+    existing = {c.name for c in cameras.list_cameras(session=session, principal=actor)}
+    box = cameras.credentials_box(settings)
+    added = []
+    for spec in specs:
+        if spec["name"] in existing:
+            continue
+        district = org.district_by_code(session=session, code=spec["district"])
+        if district is None:
+            continue
+        site = next(
+            (
+                s
+                for s in org.list_sites(session=session, actor=actor, district_id=district.id)
+                if s.name == spec["site"]
+            ),
+            None,
+        )
+        clip = clips.get(spec["clip"], settings.data_dir / "demo" / f"{spec['clip']}.mp4")
+        data = CameraIn(
+            name=spec["name"],
+            district_id=district.id,
+            site_id=site.id if site else None,
+            latitude=spec["latitude"],
+            longitude=spec["longitude"],
+            bearing=spec["bearing"],
+            field_of_view=spec["field_of_view"],
+            stream_url=str(clip.resolve()),
+            tags=spec["tags"],
+            retention_days=7,
+        )
+        cameras.create_camera(session=session, principal=actor, box=box, data=data)
+        added.append(spec["name"])
+    return added

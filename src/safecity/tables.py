@@ -1,0 +1,30 @@
+"""Every domain's tables, imported in one place so the metadata (and Alembic) sees the whole schema."""
+
+from safecity.audit import models as audit_models
+from safecity.auth import models as auth_models
+from safecity.cameras import models as camera_models
+from safecity.core.db import Base
+from safecity.dispatch import models as dispatch_models
+from safecity.events import models as events_models
+from safecity.incidents import models as incidents_models
+from safecity.incidents import panic as panic_models
+from safecity.incidents import sharing as sharing_models
+from safecity.org import models as org_models
+from safecity.video import models as video_models
+from safecity.video import models_wall as video_wall_models
+
+metadata = Base.metadata
+__all__ = [
+    "audit_models",
+    "auth_models",
+    "camera_models",
+    "dispatch_models",
+    "events_models",
+    "incidents_models",
+    "metadata",
+    "org_models",
+    "panic_models",
+    "sharing_models",
+    "video_models",
+    "video_wall_models",
+]

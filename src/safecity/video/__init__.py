@@ -1,0 +1,1 @@
+"""Video: stream ingest, recording, retention, live view, playback and clip export."""

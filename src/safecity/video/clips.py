@@ -1,0 +1,316 @@
+"""Playback and export of recorded video: HLS playlists over the segments, and clips remuxed into one MP4."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.video.stream
+from sqlalchemy.orm import Session
+
+from safecity.audit import service as audit
+from safecity.auth.principal import Principal
+from safecity.core.errors import Conflict, NotFound
+from safecity.video.models import Clip, Recording
+from safecity.video.recorder import (
+    EXPORT_PERMISSION,
+    PLAYBACK_PERMISSION,
+    camera_in_scope,
+    check_range,
+    file_sha256,
+    segments,
+    wall_offset,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_PLAYLIST = dt.timedelta(hours=24)
+MAX_CLIP = dt.timedelta(hours=1)  # an export is remuxed while the request waits
+CLIP_TIME_BASE = Fraction(1, 90_000)
+
+
+def _hls_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def playlist(
+    *,
+    session: Session,
+    principal: Principal,
+    camera_id: uuid.UUID,
+    since: dt.datetime,
+    until: dt.datetime,
+    segment_url: Callable[[uuid.UUID], str],
+) -> str:
+    """An HLS (VOD) playlist of a camera's segments over [since, until), starting playback at `since`.
+
+    Every segment is a whole fMP4 file served once: its head (ftyp+moov) by byte range as the EXT-X-MAP,
+    the rest as the media segment. Segments restart their timestamps at zero, so each is preceded by a
+    discontinuity; EXT-X-PROGRAM-DATE-TIME gives the player the wall-clock time. Viewing is audited.
+    """
+    camera = camera_in_scope(
+        session=session, principal=principal, camera_id=camera_id, permission=PLAYBACK_PERMISSION
+    )
+    check_range(since, until, limit=MAX_PLAYLIST)
+    rows = segments(session=session, camera_id=camera_id, since=since, until=until)
+    if not rows:
+        raise NotFound("no recordings of this camera in that time range")
+    longest = max((row.end - row.start).total_seconds() for row in rows)
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        f"#EXT-X-TARGETDURATION:{max(1, math.ceil(longest))}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    if since > rows[0].start:
+        lines.append(f"#EXT-X-START:TIME-OFFSET={(since - rows[0].start).total_seconds():.3f},PRECISE=YES")
+    for number, row in enumerate(rows):
+        url = segment_url(row.id)
+        if number:
+            lines.append("#EXT-X-DISCONTINUITY")
+        lines += [
+            f'#EXT-X-MAP:URI="{url}",BYTERANGE="{row.init_bytes}@0"',
+            f"#EXT-X-PROGRAM-DATE-TIME:{_hls_time(row.start)}",
+            f"#EXTINF:{(row.end - row.start).total_seconds():.3f},",
+            f"#EXT-X-BYTERANGE:{row.bytes - row.init_bytes}@{row.init_bytes}",
+            url,
+        ]
+    lines.append("#EXT-X-ENDLIST")
+    audit.record(
+        session=session,
+        action="video.playback",
+        outcome="success",
+        actor=principal,
+        object_type="camera",
+        object_id=str(camera.id),
+        district_id=camera.district_id,
+        detail={"since": since.isoformat(), "until": until.isoformat(), "segments": len(rows)},
+    )
+    return "\n".join(lines) + "\n"
+
+
+def recording_file(
+    *, session: Session, principal: Principal, recording_id: uuid.UUID, recordings_dir: Path
+) -> tuple[Recording, Path]:
+    """A segment the principal may play back, and its file."""
+    principal.require(PLAYBACK_PERMISSION)
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        raise NotFound("no such recording")
+    camera_in_scope(
+        session=session, principal=principal, camera_id=recording.camera_id, permission=PLAYBACK_PERMISSION
+    )
+    file = recordings_dir / recording.path
+    if not file.is_file():
+        raise NotFound("the recording's file is missing from the disk")
+    return recording, file
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """An exported clip: its file, digest, and the wall-clock time it covers (from a key frame)."""
+
+    path: Path
+    sha256: str
+    start: dt.datetime
+    end: dt.datetime
+    id: uuid.UUID
+    bytes: int
+
+
+def _seconds(delta: dt.timedelta) -> Fraction:
+    return Fraction(delta // dt.timedelta(microseconds=1), 1_000_000)
+
+
+class _ClipWriter:
+    """Remuxes packets of consecutive segments into one MP4 on a single, continuous wall-clock timeline."""
+
+    def __init__(self, path: Path, t0: dt.datetime, t1: dt.datetime) -> None:
+        self.t0, self.t1 = t0, t1
+        self.container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+        self.stream: av.video.stream.VideoStream | None = None
+        self.codec: tuple[bytes | None, int, int] | None = None
+        self.start: dt.datetime | None = None
+        self.end: dt.datetime | None = None
+        self.last_dts: int | None = None
+        self.done = False
+
+    def add(self, file: Path, segment_start: dt.datetime) -> None:
+        """Append the packets of one segment that fall before t1 (from the key frame at or before t0)."""
+        with av.open(str(file)) as source:
+            stream = source.streams.video[0]
+            time_base = Fraction(stream.time_base or CLIP_TIME_BASE)
+            packets = [p for p in source.demux(stream) if p.size and p.pts is not None]
+            if not packets:
+                return
+            origin = packets[0].pts or 0
+            walls = [segment_start + wall_offset((p.pts or 0) - origin, time_base) for p in packets]
+            codec = (stream.codec_context.extradata, stream.codec_context.width, stream.codec_context.height)
+            first = 0
+            if self.stream is None or self.start is None:
+                # Start at the last key frame at or before t0: a clip must begin decodable.
+                for index, packet in enumerate(packets):
+                    if walls[index] > self.t0:
+                        break
+                    if packet.is_keyframe:
+                        first = index
+                self.stream = self.container.add_stream_from_template(stream)
+                self.codec, self.start = codec, walls[first]
+            elif codec != self.codec:
+                raise Conflict(
+                    "the camera's stream settings changed within this range: export the parts before "
+                    f"and after {segment_start.isoformat()} separately"
+                )
+            shift = _seconds(segment_start - self.start)
+            self._mux(self.stream, packets[first:], walls[first:], origin, time_base, shift)
+
+    def _mux(
+        self,
+        out: av.video.stream.VideoStream,
+        packets: list[av.Packet[av.video.stream.VideoStream]],
+        walls: list[dt.datetime],
+        origin: int,
+        time_base: Fraction,
+        shift: Fraction,
+    ) -> None:
+        frame = Fraction(0)  # the last frame's duration, for the clip's end
+        previous: int | None = None
+        for packet, wall in zip(packets, walls, strict=True):
+            if wall >= self.t1:
+                self.done = True
+                return
+            pts = packet.pts or 0
+            dts = packet.dts if packet.dts is not None else pts
+            if packet.duration:
+                frame = packet.duration * time_base
+            elif previous is not None and pts > previous:
+                frame = (pts - previous) * time_base
+            previous = pts
+            out_pts = round((shift + (pts - origin) * time_base) / CLIP_TIME_BASE)
+            out_dts = round((shift + (dts - origin) * time_base) / CLIP_TIME_BASE)
+            if self.last_dts is not None and out_dts <= self.last_dts:
+                out_dts = self.last_dts + 1  # segments of two connections may overlap by a frame
+                out_pts = max(out_pts, out_dts)
+            packet.pts, packet.dts, packet.time_base = out_pts, out_dts, CLIP_TIME_BASE
+            packet.duration = round(frame / CLIP_TIME_BASE)
+            packet.stream = out
+            self.container.mux(packet)
+            self.last_dts = out_dts
+            end = wall + wall_offset(1, frame)
+            self.end = end if self.end is None else max(self.end, end)
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def export_clip(
+    *,
+    session: Session,
+    principal: Principal,
+    camera_id: uuid.UUID,
+    t0: dt.datetime,
+    t1: dt.datetime,
+    out_dir: Path,
+    recordings_dir: Path,
+) -> ClipInfo:
+    """Export [t0, t1) of a camera as one MP4 starting at the key frame at or before t0 (audited)."""
+    camera = camera_in_scope(
+        session=session, principal=principal, camera_id=camera_id, permission=EXPORT_PERMISSION
+    )
+    check_range(t0, t1, limit=MAX_CLIP)
+    rows = segments(session=session, camera_id=camera_id, since=t0, until=t1)
+    if not rows:
+        raise NotFound("no recordings of this camera in that time range")
+    missing = [row.path for row in rows if not (recordings_dir / row.path).is_file()]
+    if missing:
+        logger.error("export: %d segment files of camera %s are missing", len(missing), camera.id)
+        raise Conflict(f"{len(missing)} of the {len(rows)} recorded segments in this range are missing")
+    clip_id = uuid.uuid4()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / f"{clip_id}.mp4"
+    partial = out_dir / f"{clip_id}.mp4.part"
+    try:
+        writer = _ClipWriter(partial, t0, t1)
+        try:
+            for row in rows:
+                writer.add(recordings_dir / row.path, row.start)
+                if writer.done:
+                    break
+        finally:
+            writer.close()
+        if writer.start is None or writer.end is None:
+            raise NotFound("no recorded frames in that time range")
+        partial.replace(final)
+    finally:
+        partial.unlink(missing_ok=True)
+    digest, size = file_sha256(final), final.stat().st_size
+    session.add(
+        Clip(
+            id=clip_id,
+            district_id=camera.district_id,
+            camera_id=camera.id,
+            start=writer.start,
+            end=writer.end,
+            path=final.name,
+            bytes=size,
+            sha256=digest,
+            created_by=principal.user_id,
+        )
+    )
+    audit.record(
+        session=session,
+        action="video.export",
+        outcome="success",
+        actor=principal,
+        object_type="camera",
+        object_id=str(camera.id),
+        district_id=camera.district_id,
+        detail={
+            "clip_id": str(clip_id),
+            "t0": t0.isoformat(),
+            "t1": t1.isoformat(),
+            "start": writer.start.isoformat(),
+            "end": writer.end.isoformat(),
+            "sha256": digest,
+            "bytes": size,
+        },
+    )
+    session.flush()
+    logger.info("camera %s: clip %s exported (%d bytes)", camera.id, clip_id, size)
+    return ClipInfo(final, digest, writer.start, writer.end, clip_id, size)
+
+
+def clip_file(
+    *, session: Session, principal: Principal, clip_id: uuid.UUID, exports_dir: Path
+) -> tuple[Clip, Path]:
+    """An exported clip the principal may download, and its file (the download is audited)."""
+    principal.require(EXPORT_PERMISSION)
+    clip = session.get(Clip, clip_id)
+    if clip is None or not principal.sees_district(clip.district_id):
+        raise NotFound("no such clip")
+    file = exports_dir / clip.path
+    if not file.is_file():
+        raise NotFound("the clip's file is missing from the disk")
+    audit.record(
+        session=session,
+        action="video.export.download",
+        outcome="success",
+        actor=principal,
+        object_type="clip",
+        object_id=str(clip.id),
+        district_id=clip.district_id,
+        detail={"camera_id": str(clip.camera_id), "sha256": clip.sha256},
+    )
+    return clip, file

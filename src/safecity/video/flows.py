@@ -1,0 +1,213 @@
+"""The cameras of one process, end to end: ingest, recording, retention, and camera-health alerts.
+
+This is where the camera registry, the video pipeline and the alerts domain meet; each stays unaware of
+the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from safecity.auth.principal import Principal
+from safecity.cameras import service as cameras
+from safecity.config import Settings
+from safecity.core.bus import Bus, BusError
+from safecity.core.db import utcnow
+from safecity.events import alerts
+from safecity.events.models import Severity
+from safecity.video import retention
+from safecity.video.ingest import CameraSpec, IngestSupervisor
+from safecity.video.packets import PacketSink
+from safecity.video.recorder import LIVE_MAX_DRIFT, SegmentRecorder, segment_indexer
+from safecity.video.status import CameraState, CameraStatus
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "camera-health"
+REFRESH_S = 30.0  # how often the registry is re-read for added, changed or removed cameras
+RETENTION_S = 60.0
+
+
+@dataclass
+class VideoRuntime:
+    """Runs ingest and recording for every enabled, approved camera, and turns health changes into alerts."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    bus: Bus
+    supervisor: IngestSupervisor = field(init=False)
+    recording_allowed: bool = field(default=True, init=False)
+    _recorded: set[uuid.UUID] = field(default_factory=set, init=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.supervisor = IngestSupervisor(
+            self.settings.video, on_status_change=self._on_status_change, sink_factory=self._sinks
+        )
+
+    async def start(self) -> None:
+        """Reconcile the recording index with the disk, then start every camera and the housekeeping loops."""
+        self._loop = asyncio.get_running_loop()
+        self.settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        report = await asyncio.to_thread(self._reconcile)
+        logger.info("recordings reconciled: %s", report)
+        self.supervisor.start()
+        await self.refresh()
+        self._tasks = [
+            asyncio.create_task(self._every(REFRESH_S, self.refresh), name="cameras-refresh"),
+            asyncio.create_task(self._every(RETENTION_S, self.enforce_retention), name="retention"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop the loops and every worker (threads joined, streams closed)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await asyncio.to_thread(self.supervisor.stop)
+
+    async def refresh(self) -> None:
+        """Bring the running workers in line with the registry."""
+        specs = await asyncio.to_thread(self._load_specs)
+        await asyncio.to_thread(self.supervisor.sync, specs)
+
+    def _load_specs(self) -> list[CameraSpec]:
+        box = cameras.credentials_box(self.settings)
+        with self.session_factory() as session:
+            active = cameras.active_cameras(session=session)
+            self._recorded = {c.id for c in active if c.recording}
+            return [
+                CameraSpec(
+                    camera_id=c.id, url=cameras.connect_url(c, box), name=c.name, district_id=c.district_id
+                )
+                for c in active
+            ]
+
+    def _sinks(self, spec: CameraSpec) -> Sequence[PacketSink]:
+        if spec.camera_id not in self._recorded:
+            return ()
+        return (
+            SegmentRecorder(
+                spec.camera_id,
+                self.settings.recordings_dir,
+                self.settings.video.segment_seconds,
+                segment_indexer(self.session_factory),
+                allowed=lambda: self.recording_allowed,
+                max_drift=LIVE_MAX_DRIFT,
+            ),
+        )
+
+    def _reconcile(self) -> retention.ReconcileReport:
+        with self.session_factory() as session:
+            report = retention.reconcile(session=session, recordings_dir=self.settings.recordings_dir)
+            session.commit()
+            return report
+
+    # --- health -------------------------------------------------------------------------------
+
+    def _on_status_change(
+        self, camera_id: uuid.UUID, old: CameraState, new: CameraState, status: CameraStatus
+    ) -> None:
+        # Called on worker threads: hand over to the event loop and return at once.
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._status_changed(old, new, status), self._loop)
+
+    async def _status_changed(self, old: CameraState, new: CameraState, status: CameraStatus) -> None:
+        try:
+            await self.bus.publish(
+                f"cameras.status.{status.camera_id}",
+                json.dumps(status.as_dict()).encode(),
+                msg_id=f"{status.camera_id}:{status.since.isoformat()}:{new.value}",
+            )
+        except BusError:
+            logger.warning("camera %s: status not published (bus unavailable)", status.camera_id)
+        if new is CameraState.OFFLINE:
+            await self._alert(
+                "camera.offline",
+                Severity.HIGH,
+                f"{status.name or 'Camera'} is offline",
+                status,
+                {
+                    "last_frame_at": status.last_frame_at.isoformat() if status.last_frame_at else None,
+                    "last_error": status.last_error,
+                },
+            )
+        elif new is CameraState.ONLINE and old is CameraState.OFFLINE:
+            await self._alert(
+                "camera.online", Severity.INFO, f"{status.name or 'Camera'} is back online", status, {}
+            )
+
+    async def _alert(
+        self, kind: str, severity: Severity, title: str, status: CameraStatus, detail: dict[str, object]
+    ) -> None:
+        try:
+            await alerts.raise_and_publish(
+                session_factory=self.session_factory,
+                bus=self.bus,
+                kind=kind,
+                severity=int(severity),
+                title=title,
+                source=SOURCE,
+                camera_id=status.camera_id,
+                detail=detail,
+                dedup_key=f"{kind}:{status.camera_id}",
+            )
+        except Exception:  # an alert that cannot be stored must not stop the other cameras' health
+            logger.exception("camera %s: %s alert could not be raised", status.camera_id, kind)
+
+    # --- disk ---------------------------------------------------------------------------------
+
+    async def enforce_retention(self) -> None:
+        """Delete expired and over-quota footage; if only evidence is left, stop recording and alert."""
+        report = await asyncio.to_thread(self._enforce)
+        must_stop = report.recording_must_stop
+        if must_stop and self.recording_allowed:
+            logger.critical("recording stopped: %s", report.message)
+            await alerts.raise_and_publish(
+                session_factory=self.session_factory,
+                bus=self.bus,
+                kind="recording.stopped",
+                severity=int(Severity.CRITICAL),
+                title="Recording stopped: the disk is full of footage under evidence lock",
+                source=SOURCE,
+                detail={"message": report.message, "locked_bytes": report.locked_bytes},
+                dedup_key="recording.stopped",
+            )
+        self.recording_allowed = not must_stop
+
+    def _enforce(self) -> retention.RetentionReport:
+        quota = int(self.settings.video.disk_quota_gb * 1024**3)
+        with self.session_factory() as session:
+            report = retention.enforce(
+                session=session, recordings_dir=self.settings.recordings_dir, quota_bytes=quota, now=utcnow()
+            )
+            session.commit()
+            return report
+
+    @staticmethod
+    async def _every(seconds: float, work: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await work()
+            except Exception:  # housekeeping retries next round; it never takes the process down
+                logger.exception("periodic %s failed", getattr(work, "__name__", work))
+
+
+def delete_camera(
+    *, session: Session, principal: Principal, settings: Settings, camera_id: uuid.UUID
+) -> None:
+    """Remove a camera with its recorded footage; refused while any of that footage is evidence."""
+    cameras.camera_for(session=session, principal=principal, camera_id=camera_id, permission=cameras.MANAGE)
+    retention.remove_camera_footage(
+        session=session, recordings_dir=settings.recordings_dir, camera_id=camera_id
+    )
+    cameras.delete_camera(session=session, principal=principal, camera_id=camera_id)

@@ -1,0 +1,1 @@
+"""The web shell: FastAPI application, shared page layout, static assets, errors and middleware."""

@@ -1,0 +1,159 @@
+"""ASGI middleware: body limits, content types, request ids, access logs, metrics and security headers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from safecity.core.logging import request_id
+
+logger = logging.getLogger("safecity.access")
+
+REQUESTS = Counter("safecity_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("safecity_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data: blob: https:; style-src 'self' 'unsafe-inline'; "
+        b"script-src 'self'; connect-src 'self'; media-src 'self' blob:; frame-ancestors 'none'",
+    ),
+]
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+UPLOAD_SUFFIX = "/attachments"  # routes that take files get the larger upload limit
+_JSON_TYPES = ("application/json",)
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardMiddleware:
+    """Refuse oversized bodies and non-JSON API bodies before any handler reads them."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        limit = self.max_upload_bytes if scope["path"].endswith(UPLOAD_SUFFIX) else self.max_body_bytes
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _send_error(send, 413, "payload_too_large", f"the body exceeds {limit} bytes")
+            return
+        if (
+            scope["method"] in _BODY_METHODS
+            and scope["path"].startswith("/api/")
+            and (length not in (None, b"0") or b"transfer-encoding" in headers)
+        ):
+            ctype = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+            if ctype not in _JSON_TYPES:
+                await _send_error(send, 415, "unsupported_media_type", "send the body as application/json")
+                return
+        received = 0
+        started = rejected = False
+
+        async def limited_receive() -> Message:
+            # A chunked body has no length up front: count it as it arrives, answer 413 at the limit,
+            # and tell the handler the client went away so it stops reading.
+            nonlocal received, started, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    rejected = True
+                    if not started:
+                        started = True
+                        await _send_error(send, 413, "payload_too_large", f"the body exceeds {limit} bytes")
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if rejected:
+                return  # the 413 has been sent already
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (`/api/v1/users/{user_id}`), so metrics do not explode per id."""
+    path = getattr(scope.get("route"), "path", None)
+    return str(path) if path else "unmatched"
+
+
+class ObservabilityMiddleware:
+    """Request id, one structured access-log line per request, Prometheus metrics, security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        token = request_id.set(rid)
+        status = 500
+        start = time.perf_counter()
+
+        async def wrapped_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *SECURITY_HEADERS,
+                    (b"x-request-id", rid.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, wrapped_send)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = _route_template(scope)
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(elapsed)
+            client = scope.get("client")
+            logger.info(
+                "%s %s %s",
+                scope["method"],
+                route,
+                status,
+                extra={
+                    "status": status,
+                    "ms": round(elapsed * 1000, 1),
+                    "client": client[0] if client else None,
+                },
+            )
+            request_id.reset(token)

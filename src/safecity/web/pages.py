@@ -1,0 +1,126 @@
+"""Shared page machinery: templates, the navigation each role sees, and the page context of a request."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
+
+from safecity import __version__
+from safecity.auth.principal import Principal
+from safecity.core.errors import SafecityError
+from safecity.web.deps import CurrentLogin, CurrentPrincipal, get_services
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    href: str
+    permission: str | None  # None: everyone who has logged in
+
+
+# Later domains add their pages here; a role sees only what it may use.
+NAV: tuple[NavItem, ...] = (
+    NavItem("Dashboard", "/", None),
+    NavItem("Console", "/console", "alerts.read"),
+    NavItem("Alerts", "/alerts", "alerts.read"),
+    NavItem("Incidents", "/incidents", "incidents.read"),
+    NavItem("Log a call", "/incidents/new", "incidents.manage"),
+    NavItem("Units", "/units", "incidents.read"),
+    NavItem("Response times", "/kpis", "kpis.read"),
+    NavItem("Video wall", "/wall", "video.live"),
+    NavItem("Cameras", "/cameras", "cameras.read"),
+    NavItem("Camera review", "/cameras/review", "cameras.manage"),
+    NavItem("My cameras", "/owner", "cameras.own"),
+    NavItem("Districts", "/org/districts", "org.read"),
+    NavItem("Users", "/admin/users", "users.read"),
+    NavItem("Roles", "/admin/roles", "users.read"),
+    NavItem("Audit log", "/audit", "audit.read"),
+    NavItem("My account", "/account", None),
+)
+
+
+def nav_for(principal: Principal) -> list[NavItem]:
+    """The navigation entries this principal may use."""
+    return [item for item in NAV if item.permission is None or principal.can(item.permission)]
+
+
+@dataclass(frozen=True)
+class Page:
+    """What every signed-in page needs: who is looking, their CSRF token, and the display time zone."""
+
+    request: Request
+    principal: Principal
+    csrf_token: str
+    timezone: ZoneInfo
+
+
+def get_page(request: Request, principal: CurrentPrincipal, login: CurrentLogin) -> Page:
+    zone = ZoneInfo(get_services(request).settings.timezone)
+    return Page(request, principal, login.login_session.csrf_token, zone)
+
+
+CurrentPage = Annotated[Page, Depends(get_page)]
+
+
+def local_time(value: dt.datetime | None, zone: ZoneInfo) -> str:
+    """A UTC timestamp shown in the local time zone people read (Asia/Karachi by default)."""
+    if value is None:
+        return "—"
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def render(page: Page, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page inside the shared layout."""
+    return TEMPLATES.TemplateResponse(
+        page.request,
+        template,
+        {
+            "principal": page.principal,
+            "nav": nav_for(page.principal),
+            "csrf_token": page.csrf_token,
+            "map_tiles_url": get_services(page.request).settings.web.map_tiles_url,
+            "version": __version__,
+            "localtime": lambda value: local_time(value, page.timezone),
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def render_public(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page for someone who has not finished logging in."""
+    return TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {"principal": None, "nav": [], "version": __version__, **context},
+        status_code=status_code,
+    )
+
+
+def flash(message: str | Markup, *, ok: bool = True) -> HTMLResponse:
+    """An htmx answer shown in the page's flash area (plain text is escaped; Markup is trusted)."""
+    kind, role = ("ok", "status") if ok else ("error", "alert")
+    html = Markup('<div class="flash {}" role="{}">{}</div>').format(kind, role, escape(message))
+    return HTMLResponse(html, headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+
+
+def htmx_action(db: Session, action: Callable[[], object], redirect: str) -> Response:
+    """Run a page action: on success reload `redirect`; on a refusal undo it and show why."""
+    try:
+        action()
+    except SafecityError as exc:
+        db.rollback()
+        return flash(exc.message, ok=False)
+    return Response(status_code=204, headers={"HX-Redirect": redirect})

@@ -1,0 +1,127 @@
+"""Assembles the web application: middleware, error handlers, every domain's routers, health and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from safecity.audit import pages as audit_pages
+from safecity.audit import views as audit_views
+from safecity.auth import pages as auth_pages
+from safecity.auth import views as auth_views
+from safecity.cameras import onvif_views
+from safecity.cameras import pages as cameras_pages
+from safecity.cameras import views as cameras_views
+from safecity.dispatch import pages as dispatch_pages
+from safecity.dispatch import views as dispatch_views
+from safecity.events import alerts_pages, alerts_views
+from safecity.events import views as events_views
+from safecity.incidents import console as incidents_console
+from safecity.incidents import kpi_views
+from safecity.incidents import pages as incidents_pages
+from safecity.incidents import panic_views as incidents_panic
+from safecity.incidents import sharing_views as incidents_sharing
+from safecity.incidents import views as incidents_views
+from safecity.org import pages as org_pages
+from safecity.org import service as org
+from safecity.org import views as org_views
+from safecity.video import pages as video_pages
+from safecity.video import playback as video_playback
+from safecity.video import views as video_views
+from safecity.web import errors
+from safecity.web.deps import Db, get_services
+from safecity.web.middleware import GuardMiddleware, ObservabilityMiddleware
+from safecity.web.pages import CurrentPage, render
+
+STATIC = Path(__file__).with_name("static")
+
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@ops.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """The process can serve: its database answers and its bus is connected."""
+    services = get_services(request)
+    checks: dict[str, str] = {}
+    try:
+        with services.session_factory() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; the reason is shown to the operator
+        checks["database"] = f"error: {type(exc).__name__}"
+    checks["bus"] = "ok" if services.bus.connected else "error: disconnected"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+    )
+
+
+@ops.get("/metrics")
+def metrics() -> Response:
+    """Prometheus metrics of this process."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+home = APIRouter(include_in_schema=False)
+
+
+@home.get("/", response_class=HTMLResponse)
+def dashboard(page: CurrentPage, db: Db) -> Response:
+    districts = org.list_districts(session=db, actor=page.principal) if page.principal.can("org.read") else []
+    return render(
+        page, "dashboard.html", districts=districts, districts_geo=org_pages.map_points(districts, "district")
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Attach everything the web process serves to `app`."""
+    settings = app.state.services.settings
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.web.max_body_bytes,
+        max_upload_bytes=settings.web.max_upload_bytes,
+    )
+    app.add_middleware(ObservabilityMiddleware)
+    errors.install(app)
+    for router in (
+        ops,
+        home,
+        auth_views.router,
+        auth_pages.router,
+        org_views.router,
+        org_pages.router,
+        audit_views.router,
+        audit_pages.router,
+        events_views.router,
+        cameras_views.router,
+        cameras_pages.router,
+        onvif_views.router,
+        alerts_views.router,
+        alerts_pages.router,
+        video_playback.router,
+        video_playback.page_router,
+        video_views.router,
+        video_pages.router,
+        incidents_views.router,
+        incidents_pages.router,
+        incidents_console.router,
+        kpi_views.router,
+        kpi_views.page_router,
+        incidents_panic.router,
+        incidents_sharing.router,
+        dispatch_views.router,
+        dispatch_pages.router,
+    ):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")

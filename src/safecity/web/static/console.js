@@ -1,0 +1,147 @@
+// The operator console: the map of cameras, open incidents and units (units move as they report), and the
+// selected alert's camera with the escalation form. The alert list itself is alerts.js's live table.
+"use strict";
+
+(function () {
+  const UNIT_COLOURS = { available: "#1f5fa8" };
+  const REFRESH_MS = 5000;
+
+  function csrfToken() {
+    const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    return headers["X-CSRF-Token"] || "";
+  }
+
+  async function getJson(url) {
+    const response = await fetch(url);
+    return response.ok ? response.json() : [];
+  }
+
+  function initMap(console_) {
+    const el = console_.querySelector("[data-console-map]");
+    if (!el || typeof L === "undefined") return;
+    const map = L.map(el, { attributionControl: false }).setView([34.0151, 71.5249], 12);
+    const tiles = document.body.dataset.tiles;
+    if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+    const cameras = L.layerGroup().addTo(map);
+    const incidents = L.layerGroup().addTo(map);
+    const units = L.layerGroup().addTo(map);
+    let fitted = false;
+
+    function dot(layer, lat, lon, colour, label, radius) {
+      if (lat === null || lon === null || lat === undefined || lon === undefined) return null;
+      return L.circleMarker([lat, lon], { radius, color: colour, fillOpacity: 0.8 }).bindTooltip(label).addTo(layer);
+    }
+
+    async function refresh() {
+      const [cams, open, fleet] = await Promise.all([
+        getJson("/api/v1/cameras"),
+        getJson("/api/v1/incidents?limit=200"),
+        getJson("/api/v1/units"),
+      ]);
+      cameras.clearLayers();
+      incidents.clearLayers();
+      units.clearLayers();
+      const markers = [];
+      cams.forEach((c) => markers.push(dot(cameras, c.latitude, c.longitude, "#2e7d32", c.name, 5)));
+      open
+        .filter((i) => i.status !== "resolved" && i.status !== "closed")
+        .forEach((i) => markers.push(dot(incidents, i.latitude, i.longitude, "#c62828", i.number + " " + i.title, 9)));
+      fleet.forEach((u) =>
+        markers.push(dot(units, u.latitude, u.longitude, UNIT_COLOURS[u.status] || "#f9a825", u.call_sign + " · " + u.status, 7)));
+      const placed = markers.filter(Boolean);
+      if (!fitted && placed.length) {
+        map.fitBounds(L.featureGroup(placed).getBounds().pad(0.2));
+        fitted = true;
+      }
+    }
+    refresh();
+    window.setInterval(refresh, REFRESH_MS);
+  }
+
+  function initSelection(console_) {
+    const panel = console_.querySelector("[data-selected]");
+    const title = console_.querySelector("[data-selected-title]");
+    const video = console_.querySelector("[data-selected-video]");
+    const form = console_.querySelector("[data-escalate]");
+    const result = console_.querySelector("[data-escalated]");
+    const canWatch = console_.dataset.canWatch === "yes";
+    let selected = null;
+
+    console_.querySelector("table[data-feed]").addEventListener("click", async (event) => {
+      const row = event.target.closest("tr.alert");
+      if (!row || event.target.closest("form")) return; // the acknowledge form keeps its own clicks
+      const id = row.id.replace(/^alert-/, "");
+      const response = await fetch("/api/v1/alerts/" + encodeURIComponent(id));
+      if (!response.ok) return;
+      selected = await response.json();
+      console_.querySelectorAll("tr.selected").forEach((r) => r.classList.remove("selected"));
+      row.classList.add("selected");
+      panel.hidden = false;
+      title.textContent = selected.title;
+      video.replaceChildren();
+      if (selected.camera_id && canWatch) {
+        const img = document.createElement("img");
+        img.alt = "Live view of " + (selected.camera_name || "the camera");
+        img.src = "/api/v1/cameras/" + encodeURIComponent(selected.camera_id) + "/live.mjpeg?width=640";
+        video.append(img);
+      }
+      if (result) result.textContent = "";
+    });
+
+    if (!form) return;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!selected) return;
+      const response = await fetch("/api/v1/alerts/" + encodeURIComponent(selected.id) + "/escalate", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+        body: JSON.stringify({ category: form.elements.category.value, priority: Number(form.elements.priority.value) }),
+      });
+      const body = await response.json().catch(() => ({}));
+      result.replaceChildren();
+      if (!response.ok) {
+        result.textContent = (body.error && body.error.message) || "The alert could not be escalated.";
+        return;
+      }
+      const link = document.createElement("a");
+      link.href = "/incidents/" + encodeURIComponent(body.id);
+      link.textContent = "Incident " + body.number + " opened";
+      result.append(link);
+    });
+  }
+
+  // Incidents other agencies shared with the user's agency, wherever they are (refreshed with the map).
+  function initShared(console_) {
+    const table = console_.querySelector("[data-shared]");
+    if (!table) return;
+    async function refresh() {
+      const shared = await getJson("/api/v1/shared-incidents");
+      if (!shared.length) return;
+      table.tBodies[0].replaceChildren(
+        ...shared.map((i) => {
+          const tr = document.createElement("tr");
+          const link = document.createElement("a");
+          link.href = "/incidents/" + encodeURIComponent(i.id);
+          link.textContent = i.number;
+          const cells = [link, String(i.priority), i.status.replace("_", " "), i.title];
+          cells.forEach((content) => {
+            const td = document.createElement("td");
+            td.append(content);
+            tr.append(td);
+          });
+          return tr;
+        }),
+      );
+    }
+    refresh();
+    window.setInterval(refresh, REFRESH_MS);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("[data-console]").forEach((console_) => {
+      initMap(console_);
+      initSelection(console_);
+      initShared(console_);
+    });
+  });
+})();

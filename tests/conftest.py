@@ -1,0 +1,352 @@
+"""Shared fixtures: the whole suite runs on SQLite and, when SAFECITY_TEST_DATABASE_URL is set, PostgreSQL.
+
+A test that needs a server it was told about but cannot reach fails; one it was not told about skips.
+"""
+
+from __future__ import annotations
+
+import os
+import select as io_select  # `select` is SQLAlchemy's here
+import socket
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyotp
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from safecity import migrations
+from safecity.app import Services, build_services, create_app
+from safecity.auth import service as auth_service
+from safecity.auth.models import User
+from safecity.auth.principal import SYSTEM, Principal
+from safecity.config import Settings, VideoSettings
+from safecity.core.crypto import SecretBox
+from safecity.core.db import create_db_engine
+from safecity.org.models import District, Province
+
+PG_ENV = "SAFECITY_TEST_DATABASE_URL"
+
+
+def _postgres_url_with_schema(base_url: str, schema: str) -> str:
+    """Each test run gets a schema of its own, so parallel runs on one database never collide."""
+    url = make_url(base_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+@contextmanager
+def new_database(kind: str, directory: Path) -> Iterator[str]:
+    """A freshly migrated, empty database of `kind`; a PostgreSQL one lives in a schema of its own."""
+    if kind == "sqlite":
+        url = f"sqlite:///{directory / f'safecity-{uuid.uuid4().hex[:8]}.db'}"
+        engine = create_db_engine(url)
+        migrations.upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    base_url = os.environ.get(PG_ENV)
+    if not base_url:
+        pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests skipped")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_db_engine(base_url)
+    with admin.begin() as conn:  # fails loudly when the server named in the variable is down
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = _postgres_url_with_schema(base_url, schema)
+    engine = create_db_engine(url)
+    migrations.upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database of each kind, shared by the session's tests (each rolls back its writes)."""
+    with new_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = create_db_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """One connection whose outer transaction is rolled back after the test: nothing a test writes stays."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        if outer.is_active:
+            outer.rollback()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    """Sessions on the test's connection; their commits become savepoints inside the test's transaction."""
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as s:
+        yield s
+
+
+# --- factories and the web application -----------------------------------------------------------
+
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Factory:
+    """Makes districts and users the way the system would, so tests read as stories."""
+
+    session: Session
+    box: SecretBox
+    totp_secrets: dict[str, str] = field(default_factory=dict)
+
+    def district(self, code: str | None = None) -> District:
+        province = self.session.scalars(select(Province)).first()
+        if province is None:
+            province = Province(code="KP", name="Khyber Pakhtunkhwa")
+            self.session.add(province)
+            self.session.flush()
+        code = code or f"T{uuid.uuid4().hex[:5].upper()}"
+        district = self.session.scalars(select(District).where(District.code == code)).one_or_none()
+        if district is None:
+            district = District(
+                province_id=province.id, code=code, name=f"District {code}", latitude=34.0, longitude=71.5
+            )
+            self.session.add(district)
+            self.session.flush()
+        return district
+
+    def user(
+        self,
+        *roles: str,
+        districts: list[District] | None = None,
+        username: str | None = None,
+        mfa: bool = True,
+    ) -> User:
+        """A user with these roles in `districts` (None: the whole province), MFA enrolled if asked."""
+        auth_service.ensure_roles(session=self.session)
+        username = username or f"u{uuid.uuid4().hex[:10]}"
+        user = auth_service.create_user(
+            session=self.session,
+            actor=SYSTEM,
+            username=username,
+            password=PASSWORD,
+            roles=roles,
+            district_ids=None if districts is None else frozenset(d.id for d in districts),
+        )
+        if mfa:
+            secret = pyotp.random_base32()
+            user.mfa_secret, user.mfa_enabled = self.box.encrypt(secret), True
+            self.totp_secrets[username] = secret
+        self.session.flush()
+        return user
+
+    def totp(self, username: str) -> str:
+        return str(pyotp.TOTP(self.totp_secrets[username]).now())
+
+    def principal(self, user: User) -> Principal:
+        return auth_service.principal_for(session=self.session, user=user)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # Cameras are not run inside the test app: video tests start their own ingest on their own database.
+    return Settings(
+        data_dir=tmp_path, secret_key=SecretStr(TEST_SECRET_KEY), video=VideoSettings(run_in_web=False)
+    )
+
+
+@pytest.fixture
+def factory(session: Session, settings: Settings) -> Factory:
+    return Factory(session, SecretBox(settings.secret_key.get_secret_value(), "mfa"))
+
+
+@pytest.fixture
+def services(settings: Settings, session_factory: sessionmaker[Session]) -> Services:
+    return build_services(settings, session_factory=session_factory)
+
+
+@pytest.fixture
+def web_app(services: Services) -> FastAPI:
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client(web_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(web_app) as c:
+        yield c
+
+
+def login(client: TestClient, factory: Factory, user: User, session: Session) -> TestClient:
+    """Log `user` in through the API (password, then TOTP code); the client then carries the CSRF header."""
+    session.commit()  # make the factory's rows visible to the app's own sessions
+    response = client.post("/api/v1/auth/login", json={"username": user.username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    if response.json()["mfa_step"] == "verify":
+        verified = client.post("/api/v1/auth/mfa/verify", json={"code": factory.totp(user.username)})
+        assert verified.status_code == 204, verified.text
+    return client
+
+
+@pytest.fixture
+def login_as(web_app: FastAPI, factory: Factory, session: Session) -> Iterator[Callable[[User], TestClient]]:
+    """Log a user in on a client of their own (each person has their own browser)."""
+    clients: list[TestClient] = []
+
+    def _login(user: User) -> TestClient:
+        c = TestClient(web_app)
+        clients.append(c)
+        return login(c, factory, user, session)
+
+    yield _login
+    for c in clients:
+        c.close()
+
+
+# --- a real RTSP camera (GStreamer's RTSP server under Debian's python3) --------------------------
+
+RTSP_SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+# Real pedestrian CCTV footage from Debian's opencv-doc, 768x576 at 10 fps.
+CCTV_FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+
+
+def encode_cctv_clip(path: Path, *, width: int, height: int, fps: int, seconds: float) -> Path:
+    """Re-encode `seconds` of real CCTV footage as H.264 MP4 at `width`x`height` and `fps` (re-timed)."""
+    import av
+
+    wanted = max(1, round(fps * seconds))
+    with av.open(str(CCTV_FOOTAGE)) as source, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        # A key frame every second, so a client joining mid-stream starts quickly; fast to encode.
+        stream.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(fps)}
+        written = 0
+        while written < wanted:  # loop the footage when asked for more than it holds
+            source.seek(0)
+            for frame in source.decode(video=0):
+                image = frame.reformat(width=width, height=height, format="yuv420p")
+                image.pts = None
+                out.mux(stream.encode(image))
+                written += 1
+                if written == wanted:
+                    break
+        out.mux(stream.encode(None))
+    return path
+
+
+@dataclass
+class RtspCamera:
+    """A real RTSP server streaming H.264 at `url`; `stop()` cuts it, `start()` restarts it (same port)."""
+
+    url: str
+    port: int
+    mount: str
+    clip: Path
+    user: str = ""
+    password: str = ""
+    process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the server and wait until it listens."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        args = [str(SYSTEM_PYTHON), str(RTSP_SERVER_SCRIPT), "--port", str(self.port), "--mount", self.mount]
+        args += ["--file", str(self.clip)]
+        if self.user:
+            args += ["--user", self.user, "--password", self.password]
+        # GStreamer's warnings go to a file: an unread pipe could fill up and stall the server.
+        log = self.clip.with_name(f"{self.mount}-{self.port}.log")
+        with log.open("a") as stderr:
+            self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        assert self.process.stdout is not None
+        ready, _, _ = io_select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            self.stop()
+            raise RuntimeError(f"the RTSP server did not start: {line!r} {log.read_text()[-500:]}")
+
+    def stop(self) -> None:
+        """Stop the server (by its pid) and wait for it to exit."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def _rtsp_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rtsp-clips")
+
+
+@pytest.fixture
+def rtsp_camera(_rtsp_clips: Path) -> Iterator[Callable[..., RtspCamera]]:
+    """Factory: `rtsp_camera(width=640, height=480, fps=10, seconds=4, user="", password="")` -> started.
+
+    Clips are encoded once per session and shape; every server started is stopped after the test.
+    """
+    if not RTSP_SERVER_SCRIPT.exists() or not CCTV_FOOTAGE.exists() or not SYSTEM_PYTHON.exists():
+        if os.environ.get("CI"):
+            pytest.fail("GStreamer's RTSP server or the opencv-doc footage is missing")
+        pytest.skip("GStreamer's RTSP server or the opencv-doc footage is missing")
+    cameras: list[RtspCamera] = []
+
+    def _make(
+        width: int = 640,
+        height: int = 480,
+        fps: int = 10,
+        seconds: float = 4,
+        user: str = "",
+        password: str = "",
+    ) -> RtspCamera:
+        clip = _rtsp_clips / f"cctv-{width}x{height}-{fps}fps-{seconds}s.mp4"
+        if not clip.exists():
+            encode_cctv_clip(clip, width=width, height=height, fps=fps, seconds=seconds)
+        port, mount = _free_port(), f"cam{len(cameras)}"
+        camera = RtspCamera(f"rtsp://127.0.0.1:{port}/{mount}", port, mount, clip, user, password)
+        cameras.append(camera)
+        camera.start()
+        return camera
+
+    yield _make
+    for camera in cameras:
+        camera.stop()

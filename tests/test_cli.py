@@ -1,0 +1,107 @@
+"""The `safecity` command as an administrator uses it, on a real database file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from safecity.audit.models import AuditEntry
+from safecity.auth.models import User
+from safecity.cameras.models import Camera
+from safecity.cli import app
+from safecity.core.db import create_db_engine, create_session_factory
+from safecity.dispatch.models import Unit
+from safecity.incidents.models import Incident
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "safecity.db"
+    monkeypatch.setenv("SAFECITY_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("SAFECITY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SAFECITY_SECRET_KEY", "cli-test-secret-key-0123456789abcdef")
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_help_explains_each_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "migrate", "demo", "admin", "user", "config", "audit"):
+        assert command in result.output
+
+
+def test_demo_prints_the_admin_password_once(db_file: Path) -> None:
+    first = runner.invoke(app, ["demo"])
+    assert first.exit_code == 0, first.output
+    assert "Log in at" in first.output and "admin" in first.output
+    engine = create_db_engine(f"sqlite:///{db_file}")
+    with create_session_factory(engine)() as session:
+        demo_cameras = session.scalars(select(Camera)).all()
+        assert len(demo_cameras) == 4
+        assert all(Path(c.stream_url).is_file() for c in demo_cameras)  # real footage, encoded once
+        units = session.scalars(select(Unit)).all()
+        assert len(units) == 5 and all(u.latitude is not None for u in units)
+        assert {i.category.value for i in session.scalars(select(Incident))} == {
+            "traffic_accident",
+            "street_crime",
+        }
+    engine.dispose()
+    second = runner.invoke(app, ["demo"])
+    assert second.exit_code == 0 and "already exists" in second.output
+
+
+def test_admin_create_and_user_add_disable(db_file: Path) -> None:
+    created = runner.invoke(app, ["admin", "create", "root2"])
+    assert created.exit_code == 0 and "Password (shown once)" in created.output
+    added = runner.invoke(app, ["user", "add", "sana", "--role", "operator", "--district", "PSW"])
+    assert added.exit_code == 0, added.output
+    unknown = runner.invoke(app, ["user", "add", "ali", "--role", "operator", "--district", "XXX"])
+    assert unknown.exit_code == 2 and "unknown district" in unknown.output
+    disabled = runner.invoke(app, ["user", "disable", "sana"])
+    assert disabled.exit_code == 0, disabled.output
+    engine = create_db_engine(f"sqlite:///{db_file}")
+    with create_session_factory(engine)() as session:
+        sana = session.scalars(select(User).where(User.username == "sana")).one()
+        assert not sana.is_active and sana.role_names == {"operator"}
+    engine.dispose()
+
+
+def test_config_show_masks_secrets(db_file: Path) -> None:
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 0
+    assert "cli-test-secret-key" not in result.output and "**********" in result.output
+
+
+def test_audit_verify_finds_an_edited_entry(db_file: Path) -> None:
+    assert runner.invoke(app, ["admin", "create", "root3"]).exit_code == 0
+    intact = runner.invoke(app, ["audit", "verify"])
+    assert intact.exit_code == 0 and "intact" in intact.output
+    engine = create_db_engine(f"sqlite:///{db_file}")
+    with engine.begin() as conn:  # an attacker with database access edits the log directly
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_update")
+        for name in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='trigger'").scalars():
+            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        conn.execute(update(AuditEntry).where(AuditEntry.seq == 1).values(actor_name="someone-else"))
+    engine.dispose()
+    tampered = runner.invoke(app, ["audit", "verify"])
+    assert tampered.exit_code == 1
+    assert "Tampering found" in tampered.output
+
+
+def test_bad_configuration_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFECITY_MODE", "production")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2 and "configuration error" in result.output
+
+
+def test_commands_refuse_an_unmigrated_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFECITY_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = runner.invoke(app, ["admin", "create", "someone"])
+    assert result.exit_code == 2 and "safecity migrate" in result.output

@@ -1,0 +1,77 @@
+"""Configuration: one strict tree from the environment and a TOML file; secrets never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from safecity.config import Settings, load_settings
+
+STRONG = "k" * 48
+
+
+def test_environment_and_nested_sections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFECITY_WEB__PORT", "9001")
+    monkeypatch.setenv("SAFECITY_AUTH__LOCKOUT_MINUTES", "15")
+    settings = load_settings()
+    assert (settings.web.port, settings.auth.lockout_minutes) == (9001, 15)
+
+
+def test_toml_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "safecity.toml"
+    config.write_text('mode = "development"\n[web]\nport = 8100\nhost = "0.0.0.0"\n', encoding="utf-8")
+    monkeypatch.setenv("SAFECITY_CONFIG_FILE", str(config))
+    monkeypatch.setenv("SAFECITY_WEB__HOST", "127.0.0.2")
+    settings = load_settings()
+    assert (settings.web.port, settings.web.host) == (8100, "127.0.0.2")
+
+
+def test_unknown_keys_are_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError):
+        Settings(web={"prot": 1})  # type: ignore[arg-type]
+    config = tmp_path / "bad.toml"
+    config.write_text("databse_url = 'x'\n", encoding="utf-8")
+    monkeypatch.setenv("SAFECITY_CONFIG_FILE", str(config))
+    with pytest.raises(ValidationError, match="databse_url"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({}, "secret_key"),
+        ({"secret_key": SecretStr("short")}, "secret_key"),
+        ({"secret_key": SecretStr(STRONG)}, "database_url"),
+        (
+            {"secret_key": SecretStr(STRONG), "database_url": SecretStr("postgresql://db/safecity")},
+            "cookie_secure",
+        ),
+    ],
+)
+def test_production_refuses_default_or_missing_secrets(overrides: dict[str, object], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        Settings(mode="production", **overrides)  # type: ignore[arg-type]
+
+
+def test_production_accepts_a_complete_configuration() -> None:
+    settings = Settings(
+        mode="production",
+        secret_key=SecretStr(STRONG),
+        database_url=SecretStr("postgresql://safecity:pw@db/safecity"),
+        web={"cookie_secure": True},  # type: ignore[arg-type]
+    )
+    assert settings.mode == "production"
+
+
+def test_secrets_are_masked_everywhere() -> None:
+    settings = Settings(
+        secret_key=SecretStr(STRONG),
+        database_url=SecretStr("postgresql://safecity:hunter2pw@db/safecity"),
+        bus_url=SecretStr("nats://bus:natspw@nats:4222"),
+    )
+    shown = str(settings.redacted()) + repr(settings) + str(settings)
+    for secret in (STRONG, "hunter2pw", "natspw"):
+        assert secret not in shown
+    assert settings.redacted()["database_url"] == "postgresql://safecity:***@db/safecity"

@@ -1,0 +1,175 @@
+"""A real RTSP camera end to end: it records, goes silent, raises an alert, comes back and records again.
+
+The camera runtime joins the registry, ingest, the recorder, retention and the alerts domain, so this test
+drives it the way a deployment does: a camera row, a real RTSP server, a real database, a real bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from conftest import RtspCamera, new_database
+from safecity import seed
+from safecity.auth.principal import Principal
+from safecity.cameras.models import Camera
+from safecity.config import Settings, VideoSettings
+from safecity.core.bus import MemoryBus
+from safecity.core.db import create_db_engine, create_session_factory, utcnow
+from safecity.events.models import Alert
+from safecity.org import service as org
+from safecity.video import recorder
+from safecity.video.flows import VideoRuntime
+from safecity.video.models import Recording
+from safecity.video.status import CameraState
+
+pytestmark = pytest.mark.anyio
+
+ADMIN = Principal(
+    user_id=None, username="test", permissions=frozenset({"video.playback"}), district_ids=None, via="system"
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def own_db(db_url: str, tmp_path: Path) -> Iterator[tuple[str, sessionmaker[Session]]]:
+    """A database of its own: the runtime works from several threads, as it does in production."""
+    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
+        engine = create_db_engine(url)
+        yield url, create_session_factory(engine)
+        engine.dispose()
+
+
+def _settings(tmp_path: Path, url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=SecretStr(url),
+        video=VideoSettings(segment_seconds=2, offline_after_s=3, reconnect_max_s=1, analytics_fps=2),
+    )
+
+
+async def _until(what: Callable[[], object], within: float, step: float = 0.2) -> float:
+    """Wait until `what()` is truthy; returns the seconds it took."""
+    start = time.monotonic()
+    while not what():
+        if time.monotonic() - start > within:
+            raise AssertionError(f"not within {within} s")
+        await asyncio.sleep(step)
+    return time.monotonic() - start
+
+
+def _our_threads() -> set[str]:
+    """Threads other than the event loop's reusable worker pool (asyncio.to_thread keeps those alive)."""
+    return {t.name for t in threading.enumerate() if not t.name.startswith("asyncio_")}
+
+
+def _open_fds() -> int:
+    return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+
+async def test_outage_raises_an_alert_and_shows_as_a_gap(
+    rtsp_camera: Callable[..., RtspCamera], own_db: tuple[str, sessionmaker[Session]], tmp_path: Path
+) -> None:
+    server = rtsp_camera(width=320, height=240, fps=10, seconds=60)
+    url, factory_db = own_db
+    settings = _settings(tmp_path, url)
+    with factory_db() as session:
+        seed.reference_data(session=session)
+        district = org.district_by_code(session=session, code="PSW")
+        assert district is not None
+        camera = Camera(
+            name="Test junction",
+            district_id=district.id,
+            latitude=34.0,
+            longitude=71.5,
+            stream_url=server.url,
+        )
+        session.add(camera)
+        session.commit()
+        camera_id = camera.id
+
+    threads, fds = _our_threads(), _open_fds()
+    bus = MemoryBus()
+    await bus.start()
+    runtime = VideoRuntime(settings, factory_db, bus)
+    await runtime.start()
+    try:
+
+        def state() -> CameraState | None:
+            status = runtime.supervisor.status(camera_id)
+            return status.state if status else None
+
+        def recorded_since(moment: dt.datetime) -> bool:
+            with factory_db() as session:
+                return bool(
+                    session.scalars(
+                        select(Recording.id).where(
+                            Recording.camera_id == camera_id, Recording.start >= moment
+                        )
+                    ).first()
+                )
+
+        def alert(kind: str) -> Alert | None:
+            with factory_db() as session:
+                return session.scalars(
+                    select(Alert).where(Alert.kind == kind, Alert.camera_id == camera_id)
+                ).first()
+
+        started = utcnow()
+        await _until(lambda: state() is CameraState.ONLINE, 20)
+        await _until(lambda: recorded_since(started - dt.timedelta(seconds=5)), 20)
+
+        # Cut the stream: the camera must be reported offline, with an alert, within 20 s.
+        server.stop()
+        cut_at = utcnow()
+        took = await _until(lambda: alert("camera.offline") is not None, 20)
+        assert took <= 20
+        offline = alert("camera.offline")
+        assert offline is not None and offline.severity >= 3 and offline.district_id == district.id
+
+        # Bring it back: recording resumes and an "online again" alert follows.
+        await asyncio.sleep(2)
+        server.start()
+        await _until(lambda: state() is CameraState.ONLINE, 20)
+        status = runtime.supervisor.status(camera_id)
+        assert status is not None
+        back_at = status.since  # the first packet after the outage: when footage exists again
+        await _until(lambda: recorded_since(back_at - dt.timedelta(seconds=1)), 20)
+        await _until(lambda: alert("camera.online") is not None, 10)
+        await asyncio.sleep(settings.video.segment_seconds + 1)
+    finally:
+        await runtime.stop()
+        await bus.close()
+
+    # The index shows the outage as a gap, matching it within 2 s at both ends.
+    with factory_db() as session:
+        spans = recorder.timeline(
+            session=session,
+            principal=ADMIN,
+            camera_id=camera_id,
+            since=started - dt.timedelta(seconds=10),
+            until=utcnow(),
+        )
+    gaps = [s for s in spans if s.kind == "gap" and s.start > started]
+    assert gaps, spans
+    gap = max(gaps, key=lambda s: s.end - s.start)
+    assert abs((gap.start - cut_at).total_seconds()) <= 2, (gap, cut_at)
+    assert abs((gap.end - back_at).total_seconds()) <= 2, (gap, back_at)
+
+    # Nothing leaked: worker threads joined, streams and segment files closed.
+    await _until(lambda: _our_threads() <= threads, 10)
+    assert _open_fds() <= fds + 2  # the database's own files may stay open in the pool

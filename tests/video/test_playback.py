@@ -1,0 +1,442 @@
+"""Recorded video comes back out: HLS playlists whose segments play, clips exported with their digest, pages.
+
+Footage is real CCTV (see test_recorder.py), recorded by the real recorder into the app's recordings dir.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import itertools
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from test_recorder import T0, add_camera, footage, record
+
+from conftest import PASSWORD, Factory, new_database
+from safecity.app import Services, build_services, create_app
+from safecity.audit.models import AuditEntry
+from safecity.cameras.models import Camera
+from safecity.config import Settings
+from safecity.core.errors import NotFound, PermissionDenied
+from safecity.org.models import District
+from safecity.video import clips
+from safecity.video.models import Recording
+from safecity.video.recorder import SegmentInfo
+
+__all__ = ["footage"]  # the session fixture, shared with test_recorder.py
+
+
+@dataclass
+class Recorded:
+    district: District
+    camera: Camera
+    segments: list[SegmentInfo]
+
+
+@pytest.fixture
+def recorded(footage: Path, settings: Settings, session: Session, factory: Factory) -> Recorded:
+    """Eight seconds of one camera in 2 s segments (a key frame every second), in the app's recordings dir."""
+    district = factory.district()
+    camera = add_camera(session, district.id)
+    return Recorded(district, camera, record(session, camera, settings.recordings_dir, footage, T0))
+
+
+def _span(start: float, end: float) -> dict[str, str]:
+    return {
+        "since": (T0 + dt.timedelta(seconds=start)).isoformat(),
+        "until": (T0 + dt.timedelta(seconds=end)).isoformat(),
+    }
+
+
+def _decode(data: bytes) -> list[av.VideoFrame]:
+    with av.open(io.BytesIO(data)) as container:
+        return list(container.decode(video=0))
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def test_a_clip_starts_on_a_key_frame_and_covers_the_range_across_segment_boundaries(
+    recorded: Recorded, settings: Settings, session: Session, factory: Factory
+) -> None:
+    investigator = factory.principal(factory.user("investigator", districts=[recorded.district]))
+    t0, t1 = T0 + dt.timedelta(seconds=2.55), T0 + dt.timedelta(seconds=4.5)  # segment 2 into segment 3
+    clip = clips.export_clip(
+        session=session,
+        principal=investigator,
+        camera_id=recorded.camera.id,
+        t0=t0,
+        t1=t1,
+        out_dir=settings.data_dir / "exports",
+        recordings_dir=settings.recordings_dir,
+    )
+
+    assert clip.start == T0 + dt.timedelta(seconds=2)  # the key frame at or before t0
+    assert clip.end >= t1 and clip.end - t1 <= dt.timedelta(seconds=0.2)
+    assert clip.path.parent == settings.data_dir / "exports"
+    assert (
+        hashlib.sha256(clip.path.read_bytes()).hexdigest() == clip.sha256
+        and clip.bytes == clip.path.stat().st_size
+    )
+    frames = _decode(clip.path.read_bytes())
+    assert frames[0].key_frame and len(frames) == 25  # 2.0 s to 4.5 s at 10 fps
+    times = [float(f.time or 0) for f in frames]
+    assert times[0] == pytest.approx(0, abs=0.01)
+    assert all(b - a == pytest.approx(0.1, abs=0.002) for a, b in itertools.pairwise(times))
+
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "video.export")).one()
+    assert (entry.object_type, entry.object_id, entry.outcome) == (
+        "camera",
+        str(recorded.camera.id),
+        "success",
+    )
+    assert entry.detail["sha256"] == clip.sha256 and entry.district_id == recorded.district.id
+
+
+def test_export_needs_video_export_and_the_cameras_district(
+    recorded: Recorded, settings: Settings, session: Session, factory: Factory
+) -> None:
+    args = {
+        "session": session,
+        "camera_id": recorded.camera.id,
+        "t0": T0,
+        "t1": T0 + dt.timedelta(seconds=1),
+        "out_dir": settings.data_dir / "exports",
+        "recordings_dir": settings.recordings_dir,
+    }
+    with pytest.raises(PermissionDenied):
+        clips.export_clip(principal=factory.principal(factory.user("operator")), **args)
+    with pytest.raises(NotFound):
+        other = factory.user("investigator", districts=[factory.district()])
+        clips.export_clip(principal=factory.principal(other), **args)
+    with pytest.raises(NotFound):  # nothing recorded then
+        clips.export_clip(
+            principal=factory.principal(factory.user("investigator")),
+            **{**args, "t0": T0 - dt.timedelta(hours=1), "t1": T0 - dt.timedelta(minutes=1)},
+        )
+
+
+# --- HLS over the API -----------------------------------------------------------------------------
+
+
+@dataclass
+class HlsSegment:
+    map_url: str
+    map_range: tuple[int, int]  # length, offset
+    duration: float
+    url: str
+    range: tuple[int, int]
+    date: str
+
+
+def _parse(playlist: str) -> tuple[list[HlsSegment], float | None]:
+    segments: list[HlsSegment] = []
+    start: float | None = None
+    fields: dict[str, str] = {}
+    for line in playlist.splitlines():
+        if line.startswith("#EXT-X-START:"):
+            offset = re.search(r"TIME-OFFSET=([\d.]+)", line)
+            assert offset
+            start = float(offset[1])
+        elif line.startswith("#EXT-X-MAP:"):
+            fields["map"] = line
+        elif line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            fields["date"] = line.split(":", 1)[1]
+        elif line.startswith("#EXTINF:"):
+            fields["duration"] = line[8:].rstrip(",")
+        elif line.startswith("#EXT-X-BYTERANGE:"):
+            fields["range"] = line.split(":", 1)[1]
+        elif line and not line.startswith("#"):
+            map_match = re.fullmatch(r'#EXT-X-MAP:URI="([^"]+)",BYTERANGE="(\d+)@(\d+)"', fields["map"])
+            assert map_match
+            length, offset = fields["range"].split("@")
+            segments.append(
+                HlsSegment(
+                    map_match[1],
+                    (int(map_match[2]), int(map_match[3])),
+                    float(fields["duration"]),
+                    line,
+                    (int(length), int(offset)),
+                    fields["date"],
+                )
+            )
+    return segments, start
+
+
+def _fetch(client: TestClient, url: str, length: int, offset: int) -> bytes:
+    response = client.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"})
+    assert response.status_code == 206, response.text
+    assert len(response.content) == length
+    return response.content
+
+
+def test_the_hls_playlist_covers_the_range_and_every_segment_plays(
+    recorded: Recorded, factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    operator = factory.user("operator", districts=[recorded.district])
+    client = login_as(operator)
+    response = client.get(f"/api/v1/cameras/{recorded.camera.id}/playback.m3u8", params=_span(3, 7))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    playlist = response.text
+    assert playlist.startswith("#EXTM3U") and playlist.rstrip().endswith("#EXT-X-ENDLIST")
+
+    segments, start = _parse(playlist)
+    assert [s.date for s in segments] == [
+        "2025-11-22T05:00:02.000Z",
+        "2025-11-22T05:00:04.000Z",
+        "2025-11-22T05:00:06.000Z",
+    ]
+    assert start == pytest.approx(1.0)  # playback begins at `since`, 1 s into the first segment
+    assert [s.duration for s in segments] == [2.0, 2.0, 2.0]
+    for segment in segments:
+        head = _fetch(client, segment.map_url, *segment.map_range)
+        body = _fetch(client, segment.url, *segment.range)
+        frames = _decode(head + body)  # what hls.js hands the browser: the init section, then the media
+        assert len(frames) == 20 and frames[0].key_frame
+
+    whole = client.get(segments[0].url)
+    assert whole.headers["x-content-sha256"] == hashlib.sha256(whole.content).hexdigest()
+    entry = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "video.playback", AuditEntry.actor_id == operator.id)
+    ).one()
+    assert entry.object_id == str(recorded.camera.id) and entry.detail["segments"] == 3
+
+    timeline = client.get(f"/api/v1/cameras/{recorded.camera.id}/timeline", params=_span(-2, 10)).json()
+    assert [(s["kind"], s["locked"]) for s in timeline] == [
+        ("gap", False),
+        ("recorded", False),
+        ("gap", False),
+    ]
+
+
+def test_the_api_refuses_without_the_permission_and_hides_other_districts(
+    recorded: Recorded, factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    camera = recorded.camera.id
+    recording_id = session.scalars(select(Recording.id).where(Recording.camera_id == camera)).first()
+    playlist = f"/api/v1/cameras/{camera}/playback.m3u8"
+    segment = f"/api/v1/recordings/{recording_id}/segment.mp4"
+    clip_body = {
+        "t0": (T0 + dt.timedelta(seconds=1)).isoformat(),
+        "t1": (T0 + dt.timedelta(seconds=3)).isoformat(),
+    }
+
+    dispatcher = login_as(factory.user("dispatcher", districts=[recorded.district]))  # live video only
+    assert dispatcher.get(playlist, params=_span(0, 4)).status_code == 403
+    assert dispatcher.get(segment).status_code == 403
+    operator = login_as(factory.user("operator", districts=[recorded.district]))
+    assert operator.post(f"/api/v1/cameras/{camera}/clips", json=clip_body).status_code == 403
+
+    outsider = login_as(factory.user("investigator", districts=[factory.district()]))
+    assert outsider.get(playlist, params=_span(0, 4)).status_code == 404
+    assert outsider.get(segment).status_code == 404
+    assert outsider.post(f"/api/v1/cameras/{camera}/clips", json=clip_body).status_code == 404
+
+    investigator = login_as(factory.user("investigator", districts=[recorded.district]))
+    made = investigator.post(f"/api/v1/cameras/{camera}/clips", json=clip_body)
+    assert made.status_code == 201, made.text
+    clip = made.json()
+    assert (
+        clip["start"].startswith("2025-11-22T05:00:01")
+        and clip["download_url"] == f"/api/v1/clips/{clip['id']}"
+    )
+    download = investigator.get(clip["download_url"])
+    assert download.status_code == 200 and download.headers["x-content-sha256"] == clip["sha256"]
+    assert hashlib.sha256(download.content).hexdigest() == clip["sha256"]
+    assert _decode(download.content)[0].key_frame
+    assert outsider.get(clip["download_url"]).status_code == 404
+    assert operator.get(clip["download_url"]).status_code == 403
+
+    denied = session.scalars(select(AuditEntry).where(AuditEntry.action == "access.denied")).all()
+    assert len(denied) >= 3
+    exports = session.scalars(select(AuditEntry).where(AuditEntry.action.startswith("video.export"))).all()
+    assert {e.action for e in exports} == {"video.export", "video.export.download"}
+
+    unknown = investigator.get(f"/api/v1/cameras/{uuid.uuid4()}/playback.m3u8", params=_span(0, 4))
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+
+
+def test_evidence_locks_over_the_api(
+    recorded: Recorded, factory: Factory, login_as: Callable[..., TestClient]
+) -> None:
+    camera = recorded.camera.id
+    body = {**_span(0, 3), "reason": "FIR 91/2025"}
+    operator = login_as(factory.user("operator", districts=[recorded.district]))
+    assert operator.post(f"/api/v1/cameras/{camera}/recordings/lock", json=body).status_code == 403
+    investigator = login_as(factory.user("investigator", districts=[recorded.district]))
+    assert investigator.post(f"/api/v1/cameras/{camera}/recordings/lock", json=body).json() == {"segments": 2}
+    spans = operator.get(f"/api/v1/cameras/{camera}/timeline", params=_span(0, 8)).json()
+    assert [(s["kind"], s["locked"]) for s in spans] == [("recorded", True), ("recorded", False)]
+    assert investigator.post(f"/api/v1/cameras/{camera}/recordings/unlock", json=body).json() == {
+        "segments": 2
+    }
+
+
+# --- the page -------------------------------------------------------------------------------------
+
+
+def test_the_playback_page_shows_the_days_recordings_and_exports_a_clip(
+    recorded: Recorded, factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    investigator = factory.user("investigator", districts=[recorded.district])
+    client = login_as(investigator)
+    page = client.get(f"/cameras/{recorded.camera.id}/playback", params={"day": "2025-11-22"})
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'data-testid="timeline"' in html and "/static/vendor/hls.min.js" in html
+    assert "2025-11-22 10:00:00" in html and "2025-11-22 10:00:08" in html  # Asia/Karachi, UTC+5
+    assert html.count('data-kind="recorded"') == 1 and "Export clip" in html
+    viewed = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "video.playback", AuditEntry.actor_id == investigator.id
+        )
+    ).one()
+    assert viewed.detail["day"] == "2025-11-22"
+
+    answer = client.post(
+        f"/cameras/{recorded.camera.id}/playback/clips",
+        data={"t0": "2025-11-22T10:00:01", "t1": "2025-11-22T10:00:05"},  # local time
+    )
+    assert answer.status_code == 200, answer.text
+    digest = re.search(r'data-testid="clip-sha256">([0-9a-f]{64})<', answer.text)
+    assert digest
+    link = re.search(r'href="(/api/v1/clips/[0-9a-f-]+)"', answer.text)
+    assert link and hashlib.sha256(client.get(link[1]).content).hexdigest() == digest[1]
+
+    refused = client.post(
+        f"/cameras/{recorded.camera.id}/playback/clips",
+        data={"t0": "2025-11-22T09:00:00", "t1": "2025-11-22T09:10:00"},
+    )
+    assert "no recordings" in refused.text and "flash error" in refused.text
+
+    dispatcher = login_as(factory.user("dispatcher", districts=[recorded.district]))
+    assert dispatcher.get(f"/cameras/{recorded.camera.id}/playback").status_code == 403
+
+
+# --- in a real browser ----------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--mute-audio",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@contextmanager
+def _serve(services: Services) -> Iterator[str]:
+    """The app on a real uvicorn (real connections, several threads) on a free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.mark.browser
+def test_hls_js_plays_across_segments_in_chromium_and_a_marked_clip_is_exported(
+    footage: Path, db_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+
+    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
+        services = build_services(settings.model_copy(update={"database_url": SecretStr(url)}))
+        with services.session_factory() as session:
+            factory = Factory(session, services.mfa_box)
+            district = factory.district()
+            camera = add_camera(session, district.id)
+            record(session, camera, settings.recordings_dir, footage, T0)
+            user = factory.user("investigator", districts=[district])
+            session.commit()
+            code = factory.totp(user.username)
+        try:
+            with _serve(services) as base, sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+                page = browser.new_page()
+                errors: list[str] = []
+
+                def on_console(message: ConsoleMessage) -> None:
+                    # The app has no favicon; anything else that fails (a CSP refusal, hls.js) counts.
+                    if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+                        errors.append(f"{message.text} {message.location['url']}")
+
+                page.on("console", on_console)
+                login = page.request.post(
+                    f"{base}/api/v1/auth/login", data={"username": user.username, "password": PASSWORD}
+                )
+                csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+                page.request.post(f"{base}/api/v1/auth/mfa/verify", data={"code": code}, headers=csrf)
+
+                page.goto(f"{base}/cameras/{camera.id}/playback?day=2025-11-22")
+                expect(page.get_by_test_id("spans")).to_contain_text("2025-11-22 10:00:00")
+                page.get_by_role("button", name="Play").click()
+                player = "() => document.getElementById('player').currentTime"
+                page.wait_for_function(f"{player} > 1.5", timeout=20000)
+                page.get_by_role("button", name="Mark start").click()
+                # Past the first segment boundary (a discontinuity with a new init section).
+                page.wait_for_function(f"{player} > 2.5", timeout=20000)
+                page.get_by_role("button", name="Mark end").click()
+                wall = dt.datetime.fromisoformat(
+                    page.locator("#player").get_attribute("data-wall-time") or ""
+                )
+                assert T0 + dt.timedelta(seconds=2.3) <= wall <= T0 + dt.timedelta(seconds=4)
+                expect(page.get_by_test_id("clock")).to_contain_text("2025-11-22 10:00:0")  # Asia/Karachi
+                assert page.get_by_label("From").first.input_value() == "2025-11-22T10:00:01"
+
+                page.get_by_role("button", name="Export clip").click()
+                expect(page.get_by_test_id("clip-sha256")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+
+                # Opened at a moment (an alert's time): playback starts there, 1 s into a segment.
+                page.goto(f"{base}/cameras/{camera.id}/playback?at=2025-11-22T10:00:05%2B05:00")
+                page.wait_for_function(
+                    "() => document.getElementById('player').dataset.wallTime", timeout=20000
+                )
+                wall = dt.datetime.fromisoformat(
+                    page.locator("#player").get_attribute("data-wall-time") or ""
+                )
+                assert T0 + dt.timedelta(seconds=5) <= wall <= T0 + dt.timedelta(seconds=7)
+                assert errors == [], errors  # nothing refused by the CSP, no player errors
+                browser.close()
+        finally:
+            if services.engine is not None:
+                services.engine.dispose()

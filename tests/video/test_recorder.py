@@ -1,0 +1,433 @@
+"""The recorder cuts a camera's packets into playable fMP4 segments; index, retention and reconcile keep them.
+
+The camera is real CCTV footage (opencv-doc's vtest.avi) encoded to H.264 at 320x240, 10 fps, a key frame
+every 10 frames, demuxed and handed to the recorder packet by packet as the ingest worker does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import uuid
+from pathlib import Path
+
+import av
+import av.video.stream
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from conftest import Factory
+from safecity.audit.models import AuditEntry
+from safecity.cameras.models import Camera
+from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from safecity.video import recorder, retention
+from safecity.video.models import Recording
+from safecity.video.recorder import SegmentInfo, SegmentRecorder
+
+FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+FPS, GOP = 10, 10
+T0 = dt.datetime(2025, 11, 22, 5, 0, 0, tzinfo=dt.UTC)
+
+
+def encode_footage(path: Path, frames: int) -> Path:
+    """`frames` frames of real CCTV footage as H.264 MP4, 320x240 at 10 fps, a key frame every 10 frames."""
+    with av.open(str(FOOTAGE)) as source, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "g": str(GOP),
+            "keyint_min": str(GOP),
+            "sc_threshold": "0",
+        }
+        for number, frame in enumerate(source.decode(video=0)):
+            if number == frames:
+                break
+            image = frame.reformat(width=320, height=240, format="yuv420p")
+            image.pts = None
+            out.mux(stream.encode(image))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="session")
+def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight seconds of the camera (80 frames)."""
+    if not FOOTAGE.exists():
+        pytest.skip("opencv-doc's vtest.avi is not installed")
+    return encode_footage(tmp_path_factory.mktemp("footage") / "cctv.mp4", 80)
+
+
+def feed(
+    sink: SegmentRecorder,
+    source: Path,
+    started_at: dt.datetime,
+    *,
+    skip: int = 0,
+    limit: int | None = None,
+    close: bool = True,
+) -> None:
+    """Play `source` into the recorder as one connection: packets `skip` to `limit`, then close it."""
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        sink.open(stream, started_at=started_at)
+        for number, packet in enumerate(container.demux(stream)):
+            if limit is not None and number >= limit:
+                break
+            if number >= skip:
+                sink.write(packet)
+        if close:
+            sink.close()
+
+
+def decode(file: Path) -> list[av.VideoFrame]:
+    with av.open(str(file)) as container:
+        return list(container.decode(video=0))
+
+
+def sha256(file: Path) -> str:
+    return hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+def add_camera(session: Session, district_id: uuid.UUID, retention_days: int = 30) -> Camera:
+    """A camera row as the registry would hold it."""
+    camera = Camera(
+        name=f"Cam {uuid.uuid4().hex[:6]}",
+        district_id=district_id,
+        latitude=34.0,
+        longitude=71.5,
+        stream_url="rtsp://127.0.0.1/x",
+        retention_days=retention_days,
+    )
+    session.add(camera)
+    session.flush()
+    return camera
+
+
+def record(
+    session: Session,
+    camera: Camera,
+    directory: Path,
+    source: Path,
+    started_at: dt.datetime,
+    segment_seconds: float = 2,
+    **feed_args: int,
+) -> list[SegmentInfo]:
+    """Record one connection of `camera` and index its segments as the worker would."""
+    infos: list[SegmentInfo] = []
+
+    def on_segment(info: SegmentInfo) -> None:
+        infos.append(info)
+        recorder.index_segment(session=session, info=info)
+
+    feed(SegmentRecorder(camera.id, directory, segment_seconds, on_segment), source, started_at, **feed_args)
+    return infos
+
+
+# --- the recorder ---------------------------------------------------------------------------------
+
+
+def test_segments_have_the_configured_length_start_on_a_key_frame_and_play(
+    footage: Path, tmp_path: Path
+) -> None:
+    infos: list[SegmentInfo] = []
+    camera_id = uuid.uuid4()
+    feed(SegmentRecorder(camera_id, tmp_path, 2, infos.append), footage, T0)
+
+    assert [(i.start - T0).total_seconds() for i in infos] == [0, 2, 4, 6]
+    assert all(i.end - i.start == dt.timedelta(seconds=2) for i in infos)
+    for info in infos:
+        file = tmp_path / info.path
+        assert info.path == f"{camera_id}/2025/11/22/{info.start:%Y%m%dT%H%M%S.%fZ}.mp4"
+        assert info.bytes == file.stat().st_size and info.sha256 == sha256(file)
+        frames = decode(file)
+        assert len(frames) == 20 and frames[0].key_frame
+        assert file.read_bytes()[info.init_bytes + 4 : info.init_bytes + 8] == b"moof"
+
+
+def test_packets_before_the_first_key_frame_are_dropped(footage: Path, tmp_path: Path) -> None:
+    infos: list[SegmentInfo] = []
+    sink = SegmentRecorder(uuid.uuid4(), tmp_path, 2, infos.append)
+    feed(sink, footage, T0, skip=5, limit=40)  # joins mid-GOP: the stream's first packet is at T0
+
+    assert sink.dropped == 5
+    assert infos[0].start == T0 + dt.timedelta(seconds=0.5)  # the first key frame, 5 frames later
+    assert decode(tmp_path / infos[0].path)[0].key_frame
+
+
+def test_recording_stops_at_the_next_key_frame_while_it_is_not_allowed(footage: Path, tmp_path: Path) -> None:
+    infos: list[SegmentInfo] = []
+    disk_full = False
+    sink = SegmentRecorder(uuid.uuid4(), tmp_path, 2, infos.append, allowed=lambda: not disk_full)
+    with av.open(str(footage)) as container:
+        stream = container.streams.video[0]
+        sink.open(stream, started_at=T0)
+        for number, packet in enumerate(container.demux(stream)):
+            disk_full = 30 <= number < 60  # retention reports that recording must stop, then room again
+            sink.write(packet)
+        sink.close()
+    # The segment under way when recording had to stop (2-4 s) is finished; 4-6 s is not recorded.
+    assert [((i.start - T0).total_seconds(), (i.end - T0).total_seconds()) for i in infos] == [
+        (0, 2),
+        (2, 4),
+        (6, 8),
+    ]
+    assert len(list(tmp_path.rglob("*.mp4"))) == 3
+
+
+def test_a_segment_cut_short_by_a_crash_plays_up_to_its_last_complete_fragment(
+    footage: Path, tmp_path: Path, session: Session, factory: Factory
+) -> None:
+    camera = add_camera(session, factory.district().id)
+    infos: list[SegmentInfo] = []
+    sink = SegmentRecorder(camera.id, tmp_path / "live", 10, infos.append)
+    feed(sink, footage, T0, limit=35, close=False)  # the process dies with 5 frames not yet flushed
+    written = next((tmp_path / "live").rglob("*.mp4"))
+    crashed = tmp_path / "crashed" / written.relative_to(tmp_path / "live")
+    crashed.parent.mkdir(parents=True)
+    shutil.copyfile(written, crashed)
+    sink.close()
+    assert infos, "closing still finishes the segment"
+
+    assert len(decode(crashed)) == 30  # three whole fragments (one per GOP) reached the disk
+    # A write torn in the middle of the third fragment: the first two still play.
+    with crashed.open("r+b") as f:
+        f.truncate(crashed.stat().st_size - 500)
+    with av.open(str(crashed)) as container:
+        played = 0
+        with pytest.raises(av.FFmpegError):
+            for _ in container.decode(video=0):
+                played += 1
+    assert played >= 20
+
+    # At the next start, reconcile trims the torn fragment and indexes what is whole.
+    report = retention.reconcile(session=session, recordings_dir=tmp_path / "crashed", grace_seconds=0)
+    relative = crashed.relative_to(tmp_path / "crashed").as_posix()
+    assert report.indexed == [relative] and report.repaired == [relative]
+    row = session.scalars(select(Recording).where(Recording.path == relative)).one()
+    assert row.start == T0 and row.end == T0 + dt.timedelta(seconds=2)
+    assert row.sha256 == sha256(crashed) and len(decode(crashed)) == 20
+
+
+# --- the index and evidence locks -----------------------------------------------------------------
+
+
+def test_the_index_holds_each_segment_and_an_outage_shows_as_a_gap(
+    footage: Path, tmp_path: Path, session: Session, factory: Factory
+) -> None:
+    district = factory.district()
+    camera = add_camera(session, district.id)
+    first = record(session, camera, tmp_path, footage, T0, limit=40)
+    # The camera drops out; the ingest reconnects 5 s (wall clock) after the last frame.
+    second = record(session, camera, tmp_path, footage, first[-1].end + dt.timedelta(seconds=5), limit=40)
+
+    rows = session.scalars(
+        select(Recording).where(Recording.camera_id == camera.id).order_by(Recording.start)
+    )
+    assert [(r.start, r.end, r.path, r.bytes, r.sha256) for r in rows] == [
+        (i.start, i.end, i.path, i.bytes, i.sha256) for i in first + second
+    ]
+    operator = factory.principal(factory.user("operator", districts=[district]))
+    spans = recorder.timeline(
+        session=session,
+        principal=operator,
+        camera_id=camera.id,
+        since=T0 - dt.timedelta(minutes=1),
+        until=T0 + dt.timedelta(minutes=1),
+    )
+    assert [s.kind for s in spans] == ["gap", "recorded", "gap", "recorded", "gap"]
+    outage = spans[2]
+    assert abs((outage.end - outage.start).total_seconds() - 5) <= 2
+    assert spans[1].start == T0 and spans[1].end == first[-1].end  # two segments, one span
+
+
+def test_timeline_is_scoped_to_the_principals_districts(
+    tmp_path: Path, session: Session, factory: Factory
+) -> None:
+    camera = add_camera(session, factory.district().id)
+    elsewhere = factory.principal(factory.user("operator", districts=[factory.district()]))
+    dispatcher = factory.principal(factory.user("dispatcher"))
+    window = {"since": T0, "until": T0 + dt.timedelta(hours=1)}
+    with pytest.raises(NotFound):
+        recorder.timeline(session=session, principal=elsewhere, camera_id=camera.id, **window)
+    with pytest.raises(PermissionDenied):
+        recorder.timeline(session=session, principal=dispatcher, camera_id=camera.id, **window)
+
+
+def test_evidence_lock_needs_video_export_and_is_audited(
+    footage: Path, tmp_path: Path, session: Session, factory: Factory
+) -> None:
+    district = factory.district()
+    camera = add_camera(session, district.id)
+    infos = record(session, camera, tmp_path, footage, T0, limit=40)
+    investigator = factory.user("investigator", districts=[district])
+    principal = factory.principal(investigator)
+    window = {"since": T0 + dt.timedelta(seconds=1), "until": T0 + dt.timedelta(seconds=3)}
+
+    with pytest.raises(PermissionDenied):
+        recorder.lock(
+            session=session,
+            principal=factory.principal(factory.user("operator", districts=[district])),
+            camera_id=camera.id,
+            reason="FIR 12/2026",
+            **window,
+        )
+    with pytest.raises(InvalidInput):
+        recorder.lock(
+            session=session,
+            principal=principal,
+            camera_id=camera.id,
+            reason="FIR 12/2026",
+            since=T0,
+            until=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        )
+    assert (
+        recorder.lock(
+            session=session, principal=principal, camera_id=camera.id, reason="FIR 12/2026", **window
+        )
+        == 2
+    )
+    rows = {r.path: r for r in session.scalars(select(Recording).where(Recording.camera_id == camera.id))}
+    locked = rows[infos[0].path]
+    assert locked.locked and locked.lock_reason == "FIR 12/2026" and locked.locked_by == investigator.id
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "video.lock")).one()
+    assert (
+        entry.object_id == str(camera.id) and entry.purpose == "FIR 12/2026" and entry.detail["segments"] == 2
+    )
+
+    spans = recorder.timeline(
+        session=session,
+        principal=principal,
+        camera_id=camera.id,
+        since=T0,
+        until=T0 + dt.timedelta(seconds=4),
+    )
+    assert [(s.kind, s.locked) for s in spans] == [("recorded", True)]
+
+    released = recorder.unlock(
+        session=session, principal=principal, camera_id=camera.id, reason="case closed", **window
+    )
+    assert released == 2 and not any(r.locked for r in rows.values())
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+def _paths(session: Session) -> set[str]:
+    return set(session.scalars(select(Recording.path)))
+
+
+def test_retention_deletes_oldest_unlocked_first_and_never_locked_footage(
+    footage: Path, tmp_path: Path, session: Session, factory: Factory
+) -> None:
+    district = factory.district()
+    a, b = add_camera(session, district.id), add_camera(session, district.id)
+    older = record(session, a, tmp_path, footage, T0, limit=40)  # 2 segments, 05:00:00 and 05:00:02
+    newer = record(session, b, tmp_path, footage, T0 + dt.timedelta(seconds=3), limit=40)
+    principal = factory.principal(factory.user("investigator"))
+    recorder.lock(
+        session=session,
+        principal=principal,
+        camera_id=a.id,
+        since=T0,
+        until=T0 + dt.timedelta(seconds=1),
+        reason="FIR 7",
+    )
+    total = sum(i.bytes for i in older + newer)
+    now = T0 + dt.timedelta(hours=1)
+
+    # Over the quota by a little: the oldest unlocked segment (camera A's second) goes, nothing else.
+    report = retention.enforce(session=session, recordings_dir=tmp_path, quota_bytes=total - 1, now=now)
+    assert (report.evicted, report.expired, report.recording_must_stop) == (1, 0, False)
+    assert _paths(session) == {i.path for i in [older[0], *newer]}
+    assert not (tmp_path / older[1].path).exists() and (tmp_path / older[0].path).exists()
+
+    # A quota smaller than the locked footage: every unlocked segment goes, the locked one stays.
+    report = retention.enforce(session=session, recordings_dir=tmp_path, quota_bytes=1000, now=now)
+    assert report.evicted == 2 and report.recording_must_stop
+    assert report.locked_bytes == older[0].bytes == report.total_bytes
+    assert "evidence lock" in report.message and "Recording must stop" in report.message
+    assert _paths(session) == {older[0].path} and (tmp_path / older[0].path).exists()
+    assert session.scalars(select(AuditEntry).where(AuditEntry.action == "video.retention")).all()
+
+
+def test_retention_deletes_what_is_older_than_each_cameras_retention(
+    footage: Path, tmp_path: Path, session: Session, factory: Factory
+) -> None:
+    district = factory.district()
+    short, long = add_camera(session, district.id, retention_days=1), add_camera(session, district.id)
+    gone = record(session, short, tmp_path, footage, T0, limit=20)
+    kept = record(session, long, tmp_path, footage, T0, limit=20)
+    report = retention.enforce(
+        session=session, recordings_dir=tmp_path, quota_bytes=10**12, now=T0 + dt.timedelta(days=1, hours=1)
+    )
+    assert (report.expired, report.evicted, report.recording_must_stop) == (1, 0, False)
+    assert _paths(session) == {kept[0].path}
+    assert not (tmp_path / gone[0].path).exists()
+    assert not (tmp_path / str(short.id) / "2025").exists(), "emptied folders are tidied away"
+
+
+def test_a_removed_cameras_footage_goes_with_it_unless_it_is_evidence(
+    footage: Path, tmp_path: Path, session: Session, factory: Factory
+) -> None:
+    district = factory.district()
+    camera = add_camera(session, district.id)
+    infos = record(session, camera, tmp_path, footage, T0, limit=40)
+    investigator = factory.principal(factory.user("investigator"))
+    window = {"since": T0, "until": T0 + dt.timedelta(seconds=1), "reason": "FIR 3/2025"}
+    recorder.lock(session=session, principal=investigator, camera_id=camera.id, **window)
+
+    with pytest.raises(Conflict):
+        retention.remove_camera_footage(session=session, recordings_dir=tmp_path, camera_id=camera.id)
+    assert all((tmp_path / i.path).exists() for i in infos)
+    recorder.unlock(session=session, principal=investigator, camera_id=camera.id, **window)
+    assert retention.remove_camera_footage(session=session, recordings_dir=tmp_path, camera_id=camera.id) == 2
+    assert _paths(session) == set() and not any((tmp_path / i.path).exists() for i in infos)
+
+
+# --- reconcile ------------------------------------------------------------------------------------
+
+
+def test_reconcile_indexes_orphan_files_and_forgets_missing_ones(
+    footage: Path, tmp_path: Path, session: Session, factory: Factory
+) -> None:
+    camera = add_camera(session, factory.district().id)
+    unindexed: list[SegmentInfo] = []
+    feed(SegmentRecorder(camera.id, tmp_path, 2, unindexed.append), footage, T0, limit=40)
+    indexed = record(session, camera, tmp_path, footage, T0 + dt.timedelta(minutes=1), limit=40)
+    (tmp_path / indexed[1].path).unlink()  # someone deleted a file behind the index's back
+    stranger = tmp_path / str(uuid.uuid4()) / "2025" / "11" / "22"
+    stranger.mkdir(parents=True)
+    shutil.copyfile(tmp_path / unindexed[0].path, stranger / "20251122T050000.000000Z.mp4")
+
+    report = retention.reconcile(session=session, recordings_dir=tmp_path, grace_seconds=0)
+
+    assert sorted(report.indexed) == sorted(i.path for i in unindexed)
+    assert report.removed == [indexed[1].path] and report.lost_evidence == [] and report.repaired == []
+    assert len(report.skipped) == 1 and "unknown camera" in report.skipped[0]
+    rows = {r.path: r for r in session.scalars(select(Recording).where(Recording.camera_id == camera.id))}
+    for info in unindexed:  # probed: the same times, size and digest the recorder reported
+        row = rows[info.path]
+        assert (row.start, row.end, row.bytes, row.sha256, row.init_bytes) == (
+            info.start,
+            info.end,
+            info.bytes,
+            info.sha256,
+            info.init_bytes,
+        )
+    assert set(rows) == {unindexed[0].path, unindexed[1].path, indexed[0].path}
+    again = retention.reconcile(session=session, recordings_dir=tmp_path, grace_seconds=0)
+    assert (again.indexed, again.removed) == ([], [])
+
+
+def test_reconcile_leaves_files_still_being_written_alone(
+    footage: Path, tmp_path: Path, session: Session, factory: Factory
+) -> None:
+    camera = add_camera(session, factory.district().id)
+    infos: list[SegmentInfo] = []
+    feed(SegmentRecorder(camera.id, tmp_path, 2, infos.append), footage, T0, limit=20)
+    report = retention.reconcile(session=session, recordings_dir=tmp_path, grace_seconds=60)
+    assert report.indexed == [] and _paths(session) == set()

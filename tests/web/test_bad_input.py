@@ -1,0 +1,140 @@
+"""Bad input gets a clear 4xx with a stable error code, and nothing half-written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from conftest import Factory
+from safecity.auth.models import User
+
+
+@pytest.fixture
+def admin_client(factory: Factory, login_as: Callable[..., TestClient]) -> TestClient:
+    return login_as(factory.user("admin"))
+
+
+def _users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def _code(response: object) -> str:
+    return str(response.json()["error"]["code"])  # type: ignore[attr-defined]
+
+
+def test_malformed_json(admin_client: TestClient, session: Session) -> None:
+    before = _users(session)
+    response = admin_client.post(
+        "/api/v1/users", content=b'{"username": "x",', headers={"Content-Type": "application/json"}
+    )
+    assert (response.status_code, _code(response)) == (400, "malformed_json")
+    assert _users(session) == before
+
+
+def test_unknown_fields_are_refused(admin_client: TestClient, session: Session) -> None:
+    before = _users(session)
+    response = admin_client.post(
+        "/api/v1/users",
+        json={
+            "username": "someone",
+            "password": "a long enough password",
+            "province_wide": True,
+            "is_admin": True,
+        },
+    )
+    assert (response.status_code, _code(response)) == (422, "invalid_input")
+    assert any(d["field"] == "is_admin" for d in response.json()["error"]["details"])
+    assert _users(session) == before
+
+
+def test_wrong_content_type(admin_client: TestClient) -> None:
+    response = admin_client.post(
+        "/api/v1/users", content=b"username=x", headers={"Content-Type": "text/plain"}
+    )
+    assert (response.status_code, _code(response)) == (415, "unsupported_media_type")
+
+
+def test_oversized_body(admin_client: TestClient) -> None:
+    response = admin_client.post(
+        "/api/v1/users", content=b"{" + b" " * 2_000_000 + b"}", headers={"Content-Type": "application/json"}
+    )
+    assert (response.status_code, _code(response)) == (413, "payload_too_large")
+
+
+def test_oversized_chunked_body(admin_client: TestClient) -> None:
+    def chunks() -> object:
+        for _ in range(40):
+            yield b" " * 65536
+
+    response = admin_client.post(
+        "/api/v1/users", content=chunks(), headers={"Content-Type": "application/json"}
+    )  # type: ignore[arg-type]
+    assert (response.status_code, _code(response)) == (413, "payload_too_large")
+
+
+@pytest.mark.parametrize(
+    "username",
+    [
+        "admin' OR '1'='1",
+        "x; DROP TABLE users; --",
+        "<script>alert(1)</script>",
+        "../../etc/passwd",
+        "a" * 65,
+    ],
+)
+def test_injection_shaped_usernames_are_invalid_input(
+    admin_client: TestClient, session: Session, username: str
+) -> None:
+    before = _users(session)
+    response = admin_client.post(
+        "/api/v1/users",
+        json={"username": username, "password": "a long enough password", "province_wide": True},
+    )
+    assert (response.status_code, _code(response)) == (422, "invalid_input")
+    assert _users(session) == before
+
+
+def test_injection_shaped_login_is_just_a_failed_login(client: TestClient, session: Session) -> None:
+    response = client.post("/api/v1/auth/login", json={"username": "' OR 1=1 --", "password": "' OR 1=1 --"})
+    assert (response.status_code, _code(response)) == (401, "bad_credentials")
+
+
+def test_bad_path_parameter(admin_client: TestClient) -> None:
+    response = admin_client.get("/api/v1/users/not-a-uuid")
+    assert (response.status_code, _code(response)) == (422, "invalid_input")
+
+
+def test_unknown_route_and_method(admin_client: TestClient) -> None:
+    assert _code(admin_client.get("/api/v1/nothing-here")) == "not_found"
+    assert _code(admin_client.patch("/api/v1/districts", json={})) == "method_not_allowed"
+
+
+def test_a_failed_change_leaves_nothing_half_written(
+    admin_client: TestClient, factory: Factory, session: Session
+) -> None:
+    district = factory.district()
+    target = factory.user("operator", districts=[district])
+    session.commit()
+    response = admin_client.put(
+        f"/api/v1/users/{target.id}/access",
+        json={"roles": ["operator", "no-such-role"], "district_ids": [str(district.id)]},
+    )
+    assert response.status_code == 404
+    session.expire_all()
+    assert session.get(User, target.id).role_names == {"operator"}  # type: ignore[union-attr]
+
+
+def test_csrf_token_is_required_for_cookie_sessions(admin_client: TestClient) -> None:
+    token = admin_client.headers.pop("X-CSRF-Token")
+    response = admin_client.post("/api/v1/tokens", json={"name": "x", "permissions": ["tokens.manage"]})
+    assert (response.status_code, _code(response)) == (403, "csrf_failed")
+    admin_client.headers["X-CSRF-Token"] = token
+
+
+def test_no_session_means_401(client: TestClient) -> None:
+    response = client.get("/api/v1/users")
+    assert (response.status_code, _code(response)) == (401, "not_authenticated")
