@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity import __version__
+from safecity.analytics.stats import StatsSource
 from safecity.config import DispatchSettings, Settings, load_settings
 from safecity.core.bus import Bus, create_bus
 from safecity.core.crypto import SecretBox
@@ -35,6 +36,7 @@ class Services:
     mfa_box: SecretBox
     alert_feed: AlertFeed
     video: VideoRuntime | None = None  # the cameras run by this process, if any
+    analytics: StatsSource | None = None  # the analytics run by this process, if any
     dispatch_notifier: Notifier | None = None  # how units are told of an assignment; None: by radio
     engine: Engine | None = None  # owned (and disposed) here unless a session factory was handed in
 

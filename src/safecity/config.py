@@ -77,6 +77,18 @@ class DispatchSettings(Section):
     simulate_units: bool = False  # demo only: units patrol and drive to the incidents they are sent to
 
 
+class AnalyticsSettings(Section):
+    """The AI analytics run by this process: which detector, how eagerly, and what becomes an alert."""
+
+    enabled: bool = True  # analyse the cameras this process ingests (those with at least one rule)
+    detector: Literal["ssd_mobilenet_v2", "yolov3_tiny"] = "ssd_mobilenet_v2"
+    min_score: float = Field(default=0.45, gt=0, lt=1)  # detections below this are ignored
+    keepalive_s: float = Field(default=2.0, gt=0, le=60)  # detect this often even when nothing moves
+    motion_threshold: float = Field(default=0.002, gt=0, lt=1)  # fraction of pixels changed that is motion
+    alert_severity: int = Field(default=3, ge=0, le=4)  # events this severe (3 high, 4 critical) also alert
+    snapshots_dir: Path | None = None  # default: <data_dir>/snapshots
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = True
@@ -103,6 +115,7 @@ class Settings(BaseSettings):
     video: VideoSettings = VideoSettings()
     compliance: ComplianceSettings = ComplianceSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
     log: LogSettings = LogSettings()
 
     @classmethod
@@ -147,6 +160,11 @@ class Settings(BaseSettings):
     def recordings_dir(self) -> Path:
         """Where recorded segments are written."""
         return self.video.recordings_dir or self.data_dir / "recordings"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """Where analytics event snapshots (JPEG, boxes drawn) are written."""
+        return self.analytics.snapshots_dir or self.data_dir / "snapshots"
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as plain data with every secret masked, for display and logs."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -34,3 +35,11 @@ class AnalyticsStats:
     detector_ms_p50: float | None
     detector_ms_p95: float | None
     queue_drops: int  # frames replaced in the inference queue by a newer one before the detector took them
+
+
+class StatsSource(Protocol):
+    """Whatever runs analytics in this process (the web app shows its figures)."""
+
+    def stats(self) -> AnalyticsStats:
+        """The figures now."""
+        ...
