@@ -33,7 +33,7 @@ def db_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_help_explains_each_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("serve", "migrate", "demo", "admin", "user", "config", "audit"):
+    for command in ("serve", "migrate", "demo", "admin", "user", "config", "audit", "models"):
         assert command in result.output
 
 
@@ -105,3 +105,24 @@ def test_commands_refuse_an_unmigrated_database(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("SAFECITY_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     result = runner.invoke(app, ["admin", "create", "someone"])
     assert result.exit_code == 2 and "safecity migrate" in result.output
+
+
+def test_models_lists_each_model_with_package_licence_and_checksum(monkeypatch: pytest.MonkeyPatch) -> None:
+    from safecity.analytics import catalog
+
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    for model in catalog.MODELS:
+        assert model.name in result.output
+        assert model.distribution.split()[0] in result.output
+        for file in model.files:
+            assert file.sha256 in result.output.replace("\n", "").replace("│", "").replace(" ", "")
+    assert "ok" in result.output
+
+    # A model whose package is gone is reported, and the command fails.
+    gone = catalog.ModelSpec(**{**catalog.MODELS[1].__dict__, "package": "safecity_no_such_models"})
+    monkeypatch.setattr(catalog, "MODELS", (catalog.MODELS[0], gone))
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 1
+    assert "is missing" in result.output

