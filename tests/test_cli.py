@@ -125,4 +125,4 @@ def test_models_lists_each_model_with_package_licence_and_checksum(monkeypatch: 
     monkeypatch.setattr(catalog, "MODELS", (catalog.MODELS[0], gone))
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 1
-    assert "is missing" in result.output
+    assert "safecity_no_such_models is not installed" in result.output
