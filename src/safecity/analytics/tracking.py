@@ -27,7 +27,7 @@ CONFIRM_FRAMES = 2
 
 @dataclass(eq=False)
 class Track:
-    """One object followed over time; positions are bottom-centre points normalised to the frame."""
+    """One object followed from the frame that confirmed it; positions are normalised bottom centres."""
 
     track_id: int
     class_id: int  # the class most often seen for this object
