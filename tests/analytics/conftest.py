@@ -54,3 +54,21 @@ def pedestrian_frames() -> list[np.ndarray]:
     capture.release()
     assert len(frames) >= 10
     return frames
+
+
+@pytest.fixture(scope="session")
+def empty_square(pedestrian_frames: list[np.ndarray]) -> np.ndarray:
+    """vtest.avi's square with the people taken out (the median over the clip): a real, empty scene."""
+    return np.median(np.stack(pedestrian_frames), axis=0).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def walker(pedestrian_frames: list[np.ndarray]) -> np.ndarray:
+    """A real pedestrian cut out of vtest.avi (about 37x82 pixels, with the pavement around them)."""
+    return pedestrian_frames[4][215:298, 492:530].copy()
+
+
+@pytest.fixture(scope="session")
+def pickup(dog_image: np.ndarray) -> np.ndarray:
+    """The pickup truck of dog.jpg, cut out (225x93 pixels)."""
+    return dog_image[77:170, 465:690].copy()

@@ -1,0 +1,358 @@
+"""Frames to rule firings: per-camera motion gating, one shared detector, per-camera tracking and rules.
+
+    ingest FrameSlot ──▶ CameraAnalytics (thread: check the frame, motion gate)
+                              │ put (one pending frame per camera; a newer one replaces it)
+                              ▼
+                        InferenceQueue ──▶ InferenceWorker (thread: the detector, shared)
+                                                │ on_detections
+                                                ▼
+                        CameraAnalytics: tracker ▶ rules ▶ Hit ▶ sink (events, snapshots, alerts)
+
+Frames are never copied or queued in bulk: the queue holds at most one reference per camera, so a slow
+detector makes each camera skip to its newest frame instead of falling behind, and one camera that
+sends garbage or floods frames cannot hold up another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from prometheus_client import Counter, Histogram
+
+from safecity.analytics.detectors import Detector, InvalidFrame, check_image
+from safecity.analytics.motion import MotionGate
+from safecity.analytics.rules import Firing, RuleEngine
+from safecity.analytics.schemas import RuleConfig
+from safecity.analytics.stats import AnalyticsStats, CameraAnalyticsStats
+from safecity.analytics.tracking import Track, Tracker
+from safecity.analytics.types import Detections, Image
+from safecity.video.ingest import Frame, FrameSlot
+
+logger = logging.getLogger(__name__)
+
+WINDOW_S = 10.0  # rates are averaged over this many seconds
+LATENCY_SAMPLES = 500
+
+FRAMES = Counter("safecity_analytics_frames_total", "Frames analysed (motion-checked)", ["camera"])
+DETECTED = Counter("safecity_analytics_detector_frames_total", "Frames sent to the detector", ["camera"])
+REJECTED = Counter("safecity_analytics_rejected_frames_total", "Frames refused as not a picture", ["camera"])
+DROPS = Counter("safecity_analytics_queue_drops_total", "Frames replaced by a newer one before detection")
+HITS = Counter("safecity_analytics_rule_hits_total", "Rule firings", ["camera", "kind"])
+DETECTOR_SECONDS = Histogram(
+    "safecity_analytics_detector_seconds",
+    "Time the detector took per frame",
+    buckets=(0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0),
+)
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    """What analytics need to know of a camera."""
+
+    camera_id: uuid.UUID
+    name: str
+    district_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule fired on a frame: what the event about it is made of."""
+
+    camera: CameraInfo
+    firing: Firing
+    frame: Frame
+    image: Image
+    detections: Detections  # every object in the frame, track ids set
+    objects: Detections  # the objects that made the rule fire
+
+
+# Called on the detector thread: it must return quickly (hand the hit over to an event loop).
+Sink = Callable[[Hit], None]
+
+
+class _Rate:
+    """Events per second over the last WINDOW_S seconds."""
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque()
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+        self._trim(now)
+
+    def per_second(self, now: float) -> float:
+        self._trim(now)
+        return len(self._times) / WINDOW_S
+
+    def _trim(self, now: float) -> None:
+        while self._times and self._times[0] < now - WINDOW_S:
+            self._times.popleft()
+
+
+@dataclass
+class Job:
+    """A frame waiting for the detector."""
+
+    camera: CameraAnalytics
+    frame: Frame
+    image: Image
+
+
+class InferenceQueue:
+    """At most one pending frame per camera, served in the order cameras first asked.
+
+    A camera that puts a newer frame before the detector took its last one replaces it in place (a
+    drop, counted): it keeps its turn, and the detector always sees the newest picture.
+    """
+
+    def __init__(self) -> None:
+        self._pending: OrderedDict[uuid.UUID, Job] = OrderedDict()
+        self._cond = threading.Condition()
+        self._closed = False
+        self.drops = 0
+
+    def put(self, job: Job) -> None:
+        """Queue a camera's frame, replacing the one it has waiting."""
+        key = job.camera.info.camera_id
+        with self._cond:
+            if key in self._pending:
+                self.drops += 1
+                DROPS.inc()
+            self._pending[key] = job
+            self._cond.notify()
+
+    def get(self, timeout: float) -> Job | None:
+        """The longest-waiting camera's frame, or None after `timeout` s or once closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending or self._closed, timeout)
+            if not self._pending:
+                return None
+            return self._pending.popitem(last=False)[1]
+
+    def discard(self, camera_id: uuid.UUID) -> None:
+        """Forget a camera's pending frame (the camera is being stopped)."""
+        with self._cond:
+            self._pending.pop(camera_id, None)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def close(self) -> None:
+        """Wake every waiting worker; they return None from now on once the queue is empty."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class CameraAnalytics:
+    """One camera: reads its newest frames, gates them on motion, tracks detections and applies its rules."""
+
+    def __init__(
+        self,
+        info: CameraInfo,
+        slot: FrameSlot,
+        queue: InferenceQueue,
+        rules: Sequence[tuple[uuid.UUID, RuleConfig]],
+        *,
+        sink: Sink,
+        timezone: str,
+        fps: float,
+        keepalive_s: float,
+        motion_threshold: float,
+    ) -> None:
+        from zoneinfo import ZoneInfo
+
+        self.info = info
+        self.slot = slot
+        self.queue = queue
+        self.sink = sink
+        self.zone = ZoneInfo(timezone)
+        self.gate = MotionGate(keepalive_s=keepalive_s, threshold=motion_threshold)
+        # Still objects are only seen at the keep-alive rate: their tracks must outlive that gap.
+        self.tracker = Tracker(fps=fps, lost_after_s=max(2.0, 2.5 * keepalive_s))
+        self.rules = list(rules)
+        self.engine = RuleEngine(self.rules, timezone=self.zone)
+        self.events = 0
+        self.rejected = 0
+        self.last_event_at: dt.datetime | None = None
+        self.last_error: str | None = None
+        self.tracks: list[Track] = []
+        self._frames = _Rate()
+        self._detected = _Rate()
+        self._lock = threading.Lock()  # the tracker and rules: the detector thread vs rule reloads
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._label = str(info.camera_id)
+
+    def start(self) -> None:
+        """Start reading frames."""
+        self._thread = threading.Thread(target=self._run, name=f"analytics-{self.info.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop reading frames and drop any pending one."""
+        self._stop.set()
+        self.queue.discard(self.info.camera_id)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def set_rules(self, rules: Sequence[tuple[uuid.UUID, RuleConfig]]) -> None:
+        """Apply a changed set of rules from the next frame on (tracks are kept)."""
+        with self._lock:
+            self.rules = list(rules)
+            self.engine = RuleEngine(self.rules, timezone=self.zone)
+
+    def _run(self) -> None:
+        seq = 0
+        while not self._stop.is_set():
+            frame = self.slot.wait_newer(seq, timeout=0.5)
+            if frame is None:
+                continue
+            seq = frame.seq
+            try:
+                self.offer(frame)
+            except Exception as exc:  # one bad frame or bug must not end this camera's analytics
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                logger.exception("camera %s: frame %s could not be analysed", self.info.camera_id, seq)
+
+    def offer(self, frame: Frame) -> bool:
+        """Check one frame and queue it for the detector if something moved; whether it was queued."""
+        FRAMES.labels(self._label).inc()
+        self._frames.tick(frame.monotonic)
+        try:
+            image = check_image(frame.image)
+        except InvalidFrame as exc:
+            self.rejected += 1
+            self.last_error = f"frame refused: {exc}"
+            REJECTED.labels(self._label).inc()
+            logger.warning("camera %s: frame %s refused: %s", self.info.camera_id, frame.seq, exc)
+            return False
+        if not self.gate.check(image, frame.monotonic):
+            return False
+        DETECTED.labels(self._label).inc()
+        self._detected.tick(frame.monotonic)
+        self.queue.put(Job(self, frame, image))
+        return True
+
+    def on_detections(self, job: Job, detections: Detections) -> list[Hit]:
+        """Track the detections, apply the rules, and hand every firing to the sink."""
+        frame = job.frame
+        height, width = job.image.shape[:2]
+        with self._lock:
+            tracked, tracks = self.tracker.update(
+                detections, at=frame.monotonic, wall=frame.captured_at, frame_size=(width, height)
+            )
+            expired = self.tracker.expire(frame.monotonic)
+            self.engine.forget(t.track_id for t in expired)
+            firings = self.engine.evaluate(tracks, at=frame.monotonic, wall=frame.captured_at)
+            self.tracks = self.tracker.active()
+        hits = []
+        for firing in firings:
+            objects = tracked.take(np.isin(tracked.track_ids, list(firing.track_ids)))
+            hits.append(Hit(self.info, firing, frame, job.image, tracked, objects))
+            self.events += 1
+            self.last_event_at = frame.captured_at
+            HITS.labels(self._label, firing.rule.kind).inc()
+        for hit in hits:
+            try:
+                self.sink(hit)
+            except Exception:  # an event that cannot be handed over must not stop the detector
+                logger.exception("camera %s: rule hit could not be handed over", self.info.camera_id)
+        return hits
+
+    def stats(self, now: float) -> CameraAnalyticsStats:
+        """This camera's figures now."""
+        return CameraAnalyticsStats(
+            camera_id=self.info.camera_id,
+            name=self.info.name,
+            fps=round(self._frames.per_second(now), 2),
+            detect_fps=round(self._detected.per_second(now), 2),
+            motion=self.gate.motion > self.gate.threshold,
+            tracks=len(self.tracks),
+            events=self.events,
+            rejected_frames=self.rejected,
+            last_event_at=None
+            if self.last_event_at is None
+            else dt.datetime.fromtimestamp(self.last_event_at, dt.UTC),
+            last_error=self.last_error,
+        )
+
+
+@dataclass
+class InferenceWorker:
+    """The detector's thread: takes the longest-waiting camera's newest frame and runs the model on it."""
+
+    detector: Detector
+    queue: InferenceQueue
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start taking frames."""
+        self._thread = threading.Thread(target=self._run, name="analytics-detector", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the frame in hand."""
+        self._stop.set()
+        self.queue.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            job = self.queue.get(timeout=0.5)
+            if job is not None:
+                self.run_one(job)
+
+    def run_one(self, job: Job) -> list[Hit]:
+        """Detect on one queued frame and pass the result to its camera."""
+        started = time.perf_counter()
+        try:
+            detections = self.detector.detect(job.image)
+        except Exception as exc:  # a frame the model chokes on is that frame's problem only
+            job.camera.last_error = f"detector failed: {type(exc).__name__}: {exc}"
+            logger.exception("camera %s: the detector failed on a frame", job.camera.info.camera_id)
+            return []
+        elapsed = time.perf_counter() - started
+        self.latencies.append(elapsed)
+        DETECTOR_SECONDS.observe(elapsed)
+        try:
+            return job.camera.on_detections(job, detections)
+        except Exception as exc:
+            job.camera.last_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("camera %s: tracking or rules failed", job.camera.info.camera_id)
+            return []
+
+
+def summarise(
+    detector: str, cameras: Sequence[CameraAnalytics], worker: InferenceWorker, queue: InferenceQueue
+) -> AnalyticsStats:
+    """The figures of a set of cameras sharing one detector."""
+    now = time.monotonic()
+    each = [c.stats(now) for c in cameras]
+    latencies = sorted(worker.latencies)
+
+    def percentile(q: float) -> float | None:
+        if not latencies:
+            return None
+        return round(1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
+
+    return AnalyticsStats(
+        detector=detector,
+        cameras=each,
+        total_fps=round(sum(c.fps for c in each), 2),
+        detect_fps=round(sum(c.detect_fps for c in each), 2),
+        detector_ms_p50=percentile(0.5),
+        detector_ms_p95=percentile(0.95),
+        queue_drops=queue.drops,
+    )
