@@ -279,9 +279,7 @@ class CameraAnalytics:
             tracks=len(self.tracks),
             events=self.events,
             rejected_frames=self.rejected,
-            last_event_at=None
-            if self.last_event_at is None
-            else dt.datetime.fromtimestamp(self.last_event_at, dt.UTC),
+            last_event_at=self.last_event_at,
             last_error=self.last_error,
         )
 
