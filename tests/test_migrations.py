@@ -8,6 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from conftest import new_database
@@ -33,6 +34,36 @@ def test_schema_matches_the_models_and_round_trips(db_url: str, tmp_path: Path) 
             migrations.upgrade(engine)
             with engine.connect() as conn:
                 assert compare_metadata(MigrationContext.configure(conn), tables.metadata) == []
+        finally:
+            engine.dispose()
+
+
+def test_an_existing_database_gives_the_built_in_roles_the_new_permission(
+    db_url: str, tmp_path: Path
+) -> None:
+    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
+        engine = create_db_engine(url)
+        try:
+            migrations.downgrade(engine, "0010")
+            with engine.begin() as conn:  # roles as `safecity migrate` seeded them before this release
+                for role in ("admin", "supervisor", "operator"):
+                    conn.execute(text("INSERT INTO roles VALUES (:r, :d)"), {"r": role, "d": role.title()})
+                    conn.execute(
+                        text(
+                            "INSERT INTO role_permissions (role_name, permission) VALUES (:r, 'cameras.read')"
+                        ),
+                        {"r": role},
+                    )
+            migrations.upgrade(engine)
+            grant = text("SELECT role_name FROM role_permissions WHERE permission = 'analytics.manage'")
+            with engine.connect() as conn:
+                assert sorted(conn.scalars(grant)) == ["admin", "supervisor"]
+                assert "camera_id" in {c["name"] for c in inspect(conn).get_columns("events")}
+            migrations.downgrade(engine, "0010")
+            with engine.connect() as conn:
+                assert list(conn.scalars(grant)) == []
+                assert "camera_id" not in {c["name"] for c in inspect(conn).get_columns("events")}
+                assert not inspect(conn).has_table("analytics_rules")
         finally:
             engine.dispose()
 

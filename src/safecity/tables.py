@@ -1,5 +1,6 @@
 """Every domain's tables, imported in one place so the metadata (and Alembic) sees the whole schema."""
 
+from safecity.analytics import models as analytics_models
 from safecity.audit import models as audit_models
 from safecity.auth import models as auth_models
 from safecity.cameras import models as camera_models
@@ -15,6 +16,7 @@ from safecity.video import models_wall as video_wall_models
 
 metadata = Base.metadata
 __all__ = [
+    "analytics_models",
     "audit_models",
     "auth_models",
     "camera_models",

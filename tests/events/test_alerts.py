@@ -401,9 +401,9 @@ async def test_each_listener_receives_exactly_what_it_may_see(bus: MemoryBus, fe
         assert feed.listener_count == 4
         for alert in (in_a, in_b, nowhere, in_a):  # the last is a replay of the same state: suppressed
             await alerts.publish_alert(bus, alert)
-        assert [i.alert.id for i in await drain(only_a)] == [in_a.id]
-        assert [i.alert.id for i in await drain(only_b)] == [in_b.id]
-        assert [i.alert.id for i in await drain(everywhere)] == [in_a.id, in_b.id, nowhere.id]
+        assert [i.value.id for i in await drain(only_a)] == [in_a.id]
+        assert [i.value.id for i in await drain(only_b)] == [in_b.id]
+        assert [i.value.id for i in await drain(everywhere)] == [in_a.id, in_b.id, nowhere.id]
         assert await drain(no_alerts, wait=0.05) == []
         # An acknowledgement is a new state of the same alert, so it does get through.
         acked = in_a.model_copy(update={"status": AlertStatus.ACKNOWLEDGED, "acknowledged_at": utcnow()})
@@ -422,10 +422,10 @@ async def test_a_slow_listener_does_not_hold_up_the_others(bus: MemoryBus, feed:
             await alerts.publish_alert(bus, alert)
             item = await fast.next(timeout=1.0)  # the fast one gets each alert at once
             assert item is not None
-            received.append(item.alert.id)
+            received.append(item.value.id)
         assert received == [a.id for a in sent]
         # The slow one, which never read, keeps the newest five and is told to reload its list.
-        assert [i.alert.title for i in await drain(slow, wait=0.05)] == [f"alert {n}" for n in range(15, 20)]
+        assert [i.value.title for i in await drain(slow, wait=0.05)] == [f"alert {n}" for n in range(15, 20)]
         assert slow.dropped == 15 and slow.take_resync() and not fast.take_resync()
 
 
@@ -439,7 +439,7 @@ async def test_a_reconnect_resumes_where_it_left_off(bus: MemoryBus, feed: Alert
         await alerts.publish_alert(bus, alert)
     await asyncio.sleep(0.2)
     with feed.listen(viewer(None), after=seen.position) as resumed:
-        assert [i.alert.id for i in await drain(resumed, wait=0.05)] == [a.id for a in rest]
+        assert [i.value.id for i in await drain(resumed, wait=0.05)] == [a.id for a in rest]
         assert not resumed.take_resync()
     with feed.listen(viewer(None), after=feed.position) as current:
         assert await drain(current, wait=0.05) == []
@@ -462,7 +462,7 @@ async def test_history_and_malformed_messages_are_not_pushed(bus: MemoryBus, fee
         await bus.publish("alerts.camera.offline", b'{"id": "not an alert"}', msg_id="junk-1")
         fresh = feed_alert(None)
         await alerts.publish_alert(bus, fresh)
-        assert [i.alert.id for i in await drain(listener)] == [fresh.id]
+        assert [i.value.id for i in await drain(listener)] == [fresh.id]
 
 
 @pytest.mark.anyio
@@ -502,12 +502,12 @@ async def test_raise_and_publish_commits_then_reaches_the_feed(
             )
         items = await drain(operator)
     # The repeat is a new state of the same alert, so the screen learns it happened twice.
-    assert [(i.alert.title, i.alert.repeat_count) for i in items] == [
+    assert [(i.value.title, i.value.repeat_count) for i in items] == [
         ("Gate A offline", 1),
         ("Gate A offline", 2),
     ]
-    assert len({i.alert.id for i in items}) == 1
-    stored = session.get(Alert, items[0].alert.id)
+    assert len({i.value.id for i in items}) == 1
+    stored = session.get(Alert, items[0].value.id)
     assert stored is not None and stored.repeat_count == 2
 
 

@@ -573,6 +573,51 @@ CASES = [
         lambda w: (f"/api/v1/incidents/{_shareable_incident(w)}/shares", {"agency_code": "rescue1122"}),
     ),
     Case("GET", "/api/v1/shared-incidents", "incidents.read", lambda w: ("/api/v1/shared-incidents", None)),
+    # analytics rules, the analytics status and analytics events; helpers at the end of this file
+    Case(
+        "GET",
+        "/api/v1/cameras/{camera_id}/rules",
+        "cameras.read",
+        lambda w: (f"/api/v1/cameras/{_matrix_camera(w)}/rules", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/cameras/{camera_id}/rules",
+        "analytics.manage",
+        lambda w: (f"/api/v1/cameras/{_matrix_camera(w)}/rules", _matrix_rule_body()),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/cameras/{camera_id}/rules/{rule_id}",
+        "analytics.manage",
+        lambda w: (_matrix_rule_url(w), _matrix_rule_body()),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/cameras/{camera_id}/rules/{rule_id}",
+        "analytics.manage",
+        lambda w: (_matrix_rule_url(w), None),
+    ),
+    Case("GET", "/api/v1/analytics/status", "cameras.read", lambda w: ("/api/v1/analytics/status", None)),
+    Case(
+        "GET",
+        "/api/v1/events/stream",
+        "alerts.read",
+        lambda w: ("/api/v1/events/stream?max_seconds=0.05", None),  # ends soon, so the test reads it all
+    ),
+    Case(
+        "GET",
+        "/api/v1/events/{event_id}",
+        "alerts.read",
+        lambda w: (f"/api/v1/events/{_matrix_event(w)}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/events/{event_id}/snapshot.jpg",
+        "alerts.read",
+        # The event has no snapshot: a 404 for those allowed, a 403 for the rest.
+        lambda w: (f"/api/v1/events/{_matrix_event(w)}/snapshot.jpg", None),
+    ),
 ]
 # Routes that belong to logging in itself, not to a role.
 LOGIN_ROUTES = {
@@ -836,3 +881,45 @@ def _shareable_incident(world: World) -> str:
     assert session is not None
     dispatch.ensure_agencies(session=session)
     return str(_incident(world).id)
+
+
+# --- analytics helpers (the cases above call them when they run) ---------------------------------
+
+
+def _matrix_rule_body() -> dict[str, Any]:
+    return {"kind": "line_crossing", "name": f"Line {uuid.uuid4().hex[:6]}", "line": [[0.1, 0.5], [0.9, 0.5]]}
+
+
+def _matrix_rule_url(world: World) -> str:
+    """A rule on a camera in district A, committed so the app sees it."""
+    from safecity.analytics import service as analytics
+    from safecity.analytics.schemas import rule_adapter
+    from safecity.auth.principal import Principal
+
+    session = object_session(world.a)
+    assert session is not None
+    camera_id = _matrix_camera(world)
+    drawer = Principal(
+        None, "matrix-drawer", frozenset({"analytics.manage", "cameras.read"}), None, via="system"
+    )
+    config = rule_adapter.validate_python(_matrix_rule_body())
+    rule = analytics.create_rule(session=session, principal=drawer, camera_id=camera_id, config=config)
+    session.commit()
+    return f"/api/v1/cameras/{camera_id}/rules/{rule.id}"
+
+
+def _matrix_event(world: World) -> str:
+    """An analytics event in district A, committed so the app sees it."""
+    session = object_session(world.a)
+    assert session is not None
+    event = EventIn(
+        id=uuid.uuid4(),
+        occurred_at=dt.datetime.now(dt.UTC),
+        kind="analytics.line_crossing",
+        source="analytics",
+        district_id=world.a.id,
+        payload={"rule_name": "Matrix line"},
+    )
+    events.record_many(session=session, events=[event])
+    session.commit()
+    return str(event.id)

@@ -24,6 +24,7 @@ CATALOGUE: tuple[Permission, ...] = (
     Permission("cameras.read", "See cameras and their status"),
     Permission("cameras.manage", "Register, change and remove cameras"),
     Permission("cameras.own", "Register one's own premises and cameras (camera owners)"),
+    Permission("analytics.manage", "Draw and change analytics rules on cameras"),
     Permission("video.live", "Watch live video"),
     Permission("video.playback", "Play back recorded video"),
     Permission("video.export", "Export clips as evidence", sensitive=True),

@@ -1,6 +1,7 @@
-"""The live alert feed: one bus consumer per process, fanned out to every connected browser within its scope.
+"""Live feeds: one bus consumer per process and subject, fanned out to every connected browser in its scope.
 
-Each browser gets a bounded queue of its own that drops the oldest when it falls behind, so a slow
+The alert feed carries alerts and their acknowledgements; the event feed carries analytics events. Each
+browser gets a bounded queue of its own that drops the oldest when it falls behind, so a slow
 connection never holds up the others. Every item carries a position (`<epoch>-<seq>`); a browser that
 reconnects with the last one it saw gets what it missed from a short replay ring, or is told to resync
 (reload its list) when the gap cannot be filled.
@@ -15,52 +16,54 @@ import re
 import socket
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from safecity.auth.principal import Principal
 from safecity.core.bus.base import Bus, BusError, Message, Subscription
 from safecity.core.db import utcnow
 from safecity.events.alerts import READ, AlertOut
+from safecity.events.schemas import EventOut
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
 RECONNECT_MS = 1000  # how soon a browser reconnects after the stream ends (EventSource's `retry`)
 BUS_RETRY_SECONDS = 1.0
+EVENTS_SUBJECT = "analytics.events.>"  # the analytics publish each event on analytics.events.<camera_id>
+
+T = TypeVar("T", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class FeedItem:
-    """One alert change as the feed hands it out."""
+class FeedItem(Generic[T]):
+    """One change (an alert's new state, an event) as the feed hands it out."""
 
     seq: int
     position: str  # "<epoch>-<seq>": the SSE event id, sent back by a reconnecting browser
-    alert: AlertOut
-    data: str  # the alert as JSON, serialised once for every listener
+    value: T
+    data: str  # the value as JSON, serialised once for every listener
 
 
-def _visible(principal: Principal, alert: AlertOut) -> bool:
-    return principal.can(READ) and principal.sees_district(alert.district_id)
-
-
-class Listener:
+class Listener(Generic[T]):
     """One connected browser: a bounded queue that drops its oldest item when full."""
 
-    def __init__(self, principal: Principal, size: int) -> None:
+    def __init__(self, principal: Principal, size: int, visible: Callable[[Principal, T], bool]) -> None:
         self.principal = principal
+        self._visible = visible
         self.dropped = 0
         self.closed = False
-        self._queue: deque[FeedItem] = deque(maxlen=size)
+        self._queue: deque[FeedItem[T]] = deque(maxlen=size)
         self._wake = asyncio.Event()
         self._resync = False
 
-    def offer(self, item: FeedItem) -> None:
+    def offer(self, item: FeedItem[T]) -> None:
         """Queue the item if the principal may see it; never blocks."""
-        if not _visible(self.principal, item.alert):
+        if not self._visible(self.principal, item.value):
             return
         if len(self._queue) == self._queue.maxlen:
             self.dropped += 1
@@ -78,7 +81,7 @@ class Listener:
         resync, self._resync = self._resync, False
         return resync
 
-    async def next(self, timeout: float) -> FeedItem | None:  # noqa: ASYNC109 (a poll, not a deadline)
+    async def next(self, timeout: float) -> FeedItem[T] | None:  # noqa: ASYNC109 (a poll, not a deadline)
         """The next queued item, or None if none came within `timeout` seconds (or the feed stopped)."""
         if not self._queue and not self.closed:
             self._wake.clear()
@@ -92,15 +95,29 @@ class Listener:
         self._wake.set()
 
 
-class AlertFeed:
-    """The process's hub: reads `alerts.>` as the durable consumer `durable` and fans it out."""
+class Feed(Generic[T]):
+    """The process's hub for one subject: reads it as the durable consumer `durable` and fans it out.
+
+    Args:
+        bus: where the items are published.
+        durable: the consumer's name, stable across restarts of this process.
+        subject: what to read (NATS wildcards).
+        model: the items' type; a message that does not parse as one is logged and dropped.
+        visible: whether a principal may see an item.
+        changed_at: when an item last changed; items older than `max_age` seconds are not pushed.
+        event_name: the SSE `event:` field of the items.
+    """
 
     def __init__(
         self,
         bus: Bus,
         *,
         durable: str,
-        subject: str = "alerts.>",
+        subject: str,
+        model: type[T],
+        visible: Callable[[Principal, T], bool],
+        changed_at: Callable[[T], dt.datetime],
+        event_name: str,
         queue_size: int = 256,
         replay_size: int = 1024,
         max_age: float = 120.0,
@@ -108,14 +125,18 @@ class AlertFeed:
         self._bus = bus
         self._durable = durable
         self._subject = subject
+        self._model = model
+        self._visible = visible
+        self._changed_at = changed_at
+        self.event_name = event_name
         self._queue_size = queue_size
-        # A new durable consumer starts at the stream's beginning: alerts older than this are history,
+        # A new durable consumer starts at the stream's beginning: items older than this are history,
         # which browsers load from the database, not news to push.
         self._max_age = dt.timedelta(seconds=max_age)
         self._epoch = uuid.uuid4().hex[:8]  # positions of an earlier process mean nothing to this one
         self._seq = 0
-        self._recent: deque[FeedItem] = deque(maxlen=replay_size)
-        self._listeners: set[Listener] = set()
+        self._recent: deque[FeedItem[T]] = deque(maxlen=replay_size)
+        self._listeners: set[Listener[T]] = set()
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -130,12 +151,21 @@ class AlertFeed:
         return len(self._listeners)
 
     async def start(self) -> None:
-        """Subscribe and start fanning out (does nothing if started already)."""
+        """Subscribe and start fanning out (does nothing if started already).
+
+        A bus that refuses the subscription (no stream for the subject yet, a server away) is asked
+        again in the background: a live feed that cannot start must not keep the web process down.
+        """
         if self._task is not None:
             return
-        self._subscription = await self._bus.subscribe(self._subject, durable=self._durable)
-        self._task = asyncio.create_task(self._run(self._subscription), name=f"alert-feed {self._durable}")
-        logger.info("alert feed %s started on %s", self._durable, self._subject)
+        try:
+            self._subscription = await self._bus.subscribe(self._subject, durable=self._durable)
+        except BusError as exc:
+            logger.warning(
+                "feed %s cannot subscribe to %s yet, retrying: %s", self._durable, self._subject, exc
+            )
+        self._task = asyncio.create_task(self._run(), name=f"feed {self._durable}")
+        logger.info("feed %s started on %s", self._durable, self._subject)
 
     async def stop(self) -> None:
         """Stop reading the bus and end every listener's stream."""
@@ -151,9 +181,9 @@ class AlertFeed:
             listener.close()
 
     @contextmanager
-    def listen(self, principal: Principal, *, after: str | None = None) -> Iterator[Listener]:
+    def listen(self, principal: Principal, *, after: str | None = None) -> Iterator[Listener[T]]:
         """A listener for the principal while the block runs; `after` resumes from a position it saw."""
-        listener = Listener(principal, self._queue_size)
+        listener = Listener(principal, self._queue_size, self._visible)
         if after is not None:
             missed = self._since(after)
             if missed is None:
@@ -167,7 +197,7 @@ class AlertFeed:
         finally:
             self._listeners.discard(listener)
 
-    def _since(self, position: str) -> list[FeedItem] | None:
+    def _since(self, position: str) -> list[FeedItem[T]] | None:
         """The items after `position`, or None if they are not all here any more (or never were)."""
         epoch, _, seq_text = position.partition("-")
         if epoch != self._epoch or not seq_text.isdecimal():
@@ -178,49 +208,115 @@ class AlertFeed:
             return None
         return [item for item in self._recent if item.seq > seq]
 
-    async def _run(self, subscription: Subscription) -> None:
+    async def _run(self) -> None:
         failing = False
         while True:
             try:
-                message = await subscription.next(timeout=5.0)
+                if self._subscription is None:
+                    self._subscription = await self._bus.subscribe(self._subject, durable=self._durable)
+                message = await self._subscription.next(timeout=5.0)
             except BusError as exc:
                 if not failing:
-                    logger.warning("alert feed %s cannot read the bus, retrying: %s", self._durable, exc)
+                    logger.warning("feed %s cannot read the bus, retrying: %s", self._durable, exc)
                     failing = True
                 await asyncio.sleep(BUS_RETRY_SECONDS)
                 continue
             if failing:
-                logger.info("alert feed %s reads the bus again", self._durable)
+                logger.info("feed %s reads the bus again", self._durable)
                 failing = False
             if message is None:
                 continue
             try:
                 self._dispatch(message)
             except Exception:  # a bug must cost one message, not every operator's live feed
-                logger.exception("alert feed %s failed on msg_id %s", self._durable, message.msg_id)
+                logger.exception("feed %s failed on msg_id %s", self._durable, message.msg_id)
             await message.ack()
 
     def _dispatch(self, message: Message) -> None:
         try:
-            alert = AlertOut.model_validate_json(message.data)
+            value = self._model.model_validate_json(message.data)
         except ValidationError as exc:
             # Field locations and error types only: the values may hold personal data.
             problems = sorted(
                 {f"{'.'.join(map(str, e['loc'])) or '<root>'}:{e['type']}" for e in exc.errors()}
             )
             logger.warning(
-                "malformed alert on %s (msg_id %s) dropped: %s", message.subject, message.msg_id, problems
+                "malformed %s on %s (msg_id %s) dropped: %s",
+                self.event_name,
+                message.subject,
+                message.msg_id,
+                problems,
             )
             return
-        changed_at = alert.acknowledged_at or alert.raised_at
+        changed_at = self._changed_at(value)
         if utcnow() - changed_at > self._max_age:
-            logger.debug("alert %s from %s is history, not pushed", alert.id, changed_at)
+            logger.debug(
+                "%s on %s from %s is history, not pushed", self.event_name, message.subject, changed_at
+            )
             return
         self._seq += 1
-        item = FeedItem(self._seq, f"{self._epoch}-{self._seq}", alert, alert.model_dump_json())
+        item = FeedItem(self._seq, f"{self._epoch}-{self._seq}", value, value.model_dump_json())
         self._recent.append(item)
         for listener in self._listeners:
             listener.offer(item)
+
+
+def _readable(principal: Principal, item: AlertOut | EventOut) -> bool:
+    return principal.can(READ) and principal.sees_district(item.district_id)
+
+
+class AlertFeed(Feed[AlertOut]):
+    """Alerts and their acknowledgements (`alerts.>`), to whoever may read alerts in their district."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        durable: str,
+        subject: str = "alerts.>",
+        queue_size: int = 256,
+        replay_size: int = 1024,
+        max_age: float = 120.0,
+    ) -> None:
+        super().__init__(
+            bus,
+            durable=durable,
+            subject=subject,
+            model=AlertOut,
+            visible=_readable,
+            changed_at=lambda alert: alert.acknowledged_at or alert.raised_at,
+            event_name="alert",
+            queue_size=queue_size,
+            replay_size=replay_size,
+            max_age=max_age,
+        )
+
+
+class EventFeed(Feed[EventOut]):
+    """Analytics events as they fire (`analytics.events.>`), to whoever may read alerts in their district."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        durable: str,
+        subject: str = EVENTS_SUBJECT,
+        queue_size: int = 256,
+        replay_size: int = 1024,
+        max_age: float = 120.0,
+    ) -> None:
+        super().__init__(
+            bus,
+            durable=durable,
+            subject=subject,
+            model=EventOut,
+            visible=_readable,
+            changed_at=lambda event: event.occurred_at,
+            event_name="event",
+            queue_size=queue_size,
+            replay_size=replay_size,
+            max_age=max_age,
+        )
 
 
 def durable_name(prefix: str = "alert-feed") -> str:
@@ -229,14 +325,14 @@ def durable_name(prefix: str = "alert-feed") -> str:
 
 
 async def sse_stream(
-    feed: AlertFeed,
+    feed: Feed[Any],
     principal: Principal,
     *,
     after: str | None = None,
     max_seconds: float = 300.0,
     heartbeat: float = HEARTBEAT_SECONDS,
 ) -> AsyncIterator[str]:
-    """Server-Sent Events of the alerts the principal may see, until `max_seconds` pass or the feed stops.
+    """Server-Sent Events of the items the principal may see, until `max_seconds` pass or the feed stops.
 
     The stream ends after `max_seconds` so that the browser reconnects and its login is checked again;
     the reconnect resumes from the last event id, so nothing is lost in between.
@@ -257,4 +353,4 @@ async def sse_stream(
                 next_beat = now + heartbeat
             item = await listener.next(timeout=min(end, next_beat) - now)
             if item is not None:
-                yield f"id: {item.position}\nevent: alert\ndata: {item.data}\n\n"
+                yield f"id: {item.position}\nevent: {feed.event_name}\ndata: {item.data}\n\n"

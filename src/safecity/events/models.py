@@ -32,6 +32,8 @@ class Event(Base):
         # "Events of a district in a time range" — the C&C feed and forensics ask this most; the
         # leading district_id also serves lookups by district alone, so it has no index of its own.
         Index("ix_events_district_id_occurred_at", "district_id", "occurred_at"),
+        # "Events of one camera in a time range": the analytics event feed filtered by camera.
+        Index("ix_events_camera_id_occurred_at", "camera_id", "occurred_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # the producer's id, never generated here
@@ -39,6 +41,8 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(64), index=True)
     source: Mapped[str] = mapped_column(String(128))
     district_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("districts.id", ondelete="RESTRICT"))
+    # The camera the event happened at, if any; the event outlives the camera's removal.
+    camera_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cameras.id", ondelete="SET NULL"))
     severity: Mapped[int] = mapped_column(SmallInteger, default=Severity.INFO)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 

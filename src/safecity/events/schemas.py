@@ -26,6 +26,7 @@ class EventIn(BaseModel):
     kind: str = Field(max_length=64, pattern=KIND_PATTERN, examples=["analytics.line_crossing"])
     source: str = Field(min_length=1, max_length=128, pattern=SOURCE_PATTERN, examples=["cam-0001"])
     district_id: uuid.UUID | None = None
+    camera_id: uuid.UUID | None = None
     severity: Severity = Severity.INFO
     payload: dict[str, Any] = Field(default_factory=dict)
 
@@ -69,5 +70,6 @@ class EventOut(BaseModel):
     kind: str
     source: str
     district_id: uuid.UUID | None
+    camera_id: uuid.UUID | None = None
     severity: Severity
     payload: dict[str, Any]

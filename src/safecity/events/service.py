@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from contextlib import suppress
+from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.auth.principal import Principal
 from safecity.core.bus.base import Bus, Message, Subscription
-from safecity.core.errors import InvalidInput
+from safecity.core.errors import InvalidInput, NotFound
 from safecity.events.models import Event
 from safecity.events.schemas import EventIn
 
@@ -55,6 +56,7 @@ _recordset = (
         column("kind", String),
         column("source", String),
         column("district_id", Uuid),
+        column("camera_id", Uuid),
         column("severity", SmallInteger),
         column("payload", JSON),
     )
@@ -90,6 +92,7 @@ def record_many(*, session: Session, events: Sequence[EventIn]) -> int:
                 "kind": e.kind,
                 "source": e.source,
                 "district_id": e.district_id,
+                "camera_id": e.camera_id,
                 "severity": int(e.severity),
                 "payload": e.payload,
             }
@@ -104,12 +107,17 @@ def search(
     session: Session,
     principal: Principal,
     kind: str | None = None,
+    kind_prefix: str | None = None,
     district_id: uuid.UUID | None = None,
+    camera_id: uuid.UUID | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 100,
 ) -> list[Event]:
-    """Events within the principal's districts, newest first; `since` inclusive, `until` exclusive."""
+    """Events within the principal's districts, newest first; `since` inclusive, `until` exclusive.
+
+    `kind` matches exactly; `kind_prefix` ("analytics.") matches every kind that starts with it.
+    """
     principal.require("alerts.read")
     if not 1 <= limit <= MAX_SEARCH_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_SEARCH_LIMIT}")
@@ -119,14 +127,42 @@ def search(
     query = select(Event).where(principal.district_filter(Event.district_id))
     if kind is not None:
         query = query.where(Event.kind == kind)
+    if kind_prefix is not None:
+        query = query.where(Event.kind.startswith(kind_prefix, autoescape=True))
     if district_id is not None:
         query = query.where(Event.district_id == district_id)
+    if camera_id is not None:
+        query = query.where(Event.camera_id == camera_id)
     if since is not None:
         query = query.where(Event.occurred_at >= since)
     if until is not None:
         query = query.where(Event.occurred_at < until)
     query = query.order_by(Event.occurred_at.desc(), Event.id).limit(limit)
     return list(session.scalars(query))
+
+
+def get_event(*, session: Session, principal: Principal, event_id: uuid.UUID) -> Event:
+    """One event within the principal's districts (NotFound outside them, as if it did not exist)."""
+    principal.require("alerts.read")
+    event = session.get(Event, event_id)
+    if event is None or not principal.sees_district(event.district_id):
+        raise NotFound("no such event")
+    return event
+
+
+def snapshot_file(
+    *, session: Session, principal: Principal, event_id: uuid.UUID, snapshots_dir: Path
+) -> Path:
+    """The event's snapshot JPEG: its payload names a path inside `snapshots_dir`, never outside it."""
+    event = get_event(session=session, principal=principal, event_id=event_id)
+    relative = event.payload.get("snapshot")
+    if not isinstance(relative, str) or not relative:
+        raise NotFound("this event has no snapshot", code="no_snapshot")
+    base = snapshots_dir.resolve()
+    path = (base / relative).resolve()  # an absolute path or "../" resolves outside the base
+    if not path.is_relative_to(base) or not path.is_file():
+        raise NotFound("the event's snapshot is not there", code="no_snapshot")
+    return path
 
 
 async def store_from_bus(

@@ -1,18 +1,50 @@
-"""REST API of the event store (/api/v1/events)."""
+"""REST API of the event store (/api/v1/events): search, one event, its snapshot, and the live stream."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
 
+from safecity.app import Services
 from safecity.events import service as events
+from safecity.events.alerts_views import POSITION
+from safecity.events.feed import EventFeed, durable_name, sse_stream
 from safecity.events.schemas import EventOut
-from safecity.web.deps import CurrentPrincipal, Db
+from safecity.web.deps import CurrentPrincipal, Db, get_services
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+
+def install_event_feed(app: FastAPI) -> None:
+    """Give the app its live analytics event feed (started and stopped with the app by this router)."""
+    services: Services = app.state.services
+    app.state.event_feed = EventFeed(services.bus, durable=durable_name("event-feed"))
+
+
+def event_feed_of(app: FastAPI) -> EventFeed:
+    """The app's live analytics event feed."""
+    feed: EventFeed = app.state.event_feed
+    return feed
+
+
+@asynccontextmanager
+async def _run_event_feed(app: FastAPI) -> AsyncIterator[None]:
+    # Runs inside the app's own lifespan (FastAPI nests a router's), so the bus is up before the feed.
+    feed = event_feed_of(app)
+    await feed.start()
+    try:
+        yield
+    finally:
+        await feed.stop()
+
+
+router = APIRouter(prefix="/api/v1", tags=["events"], lifespan=_run_event_feed)
+
+KIND_PREFIX_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]*)*$"  # "analytics." or "analytics.line"
 
 
 @router.get("/events", response_model=list[EventOut])
@@ -20,19 +52,72 @@ def search(
     principal: CurrentPrincipal,
     db: Db,
     kind: Annotated[str | None, Query(max_length=64)] = None,
+    kind_prefix: Annotated[str | None, Query(max_length=64, pattern=KIND_PREFIX_PATTERN)] = None,
     district_id: uuid.UUID | None = None,
+    camera_id: uuid.UUID | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[EventOut]:
-    """Stored events within the caller's districts, newest first."""
+    """Stored events within the caller's districts, newest first; `kind_prefix` such as "analytics."."""
     found = events.search(
         session=db,
         principal=principal,
         kind=kind,
+        kind_prefix=kind_prefix,
         district_id=district_id,
+        camera_id=camera_id,
         since=since,
         until=until,
         limit=limit,
     )
     return [EventOut.model_validate(e) for e in found]
+
+
+@router.get(
+    "/events/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+)
+async def stream(
+    request: Request,
+    principal: CurrentPrincipal,
+    after: Annotated[str | None, Query(pattern=POSITION)] = None,
+    max_seconds: Annotated[float, Query(gt=0, le=3600)] = 300.0,
+) -> StreamingResponse:
+    """New analytics events as Server-Sent Events (`event: event`, EventOut JSON), live, within scope.
+
+    `after` (or the Last-Event-ID header of a reconnect) resumes from a position already seen; an
+    `event: resync` asks the client to reload its list because the gap could not be filled.
+    """
+    principal.require("alerts.read")
+    resume = request.headers.get("last-event-id") or after
+    body = sse_stream(event_feed_of(request.app), principal, after=resume, max_seconds=max_seconds)
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy may hold events back
+    )
+
+
+@router.get("/events/{event_id}", response_model=EventOut)
+def get_event(principal: CurrentPrincipal, db: Db, event_id: uuid.UUID) -> EventOut:
+    """One stored event within the caller's districts."""
+    return EventOut.model_validate(events.get_event(session=db, principal=principal, event_id=event_id))
+
+
+@router.get(
+    "/events/{event_id}/snapshot.jpg",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "the picture, boxes drawn"}},
+)
+def snapshot(request: Request, principal: CurrentPrincipal, db: Db, event_id: uuid.UUID) -> FileResponse:
+    """The JPEG the analytics saved when the event fired (404 `no_snapshot` when there is none)."""
+    path = events.snapshot_file(
+        session=db,
+        principal=principal,
+        event_id=event_id,
+        snapshots_dir=get_services(request).settings.snapshots_dir,
+    )
+    # Snapshots never change once written: the browser may keep them for a day.
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})

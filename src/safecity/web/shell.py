@@ -10,6 +10,8 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from safecity.analytics import pages as analytics_pages
+from safecity.analytics import views as analytics_views
 from safecity.audit import pages as audit_pages
 from safecity.audit import views as audit_views
 from safecity.auth import pages as auth_pages
@@ -94,6 +96,7 @@ def install(app: FastAPI) -> None:
     )
     app.add_middleware(ObservabilityMiddleware)
     errors.install(app)
+    events_views.install_event_feed(app)
     for router in (
         ops,
         home,
@@ -122,6 +125,8 @@ def install(app: FastAPI) -> None:
         incidents_sharing.router,
         dispatch_views.router,
         dispatch_pages.router,
+        analytics_views.router,
+        analytics_pages.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

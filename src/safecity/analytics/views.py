@@ -1,0 +1,130 @@
+"""REST API of analytics: the rules drawn on each camera, and the status of the analytics running here."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+
+from fastapi import APIRouter, Request, Response
+from pydantic import AwareDatetime, BaseModel
+
+from safecity.analytics import service as analytics
+from safecity.analytics.models import AnalyticsRule
+from safecity.analytics.schemas import RuleConfig
+from safecity.web.deps import CurrentPrincipal, Db, get_services
+
+router = APIRouter(prefix="/api/v1", tags=["analytics"])
+
+
+class RuleOut(BaseModel):
+    """A stored rule: its configuration as drawn, and who changed it when."""
+
+    id: uuid.UUID
+    camera_id: uuid.UUID
+    name: str
+    kind: str
+    enabled: bool
+    config: RuleConfig
+    created_at: dt.datetime
+    updated_at: dt.datetime  # send it back as `expected_updated_at` to refuse overwriting a newer change
+    updated_by: uuid.UUID | None
+
+    @classmethod
+    def of(cls, rule: AnalyticsRule) -> RuleOut:
+        """The API's view of a stored rule."""
+        return cls(
+            id=rule.id,
+            camera_id=rule.camera_id,
+            name=rule.name,
+            kind=rule.kind,
+            enabled=rule.enabled,
+            config=analytics.rule_config(rule),
+            created_at=rule.created_at,
+            updated_at=rule.updated_at,
+            updated_by=rule.updated_by,
+        )
+
+
+class CameraStatsOut(BaseModel):
+    """One camera's analytics over the last few seconds."""
+
+    camera_id: uuid.UUID
+    name: str
+    fps: float
+    detect_fps: float
+    motion: bool
+    tracks: int
+    events: int
+    rejected_frames: int
+    last_event_at: dt.datetime | None
+    last_error: str | None
+
+
+class AnalyticsStatusOut(BaseModel):
+    """The analytics of the process that answers; `running` is false where this process runs none."""
+
+    running: bool
+    detector: str | None = None
+    cameras: list[CameraStatsOut] = []
+    total_fps: float = 0.0
+    detect_fps: float = 0.0
+    detector_ms_p50: float | None = None
+    detector_ms_p95: float | None = None
+    queue_drops: int = 0
+
+
+@router.get("/cameras/{camera_id}/rules", response_model=list[RuleOut])
+def list_rules(camera_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> list[RuleOut]:
+    """The rules drawn on a camera, by name."""
+    return [RuleOut.of(r) for r in analytics.list_rules(session=db, principal=principal, camera_id=camera_id)]
+
+
+@router.post("/cameras/{camera_id}/rules", response_model=RuleOut, status_code=201)
+def create_rule(camera_id: uuid.UUID, body: RuleConfig, principal: CurrentPrincipal, db: Db) -> RuleOut:
+    """Draw a rule on a camera (geometry in fractions 0..1 of the frame); names are unique per camera."""
+    rule = analytics.create_rule(session=db, principal=principal, camera_id=camera_id, config=body)
+    return RuleOut.of(rule)
+
+
+@router.put("/cameras/{camera_id}/rules/{rule_id}", response_model=RuleOut)
+def update_rule(
+    camera_id: uuid.UUID,
+    rule_id: uuid.UUID,
+    body: RuleConfig,
+    principal: CurrentPrincipal,
+    db: Db,
+    expected_updated_at: AwareDatetime | None = None,
+) -> RuleOut:
+    """Replace a rule; with `expected_updated_at` (its last `updated_at`), a 409 if it changed since."""
+    rule = analytics.update_rule(
+        session=db,
+        principal=principal,
+        camera_id=camera_id,
+        rule_id=rule_id,
+        config=body,
+        expected_updated_at=expected_updated_at,
+    )
+    return RuleOut.of(rule)
+
+
+@router.delete("/cameras/{camera_id}/rules/{rule_id}", status_code=204)
+def delete_rule(camera_id: uuid.UUID, rule_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> Response:
+    """Remove a rule from a camera."""
+    analytics.delete_rule(session=db, principal=principal, camera_id=camera_id, rule_id=rule_id)
+    return Response(status_code=204)
+
+
+@router.get("/analytics/status", response_model=AnalyticsStatusOut)
+def status(request: Request, principal: CurrentPrincipal, db: Db) -> AnalyticsStatusOut:
+    """Figures of the analytics this process runs (cameras within the caller's districts only).
+
+    A process that runs no analytics (a web process beside separate workers) answers `running: false`
+    with no cameras, rather than an error: the page shows that plainly.
+    """
+    principal.require(analytics.READ)
+    source = get_services(request).analytics
+    if source is None:
+        return AnalyticsStatusOut(running=False)
+    stats = analytics.scoped_stats(session=db, principal=principal, stats=source.stats())
+    return AnalyticsStatusOut.model_validate({"running": True, **dataclasses.asdict(stats)})
