@@ -326,13 +326,15 @@
         root.querySelector(".stage").classList.remove("blank");
         redraw();
       };
-      picture.addEventListener("load", loaded);
-      picture.addEventListener("error", () => {
+      const failed = () => {
         picture.hidden = true;
         root.querySelector(".stage").classList.add("blank");
         pictureState.textContent = "The camera has no picture now (offline, or not streaming here): draw on the blank 16:9 frame.";
-      });
-      if (picture.complete && picture.naturalWidth) loaded();
+      };
+      picture.addEventListener("load", loaded);
+      picture.addEventListener("error", failed);
+      // The picture may have loaded, or failed, before this script ran.
+      if (picture.complete) (picture.naturalWidth ? loaded : failed)();
     } else {
       root.querySelector(".stage").classList.add("blank");
     }
