@@ -140,7 +140,7 @@ def test_a_supervisor_draws_changes_and_removes_rules(
         ({**LINE, "classes": ["dragon"]}, "line_crossing.classes", "unknown classes"),
         ({**LINE, "kind": "teleport"}, "", "does not match any of the expected tags"),
         ({**LINE, "name": ""}, "line_crossing.name", "at least 1 character"),
-        ({"kind": "crowd", "name": "Crowd", "zone": ZONE["zone"], "max_count": 0}, "crowd.max_count", "greater than or equal to 1"),
+        ({**ZONE, "kind": "crowd", "max_count": 0}, "crowd.max_count", "greater than or equal to 1"),
     ],
 )
 def test_bad_rules_are_refused_with_a_clear_422(
@@ -405,3 +405,39 @@ def test_the_snapshot_is_served_from_the_snapshots_dir_only(
     assert client.get(f"/api/v1/events/{elsewhere.id}/snapshot.jpg").status_code == 404
     admin = login_as(factory.user("admin"))  # no alerts.read
     assert admin.get(f"/api/v1/events/{good.id}/snapshot.jpg").status_code == 403
+
+
+# --- the pages --------------------------------------------------------------------------------------
+
+
+def test_the_pages_show_rules_read_only_and_filter_events(
+    factory: Factory, place: Place, session: Session, login_as: Callable[..., TestClient]
+) -> None:
+    analytics.create_rule(
+        session=session,
+        principal=factory.principal(factory.user("supervisor")),
+        camera_id=place.cam_a.id,
+        config=LineCrossing.model_validate(LINE),
+    )
+    crossing = analytics_event(place.cam_a, "analytics.line_crossing", 0, rule_name="North gate")
+    crowd = analytics_event(place.cam_a, "analytics.crowd", 1, rule_name="Square")
+    events.record_many(session=session, events=[crossing, crowd])
+    operator = login_as(factory.user("operator", districts=[place.a]))
+
+    editor = operator.get(f"/cameras/{place.cam_a.id}/analytics")
+    assert editor.status_code == 200
+    assert "Gate line" in editor.text and 'data-can-manage="no"' in editor.text
+    assert 'data-testid="rule-form"' not in editor.text  # cameras.read sees the rules, cannot change them
+    assert operator.get(f"/cameras/{place.cam_b.id}/analytics").status_code == 404
+
+    # 10:00 Karachi time is 05:00 UTC (T0): the window holds the crossing, not the crowd a minute later.
+    page = operator.get(
+        "/analytics/events",
+        params={"camera_id": str(place.cam_a.id), "since": "2026-11-22T10:00", "until": "2026-11-22T10:01"},
+    )
+    assert page.status_code == 200
+    assert f'id="event-{crossing.id}"' in page.text and f'id="event-{crowd.id}"' not in page.text
+    assert "playback?at=2026-11-22T10%3A00%3A00%2B05%3A00" in page.text
+    by_kind = operator.get("/analytics/events", params={"kind": "crowd", "since": "2026-11-22T09:00"})
+    assert f'id="event-{crowd.id}"' in by_kind.text and f'id="event-{crossing.id}"' not in by_kind.text
+    assert "not a date" in operator.get("/analytics/events", params={"since": "yesterday"}).text
