@@ -13,14 +13,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity import __version__
-from safecity.analytics.stats import StatsSource
+from safecity.analytics.flows import AnalyticsRuntime
 from safecity.config import DispatchSettings, Settings, load_settings
 from safecity.core.bus import Bus, create_bus
 from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory
 from safecity.dispatch import positions, simulator
 from safecity.dispatch.notifiers import Notifier, build_notifier
-from safecity.events.feed import AlertFeed, durable_name
+from safecity.events.feed import AlertFeed, EventFeed, durable_name
 from safecity.video.flows import VideoRuntime
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,9 @@ class Services:
     bus: Bus
     mfa_box: SecretBox
     alert_feed: AlertFeed
+    event_feed: EventFeed  # analytics events, live
     video: VideoRuntime | None = None  # the cameras run by this process, if any
-    analytics: StatsSource | None = None  # the analytics run by this process, if any
+    analytics: AnalyticsRuntime | None = None  # the analytics of those cameras, if enabled
     dispatch_notifier: Notifier | None = None  # how units are told of an assignment; None: by radio
     engine: Engine | None = None  # owned (and disposed) here unless a session factory was handed in
 
@@ -48,16 +49,28 @@ def build_services(settings: Settings, *, session_factory: sessionmaker[Session]
         engine = create_db_engine(settings.effective_database_url)
         session_factory = create_session_factory(engine)
     bus = create_bus(settings.bus_url.get_secret_value())
+    video = VideoRuntime(settings, session_factory, bus) if settings.video.run_in_web else None
     return Services(
         settings=settings,
         session_factory=session_factory,
         bus=bus,
         mfa_box=SecretBox(settings.secret_key.get_secret_value(), "mfa"),
         alert_feed=AlertFeed(bus, durable=durable_name()),
-        video=VideoRuntime(settings, session_factory, bus) if settings.video.run_in_web else None,
+        event_feed=EventFeed(bus, durable=durable_name("event-feed")),
+        video=video,
+        analytics=analytics_for(settings, session_factory, bus, video),
         dispatch_notifier=_notifier(settings.dispatch),
         engine=engine,
     )
+
+
+def analytics_for(
+    settings: Settings, session_factory: sessionmaker[Session], bus: Bus, video: VideoRuntime | None
+) -> AnalyticsRuntime | None:
+    """Analytics of the cameras this process ingests, unless switched off."""
+    if video is None or not settings.analytics.enabled:
+        return None
+    return AnalyticsRuntime(settings, session_factory, bus, video.supervisor)
 
 
 def _notifier(cfg: DispatchSettings) -> Notifier | None:
@@ -80,8 +93,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await services.bus.start()
         await services.alert_feed.start()
+        await services.event_feed.start()
         if services.video is not None:
             await services.video.start()
+        if services.analytics is not None:
+            await services.analytics.start()
         units_stop = asyncio.Event()
         dispatch = services.settings.dispatch
         units = (
@@ -113,8 +129,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             for task in (units, demo_units):
                 if task is not None:
                     await task
+            if services.analytics is not None:
+                await services.analytics.stop()
             if services.video is not None:
                 await services.video.stop()
+            await services.event_feed.stop()
             await services.alert_feed.stop()
             await services.bus.close()
             if services.engine is not None:

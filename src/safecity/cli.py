@@ -140,9 +140,10 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run this machine's cameras (ingest, recording, retention, health alerts) without the web UI."""
+    """Run this machine's cameras (ingest, recording, retention, health alerts, analytics) without the UI."""
     import asyncio
 
+    from safecity.app import analytics_for
     from safecity.core.bus import create_bus
     from safecity.video.flows import VideoRuntime
 
@@ -153,14 +154,21 @@ def worker() -> None:
         engine = create_db_engine(settings.effective_database_url)
         bus = create_bus(settings.bus_url.get_secret_value())
         await bus.start()
-        runtime = VideoRuntime(settings, create_session_factory(engine), bus)
+        session_factory = create_session_factory(engine)
+        runtime = VideoRuntime(settings, session_factory, bus)
+        analytics = analytics_for(settings, session_factory, bus, runtime)
         await runtime.start()
+        if analytics is not None:
+            await analytics.start()
         console.print(
-            f"safecity worker running {len(runtime.supervisor.camera_ids())} cameras (stop with Ctrl+C)"
+            f"safecity worker running {len(runtime.supervisor.camera_ids())} cameras, "
+            f"{len(analytics.cameras) if analytics else 0} with analytics (stop with Ctrl+C)"
         )
         try:
             await asyncio.Event().wait()
         finally:
+            if analytics is not None:
+                await analytics.stop()
             await runtime.stop()
             await bus.close()
             engine.dispose()

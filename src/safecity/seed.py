@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from safecity.analytics import service as analytics
+from safecity.analytics.schemas import rule_adapter
 from safecity.auth import service as users
 from safecity.auth.principal import Principal
 from safecity.cameras import service as cameras
@@ -62,6 +64,7 @@ def demo(*, session: Session, settings: Settings) -> DemoReport:
                 "org.manage",
                 "cameras.read",
                 "cameras.manage",
+                "analytics.manage",
                 "dispatch.manage",
                 "incidents.read",
                 "incidents.manage",
@@ -83,6 +86,7 @@ def demo(*, session: Session, settings: Settings) -> DemoReport:
                 add(session=session, actor=actor, data=PlaceIn(district_id=district.id, **spec))
                 added.append(spec["name"])
     added += _demo_cameras(session=session, settings=settings, actor=actor, specs=data["cameras"])
+    added += _demo_rules(session=session, actor=actor, specs=data["cameras"])
     added += _demo_control_room(session=session, actor=actor, units=data["units"], calls=data["incidents"])
     return DemoReport(DEMO_ADMIN, password, added)
 
@@ -117,6 +121,23 @@ def _demo_control_room(
             session=session, principal=actor, data=IncidentIn(district_id=peshawar.id, **call)
         )
         added.append(incident.number)
+    return added
+
+
+def _demo_rules(*, session: Session, actor: Principal, specs: list[dict[str, Any]]) -> list[str]:
+    """The analytics rules drawn on the demo cameras (a line and a zone), where not drawn yet."""
+    by_name = {c.name: c for c in cameras.list_cameras(session=session, principal=actor)}
+    added = []
+    for spec in specs:
+        camera = by_name.get(spec["name"])
+        if camera is None:
+            continue
+        drawn = {r.name for r in analytics.list_rules(session=session, principal=actor, camera_id=camera.id)}
+        for rule in spec.get("rules", []):
+            if rule["name"] not in drawn:
+                config = rule_adapter.validate_python(rule)
+                analytics.create_rule(session=session, principal=actor, camera_id=camera.id, config=config)
+                added.append(f"{spec['name']}: {rule['name']}")
     return added
 
 

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from safecity.auth.principal import Principal
-from safecity.core.bus.base import STREAMS, StreamSpec
 from safecity.core.bus.memory import MemoryBus
 from safecity.core.db import utcnow
 from safecity.events.feed import EventFeed, FeedItem, Listener, sse_stream
@@ -24,16 +23,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def analytics_streams() -> tuple[StreamSpec, ...]:
-    """The bus's streams, with one for `analytics.>` unless the bus keeps one already."""
-    if any(s.subjects == ("analytics.>",) for s in STREAMS):
-        return STREAMS
-    return (*STREAMS, StreamSpec("ANALYTICS", ("analytics.>",)))
-
-
 @pytest.fixture
 async def bus() -> AsyncIterator[MemoryBus]:
-    bus = MemoryBus(streams=analytics_streams())
+    bus = MemoryBus()
     await bus.start()
     yield bus
     await bus.close()
@@ -54,7 +46,7 @@ def viewer(
 
 
 def line_event(district_id: uuid.UUID | None, **overrides: Any) -> EventOut:
-    """An event as the pipeline publishes it (EventOut JSON on analytics.events.<camera_id>)."""
+    """An event as the pipeline publishes it (EventOut JSON on events.analytics.<camera_id>)."""
     camera_id = uuid.uuid4()
     fields: dict[str, Any] = {
         "id": uuid.uuid4(),
@@ -71,7 +63,7 @@ def line_event(district_id: uuid.UUID | None, **overrides: Any) -> EventOut:
 
 async def publish(bus: MemoryBus, event: EventOut) -> None:
     await bus.publish(
-        f"analytics.events.{event.camera_id}", event.model_dump_json().encode(), msg_id=str(event.id)
+        f"events.analytics.{event.camera_id}", event.model_dump_json().encode(), msg_id=str(event.id)
     )
 
 
@@ -105,7 +97,7 @@ async def test_each_listener_gets_the_events_of_its_districts(bus: MemoryBus, fe
 async def test_history_and_malformed_events_are_not_pushed(bus: MemoryBus, feed: EventFeed) -> None:
     with feed.listen(viewer(None)) as listener:
         await publish(bus, line_event(None, occurred_at=utcnow() - dt.timedelta(hours=1)))
-        await bus.publish("analytics.events.junk", b'{"id": "not an event"}', msg_id="junk-1")
+        await bus.publish("events.analytics.junk", b'{"id": "not an event"}', msg_id="junk-1")
         fresh = line_event(None)
         await publish(bus, fresh)
         assert [i.value.id for i in await drain(listener)] == [fresh.id]
@@ -129,7 +121,7 @@ async def test_the_stream_sends_events_as_event_messages(bus: MemoryBus, feed: E
 
 @pytest.mark.anyio
 async def test_a_feed_whose_subject_has_no_stream_does_not_stop_the_app() -> None:
-    bus = MemoryBus()  # no stream keeps analytics.>: subscribing is refused
+    bus = MemoryBus(streams=())  # no stream keeps events.analytics.>: subscribing is refused
     await bus.start()
     feed = EventFeed(bus, durable="test-no-stream")
     await feed.start()  # logs and keeps trying, instead of failing the web process's start

@@ -22,8 +22,7 @@ from safecity.analytics.views import RuleOut
 from safecity.cameras import service as cameras
 from safecity.events import service as events
 from safecity.events.models import Event, Severity
-from safecity.events.views import event_feed_of
-from safecity.web.deps import Db
+from safecity.web.deps import Db, get_services
 from safecity.web.pages import CurrentPage, Page, render
 
 router = APIRouter(include_in_schema=False)
@@ -117,7 +116,7 @@ def event_feed_page(
 ) -> Response:
     """Analytics events, newest first, with thumbnails; new ones arrive live when they match the filters."""
     # The feed's position is read before the list, so nothing falls between the list and the live feed.
-    position = event_feed_of(request.app).position
+    position = get_services(request).event_feed.position
     error = None
     try:
         since_at, until_at = _local(since, page), _local(until, page)

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
 RECONNECT_MS = 1000  # how soon a browser reconnects after the stream ends (EventSource's `retry`)
 BUS_RETRY_SECONDS = 1.0
-EVENTS_SUBJECT = "analytics.events.>"  # the analytics publish each event on analytics.events.<camera_id>
+EVENTS_SUBJECT = "events.analytics.>"  # the analytics publish each event on events.analytics.<camera_id>
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -293,7 +293,7 @@ class AlertFeed(Feed[AlertOut]):
 
 
 class EventFeed(Feed[EventOut]):
-    """Analytics events as they fire (`analytics.events.>`), to whoever may read alerts in their district."""
+    """Analytics events as they fire (`events.analytics.>`), to whoever may read alerts in their district."""
 
     def __init__(
         self,

@@ -4,45 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
-from safecity.app import Services
 from safecity.events import service as events
 from safecity.events.alerts_views import POSITION
-from safecity.events.feed import EventFeed, durable_name, sse_stream
+from safecity.events.feed import sse_stream
 from safecity.events.schemas import EventOut
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
-
-def install_event_feed(app: FastAPI) -> None:
-    """Give the app its live analytics event feed (started and stopped with the app by this router)."""
-    services: Services = app.state.services
-    app.state.event_feed = EventFeed(services.bus, durable=durable_name("event-feed"))
-
-
-def event_feed_of(app: FastAPI) -> EventFeed:
-    """The app's live analytics event feed."""
-    feed: EventFeed = app.state.event_feed
-    return feed
-
-
-@asynccontextmanager
-async def _run_event_feed(app: FastAPI) -> AsyncIterator[None]:
-    # Runs inside the app's own lifespan (FastAPI nests a router's), so the bus is up before the feed.
-    feed = event_feed_of(app)
-    await feed.start()
-    try:
-        yield
-    finally:
-        await feed.stop()
-
-
-router = APIRouter(prefix="/api/v1", tags=["events"], lifespan=_run_event_feed)
+router = APIRouter(prefix="/api/v1", tags=["events"])
 
 KIND_PREFIX_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]*)*$"  # "analytics." or "analytics.line"
 
@@ -92,7 +65,7 @@ async def stream(
     """
     principal.require("alerts.read")
     resume = request.headers.get("last-event-id") or after
-    body = sse_stream(event_feed_of(request.app), principal, after=resume, max_seconds=max_seconds)
+    body = sse_stream(get_services(request).event_feed, principal, after=resume, max_seconds=max_seconds)
     return StreamingResponse(
         body,
         media_type="text/event-stream",

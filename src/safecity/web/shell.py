@@ -96,7 +96,6 @@ def install(app: FastAPI) -> None:
     )
     app.add_middleware(ObservabilityMiddleware)
     errors.install(app)
-    events_views.install_event_feed(app)
     for router in (
         ops,
         home,

@@ -1,0 +1,231 @@
+"""Analytics of the cameras this process ingests, end to end: rules from the database, one shared detector,
+and each rule firing turned into a stored, published event with its snapshot (and an alert if severe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from safecity.analytics import service as analytics
+from safecity.analytics import snapshots
+from safecity.analytics.detectors import build_detector
+from safecity.analytics.pipeline import (
+    CameraAnalytics,
+    CameraInfo,
+    Hit,
+    InferenceQueue,
+    InferenceWorker,
+    summarise,
+)
+from safecity.analytics.schemas import RuleConfig
+from safecity.analytics.stats import AnalyticsStats
+from safecity.cameras.models import Camera
+from safecity.config import Settings
+from safecity.core.bus import Bus, BusError
+from safecity.events import alerts
+from safecity.events import service as events
+from safecity.events.schemas import EventIn, EventOut
+from safecity.video.ingest import IngestSupervisor
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "analytics"
+REFRESH_S = 5.0  # how soon a rule drawn in the UI starts to apply
+
+
+def subject(camera_id: uuid.UUID) -> str:
+    """The bus subject a camera's analytics events are published on (kept by the EVENTS stream)."""
+    return f"events.analytics.{camera_id}"
+
+
+@dataclass
+class AnalyticsRuntime:
+    """Runs analytics on every ingested camera that has rules, sharing one detector between them."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    bus: Bus
+    supervisor: IngestSupervisor
+    queue: InferenceQueue = field(default_factory=InferenceQueue, init=False)
+    worker: InferenceWorker | None = field(default=None, init=False)
+    cameras: dict[uuid.UUID, CameraAnalytics] = field(default_factory=dict, init=False)
+    # Seconds from a frame's decoding to its event being stored, for the latest events.
+    event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+
+    async def start(self) -> None:
+        """Start analysing the cameras with rules, and follow rule changes."""
+        self._loop = asyncio.get_running_loop()
+        await self.refresh()
+        self._task = asyncio.create_task(self._follow(), name="analytics-rules")
+
+    async def stop(self) -> None:
+        """Stop every camera's analytics and the detector."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for camera in self.cameras.values():
+            await asyncio.to_thread(camera.stop)
+        self.cameras.clear()
+        if self.worker is not None:
+            await asyncio.to_thread(self.worker.stop)
+
+    def stats(self) -> AnalyticsStats:
+        """Per-camera and total rates, detector latency and queue drops."""
+        detector = self.worker.detector.name if self.worker else self.settings.analytics.detector
+        if self.worker is None:
+            return AnalyticsStats(detector, [], 0.0, 0.0, None, None, self.queue.drops)
+        return summarise(detector, list(self.cameras.values()), self.worker, self.queue)
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            try:
+                await self.refresh()
+            except Exception:  # the database may be away for a moment: keep the running rules
+                logger.exception("analytics rules could not be refreshed")
+
+    async def refresh(self) -> None:
+        """Analyse exactly the ingested cameras that have enabled rules, with their current rules."""
+        wanted = await asyncio.to_thread(self._load, set(self.supervisor.camera_ids()))
+        if wanted and self.worker is None:  # the model is loaded once some camera needs it
+            cfg = self.settings.analytics
+            detector = await asyncio.to_thread(
+                build_detector, {"type": cfg.detector, "min_score": cfg.min_score}
+            )
+            self.worker = InferenceWorker(detector, self.queue)
+            self.worker.start()
+        for camera_id in [c for c in self.cameras if c not in wanted]:
+            await asyncio.to_thread(self.cameras.pop(camera_id).stop)
+        for camera_id, (info, rules) in wanted.items():
+            running = self.cameras.get(camera_id)
+            if running is not None and running.info == info:
+                if running.rules != rules:
+                    running.set_rules(rules)
+                continue
+            if running is not None:
+                await asyncio.to_thread(running.stop)
+            slot = self.supervisor.slot(camera_id)
+            if slot is None:
+                continue
+            camera = CameraAnalytics(
+                info,
+                slot,
+                self.queue,
+                rules,
+                sink=self._on_hit,
+                timezone=self.settings.timezone,
+                fps=self.settings.video.analytics_fps,
+                keepalive_s=self.settings.analytics.keepalive_s,
+                motion_threshold=self.settings.analytics.motion_threshold,
+            )
+            camera.start()
+            self.cameras[camera_id] = camera
+            logger.info("camera %s: analytics started with %d rules", camera_id, len(rules))
+
+    def _load(
+        self, ingested: set[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[CameraInfo, list[tuple[uuid.UUID, RuleConfig]]]]:
+        if not self.settings.analytics.enabled or not ingested:
+            return {}
+        with self.session_factory() as session:
+            ids = analytics.cameras_with_rules(session=session) & ingested
+            found = session.scalars(select(Camera).where(Camera.id.in_(ids))).all()
+            return {
+                c.id: (
+                    CameraInfo(c.id, c.name, c.district_id),
+                    analytics.rules_for_camera(session=session, camera_id=c.id),
+                )
+                for c in found
+            }
+
+    # --- from a rule firing to an event ---------------------------------------------------------
+
+    def _on_hit(self, hit: Hit) -> None:
+        # Called on the detector thread: hand over to the event loop and return at once.
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._record(hit), self._loop)
+
+    async def _record(self, hit: Hit) -> None:
+        try:
+            event = await asyncio.to_thread(self._store, hit)
+            self.event_latencies.append(time.monotonic() - hit.frame.monotonic)
+        except Exception:
+            logger.exception("camera %s: an analytics event could not be stored", hit.camera.camera_id)
+            return
+        out = EventOut.model_validate(event.model_dump())
+        try:
+            await self.bus.publish(
+                subject(hit.camera.camera_id), out.model_dump_json().encode(), msg_id=str(event.id)
+            )
+        except BusError:
+            logger.warning("camera %s: event %s stored but not published", hit.camera.camera_id, event.id)
+        if event.severity >= self.settings.analytics.alert_severity:
+            await self._alert(hit, event)
+
+    def _store(self, hit: Hit) -> EventIn:
+        """Write the snapshot, then the event; the snapshot exists before anything refers to it."""
+        rule, firing, camera_id = hit.firing.rule, hit.firing, hit.camera.camera_id
+        event_id = uuid.uuid4()
+        relative = snapshots.relative_path(camera_id, event_id, hit.frame.captured_at)
+        picture = snapshots.draw(hit.image, hit.detections, set(firing.track_ids), rule)
+        snapshots.save(picture, self.settings.snapshots_dir, relative)
+        height, width = hit.image.shape[:2]
+        event = EventIn(
+            id=event_id,
+            occurred_at=hit.frame.captured_at,
+            kind=f"analytics.{rule.kind}",
+            source=SOURCE,
+            district_id=hit.camera.district_id,
+            camera_id=camera_id,
+            severity=rule.severity,
+            payload={
+                "rule_id": str(firing.rule_id),
+                "rule_name": rule.name,
+                "rule_kind": rule.kind,
+                "camera_name": hit.camera.name,
+                "objects": hit.objects.as_dicts(),
+                "detail": firing.detail,
+                "snapshot": relative,
+                "frame_size": [width, height],
+                # Where the recording shows it: this camera's footage at this moment.
+                "recording": {"camera_id": str(camera_id), "at": hit.frame.captured_at.isoformat()},
+            },
+        )
+        with self.session_factory() as session:
+            events.record_many(session=session, events=[event])
+            session.commit()
+        return event
+
+    async def _alert(self, hit: Hit, event: EventIn) -> None:
+        rule = hit.firing.rule
+        what = ", ".join(sorted({o["class"] for o in event.payload["objects"]})) or "object"
+        try:
+            await alerts.raise_and_publish(
+                session_factory=self.session_factory,
+                bus=self.bus,
+                kind=event.kind,
+                severity=int(event.severity),
+                title=f"{rule.name}: {what} at {hit.camera.name}",
+                source=SOURCE,
+                camera_id=hit.camera.camera_id,
+                detail={
+                    "event_id": str(event.id),
+                    "rule_name": rule.name,
+                    "snapshot_url": f"/api/v1/events/{event.id}/snapshot.jpg",
+                    "objects": len(event.payload["objects"]),
+                },
+                dedup_key=f"{SOURCE}:{hit.firing.rule_id}",
+            )
+        except Exception:  # the event is stored; a failed alert must not stop the next one
+            logger.exception("camera %s: alert for event %s not raised", hit.camera.camera_id, event.id)
+
