@@ -42,7 +42,7 @@ WINDOW_S = 10.0  # rates are averaged over this many seconds
 LATENCY_SAMPLES = 500
 
 FRAMES = Counter("safecity_analytics_frames_total", "Frames analysed (motion-checked)", ["camera"])
-DETECTED = Counter("safecity_analytics_detector_frames_total", "Frames sent to the detector", ["camera"])
+DETECTED = Counter("safecity_analytics_detector_frames_total", "Frames the detector ran on", ["camera"])
 REJECTED = Counter("safecity_analytics_rejected_frames_total", "Frames refused as not a picture", ["camera"])
 DROPS = Counter("safecity_analytics_queue_drops_total", "Frames replaced by a newer one before detection")
 HITS = Counter("safecity_analytics_rule_hits_total", "Rule firings", ["camera", "kind"])
@@ -237,8 +237,6 @@ class CameraAnalytics:
             return False
         if not self.gate.check(image, frame.monotonic):
             return False
-        DETECTED.labels(self._label).inc()
-        self._detected.tick(frame.monotonic)
         self.queue.put(Job(self, frame, image))
         return True
 
@@ -246,6 +244,8 @@ class CameraAnalytics:
         """Track the detections, apply the rules, and hand every firing to the sink."""
         frame = job.frame
         height, width = job.image.shape[:2]
+        DETECTED.labels(self._label).inc()
+        self._detected.tick(frame.monotonic)
         with self._lock:
             tracked, tracks = self.tracker.update(
                 detections, at=frame.monotonic, wall=frame.captured_at, frame_size=(width, height)

@@ -15,7 +15,7 @@ class CameraAnalyticsStats:
     camera_id: uuid.UUID
     name: str
     fps: float  # frames analysed per second (motion-checked)
-    detect_fps: float  # frames sent to the detector per second
+    detect_fps: float  # frames the detector ran on per second (queued frames replaced by newer ones excluded)
     motion: bool  # whether something moved in the latest frame
     tracks: int  # objects tracked now
     events: int  # events raised since start
