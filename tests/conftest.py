@@ -14,7 +14,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import cv2
+import numpy as np
 import pyotp
 import pytest
 from fastapi import FastAPI
@@ -33,6 +36,9 @@ from safecity.config import Settings, VideoSettings
 from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine
 from safecity.org.models import District, Province
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 PG_ENV = "SAFECITY_TEST_DATABASE_URL"
 
@@ -350,3 +356,105 @@ def rtsp_camera(_rtsp_clips: Path) -> Iterator[Callable[..., RtspCamera]]:
     yield _make
     for camera in cameras:
         camera.stop()
+
+
+# --- Debian's chromium, driven by Playwright ------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Debian's build, never a Playwright download; no first-run, sync or update traffic in a test.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--mute-audio",
+]
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Debian's headless chromium launched through Playwright's sync API, closed after the test.
+
+    Function scope: the sync API runs an event loop on this thread, which must not outlive the test
+    (other tests run their own loops here). Pages come from `chromium.new_page()`, each with its own cookies.
+    """
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+# --- real pictures for the analytics (detectors, rules, pipeline) ---------------------------------
+
+DOG_JPG = Path("/usr/share/darknet/data/dog.jpg")  # Debian's darknet: a bicycle, a pickup truck, a dog
+
+
+def _require_media(path: Path, package: str) -> Path:
+    if not path.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: apt-get install {package}")
+        pytest.skip(f"{path} is missing (Debian package {package})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dog_image() -> np.ndarray:
+    """darknet's dog.jpg as BGR."""
+    image = cv2.imread(str(_require_media(DOG_JPG, "darknet")))
+    assert image is not None
+    return image
+
+
+@pytest.fixture(scope="session")
+def motorcycle_image() -> np.ndarray:
+    """scikit-image's stereo motorcycle (left view) as BGR."""
+    from skimage import data
+
+    left, _right, _disparity = data.stereo_motorcycle()
+    return cv2.cvtColor(left, cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="session")
+def pedestrian_frames() -> list[np.ndarray]:
+    """Every 40th frame of vtest.avi (people walking in a square), as BGR."""
+    capture = cv2.VideoCapture(str(_require_media(CCTV_FOOTAGE, "opencv-doc")))
+    frames = []
+    index = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if index % 40 == 0:
+            frames.append(frame)
+        index += 1
+    capture.release()
+    assert len(frames) >= 10
+    return frames
+
+
+@pytest.fixture(scope="session")
+def empty_square(pedestrian_frames: list[np.ndarray]) -> np.ndarray:
+    """vtest.avi's square with the people taken out (the median over the clip): a real, empty scene."""
+    return np.median(np.stack(pedestrian_frames), axis=0).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def walker(pedestrian_frames: list[np.ndarray]) -> np.ndarray:
+    """A real pedestrian cut out of vtest.avi (about 37x82 pixels, with the pavement around them)."""
+    return pedestrian_frames[4][215:298, 492:530].copy()
+
+
+@pytest.fixture(scope="session")
+def pickup(dog_image: np.ndarray) -> np.ndarray:
+    """The pickup truck of dog.jpg, cut out (225x93 pixels)."""
+    return dog_image[77:170, 465:690].copy()

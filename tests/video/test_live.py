@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, expect
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -37,17 +38,6 @@ def _decode(jpeg: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
     assert image is not None, "not a JPEG"
     return image
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _live_streams() -> float:
@@ -323,15 +313,9 @@ def test_the_wall_is_saved_per_user_and_shows_live_tiles(
 
 @pytest.mark.browser
 def test_an_operator_arranges_the_wall_in_a_browser(
-    db_url: str, tmp_path: Path, settings: Settings, clip: Path
+    db_url: str, tmp_path: Path, settings: Settings, clip: Path, chromium: Browser
 ) -> None:
     """In Debian's chromium: pick a layout and cameras, see live pictures and status, find them saved."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import expect, sync_playwright
-
     # A database of its own (the browser's parallel requests need real connections), and the cameras run
     # by the web process itself, from the registry, as in the embedded deployment.
     with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
@@ -355,11 +339,8 @@ def test_an_operator_arranges_the_wall_in_a_browser(
                     assert thread.is_alive()
                     time.sleep(0.05)
                 base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-                with sync_playwright() as p:
-                    browser = p.chromium.launch(
-                        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-                    )
-                    page = browser.new_page()
+                # The page closes before the server stops: its live streams would hold the shutdown.
+                with chromium.new_page() as page:
                     errors: list[str] = []
                     page.on("pageerror", lambda exc: errors.append(str(exc)))
                     page.goto(f"{base}/login")
@@ -389,7 +370,6 @@ def test_an_operator_arranges_the_wall_in_a_browser(
                     page.get_by_label("Camera on tile 2", exact=True).select_option(label="Gate")
                     second = page.locator("[data-tile='1'] img")
                     page.wait_for_function("el => el.naturalWidth > 0", arg=second.element_handle())
-                    browser.close()
                 assert errors == []
             finally:
                 server.should_exit = True  # the app's shutdown stops the cameras

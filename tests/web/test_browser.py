@@ -14,6 +14,7 @@ from pathlib import Path
 import pyotp
 import pytest
 import uvicorn
+from playwright.sync_api import Browser, expect
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
@@ -21,7 +22,6 @@ from conftest import PASSWORD, Factory, new_database
 from safecity.app import build_services, create_app
 from safecity.config import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
 
 
@@ -64,36 +64,8 @@ def live(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[Live]:
         thread.join(timeout=10)
 
 
-@pytest.fixture
-def browser_page() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page()
-        yield page
-        browser.close()
-
-
-def test_first_login_enrols_mfa_then_reaches_the_dashboard(live: Live, browser_page: object) -> None:
-    from playwright.sync_api import Page, expect
-
-    page: Page = browser_page  # type: ignore[assignment]
+def test_first_login_enrols_mfa_then_reaches_the_dashboard(live: Live, chromium: Browser) -> None:
+    page = chromium.new_page()
     admin = live.factory.user("admin", username="chief", mfa=False)
     live.factory.user("operator", username="desk", districts=[live.factory.district("PSW")], mfa=False)
     live.factory.session.commit()
