@@ -11,6 +11,7 @@ BENCHMARKS = (
     "bench.bench_ingest",
     "bench.bench_dispatch",
     "bench.bench_alert_feed",
+    "bench.bench_analytics",
 )
 
 for name in BENCHMARKS:
