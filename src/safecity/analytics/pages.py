@@ -1,13 +1,15 @@
-"""Analytics pages: the rule editor on a camera's picture, and the live event feed with thumbnails."""
+"""Analytics pages: the rule editor on a camera's picture; the live event feed, with its events over time."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from safecity.analytics import service as analytics
 from safecity.analytics.schemas import (
@@ -20,8 +22,11 @@ from safecity.analytics.schemas import (
 )
 from safecity.analytics.views import RuleOut
 from safecity.cameras import service as cameras
+from safecity.core.db import utcnow
 from safecity.events import service as events
 from safecity.events.models import Event, Severity
+from safecity.web import charts
+from safecity.web.charts import Bucket, Chart
 from safecity.web.deps import Db, get_services
 from safecity.web.pages import CurrentPage, Page, render
 
@@ -29,6 +34,9 @@ router = APIRouter(include_in_schema=False)
 
 KIND_PREFIX = "analytics."
 PAGE_SIZE = 100
+HOURLY_UP_TO = dt.timedelta(days=2)  # the chart counts per hour up to this period, per day beyond
+CHART_MAX = dt.timedelta(days=366)  # a longer period is charted over its last year
+DEFAULT_CHART_HOURS = 24
 # The classes a rule may watch in the editor: the ones CCTV analytics are asked about in practice.
 EDITOR_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck", "backpack", "handbag", "suitcase")
 KIND_LABELS = {
@@ -104,6 +112,63 @@ def event_row(event: Event, page: Page) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class EventChart:
+    """The events-over-time chart of the feed page and the sentence that says what it covers."""
+
+    chart: Chart
+    caption: str
+
+
+def _bucket(start: dt.datetime, count: int, per: events.Per) -> Bucket:
+    """One bar: an hour is labelled by its time (by its date at midnight), a day by its date."""
+    noun = "event" if count == 1 else "events"
+    if per == "day":
+        return Bucket(f"{start:%d %b}", f"{start:%Y-%m-%d}: {count} {noun}", count)
+    label = f"{start:%d %b}" if start.hour == 0 else f"{start:%H:%M}"
+    return Bucket(label, f"{start:%Y-%m-%d %H:%M}: {count} {noun}", count)
+
+
+def event_chart(
+    db: Session,
+    page: Page,
+    *,
+    camera_id: uuid.UUID | None,
+    kind: str | None,
+    kind_prefix: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> EventChart | None:
+    """Events per local hour (periods up to two days) or day; without a start, the last 24 hours."""
+    end = until or utcnow()
+    if since is None:
+        # The current hour and the 23 before it, so that every bar is a whole local hour but the last.
+        hour = end.astimezone(page.timezone).replace(minute=0, second=0, microsecond=0)
+        since = hour.astimezone(dt.UTC) - dt.timedelta(hours=DEFAULT_CHART_HOURS - 1)
+    start = max(since, end - CHART_MAX)
+    if start >= end:
+        return None
+    per: events.Per = "hour" if end - start <= HOURLY_UP_TO else "day"
+    counts = events.count_over_time(
+        session=db,
+        principal=page.principal,
+        since=start,
+        until=end,
+        per=per,
+        timezone=page.timezone,
+        kind=kind,
+        kind_prefix=kind_prefix,
+        camera_id=camera_id,
+    )
+    total = sum(n for _, n in counts)
+    shown = (
+        f"{start.astimezone(page.timezone):%Y-%m-%d %H:%M} to {end.astimezone(page.timezone):%Y-%m-%d %H:%M}"
+    )
+    clipped = f" (the last {CHART_MAX.days} days of the period)" if start > since else ""
+    caption = f"{total} {'event' if total == 1 else 'events'} per {per}, {shown} local time{clipped}."
+    return EventChart(charts.bar_chart([_bucket(at, n, per) for at, n in counts]), caption)
+
+
 @router.get("/analytics/events", response_class=HTMLResponse)
 def event_feed_page(
     request: Request,
@@ -125,15 +190,19 @@ def event_feed_page(
         error = "a time filter is not a date and time"
     if kind and kind not in RULE_KINDS:
         kind, error = "", "unknown event type"
+    exact, prefix = (KIND_PREFIX + kind, None) if kind else (None, KIND_PREFIX)
     found = events.search(
         session=db,
         principal=page.principal,
-        kind=KIND_PREFIX + kind if kind else None,
-        kind_prefix=None if kind else KIND_PREFIX,
+        kind=exact,
+        kind_prefix=prefix,
         camera_id=camera_id,
         since=since_at,
         until=until_at,
         limit=PAGE_SIZE,
+    )
+    over_time = event_chart(
+        db, page, camera_id=camera_id, kind=exact, kind_prefix=prefix, since=since_at, until=until_at
     )
     in_scope = (
         cameras.list_cameras(session=db, principal=page.principal) if page.principal.can(cameras.READ) else []
@@ -142,6 +211,7 @@ def event_feed_page(
         page,
         "analytics/events.html",
         events=[event_row(e, page) for e in found],
+        over_time=over_time,
         position=position,
         zone=page.timezone.key,
         cameras=in_scope,

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dt
 import logging
+import math
 import uuid
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    ColumnElement,
     DateTime,
     SmallInteger,
     String,
@@ -20,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     column,
+    extract,
     func,
     select,
 )
@@ -36,6 +43,9 @@ from safecity.events.schemas import EventIn
 logger = logging.getLogger(__name__)
 
 MAX_SEARCH_LIMIT = 1000
+Per = Literal["hour", "day"]
+PERIODS: dict[Per, dt.timedelta] = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
+MAX_BUCKETS = 1000  # per count_over_time call: a chart's worth
 # Rows per PostgreSQL statement: enough to amortise the statement, bounded so the JSON document is too.
 PG_CHUNK = 5000
 RETRY_DELAY = 2.0  # seconds before events the database could not take are delivered again
@@ -121,24 +131,102 @@ def search(
     principal.require("alerts.read")
     if not 1 <= limit <= MAX_SEARCH_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_SEARCH_LIMIT}")
+    query = select(Event).where(
+        *_conditions(principal, kind, kind_prefix, district_id, camera_id, since, until)
+    )
+    query = query.order_by(Event.occurred_at.desc(), Event.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def _conditions(
+    principal: Principal,
+    kind: str | None,
+    kind_prefix: str | None,
+    district_id: uuid.UUID | None,
+    camera_id: uuid.UUID | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a search: the principal's districts, then each filter that is given."""
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.utcoffset() is None:
             raise InvalidInput(f"'{name}' needs a time zone")
-    query = select(Event).where(principal.district_filter(Event.district_id))
+    conditions = [principal.district_filter(Event.district_id)]
     if kind is not None:
-        query = query.where(Event.kind == kind)
+        conditions.append(Event.kind == kind)
     if kind_prefix is not None:
-        query = query.where(Event.kind.startswith(kind_prefix, autoescape=True))
+        conditions.append(Event.kind.startswith(kind_prefix, autoescape=True))
     if district_id is not None:
-        query = query.where(Event.district_id == district_id)
+        conditions.append(Event.district_id == district_id)
     if camera_id is not None:
-        query = query.where(Event.camera_id == camera_id)
+        conditions.append(Event.camera_id == camera_id)
     if since is not None:
-        query = query.where(Event.occurred_at >= since)
+        conditions.append(Event.occurred_at >= since)
     if until is not None:
-        query = query.where(Event.occurred_at < until)
-    query = query.order_by(Event.occurred_at.desc(), Event.id).limit(limit)
-    return list(session.scalars(query))
+        conditions.append(Event.occurred_at < until)
+    return conditions
+
+
+def count_over_time(
+    *,
+    session: Session,
+    principal: Principal,
+    since: dt.datetime,
+    until: dt.datetime,
+    per: Per,
+    timezone: ZoneInfo,
+    kind: str | None = None,
+    kind_prefix: str | None = None,
+    district_id: uuid.UUID | None = None,
+    camera_id: uuid.UUID | None = None,
+) -> list[tuple[dt.datetime, int]]:
+    """Events within the principal's districts per local hour or day that [since, until) touches.
+
+    Takes the filters of `search`. Returns (local start of the bucket, events in it) for every bucket,
+    empty ones included; the first and last buckets count only the part inside the period.
+    """
+    principal.require("alerts.read")
+    conditions = _conditions(principal, kind, kind_prefix, district_id, camera_id, since, until)
+    if since >= until:
+        raise InvalidInput("'since' must be before 'until'")
+    if until - since > MAX_BUCKETS * PERIODS[per]:
+        raise InvalidInput(f"a period of at most {MAX_BUCKETS} {per}s can be counted per {per}")
+    edges = _bucket_edges(since, until, per, timezone)
+    # The database counts per slot of seconds since the first edge: the slot is the longest length every
+    # edge is a multiple of (an hour or a day, unless the zone's offset or a clock change makes it less),
+    # so no slot straddles two buckets, and it returns a row per non-empty slot, however many events.
+    origin = int(edges[0].timestamp())
+    offsets = [int(edge.timestamp()) - origin for edge in edges]
+    slot_s = math.gcd(*offsets)
+    slot = ((_epoch_seconds(session) - origin) // slot_s).label("slot")
+    counts = [0] * (len(edges) - 1)
+    for number, n in session.execute(select(slot, func.count()).where(*conditions).group_by(slot)):
+        counts[bisect.bisect_right(offsets, int(number) * slot_s) - 1] += n
+    return [(edge.astimezone(timezone), n) for edge, n in zip(edges[:-1], counts, strict=True)]
+
+
+def _bucket_edges(since: dt.datetime, until: dt.datetime, per: Per, zone: ZoneInfo) -> list[dt.datetime]:
+    """UTC starts of the local hours or days from the one holding `since` to the first not before `until`."""
+    local = since.astimezone(zone)
+    edges: list[dt.datetime] = []
+    if per == "hour":
+        # Stepped in UTC: a local hour is an hour long even where the clocks change.
+        start = local.replace(minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+        while not edges or edges[-1] < until:
+            edges.append(start + len(edges) * PERIODS["hour"])
+    else:
+        day = local.date()
+        while not edges or edges[-1] < until:
+            edges.append(dt.datetime.combine(day + dt.timedelta(days=len(edges)), dt.time(), zone))
+    return [edge.astimezone(dt.UTC) for edge in edges]
+
+
+def _epoch_seconds(session: Session) -> ColumnElement[int]:
+    """An event's time as whole seconds since 1970, rounded down, in the session's SQL dialect."""
+    seconds = extract("epoch", Event.occurred_at)
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(seconds), BigInteger)  # PostgreSQL's is fractional
+    return seconds  # SQLite's strftime('%s') is whole seconds already
 
 
 def get_event(*, session: Session, principal: Principal, event_id: uuid.UUID) -> Event:

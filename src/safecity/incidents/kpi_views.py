@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -11,6 +10,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from safecity.incidents import kpis
+from safecity.web import charts
+from safecity.web.charts import Bucket, Chart, Mark, Series
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 from safecity.web.pages import CurrentPage, render
 
@@ -59,54 +60,9 @@ def get_daily(
 
 # --- the dashboard page ---------------------------------------------------------------------------
 
-CHART_W, CHART_H, PAD = 720, 220, 40  # SVG user units; the template draws the axes from these
 
-
-@dataclass(frozen=True)
-class Mark:
-    """One drawn point or bar of a chart, with its tooltip."""
-
-    x: float
-    y: float
-    width: float
-    height: float
-    title: str
-
-
-@dataclass(frozen=True)
-class Series:
-    """One line of a line chart."""
-
-    key: str
-    colour: str
-    points: str  # the SVG polyline's "x,y x,y ..."
-    marks: list[Mark]
-
-
-@dataclass(frozen=True)
-class Chart:
-    """Geometry of a chart over days, drawn as SVG by the template (so every text is escaped)."""
-
-    top_label: str
-    ticks: list[tuple[float, str]]  # (x, day label) along the bottom
-    series: list[Series] = field(default_factory=list)
-    bars: list[Mark] = field(default_factory=list)
-    width: int = CHART_W
-    height: int = CHART_H
-    pad: int = PAD
-
-
-def _x(index: int, n: int) -> float:
-    return PAD + (CHART_W - 10 - PAD) * (index + 0.5) / max(n, 1)
-
-
-def _y(value: float, top: float) -> float:
-    return CHART_H - PAD - (CHART_H - PAD - 10) * value / top
-
-
-def _ticks(days: list[kpis.Day]) -> list[tuple[float, str]]:
-    step = max(len(days) // 8, 1)  # about eight dates along the bottom
-    return [(_x(i, len(days)), f"{d.day:%d %b}") for i, d in enumerate(days) if i % step == 0]
+def _label(day: kpis.Day) -> str:
+    return f"{day.day:%d %b}"
 
 
 def times_chart(days: list[kpis.Day]) -> Chart:
@@ -119,30 +75,26 @@ def times_chart(days: list[kpis.Day]) -> Chart:
     series = []
     for key, name, colour, values in lines:
         marks = [
-            Mark(_x(i, len(days)), _y(v / 60, top), 0, 0, f"{days[i].day:%Y-%m-%d}: {v:.0f} s {name}")
+            Mark(
+                charts.x_at(i, len(days)),
+                charts.y_at(v / 60, top),
+                0,
+                0,
+                f"{days[i].day:%Y-%m-%d}: {v:.0f} s {name}",
+            )
             for i, v in enumerate(values)
             if v is not None
         ]
         points = " ".join(f"{m.x:.1f},{m.y:.1f}" for m in marks)
         series.append(Series(key, colour, points, marks))
-    return Chart(f"{top:.1f} min", _ticks(days), series=series)
+    return Chart(f"{top:.1f} min", charts.ticks([_label(d) for d in days]), series=series)
 
 
 def counts_chart(days: list[kpis.Day]) -> Chart:
     """A bar chart of the incidents opened per day."""
-    top = max([d.count for d in days] or [1]) or 1
-    width = (CHART_W - 10 - PAD) / max(len(days), 1) * 0.7
-    bars = [
-        Mark(
-            _x(i, len(days)) - width / 2,
-            _y(d.count, top),
-            width,
-            CHART_H - PAD - _y(d.count, top),
-            f"{d.day:%Y-%m-%d}: {d.count} incidents",
-        )
-        for i, d in enumerate(days)
-    ]
-    return Chart(str(top), _ticks(days), bars=bars)
+    return charts.bar_chart(
+        [Bucket(_label(d), f"{d.day:%Y-%m-%d}: {d.count} incidents", d.count) for d in days]
+    )
 
 
 def _local_bound(day: dt.date | None, zone: ZoneInfo) -> dt.datetime | None:

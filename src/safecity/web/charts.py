@@ -1,0 +1,86 @@
+"""Chart geometry for server-drawn SVG charts: pages compute it here, `_charts.html` draws it (escaped)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+CHART_W, CHART_H, PAD = 720, 220, 40  # SVG user units; the template draws the axes from these
+TICKS = 8  # about this many labels along the bottom
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One drawn point or bar of a chart, with its tooltip."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a line chart."""
+
+    key: str
+    colour: str
+    points: str  # the SVG polyline's "x,y x,y ..."
+    marks: list[Mark]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Geometry of a chart over evenly spaced slots (days, hours), drawn as SVG by `_charts.html`."""
+
+    top_label: str
+    ticks: list[tuple[float, str]]  # (x, label) along the bottom
+    series: list[Series] = field(default_factory=list)
+    bars: list[Mark] = field(default_factory=list)
+    width: int = CHART_W
+    height: int = CHART_H
+    pad: int = PAD
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One bar to draw: its label along the bottom, its tooltip and its height."""
+
+    label: str
+    tooltip: str
+    value: float
+
+
+def x_at(index: int, n: int) -> float:
+    """The horizontal centre of slot `index` of `n`."""
+    return PAD + (CHART_W - 10 - PAD) * (index + 0.5) / max(n, 1)
+
+
+def y_at(value: float, top: float) -> float:
+    """The vertical position of `value` on an axis from 0 (bottom) to `top`."""
+    return CHART_H - PAD - (CHART_H - PAD - 10) * value / top
+
+
+def ticks(labels: Sequence[str]) -> list[tuple[float, str]]:
+    """Every so many of the slots' labels, placed under their slots."""
+    step = max(len(labels) // TICKS, 1)
+    return [(x_at(i, len(labels)), label) for i, label in enumerate(labels) if i % step == 0]
+
+
+def bar_chart(buckets: Sequence[Bucket]) -> Chart:
+    """A bar per bucket, from 0 up to the largest value."""
+    top = max([b.value for b in buckets] or [1]) or 1
+    width = (CHART_W - 10 - PAD) / max(len(buckets), 1) * 0.7
+    bars = [
+        Mark(
+            x_at(i, len(buckets)) - width / 2,
+            y_at(b.value, top),
+            width,
+            CHART_H - PAD - y_at(b.value, top),
+            b.tooltip,
+        )
+        for i, b in enumerate(buckets)
+    ]
+    top_label = f"{top:.0f}" if float(top).is_integer() else f"{top:.1f}"
+    return Chart(top_label, ticks([b.label for b in buckets]), bars=bars)
