@@ -83,7 +83,7 @@ class AnalyticsSettings(Section):
     enabled: bool = True  # analyse the cameras this process ingests (those with at least one rule)
     detector: Literal["ssd_mobilenet_v2", "yolov3_tiny"] = "ssd_mobilenet_v2"
     min_score: float = Field(default=0.45, gt=0, lt=1)  # detections below this are ignored
-    keepalive_s: float = Field(default=2.0, gt=0, le=60)  # detect this often even when nothing moves
+    keepalive_s: float = Field(default=3.0, gt=0, le=60)  # detect this often even when nothing moves
     motion_threshold: float = Field(default=0.002, gt=0, lt=1)  # fraction of pixels changed that is motion
     alert_severity: int = Field(default=3, ge=0, le=4)  # events this severe (3 high, 4 critical) also alert
     snapshots_dir: Path | None = None  # default: <data_dir>/snapshots
