@@ -228,4 +228,3 @@ class AnalyticsRuntime:
             )
         except Exception:  # the event is stored; a failed alert must not stop the next one
             logger.exception("camera %s: alert for event %s not raised", hit.camera.camera_id, event.id)
-

@@ -18,9 +18,9 @@ from safecity.analytics.schemas import (
     RULE_KINDS,
     VEHICLE_NAMES,
     LineDirection,
+    RuleOut,
     Weekday,
 )
-from safecity.analytics.views import RuleOut
 from safecity.cameras import service as cameras
 from safecity.core.db import utcnow
 from safecity.events import service as events

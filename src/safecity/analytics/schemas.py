@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from safecity.analytics.models import AnalyticsRule
 from safecity.analytics.types import BAGGAGE, CLASS_IDS, PERSON, VEHICLES, class_name
 from safecity.events.models import Severity
 
@@ -175,16 +177,61 @@ RULE_KINDS: tuple[str, ...] = (
 rule_adapter: TypeAdapter[RuleConfig] = TypeAdapter(RuleConfig)
 
 
-class RuleSet(BaseModel):
-    """Every rule of one camera; names are unique within it (events say which rule fired by name)."""
+# --- what the API returns ------------------------------------------------------------------------
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rules: list[RuleConfig] = Field(default_factory=list, max_length=50)
+class RuleOut(BaseModel):
+    """A stored rule: its configuration as drawn, and who changed it when."""
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> RuleSet:
-        names = [r.name for r in self.rules]
-        if len(names) != len(set(names)):
-            raise ValueError("two rules of one camera have the same name")
-        return self
+    id: uuid.UUID
+    camera_id: uuid.UUID
+    name: str
+    kind: str
+    enabled: bool
+    config: RuleConfig
+    created_at: dt.datetime
+    updated_at: dt.datetime  # send it back as `expected_updated_at` to refuse overwriting a newer change
+    updated_by: uuid.UUID | None
+
+    @classmethod
+    def of(cls, rule: AnalyticsRule) -> RuleOut:
+        """The API's view of a stored rule."""
+        return cls(
+            id=rule.id,
+            camera_id=rule.camera_id,
+            name=rule.name,
+            kind=rule.kind,
+            enabled=rule.enabled,
+            config=rule_adapter.validate_python(rule.config),
+            created_at=rule.created_at,
+            updated_at=rule.updated_at,
+            updated_by=rule.updated_by,
+        )
+
+
+class CameraStatsOut(BaseModel):
+    """One camera's analytics over the last few seconds."""
+
+    camera_id: uuid.UUID
+    name: str
+    fps: float
+    detect_fps: float
+    motion: bool
+    tracks: int
+    events: int
+    rejected_frames: int
+    last_event_at: dt.datetime | None
+    last_error: str | None
+
+
+class AnalyticsStatusOut(BaseModel):
+    """The analytics of the process that answers; `running` is false where this process runs none."""
+
+    running: bool
+    detector: str | None = None
+    cameras: list[CameraStatsOut] = []
+    total_fps: float = 0.0
+    detect_fps: float = 0.0
+    detector_ms_p50: float | None = None
+    detector_ms_p95: float | None = None
+    queue_drops: int = 0

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 READ = cameras.READ  # whoever sees a camera sees its rules
 MANAGE = "analytics.manage"
-MAX_RULES = 50  # per camera: what a RuleSet (the runtime's view of a camera) holds
+MAX_RULES = 50  # per camera: more is a mistake, and each costs every frame a little
 
 
 def _camera(session: Session, principal: Principal, camera_id: uuid.UUID, *, manage: bool) -> Camera:
@@ -68,11 +68,6 @@ def _audit(session: Session, principal: Principal, action: str, camera: Camera, 
         district_id=camera.district_id,
         detail={"camera_id": str(camera.id), "name": rule.name, "kind": rule.kind, "enabled": rule.enabled},
     )
-
-
-def rule_config(rule: AnalyticsRule) -> RuleConfig:
-    """The stored rule as its typed configuration."""
-    return rule_adapter.validate_python(rule.config)
 
 
 def list_rules(*, session: Session, principal: Principal, camera_id: uuid.UUID) -> list[AnalyticsRule]:
@@ -142,7 +137,7 @@ def rules_for_camera(*, session: Session, camera_id: uuid.UUID) -> list[tuple[uu
     found: list[tuple[uuid.UUID, RuleConfig]] = []
     for rule in session.scalars(query.order_by(AnalyticsRule.name)):
         try:
-            found.append((rule.id, rule_config(rule)))
+            found.append((rule.id, rule_adapter.validate_python(rule.config)))
         except ValidationError as exc:
             logger.error("rule %s of camera %s is not valid, skipped: %s", rule.id, camera_id, exc.errors())
     return found

@@ -3,75 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import uuid
 
 from fastapi import APIRouter, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 
 from safecity.analytics import service as analytics
-from safecity.analytics.models import AnalyticsRule
-from safecity.analytics.schemas import RuleConfig
+from safecity.analytics.schemas import AnalyticsStatusOut, RuleConfig, RuleOut
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["analytics"])
-
-
-class RuleOut(BaseModel):
-    """A stored rule: its configuration as drawn, and who changed it when."""
-
-    id: uuid.UUID
-    camera_id: uuid.UUID
-    name: str
-    kind: str
-    enabled: bool
-    config: RuleConfig
-    created_at: dt.datetime
-    updated_at: dt.datetime  # send it back as `expected_updated_at` to refuse overwriting a newer change
-    updated_by: uuid.UUID | None
-
-    @classmethod
-    def of(cls, rule: AnalyticsRule) -> RuleOut:
-        """The API's view of a stored rule."""
-        return cls(
-            id=rule.id,
-            camera_id=rule.camera_id,
-            name=rule.name,
-            kind=rule.kind,
-            enabled=rule.enabled,
-            config=analytics.rule_config(rule),
-            created_at=rule.created_at,
-            updated_at=rule.updated_at,
-            updated_by=rule.updated_by,
-        )
-
-
-class CameraStatsOut(BaseModel):
-    """One camera's analytics over the last few seconds."""
-
-    camera_id: uuid.UUID
-    name: str
-    fps: float
-    detect_fps: float
-    motion: bool
-    tracks: int
-    events: int
-    rejected_frames: int
-    last_event_at: dt.datetime | None
-    last_error: str | None
-
-
-class AnalyticsStatusOut(BaseModel):
-    """The analytics of the process that answers; `running` is false where this process runs none."""
-
-    running: bool
-    detector: str | None = None
-    cameras: list[CameraStatsOut] = []
-    total_fps: float = 0.0
-    detect_fps: float = 0.0
-    detector_ms_p50: float | None = None
-    detector_ms_p95: float | None = None
-    queue_drops: int = 0
 
 
 @router.get("/cameras/{camera_id}/rules", response_model=list[RuleOut])
