@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 
 from safecity.events import alerts
 from safecity.events.alerts import AckIn, AlertIn, AlertOut, DismissIn
-from safecity.events.feed import sse_stream
+from safecity.events.feed import sse_response
 from safecity.events.models import AlertStatus, Severity
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
@@ -60,13 +60,8 @@ async def stream(
     `event: resync` asks the client to reload its list because the gap could not be filled.
     """
     principal.require(alerts.READ)
-    resume = request.headers.get("last-event-id") or after
-    events = sse_stream(get_services(request).alert_feed, principal, after=resume, max_seconds=max_seconds)
-    return StreamingResponse(
-        events,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy may hold events back
-    )
+    feed = get_services(request).alert_feed
+    return sse_response(feed, principal, request, after=after, max_seconds=max_seconds)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)

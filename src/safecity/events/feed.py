@@ -21,6 +21,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from fastapi import Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from safecity.auth.principal import Principal
@@ -354,3 +356,15 @@ async def sse_stream(
             item = await listener.next(timeout=min(end, next_beat) - now)
             if item is not None:
                 yield f"id: {item.position}\nevent: {feed.event_name}\ndata: {item.data}\n\n"
+
+
+def sse_response(
+    feed: Feed[Any], principal: Principal, request: Request, *, after: str | None, max_seconds: float
+) -> StreamingResponse:
+    """The feed as an SSE response, resuming after the reconnecting browser's Last-Event-ID (or `after`)."""
+    resume = request.headers.get("last-event-id") or after
+    return StreamingResponse(
+        sse_stream(feed, principal, after=resume, max_seconds=max_seconds),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy may hold events back
+    )

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from safecity.events import service as events
 from safecity.events.alerts_views import POSITION
-from safecity.events.feed import sse_stream
+from safecity.events.feed import sse_response
 from safecity.events.schemas import EventOut
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
@@ -64,13 +64,8 @@ async def stream(
     `event: resync` asks the client to reload its list because the gap could not be filled.
     """
     principal.require("alerts.read")
-    resume = request.headers.get("last-event-id") or after
-    body = sse_stream(get_services(request).event_feed, principal, after=resume, max_seconds=max_seconds)
-    return StreamingResponse(
-        body,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy may hold events back
-    )
+    feed = get_services(request).event_feed
+    return sse_response(feed, principal, request, after=after, max_seconds=max_seconds)
 
 
 @router.get("/events/{event_id}", response_model=EventOut)
