@@ -24,6 +24,11 @@ router = APIRouter(prefix="/api/v1", tags=["recordings"])
 page_router = APIRouter(include_in_schema=False)
 
 HLS_TYPE = "application/vnd.apple.mpegurl"
+# Police video is never kept by browsers or proxies. Chromium's cache also breaks byte-range replays:
+# hls.js fetches a segment's init section and media as two ranges of one URL at once, and replaying
+# segments partly cached that way gave a truncated media range (the rest never read from the cache),
+# which left the player failing with bufferAppendError.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def exports_dir(settings: Settings) -> Path:
@@ -95,7 +100,7 @@ def get_playlist(
         until=until,
         segment_url=segment_url,
     )
-    return Response(text, media_type=HLS_TYPE, headers={"Cache-Control": "no-store"})
+    return Response(text, media_type=HLS_TYPE, headers=NO_STORE)
 
 
 @router.get("/recordings/{recording_id}/segment.mp4", response_class=FileResponse)
@@ -110,7 +115,7 @@ def get_segment(recording_id: uuid.UUID, request: Request, principal: CurrentPri
     return FileResponse(
         file,
         media_type="video/mp4",
-        headers={"X-Content-SHA256": recording.sha256, "Cache-Control": "private, max-age=86400"},
+        headers={"X-Content-SHA256": recording.sha256, **NO_STORE},
     )
 
 
@@ -151,7 +156,7 @@ def get_clip(clip_id: uuid.UUID, request: Request, principal: CurrentPrincipal, 
     )
     name = f"camera-{clip.camera_id}-{clip.start:%Y%m%dT%H%M%SZ}.mp4"
     return FileResponse(
-        file, media_type="video/mp4", filename=name, headers={"X-Content-SHA256": clip.sha256}
+        file, media_type="video/mp4", filename=name, headers={"X-Content-SHA256": clip.sha256, **NO_STORE}
     )
 
 
