@@ -275,6 +275,7 @@ def test_people_walking_across_a_drawn_line_and_zone_show_up_live_with_snapshots
             click_at(page, fx, fy)  # the whole square: someone is always in it
         form.get_by_test_id("close-zone").click()
         form.get_by_label("Name").fill("Square")
+        form.get_by_label("Severity").select_option(label="high")  # high: also an alert for operators
         form.get_by_test_id("save-rule").click()
         expect(page.get_by_test_id("rules")).to_contain_text("Square")
 
@@ -290,4 +291,13 @@ def test_people_walking_across_a_drawn_line_and_zone_show_up_live_with_snapshots
         thumb = crossing.locator("img.thumb")
         page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
         assert "/playback?at=" in (crossing.get_by_role("link", name="Play back").get_attribute("href") or "")
+
+        # The high-severity zone also alerted the operators: the console shows what the analytics saw.
+        page.goto(f"{app.base}/console")
+        alert = page.locator("tr.alert", has_text="Square: person").first
+        expect(alert).to_be_visible(timeout=20000)
+        alert.click()
+        shot = page.get_by_test_id("alert-snapshot")
+        expect(shot).to_be_visible()
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=shot.element_handle())
         page.close()

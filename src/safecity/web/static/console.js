@@ -85,6 +85,19 @@
         img.src = "/api/v1/cameras/" + encodeURIComponent(selected.camera_id) + "/live.mjpeg?width=640";
         video.append(img);
       }
+      // An analytics alert also shows what the analytics saw: its event's snapshot, boxes drawn.
+      const eventId = selected.source === "analytics" && selected.detail && selected.detail.event_id;
+      if (eventId) {
+        const figure = document.createElement("figure");
+        const shot = document.createElement("img");
+        shot.alt = "What the analytics saw";
+        shot.dataset.testid = "alert-snapshot";
+        shot.src = "/api/v1/events/" + encodeURIComponent(eventId) + "/snapshot.jpg";
+        const caption = document.createElement("figcaption");
+        caption.textContent = "What the analytics saw (" + (selected.detail.rule_name || "rule") + ")";
+        figure.append(shot, caption);
+        video.append(figure);
+      }
       if (result) result.textContent = "";
     });
 
