@@ -34,7 +34,7 @@ from safecity.auth.models import User
 from safecity.auth.principal import SYSTEM, Principal
 from safecity.config import Settings, VideoSettings
 from safecity.core.crypto import SecretBox
-from safecity.core.db import create_db_engine
+from safecity.core.db import create_db_engine, create_session_factory
 from safecity.org.models import District, Province
 
 if TYPE_CHECKING:
@@ -176,6 +176,21 @@ class Factory:
 
     def principal(self, user: User) -> Principal:
         return auth_service.principal_for(session=self.session, user=user)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, as the application does."""
+    return "asyncio"
+
+
+@pytest.fixture
+def own_db(db_url: str, tmp_path: Path) -> Iterator[tuple[str, sessionmaker[Session]]]:
+    """A migrated database of its own (URL and session factory): for runtimes that work from threads."""
+    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
+        engine = create_db_engine(url)
+        yield url, create_session_factory(engine)
+        engine.dispose()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import RtspCamera, new_database
+from conftest import RtspCamera
 from safecity import seed
 from safecity.analytics import service as analytics
 from safecity.analytics.flows import AnalyticsRuntime, subject
@@ -29,7 +28,6 @@ from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import AnalyticsSettings, Settings, VideoSettings
 from safecity.core.bus import MemoryBus
-from safecity.core.db import create_db_engine, create_session_factory
 from safecity.events.models import Alert, Event
 from safecity.org import service as org
 from safecity.video.flows import VideoRuntime
@@ -56,20 +54,6 @@ EVERYWHERE = {
     "zone": [[0, 0], [1, 0], [1, 1], [0, 1]],
     "severity": 1,
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def own_db(db_url: str, tmp_path: Path) -> Iterator[tuple[str, sessionmaker[Session]]]:
-    """A database of its own: the runtime works from several threads, as it does in production."""
-    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
-        engine = create_db_engine(url)
-        yield url, create_session_factory(engine)
-        engine.dispose()
 
 
 async def _until(what: Callable[[], object], within: float, step: float = 0.2) -> None:

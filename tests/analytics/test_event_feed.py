@@ -19,11 +19,6 @@ from safecity.events.schemas import EventOut
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def bus() -> AsyncIterator[MemoryBus]:
     bus = MemoryBus()
     await bus.start()

@@ -38,11 +38,6 @@ NATS_SERVER = Path("/usr/sbin/nats-server")
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class Harness:
     bus: Bus

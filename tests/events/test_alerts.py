@@ -48,11 +48,6 @@ needs_raise_permission = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclasses.dataclass
 class Place:
     """Two districts, a camera in each, and people working in them."""

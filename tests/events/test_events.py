@@ -28,11 +28,6 @@ from safecity.org.models import District, Province
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def event_fields(**overrides: Any) -> dict[str, Any]:
     """The fields of a plausible line-crossing event, as a producer would send them."""
     fields: dict[str, Any] = {

@@ -10,22 +10,21 @@ import asyncio
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import RtspCamera, new_database
+from conftest import RtspCamera
 from safecity import seed
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
 from safecity.core.bus import MemoryBus
-from safecity.core.db import create_db_engine, create_session_factory, utcnow
+from safecity.core.db import utcnow
 from safecity.events.models import Alert
 from safecity.org import service as org
 from safecity.video import recorder
@@ -38,20 +37,6 @@ pytestmark = pytest.mark.anyio
 ADMIN = Principal(
     user_id=None, username="test", permissions=frozenset({"video.playback"}), district_ids=None, via="system"
 )
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def own_db(db_url: str, tmp_path: Path) -> Iterator[tuple[str, sessionmaker[Session]]]:
-    """A database of its own: the runtime works from several threads, as it does in production."""
-    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
-        engine = create_db_engine(url)
-        yield url, create_session_factory(engine)
-        engine.dispose()
 
 
 def _settings(tmp_path: Path, url: str) -> Settings:
