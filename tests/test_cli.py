@@ -126,3 +126,33 @@ def test_models_lists_each_model_with_package_licence_and_checksum(monkeypatch: 
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 1
     assert "safecity_no_such_models is not installed" in result.output
+
+
+def test_worker_serves_its_metrics(db_file: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).with_name("safecity")), "worker", "--metrics-port", str(port)]
+    worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                    body = response.read().decode()
+                break
+            except OSError:
+                assert worker.poll() is None, worker.communicate()[1][-2000:]
+                assert time.monotonic() < deadline, "the worker served no metrics"
+                time.sleep(0.3)
+        assert "safecity_analytics_queue_drops_total" in body
+        assert "safecity_analytics_detector_seconds_bucket" in body
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)

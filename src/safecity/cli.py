@@ -139,9 +139,15 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve Prometheus /metrics (ingest, analytics) on this port; 0: none.")
+    ] = 9464,
+) -> None:
     """Run this machine's cameras (ingest, recording, retention, health alerts, analytics) without the UI."""
     import asyncio
+
+    from prometheus_client import start_http_server
 
     from safecity.app import analytics_for
     from safecity.core.bus import create_bus
@@ -149,6 +155,9 @@ def worker() -> None:
 
     settings = _settings()
     configure_logging(settings.log.level, json_format=settings.log.json_format)
+    if metrics_port:
+        # Loopback unless configured otherwise, like the web server: metrics name cameras.
+        start_http_server(metrics_port, addr=settings.web.host)
 
     async def run() -> None:
         engine = create_db_engine(settings.effective_database_url)
