@@ -180,6 +180,9 @@ class AnalyticsRuntime:
         picture = snapshots.draw(hit.image, hit.detections, set(firing.track_ids), rule)
         snapshots.save(picture, self.settings.snapshots_dir, relative)
         height, width = hit.image.shape[:2]
+        since = {
+            track.track_id: track.first_wall.isoformat() for track in hit.tracks
+        }  # loiterers: since when
         event = EventIn(
             id=event_id,
             occurred_at=hit.frame.captured_at,
@@ -193,7 +196,7 @@ class AnalyticsRuntime:
                 "rule_name": rule.name,
                 "rule_kind": rule.kind,
                 "camera_name": hit.camera.name,
-                "objects": hit.objects.as_dicts(),
+                "objects": [{**o, "first_seen": since.get(o["track_id"])} for o in hit.objects.as_dicts()],
                 "detail": firing.detail,
                 "snapshot": relative,
                 "frame_size": [width, height],

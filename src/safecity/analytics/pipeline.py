@@ -23,6 +23,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from prometheus_client import Counter, Histogram
@@ -72,6 +73,7 @@ class Hit:
     image: Image
     detections: Detections  # every object in the frame, track ids set
     objects: Detections  # the objects that made the rule fire
+    tracks: list[Track]  # their tracks (since when each was followed)
 
 
 # Called on the detector thread: it must return quickly (hand the hit over to an event loop).
@@ -168,8 +170,6 @@ class CameraAnalytics:
         keepalive_s: float,
         motion_threshold: float,
     ) -> None:
-        from zoneinfo import ZoneInfo
-
         self.info = info
         self.slot = slot
         self.queue = queue
@@ -191,6 +191,10 @@ class CameraAnalytics:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._label = str(info.camera_id)
+        # This camera's counters, looked up once rather than on every frame.
+        self._frames_total = FRAMES.labels(self._label)
+        self._detected_total = DETECTED.labels(self._label)
+        self._rejected_total = REJECTED.labels(self._label)
 
     def start(self) -> None:
         """Start reading frames."""
@@ -225,14 +229,14 @@ class CameraAnalytics:
 
     def offer(self, frame: Frame) -> bool:
         """Check one frame and queue it for the detector if something moved; whether it was queued."""
-        FRAMES.labels(self._label).inc()
+        self._frames_total.inc()
         self._frames.tick(frame.monotonic)
         try:
             image = check_image(frame.image)
         except InvalidFrame as exc:
             self.rejected += 1
             self.last_error = f"frame refused: {exc}"
-            REJECTED.labels(self._label).inc()
+            self._rejected_total.inc()
             logger.warning("camera %s: frame %s refused: %s", self.info.camera_id, frame.seq, exc)
             return False
         if not self.gate.check(image, frame.monotonic):
@@ -244,7 +248,7 @@ class CameraAnalytics:
         """Track the detections, apply the rules, and hand every firing to the sink."""
         frame = job.frame
         height, width = job.image.shape[:2]
-        DETECTED.labels(self._label).inc()
+        self._detected_total.inc()
         self._detected.tick(frame.monotonic)
         with self._lock:
             tracked, tracks = self.tracker.update(
@@ -257,7 +261,8 @@ class CameraAnalytics:
         hits = []
         for firing in firings:
             objects = tracked.take(np.isin(tracked.track_ids, list(firing.track_ids)))
-            hits.append(Hit(self.info, firing, frame, job.image, tracked, objects))
+            fired = [t for t in tracks if t.track_id in firing.track_ids]
+            hits.append(Hit(self.info, firing, frame, job.image, tracked, objects, fired))
             self.events += 1
             self.last_event_at = frame.captured_at
             HITS.labels(self._label, firing.rule.kind).inc()
