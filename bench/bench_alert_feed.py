@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from safecity import migrations
-from safecity.app import build_services, create_app
+from safecity.app import create_app
 from safecity.auth import tokens
 from safecity.auth.principal import SYSTEM, Principal
 from safecity.auth.service import create_user
@@ -43,6 +43,7 @@ from safecity.config import Settings, VideoSettings
 from safecity.core.db import create_db_engine, create_session_factory, transaction
 from safecity.core.logging import configure_logging
 from safecity.org.service import district_by_code
+from safecity.runtime import build_services
 from safecity.seed import reference_data
 
 GOAL_MS = 2000.0

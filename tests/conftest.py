@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity import migrations
-from safecity.app import Services, build_services, create_app
+from safecity.app import create_app
 from safecity.auth import service as auth_service
 from safecity.auth.models import User
 from safecity.auth.principal import SYSTEM, Principal
@@ -36,6 +36,7 @@ from safecity.config import Settings, VideoSettings
 from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory
 from safecity.org.models import District, Province
+from safecity.runtime import Services, build_services
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

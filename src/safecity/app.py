@@ -6,87 +6,21 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from safecity import __version__
-from safecity.analytics.flows import AnalyticsRuntime
-from safecity.config import DispatchSettings, Settings, load_settings
-from safecity.core.bus import Bus, create_bus
-from safecity.core.crypto import SecretBox
-from safecity.core.db import create_db_engine, create_session_factory
+from safecity.config import Settings, load_settings
 from safecity.dispatch import positions, simulator
-from safecity.dispatch.notifiers import Notifier, build_notifier
-from safecity.events.feed import AlertFeed, EventFeed, durable_name
-from safecity.video.flows import VideoRuntime
+from safecity.events import service as events
+from safecity.runtime import Services, build_services
+from safecity.web import shell
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Services:
-    """What every request handler and worker of one process shares."""
-
-    settings: Settings
-    session_factory: sessionmaker[Session]
-    bus: Bus
-    mfa_box: SecretBox
-    alert_feed: AlertFeed
-    event_feed: EventFeed  # analytics events, live
-    video: VideoRuntime | None = None  # the cameras run by this process, if any
-    analytics: AnalyticsRuntime | None = None  # the analytics of those cameras, if enabled
-    dispatch_notifier: Notifier | None = None  # how units are told of an assignment; None: by radio
-    engine: Engine | None = None  # owned (and disposed) here unless a session factory was handed in
-
-
-def build_services(settings: Settings, *, session_factory: sessionmaker[Session] | None = None) -> Services:
-    """Wire the process's services from its configuration."""
-    engine = None
-    if session_factory is None:
-        engine = create_db_engine(settings.effective_database_url)
-        session_factory = create_session_factory(engine)
-    bus = create_bus(settings.bus_url.get_secret_value())
-    video = VideoRuntime(settings, session_factory, bus) if settings.video.run_in_web else None
-    return Services(
-        settings=settings,
-        session_factory=session_factory,
-        bus=bus,
-        mfa_box=SecretBox(settings.secret_key.get_secret_value(), "mfa"),
-        alert_feed=AlertFeed(bus, durable=durable_name()),
-        event_feed=EventFeed(bus, durable=durable_name("event-feed")),
-        video=video,
-        analytics=analytics_for(settings, session_factory, bus, video),
-        dispatch_notifier=_notifier(settings.dispatch),
-        engine=engine,
-    )
-
-
-def analytics_for(
-    settings: Settings, session_factory: sessionmaker[Session], bus: Bus, video: VideoRuntime | None
-) -> AnalyticsRuntime | None:
-    """Analytics of the cameras this process ingests, unless switched off."""
-    if video is None or not settings.analytics.enabled:
-        return None
-    return AnalyticsRuntime(settings, session_factory, bus, video.supervisor)
-
-
-def _notifier(cfg: DispatchSettings) -> Notifier | None:
-    if cfg.mqtt_host:
-        return build_notifier(
-            {"type": "mqtt", "host": cfg.mqtt_host, "port": cfg.mqtt_port, "prefix": cfg.topic_prefix}
-        )
-    if cfg.webhook_url:
-        return build_notifier({"type": "webhook", "url": cfg.webhook_url})
-    return None
-
-
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """The web application with its API, pages, health and metrics endpoints."""
-    from safecity.web import shell  # the web layer imports every domain's routers
-
     services = services or build_services(settings or load_settings())
 
     @asynccontextmanager
@@ -98,13 +32,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             await services.video.start()
         if services.analytics is not None:
             await services.analytics.start()
-        units_stop = asyncio.Event()
+        stop = asyncio.Event()
+        event_store = asyncio.create_task(
+            events.store_from_bus(bus=services.bus, session_factory=services.session_factory, stop=stop),
+            name="event-store",
+        )
         dispatch = services.settings.dispatch
         units = (
             asyncio.create_task(
                 positions.consume_positions(
                     session_factory=services.session_factory,
-                    stop=units_stop,
+                    stop=stop,
                     host=dispatch.mqtt_host,
                     port=dispatch.mqtt_port,
                     prefix=dispatch.topic_prefix,
@@ -116,7 +54,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         )
         demo_units = (
             asyncio.create_task(
-                simulator.run(session_factory=services.session_factory, stop=units_stop), name="demo-units"
+                simulator.run(session_factory=services.session_factory, stop=stop), name="demo-units"
             )
             if dispatch.simulate_units
             else None
@@ -125,8 +63,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         try:
             yield
         finally:
-            units_stop.set()
-            for task in (units, demo_units):
+            stop.set()
+            for task in (event_store, units, demo_units):
                 if task is not None:
                     await task
             if services.analytics is not None:

@@ -149,8 +149,8 @@ def worker(
 
     from prometheus_client import start_http_server
 
-    from safecity.app import analytics_for
     from safecity.core.bus import create_bus
+    from safecity.runtime import analytics_for
     from safecity.video.flows import VideoRuntime
 
     settings = _settings()
@@ -215,7 +215,7 @@ def user_add(
     from safecity.auth import passwords
     from safecity.auth import service as users
     from safecity.auth.principal import SYSTEM
-    from safecity.incidents import sharing
+    from safecity.incidents.sharing import service as sharing
     from safecity.org import service as org
 
     if province_wide == bool(district):

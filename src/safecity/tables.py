@@ -7,15 +7,17 @@ from safecity.cameras import models as camera_models
 from safecity.core.db import Base
 from safecity.dispatch import models as dispatch_models
 from safecity.events import models as events_models
+from safecity.events.alerts import models as alerts_models
 from safecity.incidents import models as incidents_models
-from safecity.incidents import panic as panic_models
-from safecity.incidents import sharing as sharing_models
+from safecity.incidents.panic import models as panic_models
+from safecity.incidents.sharing import models as sharing_models
 from safecity.org import models as org_models
 from safecity.video import models as video_models
-from safecity.video import models_wall as video_wall_models
+from safecity.video.wall import models as video_wall_models
 
 metadata = Base.metadata
 __all__ = [
+    "alerts_models",
     "analytics_models",
     "audit_models",
     "auth_models",

@@ -28,7 +28,8 @@ from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import AnalyticsSettings, Settings, VideoSettings
 from safecity.core.bus import MemoryBus
-from safecity.events.models import Alert, Event
+from safecity.events.alerts.models import Alert
+from safecity.events.models import Event
 from safecity.org import service as org
 from safecity.video.flows import VideoRuntime
 

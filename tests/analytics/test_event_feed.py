@@ -13,7 +13,7 @@ import pytest
 from safecity.auth.principal import Principal
 from safecity.core.bus.memory import MemoryBus
 from safecity.core.db import utcnow
-from safecity.events.feed import EventFeed, FeedItem, Listener, sse_stream
+from safecity.events.feed import EventFeed, FeedItem, FeedTuning, Listener, sse_stream
 from safecity.events.models import Severity
 from safecity.events.schemas import EventOut
 
@@ -28,7 +28,7 @@ async def bus() -> AsyncIterator[MemoryBus]:
 
 @pytest.fixture
 async def feed(bus: MemoryBus) -> AsyncIterator[EventFeed]:
-    feed = EventFeed(bus, durable="test-event-feed", queue_size=5, replay_size=8)
+    feed = EventFeed(bus, durable="test-event-feed", tuning=FeedTuning(queue_size=5, replay_size=8))
     await feed.start()
     yield feed
     await feed.stop()

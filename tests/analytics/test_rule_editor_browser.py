@@ -21,11 +21,12 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from conftest import PASSWORD, Factory, RtspCamera, new_database
-from safecity.app import Services, build_services, create_app
+from safecity.app import create_app
 from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
 from safecity.events import service as events
 from safecity.events.schemas import EventIn, EventOut
+from safecity.runtime import Services, build_services
 from safecity.video.status import CameraState
 
 if TYPE_CHECKING:

@@ -18,13 +18,13 @@ from safecity.analytics import service as analytics
 from safecity.analytics.models import AnalyticsRule
 from safecity.analytics.schemas import LineCrossing, ZoneIntrusion
 from safecity.analytics.stats import AnalyticsStats, CameraAnalyticsStats
-from safecity.app import Services
 from safecity.audit.models import AuditEntry
 from safecity.cameras.models import Camera, Owner
 from safecity.config import Settings
 from safecity.events import service as events
 from safecity.events.schemas import EventIn
 from safecity.org.models import District
+from safecity.runtime import Services
 
 if TYPE_CHECKING:  # tests/analytics/conftest.py takes the name `conftest` in this directory
     from conftest import Factory

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import PASSWORD, Factory, new_database
-from safecity.app import Services, build_services, create_app
+from safecity.app import create_app
 from safecity.audit import service as audit
 from safecity.auth import tokens
 from safecity.auth.permissions import BY_NAME
@@ -36,11 +36,13 @@ from safecity.config import Settings
 from safecity.core.bus.memory import MemoryBus
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from safecity.events import alerts
-from safecity.events.alerts import AlertOut
-from safecity.events.feed import AlertFeed, FeedItem, Listener, sse_stream
-from safecity.events.models import Alert, AlertStatus, Severity
+from safecity.events.alerts import service as alerts
+from safecity.events.alerts.models import Alert, AlertStatus
+from safecity.events.alerts.schemas import AlertIn, AlertOut
+from safecity.events.feed import AlertFeed, FeedItem, FeedTuning, Listener, sse_stream
+from safecity.events.models import Severity
 from safecity.org.models import District
+from safecity.runtime import Services, build_services
 
 KARACHI = ZoneInfo("Asia/Karachi")
 needs_raise_permission = pytest.mark.skipif(
@@ -293,7 +295,7 @@ def test_an_external_system_raises_alerts_within_its_districts(
 ) -> None:
     owner = factory.user("admin", districts=[place.a], username=f"vms{uuid.uuid4().hex[:6]}")
     vms = machine(owner.id, owner.username, frozenset({place.a.id}))
-    data = alerts.AlertIn(
+    data = AlertIn(
         kind="vms.tamper",
         severity=Severity.HIGH,
         title="Camera view blocked",
@@ -312,7 +314,7 @@ def test_an_external_system_raises_alerts_within_its_districts(
     raised = audit.search(session=session, principal=auditor, action="alerts.raise", actor=owner.username)
     assert [e.detail["repeat_count"] for e in raised] == [2, 1]
 
-    refused: list[tuple[alerts.AlertIn, type[Exception]]] = [
+    refused: list[tuple[AlertIn, type[Exception]]] = [
         (data.model_copy(update={"camera_id": place.cam_b.id}), NotFound),
         (data.model_copy(update={"camera_id": None, "district_id": place.b.id}), PermissionDenied),
         (data.model_copy(update={"camera_id": None}), PermissionDenied),  # no district: province-wide only
@@ -370,7 +372,7 @@ async def bus() -> AsyncIterator[MemoryBus]:
 
 @pytest.fixture
 async def feed(bus: MemoryBus) -> AsyncIterator[AlertFeed]:
-    feed = AlertFeed(bus, durable="test-feed", queue_size=5, replay_size=8)
+    feed = AlertFeed(bus, durable="test-feed", tuning=FeedTuning(queue_size=5, replay_size=8))
     await feed.start()
     yield feed
     await feed.stop()

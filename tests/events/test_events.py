@@ -6,17 +6,21 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import Engine, create_engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from safecity.app import create_app
 from safecity.auth.principal import Principal
+from safecity.config import Settings
 from safecity.core.bus.memory import MemoryBus
 from safecity.core.db import create_session_factory
 from safecity.core.errors import InvalidInput, PermissionDenied
@@ -24,6 +28,7 @@ from safecity.events import service as events
 from safecity.events.models import Event, Severity
 from safecity.events.schemas import MAX_PAYLOAD_BYTES, EventIn, EventOut
 from safecity.org.models import District, Province
+from safecity.runtime import build_services
 
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -338,3 +343,18 @@ async def test_store_from_bus_leaves_events_for_redelivery_when_the_database_fai
     assert await wait_until_stored(committed, [sent["id"]]) == {sent["id"]: 1}
     stop.set()
     await consumer
+
+
+def test_the_running_app_stores_what_a_worker_elsewhere_only_published(
+    own_db: tuple[str, sessionmaker[Session]], settings: Settings
+) -> None:
+    """The web process consumes `events.>`: an event a remote producer published lands in the store."""
+    _, factory = own_db
+    services = build_services(settings, session_factory=factory)
+    event = bus_event("remote")
+    with TestClient(create_app(services=services)) as client:
+        client.portal.call(services.bus.publish, "events.analytics.cam-remote", json.dumps(event).encode())
+        deadline = time.monotonic() + 15
+        while not count_stored(factory, [event["id"]]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert count_stored(factory, [event["id"]]) == {event["id"]: 1}

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from conftest import PASSWORD, Factory, new_database
 from safecity import seed
-from safecity.app import build_services, create_app
+from safecity.app import create_app
 from safecity.auth import service as users
 from safecity.auth import tokens
 from safecity.auth.principal import SYSTEM
@@ -40,8 +40,9 @@ from safecity.core.db import utcnow
 from safecity.dispatch import service as dispatch
 from safecity.dispatch.models import UnitStatus
 from safecity.dispatch.schemas import UnitIn
-from safecity.incidents import sharing
+from safecity.incidents.sharing import service as sharing
 from safecity.org import service as org
+from safecity.runtime import build_services
 
 MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 pytestmark = pytest.mark.browser

@@ -11,34 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from conftest import Factory
-from safecity.app import Services, create_app
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.core.db import create_session_factory
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from safecity.events import alerts
-from safecity.events.models import AlertStatus
-from safecity.incidents import pages, service, views
+from safecity.events.alerts import service as alerts
+from safecity.events.alerts.models import AlertStatus
+from safecity.incidents import service
 from safecity.incidents.models import Category, Incident, IncidentCounter, LinkKind, Source, Status
 from safecity.incidents.schemas import IncidentIn
 from safecity.org.models import District, Province
-
-
-@pytest.fixture
-def web_app(services: Services) -> FastAPI:
-    """The app with the incidents routers, until the lead wires them into web/shell.py."""
-    app = create_app(services=services)
-    if "/api/v1/incidents" not in {getattr(r, "path", None) for r in app.router.routes}:
-        app.include_router(views.router)
-        app.include_router(pages.router)
-    return app
 
 
 @dataclass

@@ -8,17 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from conftest import Factory
-from safecity.app import Services, create_app
 from safecity.auth.principal import Principal
 from safecity.core.errors import InvalidInput, PermissionDenied
 from safecity.dispatch.models import Assignment, Unit
 from safecity.dispatch.service import ensure_agencies
-from safecity.incidents import kpi_views, kpis
+from safecity.incidents.kpis import service as kpis
 from safecity.incidents.models import Category, Incident
 from safecity.org.models import District
 
@@ -27,16 +25,6 @@ SINCE = dt.datetime(2026, 11, 1, tzinfo=PKT)
 UNTIL = dt.datetime(2026, 11, 4, tzinfo=PKT)
 # 20:00 UTC on 1 November is 01:00 on 2 November in Karachi.
 T0 = dt.datetime(2026, 11, 1, 20, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def web_app(services: Services) -> FastAPI:
-    """The app with the KPI routers, until the lead wires them into web/shell.py."""
-    app = create_app(services=services)
-    if "/api/v1/kpis" not in {getattr(r, "path", None) for r in app.router.routes}:
-        app.include_router(kpi_views.router)
-        app.include_router(kpi_views.page_router)
-    return app
 
 
 @dataclass

@@ -14,26 +14,18 @@ from sqlalchemy.orm import Session
 
 import safecity.auth
 from conftest import Factory
-from safecity.app import Services, create_app
 from safecity.auth import tokens
 from safecity.auth.permissions import BY_NAME
 from safecity.auth.principal import Principal
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from safecity.incidents import panic, panic_views, service
+from safecity.incidents import service
 from safecity.incidents.models import Category, Source, Status
+from safecity.incidents.panic import service as panic
+from safecity.incidents.panic.models import PanicRegistration
 from safecity.org.models import District
 
 APP = Principal(None, "panic-app", frozenset({"panic.report"}), None, via="token")
 PHONE = "0300 1234567"
-
-
-@pytest.fixture
-def web_app(services: Services) -> FastAPI:
-    """The app with the panic router, until the lead wires it into web/shell.py."""
-    app = create_app(services=services)
-    if "/api/v1/panic" not in {getattr(r, "path", None) for r in app.router.routes}:
-        app.include_router(panic_views.router)
-    return app
 
 
 @pytest.fixture
@@ -46,7 +38,7 @@ def peshawar_mardan(factory: Factory, session: Session) -> tuple[District, Distr
     return pesh, mardan
 
 
-def _register(session: Session, factory: Factory, phone: str = PHONE) -> panic.PanicRegistration:
+def _register(session: Session, factory: Factory, phone: str = PHONE) -> PanicRegistration:
     operator = factory.principal(factory.user("operator"))
     return panic.register(
         session=session,

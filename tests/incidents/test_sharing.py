@@ -5,33 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conftest import Factory
-from safecity.app import Services, create_app
 from safecity.audit.models import AuditEntry
 from safecity.auth.principal import Principal
 from safecity.core.errors import NotFound, PermissionDenied
 from safecity.dispatch import service as dispatch
-from safecity.incidents import service, sharing, sharing_views, views
+from safecity.incidents import service
 from safecity.incidents.models import Incident
+from safecity.incidents.sharing import service as sharing
 
 ADMIN = Principal(None, "admin", frozenset({"users.manage"}), None, via="system")
-
-
-@pytest.fixture
-def web_app(services: Services) -> FastAPI:
-    """The app with the incidents and sharing routers, until the lead wires them into web/shell.py."""
-    app = create_app(services=services)
-    paths = {getattr(r, "path", None) for r in app.router.routes}
-    if "/api/v1/incidents" not in paths:
-        app.include_router(views.router)
-    if "/api/v1/shared-incidents" not in paths:
-        app.include_router(sharing_views.router)
-    return app
 
 
 def _incident(session: Session, factory: Factory) -> tuple[Incident, Principal]:

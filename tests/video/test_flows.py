@@ -25,7 +25,7 @@ from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
 from safecity.core.bus import MemoryBus
 from safecity.core.db import utcnow
-from safecity.events.models import Alert
+from safecity.events.alerts.models import Alert
 from safecity.org import service as org
 from safecity.video import recorder
 from safecity.video.flows import VideoRuntime

@@ -24,11 +24,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from conftest import PASSWORD, Factory, encode_cctv_clip, login, new_database
-from safecity.app import Services, build_services, create_app
+from safecity.app import create_app
 from safecity.audit import service as audit
 from safecity.cameras.models import Camera, Owner
 from safecity.config import Settings
 from safecity.org.models import District
+from safecity.runtime import Services, build_services
 from safecity.video.flows import VideoRuntime
 from safecity.video.ingest import CameraSpec, IngestSupervisor
 from safecity.video.sources import file_url

@@ -31,12 +31,13 @@ from sqlalchemy.orm import Session
 from test_recorder import T0, add_camera, footage, record
 
 from conftest import PASSWORD, Factory, new_database
-from safecity.app import Services, build_services, create_app
+from safecity.app import create_app
 from safecity.audit.models import AuditEntry
 from safecity.cameras.models import Camera
 from safecity.config import Settings
 from safecity.core.errors import NotFound, PermissionDenied
 from safecity.org.models import District
+from safecity.runtime import Services, build_services
 from safecity.video import clips
 from safecity.video.models import Recording
 from safecity.video.recorder import SegmentInfo

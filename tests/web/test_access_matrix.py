@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, object_session
 import safecity.auth
 from conftest import Factory
 from safecity.audit import service as audit
-from safecity.events import alerts
 from safecity.events import service as events
+from safecity.events.alerts import service as alerts
 from safecity.events.schemas import EventIn
 from safecity.org.models import District, PoliceStation, Site
 
@@ -846,11 +846,12 @@ def _panic_phone(world: World) -> str:
     from sqlalchemy import select
 
     from safecity.auth.principal import Principal
-    from safecity.incidents import panic
+    from safecity.incidents.panic import service as panic
+    from safecity.incidents.panic.models import PanicRegistration
 
     session = object_session(world.a)
     assert session is not None
-    known = select(panic.PanicRegistration.id).where(panic.PanicRegistration.phone == MATRIX_PANIC_PHONE)
+    known = select(PanicRegistration.id).where(PanicRegistration.phone == MATRIX_PANIC_PHONE)
     if session.scalar(known) is None:
         registrar = Principal(None, "matrix-registrar", frozenset({"incidents.manage"}), None, via="system")
         panic.register(session=session, principal=registrar, phone=MATRIX_PANIC_PHONE, name="Matrix citizen")
@@ -861,7 +862,7 @@ def _panic_phone(world: World) -> str:
 def _panic_incident(world: World) -> str:
     """The open panic incident of the matrix phone, committed so the app sees it."""
     from safecity.auth.principal import Principal
-    from safecity.incidents import panic
+    from safecity.incidents.panic import service as panic
 
     session = object_session(world.a)
     assert session is not None

@@ -19,8 +19,9 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from conftest import PASSWORD, Factory, new_database
-from safecity.app import build_services, create_app
+from safecity.app import create_app
 from safecity.config import Settings
+from safecity.runtime import build_services
 
 pytestmark = pytest.mark.browser
 

@@ -30,8 +30,8 @@ from safecity.analytics.stats import AnalyticsStats
 from safecity.cameras.models import Camera
 from safecity.config import Settings
 from safecity.core.bus import Bus, BusError
-from safecity.events import alerts
 from safecity.events import service as events
+from safecity.events.alerts import service as alerts
 from safecity.events.schemas import EventIn, EventOut
 from safecity.video.ingest import IngestSupervisor
 

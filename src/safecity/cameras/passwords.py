@@ -38,11 +38,3 @@ _DEFAULT_SET = frozenset((c.username.casefold(), c.password) for c in KNOWN_DEFA
 def is_default_password(username: str | None, password: str | None) -> bool:
     """True when this username/password pair is a known factory default (username case-insensitive)."""
     return ((username or "").strip().casefold(), password or "") in _DEFAULT_SET
-
-
-def default_pairs() -> list[tuple[str, str]]:
-    """The distinct (username, password) pairs to try against a device, in file order."""
-    seen: dict[tuple[str, str], None] = {}
-    for cred in KNOWN_DEFAULTS:
-        seen.setdefault((cred.username, cred.password), None)
-    return list(seen)

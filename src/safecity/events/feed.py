@@ -19,16 +19,17 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from safecity.auth.principal import Principal
 from safecity.core.bus.base import Bus, BusError, Message, Subscription
 from safecity.core.db import utcnow
-from safecity.events.alerts import READ, AlertOut
+from safecity.events.alerts.schemas import AlertOut
+from safecity.events.alerts.service import READ
 from safecity.events.schemas import EventOut
 
 logger = logging.getLogger(__name__)
@@ -36,9 +37,22 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
 RECONNECT_MS = 1000  # how soon a browser reconnects after the stream ends (EventSource's `retry`)
 BUS_RETRY_SECONDS = 1.0
+POSITION = r"^[0-9a-f]{1,16}-[0-9]{1,20}$"  # a feed position: <epoch>-<seq>
 EVENTS_SUBJECT = "events.analytics.>"  # the analytics publish each event on events.analytics.<camera_id>
 
 T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class FeedTuning:
+    """How many items each listener queues and the replay ring keeps; how old an item may be to push."""
+
+    queue_size: int = 256
+    replay_size: int = 1024
+    max_age: float = 120.0
+
+
+DEFAULT_TUNING = FeedTuning()
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,7 @@ class Feed(Generic[T]):
         visible: whether a principal may see an item.
         changed_at: when an item last changed; items older than `max_age` seconds are not pushed.
         event_name: the SSE `event:` field of the items.
+        tuning: how much each listener and the replay ring hold, and how old an item may be to be pushed.
     """
 
     def __init__(
@@ -120,9 +135,7 @@ class Feed(Generic[T]):
         visible: Callable[[Principal, T], bool],
         changed_at: Callable[[T], dt.datetime],
         event_name: str,
-        queue_size: int = 256,
-        replay_size: int = 1024,
-        max_age: float = 120.0,
+        tuning: FeedTuning = DEFAULT_TUNING,
     ) -> None:
         self._bus = bus
         self._durable = durable
@@ -131,13 +144,13 @@ class Feed(Generic[T]):
         self._visible = visible
         self._changed_at = changed_at
         self.event_name = event_name
-        self._queue_size = queue_size
+        self._queue_size = tuning.queue_size
         # A new durable consumer starts at the stream's beginning: items older than this are history,
         # which browsers load from the database, not news to push.
-        self._max_age = dt.timedelta(seconds=max_age)
+        self._max_age = dt.timedelta(seconds=tuning.max_age)
         self._epoch = uuid.uuid4().hex[:8]  # positions of an earlier process mean nothing to this one
         self._seq = 0
-        self._recent: deque[FeedItem[T]] = deque(maxlen=replay_size)
+        self._recent: deque[FeedItem[T]] = deque(maxlen=tuning.replay_size)
         self._listeners: set[Listener[T]] = set()
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -270,54 +283,32 @@ def _readable(principal: Principal, item: AlertOut | EventOut) -> bool:
 class AlertFeed(Feed[AlertOut]):
     """Alerts and their acknowledgements (`alerts.>`), to whoever may read alerts in their district."""
 
-    def __init__(
-        self,
-        bus: Bus,
-        *,
-        durable: str,
-        subject: str = "alerts.>",
-        queue_size: int = 256,
-        replay_size: int = 1024,
-        max_age: float = 120.0,
-    ) -> None:
+    def __init__(self, bus: Bus, *, durable: str, tuning: FeedTuning = DEFAULT_TUNING) -> None:
         super().__init__(
             bus,
             durable=durable,
-            subject=subject,
+            subject="alerts.>",
             model=AlertOut,
             visible=_readable,
             changed_at=lambda alert: alert.acknowledged_at or alert.raised_at,
             event_name="alert",
-            queue_size=queue_size,
-            replay_size=replay_size,
-            max_age=max_age,
+            tuning=tuning,
         )
 
 
 class EventFeed(Feed[EventOut]):
     """Analytics events as they fire (`events.analytics.>`), to whoever may read alerts in their district."""
 
-    def __init__(
-        self,
-        bus: Bus,
-        *,
-        durable: str,
-        subject: str = EVENTS_SUBJECT,
-        queue_size: int = 256,
-        replay_size: int = 1024,
-        max_age: float = 120.0,
-    ) -> None:
+    def __init__(self, bus: Bus, *, durable: str, tuning: FeedTuning = DEFAULT_TUNING) -> None:
         super().__init__(
             bus,
             durable=durable,
-            subject=subject,
+            subject=EVENTS_SUBJECT,
             model=EventOut,
             visible=_readable,
             changed_at=lambda event: event.occurred_at,
             event_name="event",
-            queue_size=queue_size,
-            replay_size=replay_size,
-            max_age=max_age,
+            tuning=tuning,
         )
 
 
@@ -356,6 +347,14 @@ async def sse_stream(
             item = await listener.next(timeout=min(end, next_beat) - now)
             if item is not None:
                 yield f"id: {item.position}\nevent: {feed.event_name}\ndata: {item.data}\n\n"
+
+
+# The query parameters and OpenAPI response of every SSE endpoint.
+After = Annotated[str | None, Query(pattern=POSITION, description="resume after this feed position")]
+MaxSeconds = Annotated[float, Query(gt=0, le=3600, description="end the stream after this long")]
+SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}
+}
 
 
 def sse_response(

@@ -38,16 +38,20 @@ class EventIn(BaseModel):
     @field_validator("payload")
     @classmethod
     def _storable_payload(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # Strict JSON (no NaN or Infinity), measured as stored, so both databases keep the same thing.
-        try:
-            size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
-        except (TypeError, ValueError, RecursionError) as exc:  # pydantic reports only ValueError
-            raise ValueError(f"payload is not JSON: {exc}") from None
-        if size > MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload is {size} bytes of JSON; at most {MAX_PAYLOAD_BYTES} are kept")
-        if _holds_nul(value):
-            raise ValueError("payload holds a NUL character, which PostgreSQL cannot store")
-        return value
+        return storable_json(value, what="payload", max_bytes=MAX_PAYLOAD_BYTES)
+
+
+def storable_json(value: dict[str, Any], *, what: str, max_bytes: int) -> dict[str, Any]:
+    """`value` if both databases keep it as it is: strict JSON (no NaN), at most `max_bytes`, no NUL."""
+    try:
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+    except (TypeError, ValueError, RecursionError) as exc:  # pydantic reports only ValueError
+        raise ValueError(f"{what} is not JSON: {exc}") from None
+    if size > max_bytes:
+        raise ValueError(f"{what} is {size} bytes of JSON; at most {max_bytes} are kept")
+    if _holds_nul(value):
+        raise ValueError(f"{what} holds a NUL character, which PostgreSQL cannot store")
+    return value
 
 
 def _holds_nul(value: Any) -> bool:

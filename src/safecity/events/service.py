@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -35,7 +36,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.auth.principal import Principal
-from safecity.core.bus.base import Bus, Message, Subscription
+from safecity.core.bus.base import Bus, BusError, Message, Subscription
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.events.models import Event
 from safecity.events.schemas import EventIn
@@ -264,8 +265,21 @@ async def store_from_bus(
     ack_wait: float = 30.0,
     stop: asyncio.Event,
 ) -> None:
-    """Store events from the bus in batches until `stop` is set: commit first, then acknowledge."""
-    subscription = await bus.subscribe(subject, durable=durable, ack_wait=ack_wait)
+    """Store events from the bus in batches until `stop` is set: commit first, then acknowledge.
+
+    Producers on this machine store their events before publishing them (a replay is skipped by its
+    id); this consumer stores what producers elsewhere (workers, other systems) only published.
+    """
+    while True:
+        try:
+            subscription = await bus.subscribe(subject, durable=durable, ack_wait=ack_wait)
+            break
+        except BusError as exc:
+            logger.warning("event store cannot subscribe to %s yet, retrying: %s", subject, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            if stop.is_set():
+                return
     try:
         while not stop.is_set():
             messages = await _next_batch(subscription, batch_size=batch_size, max_wait=max_wait, stop=stop)

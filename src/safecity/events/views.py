@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from safecity.events import service as events
-from safecity.events.alerts_views import POSITION
-from safecity.events.feed import sse_response
+from safecity.events.feed import SSE_RESPONSES, After, MaxSeconds, sse_response
 from safecity.events.schemas import EventOut
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
@@ -50,13 +49,13 @@ def search(
 @router.get(
     "/events/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    responses=SSE_RESPONSES,
 )
 async def stream(
     request: Request,
     principal: CurrentPrincipal,
-    after: Annotated[str | None, Query(pattern=POSITION)] = None,
-    max_seconds: Annotated[float, Query(gt=0, le=3600)] = 300.0,
+    after: After = None,
+    max_seconds: MaxSeconds = 300.0,
 ) -> StreamingResponse:
     """New analytics events as Server-Sent Events (`event: event`, EventOut JSON), live, within scope.
 

@@ -1,4 +1,4 @@
-"""The control room's incident pages: the list, the call-taker's form, and one incident's record."""
+"""The control room's incident pages: the operator console, the list, the call-taker's form, one incident."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from safecity.core.errors import NotFound, SafecityError
-from safecity.incidents import service, sharing
+from safecity.events.alerts import pages as alerts_pages
+from safecity.incidents import service
 from safecity.incidents.models import TRANSITIONS, Category, LinkKind, Status
 from safecity.incidents.schemas import MAX_ATTACHMENT_BYTES
+from safecity.incidents.sharing import service as sharing
 from safecity.org.models import District
 from safecity.web.deps import Db, get_services
 from safecity.web.pages import CurrentPage, flash, htmx_action, render
@@ -21,6 +23,19 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 200
 PRIORITY_NAMES = {1: "P1 critical", 2: "P2 high", 3: "P3 medium", 4: "P4 low"}
 Filter = Literal["open", "all", "new", "dispatched", "on_scene", "resolved", "closed"]
+
+
+@router.get("/console", response_class=HTMLResponse)
+def console_page(page: CurrentPage, db: Db) -> Response:
+    page.principal.require("alerts.read")
+    return render(
+        page,
+        "incidents/console.html",
+        **alerts_pages.feed_context(page, db, "new"),
+        categories=[c.value for c in Category],
+        can_escalate=page.principal.can("incidents.manage"),
+        can_watch=page.principal.can("video.live"),
+    )
 
 
 @router.get("/incidents", response_class=HTMLResponse)

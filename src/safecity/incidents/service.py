@@ -29,8 +29,8 @@ from safecity.cameras.models import Camera
 from safecity.cameras.onboarding import normalise_phone
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from safecity.events import alerts
-from safecity.events.models import Alert, AlertStatus
+from safecity.events.alerts import service as alerts
+from safecity.events.alerts.models import Alert, AlertStatus
 from safecity.incidents.models import (
     TRANSITIONS,
     Category,

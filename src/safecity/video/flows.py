@@ -20,7 +20,7 @@ from safecity.cameras import service as cameras
 from safecity.config import Settings
 from safecity.core.bus import Bus, BusError
 from safecity.core.db import utcnow
-from safecity.events import alerts
+from safecity.events.alerts import service as alerts
 from safecity.events.models import Severity
 from safecity.video import retention
 from safecity.video.ingest import CameraSpec, IngestSupervisor

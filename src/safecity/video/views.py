@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import Field
 
-from safecity.app import Services
-from safecity.core.schemas import InModel, OutModel
+from safecity.core.schemas import OutModel
+from safecity.runtime import Services
 from safecity.video import live
 from safecity.video.ingest import IngestSupervisor
 from safecity.video.status import CameraState, scoped_statuses
@@ -20,7 +19,6 @@ from safecity.web.deps import CurrentPrincipal, Db, get_services
 router = APIRouter(prefix="/api/v1", tags=["video"])
 
 NO_STORE = {"Cache-Control": "no-store"}  # police video is never kept by browsers or proxies
-MAX_WALL_TILES = 16
 
 
 class CameraStatusOut(OutModel):
@@ -38,16 +36,6 @@ class CameraStatusOut(OutModel):
     last_frame_at: dt.datetime | None
     last_error: str | None
     reconnects: int
-
-
-class WallIn(InModel):
-    layout: Literal[1, 4, 9, 16]
-    camera_ids: list[uuid.UUID | None] = Field(default_factory=list, max_length=MAX_WALL_TILES)
-
-
-class WallOut(OutModel):
-    layout: int
-    camera_ids: list[uuid.UUID | None]
 
 
 def supervisor_of(services: Services) -> IngestSupervisor | None:
@@ -116,18 +104,3 @@ def live_mjpeg(
     return StreamingResponse(
         live.mjpeg_stream(slot, max_fps=fps, width=width), media_type=live.MJPEG_MEDIA_TYPE, headers=NO_STORE
     )
-
-
-@router.get("/wall", response_model=WallOut)
-def get_wall(principal: CurrentPrincipal, db: Db) -> WallOut:
-    """The caller's video wall: layout (1, 4, 9 or 16 tiles) and the camera on each tile."""
-    layout, tiles = live.get_wall(session=db, principal=principal)
-    return WallOut(layout=layout, camera_ids=tiles)
-
-
-@router.put("/wall", response_model=WallOut)
-def put_wall(body: WallIn, principal: CurrentPrincipal, db: Db) -> WallOut:
-    """Save the caller's video wall; every camera must be within the caller's districts."""
-    live.save_wall(session=db, principal=principal, layout=body.layout, camera_ids=body.camera_ids)
-    layout, tiles = live.get_wall(session=db, principal=principal)
-    return WallOut(layout=layout, camera_ids=tiles)

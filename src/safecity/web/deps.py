@@ -13,7 +13,6 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from safecity.app import Services
 from safecity.audit import service as audit
 from safecity.auth import service as users
 from safecity.auth import sessions, tokens
@@ -21,6 +20,7 @@ from safecity.auth.models import LoginSession, User
 from safecity.auth.permissions import requires_mfa
 from safecity.auth.principal import Principal
 from safecity.core.errors import NotAuthenticated, PermissionDenied
+from safecity.runtime import Services
 
 SESSION_COOKIE = "safecity_session"
 CSRF_HEADER = "X-CSRF-Token"

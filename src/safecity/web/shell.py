@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -16,25 +17,28 @@ from safecity.audit import pages as audit_pages
 from safecity.audit import views as audit_views
 from safecity.auth import pages as auth_pages
 from safecity.auth import views as auth_views
-from safecity.cameras import onvif_views
 from safecity.cameras import pages as cameras_pages
 from safecity.cameras import views as cameras_views
+from safecity.cameras.onvif import views as onvif_views
 from safecity.dispatch import pages as dispatch_pages
 from safecity.dispatch import views as dispatch_views
-from safecity.events import alerts_pages, alerts_views
 from safecity.events import views as events_views
-from safecity.incidents import console as incidents_console
-from safecity.incidents import kpi_views
+from safecity.events.alerts import pages as alerts_pages
+from safecity.events.alerts import views as alerts_views
 from safecity.incidents import pages as incidents_pages
-from safecity.incidents import panic_views as incidents_panic
-from safecity.incidents import sharing_views as incidents_sharing
 from safecity.incidents import views as incidents_views
+from safecity.incidents.kpis import pages as kpis_pages
+from safecity.incidents.kpis import views as kpis_views
+from safecity.incidents.panic import views as panic_views
+from safecity.incidents.sharing import views as sharing_views
 from safecity.org import pages as org_pages
 from safecity.org import service as org
 from safecity.org import views as org_views
-from safecity.video import pages as video_pages
-from safecity.video import playback as video_playback
 from safecity.video import views as video_views
+from safecity.video.playback import pages as playback_pages
+from safecity.video.playback import views as playback_views
+from safecity.video.wall import pages as wall_pages
+from safecity.video.wall import views as wall_views
 from safecity.web import errors
 from safecity.web.deps import Db, get_services
 from safecity.web.middleware import GuardMiddleware, ObservabilityMiddleware
@@ -77,6 +81,37 @@ def metrics() -> Response:
 
 home = APIRouter(include_in_schema=False)
 
+# Every domain's API (views) and pages modules; each exports one `router`.
+DOMAIN_ROUTES: tuple[ModuleType, ...] = (
+    auth_views,
+    auth_pages,
+    org_views,
+    org_pages,
+    audit_views,
+    audit_pages,
+    events_views,
+    alerts_views,
+    alerts_pages,
+    cameras_views,
+    cameras_pages,
+    onvif_views,
+    video_views,
+    wall_views,
+    wall_pages,
+    playback_views,
+    playback_pages,
+    incidents_views,
+    incidents_pages,
+    kpis_views,
+    kpis_pages,
+    panic_views,
+    sharing_views,
+    dispatch_views,
+    dispatch_pages,
+    analytics_views,
+    analytics_pages,
+)
+
 
 @home.get("/", response_class=HTMLResponse)
 def dashboard(page: CurrentPage, db: Db) -> Response:
@@ -96,36 +131,8 @@ def install(app: FastAPI) -> None:
     )
     app.add_middleware(ObservabilityMiddleware)
     errors.install(app)
-    for router in (
-        ops,
-        home,
-        auth_views.router,
-        auth_pages.router,
-        org_views.router,
-        org_pages.router,
-        audit_views.router,
-        audit_pages.router,
-        events_views.router,
-        cameras_views.router,
-        cameras_pages.router,
-        onvif_views.router,
-        alerts_views.router,
-        alerts_pages.router,
-        video_playback.router,
-        video_playback.page_router,
-        video_views.router,
-        video_pages.router,
-        incidents_views.router,
-        incidents_pages.router,
-        incidents_console.router,
-        kpi_views.router,
-        kpi_views.page_router,
-        incidents_panic.router,
-        incidents_sharing.router,
-        dispatch_views.router,
-        dispatch_pages.router,
-        analytics_views.router,
-        analytics_pages.router,
-    ):
-        app.include_router(router)
+    app.include_router(ops)
+    app.include_router(home)
+    for module in DOMAIN_ROUTES:
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -6,55 +6,26 @@ regardless of their district scope, because the other agency was asked to act on
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import uuid
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
 from safecity.auth.models import User
 from safecity.auth.principal import SYSTEM, Principal
-from safecity.core.db import Base, UTCDateTime, utcnow
+from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.dispatch.models import Agency
 from safecity.incidents import service as incidents
 from safecity.incidents.models import Incident
+from safecity.incidents.sharing.models import IncidentShare, UserAgency
 
 logger = logging.getLogger(__name__)
 
 SHARE = "dispatch.manage"
 USERS = "users.manage"
-
-
-class IncidentShare(Base):
-    """An incident shared with an agency, by whom and why."""
-
-    __tablename__ = "incident_shares"
-    __table_args__ = (
-        UniqueConstraint("incident_id", "agency_code"),
-        # The agency's question: "what was shared with us, newest first".
-        Index("ix_incident_shares_agency_code_shared_at", "agency_code", "shared_at"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
-    agency_code: Mapped[str] = mapped_column(String(32), ForeignKey("agencies.code", ondelete="CASCADE"))
-    shared_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    shared_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    note: Mapped[str] = mapped_column(Text, default="")
-
-
-class UserAgency(Base):
-    """A user who works for an agency, and so sees what is shared with it."""
-
-    __tablename__ = "user_agencies"
-
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    agency_code: Mapped[str] = mapped_column(
-        String(32), ForeignKey("agencies.code", ondelete="CASCADE"), primary_key=True
-    )
 
 
 def _agency(session: Session, code: str) -> Agency:

@@ -450,39 +450,6 @@ async def check_default_credentials(
     return accepted
 
 
-async def arefuse_if_default(
-    host: str,
-    port: int,
-    *,
-    timeout: float = 5.0,  # noqa: ASYNC109 - a deadline per request
-    manufacturer: str | None = None,
-) -> None:
-    """Raise InvalidInput(code="default_password") if the camera accepts a factory-default password."""
-    accepts_any, accepted = await _weak_credentials(host, port, seconds=timeout, manufacturer=manufacturer)
-    if accepts_any:
-        raise InvalidInput(
-            f"the camera at {host}:{port} accepts any username and password over ONVIF; "
-            "turn on its user authentication and set a strong password, then register it again",
-            code="default_password",
-        )
-    if accepted:
-        users = ", ".join(sorted({u or "(empty)" for u, _ in accepted}))
-        raise InvalidInput(
-            f"the camera at {host}:{port} still accepts a factory-default password (user {users}); "
-            "change the password on the camera, then register it again",
-            code="default_password",
-        )
-
-
-def refuse_if_default(host: str, port: int, *, timeout: float = 5.0, manufacturer: str | None = None) -> None:
-    """Sync form of `arefuse_if_default`: raise InvalidInput(code="default_password") on a default password.
-
-    Raises DeviceUnreachable (code "onvif_unreachable") when the camera does not answer: the check is
-    never skipped silently. Async callers use `arefuse_if_default`.
-    """
-    asyncio.run(arefuse_if_default(host, port, timeout=timeout, manufacturer=manufacturer))
-
-
 # -- discovery
 
 

@@ -1,15 +1,11 @@
-"""REST API of ONVIF discovery (/api/v1/cameras/discover)."""
+"""ONVIF discovery in and out of the API."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-from safecity.cameras import onvif
+from safecity.cameras.onvif import service as onvif
 from safecity.core.schemas import InModel, OutModel
-from safecity.web.deps import CurrentPrincipal, Db
-
-router = APIRouter(prefix="/api/v1", tags=["cameras"])
 
 
 class DiscoverIn(InModel):
@@ -85,20 +81,4 @@ def device_out(device: onvif.Surveyed) -> DeviceOut:
         profiles=[ProfileOut.model_validate(p) for p in info.profiles] if info else [],
         accepts_default_password=device.accepts_default_password,
         error=device.error,
-    )
-
-
-@router.post("/cameras/discover", response_model=DiscoverOut)
-def discover_cameras(body: DiscoverIn, principal: CurrentPrincipal, db: Db) -> DiscoverOut:
-    """Scan a subnet (at most /22) for ONVIF cameras; say which still accept a factory-default password."""
-    devices = onvif.discover_cameras(
-        session=db,
-        actor=principal,
-        network=body.network,
-        ports=body.ports,
-        username=body.username or None,
-        password=body.password.get_secret_value() if body.password else None,
-    )
-    return DiscoverOut(
-        network=str(onvif.scan_network(body.network)), devices=[device_out(d) for d in devices]
     )

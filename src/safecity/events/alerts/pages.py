@@ -12,9 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from safecity.core.errors import SafecityError
-from safecity.events import alerts
-from safecity.events.alerts import AlertOut
-from safecity.events.models import Alert, AlertStatus, Severity
+from safecity.events.alerts import service as alerts
+from safecity.events.alerts.models import Alert, AlertStatus
+from safecity.events.alerts.schemas import AlertOut
+from safecity.events.models import Severity
 from safecity.web.deps import Db, get_services
 from safecity.web.pages import CurrentPage, Page, flash, render
 

@@ -14,16 +14,17 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.onboarding import normalise_phone
-from safecity.core.db import Base, UTCDateTime, utcnow
+from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.incidents import service as incidents
 from safecity.incidents.models import Category, Incident, IncidentEvent, Source, Status
+from safecity.incidents.panic.models import PanicRegistration
 from safecity.org.models import District
 
 logger = logging.getLogger(__name__)
@@ -36,22 +37,6 @@ CLOSED = (Status.RESOLVED, Status.CLOSED)
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 _CNIC = re.compile(r"(\d{5})-?(\d{7})-?(\d)")
 _EARTH_RADIUS_KM = 6371.0
-
-
-class PanicRegistration(Base):
-    """A citizen registered for the panic button, identified by their mobile number."""
-
-    __tablename__ = "panic_registrations"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    phone: Mapped[str] = mapped_column(String(16), unique=True)  # +923XXXXXXXXX
-    name: Mapped[str] = mapped_column(String(120))
-    cnic: Mapped[str | None] = mapped_column(String(13))  # 13 digits, no dashes
-    emergency_contact_name: Mapped[str | None] = mapped_column(String(120))
-    emergency_contact_phone: Mapped[str | None] = mapped_column(String(16))
-    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 def normalise_cnic(text: str) -> str:

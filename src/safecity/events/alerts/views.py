@@ -9,15 +9,14 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from safecity.events import alerts
-from safecity.events.alerts import AckIn, AlertIn, AlertOut, DismissIn
-from safecity.events.feed import sse_response
-from safecity.events.models import AlertStatus, Severity
+from safecity.events.alerts import service as alerts
+from safecity.events.alerts.models import AlertStatus
+from safecity.events.alerts.schemas import AckIn, AlertIn, AlertOut, DismissIn
+from safecity.events.feed import SSE_RESPONSES, After, MaxSeconds, sse_response
+from safecity.events.models import Severity
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
-
-POSITION = r"^[0-9a-f]{1,16}-[0-9]{1,20}$"
 
 
 @router.get("/alerts", response_model=list[AlertOut])
@@ -46,13 +45,13 @@ def list_alerts(
 @router.get(
     "/alerts/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    responses=SSE_RESPONSES,
 )
 async def stream(
     request: Request,
     principal: CurrentPrincipal,
-    after: Annotated[str | None, Query(pattern=POSITION)] = None,
-    max_seconds: Annotated[float, Query(gt=0, le=3600)] = 300.0,
+    after: After = None,
+    max_seconds: MaxSeconds = 300.0,
 ) -> StreamingResponse:
     """New alerts and acknowledgements as Server-Sent Events (`event: alert`, JSON data), live.
 

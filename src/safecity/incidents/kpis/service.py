@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from safecity.auth.principal import Principal
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput
-from safecity.core.schemas import OutModel
 from safecity.dispatch.models import Agency, Assignment, Unit
+from safecity.incidents.kpis.schemas import Day, Figures, Group, Report
 from safecity.incidents.models import Category, Incident
 from safecity.org.models import District
 
@@ -31,51 +31,6 @@ DEFAULT_ARRIVAL_TARGET_S = 600
 DEFAULT_GOAL_SHARE = 0.9  # 90 % of incidents should meet each target
 DEFAULT_PERIOD = dt.timedelta(days=30)
 MAX_PERIOD = dt.timedelta(days=366)
-
-
-class Figures(OutModel):
-    """Counts, median, 90th percentile and share within target of one group (seconds; None: no data)."""
-
-    count: int
-    dispatched: int
-    arrived: int
-    dispatch_median_s: float | None
-    dispatch_p90_s: float | None
-    dispatch_within_share: float | None
-    arrival_median_s: float | None
-    arrival_p90_s: float | None
-    arrival_within_share: float | None
-
-
-class Group(OutModel):
-    """The figures of one district, category or agency."""
-
-    key: str
-    label: str
-    figures: Figures
-
-
-class Report(OutModel):
-    """Response-time figures over a period, overall and per district, category and agency."""
-
-    since: dt.datetime
-    until: dt.datetime
-    dispatch_target_s: int
-    arrival_target_s: int
-    goal_share: float
-    overall: Figures
-    by_district: list[Group]
-    by_category: list[Group]
-    by_agency: list[Group]
-
-
-class Day(OutModel):
-    """One local day: incidents opened and their median times to dispatch and to arrive."""
-
-    day: dt.date
-    count: int
-    dispatch_median_s: float | None
-    arrival_median_s: float | None
 
 
 @dataclass

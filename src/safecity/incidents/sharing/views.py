@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from fastapi import APIRouter
-from pydantic import Field
 
-from safecity.core.schemas import InModel, OutModel
-from safecity.incidents import sharing
-from safecity.incidents.schemas import TEXT, IncidentOut
+from safecity.incidents.schemas import IncidentOut
+from safecity.incidents.sharing import service as sharing
+from safecity.incidents.sharing.schemas import ShareIn, ShareOut
 from safecity.web.deps import CurrentPrincipal, Db
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
-
-
-class ShareIn(InModel):
-    """Share an incident with an agency (its code, such as rescue1122), with a note for them."""
-
-    agency_code: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
-    note: str = Field(default="", max_length=1000, pattern=TEXT)
-
-
-class ShareOut(OutModel):
-    """A share of an incident with an agency."""
-
-    id: uuid.UUID
-    incident_id: uuid.UUID
-    agency_code: str
-    shared_by: uuid.UUID | None
-    shared_at: dt.datetime
-    note: str
 
 
 @router.post("/incidents/{incident_id}/shares", response_model=ShareOut, status_code=201)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import re
 import uuid
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,9 +24,9 @@ from safecity.cameras.models import Camera
 from safecity.core.bus.base import Bus, BusError
 from safecity.core.db import transaction, utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from safecity.core.schemas import InModel, OutModel
-from safecity.events.models import Alert, AlertStatus, Severity
-from safecity.events.schemas import KIND_PATTERN, SOURCE_PATTERN
+from safecity.events.alerts.models import Alert, AlertStatus
+from safecity.events.alerts.schemas import AckIn, AlertIn, AlertOut
+from safecity.events.schemas import SOURCE_PATTERN
 from safecity.org.models import District
 
 logger = logging.getLogger(__name__)
@@ -36,82 +35,7 @@ READ = "alerts.read"
 HANDLE = "alerts.handle"
 RAISE = "alerts.raise"
 MAX_LIST_LIMIT = 1000
-MAX_DETAIL_BYTES = 8 * 1024  # what an operator reads beside the title; images travel as references
-LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"  # one line of text: no control characters
-NOTE_PATTERN = r"^[^\x00]*$"  # several lines allowed; PostgreSQL cannot store NUL
 _SOURCE = re.compile(SOURCE_PATTERN)
-
-
-class AlertIn(InModel):
-    """An alert as a system raises it (the body of POST /api/v1/alerts)."""
-
-    kind: str = Field(max_length=64, pattern=KIND_PATTERN, examples=["camera.offline"])
-    severity: Severity = Field(examples=[3])
-    title: str = Field(min_length=1, max_length=200, pattern=LINE_PATTERN, examples=["Gate 3 camera offline"])
-    camera_id: uuid.UUID | None = None
-    district_id: uuid.UUID | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
-    # Raising again with the same key while the alert is still new refreshes it instead of adding one.
-    dedup_key: str | None = Field(default=None, min_length=1, max_length=200, pattern=LINE_PATTERN)
-
-    @field_validator("detail")
-    @classmethod
-    def _storable_detail(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # Strict JSON (no NaN), measured as stored, and no NUL, so both databases keep the same thing.
-        try:
-            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError, RecursionError) as exc:  # pydantic reports only ValueError
-            raise ValueError(f"detail is not JSON: {exc}") from None
-        if len(text.encode()) > MAX_DETAIL_BYTES:
-            raise ValueError(f"detail is larger than {MAX_DETAIL_BYTES} bytes of JSON")
-        if _holds_nul(value):
-            raise ValueError("detail holds a NUL character")
-        return value
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
-
-
-class AckIn(InModel):
-    """An acknowledgement, with an optional note of what the operator did."""
-
-    note: str | None = Field(default=None, max_length=500, pattern=NOTE_PATTERN)
-
-
-class DismissIn(InModel):
-    """A dismissal as a false alarm, with its reason."""
-
-    reason: str = Field(min_length=3, max_length=500, pattern=NOTE_PATTERN)
-
-
-class AlertOut(OutModel):
-    """An alert as API clients and the live feed see it."""
-
-    id: uuid.UUID
-    raised_at: dt.datetime
-    first_raised_at: dt.datetime
-    repeat_count: int
-    source: str
-    kind: str
-    severity: Severity
-    title: str
-    detail: dict[str, Any]
-    camera_id: uuid.UUID | None
-    camera_name: str | None
-    district_id: uuid.UUID | None
-    status: AlertStatus
-    acknowledged_by: uuid.UUID | None
-    acknowledged_by_name: str | None
-    acknowledged_at: dt.datetime | None
-    ack_note: str | None
-    dedup_key: str | None
 
 
 def _problems(exc: ValidationError) -> str:

@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from safecity.video import live
-from safecity.video.models_wall import LAYOUTS
+from safecity.video.wall import service as wall
+from safecity.video.wall.models import LAYOUTS
 from safecity.web.deps import Db
 from safecity.web.pages import CurrentPage, render
 
@@ -17,7 +18,7 @@ router = APIRouter(include_in_schema=False)
 def wall_page(page: CurrentPage, db: Db) -> Response:
     """The user's video wall with its saved layout and cameras."""
     page.principal.require(live.LIVE_PERMISSION)
-    layout, tiles = live.get_wall(session=db, principal=page.principal)
+    layout, tiles = wall.get_wall(session=db, principal=page.principal)
     cameras = live.watchable_cameras(session=db, principal=page.principal)
     names = {c.id: c.name for c in cameras}
     slots = [(tiles[i] if i < len(tiles) else None) for i in range(max(LAYOUTS))]
@@ -28,6 +29,6 @@ def wall_page(page: CurrentPage, db: Db) -> Response:
         layouts=LAYOUTS,
         tiles=[{"camera_id": str(c) if c else "", "name": names.get(c, "") if c else ""} for c in slots],
         cameras=[{"id": str(c.id), "name": c.name} for c in cameras],
-        tile_width=live.tile_width(layout),
-        widths={str(n): live.tile_width(n) for n in LAYOUTS},
+        tile_width=wall.tile_width(layout),
+        widths={str(n): wall.tile_width(n) for n in LAYOUTS},
     )

@@ -1,0 +1,1 @@
+"""ONVIF: discover cameras on a subnet and survey what they offer."""

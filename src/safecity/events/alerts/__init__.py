@@ -1,0 +1,1 @@
+"""Alerts: what an operator must look at, raised by cameras, analytics and other systems."""

@@ -1,0 +1,1 @@
+"""Response-time KPIs: time to dispatch and to arrive."""

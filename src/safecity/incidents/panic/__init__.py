@@ -1,0 +1,1 @@
+"""The citizen panic button (women's safety)."""

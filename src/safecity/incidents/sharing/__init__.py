@@ -1,0 +1,1 @@
+"""Incidents shared with other agencies."""

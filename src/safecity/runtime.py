@@ -1,0 +1,74 @@
+"""The runtime objects one process shares: settings, database, bus, live feeds, cameras, analytics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from safecity.analytics.flows import AnalyticsRuntime
+from safecity.config import DispatchSettings, Settings
+from safecity.core.bus import Bus, create_bus
+from safecity.core.crypto import SecretBox
+from safecity.core.db import create_db_engine, create_session_factory
+from safecity.dispatch.notifiers import Notifier, build_notifier
+from safecity.events.feed import AlertFeed, EventFeed, durable_name
+from safecity.video.flows import VideoRuntime
+
+
+@dataclass
+class Services:
+    """What every request handler and worker of one process shares."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    bus: Bus
+    mfa_box: SecretBox
+    alert_feed: AlertFeed
+    event_feed: EventFeed  # analytics events, live
+    video: VideoRuntime | None = None  # the cameras run by this process, if any
+    analytics: AnalyticsRuntime | None = None  # the analytics of those cameras, if enabled
+    dispatch_notifier: Notifier | None = None  # how units are told of an assignment; None: by radio
+    engine: Engine | None = None  # owned (and disposed) here unless a session factory was handed in
+
+
+def build_services(settings: Settings, *, session_factory: sessionmaker[Session] | None = None) -> Services:
+    """Wire the process's services from its configuration."""
+    engine = None
+    if session_factory is None:
+        engine = create_db_engine(settings.effective_database_url)
+        session_factory = create_session_factory(engine)
+    bus = create_bus(settings.bus_url.get_secret_value())
+    video = VideoRuntime(settings, session_factory, bus) if settings.video.run_in_web else None
+    return Services(
+        settings=settings,
+        session_factory=session_factory,
+        bus=bus,
+        mfa_box=SecretBox(settings.secret_key.get_secret_value(), "mfa"),
+        alert_feed=AlertFeed(bus, durable=durable_name()),
+        event_feed=EventFeed(bus, durable=durable_name("event-feed")),
+        video=video,
+        analytics=analytics_for(settings, session_factory, bus, video),
+        dispatch_notifier=_notifier(settings.dispatch),
+        engine=engine,
+    )
+
+
+def analytics_for(
+    settings: Settings, session_factory: sessionmaker[Session], bus: Bus, video: VideoRuntime | None
+) -> AnalyticsRuntime | None:
+    """Analytics of the cameras this process ingests, unless switched off."""
+    if video is None or not settings.analytics.enabled:
+        return None
+    return AnalyticsRuntime(settings, session_factory, bus, video.supervisor)
+
+
+def _notifier(cfg: DispatchSettings) -> Notifier | None:
+    if cfg.mqtt_host:
+        return build_notifier(
+            {"type": "mqtt", "host": cfg.mqtt_host, "port": cfg.mqtt_port, "prefix": cfg.topic_prefix}
+        )
+    if cfg.webhook_url:
+        return build_notifier({"type": "webhook", "url": cfg.webhook_url})
+    return None

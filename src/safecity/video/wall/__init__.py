@@ -1,0 +1,1 @@
+"""The video wall: each user's layout of live tiles."""
