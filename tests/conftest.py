@@ -5,10 +5,13 @@ A test that needs a server it was told about but cannot reach fails; one it was 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select as io_select  # `select` is SQLAlchemy's here
 import socket
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +23,7 @@ import cv2
 import numpy as np
 import pyotp
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -248,6 +252,58 @@ def login_as(web_app: FastAPI, factory: Factory, session: Session) -> Iterator[C
     yield _login
     for c in clients:
         c.close()
+
+
+# --- the whole application behind a real uvicorn ----------------------------------------------
+
+
+@dataclass
+class LiveApp:
+    """The whole application behind a real uvicorn, run on an event loop the test can reach."""
+
+    base: str
+    services: Services
+    loop: asyncio.AbstractEventLoop
+
+    def publish(self, subject: str, data: bytes, msg_id: str) -> None:
+        """Publish on the app's bus from the test's thread, as the analytics pipeline would."""
+        asyncio.run_coroutine_threadsafe(
+            self.services.bus.publish(subject, data, msg_id=msg_id), self.loop
+        ).result(5)
+
+
+@contextmanager
+def serve(
+    settings: Settings, db_url: str, tmp_path: Path, *, slow_callback: float | None = None
+) -> Iterator[LiveApp]:
+    """The application on a database of its own, behind a real uvicorn on a free port.
+
+    With `slow_callback` (seconds), the server's loop runs in asyncio's debug mode, which logs every
+    callback that holds the loop longer than that ("Executing ... took ... seconds", logger asyncio).
+    """
+    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
+        services = build_services(settings.model_copy(update={"database_url": SecretStr(url)}))
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(create_app(services=services), log_config=None))
+        loop = asyncio.new_event_loop()
+        if slow_callback is not None:
+            loop.set_debug(True)
+            loop.slow_callback_duration = slow_callback
+        thread = threading.Thread(
+            target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert time.monotonic() < deadline, "the test server did not start"
+            time.sleep(0.05)
+        try:
+            yield LiveApp(f"http://127.0.0.1:{sock.getsockname()[1]}", services, loop)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=20)
+            loop.close()
 
 
 # --- a real RTSP camera (GStreamer's RTSP server under Debian's python3) --------------------------

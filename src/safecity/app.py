@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import NoMatchFound
 
 from safecity import __version__
 from safecity.config import Settings, load_settings
@@ -19,12 +21,20 @@ from safecity.web import shell
 logger = logging.getLogger(__name__)
 
 
+def _build_route_tables(app: FastAPI) -> None:
+    """Have FastAPI build every router's route table now: built lazily, the first request would hold the
+    event loop for about a second while it is done."""
+    with contextlib.suppress(NoMatchFound):
+        app.url_path_for("no such route: walks every table")
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """The web application with its API, pages, health and metrics endpoints."""
     services = services or build_services(settings or load_settings())
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(_build_route_tables, app)
         await services.bus.start()
         await services.alert_feed.start()
         await services.event_feed.start()

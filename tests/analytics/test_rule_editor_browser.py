@@ -4,73 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import pytest
-import uvicorn
-from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 
-from conftest import PASSWORD, Factory, RtspCamera, new_database
-from safecity.app import create_app
+from conftest import PASSWORD, Factory, LiveApp, RtspCamera, serve
 from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
 from safecity.events import service as events
 from safecity.events.schemas import EventIn, EventOut
-from safecity.runtime import Services, build_services
 from safecity.video.status import CameraState
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
-
-
-@dataclass
-class LiveApp:
-    """The whole application behind a real uvicorn, run on an event loop the test can reach."""
-
-    base: str
-    services: Services
-    loop: asyncio.AbstractEventLoop
-
-    def publish(self, subject: str, data: bytes, msg_id: str) -> None:
-        """Publish on the app's bus from the test's thread, as the analytics pipeline would."""
-        asyncio.run_coroutine_threadsafe(
-            self.services.bus.publish(subject, data, msg_id=msg_id), self.loop
-        ).result(5)
-
-
-@contextmanager
-def serve(settings: Settings, db_url: str, tmp_path: Path) -> Iterator[LiveApp]:
-    """The application on a database of its own, behind a real uvicorn on a free port."""
-    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
-        services = build_services(settings.model_copy(update={"database_url": SecretStr(url)}))
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(create_app(services=services), log_config=None))
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(
-            target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert time.monotonic() < deadline, "the test server did not start"
-            time.sleep(0.05)
-        try:
-            yield LiveApp(f"http://127.0.0.1:{sock.getsockname()[1]}", services, loop)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=20)
-            loop.close()
 
 
 @pytest.fixture

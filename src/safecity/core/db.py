@@ -67,7 +67,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution options of a connection that only reads: on SQLite its transaction takes no write lock.
+READ_ONLY = {"safecity_read_only": True}
+
+
 def _sqlite_begin(conn: Any) -> None:
+    if conn.get_execution_options().get("safecity_read_only"):
+        conn.exec_driver_sql("BEGIN")  # deferred: a read neither takes nor waits for the write lock
+        return
     # pysqlite's own transaction handling is disabled (isolation_level=None below), so SQLAlchemy's
     # BEGIN is emitted here; savepoints then work as they do on PostgreSQL. IMMEDIATE takes the write
     # lock up front: a WAL transaction that read first and then writes after another connection's commit
@@ -94,6 +101,12 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def ping(factory: sessionmaker[Session]) -> None:
+    """Ask the database for SELECT 1 in a read-only transaction, so that it waits for no writer."""
+    with factory() as session:
+        session.connection(execution_options=READ_ONLY).exec_driver_sql("SELECT 1")
 
 
 @contextmanager
