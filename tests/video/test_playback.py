@@ -38,7 +38,7 @@ from safecity.config import Settings
 from safecity.core.errors import NotFound, PermissionDenied
 from safecity.org.models import District
 from safecity.runtime import Services, build_services
-from safecity.video import clips
+from safecity.video import clips, retention
 from safecity.video.models import Recording
 from safecity.video.recorder import SegmentInfo
 
@@ -276,6 +276,37 @@ def test_the_api_refuses_without_the_permission_and_hides_other_districts(
 
     unknown = investigator.get(f"/api/v1/cameras/{uuid.uuid4()}/playback.m3u8", params=_span(0, 4))
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+
+
+def test_an_index_row_naming_a_file_elsewhere_is_never_served_exported_or_deleted(
+    recorded: Recorded,
+    factory: Factory,
+    login_as: Callable[..., TestClient],
+    session: Session,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    outside = tmp_path / "elsewhere" / "secret.mp4"
+    outside.parent.mkdir()
+    outside.write_bytes(b"not police video")
+    recordings = settings.recordings_dir
+    relative = Path("..") / Path(*([".."] * len(recordings.parts)))  # climbs to / from the folder
+    rows = session.scalars(
+        select(Recording).where(Recording.camera_id == recorded.camera.id).order_by(Recording.start)
+    ).all()
+    rows[0].path = str(outside)  # absolute
+    rows[1].path = str(relative / outside.relative_to("/"))  # ../../…
+    session.flush()
+
+    investigator = login_as(factory.user("investigator", districts=[recorded.district]))
+    for row in rows[:2]:
+        served = investigator.get(f"/api/v1/recordings/{row.id}/segment.mp4")
+        assert served.status_code == 404 and b"police video" not in served.content
+    clip = {"t0": T0.isoformat(), "t1": (T0 + dt.timedelta(seconds=3)).isoformat()}
+    assert investigator.post(f"/api/v1/cameras/{recorded.camera.id}/clips", json=clip).status_code == 409
+
+    retention.remove_camera_footage(session=session, recordings_dir=recordings, camera_id=recorded.camera.id)
+    assert outside.read_bytes() == b"not police video"
 
 
 def test_evidence_locks_over_the_api(

@@ -36,7 +36,9 @@ def test_the_loop_never_stalls_under_writes_health_checks_and_reads(
         with app.services.session_factory() as session:
             factory = Factory(session, app.services.mfa_box)
             district = factory.district()
-            names = [factory.user("operator", districts=[district], mfa=False).username for _ in range(WRITERS)]
+            names = [
+                factory.user("operator", districts=[district], mfa=False).username for _ in range(WRITERS)
+            ]
             session.commit()
             district_id = str(district.id)
         clients = [_logged_in(app.base, name) for name in names]

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from safecity.auth.principal import Principal
 from safecity.core.bus.base import Bus, BusError, Message, Subscription
 from safecity.core.errors import InvalidInput, NotFound
+from safecity.core.storage import contained
 from safecity.events.models import Event
 from safecity.events.schemas import EventIn
 
@@ -247,9 +248,8 @@ def snapshot_file(
     relative = event.payload.get("snapshot")
     if not isinstance(relative, str) or not relative:
         raise NotFound("this event has no snapshot", code="no_snapshot")
-    base = snapshots_dir.resolve()
-    path = (base / relative).resolve()  # an absolute path or "../" resolves outside the base
-    if not path.is_relative_to(base) or not path.is_file():
+    path = contained(snapshots_dir, relative)
+    if path is None or not path.is_file():
         raise NotFound("the event's snapshot is not there", code="no_snapshot")
     return path
 

@@ -25,6 +25,7 @@ from safecity.video.recorder import (
     camera_in_scope,
     check_range,
     file_sha256,
+    segment_file,
     segments,
     wall_offset,
 )
@@ -109,8 +110,8 @@ def recording_file(
     camera_in_scope(
         session=session, principal=principal, camera_id=recording.camera_id, permission=PLAYBACK_PERMISSION
     )
-    file = recordings_dir / recording.path
-    if not file.is_file():
+    file = segment_file(recordings_dir, recording.path)
+    if file is None or not file.is_file():
         raise NotFound("the recording's file is missing from the disk")
     return recording, file
 
@@ -233,10 +234,10 @@ def export_clip(
     rows = segments(session=session, camera_id=camera_id, since=t0, until=t1)
     if not rows:
         raise NotFound("no recordings of this camera in that time range")
-    missing = [row.path for row in rows if not (recordings_dir / row.path).is_file()]
-    if missing:
-        logger.error("export: %d segment files of camera %s are missing", len(missing), camera.id)
-        raise Conflict(f"{len(missing)} of the {len(rows)} recorded segments in this range are missing")
+    files = [f for row in rows if (f := segment_file(recordings_dir, row.path)) is not None and f.is_file()]
+    if missing := len(rows) - len(files):
+        logger.error("export: %d segment files of camera %s are missing", missing, camera.id)
+        raise Conflict(f"{missing} of the {len(rows)} recorded segments in this range are missing")
     clip_id = uuid.uuid4()
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"{clip_id}.mp4"
@@ -244,8 +245,8 @@ def export_clip(
     try:
         writer = _ClipWriter(partial, t0, t1)
         try:
-            for row in rows:
-                writer.add(recordings_dir / row.path, row.start)
+            for row, file in zip(rows, files, strict=True):
+                writer.add(file, row.start)
                 if writer.done:
                     break
         finally:

@@ -28,6 +28,7 @@ from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound
+from safecity.core.storage import contained
 from safecity.video.models import Recording
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,11 @@ def segment_path(camera_id: uuid.UUID, start: dt.datetime) -> str:
     start = start.astimezone(dt.UTC)
     name = start.strftime(FILE_TIME_FORMAT) + ".mp4"
     return str(PurePosixPath(str(camera_id), f"{start:%Y}", f"{start:%m}", f"{start:%d}", name))
+
+
+def segment_file(recordings_dir: Path, path: str) -> Path | None:
+    """The file of an indexed segment, or None when its stored path leads outside the recordings folder."""
+    return contained(recordings_dir, path)
 
 
 def parse_segment_start(name: str) -> dt.datetime | None:

@@ -28,6 +28,7 @@ from safecity.video.recorder import (
     file_sha256,
     index_segment,
     parse_segment_start,
+    segment_file,
     wall_offset,
 )
 
@@ -62,7 +63,10 @@ def _delete_segments(
     failed: set[uuid.UUID] = set()
     parents: set[Path] = set()
     for recording_id, path in rows:
-        file = recordings_dir / path
+        file = segment_file(recordings_dir, path)
+        if file is None:  # an index row that points elsewhere: drop the row, never touch that file
+            logger.error("retention: recording %s names a file outside the recordings folder", recording_id)
+            continue
         try:
             file.unlink(missing_ok=True)
         except OSError:
@@ -301,7 +305,10 @@ def _remove_missing(session: Session, recordings_dir: Path, report: ReconcileRep
             .order_by(Recording.start)
         )
         for recording_id, path, locked in rows:
-            file = recordings_dir / path
+            file = segment_file(recordings_dir, path)
+            if file is None:
+                gone.append((recording_id, path, locked))
+                continue
             if file.parent not in listings:  # rows come in time order: one listing per day folder
                 listings.clear()
                 listings[file.parent] = {p.name for p in file.parent.glob("*.mp4")}
