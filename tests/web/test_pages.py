@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from conftest import Factory
 from safecity.audit import service as audit
 from safecity.auth import service as users
+from safecity.auth import tokens
 
 PAGES = {
     "/org/districts": "Districts",
@@ -109,11 +110,22 @@ def test_districts_page_shows_the_map_and_admin_adds_a_site(
     assert "Chowk Yadgar" in page.text and "data-map=" in page.text
 
 
-def test_health_and_metrics(client: TestClient) -> None:
+def test_health_and_metrics(client: TestClient, factory: Factory, session: Session) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "bus": "ok"}
     client.get("/api/v1/users")
-    metrics = client.get("/metrics").text
+    # Metrics name cameras: nobody reads them without a token that holds metrics.read.
+    assert client.get("/metrics").status_code == 401
+    admin = factory.user("admin")
+    _, weak = tokens.create(
+        session=session, actor=factory.principal(admin), name="vms", permissions=["alerts.raise"]
+    )
+    _, scraper = tokens.create(
+        session=session, actor=factory.principal(admin), name="prometheus", permissions=["metrics.read"]
+    )
+    session.commit()
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {weak}"}).status_code == 403
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {scraper}"}).text
     assert 'safecity_http_requests_total{method="GET",route="/api/v1/users",status="401"}' in metrics
     assert client.get("/api/v1/openapi.json").status_code == 200

@@ -41,7 +41,7 @@ from safecity.video.playback import views as playback_views
 from safecity.video.wall import pages as wall_pages
 from safecity.video.wall import views as wall_views
 from safecity.web import errors
-from safecity.web.deps import Db, get_services
+from safecity.web.deps import CurrentPrincipal, Db, get_services
 from safecity.web.middleware import GuardMiddleware, ObservabilityMiddleware
 from safecity.web.pages import CurrentPage, render
 
@@ -78,8 +78,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @ops.get("/metrics")
-def metrics() -> Response:
-    """Prometheus metrics of this process."""
+def metrics(principal: CurrentPrincipal) -> Response:
+    """Prometheus metrics of this process, for an API token holding `metrics.read` (they name cameras)."""
+    principal.require("metrics.read")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
