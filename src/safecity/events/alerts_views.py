@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
+from safecity.core.schemas import IsoDateTime
 from safecity.events import alerts
 from safecity.events.alerts import AckIn, AlertIn, AlertOut, DismissIn
 from safecity.events.feed import sse_response
@@ -25,7 +25,7 @@ def list_alerts(
     principal: CurrentPrincipal,
     db: Db,
     status: AlertStatus | None = None,
-    since: AwareDatetime | None = None,
+    since: IsoDateTime | None = None,
     camera_id: uuid.UUID | None = None,
     min_severity: Severity | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from safecity.core.schemas import IsoDateTime
 from safecity.incidents import kpis
 from safecity.web import charts
 from safecity.web.charts import Bucket, Chart, Mark, Series
@@ -27,8 +28,8 @@ GoalShare = Annotated[float, Query(gt=0, le=1)]
 def get_kpis(
     principal: CurrentPrincipal,
     db: Db,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     dispatch_target_s: DispatchTarget = kpis.DEFAULT_DISPATCH_TARGET_S,
     arrival_target_s: ArrivalTarget = kpis.DEFAULT_ARRIVAL_TARGET_S,
     goal_share: GoalShare = kpis.DEFAULT_GOAL_SHARE,
@@ -50,8 +51,8 @@ def get_daily(
     request: Request,
     principal: CurrentPrincipal,
     db: Db,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
 ) -> list[kpis.Day]:
     """Per local day: incidents opened and their median times to dispatch and to arrive."""
     zone = get_services(request).settings.timezone

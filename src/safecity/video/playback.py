@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, Field
 from safecity.audit import service as audit
 from safecity.config import Settings
 from safecity.core.errors import InvalidInput, SafecityError
-from safecity.core.schemas import InModel, OutModel
+from safecity.core.schemas import InModel, IsoDateTime, OutModel
 from safecity.video import clips, recorder
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 from safecity.web.pages import CurrentPage, flash, htmx_action, local_time, render
@@ -80,7 +80,7 @@ class LockOut(OutModel):
 
 @router.get("/cameras/{camera_id}/timeline", response_model=list[SpanOut])
 def get_timeline(
-    camera_id: uuid.UUID, since: AwareDatetime, until: AwareDatetime, principal: CurrentPrincipal, db: Db
+    camera_id: uuid.UUID, since: IsoDateTime, until: IsoDateTime, principal: CurrentPrincipal, db: Db
 ) -> list[SpanOut]:
     """Recorded spans and gaps of a camera over [since, until)."""
     spans = recorder.timeline(session=db, principal=principal, camera_id=camera_id, since=since, until=until)
@@ -89,7 +89,7 @@ def get_timeline(
 
 @router.get("/cameras/{camera_id}/playback.m3u8", response_class=Response)
 def get_playlist(
-    camera_id: uuid.UUID, since: AwareDatetime, until: AwareDatetime, principal: CurrentPrincipal, db: Db
+    camera_id: uuid.UUID, since: IsoDateTime, until: IsoDateTime, principal: CurrentPrincipal, db: Db
 ) -> Response:
     """An HLS playlist of a camera's recordings over [since, until), for hls.js (audited)."""
     text = clips.playlist(
@@ -225,7 +225,7 @@ def playback_page(
     page: CurrentPage,
     db: Db,
     day: dt.date | None = None,
-    at: AwareDatetime | None = None,
+    at: IsoDateTime | None = None,
 ) -> Response:
     """A camera's recordings of one day (local time): timeline, player and clip export.
 
