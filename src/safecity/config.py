@@ -17,6 +17,8 @@ from pydantic_settings import (
 # Well-known development values: fine on a laptop, refused in production.
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - a marker refused in production, not a secret
 CONFIG_FILE_ENV = "SAFECITY_CONFIG_FILE"
+# Empty, a path on this site, or http(s)://host[:port]/..., the host optionally "{s}." + a domain.
+TILES_URL = r"^(|/([^/].*)?|https?://(\{s\}\.)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?/.*)$"
 
 
 class Section(BaseModel):
@@ -33,7 +35,17 @@ class WebSettings(Section):
     max_upload_bytes: int = Field(default=16 * 1_048_576, ge=1024)  # file uploads (base64 in JSON)
     public_url: str = "http://127.0.0.1:8000"
     # Map tiles, e.g. an internal tile server "https://tiles.police.local/{z}/{x}/{y}.png"; empty = no tiles.
-    map_tiles_url: str = ""
+    # A path ("/tiles/{z}/{x}/{y}.png") is served by this site; a server elsewhere is named by its origin,
+    # which the Content-Security-Policy then lets pictures come from.
+    map_tiles_url: str = Field(default="", pattern=TILES_URL)
+
+    @property
+    def map_tiles_origin(self) -> str:
+        """The tile server's origin as a CSP source (`{s}` subdomains as `*`); empty for this site or none."""
+        if "://" not in self.map_tiles_url:
+            return ""
+        scheme, rest = self.map_tiles_url.split("://", 1)
+        return f"{scheme}://{rest.split('/', 1)[0].replace('{s}', '*')}"
 
 
 class AuthSettings(Section):

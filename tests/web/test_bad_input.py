@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -111,6 +112,51 @@ def test_bad_path_parameter(admin_client: TestClient) -> None:
 def test_unknown_route_and_method(admin_client: TestClient) -> None:
     assert _code(admin_client.get("/api/v1/nothing-here")) == "not_found"
     assert _code(admin_client.patch("/api/v1/districts", json={})) == "method_not_allowed"
+
+
+def test_a_wrong_method_is_told_every_method_the_address_takes(admin_client: TestClient) -> None:
+    # One address, several routes (GET and POST /api/v1/users): `Allow` names them all (RFC 9110).
+    for method, path, allowed in [
+        ("PATCH", "/api/v1/districts", "GET"),
+        ("DELETE", "/api/v1/users", "GET, POST"),
+        ("OPTIONS", "/api/v1/users", "GET, POST"),
+        ("PUT", "/login", "GET, POST"),
+    ]:
+        response = admin_client.request(method, path)
+        assert (response.status_code, _code(response)) == (405, "method_not_allowed"), path
+        assert response.headers.get("allow") == allowed, (method, path)
+
+
+def _datetime_query_parameters(client: TestClient) -> list[tuple[str, str, str]]:
+    """(method, path, name) of every query parameter of the API that takes a moment in time."""
+    found = []
+    for path, operations in client.get("/api/v1/openapi.json").json()["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter["schema"]
+                formats = {s.get("format") for s in [schema, *schema.get("anyOf", [])]}
+                if parameter["in"] == "query" and "date-time" in formats:
+                    found.append((method.upper(), path, parameter["name"]))
+    return found
+
+
+def test_moments_are_iso_8601_with_a_time_zone_and_nothing_else(
+    admin_client: TestClient, factory: Factory, login_as: Callable[..., TestClient]
+) -> None:
+    parameters = _datetime_query_parameters(admin_client)
+    assert ("GET", "/api/v1/events", "since") in parameters and len(parameters) >= 10
+    for method, path, name in parameters:
+        url = path.replace("{camera_id}", str(uuid.uuid4())).replace("{rule_id}", str(uuid.uuid4()))
+        # Unix numbers (Pydantic's own reading), a bare date or a time with no zone are refused.
+        for value in ("0.5", "1700000000", "2026-01-31", "2026-01-31T08:00:00"):
+            response = admin_client.request(method, url, params={name: value})
+            assert response.status_code == 422, (method, path, name, value)
+            fields = [d["field"] for d in response.json()["error"]["details"]]
+            assert f"query.{name}" in fields, (method, path, name, value, fields)
+    supervisor = login_as(factory.user("supervisor"))
+    for value in ("2026-01-31T08:00:00+05:00", "2026-01-31T03:00:00Z", "2026-01-31t03:00:00.5z"):
+        response = supervisor.get("/api/v1/events", params={"since": value, "until": "2026-02-01T00:00:00Z"})
+        assert response.status_code == 200, (value, response.text)
 
 
 def test_a_failed_change_leaves_nothing_half_written(

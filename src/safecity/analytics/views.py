@@ -6,10 +6,10 @@ import dataclasses
 import uuid
 
 from fastapi import APIRouter, Request, Response
-from pydantic import AwareDatetime
 
 from safecity.analytics import service as analytics
 from safecity.analytics.schemas import AnalyticsStatusOut, RuleConfig, RuleOut
+from safecity.core.schemas import IsoDateTime
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["analytics"])
@@ -35,7 +35,7 @@ def update_rule(
     body: RuleConfig,
     principal: CurrentPrincipal,
     db: Db,
-    expected_updated_at: AwareDatetime | None = None,
+    expected_updated_at: IsoDateTime | None = None,
 ) -> RuleOut:
     """Replace a rule; with `expected_updated_at` (its last `updated_at`), a 409 if it changed since."""
     rule = analytics.update_rule(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from safecity.audit import service as audit
 from safecity.audit.schemas import AuditEntryOut, ProblemOut, VerifyOut
+from safecity.core.schemas import IsoDateTime
 from safecity.web.deps import CurrentPrincipal, Db
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -21,8 +21,8 @@ def search(
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     outcome: Literal["success", "failure", "denied"] | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     before_seq: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     purpose: Annotated[str | None, Query(max_length=500)] = None,

@@ -1,8 +1,13 @@
-"""Base classes of every API schema: strict in, plain out."""
+"""Base classes of every API schema: strict in, plain out; and the one way an API takes a moment in time."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import datetime as dt
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+ISO_EXAMPLE = "2026-01-31T08:00:00+05:00"
 
 
 class InModel(BaseModel):
@@ -15,3 +20,27 @@ class OutModel(BaseModel):
     """Output, read from ORM objects."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+def _iso_8601_with_zone(value: object) -> dt.datetime:
+    """ISO 8601 text with its time zone, nothing else.
+
+    Pydantic alone would also read `0.5` or `1700000000` as unix times and take naive times, whose zone
+    the server would have to guess.
+    """
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.upper())  # RFC 3339 allows a lower-case t and z
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 date and time such as {ISO_EXAMPLE}") from None
+    else:
+        raise ValueError(f"expected an ISO 8601 date and time such as {ISO_EXAMPLE}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"give the time zone too, as in {ISO_EXAMPLE} or with Z for UTC")
+    return moment
+
+
+# A moment given to the API (query parameters such as `since` and `until`): ISO 8601 with a time zone.
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_8601_with_zone)]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
+from safecity.core.schemas import IsoDateTime
 from safecity.events import service as events
 from safecity.events.feed import SSE_RESPONSES, After, MaxSeconds, sse_response
 from safecity.events.schemas import EventOut
@@ -27,8 +27,8 @@ def search(
     kind_prefix: Annotated[str | None, Query(max_length=64, pattern=KIND_PREFIX_PATTERN)] = None,
     district_id: uuid.UUID | None = None,
     camera_id: uuid.UUID | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[EventOut]:
     """Stored events within the caller's districts, newest first; `kind_prefix` such as "analytics."."""

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from safecity.core.errors import NotAuthenticated, SafecityError
 
 logger = logging.getLogger(__name__)
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _HTTP_CODES = {
     400: "bad_request",
     401: "not_authenticated",
@@ -25,12 +28,24 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, details: object = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: object = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """The one shape of every error: {"error": {"code", "message", "details"?}}."""
     body: dict[str, object] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status)
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette's 405 names only the first route's)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
 
 
 def _wants_page(request: Request) -> bool:
@@ -61,9 +76,12 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid_input", "some fields are missing or not valid", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), None)
+        headers = dict(exc.headers or {})  # they belong to the answer, as a 405's `Allow`
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+        return error_response(exc.status_code, code, str(exc.detail), None, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 import uuid
 
 from prometheus_client import Counter, Histogram
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from safecity.core.logging import request_id
+from safecity.web.deps import SESSION_COOKIE
 
 logger = logging.getLogger("safecity.access")
 
 REQUESTS = Counter("safecity_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("safecity_http_request_seconds", "HTTP request latency", ["method", "route"])
 
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data: blob: https:; style-src 'self' 'unsafe-inline'; "
-        b"script-src 'self'; connect-src 'self'; media-src 'self' blob:; frame-ancestors 'none'",
-    ),
-]
+NO_STORE = (b"cache-control", b"no-store")
+STATIC_PREFIX = "/static/"  # the same for everyone: browsers may keep it
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 UPLOAD_SUFFIX = "/attachments"  # routes that take files get the larger upload limit
 _JSON_TYPES = ("application/json",)
@@ -111,8 +106,44 @@ def _route_template(scope: Scope) -> str:
     return str(path) if path else "unmatched"
 
 
+@functools.cache
+def security_headers(tiles_origin: str = "") -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every answer carries; pictures may also come from the map's tile server, if it has one.
+
+    Nothing inline: no inline scripts, no `<style>` elements or style attributes (scripts may still set
+    element.style, as Leaflet does), so stored text that became markup could neither run nor restyle a page.
+    """
+    images = f"'self' data: blob: {tiles_origin}".strip()
+    csp = (
+        f"default-src 'self'; img-src {images}; style-src 'self'; script-src 'self'; connect-src 'self'; "
+        "media-src 'self' blob:; frame-ancestors 'none'"
+    )
+    return (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"content-security-policy", csp.encode()),
+    )
+
+
+def _tiles_origin(scope: Scope) -> str:
+    """The configured tile server's origin: Starlette puts the application in the scope before middleware."""
+    services = getattr(getattr(scope.get("app"), "state", None), "services", None)
+    return str(services.settings.web.map_tiles_origin) if services is not None else ""
+
+
+def _carries_credentials(scope: Scope) -> bool:
+    """A session cookie or an Authorization header: the answer may be personal, whatever the route."""
+    headers = dict(scope["headers"])
+    if b"authorization" in headers:
+        return True
+    cookie = headers.get(b"cookie")
+    return cookie is not None and SESSION_COOKIE in cookie_parser(cookie.decode("latin-1"))
+
+
 class ObservabilityMiddleware:
-    """Request id, one structured access-log line per request, Prometheus metrics, security headers."""
+    """Request id, one structured access-log line per request, Prometheus metrics, security headers,
+    and no-store on what is answered to a login or a token."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -125,16 +156,19 @@ class ObservabilityMiddleware:
         token = request_id.set(rid)
         status = 500
         start = time.perf_counter()
+        tiles_origin = _tiles_origin(scope)
+        # Answers to a logged-in person or a token are never kept by browsers or proxies, unless the
+        # route says otherwise (an event stream, a snapshot).
+        no_store = _carries_credentials(scope) and not scope["path"].startswith(STATIC_PREFIX)
 
         async def wrapped_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    *SECURITY_HEADERS,
-                    (b"x-request-id", rid.encode()),
-                ]
+                headers = [*message.get("headers", []), *security_headers(tiles_origin)]
+                if no_store and not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append(NO_STORE)
+                message["headers"] = [*headers, (b"x-request-id", rid.encode())]
             await send(message)
 
         try:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
+from safecity.core.schemas import IsoDateTime
 from safecity.events.alerts import service as alerts
 from safecity.events.alerts.models import AlertStatus
 from safecity.events.alerts.schemas import AckIn, AlertIn, AlertOut, DismissIn
@@ -24,7 +24,7 @@ def list_alerts(
     principal: CurrentPrincipal,
     db: Db,
     status: AlertStatus | None = None,
-    since: AwareDatetime | None = None,
+    since: IsoDateTime | None = None,
     camera_id: uuid.UUID | None = None,
     min_severity: Severity | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

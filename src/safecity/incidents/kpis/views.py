@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Request
 
+from safecity.core.schemas import IsoDateTime
 from safecity.incidents.kpis import service as kpis
 from safecity.incidents.kpis.schemas import ArrivalTarget, Day, DispatchTarget, GoalShare, Report
 from safecity.web.deps import CurrentPrincipal, Db, get_services
@@ -17,8 +16,8 @@ router = APIRouter(prefix="/api/v1", tags=["kpis"])
 def get_kpis(
     principal: CurrentPrincipal,
     db: Db,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     dispatch_target_s: DispatchTarget = kpis.DEFAULT_DISPATCH_TARGET_S,
     arrival_target_s: ArrivalTarget = kpis.DEFAULT_ARRIVAL_TARGET_S,
     goal_share: GoalShare = kpis.DEFAULT_GOAL_SHARE,
@@ -40,8 +39,8 @@ def get_daily(
     request: Request,
     principal: CurrentPrincipal,
     db: Db,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
 ) -> list[Day]:
     """Per local day: incidents opened and their median times to dispatch and to arrive."""
     zone = get_services(request).settings.timezone

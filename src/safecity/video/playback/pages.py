@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
-from pydantic import AwareDatetime
 
 from safecity.audit import service as audit
 from safecity.core.errors import InvalidInput, SafecityError
+from safecity.core.schemas import IsoDateTime
 from safecity.video import clips, recorder
 from safecity.video.playback.views import clip_url, exports_dir
 from safecity.web.deps import Db, get_services
@@ -55,7 +55,7 @@ def playback_page(
     page: CurrentPage,
     db: Db,
     day: dt.date | None = None,
-    at: AwareDatetime | None = None,
+    at: IsoDateTime | None = None,
 ) -> Response:
     """A camera's recordings of one day (local time): timeline, player and clip export.
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import AwareDatetime
 
 from safecity.config import Settings
+from safecity.core.schemas import IsoDateTime
 from safecity.video import clips, recorder
 from safecity.video.playback.schemas import ClipIn, ClipOut, LockIn, LockOut, SpanOut
 from safecity.web.deps import CurrentPrincipal, Db, get_services
@@ -41,7 +41,7 @@ def clip_url(clip_id: uuid.UUID) -> str:
 
 @router.get("/cameras/{camera_id}/timeline", response_model=list[SpanOut])
 def get_timeline(
-    camera_id: uuid.UUID, since: AwareDatetime, until: AwareDatetime, principal: CurrentPrincipal, db: Db
+    camera_id: uuid.UUID, since: IsoDateTime, until: IsoDateTime, principal: CurrentPrincipal, db: Db
 ) -> list[SpanOut]:
     """Recorded spans and gaps of a camera over [since, until)."""
     spans = recorder.timeline(session=db, principal=principal, camera_id=camera_id, since=since, until=until)
@@ -50,7 +50,7 @@ def get_timeline(
 
 @router.get("/cameras/{camera_id}/playback.m3u8", response_class=Response)
 def get_playlist(
-    camera_id: uuid.UUID, since: AwareDatetime, until: AwareDatetime, principal: CurrentPrincipal, db: Db
+    camera_id: uuid.UUID, since: IsoDateTime, until: IsoDateTime, principal: CurrentPrincipal, db: Db
 ) -> Response:
     """An HLS playlist of a camera's recordings over [since, until), for hls.js (audited)."""
     text = clips.playlist(

@@ -17,13 +17,7 @@
       hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
     });
     const localTime = (iso) => (iso ? clock.format(new Date(iso)) : "—");
-
-    function el(tag, text, className) {
-      const node = document.createElement(tag);
-      if (text !== undefined && text !== null) node.textContent = String(text);
-      if (className) node.className = className;
-      return node;
-    }
+    const el = safecity.el;
 
     function ackForm(alert) {
       const form = el("form", null, "ack");
@@ -121,47 +115,12 @@
       showEmpty();
     }
 
-    function setState(name, text) {
-      if (!state) return;
-      state.dataset.state = name;
-      state.textContent = text;
-    }
-
-    // EventSource reconnects by itself after a dropped connection, but gives up on an error status (a
-    // restart, a refused login): then retry with a growing pause, or go to the login page if logged out.
-    let lastId = table.dataset.after;
-    let pause = 2000;
-    function connect() {
-      const url = new URL(table.dataset.feed, window.location.href);
-      if (lastId) url.searchParams.set("after", lastId);
-      const source = new EventSource(url);
-      source.addEventListener("open", () => {
-        pause = 2000;
-        setState("live", "Live");
-      });
-      source.addEventListener("alert", (event) => {
-        if (event.lastEventId) lastId = event.lastEventId;
-        upsert(JSON.parse(event.data));
-      });
-      source.addEventListener("resync", () => { resync(); });
-      source.addEventListener("error", () => {
-        if (source.readyState !== EventSource.CLOSED) {
-          setState("connecting", "Reconnecting…");
-          return;
-        }
-        setState("down", "Live feed interrupted: retrying…");
-        window.setTimeout(async () => {
-          const me = await fetch("/api/v1/auth/me").catch(() => null);
-          if (me && me.status === 401) {
-            window.location.reload();
-            return;
-          }
-          pause = Math.min(pause * 2, 60000);
-          connect();
-        }, pause);
-      });
-    }
-    connect();
+    safecity.liveFeed(table.dataset.feed, {
+      after: table.dataset.after,
+      handlers: { alert: upsert },
+      resync,
+      state,
+    });
 
     // This operator's own acknowledgement, from the htmx answer (the feed brings everyone else's).
     document.body.addEventListener("alert-changed", (event) => {

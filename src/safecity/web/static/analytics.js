@@ -7,16 +7,7 @@
   const COLOURS = ["#4ea1ff", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#4dd0e1", "#fff176"];
   const ZONE_KINDS = ["zone_intrusion", "loitering", "crowd", "wrong_way", "stopped_vehicle", "object_left_behind"];
 
-  function csrfToken() {
-    return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "";
-  }
-
-  function el(tag, text, className) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (className) node.className = className;
-    return node;
-  }
+  const el = safecity.el;
 
   function svgEl(tag, attrs) {
     const node = document.createElementNS(SVG, tag);
@@ -195,7 +186,7 @@
     }
 
     async function call(method, url, body) {
-      const headers = { "X-CSRF-Token": csrfToken(), Accept: "application/json" };
+      const headers = { "X-CSRF-Token": safecity.csrfToken(), Accept: "application/json" };
       if (body !== undefined) headers["Content-Type"] = "application/json";
       return fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     }
@@ -434,39 +425,13 @@
       if (empty) empty.hidden = true;
     }
 
-    function setState(name, text) {
-      if (!state) return;
-      state.dataset.state = name;
-      state.textContent = text;
-    }
-
     // The stream could not fill a gap: reload the page's list (its filters are in the address).
-    function resync() { window.location.reload(); }
-
-    let lastId = table.dataset.after;
-    let pause = 2000;
-    function connect() {
-      const url = new URL(table.dataset.eventFeed, window.location.href);
-      if (lastId) url.searchParams.set("after", lastId);
-      const source = new EventSource(url);
-      source.addEventListener("open", () => { pause = 2000; setState("live", "Live"); });
-      source.addEventListener("event", (message) => {
-        if (message.lastEventId) lastId = message.lastEventId;
-        add(JSON.parse(message.data));
-      });
-      source.addEventListener("resync", resync);
-      source.addEventListener("error", () => {
-        if (source.readyState !== EventSource.CLOSED) { setState("connecting", "Reconnecting…"); return; }
-        setState("down", "Live feed interrupted: retrying…");
-        window.setTimeout(async () => {
-          const me = await fetch("/api/v1/auth/me").catch(() => null);
-          if (me && me.status === 401) { window.location.reload(); return; }
-          pause = Math.min(pause * 2, 60000);
-          connect();
-        }, pause);
-      });
-    }
-    connect();
+    safecity.liveFeed(table.dataset.eventFeed, {
+      after: table.dataset.after,
+      handlers: { event: add },
+      resync: () => window.location.reload(),
+      state,
+    });
   }
 
   // --- the analytics status ------------------------------------------------------------------------

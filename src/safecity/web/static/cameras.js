@@ -18,31 +18,26 @@ function wedge(lat, lon, bearing, fov) {
 }
 
 function initCameraMap(el) {
-  if (typeof L === "undefined") return;
+  const map = safecity.createMap(el);
+  if (!map) return;
   const cameras = JSON.parse(el.dataset.cameraMap || "[]");
-  const map = L.map(el, { attributionControl: false });
-  const tiles = document.body.dataset.tiles;
-  if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);  // optional: police networks often have none
   const layers = [];
   for (const c of cameras) {
     const colour = c.enabled ? COLOURS[c.approval] || "#4ea1ff" : "#777";
     if (c.bearing !== null && c.fov !== null) {
       layers.push(L.polygon(wedge(c.lat, c.lon, c.bearing, Math.min(c.fov, 359)), { color: colour, weight: 1, fillOpacity: 0.25 }).addTo(map));
     }
-    const dot = L.circleMarker([c.lat, c.lon], { radius: 5, color: colour, fillOpacity: 0.9 }).bindTooltip(c.name).addTo(map);
+    const dot = safecity.dot(map, c.lat, c.lon, c.name, { radius: 5, color: colour, fillOpacity: 0.9 });
     dot.on("click", () => { window.location.href = c.href; });
     layers.push(dot);
   }
-  if (layers.length) map.fitBounds(L.featureGroup(layers).getBounds().pad(0.3), { maxZoom: 18 });
-  else map.setView([34.0151, 71.5249], 12);
+  safecity.fit(map, layers, { pad: 0.3 });
   const form = document.getElementById("camera-form");
   if (form && !form.querySelector("fieldset[disabled]")) {
     let marker = null;
-    map.on("click", (e) => {
-      form.elements.latitude.value = e.latlng.lat.toFixed(6);
-      form.elements.longitude.value = e.latlng.lng.toFixed(6);
-      if (marker) marker.setLatLng(e.latlng);
-      else marker = L.circleMarker(e.latlng, { radius: 6, color: "#4ea1ff" }).addTo(map);
+    safecity.pickPlace(map, form, (at) => {
+      if (marker) marker.setLatLng(at);
+      else marker = safecity.dot(map, at.lat, at.lng, null, { radius: 6, color: "#4ea1ff" });
     });
   }
 }

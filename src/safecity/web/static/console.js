@@ -6,11 +6,6 @@
   const UNIT_COLOURS = { available: "#1f5fa8" };
   const REFRESH_MS = 5000;
 
-  function csrfToken() {
-    const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
-    return headers["X-CSRF-Token"] || "";
-  }
-
   async function getJson(url) {
     const response = await fetch(url);
     return response.ok ? response.json() : [];
@@ -18,18 +13,16 @@
 
   function initMap(console_) {
     const el = console_.querySelector("[data-console-map]");
-    if (!el || typeof L === "undefined") return;
-    const map = L.map(el, { attributionControl: false }).setView([34.0151, 71.5249], 12);
-    const tiles = document.body.dataset.tiles;
-    if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+    const map = el && safecity.createMap(el);
+    if (!map) return;
     const cameras = L.layerGroup().addTo(map);
     const incidents = L.layerGroup().addTo(map);
     const units = L.layerGroup().addTo(map);
+    safecity.fit(map, []); // the default view until the first refresh places something
     let fitted = false;
 
     function dot(layer, lat, lon, colour, label, radius) {
-      if (lat === null || lon === null || lat === undefined || lon === undefined) return null;
-      return L.circleMarker([lat, lon], { radius, color: colour, fillOpacity: 0.8 }).bindTooltip(label).addTo(layer);
+      return safecity.dot(layer, lat, lon, label, { radius, color: colour, fillOpacity: 0.8 });
     }
 
     async function refresh() {
@@ -48,9 +41,9 @@
         .forEach((i) => markers.push(dot(incidents, i.latitude, i.longitude, "#c62828", i.number + " " + i.title, 9)));
       fleet.forEach((u) =>
         markers.push(dot(units, u.latitude, u.longitude, UNIT_COLOURS[u.status] || "#f9a825", u.call_sign + " · " + u.status, 7)));
-      const placed = markers.filter(Boolean);
-      if (!fitted && placed.length) {
-        map.fitBounds(L.featureGroup(placed).getBounds().pad(0.2));
+      // Fitted once, to the first things placed; later refreshes leave the operator's view alone.
+      if (!fitted && markers.some(Boolean)) {
+        safecity.fit(map, markers);
         fitted = true;
       }
     }
@@ -107,7 +100,7 @@
       if (!selected) return;
       const response = await fetch("/api/v1/alerts/" + encodeURIComponent(selected.id) + "/escalate", {
         method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": safecity.csrfToken() },
         body: JSON.stringify({ category: form.elements.category.value, priority: Number(form.elements.priority.value) }),
       });
       const body = await response.json().catch(() => ({}));

@@ -1,5 +1,4 @@
 // The units map: one circle per unit with a known position, coloured by its status.
-// Text is only ever inserted with textContent, so a call sign can never become markup.
 "use strict";
 
 (function () {
@@ -9,20 +8,15 @@
   };
 
   function initUnitsMap(el) {
-    if (typeof L === "undefined") return;
+    const map = safecity.createMap(el);
+    if (!map) return;
     const units = JSON.parse(el.dataset.units || "[]");
-    const map = L.map(el, { attributionControl: false });
-    const tiles = document.body.dataset.tiles;
-    if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
     const markers = units.map((u) => {
-      const label = document.createElement("span");
-      label.textContent = u.call_sign + " · " + u.agency + " · " + u.status.replace("_", " ");
       const colour = COLOURS[u.status] || "#000";
-      return L.circleMarker([u.lat, u.lon], { radius: 7, color: colour, fillColor: colour, fillOpacity: 0.8 })
-        .bindTooltip(label).addTo(map);
+      return safecity.dot(map, u.lat, u.lon, u.call_sign + " · " + u.agency + " · " + u.status.replace("_", " "),
+        { radius: 7, color: colour, fillColor: colour, fillOpacity: 0.8 });
     });
-    if (markers.length) map.fitBounds(L.featureGroup(markers).getBounds().pad(0.2));
-    else map.setView([34.0151, 71.5249], 11);
+    safecity.fit(map, markers, { zoom: 11 });
   }
 
   document.addEventListener("DOMContentLoaded", () => {

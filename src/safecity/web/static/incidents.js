@@ -2,22 +2,16 @@
 "use strict";
 
 function initIncidentMap(el) {
-  if (typeof L === "undefined") return;
+  const map = safecity.createMap(el);
+  if (!map) return;
   const form = document.getElementById("incident-form");
-  const map = L.map(el, { attributionControl: false });
-  const tiles = document.body.dataset.tiles;
-  if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);  // optional: police networks often have none
   map.setView([parseFloat(el.dataset.lat), parseFloat(el.dataset.lon)], 12);
   let marker = null;
   const place = (lat, lon) => {
     if (marker) marker.setLatLng([lat, lon]);
     else marker = L.marker([lat, lon]).addTo(map);
   };
-  map.on("click", (e) => {
-    form.elements.latitude.value = e.latlng.lat.toFixed(6);
-    form.elements.longitude.value = e.latlng.lng.toFixed(6);
-    place(e.latlng.lat, e.latlng.lng);
-  });
+  safecity.pickPlace(map, form, (at) => place(at.lat, at.lng));
   // Coordinates typed by hand (read out by a caller) move the marker too.
   const typed = () => {
     const lat = parseFloat(form.elements.latitude.value);

@@ -1,28 +1,134 @@
-// safecity page behaviour. No inline scripts (the CSP forbids them): pages declare data-* attributes.
+// safecity page behaviour, and the helpers every page script uses (window.safecity). No inline scripts or
+// styles (the CSP forbids them): pages declare data-* attributes. Text from the server is only ever put into
+// the page as text (textContent, elements built here), never as markup, so a stored name stays a name.
 "use strict";
 
-function initMap(el) {
-  if (typeof L === "undefined") return;
-  const points = JSON.parse(el.dataset.map || "[]");
-  const map = L.map(el, { attributionControl: false });
-  const tiles = document.body.dataset.tiles;
-  if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);  // optional: police networks often have none
-  const colours = { district: "#1f5fa8", station: "#b03030", site: "#2e7d32" };
-  const markers = points.map((p) =>
-    L.circleMarker([p.lat, p.lon], { radius: p.kind === "district" ? 8 : 5, color: colours[p.kind] || "#333" })
-      .bindTooltip(p.name, { permanent: p.kind === "district", direction: "right" })
-      .addTo(map));
-  if (markers.length) map.fitBounds(L.featureGroup(markers).getBounds().pad(0.2));
-  else map.setView([34.0151, 71.5249], 8);
-  const form = document.getElementById("place-form");
-  if (form) {
+window.safecity = (function () {
+  const DEFAULT_CENTRE = [34.0151, 71.5249]; // Peshawar: where a map with nothing on it looks
+  const RETRY_MS = 2000;
+  const RETRY_MAX_MS = 60000;
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "";
+    } catch (_err) {
+      return "";
+    }
+  }
+
+  // An element holding `text` as text.
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  // --- maps (Leaflet) ------------------------------------------------------------------------------
+
+  // A map on `container` over the configured tile server, or over nothing (police networks often have no
+  // tiles: the markers still tell where things are). Null when the page has no Leaflet.
+  function createMap(container) {
+    if (typeof L === "undefined") return null;
+    const map = L.map(container, { attributionControl: false });
+    const tiles = document.body.dataset.tiles;
+    if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+    return map;
+  }
+
+  // A dot on `layer` (a map or a layer group) with `label` as its tooltip, as text; null with no position.
+  function dot(layer, lat, lon, label, style, tooltip) {
+    if (lat === null || lat === undefined || lon === null || lon === undefined) return null;
+    const marker = L.circleMarker([lat, lon], style);
+    if (label !== null && label !== undefined) marker.bindTooltip(el("span", label), tooltip);
+    return marker.addTo(layer);
+  }
+
+  // Show every placed layer with a margin around them, or the default centre when none is placed.
+  function fit(map, layers, { pad = 0.2, maxZoom = 18, zoom = 12 } = {}) {
+    const placed = layers.filter(Boolean);
+    if (placed.length) map.fitBounds(L.featureGroup(placed).getBounds().pad(pad), { maxZoom });
+    else map.setView(DEFAULT_CENTRE, zoom);
+  }
+
+  // A click on the map fills a form's latitude and longitude (and calls `then` with the point).
+  function pickPlace(map, form, then) {
     map.on("click", (e) => {
       form.elements.latitude.value = e.latlng.lat.toFixed(6);
       form.elements.longitude.value = e.latlng.lng.toFixed(6);
+      if (then) then(e.latlng);
     });
   }
-}
 
-document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll("[data-map]").forEach(initMap);
-});
+  // --- live feeds (Server-Sent Events) -------------------------------------------------------------
+
+  // Follow the event stream at `path` from position `after`: `handlers` maps event names to functions of
+  // the event's data; `resync` runs when the server could not fill a gap; `state` (an element) shows how
+  // the feed is. EventSource reconnects by itself after a dropped connection, but gives up on an error
+  // status (a restart, a refused login): then retry with a growing pause, or reload to the login page if
+  // logged out. The stream resumes after the last event seen.
+  function liveFeed(path, { after, handlers, resync, state }) {
+    let lastId = after;
+    let pause = RETRY_MS;
+    const setState = (name, text) => {
+      if (!state) return;
+      state.dataset.state = name;
+      state.textContent = text;
+    };
+    function connect() {
+      const url = new URL(path, window.location.href);
+      if (lastId) url.searchParams.set("after", lastId);
+      const source = new EventSource(url);
+      source.addEventListener("open", () => {
+        pause = RETRY_MS;
+        setState("live", "Live");
+      });
+      for (const [name, handle] of Object.entries(handlers)) {
+        source.addEventListener(name, (message) => {
+          if (message.lastEventId) lastId = message.lastEventId;
+          handle(JSON.parse(message.data));
+        });
+      }
+      source.addEventListener("resync", () => { resync(); });
+      source.addEventListener("error", () => {
+        if (source.readyState !== EventSource.CLOSED) {
+          setState("connecting", "Reconnecting…");
+          return;
+        }
+        setState("down", "Live feed interrupted: retrying…");
+        window.setTimeout(async () => {
+          const me = await fetch("/api/v1/auth/me").catch(() => null);
+          if (me && me.status === 401) {
+            window.location.reload();
+            return;
+          }
+          pause = Math.min(pause * 2, RETRY_MAX_MS);
+          connect();
+        }, pause);
+      });
+    }
+    connect();
+  }
+
+  // --- the places map (districts, police stations, sites; an incident's place) ----------------------
+
+  const PLACE_COLOURS = { district: "#1f5fa8", station: "#b03030", site: "#2e7d32" };
+
+  function initPlacesMap(container) {
+    const map = createMap(container);
+    if (!map) return;
+    const points = JSON.parse(container.dataset.map || "[]");
+    const markers = points.map((p) => dot(map, p.lat, p.lon, p.name,
+      { radius: p.kind === "district" ? 8 : 5, color: PLACE_COLOURS[p.kind] || "#333" },
+      { permanent: p.kind === "district", direction: "right" }));
+    fit(map, markers, { zoom: 8 });
+    const form = document.getElementById("place-form");
+    if (form) pickPlace(map, form);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("[data-map]").forEach(initPlacesMap);
+  });
+
+  return { csrfToken, el, createMap, dot, fit, pickPlace, liveFeed };
+})();

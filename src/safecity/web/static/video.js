@@ -3,14 +3,6 @@
 
 const STATUS_POLL_MS = 2000;
 
-function csrfToken() {
-  try {
-    return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "";
-  } catch (_err) {
-    return "";
-  }
-}
-
 function showFlash(message) {
   const flash = document.getElementById("flash");
   if (!flash) return;
@@ -62,7 +54,7 @@ function initWall(wall) {
     const ids = tiles.slice(0, layout).map((t) => t.dataset.camera || null);
     const response = await fetch("/api/v1/wall", {
       method: "PUT",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": safecity.csrfToken() },
       body: JSON.stringify({ layout, camera_ids: ids }),
     });
     if (!response.ok) {
