@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -70,6 +70,17 @@ class VideoSettings(Section):
     reconnect_max_s: float = Field(default=30.0, gt=0)
 
 
+class CameraSettings(Section):
+    """Where camera streams may point."""
+
+    # Owners' cameras must have public addresses; these ranges (CIDR, e.g. "10.8.0.0/16" for a VPN that
+    # joins owners' recorders to the police network) are allowed too. Empty: public addresses only.
+    owner_allowed_networks: list[IPvAnyNetwork] = []
+    # Demo footage: a province-wide camera administrator may give a file path as a stream. Only ever in
+    # development mode, whatever this says (a path reaches every file the server can read).
+    file_streams: bool = True
+
+
 class ComplianceSettings(Section):
     """Minimums a commercial camera must meet to join the network."""
 
@@ -125,6 +136,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     auth: AuthSettings = AuthSettings()
     video: VideoSettings = VideoSettings()
+    cameras: CameraSettings = CameraSettings()
     compliance: ComplianceSettings = ComplianceSettings()
     dispatch: DispatchSettings = DispatchSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
@@ -167,6 +179,11 @@ class Settings(BaseSettings):
         """The database URL, defaulting to the embedded SQLite file under data_dir."""
         url = self.database_url.get_secret_value()
         return url or f"sqlite:///{self.data_dir / 'safecity.db'}"
+
+    @property
+    def file_streams_allowed(self) -> bool:
+        """Whether camera streams may be file paths (demo footage): development mode only."""
+        return self.mode == "development" and self.cameras.file_streams
 
     @property
     def recordings_dir(self) -> Path:

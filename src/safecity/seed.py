@@ -180,6 +180,6 @@ def _demo_cameras(
             tags=spec["tags"],
             retention_days=7,
         )
-        cameras.create_camera(session=session, principal=actor, box=box, data=data)
+        cameras.create_camera(session=session, principal=actor, box=box, settings=settings, data=data)
         added.append(spec["name"])
     return added

@@ -222,7 +222,7 @@ def test_bad_stream_urls_are_refused_clearly(
 
 def test_a_demo_file_path_is_a_stream(factory: Factory, login_as: Callable[..., TestClient]) -> None:
     a = factory.district()
-    client = login_as(factory.user("admin", districts=[a]))
+    client = login_as(factory.user("admin"))  # province-wide, in development mode (see test_stream_urls.py)
     response = client.post("/api/v1/cameras", json=_camera(a, stream_url="/srv/demo/junction.mp4"))
     assert response.status_code == 201 and response.json()["stream_url"] == "/srv/demo/junction.mp4"
 

@@ -125,7 +125,13 @@ def owner_cameras(
 
 
 def register_camera(
-    *, session: Session, principal: Principal, box: SecretBox, premises_id: uuid.UUID, data: OwnerCameraIn
+    *,
+    session: Session,
+    principal: Principal,
+    box: SecretBox,
+    settings: Settings,
+    premises_id: uuid.UUID,
+    data: OwnerCameraIn,
 ) -> Camera:
     """Connect a camera at the owner's premises; it waits for the authority's review."""
     premises = own_premises(session=session, principal=principal, premises_id=premises_id)
@@ -143,7 +149,6 @@ def register_camera(
         approval=Approval.PENDING,
         tags=[],
     )
-    # An owner gives a network address only: a file path would let them probe the server's own disk.
     registry.set_streams(
         camera,
         box,
@@ -151,7 +156,7 @@ def register_camera(
         substream_url=data.substream_url,
         username=data.username,
         password=data.password.get_secret_value() if data.password is not None else None,
-        allow_files=False,
+        rules=registry.stream_rules(settings=settings, principal=principal, owner_camera=True),
     )
     session.add(camera)
     session.flush()
@@ -312,13 +317,33 @@ def _password_item(camera: Camera, box: SecretBox) -> ComplianceItem:
     )
 
 
-def _failure_reason(exc: Exception) -> str:
-    # FFmpeg's own words without the URL it names (that would carry the credentials).
-    if isinstance(exc, av.FFmpegError):
-        return str(exc.strerror or "the stream could not be read")
-    if isinstance(exc, OSError):
-        return exc.strerror or "the network refused the connection"
-    return str(exc)
+# What a camera owner can act on when the stream does not open. Never the server's own view (errno texts,
+# HTTP codes, ports): with those, the check would map whatever network the server sees.
+UNREACHABLE = (
+    "The stream could not be reached from the police network: check the camera's address and port, that it "
+    "is switched on and online, and that your router forwards that port to it."
+)
+CREDENTIALS_REFUSED = (
+    "The camera refused the username and password: check them on the camera, then enter them here again."
+)
+NO_VIDEO = (
+    "The camera answered, but sent no video at this address: check the stream path (the part after the "
+    "address, from the camera's manual) and that the camera sends H.264 or H.265 video."
+)
+
+
+def _failure_reason(camera: Camera, exc: Exception) -> str:
+    """The owner's reason a stream did not open; the server's own detail goes to its log (no URL in it)."""
+    if isinstance(exc, av.FFmpegError | OSError):  # their str() names the URL, credentials and all
+        detail = f"{type(exc).__name__} (errno {exc.errno}): {exc.strerror}"
+    else:
+        detail = str(exc)  # our own words (_probe's ValueError)
+    logger.info("camera %s compliance: the stream did not open: %s", camera.id, detail)
+    if isinstance(exc, av.HTTPUnauthorizedError | av.HTTPForbiddenError):
+        return CREDENTIALS_REFUSED
+    if isinstance(exc, av.HTTPClientError | av.HTTPError | ValueError):  # InvalidDataError is a ValueError
+        return NO_VIDEO
+    return UNREACHABLE
 
 
 def check_compliance(*, camera: Camera, box: SecretBox, settings: Settings) -> ComplianceReport:
@@ -330,15 +355,12 @@ def check_compliance(*, camera: Camera, box: SecretBox, settings: Settings) -> C
         probe: _Probe | None = _probe(url, settings)
     except (av.FFmpegError, OSError, ValueError) as exc:
         probe = None
-        reason = _failure_reason(exc)
-        if "401" in reason:
-            reason += " — check the username and password."
         items.append(
             ComplianceItem(
                 key="reachable",
                 title="Stream reachable",
                 status="failed",
-                reason=f"The stream could not be opened: {reason}",
+                reason=_failure_reason(camera, exc),
             )
         )
     if probe is None:
@@ -400,6 +422,11 @@ def run_compliance_check(
     camera = registry.camera_for(
         session=session, principal=principal, camera_id=camera_id, permission=registry.MANAGE
     )
+    if camera.premises_id is not None:
+        # The owner's host name may point elsewhere since it was checked (or the camera predates the check).
+        rules = registry.stream_rules(settings=settings, principal=principal, owner_camera=True)
+        for url in filter(None, (camera.stream_url, camera.substream_url)):
+            registry.check_stream_url(url, rules)
     report = check_compliance(camera=camera, box=box, settings=settings)
     camera.compliance = report.model_dump(mode="json")
     camera.compliance_checked_at = report.checked_at

@@ -21,10 +21,10 @@ from safecity.cameras.schemas import (
     PremisesIn,
     ReviewIn,
 )
-from safecity.cameras.views import Box
+from safecity.cameras.views import Box, Config
 from safecity.core.errors import InvalidInput, SafecityError
 from safecity.video import flows as video_flows
-from safecity.web.deps import Db, get_services
+from safecity.web.deps import Db
 from safecity.web.pages import CurrentPage, Page, flash, htmx_action, render
 
 router = APIRouter(include_in_schema=False)
@@ -175,12 +175,13 @@ def new_camera_page(page: CurrentPage, db: Db) -> Response:
 
 
 @router.post("/cameras/new")
-def new_camera_submit(page: CurrentPage, db: Db, box: Box, form: FormData) -> Response:
+def new_camera_submit(page: CurrentPage, db: Db, box: Box, config: Config, form: FormData) -> Response:
     def create() -> None:
         values = _camera_values(form)
         values["username"] = _optional(form, "username")
         values["password"] = _optional(form, "password")
-        cameras.create_camera(session=db, principal=page.principal, box=box, data=_parse(CameraIn, values))
+        data = _parse(CameraIn, values)
+        cameras.create_camera(session=db, principal=page.principal, box=box, settings=config, data=data)
 
     return htmx_action(db, create, "/cameras")
 
@@ -199,20 +200,27 @@ def _import_text(form: dict[str, Any]) -> str:
 
 
 @router.post("/cameras/import/check", response_class=HTMLResponse)
-def import_check(page: CurrentPage, db: Db, box: Box, form: FormData) -> Response:
+def import_check(page: CurrentPage, db: Db, box: Box, config: Config, form: FormData) -> Response:
     try:
         text = _import_text(form)
-        report = cameras.import_csv(session=db, principal=page.principal, box=box, text=text, dry_run=True)
+        report = cameras.import_csv(
+            session=db, principal=page.principal, box=box, settings=config, text=text, dry_run=True
+        )
     except SafecityError as exc:
         return flash(exc.message, ok=False)
     return render(page, "cameras/import_report.html", report=report, csv_text=text)
 
 
 @router.post("/cameras/import")
-def import_submit(page: CurrentPage, db: Db, box: Box, form: FormData) -> Response:
+def import_submit(page: CurrentPage, db: Db, box: Box, config: Config, form: FormData) -> Response:
     try:
         report = cameras.import_csv(
-            session=db, principal=page.principal, box=box, text=_import_text(form), dry_run=False
+            session=db,
+            principal=page.principal,
+            box=box,
+            settings=config,
+            text=_import_text(form),
+            dry_run=False,
         )
     except SafecityError as exc:
         db.rollback()
@@ -243,7 +251,9 @@ def camera_page(page: CurrentPage, db: Db, camera_id: uuid.UUID) -> Response:
 
 
 @router.post("/cameras/{camera_id:uuid}")
-def camera_submit(page: CurrentPage, db: Db, box: Box, camera_id: uuid.UUID, form: FormData) -> Response:
+def camera_submit(
+    page: CurrentPage, db: Db, box: Box, config: Config, camera_id: uuid.UUID, form: FormData
+) -> Response:
     def update() -> None:
         values = _camera_values(form)
         # The password box is left empty to keep the stored credentials.
@@ -252,35 +262,35 @@ def camera_submit(page: CurrentPage, db: Db, box: Box, camera_id: uuid.UUID, for
             values["password"] = _text(form, "password")
         values["clear_credentials"] = "clear_credentials" in form
         data = _parse(CameraUpdate, values)
-        cameras.update_camera(session=db, principal=page.principal, box=box, camera_id=camera_id, data=data)
+        cameras.update_camera(
+            session=db, principal=page.principal, box=box, settings=config, camera_id=camera_id, data=data
+        )
 
     return htmx_action(db, update, f"/cameras/{camera_id}")
 
 
 @router.post("/cameras/{camera_id:uuid}/delete")
-def camera_delete(page: CurrentPage, db: Db, camera_id: uuid.UUID) -> Response:
+def camera_delete(page: CurrentPage, db: Db, config: Config, camera_id: uuid.UUID) -> Response:
     return htmx_action(
         db,
         lambda: video_flows.delete_camera(
-            session=db,
-            principal=page.principal,
-            settings=get_services(page.request).settings,
-            camera_id=camera_id,
+            session=db, principal=page.principal, settings=config, camera_id=camera_id
         ),
         "/cameras",
     )
 
 
 @router.post("/cameras/{camera_id:uuid}/compliance")
-def compliance_submit(page: CurrentPage, db: Db, box: Box, camera_id: uuid.UUID, form: FormData) -> Response:
+def compliance_submit(
+    page: CurrentPage, db: Db, box: Box, config: Config, camera_id: uuid.UUID, form: FormData
+) -> Response:
     target = _text(form, "next")
     if not target.startswith("/") or target.startswith("//"):
         target = "/owner"  # only ever back to a page of this site
-    settings = get_services(page.request).settings
     return htmx_action(
         db,
         lambda: onboarding.run_compliance_check(
-            session=db, principal=page.principal, box=box, settings=settings, camera_id=camera_id
+            session=db, principal=page.principal, box=box, settings=config, camera_id=camera_id
         ),
         target,
     )
@@ -330,7 +340,7 @@ def premises_submit(page: CurrentPage, db: Db, form: FormData) -> Response:
 
 @router.post("/owner/premises/{premises_id:uuid}/cameras")
 def owner_camera_submit(
-    page: CurrentPage, db: Db, box: Box, premises_id: uuid.UUID, form: FormData
+    page: CurrentPage, db: Db, box: Box, config: Config, premises_id: uuid.UUID, form: FormData
 ) -> Response:
     def register() -> None:
         names = ("name", "stream_url", "substream_url", "username", "password", "bearing", "field_of_view")
@@ -338,7 +348,7 @@ def owner_camera_submit(
         values["sharing"] = _text(form, "sharing") or Sharing.ON_REQUEST.value
         data = _parse(OwnerCameraIn, {k: v for k, v in values.items() if v is not None})
         onboarding.register_camera(
-            session=db, principal=page.principal, box=box, premises_id=premises_id, data=data
+            session=db, principal=page.principal, box=box, settings=config, premises_id=premises_id, data=data
         )
 
     return htmx_action(db, register, "/owner")

@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import socket
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -79,25 +81,119 @@ class Credentials:
     password: str | None
 
 
-def split_credentials(url: str, *, allow_files: bool = True) -> tuple[str, Credentials | None]:
-    """Check a stream URL and take any `user:password@` out of it; a path (no scheme) is a demo file."""
+@dataclass(frozen=True)
+class StreamRules:
+    """What a stream URL may name: a file (demo footage), and whether only public addresses."""
+
+    files: bool
+    public_only: bool  # an owner's camera: public addresses, or those in `allowed_networks`
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+
+
+def stream_rules(*, settings: Settings, principal: Principal, owner_camera: bool) -> StreamRules:
+    """The rules for setting a camera's streams, whoever sets them (its owner, the authority, an import).
+
+    An owner's camera (one at premises) may point only at public addresses, or at ranges an administrator
+    allows: otherwise its owner could aim the server at itself or its internal network. A file path reaches
+    every district's files, so only a province-wide camera administrator may give one, and only in the demo.
+    """
+    return StreamRules(
+        files=settings.file_streams_allowed
+        and not owner_camera
+        and principal.can(MANAGE)
+        and principal.province_wide,
+        public_only=owner_camera,
+        allowed_networks=tuple(settings.cameras.owner_allowed_networks),
+    )
+
+
+NOT_ALLOWED = "stream_url_not_allowed"
+# Never routed on the Internet (RFC 5737, RFC 3849): they reach nothing, and examples and tests use them.
+_DOCUMENTATION = tuple(
+    ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+_NAT64 = ip_network("64:ff9b::/96")
+
+
+def _embedded(address: IPv4Address | IPv6Address) -> list[IPv4Address | IPv6Address]:
+    """The address and any IPv4 address inside it (mapped, 6to4, NAT64), which is where it leads."""
+    found: list[IPv4Address | IPv6Address] = [address]
+    if isinstance(address, IPv6Address):
+        if address.ipv4_mapped is not None:
+            found.append(address.ipv4_mapped)
+        if address.sixtofour is not None:
+            found.append(address.sixtofour)
+        if address in _NAT64:
+            found.append(IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def _public(address: IPv4Address | IPv6Address, allowed: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    if any(address in network for network in allowed):
+        return True
+    return all(a.is_global or any(a in n for n in _DOCUMENTATION) for a in _embedded(address))
+
+
+def _resolve(host: str, port: int | None) -> list[IPv4Address | IPv6Address]:
+    """The addresses `host` stands for (an IP literal, or what name resolution says); [] if none.
+
+    Blocking: callers run in a worker thread (sync route handlers), never on the event loop.
+    """
+    try:
+        return [ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return [ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
+
+
+def _refuse_internal(host: str, port: int | None, rules: StreamRules) -> None:
+    addresses = _resolve(host, port)
+    if addresses and all(_public(a, rules.allowed_networks) for a in addresses):
+        return
+    # One answer for "no such name" and "an internal address": the message must not map the server's network.
+    found = ", ".join(str(a) for a in addresses) or "nothing"
+    logger.info("stream host %s refused for an owner's camera: it resolves to %s", host, found)
+    raise InvalidInput(
+        "the camera's address must be a public IP address or host name that the police network can reach "
+        "over the Internet (the address your router forwards to the camera), not a local or private one; "
+        "if your cameras join through a private link, ask the authority to allow its address range",
+        code=NOT_ALLOWED,
+    )
+
+
+def check_stream_url(url: str, rules: StreamRules) -> tuple[str, Credentials | None]:
+    """Check a stream URL's form, scheme and target against `rules`; return it and its credentials apart.
+
+    This is the one check for every way a stream URL is set. A path (no scheme) is a file of demo footage;
+    any `user:password@` is taken out of a URL and returned beside it.
+    """
     if not url or url != url.strip() or any(ord(ch) < 32 or ch == "\x7f" for ch in url):
         raise InvalidInput(
             "a stream URL must not be empty, start or end with spaces, or hold control characters"
         )
     if "://" not in url:  # a file path may hold spaces; a URL may not
-        if not allow_files:
-            raise InvalidInput("give the camera's network address: rtsp://, rtsps://, http:// or https://")
+        if not rules.files:
+            raise InvalidInput(
+                "give the camera's network address: rtsp://, rtsps://, http:// or https:// "
+                "(file paths are demo footage, for a province-wide administrator in development mode only)",
+                code=NOT_ALLOWED,
+            )
         return url, None
     if " " in url:
         raise InvalidInput("a stream URL must not hold spaces: write them as %20")
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        port = parts.port
     except ValueError as exc:
         raise InvalidInput("the stream URL is not a valid URL") from exc
     if parts.scheme.lower() not in STREAM_SCHEMES:
-        raise InvalidInput("a stream URL starts with rtsp://, rtsps://, http:// or https://")
+        raise InvalidInput(
+            "a stream URL starts with rtsp://, rtsps://, http:// or https://", code=NOT_ALLOWED
+        )
     if not parts.hostname:
         raise InvalidInput("the stream URL names no host")
     if any(key.lower() in _SECRET_QUERY_KEYS for key, _ in parse_qsl(parts.query, keep_blank_values=True)):
@@ -105,6 +201,8 @@ def split_credentials(url: str, *, allow_files: bool = True) -> tuple[str, Crede
             "the stream URL carries a password in its query: put it in the password field instead",
             code="credentials_in_query",
         )
+    if rules.public_only:
+        _refuse_internal(parts.hostname, port, rules)
     if "@" not in parts.netloc:
         return url, None
     userinfo, _, hostport = parts.netloc.rpartition("@")
@@ -168,7 +266,7 @@ def _apply_streams(
     stream_url: str,
     substream_url: str | None,
     fields: Credentials | None,
-    allow_files: bool,
+    rules: StreamRules,
     replace_credentials: bool,
 ) -> bool:
     """Set the stream URLs (without credentials) and seal the credentials found in the URLs or fields.
@@ -176,8 +274,8 @@ def _apply_streams(
     Without credentials given anywhere, the stored ones are kept unless `replace_credentials`.
     Returns whether the credentials were set.
     """
-    main, in_main = split_credentials(stream_url, allow_files=allow_files)
-    sub, in_sub = split_credentials(substream_url, allow_files=allow_files) if substream_url else (None, None)
+    main, in_main = check_stream_url(stream_url, rules)
+    sub, in_sub = check_stream_url(substream_url, rules) if substream_url else (None, None)
     given = _one_set((fields, in_main, in_sub))
     camera.stream_url, camera.substream_url = main, sub
     if given is None and not replace_credentials:
@@ -194,7 +292,7 @@ def set_streams(
     substream_url: str | None,
     username: str | None,
     password: str | None,
-    allow_files: bool,
+    rules: StreamRules,
 ) -> None:
     """Set a new camera's streams and credentials (from the URLs or the fields), refusing default ones."""
     _apply_streams(
@@ -203,7 +301,7 @@ def set_streams(
         stream_url=stream_url,
         substream_url=substream_url,
         fields=_field_credentials(username, password),
-        allow_files=allow_files,
+        rules=rules,
         replace_credentials=True,
     )
 
@@ -308,7 +406,9 @@ def get_camera(*, session: Session, principal: Principal, camera_id: uuid.UUID) 
     return camera_for(session=session, principal=principal, camera_id=camera_id, permission=READ)
 
 
-def _new_camera(session: Session, box: SecretBox, data: CameraIn, *, site_id: uuid.UUID | None) -> Camera:
+def _new_camera(
+    session: Session, box: SecretBox, data: CameraIn, *, site_id: uuid.UUID | None, rules: StreamRules
+) -> Camera:
     camera = Camera(
         name=data.name,
         district_id=data.district_id,
@@ -333,7 +433,7 @@ def _new_camera(session: Session, box: SecretBox, data: CameraIn, *, site_id: uu
         substream_url=data.substream_url,
         username=data.username,
         password=data.password.get_secret_value() if data.password is not None else None,
-        allow_files=True,
+        rules=rules,
     )
     session.add(camera)
     session.flush()
@@ -355,11 +455,19 @@ def _audit(
     )
 
 
-def create_camera(*, session: Session, principal: Principal, box: SecretBox, data: CameraIn) -> Camera:
+def create_camera(
+    *, session: Session, principal: Principal, box: SecretBox, settings: Settings, data: CameraIn
+) -> Camera:
     """Register a camera in a district of the principal's scope."""
     principal.require(MANAGE)
     _district_in_scope(session, principal, data.district_id)
-    camera = _new_camera(session, box, data, site_id=_site_of(session, data.district_id, data.site_id))
+    camera = _new_camera(
+        session,
+        box,
+        data,
+        site_id=_site_of(session, data.district_id, data.site_id),
+        rules=stream_rules(settings=settings, principal=principal, owner_camera=False),
+    )
     _audit(
         session,
         principal,
@@ -388,14 +496,53 @@ _PLAIN_FIELDS = frozenset(
         "recording",
     }
 )
+# What a camera owner may change on their own camera; the rest (who owns it, how it is shared, whether it
+# records, where it belongs) is the authority's to decide.
+_OWNER_FIELDS = frozenset(
+    {
+        "name",
+        "latitude",
+        "longitude",
+        "bearing",
+        "field_of_view",
+        "stream_url",
+        "substream_url",
+        "username",
+        "password",
+        "clear_credentials",
+    }
+)
+
+
+def _reopen_review(camera: Camera) -> None:
+    """Send an owner's camera back to review: its approval and compliance report were for the old stream."""
+    camera.approval = Approval.PENDING
+    camera.review_reason = camera.reviewed_at = None
+    camera.compliance = camera.compliance_checked_at = None
 
 
 def update_camera(
-    *, session: Session, principal: Principal, box: SecretBox, camera_id: uuid.UUID, data: CameraUpdate
+    *,
+    session: Session,
+    principal: Principal,
+    box: SecretBox,
+    settings: Settings,
+    camera_id: uuid.UUID,
+    data: CameraUpdate,
 ) -> Camera:
-    """Change the fields given in `data`; credentials change only when given, or cleared on request."""
+    """Change the fields given in `data`; credentials change only when given, or cleared on request.
+
+    An owner changes only their camera's name, position, view and streams; a new stream sends the camera
+    back to review (it stops recording until approved again).
+    """
     camera = camera_for(session=session, principal=principal, camera_id=camera_id, permission=MANAGE)
     given = data.model_fields_set
+    as_owner = not principal.can(MANAGE)  # camera_for let them in as the camera's owner
+    if as_owner and (refused := sorted(given - _OWNER_FIELDS)):
+        raise PermissionDenied(
+            f"a camera owner cannot change {', '.join(refused)}: ask the authority of the camera's district",
+            code="owner_field_not_editable",
+        )
     changed: list[str] = []
     for name in _PLAIN_FIELDS & given:
         value = getattr(data, name)
@@ -419,6 +566,7 @@ def update_camera(
         changed.append("credentials")
     stream_fields = {"stream_url", "substream_url", "username", "password"} & given
     if stream_fields:
+        before = (camera.stream_url, camera.substream_url)
         password = data.password.get_secret_value() if data.password is not None else None
         fields = _field_credentials(data.username, password) if {"username", "password"} & given else None
         credentials_set = _apply_streams(
@@ -427,14 +575,29 @@ def update_camera(
             stream_url=data.stream_url if data.stream_url is not None else camera.stream_url,
             substream_url=data.substream_url if "substream_url" in given else camera.substream_url,
             fields=fields,
-            allow_files=True,
+            rules=stream_rules(
+                settings=settings, principal=principal, owner_camera=camera.premises_id is not None
+            ),
             replace_credentials=False,
         )
-        changed.extend(stream_fields - {"username", "password"})
+        changed.extend(
+            name
+            for name, old, new in zip(
+                ("stream_url", "substream_url"),
+                before,
+                (camera.stream_url, camera.substream_url),
+                strict=True,
+            )
+            if old != new
+        )
         if credentials_set:
             changed.append("credentials")
+    detail: dict[str, Any] = {"changed": sorted(set(changed))}
+    if as_owner and {"stream_url", "substream_url", "credentials"} & set(changed):
+        _reopen_review(camera)
+        detail["review"] = "reopened"
     session.flush()
-    _audit(session, principal, "camera.update", camera, {"changed": sorted(set(changed))})
+    _audit(session, principal, "camera.update", camera, detail)
     return camera
 
 
@@ -472,8 +635,8 @@ class _Row:
 class _Checker:
     """Checks the rows of one import against the registry and the importer's scope."""
 
-    def __init__(self, session: Session, principal: Principal, box: SecretBox) -> None:
-        self.session, self.principal, self.box = session, principal, box
+    def __init__(self, session: Session, principal: Principal, box: SecretBox, rules: StreamRules) -> None:
+        self.session, self.principal, self.box, self.rules = session, principal, box, rules
         self.problems: list[RowProblem] = []
         self.districts = {
             d.code.upper(): d
@@ -530,7 +693,7 @@ class _Checker:
                 substream_url=data.substream_url,
                 username=None,
                 password=None,
-                allow_files=True,
+                rules=self.rules,
             )
         except InvalidInput as exc:
             self.problem(line, "stream_url", exc.message)
@@ -608,17 +771,18 @@ def _read_rows(text: str, checker: _Checker) -> tuple[int, list[_Row]]:
 
 
 def import_csv(
-    *, session: Session, principal: Principal, box: SecretBox, text: str, dry_run: bool
+    *, session: Session, principal: Principal, box: SecretBox, settings: Settings, text: str, dry_run: bool
 ) -> ImportReport:
     """Check every row of a CSV of cameras; unless `dry_run`, register them all, but only if none is bad."""
     principal.require(MANAGE)
-    checker = _Checker(session, principal, box)
+    rules = stream_rules(settings=settings, principal=principal, owner_camera=False)
+    checker = _Checker(session, principal, box, rules)
     count, rows = _read_rows(text, checker)
     if count == 0 and not checker.problems:
         checker.problem(2, "row", "the file has no cameras")
     if dry_run or checker.problems:
         return ImportReport(dry_run=dry_run, rows=count, imported=0, problems=checker.problems)
-    cameras = [_new_camera(session, box, row.data, site_id=row.site_id) for row in rows]
+    cameras = [_new_camera(session, box, row.data, site_id=row.site_id, rules=rules) for row in rows]
     for camera in cameras:
         _audit(session, principal, "camera.create", camera, {"name": camera.name, "via": "import"})
     audit.record(

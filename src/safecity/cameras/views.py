@@ -24,6 +24,7 @@ from safecity.cameras.schemas import (
     ReviewIn,
     ViewerOut,
 )
+from safecity.config import Settings
 from safecity.core.crypto import SecretBox
 from safecity.video import flows as video_flows
 from safecity.web.deps import CurrentPrincipal, Db, get_services
@@ -31,9 +32,17 @@ from safecity.web.deps import CurrentPrincipal, Db, get_services
 router = APIRouter(prefix="/api/v1", tags=["cameras"])
 
 
-def credentials_box(request: Request) -> SecretBox:
+def app_settings(request: Request) -> Settings:
+    """The process's configuration (where camera streams may point, compliance minimums, folders)."""
+    return get_services(request).settings
+
+
+Config = Annotated[Settings, Depends(app_settings)]
+
+
+def credentials_box(config: Config) -> SecretBox:
     """The box sealing camera credentials, from the process's secret key."""
-    return cameras.credentials_box(get_services(request).settings)
+    return cameras.credentials_box(config)
 
 
 Box = Annotated[SecretBox, Depends(credentials_box)]
@@ -63,9 +72,10 @@ def list_cameras(
 
 
 @router.post("/cameras", response_model=CameraOut, status_code=201)
-def create_camera(body: CameraIn, principal: CurrentPrincipal, db: Db, box: Box) -> CameraOut:
+def create_camera(body: CameraIn, principal: CurrentPrincipal, db: Db, box: Box, config: Config) -> CameraOut:
     """Register a camera; credentials in the URL are split out and sealed."""
-    return CameraOut.of(cameras.create_camera(session=db, principal=principal, box=box, data=body))
+    camera = cameras.create_camera(session=db, principal=principal, box=box, settings=config, data=body)
+    return CameraOut.of(camera)
 
 
 @router.post(
@@ -74,10 +84,12 @@ def create_camera(body: CameraIn, principal: CurrentPrincipal, db: Db, box: Box)
     responses={422: {"model": ImportReport, "description": "bad rows: nothing was imported"}},
 )
 def import_cameras(
-    body: ImportIn, principal: CurrentPrincipal, db: Db, box: Box, dry_run: bool = True
+    body: ImportIn, principal: CurrentPrincipal, db: Db, box: Box, config: Config, dry_run: bool = True
 ) -> Response:
     """Import cameras from CSV text (header: see the import page); a dry run only reports bad rows."""
-    report = cameras.import_csv(session=db, principal=principal, box=box, text=body.csv, dry_run=dry_run)
+    report = cameras.import_csv(
+        session=db, principal=principal, box=box, settings=config, text=body.csv, dry_run=dry_run
+    )
     status = 422 if report.problems and not dry_run else 200
     return JSONResponse(report.model_dump(mode="json"), status_code=status)
 
@@ -90,33 +102,29 @@ def get_camera(camera_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> Cam
 
 @router.patch("/cameras/{camera_id:uuid}", response_model=CameraOut)
 def update_camera(
-    camera_id: uuid.UUID, body: CameraUpdate, principal: CurrentPrincipal, db: Db, box: Box
+    camera_id: uuid.UUID, body: CameraUpdate, principal: CurrentPrincipal, db: Db, box: Box, config: Config
 ) -> CameraOut:
-    """Change some of a camera's fields."""
-    camera = cameras.update_camera(session=db, principal=principal, box=box, camera_id=camera_id, data=body)
+    """Change some of a camera's fields (an owner: name, place, view, streams; a new stream is reviewed)."""
+    camera = cameras.update_camera(
+        session=db, principal=principal, box=box, settings=config, camera_id=camera_id, data=body
+    )
     return CameraOut.of(camera)
 
 
 @router.delete("/cameras/{camera_id:uuid}", status_code=204)
-def delete_camera(camera_id: uuid.UUID, principal: CurrentPrincipal, db: Db, request: Request) -> Response:
+def delete_camera(camera_id: uuid.UUID, principal: CurrentPrincipal, db: Db, config: Config) -> Response:
     """Remove a camera from the registry, with its recordings (refused while any are evidence)."""
-    video_flows.delete_camera(
-        session=db, principal=principal, settings=get_services(request).settings, camera_id=camera_id
-    )
+    video_flows.delete_camera(session=db, principal=principal, settings=config, camera_id=camera_id)
     return Response(status_code=204)
 
 
 @router.post("/cameras/{camera_id:uuid}/compliance", response_model=ComplianceReport)
 def check_compliance(
-    camera_id: uuid.UUID, principal: CurrentPrincipal, db: Db, box: Box, request: Request
+    camera_id: uuid.UUID, principal: CurrentPrincipal, db: Db, box: Box, config: Config
 ) -> ComplianceReport:
     """Run the automated compliance check now (the camera's owner, or cameras.manage) and keep the report."""
     return onboarding.run_compliance_check(
-        session=db,
-        principal=principal,
-        box=box,
-        settings=get_services(request).settings,
-        camera_id=camera_id,
+        session=db, principal=principal, box=box, settings=config, camera_id=camera_id
     )
 
 
@@ -165,10 +173,10 @@ def premises_cameras(premises_id: uuid.UUID, principal: CurrentPrincipal, db: Db
 
 @router.post("/premises/{premises_id:uuid}/cameras", response_model=CameraOut, status_code=201)
 def register_camera(
-    premises_id: uuid.UUID, body: OwnerCameraIn, principal: CurrentPrincipal, db: Db, box: Box
+    premises_id: uuid.UUID, body: OwnerCameraIn, principal: CurrentPrincipal, db: Db, box: Box, config: Config
 ) -> CameraOut:
     """Connect a camera at one of the caller's premises; it waits for the authority's review."""
     camera = onboarding.register_camera(
-        session=db, principal=principal, box=box, premises_id=premises_id, data=body
+        session=db, principal=principal, box=box, settings=config, premises_id=premises_id, data=body
     )
     return CameraOut.of(camera)
