@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from safecity.core.schemas import IsoDateTime
 from safecity.events.alerts import service as alerts
-from safecity.events.alerts.models import AlertStatus
+from safecity.events.alerts.models import Alert, AlertStatus
 from safecity.events.alerts.schemas import AckIn, AlertIn, AlertOut, DismissIn
 from safecity.events.feed import SSE_RESPONSES, After, MaxSeconds, sse_response
 from safecity.events.models import Severity
@@ -74,10 +74,7 @@ def raise_alert(
     request: Request, principal: CurrentPrincipal, db: Db, data: AlertIn, background: BackgroundTasks
 ) -> AlertOut:
     """Raise an alert from an external system (a token with `alerts.raise`); a `dedup_key` folds repeats."""
-    out = AlertOut.model_validate(alerts.raise_external(session=db, principal=principal, data=data))
-    # Background tasks run after the request's commit: the feed never shows what was not stored.
-    background.add_task(alerts.publish_or_log, get_services(request).bus, out)
-    return out
+    return _published(request, background, alerts.raise_external(session=db, principal=principal, data=data))
 
 
 @router.post("/alerts/{alert_id}/dismiss", response_model=AlertOut)
@@ -91,9 +88,7 @@ def dismiss(
 ) -> AlertOut:
     """Dismiss a new alert as a false alarm, with the reason."""
     alert = alerts.dismiss(session=db, principal=principal, alert_id=alert_id, reason=data.reason)
-    out = AlertOut.model_validate(alert)
-    background.add_task(alerts.publish_or_log, get_services(request).bus, out)
-    return out
+    return _published(request, background, alert)
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertOut)
@@ -107,6 +102,12 @@ def acknowledge(
 ) -> AlertOut:
     """Acknowledge a new alert, with an optional note; acknowledging twice is a 409."""
     alert = alerts.acknowledge(session=db, principal=principal, alert_id=alert_id, note=data.note)
+    return _published(request, background, alert)
+
+
+def _published(request: Request, background: BackgroundTasks, alert: Alert) -> AlertOut:
+    """The alert as returned, and put on the bus for the live feeds once the request has committed."""
     out = AlertOut.model_validate(alert)
+    # Background tasks run after the request's commit: the feed never shows what was not stored.
     background.add_task(alerts.publish_or_log, get_services(request).bus, out)
     return out
