@@ -17,8 +17,15 @@ from safecity.auth.permissions import CATALOGUE
 from safecity.auth.views import set_session_cookie
 from safecity.core.errors import PermissionDenied, SafecityError
 from safecity.org import service as org
-from safecity.web.deps import SESSION_COOKIE, Db, Login, client_addr, get_services, optional_login
-from safecity.web.pages import CurrentPage, flash, htmx_action, render, render_public
+from safecity.web.deps import (
+    SESSION_COOKIE,
+    Db,
+    Login,
+    client_addr,
+    get_services,
+    optional_login,
+)
+from safecity.web.pages import CurrentPage, flash, htmx_action, refuse, render, render_public
 
 router = APIRouter(include_in_schema=False)
 OptionalLogin = Annotated[Login | None, Depends(optional_login)]
@@ -186,8 +193,7 @@ def create_token_submit(
     try:
         token, secret = tokens.create(session=db, actor=page.principal, name=name, permissions=permissions)
     except SafecityError as exc:
-        db.rollback()
-        return flash(exc.message, ok=False)
+        return refuse(db, exc, page)
     return flash(
         Markup(
             'Token <b>{}</b> created. Copy it now, it is not shown again: <code class="secret">{}</code>'
@@ -244,8 +250,7 @@ def create_user_submit(
             district_ids=_scope(province_wide, district_ids or []),
         )
     except SafecityError as exc:
-        db.rollback()
-        return flash(exc.message, ok=False)
+        return refuse(db, exc, page)
     return flash(
         Markup(
             "Created <b>{}</b>. Give them this password in person; it is not shown again: "
@@ -273,6 +278,7 @@ def set_access_submit(
             district_ids=_scope(province_wide, district_ids or []),
         ),
         "/admin/users",
+        audit_refusal=page,
     )
 
 
@@ -310,4 +316,5 @@ def set_role_submit(
             session=db, actor=page.principal, name=name, permissions=permissions or []
         ),
         "/admin/roles",
+        audit_refusal=page,
     )
