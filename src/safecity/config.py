@@ -39,6 +39,11 @@ class WebSettings(Section):
 class AuthSettings(Section):
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=10, ge=1)
+    # Failed logins from one client address in a sliding window, after which that address is refused
+    # (429) for every username: it slows guessing and bounds how many accounts one address can lock.
+    # Behind a reverse proxy, serve with the proxy's address in uvicorn's forwarded_allow_ips.
+    address_max_failures: int = Field(default=20, ge=1)
+    address_window_minutes: int = Field(default=15, ge=1)
     session_idle_minutes: int = Field(default=30, ge=1)
     session_max_hours: int = Field(default=12, ge=1)
     mfa_issuer: str = "safecity"

@@ -108,7 +108,7 @@ def test_an_admin_cannot_add_a_permission_they_lack_to_a_role(
     factory: Factory, login_as: Callable[[User], TestClient], session: Session
 ) -> None:
     client = login_as(factory.user("admin"))  # province-wide, with roles.manage
-    operator = [p for p in client.get("/api/v1/roles").json() if p["name"] == "operator"][0]["permissions"]
+    operator = next(p for p in client.get("/api/v1/roles").json() if p["name"] == "operator")["permissions"]
 
     _refused(
         client.put("/api/v1/roles/operator/permissions", json={"permissions": [*operator, "audit.read"]})

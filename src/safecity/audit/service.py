@@ -221,6 +221,25 @@ def verify(*, session: Session, batch_size: int = VERIFY_BATCH) -> VerifyReport:
     return report
 
 
+def recent_times(
+    *, session: Session, action: str, outcome: str, client_addr: str, since: dt.datetime, limit: int
+) -> list[dt.datetime]:
+    """When the latest `limit` entries of this action and outcome from one address since `since` were made."""
+    return list(
+        session.scalars(
+            select(AuditEntry.at)
+            .where(
+                AuditEntry.client_addr == client_addr,
+                AuditEntry.at >= since,
+                AuditEntry.action == action,
+                AuditEntry.outcome == outcome,
+            )
+            .order_by(AuditEntry.at.desc())
+            .limit(limit)
+        )
+    )
+
+
 def _actor_clause(actor: uuid.UUID | str) -> ColumnElement[bool]:
     if isinstance(actor, uuid.UUID):
         return AuditEntry.actor_id == actor

@@ -15,7 +15,7 @@ from safecity.auth import passwords, sessions, tokens
 from safecity.auth import service as users
 from safecity.auth.permissions import CATALOGUE
 from safecity.auth.views import set_session_cookie
-from safecity.core.errors import PermissionDenied, SafecityError
+from safecity.core.errors import PermissionDenied, SafecityError, TooManyRequests
 from safecity.org import service as org
 from safecity.web.deps import (
     SESSION_COOKIE,
@@ -66,7 +66,10 @@ def login_submit(
             user_agent=request.headers.get("user-agent"),
         )
     except SafecityError as exc:
-        return render_public(request, "auth/login.html", exc.status, error=exc.message, username=username)
+        page = render_public(request, "auth/login.html", exc.status, error=exc.message, username=username)
+        if isinstance(exc, TooManyRequests):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     target = {"verify": "/login/mfa", "enrol": "/mfa/enrol", None: "/"}[result.mfa_step]
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, result.token)
@@ -139,13 +142,19 @@ def enrol_submit(
 ) -> Response:
     if login is None:
         return RedirectResponse("/login", status_code=303)
+    services = get_services(request)
     try:
         _check_form_csrf(login, csrf_token)
         sessions.confirm_enrolment(
-            session=db, box=get_services(request).mfa_box, login_session=login.login_session, code=code
+            session=db,
+            policy=services.settings.auth,
+            box=services.mfa_box,
+            login_session=login.login_session,
+            code=code,
         )
     except SafecityError as exc:
-        services = get_services(request)
+        if login.login_session.ended_at is not None:  # the account locked: this login is over
+            return render_public(request, "auth/login.html", exc.status, error=exc.message)
         enrolment = sessions.begin_enrolment(
             session=db, policy=services.settings.auth, box=services.mfa_box, user=login.user
         )
