@@ -49,6 +49,19 @@ class AuthSettings(Section):
     mfa_issuer: str = "safecity"
 
 
+class AuditSettings(Section):
+    """The audit chain's key and the checkpoints of its head, which `safecity audit verify` checks against."""
+
+    # The chain is keyed (HMAC) with a key derived from this, or from secret_key when unset. Set it to keep
+    # the log verifiable when secret_key is rotated; changing it makes every existing entry fail to verify.
+    key: SecretStr | None = None
+    # Append-only lines of signed (seq, hash, time) of the chain's head. Put it where whoever can rewrite
+    # the database cannot (another disk or machine); default <data_dir>/audit-checkpoints.jsonl.
+    checkpoint_path: Path | None = None
+    checkpoint_every_entries: int = Field(default=1000, ge=1)
+    checkpoint_every_seconds: float = Field(default=10.0, gt=0)
+
+
 class VideoSettings(Section):
     # Embedded mode: the web process also runs the cameras. Set false where `safecity worker` runs them.
     run_in_web: bool = True
@@ -117,6 +130,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Karachi"
     web: WebSettings = WebSettings()
     auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
     video: VideoSettings = VideoSettings()
     compliance: ComplianceSettings = ComplianceSettings()
     dispatch: DispatchSettings = DispatchSettings()
@@ -147,6 +161,8 @@ class Settings(BaseSettings):
         key = self.secret_key.get_secret_value()
         if key == DEV_SECRET_KEY or len(key) < 32:
             problems.append("secret_key must be set to a random value of at least 32 characters")
+        if self.audit.key is not None and len(self.audit.key.get_secret_value()) < 32:
+            problems.append("audit.key, when set, must be a random value of at least 32 characters")
         if not self.database_url.get_secret_value():
             problems.append("database_url must be set explicitly")
         if not self.web.cookie_secure:
@@ -160,6 +176,11 @@ class Settings(BaseSettings):
         """The database URL, defaulting to the embedded SQLite file under data_dir."""
         url = self.database_url.get_secret_value()
         return url or f"sqlite:///{self.data_dir / 'safecity.db'}"
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        """Where the signed checkpoints of the audit chain's head are appended."""
+        return self.audit.checkpoint_path or self.data_dir / "audit-checkpoints.jsonl"
 
     @property
     def recordings_dir(self) -> Path:
