@@ -6,6 +6,7 @@ A test that needs a server it was told about but cannot reach fails; one it was 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import select as io_select  # `select` is SQLAlchemy's here
 import socket
@@ -27,12 +28,15 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity import migrations
 from safecity.app import create_app
+from safecity.audit import service as audit_service
+from safecity.audit.chain import AuditChain
+from safecity.audit.models import AuditEntry, AuditHead
 from safecity.auth import service as auth_service
 from safecity.auth.models import User
 from safecity.auth.principal import SYSTEM, Principal
@@ -110,9 +114,66 @@ def connection(engine: Engine) -> Iterator[Connection]:
 
 
 @pytest.fixture
-def session_factory(connection: Connection) -> sessionmaker[Session]:
+def session_factory(connection: Connection, settings: Settings) -> sessionmaker[Session]:
     """Sessions on the test's connection; their commits become savepoints inside the test's transaction."""
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    return sessionmaker(
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        info=audit_info(settings),
+    )
+
+
+def audit_info(settings: Settings) -> dict[str, object]:
+    """What a test's session factory carries to write the audit chain (its key, its checkpoint file)."""
+    return AuditChain.from_settings(settings).session_info()
+
+
+# --- tampering with the audit log, as someone with rights on the database can -------------------
+
+
+def unguard(session: Session) -> None:
+    """Lift the append-only guard inside the session's transaction."""
+    if session.get_bind().dialect.name == "sqlite":
+        triggers = session.scalars(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit_%'")
+        ).all()
+        for name in triggers:
+            session.execute(text(f'DROP TRIGGER "{name}"'))
+    else:
+        session.execute(text("ALTER TABLE audit_log DISABLE TRIGGER ALL"))
+        session.execute(text("ALTER TABLE audit_head DISABLE TRIGGER ALL"))
+
+
+class PlainSha256(AuditChain):
+    """The chain as it was hashed before it was keyed: what anyone can recompute without the key."""
+
+    @classmethod
+    def unkeyed(cls) -> PlainSha256:
+        return cls(key=b"", checkpoint_key=b"", checkpoint_path=Path(os.devnull))
+
+    def seal(self, prev_hash: str, payload: str) -> str:
+        return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def rewrite_chain(session: Session, first: int, chain: AuditChain) -> None:
+    """Mark entry `first` a failure, then recompute every later hash and the head under `chain`."""
+    unguard(session)
+    rows = session.scalars(select(AuditEntry).where(AuditEntry.seq >= first).order_by(AuditEntry.seq)).all()
+    prev_hash = rows[0].prev_hash
+    for row in rows:
+        fields = {name: getattr(row, name) for name in audit_service.HASHED_FIELDS}
+        if row.seq == first:
+            fields["outcome"] = "failure"
+        new_hash = audit_service.entry_hash(chain, prev_hash, fields)
+        session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.seq == row.seq)
+            .values(outcome=fields["outcome"], prev_hash=prev_hash, hash=new_hash)
+        )
+        prev_hash = new_hash
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
+    session.expire_all()
 
 
 @pytest.fixture
@@ -190,11 +251,11 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def own_db(db_url: str, tmp_path: Path) -> Iterator[tuple[str, sessionmaker[Session]]]:
+def own_db(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[tuple[str, sessionmaker[Session]]]:
     """A migrated database of its own (URL and session factory): for runtimes that work from threads."""
     with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
         engine = create_db_engine(url)
-        yield url, create_session_factory(engine)
+        yield url, create_session_factory(engine, info=audit_info(settings))
         engine.dispose()
 
 

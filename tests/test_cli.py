@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from safecity.audit.models import AuditEntry
+from conftest import PlainSha256, rewrite_chain, unguard
+from safecity.audit.models import AuditEntry, AuditHead
 from safecity.auth.models import User
 from safecity.cameras.models import Camera
 from safecity.cli import app
@@ -92,6 +96,43 @@ def test_audit_verify_finds_an_edited_entry(db_file: Path) -> None:
     engine.dispose()
     tampered = runner.invoke(app, ["audit", "verify"])
     assert tampered.exit_code == 1
+    assert "Tampering found" in tampered.output
+
+
+def _truncate_and_rewind(session: Session) -> None:
+    unguard(session)
+    session.execute(delete(AuditEntry).where(AuditEntry.seq == 2))
+    first = session.get_one(AuditEntry, 1)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=1, hash=first.hash))
+
+
+def _rewrite_without_the_key(session: Session) -> None:
+    rewrite_chain(session, 1, PlainSha256.unkeyed())
+
+
+def _forge_a_checkpoint(session: Session) -> None:
+    path = Path(os.environ["SAFECITY_DATA_DIR"]) / "audit-checkpoints.jsonl"
+    with path.open("a", encoding="utf-8") as out:
+        out.write('{"seq": 2, "hash": "' + "0" * 64 + '", "at": "2026-01-01T00:00:00+00:00", "sig": "bad"}\n')
+
+
+@pytest.mark.parametrize("tamper", [_truncate_and_rewind, _rewrite_without_the_key, _forge_a_checkpoint])
+def test_audit_verify_fails_on_a_rewrite_the_chain_alone_would_pass(
+    db_file: Path, tamper: Callable[[Session], None]
+) -> None:
+    for args in (
+        ["admin", "create", "root4"],
+        ["user", "add", "desk4", "--role", "operator", "--province-wide"],
+    ):
+        assert runner.invoke(app, args).exit_code == 0
+    intact = runner.invoke(app, ["audit", "verify"])  # checkpoints the head it found intact
+    assert intact.exit_code == 0 and "2 entries checked" in intact.output, intact.output
+    engine = create_db_engine(f"sqlite:///{db_file}")
+    with create_session_factory(engine).begin() as session:
+        tamper(session)
+    engine.dispose()
+    tampered = runner.invoke(app, ["audit", "verify"])
+    assert tampered.exit_code == 1, tampered.output
     assert "Tampering found" in tampered.output
 
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from safecity import migrations
 from safecity.config import Settings, load_settings
@@ -50,12 +50,18 @@ def _require_current_schema(engine: Engine) -> None:
         raise typer.Exit(2)
 
 
+def _session_factory(engine: Engine, settings: Settings) -> sessionmaker[Session]:
+    from safecity.audit.chain import AuditChain
+
+    return create_session_factory(engine, info=AuditChain.from_settings(settings).session_info())
+
+
 @contextmanager
 def _db(settings: Settings) -> Iterator[Session]:
     engine = create_db_engine(settings.effective_database_url)
     try:
         _require_current_schema(engine)
-        with transaction(create_session_factory(engine)) as session:
+        with transaction(_session_factory(engine, settings)) as session:
             yield session
     except SafecityError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
@@ -68,13 +74,15 @@ def _db(settings: Settings) -> Iterator[Session]:
 def migrate() -> None:
     """Create or upgrade the database schema and its reference data (roles, districts)."""
     from safecity import seed
+    from safecity.audit.chain import chain_key
 
     settings = _settings()
     engine = create_db_engine(settings.effective_database_url)
     try:
         with console.status("Migrating the database…"):
-            migrations.upgrade(engine)
-        with transaction(create_session_factory(engine)) as session:
+            # The key lets an upgrade re-chain an audit log written before the chain was keyed.
+            migrations.upgrade(engine, audit_key=chain_key(settings))
+        with transaction(_session_factory(engine, settings)) as session:
             added = seed.reference_data(session=session)
     finally:
         engine.dispose()
@@ -163,7 +171,7 @@ def worker(
         engine = create_db_engine(settings.effective_database_url)
         bus = create_bus(settings.bus_url.get_secret_value())
         await bus.start()
-        session_factory = create_session_factory(engine)
+        session_factory = _session_factory(engine, settings)
         runtime = VideoRuntime(settings, session_factory, bus)
         analytics = analytics_for(settings, session_factory, bus, runtime)
         await runtime.start()
@@ -268,13 +276,20 @@ def config_show() -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the audit log's hash chain; exits 1 if any entry was edited, deleted or reordered."""
+    """Check the audit log's keyed chain against its checkpoints; exits 1 on any edit, deletion or rewind."""
     from safecity.audit import service as audit
 
     with _db(_settings()) as session, console.status("Checking the audit chain…"):
         report = audit.verify(session=session)
     if report.ok:
-        console.print(f"[green]The audit chain is intact:[/green] {report.checked} entries checked.")
+        console.print(
+            f"[green]The audit chain is intact:[/green] {report.checked} entries checked "
+            f"against {report.checkpoints} checkpoints."
+        )
+        if report.checked and not report.checkpoints:
+            console.print(
+                "[yellow]No checkpoint vouched for the end of the log yet; one is written now.[/yellow]"
+            )
         return
     table = Table(
         "seq", "problem", title=f"Tampering found in {report.checked} entries", title_style="bold red"

@@ -51,9 +51,27 @@ class WebSettings(Section):
 class AuthSettings(Section):
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=10, ge=1)
+    # Failed logins from one client address in a sliding window, after which that address is refused
+    # (429) for every username: it slows guessing and bounds how many accounts one address can lock.
+    # Behind a reverse proxy, serve with the proxy's address in uvicorn's forwarded_allow_ips.
+    address_max_failures: int = Field(default=20, ge=1)
+    address_window_minutes: int = Field(default=15, ge=1)
     session_idle_minutes: int = Field(default=30, ge=1)
     session_max_hours: int = Field(default=12, ge=1)
     mfa_issuer: str = "safecity"
+
+
+class AuditSettings(Section):
+    """The audit chain's key and the checkpoints of its head, which `safecity audit verify` checks against."""
+
+    # The chain is keyed (HMAC) with a key derived from this, or from secret_key when unset. Set it to keep
+    # the log verifiable when secret_key is rotated; changing it makes every existing entry fail to verify.
+    key: SecretStr | None = None
+    # Append-only lines of signed (seq, hash, time) of the chain's head. Put it where whoever can rewrite
+    # the database cannot (another disk or machine); default <data_dir>/audit-checkpoints.jsonl.
+    checkpoint_path: Path | None = None
+    checkpoint_every_entries: int = Field(default=1000, ge=1)
+    checkpoint_every_seconds: float = Field(default=10.0, gt=0)
 
 
 class VideoSettings(Section):
@@ -135,6 +153,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Karachi"
     web: WebSettings = WebSettings()
     auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
     video: VideoSettings = VideoSettings()
     cameras: CameraSettings = CameraSettings()
     compliance: ComplianceSettings = ComplianceSettings()
@@ -166,6 +185,8 @@ class Settings(BaseSettings):
         key = self.secret_key.get_secret_value()
         if key == DEV_SECRET_KEY or len(key) < 32:
             problems.append("secret_key must be set to a random value of at least 32 characters")
+        if self.audit.key is not None and len(self.audit.key.get_secret_value()) < 32:
+            problems.append("audit.key, when set, must be a random value of at least 32 characters")
         if not self.database_url.get_secret_value():
             problems.append("database_url must be set explicitly")
         if not self.web.cookie_secure:
@@ -184,6 +205,11 @@ class Settings(BaseSettings):
     def file_streams_allowed(self) -> bool:
         """Whether camera streams may be file paths (demo footage): development mode only."""
         return self.mode == "development" and self.cameras.file_streams
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        """Where the signed checkpoints of the audit chain's head are appended."""
+        return self.audit.checkpoint_path or self.data_dir / "audit-checkpoints.jsonl"
 
     @property
     def recordings_dir(self) -> Path:

@@ -15,9 +15,11 @@ from typing import Any
 import aiomqtt
 import pytest
 from dispatch_world import CANTONMENT, HAYATABAD, SADDAR, dispatcher, incident, unit
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import new_database
+from conftest import TEST_SECRET_KEY, audit_info, new_database
+from safecity.config import Settings
 from safecity.core.db import create_db_engine, create_session_factory, transaction
 from safecity.dispatch import positions
 from safecity.dispatch import service as dispatch
@@ -47,9 +49,11 @@ def factory(
         if os.environ.get("CI"):
             pytest.fail(f"Mosquitto is not reachable at {HOST}:{PORT}")
         pytest.skip(f"Mosquitto is not reachable at {HOST}:{PORT}")
-    with new_database(request.param, tmp_path_factory.mktemp("mqtt")) as url:
+    directory = tmp_path_factory.mktemp("mqtt")
+    with new_database(request.param, directory) as url:
         engine = create_db_engine(url)
-        session_factory = create_session_factory(engine)
+        settings = Settings(data_dir=directory, secret_key=SecretStr(TEST_SECRET_KEY))
+        session_factory = create_session_factory(engine, info=audit_info(settings))
         with transaction(session_factory) as session:
             province = Province(code="KP", name="Khyber Pakhtunkhwa")
             session.add(province)
