@@ -5,12 +5,16 @@ A test that needs a server it was told about but cannot reach fails; one it was 
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import select as io_select  # `select` is SQLAlchemy's here
 import socket
 import subprocess
+import threading
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +45,34 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 PG_ENV = "SAFECITY_TEST_DATABASE_URL"
+
+
+# --- waiting for a condition (never a fixed sleep) -------------------------------------------------
+
+
+def wait_until(condition: Callable[[], object], *, within: float = 10.0, message: str = "") -> None:
+    """Poll `condition` until it is truthy; fail after `within` seconds (a bound, not a measurement)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"the condition did not come true within {within} s")
+        time.sleep(0.05)
+
+
+async def wait_until_async(
+    condition: Callable[[], object | Awaitable[object]], *, within: float = 10.0, message: str = ""
+) -> None:
+    """`wait_until` for async tests: the loop keeps running; `condition` may be a coroutine function."""
+    deadline = time.monotonic() + within
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"the condition did not come true within {within} s")
+        await asyncio.sleep(0.05)
 
 
 def _postgres_url_with_schema(base_url: str, schema: str) -> str:
@@ -247,6 +279,26 @@ def login_as(web_app: FastAPI, factory: Factory, session: Session) -> Iterator[C
     yield _login
     for c in clients:
         c.close()
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
+    """`app`, lifespan and all, behind a real uvicorn on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started or not thread.is_alive(), within=30)
+        assert server.started, "the test server did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
 
 
 # --- a real RTSP camera (GStreamer's RTSP server under Debian's python3) --------------------------
