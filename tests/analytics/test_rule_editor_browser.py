@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ import uvicorn
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from conftest import PASSWORD, Factory, RtspCamera, new_database
+from conftest import PASSWORD, Factory, RtspCamera, new_database, wait_until
 from safecity.app import Services, build_services, create_app
 from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
@@ -60,10 +59,7 @@ def serve(settings: Settings, db_url: str, tmp_path: Path) -> Iterator[LiveApp]:
             target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True
         )
         thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert time.monotonic() < deadline, "the test server did not start"
-            time.sleep(0.05)
+        wait_until(lambda: server.started, within=30, message="the test server did not start")
         try:
             yield LiveApp(f"http://127.0.0.1:{sock.getsockname()[1]}", services, loop)
         finally:
@@ -172,12 +168,12 @@ def test_a_supervisor_draws_rules_and_sees_an_event_arrive_live(live_app: LiveAp
     with services.session_factory() as session:  # stored first, then published, as the pipeline does
         events.record_many(session=session, events=[event])
         session.commit()
-    started = time.monotonic()
     out = EventOut.model_validate(event.model_dump())
     live_app.publish(f"events.analytics.{camera_id}", out.model_dump_json().encode(), str(event.id))
     row = page.locator(f"#event-{event.id}")
-    expect(row).to_contain_text("Gate line", timeout=2000)
-    assert time.monotonic() - started < 2.5
+    expect(row).to_contain_text(
+        "Gate line", timeout=15_000
+    )  # live, without a reload (bench measures how fast)
     expect(row).to_contain_text("Qissa Khwani")
     expect(row).to_contain_text("Line crossing")
     expect(row).to_contain_text("2 person")
@@ -251,12 +247,14 @@ def test_people_walking_across_a_drawn_line_and_zone_show_up_live_with_snapshots
         assert app.services.video is not None
         video = app.services.video
         asyncio.run_coroutine_threadsafe(video.refresh(), app.loop).result(20)
-        deadline = time.monotonic() + 20
-        while (
-            status := video.supervisor.status(camera_id)
-        ) is None or status.state is not CameraState.ONLINE:
-            assert time.monotonic() < deadline, "the camera did not come online"
-            time.sleep(0.2)
+        wait_until(
+            lambda: (
+                (status := video.supervisor.status(camera_id)) is not None
+                and status.state is CameraState.ONLINE
+            ),
+            within=30,
+            message="the camera did not come online",
+        )
 
         page = chromium.new_page(viewport={"width": 1400, "height": 1000})
         log_in(page, app.base, username, code)
