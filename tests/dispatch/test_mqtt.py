@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ import pytest
 from dispatch_world import CANTONMENT, HAYATABAD, SADDAR, dispatcher, incident, unit
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import new_database
+from conftest import MQTT_HOST, MQTT_PORT, START, answers, missing_part, new_database
 from safecity.core.db import create_db_engine, create_session_factory, transaction
 from safecity.dispatch import positions
 from safecity.dispatch import service as dispatch
@@ -26,16 +25,8 @@ from safecity.dispatch.notifiers import MqttNotifierConfig, NotifyError, build_n
 from safecity.incidents.models import Incident, Status
 from safecity.org.models import District, Province
 
-HOST, PORT = "127.0.0.1", 1883
+HOST, PORT = MQTT_HOST, MQTT_PORT
 MARKER = "PAYLOAD-CONTENTS-7f3a"  # must never reach the logs
-
-
-def _broker_up() -> bool:
-    try:
-        with socket.create_connection((HOST, PORT), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -43,10 +34,8 @@ def factory(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[sessionmaker[Session]]:
     """Sessions on a database of each kind that the consumer's threads share (commits are real)."""
-    if not _broker_up():
-        if os.environ.get("CI"):
-            pytest.fail(f"Mosquitto is not reachable at {HOST}:{PORT}")
-        pytest.skip(f"Mosquitto is not reachable at {HOST}:{PORT}")
+    if not answers(HOST, PORT):
+        missing_part(f"Mosquitto at {HOST}:{PORT}", f"start it (as root: {START['mosquitto']})")
     with new_database(request.param, tmp_path_factory.mktemp("mqtt")) as url:
         engine = create_db_engine(url)
         session_factory = create_session_factory(engine)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import socket
 import threading
@@ -28,7 +27,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from conftest import PASSWORD, Factory, new_database
+from conftest import MQTT_HOST, MQTT_PORT, PASSWORD, START, Factory, answers, missing_part, new_database
 from safecity import seed
 from safecity.app import build_services, create_app
 from safecity.auth import service as users
@@ -43,7 +42,6 @@ from safecity.dispatch.schemas import UnitIn
 from safecity.incidents import sharing
 from safecity.org import service as org
 
-MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 pytestmark = pytest.mark.browser
 
 
@@ -61,21 +59,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _mqtt_reachable() -> bool:
-    try:
-        with socket.create_connection((MQTT_HOST, MQTT_PORT), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def room(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[Room]:
     """The application on its own database with units on MQTT, served by uvicorn on a free port."""
-    if not _mqtt_reachable():
-        if os.environ.get("CI"):
-            pytest.fail("the Mosquitto broker is not reachable")
-        pytest.skip("the Mosquitto broker is not reachable")
+    if not answers(MQTT_HOST, MQTT_PORT):
+        missing_part(f"Mosquitto at {MQTT_HOST}:{MQTT_PORT}", f"start it (as root: {START['mosquitto']})")
     prefix = f"t{uuid.uuid4().hex[:8]}/units"
     with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
         live_settings = settings.model_copy(
