@@ -16,7 +16,7 @@ import pytest
 from dispatch_world import CANTONMENT, HAYATABAD, SADDAR, dispatcher, incident, unit
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MQTT_HOST, MQTT_PORT, START, answers, missing_part, new_database
+from conftest import MQTT_HOST, MQTT_PORT, START, answers, missing_part, new_database, wait_until_async
 from safecity.core.db import create_db_engine, create_session_factory, transaction
 from safecity.dispatch import positions
 from safecity.dispatch import service as dispatch
@@ -54,12 +54,9 @@ def _district_id(session: Session) -> uuid.UUID:
     return session.query(District).one().id
 
 
-async def _until(check: Callable[[], bool], seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await asyncio.to_thread(check):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the consumer did not apply the message in time")
+async def _until(check: Callable[[], bool]) -> None:
+    """Wait until the consumer has applied a message (`check` reads the database, off the loop)."""
+    await wait_until_async(lambda: asyncio.to_thread(check), message="the consumer did not apply the message")
 
 
 async def _publish(topic: str, payload: bytes) -> None:
