@@ -103,11 +103,14 @@ def demo() -> None:
     ):
         report = seed.demo(session=session, settings=settings)
     console.print(f"[green]Demo ready.[/green] Added: {report.added or 'nothing new'}")
+    if report.without_footage:
+        console.print(f"[yellow]note:[/yellow] {seed.footage_hint(report.without_footage)}")
     if report.admin_password:
         console.print(
-            f"\n[bold]Log in at {settings.web.public_url}/login as [cyan]{report.admin_username}[/cyan] with "
+            f"\n[bold]Log in at {settings.web.base_url()}/login as [cyan]{report.admin_username}[/cyan] with "
             f"password [cyan]{report.admin_password}[/cyan][/bold]\n"
             "This password is shown once. At first login you set up two-step login with an authenticator app."
+            "\n(The configured address: `safecity serve` prints the one it listens on.)"
         )
     else:
         console.print(
@@ -126,15 +129,21 @@ def serve(
     """Serve the web UI and the REST API."""
     import uvicorn
 
+    from safecity import seed
     from safecity.app import create_app
 
     settings = _settings()
     engine = create_db_engine(settings.effective_database_url)
     _require_current_schema(engine)
+    with create_session_factory(engine)() as session:
+        without_footage = seed.demo_cameras_without_footage(session=session, settings=settings)
     engine.dispose()
     configure_logging(settings.log.level, json_format=settings.log.json_format)
     host, port = host or settings.web.host, port or settings.web.port
     console.print(f"safecity is serving on http://{host}:{port}  (API docs: /api/docs; stop with Ctrl+C)")
+    console.print(f"[bold]Log in at {settings.web.base_url(host=host, port=port)}/login[/bold]")
+    if without_footage:
+        console.print(f"[yellow]note:[/yellow] {seed.footage_hint(without_footage)}")
     uvicorn.run(
         create_app(settings),
         host=host,

@@ -33,7 +33,7 @@ class WebSettings(Section):
     cookie_secure: bool = False
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_upload_bytes: int = Field(default=16 * 1_048_576, ge=1024)  # file uploads (base64 in JSON)
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = ""  # the address people open (e.g. behind a proxy); empty: http://<host>:<port>
     # Map tiles, e.g. an internal tile server "https://tiles.police.local/{z}/{x}/{y}.png"; empty = no tiles.
     # A path ("/tiles/{z}/{x}/{y}.png") is served by this site; a server elsewhere is named by its origin,
     # which the Content-Security-Policy then lets pictures come from.
@@ -46,6 +46,15 @@ class WebSettings(Section):
             return ""
         scheme, rest = self.map_tiles_url.split("://", 1)
         return f"{scheme}://{rest.split('/', 1)[0].replace('{s}', '*')}"
+
+    def base_url(self, *, host: str | None = None, port: int | None = None) -> str:
+        """Where people reach this server: `public_url` if set, else the address it listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        shown = host or self.host
+        if shown in ("0.0.0.0", "::"):  # noqa: S104 (listening everywhere: this machine's own address works)
+            shown = "127.0.0.1"
+        return f"http://{f'[{shown}]' if ':' in shown else shown}:{port or self.port}"
 
 
 class AuthSettings(Section):
