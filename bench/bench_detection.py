@@ -200,9 +200,8 @@ def run_set(name: str, folder: Path, detectors: dict[str, Detector], limit: int 
 def report(name: str, scores: dict[str, Score]) -> None:
     """Print one set's figures, ours as a ratio of the baseline's."""
     base, ours = scores["baseline"], scores["pipeline"]
-    print(
-        f"\n== {name}: {ours.frames} frames, {sum(v for k, v in base.total.items() if k in VEHICLE_NAMES or k == 'person' or k == 'bicycle')} labelled objects"
-    )
+    labelled = sum(v for k, v in base.total.items() if not k.startswith(("size", "all")))
+    print(f"\n== {name}: {ours.frames} frames, {labelled} labelled objects")
     print(
         f"{'recall':<22}{'n':>6}  {'base@.3':>8}{'ours@.3':>8}{'x':>6}  {'base@.5':>8}{'ours@.5':>8}{'x':>6}"
     )

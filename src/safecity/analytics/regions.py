@@ -2,7 +2,8 @@
 
 A 300x300 model squeezes a 1280x720 frame to a quarter of its width, and a 40 px motorcycle to 9 px,
 below what it can see. Cutting the frame into tiles about as wide as they are high (two side by side
-for 16:9, two stacked for a portrait 9:16) doubles the resolution and keeps the aspect ratio, at the price of one model run per tile.
+for 16:9, two stacked for a portrait 9:16) doubles the resolution and keeps the aspect ratio, at the
+price of one model run per tile.
 Objects cut by a tile's inner edge come back as fragments; `drop_fragments` folds them into the whole.
 """
 
