@@ -332,10 +332,12 @@ def analytics_detect(
     """What the configured pipeline finds in still pictures (detector with tiles, riders, colour).
 
     With --json, exactly one line per image:
+
     {"image": "<path as given>", "width": W, "height": H, "detections": [{"class": "car", "score": 0.87,
-    "box": [x1, y1, x2, y2], "colour": "red", "colour_confidence": 0.71}, ...]}
-    (box in whole pixels, x2/y2 exclusive; colour null where not measured). A file that cannot be read as
-    a picture is named on stderr, the others are still processed, and the exit code is 1.
+    "box": \\[x1, y1, x2, y2], "colour": "red", "colour_confidence": 0.71}, ...]}
+
+    Boxes in whole pixels, x2/y2 exclusive; colour is null where not measured. A file that cannot be read
+    as a picture is named on stderr, the others are still processed, and the exit code is 1.
     """
     import cv2
 
