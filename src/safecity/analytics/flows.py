@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from safecity.analytics import attributes, snapshots
 from safecity.analytics import service as analytics
-from safecity.analytics import snapshots
-from safecity.analytics.detectors import build_detector
+from safecity.analytics.detectors import Detector, build_detector
 from safecity.analytics.pipeline import (
     CameraAnalytics,
     CameraInfo,
@@ -27,8 +27,9 @@ from safecity.analytics.pipeline import (
 )
 from safecity.analytics.schemas import RuleConfig
 from safecity.analytics.stats import AnalyticsStats
+from safecity.analytics.types import PIPELINE_CLASSES, class_name
 from safecity.cameras.models import Camera
-from safecity.config import Settings
+from safecity.config import AnalyticsSettings, Settings
 from safecity.core.bus import Bus, BusError
 from safecity.events import service as events
 from safecity.events.alerts import service as alerts
@@ -39,6 +40,21 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "analytics"
 REFRESH_S = 5.0  # how soon a rule drawn in the UI starts to apply
+
+
+def configured_detector(cfg: AnalyticsSettings) -> Detector:
+    """The detector these settings run, fed as the pipeline feeds it (tiles, road users, riders)."""
+    return build_detector(
+        {
+            "type": cfg.detector,
+            "min_score": cfg.min_score,
+            "classes": sorted(class_name(c) for c in PIPELINE_CLASSES),
+            "class_scores": cfg.class_scores,
+            "tiling": cfg.tiling,
+            "tile_grid": cfg.tile_grid,
+            "whole_frame": cfg.whole_frame,
+        }
+    )
 
 
 def subject(camera_id: uuid.UUID) -> str:
@@ -98,10 +114,7 @@ class AnalyticsRuntime:
         """Analyse exactly the ingested cameras that have enabled rules, with their current rules."""
         wanted = await asyncio.to_thread(self._load, set(self.supervisor.camera_ids()))
         if wanted and self.worker is None:  # the model is loaded once some camera needs it
-            cfg = self.settings.analytics
-            detector = await asyncio.to_thread(
-                build_detector, {"type": cfg.detector, "min_score": cfg.min_score}
-            )
+            detector = await asyncio.to_thread(configured_detector, self.settings.analytics)
             self.worker = InferenceWorker(detector, self.queue)
             self.worker.start()
         for camera_id in [c for c in self.cameras if c not in wanted]:
@@ -180,9 +193,9 @@ class AnalyticsRuntime:
         picture = snapshots.draw(hit.image, hit.detections, set(firing.track_ids), rule)
         snapshots.save(picture, self.settings.snapshots_dir, relative)
         height, width = hit.image.shape[:2]
-        since = {
-            track.track_id: track.first_wall.isoformat() for track in hit.tracks
-        }  # loiterers: since when
+        # Loiterers: since when; every object: what its track shows (colour, size, direction, speed).
+        since = {track.track_id: track.first_wall.isoformat() for track in hit.tracks}
+        described = {track.track_id: attributes.describe_track(track) for track in hit.tracks}
         event = EventIn(
             id=event_id,
             occurred_at=hit.frame.captured_at,
@@ -196,7 +209,10 @@ class AnalyticsRuntime:
                 "rule_name": rule.name,
                 "rule_kind": rule.kind,
                 "camera_name": hit.camera.name,
-                "objects": [{**o, "first_seen": since.get(o["track_id"])} for o in hit.objects.as_dicts()],
+                "objects": [
+                    {**o, "first_seen": since.get(o["track_id"]), "track": described.get(o["track_id"])}
+                    for o in hit.objects.as_dicts()
+                ],
                 "detail": firing.detail,
                 "snapshot": relative,
                 "frame_size": [width, height],
