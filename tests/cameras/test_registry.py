@@ -341,7 +341,7 @@ def test_a_file_that_is_not_a_camera_csv_is_refused(
     assert header_report["problems"][0]["field"] == "header"
     assert "missing district_code" in header_report["problems"][0]["problem"]
     assert problems(HEADER + "\n")["problems"][0]["problem"] == "the file has no cameras"
-    assert problems(HEADER + "\n\x00\x00")["error"]["code"] == "bad_encoding"
+    assert problems(HEADER + "\n\x00\x00")["error"]["code"] == "invalid_input"  # NUL: refused in any body
     too_big = HEADER + "\n" + "x" * cameras.MAX_IMPORT_CHARS
     assert client.post("/api/v1/cameras/import", json={"csv": too_big}).status_code in (413, 422)
     with pytest.raises(Exception, match="not UTF-8"):
