@@ -1,5 +1,6 @@
 """Analytics of the cameras this process ingests, end to end: rules from the database, one shared detector,
-and each rule firing turned into a stored, published event with its snapshot (and an alert if severe).
+and each rule firing turned into a stored, published event with its snapshot (and an alert if severe);
+counting lines' crossings are counted in memory and written every few seconds by a worker thread.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.analytics import service as analytics
 from safecity.analytics import snapshots
-from safecity.analytics.detectors import build_detector
+from safecity.analytics.counting import CountBook
+from safecity.analytics.detectors import Detector, build_detector
 from safecity.analytics.pipeline import (
     CameraAnalytics,
     CameraInfo,
@@ -41,6 +43,12 @@ SOURCE = "analytics"
 REFRESH_S = 5.0  # how soon a rule drawn in the UI starts to apply
 
 
+def configured_detector(settings: Settings) -> Detector:
+    """The detector the configuration names (loads its model: seconds)."""
+    cfg = settings.analytics
+    return build_detector({"type": cfg.detector, "min_score": cfg.min_score})
+
+
 def subject(camera_id: uuid.UUID) -> str:
     """The bus subject a camera's analytics events are published on (kept by the EVENTS stream)."""
     return f"events.analytics.{camera_id}"
@@ -57,6 +65,7 @@ class AnalyticsRuntime:
     queue: InferenceQueue = field(default_factory=InferenceQueue, init=False)
     worker: InferenceWorker | None = field(default=None, init=False)
     cameras: dict[uuid.UUID, CameraAnalytics] = field(default_factory=dict, init=False)
+    counts: CountBook = field(default_factory=CountBook, init=False)  # crossings not yet written
     # Seconds from a frame's decoding to its event being stored, for the latest events.
     event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
@@ -78,6 +87,7 @@ class AnalyticsRuntime:
         self.cameras.clear()
         if self.worker is not None:
             await asyncio.to_thread(self.worker.stop)
+        await asyncio.to_thread(self.flush_counts)
 
     def stats(self) -> AnalyticsStats:
         """Per-camera and total rates, detector latency and queue drops."""
@@ -93,15 +103,26 @@ class AnalyticsRuntime:
                 await self.refresh()
             except Exception:  # the database may be away for a moment: keep the running rules
                 logger.exception("analytics rules could not be refreshed")
+            await asyncio.to_thread(self.flush_counts)
+
+    def flush_counts(self) -> None:
+        """Write what the counting lines counted since the last flush (kept for the next one on failure)."""
+        rows = self.counts.drain()
+        if not rows:
+            return
+        try:
+            with self.session_factory() as session:
+                analytics.add_counts(session=session, rows=rows)
+                session.commit()
+        except Exception:
+            logger.exception("line counts could not be written; kept for the next try")
+            self.counts.put_back(rows)
 
     async def refresh(self) -> None:
         """Analyse exactly the ingested cameras that have enabled rules, with their current rules."""
         wanted = await asyncio.to_thread(self._load, set(self.supervisor.camera_ids()))
         if wanted and self.worker is None:  # the model is loaded once some camera needs it
-            cfg = self.settings.analytics
-            detector = await asyncio.to_thread(
-                build_detector, {"type": cfg.detector, "min_score": cfg.min_score}
-            )
+            detector = await asyncio.to_thread(configured_detector, self.settings)
             self.worker = InferenceWorker(detector, self.queue)
             self.worker.start()
         for camera_id in [c for c in self.cameras if c not in wanted]:
@@ -151,8 +172,10 @@ class AnalyticsRuntime:
     # --- from a rule firing to an event ---------------------------------------------------------
 
     def _on_hit(self, hit: Hit) -> None:
-        # Called on the detector thread: hand over to the event loop and return at once.
-        if self._loop is not None:
+        # Called on the detector thread: count, or hand over to the event loop, and return at once.
+        if hit.firing.rule.kind == "counting_line":
+            self.counts.add(hit.camera.camera_id, hit.firing, hit.frame.captured_at)
+        elif self._loop is not None:
             asyncio.run_coroutine_threadsafe(self._record(hit), self._loop)
 
     async def _record(self, hit: Hit) -> None:
