@@ -6,11 +6,13 @@ counting lines' crossings are counted in memory and written every few seconds by
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +29,7 @@ from safecity.analytics.pipeline import (
     InferenceWorker,
     summarise,
 )
+from safecity.analytics.replay import ReplayJob, ReplayResult, recording_pictures, replay
 from safecity.analytics.schemas import RuleConfig
 from safecity.analytics.stats import AnalyticsStats
 from safecity.cameras.models import Camera
@@ -254,3 +257,23 @@ class AnalyticsRuntime:
             )
         except Exception:  # the event is stored; a failed alert must not stop the next one
             logger.exception("camera %s: alert for event %s not raised", hit.camera.camera_id, event.id)
+
+
+def replay_recordings(
+    job: ReplayJob, *, settings: Settings, camera: CameraInfo, segments: list[tuple[Path, dt.datetime]]
+) -> ReplayResult:
+    """Run a replay job over a camera's recorded segments, in the job's thread, with a detector of its own."""
+    pictures = recording_pictures(
+        segments, since=job.since, until=job.until, fps=settings.video.analytics_fps
+    )
+    return replay(
+        pictures,
+        camera=camera,
+        rules=job.rules,
+        detector=configured_detector(settings),
+        settings=settings,
+        on_event=job.add,
+        speed=0,
+        cancel=job.cancel,
+        on_frame=job.advance,
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import threading
 import time
 import uuid
@@ -30,9 +31,11 @@ from safecity.analytics.pipeline import CameraAnalytics, CameraInfo, Hit, Infere
 from safecity.analytics.schemas import RuleConfig
 from safecity.analytics.types import Image, class_name
 from safecity.config import Settings
-from safecity.core.errors import InvalidInput
+from safecity.core.errors import Conflict, InvalidInput
 from safecity.video.ingest import Frame, FrameSlot, to_bgr
 from safecity.video.recorder import wall_offset
+
+logger = logging.getLogger(__name__)
 
 
 class UnreadableVideo(InvalidInput):
@@ -256,3 +259,86 @@ def replay(
             on_frame(picture)
     result.cancelled = stop.is_set()
     return result
+
+
+# --- replays started from the rule editor page --------------------------------------------------------
+
+MAX_RUNNING = 2  # per process: each runs the detector on a CPU core
+MAX_EVENTS = 500  # kept per job for the page; the counts still cover everything
+KEEP_S = 900.0  # a finished job is kept this long for its page to read
+
+
+@dataclass
+class ReplayJob:
+    """A replay of a camera's recordings running in a worker thread, read by the page that started it."""
+
+    camera_id: uuid.UUID
+    user_id: uuid.UUID | None
+    since: dt.datetime
+    until: dt.datetime
+    rules: list[tuple[uuid.UUID, RuleConfig]]
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    events: list[ReplayEvent] = field(default_factory=list)
+    progress: float = 0.0  # fraction of the time range replayed
+    result: ReplayResult | None = None
+    error: str | None = None
+    finished_at: float | None = None  # monotonic
+
+    @property
+    def done(self) -> bool:
+        """Whether the replay has ended (finished, cancelled or failed)."""
+        return self.finished_at is not None
+
+    def add(self, event: ReplayEvent) -> None:
+        """Keep an event for the page (the first MAX_EVENTS)."""
+        if len(self.events) < MAX_EVENTS:
+            self.events.append(event)
+
+    def advance(self, picture: Picture) -> None:
+        """Note how far the replay has come."""
+        self.progress = min(1.0, picture.offset_s / max((self.until - self.since).total_seconds(), 1e-6))
+
+
+class ReplayJobs:
+    """The replays of this process: at most MAX_RUNNING at once and one per user."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[uuid.UUID, ReplayJob] = {}
+
+    def start(self, job: ReplayJob, work: Callable[[ReplayJob], ReplayResult]) -> None:
+        """Run `work` for the job in a thread; Conflict if too many run or the user has one running."""
+        now = time.monotonic()
+        with self._lock:
+            for old in [j for j in self._jobs.values() if j.finished_at and now - j.finished_at > KEEP_S]:
+                del self._jobs[old.id]
+            running = [j for j in self._jobs.values() if not j.done]
+            if any(j.user_id == job.user_id for j in running):
+                raise Conflict("you have a replay running: wait for it or cancel it", code="replay_running")
+            if len(running) >= MAX_RUNNING:
+                raise Conflict("the server is busy with other replays: try again shortly", code="replay_busy")
+            self._jobs[job.id] = job
+        threading.Thread(target=self._run, args=(job, work), name=f"replay-{job.id}", daemon=True).start()
+
+    @staticmethod
+    def _run(job: ReplayJob, work: Callable[[ReplayJob], ReplayResult]) -> None:
+        try:
+            job.result = work(job)
+        except InvalidInput as exc:
+            job.error = exc.message
+        except Exception:  # the page says it failed; the details go to the log
+            logger.exception("replay %s of camera %s failed", job.id, job.camera_id)
+            job.error = "the replay failed: see the server's log"
+        finally:
+            job.finished_at = time.monotonic()
+
+    def get(self, job_id: uuid.UUID, user_id: uuid.UUID | None) -> ReplayJob | None:
+        """The job, if it is this user's."""
+        job = self._jobs.get(job_id)
+        return job if job is not None and job.user_id == user_id else None
+
+    def cancel_all(self) -> None:
+        """Ask every running replay to stop (the process is ending)."""
+        for job in list(self._jobs.values()):
+            job.cancel.set()
