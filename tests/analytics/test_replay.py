@@ -1,4 +1,4 @@
-"""`safecity analytics replay`: a camera's stored rules over a video file, printed as JSON lines, nothing stored."""
+"""Replaying a camera's stored rules over video: the CLI on a file (JSON lines), the page on recordings."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -134,16 +134,15 @@ def count_charts(
 
 
 @router.get("/cameras/{camera_id}/analytics", response_class=HTMLResponse)
-def rule_editor(
-    page: CurrentPage, db: Db, camera_id: uuid.UUID, interval: Literal[1, 5, 15, 60] = 15
-) -> Response:
+def rule_editor(page: CurrentPage, db: Db, camera_id: uuid.UUID, interval: int = 15) -> Response:
     """The camera's rules drawn over its picture; users with analytics.manage draw and change them.
 
     Below, each counting line's counts per class over time, in `interval`-minute buckets.
     """
-    rules = [
-        RuleOut.of(r) for r in analytics.list_rules(session=db, principal=page.principal, camera_id=camera_id)
-    ]
+    if interval not in COUNT_BUCKETS:
+        raise InvalidInput(f"interval must be one of {', '.join(map(str, COUNT_BUCKETS))} minutes")
+    stored = analytics.list_rules(session=db, principal=page.principal, camera_id=camera_id)
+    rules = [RuleOut.of(r) for r in stored]
     camera = cameras.get_camera(session=db, principal=page.principal, camera_id=camera_id)
     return render(
         page,

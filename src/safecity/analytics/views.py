@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 
@@ -66,7 +65,7 @@ def get_counts(
     db: Db,
     since: IsoDateTime,
     until: IsoDateTime,
-    interval: Literal[1, 5, 15, 60] = 15,
+    interval: int = 15,
     rule_id: uuid.UUID | None = None,
 ) -> list[LineCountOut]:
     """Counts of the camera's counting lines (or of one, `rule_id`): per `interval`-minute bucket starting in
