@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from safecity.analytics import service as analytics
 from safecity.analytics.counting import CountBook, bucket_start
 from safecity.analytics.rules import Firing, RuleEngine
-from safecity.analytics.schemas import CountingLine, LineCrossing, RuleConfig, rule_adapter
+from safecity.analytics.schemas import CountingLine, LineCrossing, RuleConfig, ZoneIntrusion, rule_adapter
 from safecity.analytics.tracking import Track
 from safecity.analytics.types import CLASS_IDS
 from safecity.auth.principal import Principal
@@ -258,3 +258,13 @@ def test_the_analytics_page_charts_each_lines_counts_per_direction(
     assert "left to right, per 5 min" in html and "2 bus, 2 car" in html
     assert '<option value="5" selected>' in html
     assert client.get(f"/cameras/{camera.id}/analytics", params={"interval": 7}).status_code == 422
+
+
+def test_a_second_box_for_the_same_object_is_not_a_second_event() -> None:
+    zone = [(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6)]
+    road = Road(ZoneIntrusion(name="Yard", zone=zone, classes=["car"], cooldown_s=30))
+    road.step({1: (0.1, 0.5)})
+    road.step({1: (0.5, 0.5)})  # enters: fires
+    road.step({1: (0.5, 0.5), 2: (0.51, 0.5)})  # the tracker splits it: a new id in the same place
+    road.step({1: (0.5, 0.5), 2: (0.51, 0.5), 3: (0.45, 0.45)})  # a second car, beside it: fires
+    assert [f.track_ids for _, f in road.firings] == [(1,), (3,)]

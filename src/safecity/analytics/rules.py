@@ -10,7 +10,9 @@ Semantics common to every rule:
   armed again it starts afresh (a person already inside an intrusion zone then counts as entering).
 - Cool-down, for instant events about one object (entering a zone, crossing a line): after a track
   made the rule fire, that track stays quiet for `cooldown_s`; other tracks still fire, so a busy road
-  reports every vehicle that crosses. An event of a quiet track is dropped, not queued.
+  reports every vehicle that crosses. An event of a quiet track is dropped, not queued. A track standing
+  within SAME_PLACE of a quiet one is quiet too: it is the same object seen twice (a second box or a
+  new id from the tracker), not another one.
 - Cool-down, for everything else: after firing, the rule stays quiet for `cooldown_s`. A crowd forming
   during that time is dropped; lasting conditions (loitering, a wrong-way driver, a stopped vehicle, a
   left object) are reported once the cool-down is over if they still hold and have not been reported.
@@ -67,6 +69,9 @@ GRACE_S = 2.0
 LATE_S = 1.0
 # … judged on the track's first JUDGE_S seconds of path (one step between two boxes is too noisy).
 JUDGE_S = 0.4
+# Per-track cool-downs: a track that fires while standing this close (fraction of the frame) to one that
+# fired within the cool-down is taken for a duplicate of it (a second box or id for the same object).
+SAME_PLACE = 0.03
 # Wrong way: a track's heading is its displacement over this many seconds of its path.
 RECENT_S = 4.0
 # Wrong way: moving against the direction means the cosine of the angle between them is below this
@@ -545,7 +550,7 @@ class _Rule:
     classes: frozenset[int]
     evaluator: _Evaluator[Any] | None = None  # None while disarmed: no state outside the schedule
     last_fired: float = -math.inf
-    track_fired: dict[int, float] = field(default_factory=dict)  # per-track cool-downs: when each fired
+    track_fired: dict[int, tuple[float, Track]] = field(default_factory=dict)  # per-track: when each fired
 
 
 class RuleEngine:
@@ -585,16 +590,23 @@ class RuleEngine:
                 state.evaluator = EVALUATORS[state.rule.kind](state.rule)
                 state.track_fired.clear()
             cooldown = state.rule.cooldown_s
+            seen = [t for t in tracks if t.class_id in state.classes]
             if state.evaluator.per_track:
-                cooling = frozenset(i for i, t in state.track_fired.items() if at - t < cooldown)
+                recent = [t for when, t in state.track_fired.values() if at - when < cooldown]
+                cooling = frozenset(
+                    t.track_id
+                    for t in seen
+                    if any(r is t or geometry.distance(r.position, t.position) < SAME_PLACE for r in recent)
+                )
                 moment = _Moment(at=at, quiet=False, started=self._started, cooling=cooling)
             else:
                 moment = _Moment(at=at, quiet=at - state.last_fired < cooldown, started=self._started)
-            hit = state.evaluator.step([t for t in tracks if t.class_id in state.classes], moment)
+            hit = state.evaluator.step(seen, moment)
             if hit is not None:
                 state.last_fired = at
                 if state.evaluator.per_track:
-                    state.track_fired.update(dict.fromkeys(hit.track_ids, at))
+                    fired = {t.track_id: t for t in seen}
+                    state.track_fired.update((i, (at, fired[i])) for i in hit.track_ids)
                 firings.append(Firing(state.rule_id, state.rule, hit.track_ids, hit.detail))
         return firings
 
