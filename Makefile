@@ -4,18 +4,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 VENDOR := src/safecity/web/static/vendor
 
-.PHONY: run test install dev assets migrate demo serve lint types pytest bench system-deps demo-media clean
+.PHONY: run test test-deps install dev assets migrate demo serve lint types pytest bench system-deps demo-media clean
 
 run: install demo-media
 	$(BIN)/safecity migrate
 	$(BIN)/safecity demo
 	SAFECITY_DISPATCH__SIMULATE_UNITS=true $(BIN)/safecity serve
 
-test: dev
+# The whole check on a fresh machine: dev tools, the Debian packages the tests drive, lint, types, the suite.
+# SAFECITY_TEST_SERVICES=local: the suite uses PostgreSQL (5432), NATS JetStream (4222) and Mosquitto (1883)
+# on 127.0.0.1 when they answer, and its closing lines say what it ran against.
+test: dev test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_ARGS)
+	SAFECITY_TEST_SERVICES=local $(BIN)/pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.installed assets
 dev: $(VENV)/.installed-dev assets
@@ -61,8 +64,8 @@ lint: dev
 types: dev
 	$(BIN)/mypy
 
-pytest: dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+pytest: dev test-deps
+	SAFECITY_TEST_SERVICES=local $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: dev
 	$(BIN)/python -m bench
@@ -76,6 +79,21 @@ SYSTEM_PACKAGES := chromium fonts-dejavu-core opencv-doc darknet python3-gi pyth
 system-deps:
 	apt-get update -q
 	apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES)
+
+# The Debian packages above that are missing: installed when we are root, else the exact command is printed.
+test-deps:
+	@missing="$$(for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done)"; \
+	if [ -z "$$missing" ]; then \
+	  echo "test-deps: the Debian packages the tests drive are installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "test-deps: installing" $$missing; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+	  echo "test-deps: the tests need Debian packages that are missing; run as root:"; \
+	  echo "  apt-get update && apt-get install -y --no-install-recommends" $$missing; \
+	  exit 1; \
+	fi
 
 # The demo's footage: install opencv-doc when it is missing and we may (root), else say how.
 demo-media:

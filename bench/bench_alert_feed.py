@@ -36,6 +36,7 @@ from rich.table import Table
 
 from safecity import migrations
 from safecity.app import create_app
+from safecity.audit.chain import AuditChain
 from safecity.auth import tokens
 from safecity.auth.principal import SYSTEM, Principal
 from safecity.auth.service import create_user
@@ -93,12 +94,13 @@ class Phase:
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[q - 1]
 
 
-def prepare(url: str) -> Accounts:
+def prepare(settings: Settings) -> Accounts:
     """Migrate and seed a fresh database; add a Peshawar operator and an admin's token to raise alerts."""
-    engine = create_db_engine(url)
+    engine = create_db_engine(settings.effective_database_url)
     migrations.upgrade(engine)
     operator_password = secrets.token_urlsafe(18)
-    with transaction(create_session_factory(engine)) as session:
+    audited = create_session_factory(engine, info=AuditChain.from_settings(settings).session_info())
+    with transaction(audited) as session:
         reference_data(session=session)
         district = district_by_code(session=session, code="PSW")
         assert district is not None, "the reference data has no Peshawar district"
@@ -289,13 +291,13 @@ def bench(consoles: int, rate: float, seconds: float) -> list[Phase]:
     """Set up the application on a temporary database, serve it, measure, and tear everything down."""
     with tempfile.TemporaryDirectory(prefix="bench-alert-feed-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'safecity.db'}"
-        accounts = prepare(url)
         settings = Settings(
             data_dir=Path(tmp),
             database_url=SecretStr(url),
             secret_key=SecretStr("x" * 40),
             video=VideoSettings(run_in_web=False),
         )
+        accounts = prepare(settings)
         services = build_services(settings)
         with serve(create_app(services=services)) as base_url:
             return asyncio.run(measure(base_url, accounts, consoles, rate, seconds))

@@ -1,11 +1,15 @@
 """Shared fixtures: the whole suite runs on SQLite and, when SAFECITY_TEST_DATABASE_URL is set, PostgreSQL.
 
-A test that needs a server it was told about but cannot reach fails; one it was not told about skips.
+A test that needs a server it was told about but cannot reach fails; one it was not told about skips,
+saying what to run. `make test` (SAFECITY_TEST_SERVICES=local) and CI use PostgreSQL, NATS and Mosquitto
+on their usual local ports when they answer; the run's closing lines name what it ran against.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
 import os
 import select as io_select  # `select` is SQLAlchemy's here
 import socket
@@ -13,11 +17,11 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import cv2
 import numpy as np
@@ -27,12 +31,15 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity import migrations
 from safecity.app import create_app
+from safecity.audit import service as audit_service
+from safecity.audit.chain import AuditChain
+from safecity.audit.models import AuditEntry, AuditHead
 from safecity.auth import service as auth_service
 from safecity.auth.models import User
 from safecity.auth.principal import SYSTEM, Principal
@@ -46,6 +53,147 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 PG_ENV = "SAFECITY_TEST_DATABASE_URL"
+NATS_ENV = "SAFECITY_TEST_NATS_URL"
+SERVICES_ENV = "SAFECITY_TEST_SERVICES"  # "local": use the services on their usual local ports (make test)
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+LOCAL_NATS = "nats://127.0.0.1:4222"
+MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
+# How to start each service on a machine of this project's kind (as root), for the skip messages.
+START = {
+    "postgresql": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "nats": "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- "
+    "-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log",
+    "mosquitto": "mosquitto -d -c /etc/mosquitto/mosquitto.conf",
+}
+MISSING = "missing part: "  # how skips for a part this machine lacks begin (counted in the closing line)
+
+
+def missing_part(what: str, fix: str) -> NoReturn:
+    """Skip a test that needs `what` (fail in CI, where everything must be there), saying how to fix it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} ({fix})")
+    pytest.skip(f"{MISSING}{what}: {fix}")
+
+
+def answers(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _postgres_version(url: str) -> str:
+    """The server's version, or why it could not be asked."""
+    import psycopg
+
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(plain, connect_timeout=3) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error as exc:
+        return f"unreachable: {str(exc).splitlines()[0]}"
+    return str(row[0]).split()[0] if row else "?"
+
+
+def _nats_info(url: str) -> dict[str, object]:
+    """The INFO a NATS server sends on connecting (version, jetstream), or {} if none answers."""
+    import json
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    try:
+        with socket.create_connection((where.hostname or "127.0.0.1", where.port or 4222), timeout=2) as sock:
+            line = sock.makefile("rb").readline(65536).decode()
+    except OSError:
+        return {}
+    return dict(json.loads(line.removeprefix("INFO "))) if line.startswith("INFO ") else {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `make test` or CI, use the local PostgreSQL and NATS if they answer (CI: always, to fail)."""
+    if os.environ.get(SERVICES_ENV) != "local" and not os.environ.get("CI"):
+        return
+    ci = bool(os.environ.get("CI"))
+    if not os.environ.get(PG_ENV) and (ci or not _postgres_version(LOCAL_POSTGRES).startswith("unreachable")):
+        os.environ[PG_ENV] = LOCAL_POSTGRES
+    if not os.environ.get(NATS_ENV) and (ci or _nats_info(LOCAL_NATS).get("jetstream")):
+        os.environ[NATS_ENV] = LOCAL_NATS
+
+
+def _ran_against() -> str:
+    """One line naming the databases, servers, browser and media the run used, and what it lacked."""
+    parts = []
+    pg_url = os.environ.get(PG_ENV)
+    if pg_url:
+        url = make_url(pg_url)
+        parts.append(f"SQLite + PostgreSQL {_postgres_version(pg_url)} ({url.host}:{url.port or 5432})")
+    else:
+        parts.append("SQLite only (no PostgreSQL)")
+    nats_url = os.environ.get(NATS_ENV, "")
+    if nats_url and (info := _nats_info(nats_url)):
+        kind = "JetStream" if info.get("jetstream") else "without JetStream"
+        parts.append(f"NATS {kind} {info.get('version', '?')} ({nats_url.removeprefix('nats://')})")
+    else:
+        parts.append("in-process bus only (no NATS)")
+    parts.append(f"Mosquitto ({MQTT_HOST}:{MQTT_PORT})" if answers(MQTT_HOST, MQTT_PORT) else "no Mosquitto")
+    try:
+        version = subprocess.run(
+            [str(CHROMIUM), "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.split()
+        parts.append(f"chromium {next((v for v in version if v[:1].isdigit()), '?')}")
+    except OSError:
+        parts.append("no chromium")
+    rtsp = list(Path("/usr/lib").glob("*/girepository-1.0/GstRtspServer-1.0.typelib"))
+    parts.append("GStreamer RTSP server" if rtsp and SYSTEM_PYTHON.exists() else "no GStreamer RTSP server")
+    footage = [p.name for p in (CCTV_FOOTAGE, DOG_JPG) if p.is_file()]
+    parts.append(f"footage {' + '.join(footage)}" if footage else "no test footage")
+    return "ran against: " + ", ".join(parts)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # after every other summary; pytest's own line still ends
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
+    """Say what the run ran against, and how many tests a missing part skipped."""
+    yield
+    missing = [
+        r for r in terminalreporter.stats.get("skipped", []) if MISSING in str(getattr(r, "longrepr", ""))
+    ]
+    terminalreporter.write_line(_ran_against())
+    if missing:
+        terminalreporter.write_line(
+            f"{len(missing)} tests skipped for missing parts (see the reasons above; `make test` installs "
+            "what it can, as root)",
+            yellow=True,
+        )
+
+
+# --- waiting for a condition (never a fixed sleep) -------------------------------------------------
+
+
+def wait_until(condition: Callable[[], object], *, within: float = 10.0, message: str = "") -> None:
+    """Poll `condition` until it is truthy; fail after `within` seconds (a bound, not a measurement)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"the condition did not come true within {within} s")
+        time.sleep(0.05)
+
+
+async def wait_until_async(
+    condition: Callable[[], object | Awaitable[object]], *, within: float = 10.0, message: str = ""
+) -> None:
+    """`wait_until` for async tests: the loop keeps running; `condition` may be a coroutine function."""
+    deadline = time.monotonic() + within
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"the condition did not come true within {within} s")
+        await asyncio.sleep(0.05)
 
 
 def _postgres_url_with_schema(base_url: str, schema: str) -> str:
@@ -68,7 +216,10 @@ def new_database(kind: str, directory: Path) -> Iterator[str]:
         return
     base_url = os.environ.get(PG_ENV)
     if not base_url:
-        pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests skipped")
+        pytest.skip(
+            f"{MISSING}PostgreSQL: {PG_ENV} is not set (`make test` sets it when PostgreSQL answers on "
+            f"127.0.0.1:5432; to start it, as root: {START['postgresql']})"
+        )
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_db_engine(base_url)
     with admin.begin() as conn:  # fails loudly when the server named in the variable is down
@@ -110,9 +261,66 @@ def connection(engine: Engine) -> Iterator[Connection]:
 
 
 @pytest.fixture
-def session_factory(connection: Connection) -> sessionmaker[Session]:
+def session_factory(connection: Connection, settings: Settings) -> sessionmaker[Session]:
     """Sessions on the test's connection; their commits become savepoints inside the test's transaction."""
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    return sessionmaker(
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        info=audit_info(settings),
+    )
+
+
+def audit_info(settings: Settings) -> dict[str, object]:
+    """What a test's session factory carries to write the audit chain (its key, its checkpoint file)."""
+    return AuditChain.from_settings(settings).session_info()
+
+
+# --- tampering with the audit log, as someone with rights on the database can -------------------
+
+
+def unguard(session: Session) -> None:
+    """Lift the append-only guard inside the session's transaction."""
+    if session.get_bind().dialect.name == "sqlite":
+        triggers = session.scalars(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit_%'")
+        ).all()
+        for name in triggers:
+            session.execute(text(f'DROP TRIGGER "{name}"'))
+    else:
+        session.execute(text("ALTER TABLE audit_log DISABLE TRIGGER ALL"))
+        session.execute(text("ALTER TABLE audit_head DISABLE TRIGGER ALL"))
+
+
+class PlainSha256(AuditChain):
+    """The chain as it was hashed before it was keyed: what anyone can recompute without the key."""
+
+    @classmethod
+    def unkeyed(cls) -> PlainSha256:
+        return cls(key=b"", checkpoint_key=b"", checkpoint_path=Path(os.devnull))
+
+    def seal(self, prev_hash: str, payload: str) -> str:
+        return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def rewrite_chain(session: Session, first: int, chain: AuditChain) -> None:
+    """Mark entry `first` a failure, then recompute every later hash and the head under `chain`."""
+    unguard(session)
+    rows = session.scalars(select(AuditEntry).where(AuditEntry.seq >= first).order_by(AuditEntry.seq)).all()
+    prev_hash = rows[0].prev_hash
+    for row in rows:
+        fields = {name: getattr(row, name) for name in audit_service.HASHED_FIELDS}
+        if row.seq == first:
+            fields["outcome"] = "failure"
+        new_hash = audit_service.entry_hash(chain, prev_hash, fields)
+        session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.seq == row.seq)
+            .values(outcome=fields["outcome"], prev_hash=prev_hash, hash=new_hash)
+        )
+        prev_hash = new_hash
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
+    session.expire_all()
 
 
 @pytest.fixture
@@ -190,11 +398,11 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def own_db(db_url: str, tmp_path: Path) -> Iterator[tuple[str, sessionmaker[Session]]]:
+def own_db(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[tuple[str, sessionmaker[Session]]]:
     """A migrated database of its own (URL and session factory): for runtimes that work from threads."""
     with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
         engine = create_db_engine(url)
-        yield url, create_session_factory(engine)
+        yield url, create_session_factory(engine, info=audit_info(settings))
         engine.dispose()
 
 
@@ -257,6 +465,37 @@ def login_as(web_app: FastAPI, factory: Factory, session: Session) -> Iterator[C
 # --- the whole application behind a real uvicorn ----------------------------------------------
 
 
+@contextmanager
+def serve_in_thread(
+    app: FastAPI, *, lifespan: bool = True, slow_callback: float | None = None
+) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
+    """`app` (lifespan and all, unless told) behind a real uvicorn on a free loopback port: URL and loop.
+
+    With `slow_callback` (seconds), the server's loop runs in asyncio's debug mode, which logs every
+    callback that holds the loop longer than that ("Executing ... took ... seconds", logger asyncio).
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on" if lifespan else "off"))
+    loop = asyncio.new_event_loop()
+    if slow_callback is not None:
+        loop.set_debug(True)
+        loop.slow_callback_duration = slow_callback
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True
+    )
+    thread.start()
+    try:
+        wait_until(lambda: server.started or not thread.is_alive(), within=30)
+        assert server.started, "the test server did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", loop
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        loop.close()
+        sock.close()
+
+
 @dataclass
 class LiveApp:
     """The whole application behind a real uvicorn, run on an event loop the test can reach."""
@@ -276,34 +515,11 @@ class LiveApp:
 def serve(
     settings: Settings, db_url: str, tmp_path: Path, *, slow_callback: float | None = None
 ) -> Iterator[LiveApp]:
-    """The application on a database of its own, behind a real uvicorn on a free port.
-
-    With `slow_callback` (seconds), the server's loop runs in asyncio's debug mode, which logs every
-    callback that holds the loop longer than that ("Executing ... took ... seconds", logger asyncio).
-    """
+    """The application on a database of its own, behind a real uvicorn on a free port."""
     with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
         services = build_services(settings.model_copy(update={"database_url": SecretStr(url)}))
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(create_app(services=services), log_config=None))
-        loop = asyncio.new_event_loop()
-        if slow_callback is not None:
-            loop.set_debug(True)
-            loop.slow_callback_duration = slow_callback
-        thread = threading.Thread(
-            target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert time.monotonic() < deadline, "the test server did not start"
-            time.sleep(0.05)
-        try:
-            yield LiveApp(f"http://127.0.0.1:{sock.getsockname()[1]}", services, loop)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=20)
-            loop.close()
+        with serve_in_thread(create_app(services=services), slow_callback=slow_callback) as (base, loop):
+            yield LiveApp(base, services, loop)
 
 
 # --- a real RTSP camera (GStreamer's RTSP server under Debian's python3) --------------------------
@@ -403,9 +619,7 @@ def rtsp_camera(_rtsp_clips: Path) -> Iterator[Callable[..., RtspCamera]]:
     Clips are encoded once per session and shape; every server started is stopped after the test.
     """
     if not RTSP_SERVER_SCRIPT.exists() or not CCTV_FOOTAGE.exists() or not SYSTEM_PYTHON.exists():
-        if os.environ.get("CI"):
-            pytest.fail("GStreamer's RTSP server or the opencv-doc footage is missing")
-        pytest.skip("GStreamer's RTSP server or the opencv-doc footage is missing")
+        missing_part("GStreamer's RTSP server or the opencv-doc footage", "run `make test-deps` as root")
     cameras: list[RtspCamera] = []
 
     def _make(
@@ -453,9 +667,7 @@ def chromium() -> Iterator[Browser]:
     (other tests run their own loops here). Pages come from `chromium.new_page()`, each with its own cookies.
     """
     if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
+        missing_part("Debian's chromium", "run `make test-deps` as root (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -473,9 +685,7 @@ DOG_JPG = Path("/usr/share/darknet/data/dog.jpg")  # Debian's darknet: a bicycle
 
 def _require_media(path: Path, package: str) -> Path:
     if not path.is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is missing: apt-get install {package}")
-        pytest.skip(f"{path} is missing (Debian package {package})")
+        missing_part(str(path), f"run `make test-deps` as root (apt-get install {package})")
     return path
 
 

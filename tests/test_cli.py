@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from safecity.audit.models import AuditEntry
+from conftest import PlainSha256, rewrite_chain, unguard
+from safecity.audit.models import AuditEntry, AuditHead
 from safecity.auth.models import User
 from safecity.cameras.models import Camera
 from safecity.cli import app
@@ -37,24 +41,65 @@ def test_help_explains_each_command() -> None:
         assert command in result.output
 
 
-def test_demo_prints_the_admin_password_once(db_file: Path) -> None:
+def _serve(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[str, dict[str, object]]:
+    """`safecity serve` up to the point where uvicorn would start: what it printed and uvicorn's arguments."""
+    import uvicorn
+
+    started: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: started.update(kwargs))
+    result = runner.invoke(app, ["serve", *args])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split()), started  # rich wraps long lines
+
+
+def test_demo_without_footage_says_so_and_a_later_run_brings_the_cameras_online(
+    db_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import safecity.video.demo
+
+    real_footage = safecity.video.demo.VTEST
+    monkeypatch.setattr(safecity.video.demo, "VTEST", tmp_path / "not-installed.avi")
     first = runner.invoke(app, ["demo"])
     assert first.exit_code == 0, first.output
-    assert "Log in at" in first.output and "admin" in first.output
+    said = " ".join(first.output.split())
+    assert "Log in at http://127.0.0.1:8000/login" in said and "admin" in said
+    assert "4 demo cameras have no footage" in said and "apt-get install opencv-doc" in said
     engine = create_db_engine(f"sqlite:///{db_file}")
     with create_session_factory(engine)() as session:
         demo_cameras = session.scalars(select(Camera)).all()
-        assert len(demo_cameras) == 4
-        assert all(Path(c.stream_url).is_file() for c in demo_cameras)  # real footage, encoded once
+        assert len(demo_cameras) == 4 and not any(Path(c.stream_url).exists() for c in demo_cameras)
         units = session.scalars(select(Unit)).all()
         assert len(units) == 5 and all(u.latitude is not None for u in units)
         assert {i.category.value for i in session.scalars(select(Incident))} == {
             "traffic_accident",
             "street_crime",
         }
-    engine.dispose()
+    served, _ = _serve(monkeypatch)
+    assert "4 demo cameras have no footage" in served and "Hashtnagri Chowk East" in served
+
+    # opencv-doc is installed later: running the demo again encodes the footage where the cameras look.
+    monkeypatch.setattr(safecity.video.demo, "VTEST", real_footage)
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0 and "already exists" in second.output
+    assert "no footage" not in second.output
+    with create_session_factory(engine)() as session:
+        assert all(Path(c.stream_url).is_file() for c in session.scalars(select(Camera)))  # real footage
+    engine.dispose()
+    served, _ = _serve(monkeypatch)
+    assert "no footage" not in served
+
+
+def test_serve_prints_the_address_it_really_listens_on(
+    db_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, started = _serve(monkeypatch, "--port", "8765")
+    assert "Log in at http://127.0.0.1:8765/login" in served and started["port"] == 8765
+    monkeypatch.setenv("SAFECITY_WEB__PORT", "8123")
+    served, started = _serve(monkeypatch)
+    assert "Log in at http://127.0.0.1:8123/login" in served and started["port"] == 8123
+    monkeypatch.setenv("SAFECITY_WEB__PUBLIC_URL", "https://cctv.police.example/")  # behind a proxy
+    served, _ = _serve(monkeypatch)
+    assert "Log in at https://cctv.police.example/login" in served
 
 
 def test_admin_create_and_user_add_disable(db_file: Path) -> None:
@@ -92,6 +137,43 @@ def test_audit_verify_finds_an_edited_entry(db_file: Path) -> None:
     engine.dispose()
     tampered = runner.invoke(app, ["audit", "verify"])
     assert tampered.exit_code == 1
+    assert "Tampering found" in tampered.output
+
+
+def _truncate_and_rewind(session: Session) -> None:
+    unguard(session)
+    session.execute(delete(AuditEntry).where(AuditEntry.seq == 2))
+    first = session.get_one(AuditEntry, 1)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=1, hash=first.hash))
+
+
+def _rewrite_without_the_key(session: Session) -> None:
+    rewrite_chain(session, 1, PlainSha256.unkeyed())
+
+
+def _forge_a_checkpoint(session: Session) -> None:
+    path = Path(os.environ["SAFECITY_DATA_DIR"]) / "audit-checkpoints.jsonl"
+    with path.open("a", encoding="utf-8") as out:
+        out.write('{"seq": 2, "hash": "' + "0" * 64 + '", "at": "2026-01-01T00:00:00+00:00", "sig": "bad"}\n')
+
+
+@pytest.mark.parametrize("tamper", [_truncate_and_rewind, _rewrite_without_the_key, _forge_a_checkpoint])
+def test_audit_verify_fails_on_a_rewrite_the_chain_alone_would_pass(
+    db_file: Path, tamper: Callable[[Session], None]
+) -> None:
+    for args in (
+        ["admin", "create", "root4"],
+        ["user", "add", "desk4", "--role", "operator", "--province-wide"],
+    ):
+        assert runner.invoke(app, args).exit_code == 0
+    intact = runner.invoke(app, ["audit", "verify"])  # checkpoints the head it found intact
+    assert intact.exit_code == 0 and "2 entries checked" in intact.output, intact.output
+    engine = create_db_engine(f"sqlite:///{db_file}")
+    with create_session_factory(engine).begin() as session:
+        tamper(session)
+    engine.dispose()
+    tampered = runner.invoke(app, ["audit", "verify"])
+    assert tampered.exit_code == 1, tampered.output
     assert "Tampering found" in tampered.output
 
 

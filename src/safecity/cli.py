@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from safecity import migrations
 from safecity.config import Settings, load_settings
@@ -29,13 +29,13 @@ admin_app = typer.Typer(help="Administrator accounts.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+analytics_app = typer.Typer(
+    help="Video analytics: try the detector and rules on pictures and footage.", no_args_is_help=True
+)
 app.add_typer(admin_app, name="admin")
 app.add_typer(user_app, name="user")
 app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
-analytics_app = typer.Typer(
-    help="AI analytics: try the pipeline and a camera's rules offline.", no_args_is_help=True
-)
 app.add_typer(analytics_app, name="analytics")
 
 console = Console()
@@ -56,12 +56,18 @@ def _require_current_schema(engine: Engine) -> None:
         raise typer.Exit(2)
 
 
+def _session_factory(engine: Engine, settings: Settings) -> sessionmaker[Session]:
+    from safecity.audit.chain import AuditChain
+
+    return create_session_factory(engine, info=AuditChain.from_settings(settings).session_info())
+
+
 @contextmanager
 def _db(settings: Settings) -> Iterator[Session]:
     engine = create_db_engine(settings.effective_database_url)
     try:
         _require_current_schema(engine)
-        with transaction(create_session_factory(engine)) as session:
+        with transaction(_session_factory(engine, settings)) as session:
             yield session
     except SafecityError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
@@ -74,13 +80,15 @@ def _db(settings: Settings) -> Iterator[Session]:
 def migrate() -> None:
     """Create or upgrade the database schema and its reference data (roles, districts)."""
     from safecity import seed
+    from safecity.audit.chain import chain_key
 
     settings = _settings()
     engine = create_db_engine(settings.effective_database_url)
     try:
         with console.status("Migrating the database…"):
-            migrations.upgrade(engine)
-        with transaction(create_session_factory(engine)) as session:
+            # The key lets an upgrade re-chain an audit log written before the chain was keyed.
+            migrations.upgrade(engine, audit_key=chain_key(settings))
+        with transaction(_session_factory(engine, settings)) as session:
             added = seed.reference_data(session=session)
     finally:
         engine.dispose()
@@ -101,11 +109,14 @@ def demo() -> None:
     ):
         report = seed.demo(session=session, settings=settings)
     console.print(f"[green]Demo ready.[/green] Added: {report.added or 'nothing new'}")
+    if report.without_footage:
+        console.print(f"[yellow]note:[/yellow] {seed.footage_hint(report.without_footage)}")
     if report.admin_password:
         console.print(
-            f"\n[bold]Log in at {settings.web.public_url}/login as [cyan]{report.admin_username}[/cyan] with "
+            f"\n[bold]Log in at {settings.web.base_url()}/login as [cyan]{report.admin_username}[/cyan] with "
             f"password [cyan]{report.admin_password}[/cyan][/bold]\n"
             "This password is shown once. At first login you set up two-step login with an authenticator app."
+            "\n(The configured address: `safecity serve` prints the one it listens on.)"
         )
     else:
         console.print(
@@ -124,15 +135,21 @@ def serve(
     """Serve the web UI and the REST API."""
     import uvicorn
 
+    from safecity import seed
     from safecity.app import create_app
 
     settings = _settings()
     engine = create_db_engine(settings.effective_database_url)
     _require_current_schema(engine)
+    with create_session_factory(engine)() as session:
+        without_footage = seed.demo_cameras_without_footage(session=session, settings=settings)
     engine.dispose()
     configure_logging(settings.log.level, json_format=settings.log.json_format)
     host, port = host or settings.web.host, port or settings.web.port
     console.print(f"safecity is serving on http://{host}:{port}  (API docs: /api/docs; stop with Ctrl+C)")
+    console.print(f"[bold]Log in at {settings.web.base_url(host=host, port=port)}/login[/bold]")
+    if without_footage:
+        console.print(f"[yellow]note:[/yellow] {seed.footage_hint(without_footage)}")
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -169,7 +186,7 @@ def worker(
         engine = create_db_engine(settings.effective_database_url)
         bus = create_bus(settings.bus_url.get_secret_value())
         await bus.start()
-        session_factory = create_session_factory(engine)
+        session_factory = _session_factory(engine, settings)
         runtime = VideoRuntime(settings, session_factory, bus)
         analytics = analytics_for(settings, session_factory, bus, runtime)
         await runtime.start()
@@ -274,13 +291,20 @@ def config_show() -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the audit log's hash chain; exits 1 if any entry was edited, deleted or reordered."""
+    """Check the audit log's keyed chain against its checkpoints; exits 1 on any edit, deletion or rewind."""
     from safecity.audit import service as audit
 
     with _db(_settings()) as session, console.status("Checking the audit chain…"):
         report = audit.verify(session=session)
     if report.ok:
-        console.print(f"[green]The audit chain is intact:[/green] {report.checked} entries checked.")
+        console.print(
+            f"[green]The audit chain is intact:[/green] {report.checked} entries checked "
+            f"against {report.checkpoints} checkpoints."
+        )
+        if report.checked and not report.checkpoints:
+            console.print(
+                "[yellow]No checkpoint vouched for the end of the log yet; one is written now.[/yellow]"
+            )
         return
     table = Table(
         "seq", "problem", title=f"Tampering found in {report.checked} entries", title_style="bold red"
@@ -375,7 +399,7 @@ def analytics_replay(
 
     try:
         check_video(video)
-        detector = configured_detector(settings)
+        detector = configured_detector(settings.analytics)
         result = replay(
             file_pictures(video, fps=settings.video.analytics_fps, start=utcnow()),
             camera=info,
@@ -392,3 +416,62 @@ def analytics_replay(
     for rule_id, config in rules:
         if config.kind == "counting_line":
             err.print(f"{escape(config.name)}: {json.dumps(result.totals(rule_id))}", highlight=False)
+
+
+@analytics_app.command("detect")
+def analytics_detect(
+    images: Annotated[list[Path], typer.Argument(help="Picture files (JPEG, PNG, ...).")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
+) -> None:
+    """What the configured pipeline finds in still pictures (detector with tiles, riders, colour).
+
+    With --json, exactly one line per image:
+
+    {"image": "<path as given>", "width": W, "height": H, "detections": [{"class": "car", "score": 0.87,
+    "box": \\[x1, y1, x2, y2], "colour": "red", "colour_confidence": 0.71}, ...]}
+
+    Boxes in whole pixels, x2/y2 exclusive; colour is null where not measured. A file that cannot be read
+    as a picture is named on stderr, the others are still processed, and the exit code is 1.
+    """
+    import cv2
+
+    from safecity.analytics.detectors import check_image
+    from safecity.analytics.flows import configured_detector
+    from safecity.analytics.types import class_name
+
+    detector = configured_detector(_settings().analytics)
+    failed = False
+    for path in images:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        if image is None:
+            err.print(f"[red]error:[/red] {path}: not a readable picture")
+            failed = True
+            continue
+        found = detector.detect(check_image(image))
+        height, width = image.shape[:2]
+        rows = [
+            {
+                "class": class_name(int(c)),
+                "score": round(float(s), 3),
+                "box": [
+                    max(0, min(limit, round(float(v))))
+                    for v, limit in zip(b, (width, height) * 2, strict=True)
+                ],
+                "colour": a.get("colour"),
+                "colour_confidence": a.get("colour_confidence", 0.0),
+            }
+            for b, s, c, a in zip(found.boxes, found.scores, found.classes, found.attributes, strict=True)
+        ]
+        if as_json:
+            line = {"image": str(path), "width": width, "height": height, "detections": rows}
+            typer.echo(json.dumps(line))
+            continue
+        table = Table(title=f"{path} ({width}x{height}): {len(rows)} objects")
+        for column in ("class", "score", "box", "colour"):
+            table.add_column(column)
+        for row in rows:
+            colour = f"{row['colour']} ({row['colour_confidence']:.2f})" if row["colour"] else "-"
+            table.add_row(str(row["class"]), f"{row['score']:.2f}", str(row["box"]), colour)
+        console.print(table)
+    if failed:
+        raise typer.Exit(1)

@@ -33,7 +33,7 @@ class WebSettings(Section):
     cookie_secure: bool = False
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_upload_bytes: int = Field(default=16 * 1_048_576, ge=1024)  # file uploads (base64 in JSON)
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = ""  # the address people open (e.g. behind a proxy); empty: http://<host>:<port>
     # Map tiles, e.g. an internal tile server "https://tiles.police.local/{z}/{x}/{y}.png"; empty = no tiles.
     # A path ("/tiles/{z}/{x}/{y}.png") is served by this site; a server elsewhere is named by its origin,
     # which the Content-Security-Policy then lets pictures come from.
@@ -47,13 +47,40 @@ class WebSettings(Section):
         scheme, rest = self.map_tiles_url.split("://", 1)
         return f"{scheme}://{rest.split('/', 1)[0].replace('{s}', '*')}"
 
+    def base_url(self, *, host: str | None = None, port: int | None = None) -> str:
+        """Where people reach this server: `public_url` if set, else the address it listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        shown = host or self.host
+        if shown in ("0.0.0.0", "::"):  # noqa: S104 (listening everywhere: this machine's own address works)
+            shown = "127.0.0.1"
+        return f"http://{f'[{shown}]' if ':' in shown else shown}:{port or self.port}"
+
 
 class AuthSettings(Section):
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=10, ge=1)
+    # Failed logins from one client address in a sliding window, after which that address is refused
+    # (429) for every username: it slows guessing and bounds how many accounts one address can lock.
+    # Behind a reverse proxy, serve with the proxy's address in uvicorn's forwarded_allow_ips.
+    address_max_failures: int = Field(default=20, ge=1)
+    address_window_minutes: int = Field(default=15, ge=1)
     session_idle_minutes: int = Field(default=30, ge=1)
     session_max_hours: int = Field(default=12, ge=1)
     mfa_issuer: str = "safecity"
+
+
+class AuditSettings(Section):
+    """The audit chain's key and the checkpoints of its head, which `safecity audit verify` checks against."""
+
+    # The chain is keyed (HMAC) with a key derived from this, or from secret_key when unset. Set it to keep
+    # the log verifiable when secret_key is rotated; changing it makes every existing entry fail to verify.
+    key: SecretStr | None = None
+    # Append-only lines of signed (seq, hash, time) of the chain's head. Put it where whoever can rewrite
+    # the database cannot (another disk or machine); default <data_dir>/audit-checkpoints.jsonl.
+    checkpoint_path: Path | None = None
+    checkpoint_every_entries: int = Field(default=1000, ge=1)
+    checkpoint_every_seconds: float = Field(default=10.0, gt=0)
 
 
 class VideoSettings(Section):
@@ -105,7 +132,13 @@ class AnalyticsSettings(Section):
 
     enabled: bool = True  # analyse the cameras this process ingests (those with at least one rule)
     detector: Literal["ssd_mobilenet_v2", "yolov3_tiny"] = "ssd_mobilenet_v2"
-    min_score: float = Field(default=0.45, gt=0, lt=1)  # detections below this are ignored
+    # Detections below this are ignored; new tracks still need ACTIVATION_SCORE (0.5), so the weaker
+    # ones only keep existing tracks alive (measured: 0.3 finds a tenth more vehicles, no more wrong boxes).
+    min_score: float = Field(default=0.3, gt=0, lt=1)
+    class_scores: dict[str, float] = Field(default_factory=dict)  # min_score per class, where different
+    tiling: bool = True  # detect on overlapping tiles at near native resolution (costs a model run each)
+    tile_grid: tuple[int, int] | None = None  # columns x rows; None: tiles about square
+    whole_frame: bool = False  # also a pass on the whole frame (for big, close objects)
     keepalive_s: float = Field(default=3.0, gt=0, le=60)  # detect this often even when nothing moves
     motion_threshold: float = Field(default=0.002, gt=0, lt=1)  # fraction of pixels changed that is motion
     alert_severity: int = Field(default=3, ge=0, le=4)  # events this severe (3 high, 4 critical) also alert
@@ -135,6 +168,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Karachi"
     web: WebSettings = WebSettings()
     auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
     video: VideoSettings = VideoSettings()
     cameras: CameraSettings = CameraSettings()
     compliance: ComplianceSettings = ComplianceSettings()
@@ -166,6 +200,8 @@ class Settings(BaseSettings):
         key = self.secret_key.get_secret_value()
         if key == DEV_SECRET_KEY or len(key) < 32:
             problems.append("secret_key must be set to a random value of at least 32 characters")
+        if self.audit.key is not None and len(self.audit.key.get_secret_value()) < 32:
+            problems.append("audit.key, when set, must be a random value of at least 32 characters")
         if not self.database_url.get_secret_value():
             problems.append("database_url must be set explicitly")
         if not self.web.cookie_secure:
@@ -184,6 +220,11 @@ class Settings(BaseSettings):
     def file_streams_allowed(self) -> bool:
         """Whether camera streams may be file paths (demo footage): development mode only."""
         return self.mode == "development" and self.cameras.file_streams
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        """Where the signed checkpoints of the audit chain's head are appended."""
+        return self.audit.checkpoint_path or self.data_dir / "audit-checkpoints.jsonl"
 
     @property
     def recordings_dir(self) -> Path:

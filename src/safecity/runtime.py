@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.analytics.flows import AnalyticsRuntime
 from safecity.analytics.replay import ReplayJobs
+from safecity.audit.chain import AuditChain
 from safecity.config import DispatchSettings, Settings
 from safecity.core.bus import Bus, create_bus
 from safecity.core.crypto import SecretBox
@@ -40,7 +41,9 @@ def build_services(settings: Settings, *, session_factory: sessionmaker[Session]
     engine = None
     if session_factory is None:
         engine = create_db_engine(settings.effective_database_url)
-        session_factory = create_session_factory(engine)
+        session_factory = create_session_factory(
+            engine, info=AuditChain.from_settings(settings).session_info()
+        )
     bus = create_bus(settings.bus_url.get_secret_value())
     video = VideoRuntime(settings, session_factory, bus) if settings.video.run_in_web else None
     return Services(

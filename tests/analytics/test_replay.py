@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from conftest import CCTV_FOOTAGE, encode_cctv_clip
+from conftest import CCTV_FOOTAGE, audit_info, encode_cctv_clip
 from safecity.analytics import service as analytics
 from safecity.analytics.schemas import rule_adapter
 from safecity.audit.models import AuditEntry
@@ -62,7 +62,7 @@ def camera_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> uuid.UUID:
     monkeypatch.setenv("SAFECITY_SECRET_KEY", "cli-test-secret-key-0123456789abcdef")
     assert runner.invoke(app, ["migrate"]).exit_code == 0
     engine = create_db_engine(url)
-    with create_session_factory(engine)() as session:
+    with create_session_factory(engine, info=audit_info(Settings()))() as session:
         district = org.district_by_code(session=session, code="PSW")
         assert district is not None
         camera = Camera(name="Square", district_id=district.id, latitude=34.0, longitude=71.5, stream_url="")

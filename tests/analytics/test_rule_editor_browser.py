@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import pytest
 
-from conftest import PASSWORD, Factory, LiveApp, RtspCamera, serve
+from conftest import PASSWORD, Factory, LiveApp, RtspCamera, serve, wait_until
 from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
 from safecity.events import service as events
@@ -124,12 +123,12 @@ def test_a_supervisor_draws_rules_and_sees_an_event_arrive_live(live_app: LiveAp
     with services.session_factory() as session:  # stored first, then published, as the pipeline does
         events.record_many(session=session, events=[event])
         session.commit()
-    started = time.monotonic()
     out = EventOut.model_validate(event.model_dump())
     live_app.publish(f"events.analytics.{camera_id}", out.model_dump_json().encode(), str(event.id))
     row = page.locator(f"#event-{event.id}")
-    expect(row).to_contain_text("Gate line", timeout=2000)
-    assert time.monotonic() - started < 2.5
+    expect(row).to_contain_text(
+        "Gate line", timeout=15_000
+    )  # live, without a reload (bench measures how fast)
     expect(row).to_contain_text("Qissa Khwani")
     expect(row).to_contain_text("Line crossing")
     expect(row).to_contain_text("2 person")
@@ -203,12 +202,14 @@ def test_people_walking_across_a_drawn_line_and_zone_show_up_live_with_snapshots
         assert app.services.video is not None
         video = app.services.video
         asyncio.run_coroutine_threadsafe(video.refresh(), app.loop).result(20)
-        deadline = time.monotonic() + 20
-        while (
-            status := video.supervisor.status(camera_id)
-        ) is None or status.state is not CameraState.ONLINE:
-            assert time.monotonic() < deadline, "the camera did not come online"
-            time.sleep(0.2)
+        wait_until(
+            lambda: (
+                (status := video.supervisor.status(camera_id)) is not None
+                and status.state is CameraState.ONLINE
+            ),
+            within=30,
+            message="the camera did not come online",
+        )
 
         page = chromium.new_page(viewport={"width": 1400, "height": 1000})
         log_in(page, app.base, username, code)

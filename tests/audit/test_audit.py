@@ -15,10 +15,12 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from conftest import audit_info, unguard
 from safecity import migrations
 from safecity.audit import service as audit
 from safecity.audit.models import GENESIS_HASH, AuditEntry, AuditHead
 from safecity.auth.principal import Principal
+from safecity.config import Settings
 from safecity.core.db import create_db_engine, create_session_factory, transaction
 from safecity.core.errors import InvalidInput, PermissionDenied
 
@@ -62,19 +64,6 @@ def append(
         )
         for index in range(count)
     ]
-
-
-def unguard(session: Session) -> None:
-    """Lift the append-only guard inside the test's transaction, as an attacker with database rights can."""
-    if session.get_bind().dialect.name == "sqlite":
-        triggers = session.scalars(
-            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'audit_%'")
-        ).all()
-        for name in triggers:
-            session.execute(text(f'DROP TRIGGER "{name}"'))
-    else:
-        session.execute(text("ALTER TABLE audit_log DISABLE TRIGGER ALL"))
-        session.execute(text("ALTER TABLE audit_head DISABLE TRIGGER ALL"))
 
 
 def problem_seqs(session: Session) -> list[int]:
@@ -209,9 +198,11 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(session: Session) -
     entries = append(session, 5)
     forged = {name: getattr(entries[2], name) for name in audit.HASHED_FIELDS} | {"outcome": "failure"}
     unguard(session)
+    # Even someone who holds the key cannot change one entry without relinking every later one.
+    key_holder = audit.chain_of(session)
     session.execute(
         text("UPDATE audit_log SET outcome = 'failure', hash = :hash WHERE seq = :seq"),
-        {"hash": audit.entry_hash(entries[2].prev_hash, forged), "seq": entries[2].seq},
+        {"hash": audit.entry_hash(key_holder, entries[2].prev_hash, forged), "seq": entries[2].seq},
     )
 
     report = audit.verify(session=session)
@@ -319,8 +310,8 @@ def own_engine(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-def test_concurrent_writers_never_fork_the_chain(own_engine: Engine) -> None:
-    factory = create_session_factory(own_engine)
+def test_concurrent_writers_never_fork_the_chain(own_engine: Engine, settings: Settings) -> None:
+    factory = create_session_factory(own_engine, info=audit_info(settings))
     writers, per_writer = 4, 15
     start = threading.Barrier(writers)
     errors: list[BaseException] = []

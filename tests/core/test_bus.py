@@ -21,6 +21,7 @@ import nats
 import nats.js.errors
 import pytest
 
+from conftest import MISSING, NATS_ENV, START
 from safecity.core.bus import (
     Bus,
     BusError,
@@ -32,7 +33,6 @@ from safecity.core.bus import (
     create_bus,
 )
 
-NATS_ENV = "SAFECITY_TEST_NATS_URL"
 NATS_SERVER = Path("/usr/sbin/nats-server")
 
 pytestmark = pytest.mark.anyio
@@ -83,7 +83,10 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         return
     url = os.environ.get(NATS_ENV)
     if not url:
-        pytest.skip(f"{NATS_ENV} is not set: NATS JetStream tests skipped")
+        pytest.skip(
+            f"{MISSING}NATS JetStream: {NATS_ENV} is not set (`make test` sets it when JetStream answers "
+            f"on 127.0.0.1:4222; to start it, as root: {START['nats']})"
+        )
     bus = NatsBus(url, streams=(spec,), connect_timeout=5.0)
     await bus.start()  # fails loudly when the server named in the variable is down
     try:
@@ -277,7 +280,7 @@ class _PrivateServer:
 
 @pytest.mark.skipif(
     not NATS_SERVER.exists() and not os.environ.get(NATS_ENV),
-    reason=f"{NATS_SERVER} is missing and {NATS_ENV} is not set",
+    reason=f"{MISSING}{NATS_SERVER} is missing and {NATS_ENV} is not set: apt-get install nats-server",
 )
 async def test_nats_bus_survives_server_restart(tmp_path: Path) -> None:
     server = _PrivateServer(tmp_path / "js", _free_port(), tmp_path / "nats-server.log")

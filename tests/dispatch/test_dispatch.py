@@ -24,8 +24,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conftest import Factory, new_database
+from conftest import Factory, audit_info, new_database
 from safecity.audit.models import AuditEntry
+from safecity.config import Settings
 from safecity.core.db import create_db_engine, create_session_factory
 from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.dispatch import positions, views
@@ -175,11 +176,11 @@ def _district(session: Session) -> District:
     return district
 
 
-def test_two_dispatchers_assigning_one_unit_at_once_one_wins(tmp_path: Path) -> None:
+def test_two_dispatchers_assigning_one_unit_at_once_one_wins(tmp_path: Path, settings: Settings) -> None:
     """Two real concurrent transactions on PostgreSQL: the second waits, then gets a clear conflict."""
     with new_database("postgresql", tmp_path) as url:
         engine = create_db_engine(url)
-        factory = create_session_factory(engine)
+        factory = create_session_factory(engine, info=audit_info(settings))
         try:
             with factory.begin() as session:
                 district = _district(session)

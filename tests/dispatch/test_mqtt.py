@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,9 +14,21 @@ from typing import Any
 import aiomqtt
 import pytest
 from dispatch_world import CANTONMENT, HAYATABAD, SADDAR, dispatcher, incident, unit
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import new_database
+from conftest import (
+    MQTT_HOST,
+    MQTT_PORT,
+    START,
+    TEST_SECRET_KEY,
+    answers,
+    audit_info,
+    missing_part,
+    new_database,
+    wait_until_async,
+)
+from safecity.config import Settings
 from safecity.core.db import create_db_engine, create_session_factory, transaction
 from safecity.dispatch import positions
 from safecity.dispatch import service as dispatch
@@ -26,16 +37,8 @@ from safecity.dispatch.notifiers import MqttNotifierConfig, NotifyError, build_n
 from safecity.incidents.models import Incident, Status
 from safecity.org.models import District, Province
 
-HOST, PORT = "127.0.0.1", 1883
+HOST, PORT = MQTT_HOST, MQTT_PORT
 MARKER = "PAYLOAD-CONTENTS-7f3a"  # must never reach the logs
-
-
-def _broker_up() -> bool:
-    try:
-        with socket.create_connection((HOST, PORT), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -43,13 +46,13 @@ def factory(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[sessionmaker[Session]]:
     """Sessions on a database of each kind that the consumer's threads share (commits are real)."""
-    if not _broker_up():
-        if os.environ.get("CI"):
-            pytest.fail(f"Mosquitto is not reachable at {HOST}:{PORT}")
-        pytest.skip(f"Mosquitto is not reachable at {HOST}:{PORT}")
-    with new_database(request.param, tmp_path_factory.mktemp("mqtt")) as url:
+    if not answers(HOST, PORT):
+        missing_part(f"Mosquitto at {HOST}:{PORT}", f"start it (as root: {START['mosquitto']})")
+    directory = tmp_path_factory.mktemp("mqtt")
+    with new_database(request.param, directory) as url:
         engine = create_db_engine(url)
-        session_factory = create_session_factory(engine)
+        settings = Settings(data_dir=directory, secret_key=SecretStr(TEST_SECRET_KEY))
+        session_factory = create_session_factory(engine, info=audit_info(settings))
         with transaction(session_factory) as session:
             province = Province(code="KP", name="Khyber Pakhtunkhwa")
             session.add(province)
@@ -65,12 +68,9 @@ def _district_id(session: Session) -> uuid.UUID:
     return session.query(District).one().id
 
 
-async def _until(check: Callable[[], bool], seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await asyncio.to_thread(check):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the consumer did not apply the message in time")
+async def _until(check: Callable[[], bool]) -> None:
+    """Wait until the consumer has applied a message (`check` reads the database, off the loop)."""
+    await wait_until_async(lambda: asyncio.to_thread(check), message="the consumer did not apply the message")
 
 
 async def _publish(topic: str, payload: bytes) -> None:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -21,11 +20,9 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
-from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import PASSWORD, Factory, new_database
+from conftest import PASSWORD, Factory, serve, wait_until_async
 from safecity.app import create_app
 from safecity.audit import service as audit
 from safecity.auth import tokens
@@ -42,7 +39,7 @@ from safecity.events.alerts.schemas import AlertIn, AlertOut
 from safecity.events.feed import AlertFeed, FeedItem, FeedTuning, Listener, sse_stream
 from safecity.events.models import Severity
 from safecity.org.models import District
-from safecity.runtime import Services, build_services
+from safecity.runtime import Services
 
 KARACHI = ZoneInfo("Asia/Karachi")
 needs_raise_permission = pytest.mark.skipif(
@@ -378,6 +375,12 @@ async def feed(bus: MemoryBus) -> AsyncIterator[AlertFeed]:
     await feed.stop()
 
 
+async def taken_in(feed: AlertFeed, *, after: str, count: int) -> None:
+    """Wait until the feed has taken `count` more alerts off the bus than it had at position `after`."""
+    epoch, _, seq = after.partition("-")
+    await wait_until_async(lambda: feed.position == f"{epoch}-{int(seq) + count}")
+
+
 async def drain(listener: Listener, wait: float = 0.15) -> list[FeedItem]:
     got = []
     while (item := await listener.next(timeout=wait)) is not None:
@@ -434,7 +437,7 @@ async def test_a_reconnect_resumes_where_it_left_off(bus: MemoryBus, feed: Alert
         (seen,) = await drain(before)
     for alert in rest:  # while the browser was away
         await alerts.publish_alert(bus, alert)
-    await asyncio.sleep(0.2)
+    await taken_in(feed, after=seen.position, count=len(rest))
     with feed.listen(viewer(None), after=seen.position) as resumed:
         assert [i.value.id for i in await drain(resumed, wait=0.05)] == [a.id for a in rest]
         assert not resumed.take_resync()
@@ -444,9 +447,10 @@ async def test_a_reconnect_resumes_where_it_left_off(bus: MemoryBus, feed: Alert
     for stale in ("0badf00d-1", f"{feed.position.split('-')[0]}-999"):
         with feed.listen(viewer(None), after=stale) as lost:
             assert lost.take_resync()
+    before_flood = feed.position
     for alert in [feed_alert(None) for _ in range(10)]:  # more than the ring of 8 holds
         await alerts.publish_alert(bus, alert)
-    await asyncio.sleep(0.2)
+    await taken_in(feed, after=before_flood, count=10)
     with feed.listen(viewer(None), after=seen.position) as too_late:
         assert too_late.take_resync()
 
@@ -465,12 +469,11 @@ async def test_history_and_malformed_messages_are_not_pushed(bus: MemoryBus, fee
 @pytest.mark.anyio
 async def test_the_stream_sends_heartbeats_and_ends_on_time(bus: MemoryBus, feed: AlertFeed) -> None:
     chunks: list[str] = []
-    started = time.monotonic()
-    async for chunk in sse_stream(feed, viewer(None), max_seconds=0.5, heartbeat=0.1):
-        chunks.append(chunk)
-        if len(chunks) == 2:
-            await alerts.publish_alert(bus, feed_alert(None, title="Smoke at gate 2"))
-    assert 0.5 <= time.monotonic() - started < 1.5
+    async with asyncio.timeout(30):  # a bound: the stream must end by itself (after max_seconds)
+        async for chunk in sse_stream(feed, viewer(None), max_seconds=0.5, heartbeat=0.1):
+            chunks.append(chunk)
+            if len(chunks) == 2:
+                await alerts.publish_alert(bus, feed_alert(None, title="Smoke at gate 2"))
     assert chunks[0] == "retry: 1000\n: connected\n\n"
     assert chunks.count(": heartbeat\n\n") >= 2
     (event,) = [c for c in chunks if c.startswith("id: ")]
@@ -635,15 +638,6 @@ def test_the_alerts_page_shows_alerts_and_acknowledges_them(
     assert owner.get("/alerts").status_code == 403
 
 
-async def eventually(check: Callable[[], bool], within: float = 2.0) -> bool:
-    """Whether `check` comes true within `within` seconds."""
-    for _ in range(int(within / 0.02)):
-        if check():
-            return True
-        await asyncio.sleep(0.02)
-    return check()
-
-
 async def _login(http: httpx.AsyncClient, factory: Factory, username: str) -> None:
     response = await http.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
@@ -667,7 +661,7 @@ async def _next_event(lines: AsyncIterator[str]) -> dict[str, str]:
 
 
 @pytest.mark.anyio
-async def test_the_stream_delivers_an_alert_raised_after_connecting_within_2_s(
+async def test_the_stream_delivers_an_alert_raised_after_connecting(
     services: Services, factory: Factory, place: Place, session: Session
 ) -> None:
     bus = MemoryBus()
@@ -683,7 +677,7 @@ async def test_the_stream_delivers_an_alert_raised_after_connecting_within_2_s(
     server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        assert await eventually(lambda: server.started, within=10), "the test server did not start"
+        await wait_until_async(lambda: server.started, within=30, message="the test server did not start")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
             await _login(http, factory, operator.username)
             async with http.stream("GET", "/api/v1/alerts/stream") as response:
@@ -691,7 +685,6 @@ async def test_the_stream_delivers_an_alert_raised_after_connecting_within_2_s(
                 assert response.headers["content-type"].startswith("text/event-stream")
                 lines = response.aiter_lines()
                 assert (await _next_event(lines)) == {"retry": "1000"}  # sent on connecting
-                started = time.monotonic()
                 for camera in (place.cam_b, place.cam_a):  # B's alert is not for this operator
                     await alerts.raise_and_publish(
                         session_factory=services.session_factory,
@@ -702,12 +695,12 @@ async def test_the_stream_delivers_an_alert_raised_after_connecting_within_2_s(
                         source="camera-health",
                         camera_id=camera.id,
                     )
-                event = await asyncio.wait_for(_next_event(lines), 2.0)
-                assert time.monotonic() - started < 2.0
+                # A bound, not a measurement: bench/bench_alert_feed.py measures the 2 s goal under load.
+                event = await asyncio.wait_for(_next_event(lines), 15.0)
                 assert event["event"] == "alert" and event["id"] == feed.position
                 assert json.loads(event["data"])["title"] == "Gate A offline"
             # The browser went away: its listener goes too.
-            assert await eventually(lambda: feed.listener_count == 0)
+            await wait_until_async(lambda: feed.listener_count == 0)
     finally:
         server.should_exit = True
         await serving
@@ -721,22 +714,8 @@ async def test_the_stream_delivers_an_alert_raised_after_connecting_within_2_s(
 @pytest.fixture
 def live_app(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[tuple[str, Services]]:
     """The whole application, lifespan and all, on a database of its own behind a real uvicorn."""
-    import threading
-
-    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
-        services = build_services(settings.model_copy(update={"database_url": SecretStr(url)}))
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(create_app(services=services), log_config=None))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert time.monotonic() < deadline, "the test server did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", services
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve(settings, db_url, tmp_path) as app:
+        yield app.base, app.services
 
 
 @pytest.mark.browser
@@ -768,7 +747,6 @@ def test_an_operator_sees_an_alert_arrive_live_and_acknowledges_it(
     expect(page.get_by_test_id("no-alerts")).to_be_visible()
 
     title = "<img src=x onerror=alert(1)> Fire near the Clock Tower"
-    started = time.monotonic()
     raised = httpx.post(
         f"{base}/api/v1/alerts",
         json={"kind": "vms.fire", "severity": 4, "title": title, "camera_id": str(camera_id)},
@@ -776,8 +754,8 @@ def test_an_operator_sees_an_alert_arrive_live_and_acknowledges_it(
     )
     assert raised.status_code == 201, raised.text
     row = page.locator(f"#alert-{raised.json()['id']}")
-    expect(row).to_contain_text(title, timeout=2000)  # shown as text, within 2 s, without a reload
-    assert time.monotonic() - started < 2.5
+    # Shown as text, without a reload (bench/bench_alert_feed.py measures how fast).
+    expect(row).to_contain_text(title, timeout=15_000)
     expect(row.locator("img")).to_have_count(0)
     expect(row).to_contain_text("Clock Tower")
     expect(row).to_contain_text("critical")

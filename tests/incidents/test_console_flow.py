@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,15 +20,11 @@ from pathlib import Path
 import aiomqtt
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, expect
-from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from conftest import PASSWORD, Factory, new_database
+from conftest import MQTT_HOST, MQTT_PORT, PASSWORD, START, Factory, answers, missing_part, serve
 from safecity import seed
-from safecity.app import create_app
 from safecity.auth import service as users
 from safecity.auth import tokens
 from safecity.auth.principal import SYSTEM
@@ -42,9 +36,7 @@ from safecity.dispatch.models import UnitStatus
 from safecity.dispatch.schemas import UnitIn
 from safecity.incidents.sharing import service as sharing
 from safecity.org import service as org
-from safecity.runtime import build_services
 
-MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 pytestmark = pytest.mark.browser
 
 
@@ -62,44 +54,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _mqtt_reachable() -> bool:
-    try:
-        with socket.create_connection((MQTT_HOST, MQTT_PORT), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def room(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[Room]:
     """The application on its own database with units on MQTT, served by uvicorn on a free port."""
-    if not _mqtt_reachable():
-        if os.environ.get("CI"):
-            pytest.fail("the Mosquitto broker is not reachable")
-        pytest.skip("the Mosquitto broker is not reachable")
+    if not answers(MQTT_HOST, MQTT_PORT):
+        missing_part(f"Mosquitto at {MQTT_HOST}:{MQTT_PORT}", f"start it (as root: {START['mosquitto']})")
     prefix = f"t{uuid.uuid4().hex[:8]}/units"
-    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
-        live_settings = settings.model_copy(
-            update={
-                "database_url": SecretStr(url),
-                "dispatch": DispatchSettings(mqtt_host=MQTT_HOST, mqtt_port=MQTT_PORT, topic_prefix=prefix),
-            }
-        )
-        services = build_services(live_settings)
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_config=None)
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert time.monotonic() < deadline, "the test server did not start"
-            time.sleep(0.05)
-        with services.session_factory() as session:
-            yield Room(f"http://127.0.0.1:{port}", session, Factory(session, services.mfa_box), prefix)
-        server.should_exit = True
-        thread.join(timeout=15)
+    dispatch = DispatchSettings(mqtt_host=MQTT_HOST, mqtt_port=MQTT_PORT, topic_prefix=prefix)
+    with (
+        serve(settings.model_copy(update={"dispatch": dispatch}), db_url, tmp_path) as app,
+        app.services.session_factory() as session,
+    ):
+        yield Room(app.base, session, Factory(session, app.services.mfa_box), prefix)
 
 
 async def _unit_reports(prefix: str, call_sign: str, reports: list[tuple[str, dict[str, object]]]) -> None:

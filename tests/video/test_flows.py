@@ -6,10 +6,8 @@ drives it the way a deployment does: a camera row, a real RTSP server, a real da
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import RtspCamera
+from conftest import RtspCamera, wait_until_async
 from safecity import seed
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
@@ -45,16 +43,6 @@ def _settings(tmp_path: Path, url: str) -> Settings:
         database_url=SecretStr(url),
         video=VideoSettings(segment_seconds=2, offline_after_s=3, reconnect_max_s=1, analytics_fps=2),
     )
-
-
-async def _until(what: Callable[[], object], within: float, step: float = 0.2) -> float:
-    """Wait until `what()` is truthy; returns the seconds it took."""
-    start = time.monotonic()
-    while not what():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"not within {within} s")
-        await asyncio.sleep(step)
-    return time.monotonic() - start
 
 
 def _our_threads() -> set[str]:
@@ -98,15 +86,12 @@ async def test_outage_raises_an_alert_and_shows_as_a_gap(
             status = runtime.supervisor.status(camera_id)
             return status.state if status else None
 
-        def recorded_since(moment: dt.datetime) -> bool:
+        def recorded_since(moment: dt.datetime, segments: int = 1) -> bool:
             with factory_db() as session:
-                return bool(
-                    session.scalars(
-                        select(Recording.id).where(
-                            Recording.camera_id == camera_id, Recording.start >= moment
-                        )
-                    ).first()
+                found = session.scalars(
+                    select(Recording.id).where(Recording.camera_id == camera_id, Recording.start >= moment)
                 )
+                return len(found.all()) >= segments
 
         def alert(kind: str) -> Alert | None:
             with factory_db() as session:
@@ -115,27 +100,26 @@ async def test_outage_raises_an_alert_and_shows_as_a_gap(
                 ).first()
 
         started = utcnow()
-        await _until(lambda: state() is CameraState.ONLINE, 20)
-        await _until(lambda: recorded_since(started - dt.timedelta(seconds=5)), 20)
+        await wait_until_async(lambda: state() is CameraState.ONLINE, within=30)
+        await wait_until_async(lambda: recorded_since(started - dt.timedelta(seconds=5)), within=30)
 
         # Cut the stream: the camera must be reported offline, with an alert, within 20 s.
         server.stop()
         cut_at = utcnow()
-        took = await _until(lambda: alert("camera.offline") is not None, 20)
-        assert took <= 20
+        # The requirement, as a bound (not a measurement): the alert comes within 20 s of the outage.
+        await wait_until_async(lambda: alert("camera.offline") is not None, within=20)
         offline = alert("camera.offline")
         assert offline is not None and offline.severity >= 3 and offline.district_id == district.id
 
         # Bring it back: recording resumes and an "online again" alert follows.
-        await asyncio.sleep(2)
         server.start()
-        await _until(lambda: state() is CameraState.ONLINE, 20)
+        await wait_until_async(lambda: state() is CameraState.ONLINE, within=30)
         status = runtime.supervisor.status(camera_id)
         assert status is not None
         back_at = status.since  # the first packet after the outage: when footage exists again
-        await _until(lambda: recorded_since(back_at - dt.timedelta(seconds=1)), 20)
-        await _until(lambda: alert("camera.online") is not None, 10)
-        await asyncio.sleep(settings.video.segment_seconds + 1)
+        await wait_until_async(lambda: alert("camera.online") is not None, within=30)
+        # Recording goes on after the outage: two segments since the camera came back.
+        await wait_until_async(lambda: recorded_since(back_at - dt.timedelta(seconds=1), 2), within=30)
     finally:
         await runtime.stop()
         await bus.close()
@@ -156,5 +140,5 @@ async def test_outage_raises_an_alert_and_shows_as_a_gap(
     assert abs((gap.end - back_at).total_seconds()) <= 2, (gap, back_at)
 
     # Nothing leaked: worker threads joined, streams and segment files closed.
-    await _until(lambda: _our_threads() <= threads, 10)
+    await wait_until_async(lambda: _our_threads() <= threads)
     assert _open_fds() <= fds + 2  # the database's own files may stay open in the pool

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import random
 import threading
 import time
 import uuid
@@ -13,9 +15,17 @@ import av
 import numpy as np
 import pytest
 
-from conftest import RtspCamera, encode_cctv_clip
+from conftest import RtspCamera, encode_cctv_clip, wait_until
 from safecity.config import VideoSettings
-from safecity.video.ingest import CameraSpec, FrameSlot, IngestSupervisor, IngestWorker
+from safecity.video.ingest import (
+    BACKOFF_BASE_S,
+    Backoff,
+    CameraSpec,
+    Frame,
+    FrameSlot,
+    IngestSupervisor,
+    IngestWorker,
+)
 from safecity.video.sources import file_url, probe
 from safecity.video.status import CameraState, CameraStatus
 
@@ -26,25 +36,28 @@ def _open_fds() -> int:
     return len(list(Path("/proc/self/fd").iterdir()))
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float) -> float:
-    """Seconds until `condition` held; fails the test if it did not within `timeout`."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.1)
-    return time.monotonic() - started
+def _frames(slot: FrameSlot, count: int, within: float = 30.0) -> list[Frame]:
+    """The next `count` frames a reader gets from `slot`; fails if they do not come within `within` s."""
+    frames: list[Frame] = []
+    wait_until(lambda: slot.latest() is not None, within=within, message="no frame came")
+    seq = slot.latest().seq  # type: ignore[union-attr]  # from the next one: the first may be unstamped
 
-
-def _collect(slot: FrameSlot, seconds: float) -> list[np.ndarray]:
-    """Images a reader gets from `slot` over `seconds`."""
-    images, seq, until = [], 0, time.monotonic() + seconds
-    while (left := until - time.monotonic()) > 0:
-        frame = slot.wait_newer(seq, min(left, 1.0))
-        if frame is not None:
-            images.append(frame.image)
+    def more() -> bool:
+        nonlocal seq
+        if (frame := slot.wait_newer(seq, 0.5)) is not None:
+            frames.append(frame)
             seq = frame.seq
-    return images
+        return len(frames) >= count
+
+    wait_until(more, within=within, message=f"{len(frames)} of {count} frames came")
+    return frames
+
+
+def _gaps(frames: list[Frame]) -> list[float]:
+    """The stream time between consecutive frames (their timestamps, not the wall clock)."""
+    stamps = [f.pts_time for f in frames]
+    assert None not in stamps
+    return [float(b) - float(a) for a, b in itertools.pairwise(stamps)]  # type: ignore[arg-type]
 
 
 class Changes:
@@ -83,12 +96,13 @@ def test_worker_samples_frames_from_an_rtsp_camera(rtsp_camera: Callable[..., Rt
     worker = IngestWorker(CameraSpec(uuid.uuid4(), camera.url, "gate"), settings)
     worker.start()
     try:
-        _wait_for(lambda: worker.slot.latest() is not None, 10)
-        images = _collect(worker.slot, 3.0)
+        frames = _frames(worker.slot, 12)
         status = worker.status()
     finally:
         assert worker.stop()
-    assert 11 <= len(images) <= 18, f"{len(images)} frames in 3 s at 5 fps"
+    # 5 of the camera's 10 frames/s, by their timestamps: a reader may miss one, never get them faster.
+    assert min(_gaps(frames)) >= 0.15, _gaps(frames)
+    images = [f.image for f in frames]
     assert all(image.shape == (240, 320, 3) for image in images)
     assert float(np.std(images[-1])) > 20, "a real picture, not a blank frame"
     assert status.state is CameraState.ONLINE
@@ -103,18 +117,12 @@ def test_keyframes_only_decodes_one_frame_per_gop(clip: Path) -> None:
     worker = IngestWorker(CameraSpec(uuid.uuid4(), file_url(clip), "demo"), settings)
     worker.start()
     try:
-        _wait_for(lambda: worker.slot.latest() is not None, 10)
-        seq, frames, until = 0, [], time.monotonic() + 3.5
-        while (left := until - time.monotonic()) > 0:
-            frame = worker.slot.wait_newer(seq, left)
-            if frame is not None:
-                frames.append(frame)
-                seq = frame.seq
+        frames = _frames(worker.slot, 3)
         status = worker.status()
     finally:
         worker.stop()
-    assert 2 <= len(frames) <= 5, f"{len(frames)} key frames in 3.5 s with one per second"
     assert all(f.keyframe for f in frames)
+    assert min(_gaps(frames)) >= 0.9, "one frame per GOP: a key frame every second of the stream"
     assert 8 <= status.fps <= 12, "every packet still arrives (for the recorder)"
 
 
@@ -130,25 +138,23 @@ def test_an_outage_is_reported_within_20_s_and_recovers_without_leaks(
     supervisor.start()
     try:
         supervisor.sync([CameraSpec(cid, camera.url, "bazaar")])
-        _wait_for(lambda: supervisor.status(cid).state is CameraState.ONLINE, 10)
+        wait_until(lambda: supervisor.status(cid).state is CameraState.ONLINE, within=30)
 
         camera.stop()
-        took = _wait_for(lambda: supervisor.status(cid).state is CameraState.OFFLINE, 20)
-        assert took <= 20
+        # The requirement, as a bound: reported offline within 20 s of the outage.
+        wait_until(lambda: supervisor.status(cid).state is CameraState.OFFLINE, within=20)
         offline = supervisor.status(cid)
         assert offline is not None and offline.last_error and offline.reconnects >= 1
 
         camera.start()
-        _wait_for(lambda: supervisor.status(cid).state is CameraState.ONLINE, 15)
+        wait_until(lambda: supervisor.status(cid).state is CameraState.ONLINE, within=30)
         slot = supervisor.slot(cid)
         assert slot is not None
         latest = slot.latest()
         fresh = slot.wait_newer(latest.seq if latest else 0, 5)
         assert fresh is not None and float(np.std(fresh.image)) > 20
     finally:
-        started = time.monotonic()
         supervisor.stop()
-        assert time.monotonic() - started < 10
     assert changes.states(cid) == [
         CameraState.ONLINE,
         CameraState.OFFLINE,
@@ -176,17 +182,24 @@ def test_a_corrupt_camera_backs_off_while_another_keeps_delivering(clip: Path, t
         )
         slot = supervisor.slot(good)
         assert slot is not None
-        _wait_for(lambda: slot.latest() is not None, 10)
-        images = _collect(slot, 6.0)
+        # While the broken ones fail and retry, the good camera keeps delivering.
+        assert len(_frames(slot, 25)) == 25
+        wait_until(lambda: all(supervisor.status(c).reconnects >= 2 for c in (bad, cut)))
         statuses = supervisor.statuses()
-    assert len(images) >= 25, "the good camera kept delivering ~5 frames/s"
     for broken in (bad, cut):
         status = statuses[broken]
         assert status.state is CameraState.OFFLINE
         assert status.last_error and "Error" in status.last_error
-        # Backoff: 0.5, 1, 2, 4, 4 s (with jitter) allow only a handful of attempts in ~6.5 s.
-        assert 2 <= status.reconnects <= 9, status.reconnects
     assert statuses[good].state is CameraState.ONLINE and statuses[good].reconnects == 0
+
+
+def test_reconnect_delays_double_up_to_the_cap_with_jitter() -> None:
+    backoff = Backoff(cap_s=4.0, rng=random.Random(7))
+    ceilings = [BACKOFF_BASE_S * 2**n for n in range(4)] + [4.0, 4.0]  # 0.5, 1, 2, 4, then the cap
+    delays = [backoff.next_delay() for _ in ceilings]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True)), delays
+    backoff.reset()
+    assert backoff.next_delay() <= BACKOFF_BASE_S, "a working connection starts again from the shortest"
 
 
 def test_errors_and_logs_never_show_camera_credentials(
@@ -198,7 +211,7 @@ def test_errors_and_logs_never_show_camera_credentials(
     worker = IngestWorker(CameraSpec(uuid.uuid4(), wrong, "vault"), FAST)
     worker.start()
     try:
-        _wait_for(lambda: worker.status().reconnects >= 1, 10)
+        wait_until(lambda: worker.status().reconnects >= 1)
     finally:
         worker.stop()
     status = worker.status()
@@ -210,7 +223,7 @@ def test_errors_and_logs_never_show_camera_credentials(
     worker = IngestWorker(CameraSpec(uuid.uuid4(), right, "vault"), FAST)
     worker.start()
     try:
-        _wait_for(lambda: worker.slot.latest() is not None, 10)
+        wait_until(lambda: worker.slot.latest() is not None, within=30)
     finally:
         worker.stop()
     assert "s3cret" not in caplog.text
@@ -240,10 +253,10 @@ def test_a_dead_worker_thread_is_restarted(clip: Path) -> None:
     cid = uuid.uuid4()
     with IngestSupervisor(FAST, sink_factory=lambda _spec: [sink]) as supervisor:
         supervisor.sync([CameraSpec(cid, file_url(clip), "demo")])
-        _wait_for(lambda: sink.opened >= 2, 10)
+        wait_until(lambda: sink.opened >= 2, within=30)
         slot = supervisor.slot(cid)
         assert slot is not None
-        assert _collect(slot, 1.5), "frames flow again after the restart"
+        assert _frames(slot, 1), "frames flow again after the restart"
     assert sink.written > 5
 
 
@@ -281,12 +294,14 @@ def test_a_stalled_worker_is_replaced_and_the_camera_comes_back(clip: Path) -> N
     supervisor.start()
     try:
         supervisor.sync([CameraSpec(cid, file_url(clip), "demo")])
-        took = _wait_for(lambda: len(sinks) == 2, 15)
-        assert took >= supervisor.stall_after_s, "replaced only once it was found stalled"
-        _wait_for(lambda: supervisor.status(cid).state is CameraState.ONLINE, 10)
+        started = time.monotonic()
+        wait_until(lambda: len(sinks) == 2, within=30)
+        # A lower bound (load can only make it later): replaced only once it was found stalled.
+        assert time.monotonic() - started >= supervisor.stall_after_s, "replaced before it stalled"
+        wait_until(lambda: supervisor.status(cid).state is CameraState.ONLINE, within=30)
         slot = supervisor.slot(cid)
-        assert slot is not None and _collect(slot, 1.0), "frames flow from the replacement"
-        assert sinks[1].written > 3
+        assert slot is not None and _frames(slot, 1), "frames flow from the replacement"
+        wait_until(lambda: sinks[1].written > 3, message="the replacement's sink got no packets")
     finally:
         release.set()
         supervisor.stop()
@@ -302,33 +317,29 @@ def test_a_slow_reader_never_blocks_the_writer_and_gets_the_newest_frame() -> No
     slot = FrameSlot()
     images = [np.full((4, 4, 3), i % 256, dtype=np.uint8) for i in range(400)]
     received: list[int] = []
-    done = threading.Event()
+    busy, done = threading.Event(), threading.Event()
 
     def slow_reader() -> None:
         seq = 0
-        while not done.is_set():
-            frame = slot.wait_newer(seq, 0.2)
-            if frame is not None:
-                received.append(frame.seq)
-                seq = frame.seq
-                time.sleep(0.03)  # a slow consumer, e.g. a detector
+        while len(received) < 2 and (frame := slot.wait_newer(seq, 30)) is not None:
+            received.append(frame.seq)
+            seq = frame.seq
+            busy.set()
+            done.wait(30)  # a slow consumer, e.g. a detector, busy with its frame
 
     reader = threading.Thread(target=slow_reader)
     reader.start()
-    in_publish = 0.0
-    published = []
-    for image in images:  # a 400 fps camera: far faster than the reader
-        started = time.perf_counter()
-        published.append(slot.publish(image))
-        in_publish += time.perf_counter() - started
-        time.sleep(0.0025)
-    time.sleep(0.3)
+    published = [slot.publish(images[0])]
+    wait_until(busy.is_set)
+    # A fast camera goes on while the reader is busy: the writer never waits for it.
+    writer = threading.Thread(target=lambda: published.extend(slot.publish(i) for i in images[1:]))
+    writer.start()
+    writer.join(30)
+    assert not writer.is_alive(), "the writer waited for the reader"
     done.set()
-    reader.join(5)
-    assert in_publish < 0.2, f"the writer spent {in_publish:.2f} s publishing: it waited for the reader"
-    assert received[-1] == published[-1].seq, "the reader ends on the newest frame"
-    assert 3 <= len(received) < len(published) / 4, "a slow reader skips frames instead of queueing them"
-    assert received == sorted(set(received))
+    reader.join(30)
+    # The reader skips the 398 frames it had no time for and goes on with the newest.
+    assert received == [published[0].seq, published[-1].seq]
     last = slot.latest()
     assert last is not None and last.image is images[-1], "readers get the frame itself, not a copy"
     assert not last.image.flags.writeable

@@ -10,34 +10,25 @@ import hashlib
 import io
 import itertools
 import re
-import socket
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, ConsoleMessage, expect
-from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from test_recorder import T0, add_camera, footage, record
 
-from conftest import PASSWORD, Factory, new_database
-from safecity.app import create_app
+from conftest import PASSWORD, Factory, serve
 from safecity.audit.models import AuditEntry
 from safecity.cameras.models import Camera
 from safecity.config import Settings
 from safecity.core.errors import NotFound, PermissionDenied
 from safecity.org.models import District
-from safecity.runtime import Services, build_services
 from safecity.video import clips, retention
 from safecity.video.models import Recording
 from safecity.video.recorder import SegmentInfo
@@ -369,92 +360,62 @@ def test_the_playback_page_shows_the_days_recordings_and_exports_a_clip(
 # --- in a real browser ----------------------------------------------------------------------------
 
 
-@contextmanager
-def _serve(services: Services) -> Iterator[str]:
-    """The app on a real uvicorn (real connections, several threads) on a free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    config = uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_config=None)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.mark.browser
 def test_hls_js_plays_across_segments_in_chromium_and_a_marked_clip_is_exported(
     footage: Path, db_url: str, tmp_path: Path, settings: Settings, chromium: Browser
 ) -> None:
-    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
-        services = build_services(settings.model_copy(update={"database_url": SecretStr(url)}))
-        with services.session_factory() as session:
-            factory = Factory(session, services.mfa_box)
+    with serve(settings, db_url, tmp_path) as app:
+        base = app.base
+        with app.services.session_factory() as session:
+            factory = Factory(session, app.services.mfa_box)
             district = factory.district()
             camera = add_camera(session, district.id)
             record(session, camera, settings.recordings_dir, footage, T0)
             user = factory.user("investigator", districts=[district])
             session.commit()
             code = factory.totp(user.username)
-        try:
-            # The page closes before the server stops, so no connection of its holds the shutdown.
-            with _serve(services) as base, chromium.new_page() as page:
-                errors: list[str] = []
+        # The page closes before the server stops, so no connection of its holds the shutdown.
+        with chromium.new_page() as page:
+            errors: list[str] = []
 
-                def on_console(message: ConsoleMessage) -> None:
-                    # The app has no favicon; anything else that fails (a CSP refusal, hls.js) counts.
-                    if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
-                        errors.append(f"{message.text} {message.location['url']}")
+            def on_console(message: ConsoleMessage) -> None:
+                # The app has no favicon; anything else that fails (a CSP refusal, hls.js) counts.
+                if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+                    errors.append(f"{message.text} {message.location['url']}")
 
-                page.on("console", on_console)
-                login = page.request.post(
-                    f"{base}/api/v1/auth/login", data={"username": user.username, "password": PASSWORD}
-                )
-                csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
-                page.request.post(f"{base}/api/v1/auth/mfa/verify", data={"code": code}, headers=csrf)
+            page.on("console", on_console)
+            login = page.request.post(
+                f"{base}/api/v1/auth/login", data={"username": user.username, "password": PASSWORD}
+            )
+            csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+            page.request.post(f"{base}/api/v1/auth/mfa/verify", data={"code": code}, headers=csrf)
 
-                page.goto(f"{base}/cameras/{camera.id}/playback?day=2025-11-22")
-                expect(page.get_by_test_id("spans")).to_contain_text("2025-11-22 10:00:00")
-                page.get_by_role("button", name="Play").click()
-                player = "() => document.getElementById('player').currentTime"
-                page.wait_for_function(f"{player} > 1.5", timeout=20000)
-                page.get_by_role("button", name="Mark start").click()
-                # Past the first segment boundary (a discontinuity with a new init section).
-                page.wait_for_function(f"{player} > 2.5", timeout=20000)
-                page.get_by_role("button", name="Mark end").click()
-                wall = dt.datetime.fromisoformat(
-                    page.locator("#player").get_attribute("data-wall-time") or ""
-                )
-                assert T0 + dt.timedelta(seconds=2.3) <= wall <= T0 + dt.timedelta(seconds=4)
-                expect(page.get_by_test_id("clock")).to_contain_text("2025-11-22 10:00:0")  # Asia/Karachi
-                assert page.get_by_label("From").first.input_value() == "2025-11-22T10:00:01"
+            page.goto(f"{base}/cameras/{camera.id}/playback?day=2025-11-22")
+            expect(page.get_by_test_id("spans")).to_contain_text("2025-11-22 10:00:00")
+            page.get_by_role("button", name="Play").click()
+            player = "() => document.getElementById('player').currentTime"
+            page.wait_for_function(f"{player} > 1.5", timeout=20000)
+            page.get_by_role("button", name="Mark start").click()
+            # Past the first segment boundary (a discontinuity with a new init section).
+            page.wait_for_function(f"{player} > 2.5", timeout=20000)
+            page.get_by_role("button", name="Mark end").click()
+            wall = dt.datetime.fromisoformat(page.locator("#player").get_attribute("data-wall-time") or "")
+            assert T0 + dt.timedelta(seconds=2.3) <= wall <= T0 + dt.timedelta(seconds=4)
+            expect(page.get_by_test_id("clock")).to_contain_text("2025-11-22 10:00:0")  # Asia/Karachi
+            assert page.get_by_label("From").first.input_value() == "2025-11-22T10:00:01"
 
-                page.get_by_role("button", name="Export clip").click()
-                expect(page.get_by_test_id("clip-sha256")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+            page.get_by_role("button", name="Export clip").click()
+            expect(page.get_by_test_id("clip-sha256")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
 
-                # Opened at a moment (an alert's time): playback starts there, 1 s into a segment.
-                # The same segments again: they must play (a cached, truncated range once broke the player).
-                page.goto(f"{base}/cameras/{camera.id}/playback?at=2025-11-22T10:00:05%2B05:00")
-                page.wait_for_function(
-                    """() => document.getElementById('player').dataset.wallTime
-                        || document.getElementById('player-status').textContent""",
-                    timeout=20000,
-                )
-                expect(page.locator("#player-status")).to_have_text("")  # not "Playback failed (...)"
-                wall = dt.datetime.fromisoformat(
-                    page.locator("#player").get_attribute("data-wall-time") or ""
-                )
-                assert T0 + dt.timedelta(seconds=5) <= wall <= T0 + dt.timedelta(seconds=7)
-                assert errors == [], errors  # nothing refused by the CSP, no player errors
-        finally:
-            if services.engine is not None:
-                services.engine.dispose()
+            # Opened at a moment (an alert's time): playback starts there, 1 s into a segment.
+            # The same segments again: they must play (a cached, truncated range once broke the player).
+            page.goto(f"{base}/cameras/{camera.id}/playback?at=2025-11-22T10:00:05%2B05:00")
+            page.wait_for_function(
+                """() => document.getElementById('player').dataset.wallTime
+                    || document.getElementById('player-status').textContent""",
+                timeout=20000,
+            )
+            expect(page.locator("#player-status")).to_have_text("")  # not "Playback failed (...)"
+            wall = dt.datetime.fromisoformat(page.locator("#player").get_attribute("data-wall-time") or "")
+            assert T0 + dt.timedelta(seconds=5) <= wall <= T0 + dt.timedelta(seconds=7)
+            assert errors == [], errors  # nothing refused by the CSP, no player errors

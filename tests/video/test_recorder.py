@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conftest import Factory
+from conftest import CCTV_FOOTAGE, Factory, missing_part
 from safecity.audit.models import AuditEntry
 from safecity.cameras.models import Camera
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -26,7 +26,7 @@ from safecity.video import recorder, retention
 from safecity.video.models import Recording
 from safecity.video.recorder import SegmentInfo, SegmentRecorder
 
-FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+FOOTAGE = CCTV_FOOTAGE
 FPS, GOP = 10, 10
 T0 = dt.datetime(2025, 11, 22, 5, 0, 0, tzinfo=dt.UTC)
 
@@ -57,7 +57,7 @@ def encode_footage(path: Path, frames: int) -> Path:
 def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight seconds of the camera (80 frames)."""
     if not FOOTAGE.exists():
-        pytest.skip("opencv-doc's vtest.avi is not installed")
+        missing_part(str(FOOTAGE), "run `make test-deps` as root (apt-get install opencv-doc)")
     return encode_footage(tmp_path_factory.mktemp("footage") / "cctv.mp4", 80)
 
 

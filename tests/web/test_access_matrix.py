@@ -148,7 +148,7 @@ CASES = [
             {
                 "username": f"new{uuid.uuid4().hex[:8]}",
                 "password": "a long enough password",
-                "roles": ["operator"],
+                "roles": ["admin"],  # only the admin role holds users.manage, and grants only its own
                 "district_ids": [str(w.a.id)],
             },
         ),
@@ -160,7 +160,7 @@ CASES = [
         "users.manage",
         lambda w: (
             f"/api/v1/users/{w.target_id}/access",
-            {"roles": ["dispatcher"], "district_ids": [str(w.a.id)]},
+            {"roles": ["operator", "admin"], "district_ids": [str(w.a.id)]},  # keeps what the target had
         ),
     ),
     Case(

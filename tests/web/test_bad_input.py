@@ -184,3 +184,25 @@ def test_csrf_token_is_required_for_cookie_sessions(admin_client: TestClient) ->
 def test_no_session_means_401(client: TestClient) -> None:
     response = client.get("/api/v1/users")
     assert (response.status_code, _code(response)) == (401, "not_authenticated")
+
+
+def test_a_nul_character_in_a_body_is_invalid_input_on_every_database(
+    admin_client: TestClient, session: Session
+) -> None:
+    """PostgreSQL cannot hold NUL in text: it used to answer 500 where SQLite stored it (found by fuzzing)."""
+    before = _users(session)
+    body = {"username": "nul\x00user", "password": "a long enough password", "province_wide": True}
+    response = admin_client.post("/api/v1/users", json=body)
+    assert (response.status_code, _code(response)) == (422, "invalid_input")
+    assert "NUL" in response.text
+    assert _users(session) == before
+
+
+def test_a_nul_character_in_the_address_is_refused(admin_client: TestClient) -> None:
+    for path in (
+        "/api/v1/cameras?q=gate%00",
+        "/api/v1/audit?actor=%00",
+        "/api/v1/roles/ad%00min/permissions",
+    ):
+        response = admin_client.get(path)
+        assert (response.status_code, _code(response)) == (400, "nul_character"), path

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,23 +13,12 @@ from pathlib import Path
 
 import pyotp
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
-from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 
-from conftest import PASSWORD, Factory, new_database
-from safecity.app import create_app
+from conftest import PASSWORD, Factory, serve
 from safecity.config import Settings
-from safecity.runtime import build_services
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -47,24 +34,8 @@ def live(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[Live]:
     A real server answers requests on several threads at once, so it gets real connections, not the
     rolled-back test connection the other tests share.
     """
-    with new_database(make_url(db_url).get_backend_name(), tmp_path) as url:
-        live_settings = settings.model_copy(update={"database_url": SecretStr(url)})
-        services = build_services(live_settings)
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_config=None)
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
-        with services.session_factory() as session:
-            yield Live(f"http://127.0.0.1:{port}", Factory(session, services.mfa_box))
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve(settings, db_url, tmp_path) as app, app.services.session_factory() as session:
+        yield Live(app.base, Factory(session, app.services.mfa_box))
 
 
 def test_first_login_enrols_mfa_then_reaches_the_dashboard(live: Live, chromium: Browser) -> None:

@@ -55,7 +55,8 @@ def test_admin_creates_a_user_from_the_page(
     factory: Factory, login_as: Callable[..., TestClient], session: Session
 ) -> None:
     district = factory.district()
-    client = login_as(factory.user("admin"))
+    # An administrator who is also a supervisor holds every permission of the operator role it grants.
+    client = login_as(factory.user("admin", "supervisor"))
     response = client.post(
         "/admin/users",
         data={

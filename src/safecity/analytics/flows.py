@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from safecity.analytics import attributes, snapshots
 from safecity.analytics import service as analytics
-from safecity.analytics import snapshots
 from safecity.analytics.counting import CountBook
 from safecity.analytics.detectors import Detector, build_detector
 from safecity.analytics.pipeline import (
@@ -32,8 +32,9 @@ from safecity.analytics.pipeline import (
 from safecity.analytics.replay import ReplayJob, ReplayResult, recording_pictures, replay
 from safecity.analytics.schemas import RuleConfig
 from safecity.analytics.stats import AnalyticsStats
+from safecity.analytics.types import PIPELINE_CLASSES, class_name
 from safecity.cameras.models import Camera
-from safecity.config import Settings
+from safecity.config import AnalyticsSettings, Settings
 from safecity.core.bus import Bus, BusError
 from safecity.events import service as events
 from safecity.events.alerts import service as alerts
@@ -46,10 +47,19 @@ SOURCE = "analytics"
 REFRESH_S = 5.0  # how soon a rule drawn in the UI starts to apply
 
 
-def configured_detector(settings: Settings) -> Detector:
-    """The detector the configuration names (loads its model: seconds)."""
-    cfg = settings.analytics
-    return build_detector({"type": cfg.detector, "min_score": cfg.min_score})
+def configured_detector(cfg: AnalyticsSettings) -> Detector:
+    """The detector these settings run, fed as the pipeline feeds it (tiles, road users, riders)."""
+    return build_detector(
+        {
+            "type": cfg.detector,
+            "min_score": cfg.min_score,
+            "classes": sorted(class_name(c) for c in PIPELINE_CLASSES),
+            "class_scores": cfg.class_scores,
+            "tiling": cfg.tiling,
+            "tile_grid": cfg.tile_grid,
+            "whole_frame": cfg.whole_frame,
+        }
+    )
 
 
 def subject(camera_id: uuid.UUID) -> str:
@@ -125,7 +135,7 @@ class AnalyticsRuntime:
         """Analyse exactly the ingested cameras that have enabled rules, with their current rules."""
         wanted = await asyncio.to_thread(self._load, set(self.supervisor.camera_ids()))
         if wanted and self.worker is None:  # the model is loaded once some camera needs it
-            detector = await asyncio.to_thread(configured_detector, self.settings)
+            detector = await asyncio.to_thread(configured_detector, self.settings.analytics)
             self.worker = InferenceWorker(detector, self.queue)
             self.worker.start()
         for camera_id in [c for c in self.cameras if c not in wanted]:
@@ -206,9 +216,9 @@ class AnalyticsRuntime:
         picture = snapshots.draw(hit.image, hit.detections, set(firing.track_ids), rule)
         snapshots.save(picture, self.settings.snapshots_dir, relative)
         height, width = hit.image.shape[:2]
-        since = {
-            track.track_id: track.first_wall.isoformat() for track in hit.tracks
-        }  # loiterers: since when
+        # Loiterers: since when; every object: what its track shows (colour, size, direction, speed).
+        since = {track.track_id: track.first_wall.isoformat() for track in hit.tracks}
+        described = {track.track_id: attributes.describe_track(track) for track in hit.tracks}
         event = EventIn(
             id=event_id,
             occurred_at=hit.frame.captured_at,
@@ -222,7 +232,10 @@ class AnalyticsRuntime:
                 "rule_name": rule.name,
                 "rule_kind": rule.kind,
                 "camera_name": hit.camera.name,
-                "objects": [{**o, "first_seen": since.get(o["track_id"])} for o in hit.objects.as_dicts()],
+                "objects": [
+                    {**o, "first_seen": since.get(o["track_id"]), "track": described.get(o["track_id"])}
+                    for o in hit.objects.as_dicts()
+                ],
                 "detail": firing.detail,
                 "snapshot": relative,
                 "frame_size": [width, height],
@@ -270,7 +283,7 @@ def replay_recordings(
         pictures,
         camera=camera,
         rules=job.rules,
-        detector=configured_detector(settings),
+        detector=configured_detector(settings.analytics),
         settings=settings,
         on_event=job.add,
         speed=0,

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from prometheus_client import Counter, Histogram
 
-from safecity.analytics.detectors import Detector, InvalidFrame, check_image
+from safecity.analytics.detectors import Detector, DetectorConfig, InvalidFrame, check_image
 from safecity.analytics.motion import MotionGate
 from safecity.analytics.rules import Firing, RuleEngine
 from safecity.analytics.schemas import RuleConfig
@@ -169,8 +169,10 @@ class CameraAnalytics:
         fps: float,
         keepalive_s: float,
         motion_threshold: float,
+        detection: DetectorConfig | None = None,
     ) -> None:
         self.info = info
+        self.detection = detection  # this camera's way of feeding the shared detector (None: its own)
         self.slot = slot
         self.queue = queue
         self.sink = sink
@@ -321,7 +323,7 @@ class InferenceWorker:
         """Detect on one queued frame and pass the result to its camera."""
         started = time.perf_counter()
         try:
-            detections = self.detector.detect(job.image)
+            detections = self.detector.detect(job.image, job.camera.detection)
         except Exception as exc:  # a frame the model chokes on is that frame's problem only
             job.camera.last_error = f"detector failed: {type(exc).__name__}: {exc}"
             logger.exception("camera %s: the detector failed on a frame", job.camera.info.camera_id)

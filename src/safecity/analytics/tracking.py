@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import supervision as sv
@@ -39,6 +40,15 @@ class Track:
     score: float
     path: deque[tuple[float, float, float]]  # (t, x, y), oldest first, bounded
     votes: Counter[int] = field(default_factory=Counter)  # detections seen per class
+    frame_size: tuple[int, int] = (0, 0)  # (width, height) of the frames it was seen in, pixels
+    colours: dict[str, float] = field(default_factory=dict)  # colour confidence summed per colour seen
+
+    def colour(self) -> tuple[str | None, float]:
+        """The colour seen most (weighted by confidence) and its share of all colour seen."""
+        if not self.colours:
+            return None, 0.0
+        name, weight = max(self.colours.items(), key=lambda item: item[1])
+        return name, round(weight / max(1e-9, sum(self.colours.values())), 2)
 
     @property
     def position(self) -> tuple[float, float]:
@@ -55,9 +65,14 @@ class Track:
         at: float,
         wall: dt.datetime,
         frame_size: tuple[int, int],
+        attributes: dict[str, Any] | None = None,
     ) -> None:
-        """Record a detection of this object: box, score, path point and a vote for its class."""
+        """Record a detection of this object: box, score, path point, a vote for its class and colour."""
         width, height = frame_size
+        self.frame_size = frame_size
+        if attributes and attributes.get("colour"):
+            name = str(attributes["colour"])
+            self.colours[name] = self.colours.get(name, 0.0) + float(attributes.get("colour_confidence", 0.0))
         self.box = box
         self.score = score
         self.last_seen = at
@@ -124,7 +139,7 @@ class Tracker:
                     continue
                 track_ids[index] = track_id
                 updated.append(self._observe(int(track_id), detections, int(index), at, wall, frame_size))
-        return Detections(detections.boxes, detections.scores, detections.classes, track_ids), updated
+        return detections.with_track_ids(track_ids), updated
 
     def _observe(
         self,
@@ -157,6 +172,7 @@ class Tracker:
             at=at,
             wall=wall,
             frame_size=frame_size,
+            attributes=detections.attributes[index],
         )
         return track
 

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.db import Base, UTCDateTime
@@ -19,7 +19,11 @@ class AuditEntry(Base):
     """One audited action; `hash` covers every other field and the previous entry's hash."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (CheckConstraint("outcome IN ('success', 'failure', 'denied')", name="outcome"),)
+    __table_args__ = (
+        CheckConstraint("outcome IN ('success', 'failure', 'denied')", name="outcome"),
+        # Failed logins per client address in a recent window (the login throttle).
+        Index("ix_audit_log_client_addr_at", "client_addr", "at"),
+    )
 
     # Assigned by the service from the head row, never by the database, so the chain has no gaps.
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

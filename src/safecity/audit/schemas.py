@@ -33,4 +33,5 @@ class ProblemOut(OutModel):
 class VerifyOut(OutModel):
     ok: bool
     checked: int
+    checkpoints: int  # signed checkpoint lines read from outside the database
     problems: list[ProblemOut]

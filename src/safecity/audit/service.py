@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import uuid
@@ -11,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from safecity.audit.chain import SESSION_INFO_KEY, AuditChain, BadLine, Checkpoint
 from safecity.audit.models import GENESIS_HASH, OUTCOMES, AuditEntry, AuditHead
 from safecity.auth.principal import SYSTEM, Principal
 from safecity.core.db import utcnow
@@ -67,6 +67,7 @@ class VerifyReport:
 
     checked: int = 0
     problems: list[Problem] = field(default_factory=list)
+    checkpoints: int = 0  # checkpoint lines found (0: nothing outside the database vouches for the end)
 
     @property
     def ok(self) -> bool:
@@ -82,11 +83,50 @@ def _canonical_value(value: Any) -> Any:
     return value
 
 
-def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the previous hash followed by the canonical JSON of an entry's fields."""
+def entry_hash(chain: AuditChain, prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """The chain's keyed hash of the previous hash followed by the canonical JSON of an entry's fields."""
     canonical = {name: _canonical_value(fields[name]) for name in HASHED_FIELDS}
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+    return chain.seal(prev_hash, payload)
+
+
+def chain_of(session: Session) -> AuditChain:
+    """The audit chain (key and checkpoints) the session's factory was built with."""
+    chain = session.info.get(SESSION_INFO_KEY)
+    if not isinstance(chain, AuditChain):
+        # Never fall back to an unkeyed or default key: that is the very rewrite the key prevents.
+        raise RuntimeError(
+            "this database session has no audit key: build its session factory with "
+            "info=AuditChain.from_settings(settings).session_info()"
+        )
+    return chain
+
+
+# Checkpoints of committed heads only: an entry rolled back after `record` must never be checkpointed.
+_APPENDED = "safecity.audit.appended"
+_HEAD_AT_COMMIT = "safecity.audit.head_at_commit"
+
+
+@event.listens_for(Session, "before_commit")
+def _read_head_before_commit(session: Session) -> None:
+    if session.info.get(_APPENDED):
+        # Read inside the transaction that moved the head (it holds the head's lock): exactly what commits.
+        head = session.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID)).one_or_none()
+        session.info[_HEAD_AT_COMMIT] = None if head is None else (head.seq, head.hash)
+
+
+@event.listens_for(Session, "after_commit")
+def _checkpoint_after_commit(session: Session) -> None:
+    session.info.pop(_APPENDED, None)
+    head = session.info.pop(_HEAD_AT_COMMIT, None)
+    if head is not None:
+        chain_of(session).committed(*head)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_APPENDED, None)
+    session.info.pop(_HEAD_AT_COMMIT, None)
 
 
 def _normalise_detail(detail: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -121,6 +161,7 @@ def record(
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     who = actor or SYSTEM
+    chain = chain_of(session)
     # Moving the head first takes the write lock (SQLite) or the head row's lock (PostgreSQL) until the
     # transaction ends, so concurrent writers queue here and can never extend the same entry twice.
     head = session.execute(_ADVANCE_HEAD).one_or_none()
@@ -142,10 +183,11 @@ def record(
         detail=_normalise_detail(detail),
         prev_hash=prev_hash,
     )
-    entry.hash = entry_hash(prev_hash, {name: getattr(entry, name) for name in HASHED_FIELDS})
+    entry.hash = entry_hash(chain, prev_hash, {name: getattr(entry, name) for name in HASHED_FIELDS})
     session.add(entry)
     session.flush()
     session.execute(_SEAL_HEAD, {"hash": entry.hash})
+    session.info[_APPENDED] = True
     return entry
 
 
@@ -153,7 +195,7 @@ def _missing(first: int, last: int) -> str:
     return f"entry {first} is missing" if first == last else f"entries {first} to {last} are missing"
 
 
-def _check(row: RowMapping, prev_seq: int, prev_hash: str) -> list[Problem]:
+def _check(chain: AuditChain, row: RowMapping, prev_seq: int, prev_hash: str) -> list[Problem]:
     seq: int = row["seq"]
     problems = []
     if seq != prev_seq + 1:
@@ -162,7 +204,7 @@ def _check(row: RowMapping, prev_seq: int, prev_hash: str) -> list[Problem]:
         problems.append(
             Problem(seq, f"entry {seq} does not link to entry {prev_seq}: entries were replaced or reordered")
         )
-    if entry_hash(row["prev_hash"], {name: row[name] for name in HASHED_FIELDS}) != row["hash"]:
+    if entry_hash(chain, row["prev_hash"], {name: row[name] for name in HASHED_FIELDS}) != row["hash"]:
         problems.append(
             Problem(seq, f"entry {seq} was changed after it was written: it no longer matches its hash")
         )
@@ -170,13 +212,19 @@ def _check(row: RowMapping, prev_seq: int, prev_hash: str) -> list[Problem]:
 
 
 def verify(*, session: Session, batch_size: int = VERIFY_BATCH) -> VerifyReport:
-    """Walk the whole chain in seq order, in batches; report every edit, deletion, reordering, truncation."""
+    """Walk the whole chain in seq order, in batches, under the key, and check it against every checkpoint.
+
+    Reports every edit, deletion, reordering and truncation, a rewrite made without the key, a rewind of
+    the head below a checkpoint, and a forged checkpoint line. An intact chain's head is checkpointed.
+    """
     report = VerifyReport()
+    chain = chain_of(session)
     head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)).one_or_none()
     if head is None:
         report.problems.append(Problem(0, "the head row is missing: the end of the log cannot be checked"))
         logger.warning("audit chain: the head row is missing")
         return report
+    checkpoints = _read_checkpoints(chain, report)
     prev_seq, prev_hash = 0, GENESIS_HASH
     table = AuditEntry.__table__
     while True:
@@ -194,7 +242,16 @@ def verify(*, session: Session, batch_size: int = VERIFY_BATCH) -> VerifyReport:
         if not batch:
             break
         for row in batch:
-            report.problems.extend(_check(row, prev_seq, prev_hash))
+            report.problems.extend(_check(chain, row, prev_seq, prev_hash))
+            for checkpoint in checkpoints.pop(row["seq"], ()):
+                if checkpoint.hash != row["hash"]:
+                    report.problems.append(
+                        Problem(
+                            row["seq"],
+                            f"entry {row['seq']} is not the one checkpointed at {_when(checkpoint)}: "
+                            "the log was rewritten",
+                        )
+                    )
             prev_seq, prev_hash = row["seq"], row["hash"]
         report.checked += len(batch)
     if prev_seq < head.seq:
@@ -204,6 +261,18 @@ def verify(*, session: Session, batch_size: int = VERIFY_BATCH) -> VerifyReport:
     elif prev_hash != head.hash:
         report.problems.append(
             Problem(prev_seq, f"entry {prev_seq} does not match the head: the end was rewritten")
+        )
+    # Checkpoints left over name entries past the head: the end was cut off and the head moved back.
+    beyond = [c for seq in sorted(checkpoints) for c in checkpoints[seq] if seq > head.seq]
+    if beyond:
+        last = beyond[-1]
+        report.problems.append(
+            Problem(
+                head.seq + 1,
+                f"the log ends at entry {head.seq}, but it reached entry {last.seq} at {_when(last)}: "
+                "entries were removed from the end and the head rewound "
+                "(or the checkpoint file belongs to another database)",
+            )
         )
     # Read the last entry before the head: a writer moves the head first and commits both together,
     # so a committed entry past the head this reads was not written by `record`.
@@ -218,7 +287,46 @@ def verify(*, session: Session, batch_size: int = VERIFY_BATCH) -> VerifyReport:
         )
     if report.problems:
         logger.warning("audit chain: %d problems in %d entries", len(report.problems), report.checked)
+    elif head.seq:
+        chain.checkpoint(head.seq, head.hash)
     return report
+
+
+def _read_checkpoints(chain: AuditChain, report: VerifyReport) -> dict[int, list[Checkpoint]]:
+    """The signed checkpoints by seq; a line that is not genuine is itself a problem."""
+    by_seq: dict[int, list[Checkpoint]] = {}
+    for item in chain.read_checkpoints():
+        report.checkpoints += 1
+        if isinstance(item, BadLine):
+            report.problems.append(
+                Problem(0, f"checkpoint line {item.line} of {chain.checkpoint_path}: {item.reason}")
+            )
+        else:
+            by_seq.setdefault(item.seq, []).append(item)
+    return by_seq
+
+
+def _when(checkpoint: Checkpoint) -> str:
+    return f"{checkpoint.at.isoformat(timespec='seconds')} (checkpoint line {checkpoint.line})"
+
+
+def recent_times(
+    *, session: Session, action: str, outcome: str, client_addr: str, since: dt.datetime, limit: int
+) -> list[dt.datetime]:
+    """When the latest `limit` entries of this action and outcome from one address since `since` were made."""
+    return list(
+        session.scalars(
+            select(AuditEntry.at)
+            .where(
+                AuditEntry.client_addr == client_addr,
+                AuditEntry.at >= since,
+                AuditEntry.action == action,
+                AuditEntry.outcome == outcome,
+            )
+            .order_by(AuditEntry.at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def _actor_clause(actor: uuid.UUID | str) -> ColumnElement[bool]:

@@ -45,11 +45,12 @@ def search(
 
 @router.post("/audit/verify", response_model=VerifyOut)
 def verify(principal: CurrentPrincipal, db: Db) -> VerifyOut:
-    """Walk the whole hash chain and report any edited, deleted or reordered entry."""
+    """Walk the keyed chain, check it against the checkpoints, and report any edit, deletion or rewind."""
     principal.require("audit.read")
     report = audit.verify(session=db)
     return VerifyOut(
         ok=report.ok,
         checked=report.checked,
+        checkpoints=report.checkpoints,
         problems=[ProblemOut(seq=p.seq, reason=p.reason) for p in report.problems],
     )

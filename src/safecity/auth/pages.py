@@ -15,10 +15,17 @@ from safecity.auth import passwords, sessions, tokens
 from safecity.auth import service as users
 from safecity.auth.permissions import CATALOGUE
 from safecity.auth.views import set_session_cookie
-from safecity.core.errors import PermissionDenied, SafecityError
+from safecity.core.errors import PermissionDenied, SafecityError, TooManyRequests
 from safecity.org import service as org
-from safecity.web.deps import SESSION_COOKIE, Db, Login, client_addr, get_services, optional_login
-from safecity.web.pages import CurrentPage, flash, htmx_action, render, render_public
+from safecity.web.deps import (
+    SESSION_COOKIE,
+    Db,
+    Login,
+    client_addr,
+    get_services,
+    optional_login,
+)
+from safecity.web.pages import CurrentPage, flash, htmx_action, refuse, render, render_public
 
 router = APIRouter(include_in_schema=False)
 OptionalLogin = Annotated[Login | None, Depends(optional_login)]
@@ -59,7 +66,10 @@ def login_submit(
             user_agent=request.headers.get("user-agent"),
         )
     except SafecityError as exc:
-        return render_public(request, "auth/login.html", exc.status, error=exc.message, username=username)
+        page = render_public(request, "auth/login.html", exc.status, error=exc.message, username=username)
+        if isinstance(exc, TooManyRequests):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     target = {"verify": "/login/mfa", "enrol": "/mfa/enrol", None: "/"}[result.mfa_step]
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, result.token)
@@ -132,13 +142,19 @@ def enrol_submit(
 ) -> Response:
     if login is None:
         return RedirectResponse("/login", status_code=303)
+    services = get_services(request)
     try:
         _check_form_csrf(login, csrf_token)
         sessions.confirm_enrolment(
-            session=db, box=get_services(request).mfa_box, login_session=login.login_session, code=code
+            session=db,
+            policy=services.settings.auth,
+            box=services.mfa_box,
+            login_session=login.login_session,
+            code=code,
         )
     except SafecityError as exc:
-        services = get_services(request)
+        if login.login_session.ended_at is not None:  # the account locked: this login is over
+            return render_public(request, "auth/login.html", exc.status, error=exc.message)
         enrolment = sessions.begin_enrolment(
             session=db, policy=services.settings.auth, box=services.mfa_box, user=login.user
         )
@@ -186,8 +202,7 @@ def create_token_submit(
     try:
         token, secret = tokens.create(session=db, actor=page.principal, name=name, permissions=permissions)
     except SafecityError as exc:
-        db.rollback()
-        return flash(exc.message, ok=False)
+        return refuse(db, exc, page)
     return flash(
         Markup(
             'Token <b>{}</b> created. Copy it now, it is not shown again: <code class="secret">{}</code>'
@@ -244,8 +259,7 @@ def create_user_submit(
             district_ids=_scope(province_wide, district_ids or []),
         )
     except SafecityError as exc:
-        db.rollback()
-        return flash(exc.message, ok=False)
+        return refuse(db, exc, page)
     return flash(
         Markup(
             "Created <b>{}</b>. Give them this password in person; it is not shown again: "
@@ -273,6 +287,7 @@ def set_access_submit(
             district_ids=_scope(province_wide, district_ids or []),
         ),
         "/admin/users",
+        audit_refusal=page,
     )
 
 
@@ -310,4 +325,5 @@ def set_role_submit(
             session=db, actor=page.principal, name=name, permissions=permissions or []
         ),
         "/admin/roles",
+        audit_refusal=page,
     )

@@ -22,8 +22,6 @@ from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from safecity.org.models import District
 
 ROLES_FILE = Path(__file__).with_name("roles.toml")
-# Powers over access itself: only someone who holds one may grant a role that carries it.
-ADMIN_POWERS = frozenset({"users.manage", "roles.manage"})
 
 
 @dataclass(frozen=True)
@@ -105,6 +103,22 @@ def get_role(*, session: Session, name: str) -> Role:
     return role
 
 
+def check_grant(*, actor: Principal, permissions: Iterable[str]) -> None:
+    """Refuse (cannot_grant) to give any permission the actor does not hold; the one rule of every route.
+
+    Only the system itself (the `safecity` command run on the server) grants beyond its own permissions:
+    that is how the first administrator, and roles no one holds yet, come to exist.
+    """
+    if actor is SYSTEM:
+        return
+    extra = frozenset(permissions) - actor.permissions
+    if extra:
+        raise PermissionDenied(
+            f"you cannot grant permissions you do not hold yourself: {', '.join(sorted(extra))}",
+            code="cannot_grant",
+        )
+
+
 def set_role_permissions(
     *, session: Session, actor: Principal, name: str, permissions: Iterable[str]
 ) -> Role:
@@ -120,6 +134,8 @@ def set_role_permissions(
         raise InvalidInput(f"unknown permissions: {', '.join(sorted(unknown))}", code="unknown_permission")
     role = get_role(session=session, name=name)
     before = role.permission_names
+    # Removing is not granting: an administrator may take away what they could not give.
+    check_grant(actor=actor, permissions=wanted - before)
     role.permissions = [RolePermission(permission=p) for p in sorted(wanted)]
     session.flush()
     audit.record(
@@ -162,18 +178,32 @@ def find_by_username(*, session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(func.lower(User.username) == username.lower())).one_or_none()
 
 
-def _check_grant(
-    *, session: Session, actor: Principal, roles: Iterable[str], district_ids: frozenset[uuid.UUID] | None
+def _permissions_of_roles(session: Session, roles: Iterable[str]) -> frozenset[str]:
+    return frozenset().union(*(get_role(session=session, name=name).permission_names for name in roles))
+
+
+def _check_access_grant(
+    *,
+    session: Session,
+    actor: Principal,
+    roles: Iterable[str],
+    district_ids: frozenset[uuid.UUID] | None,
+    before: Access | None = None,
 ) -> None:
-    """No escalation: administrative powers only from someone who holds them, districts only within scope."""
-    for name in roles:
-        role = get_role(session=session, name=name)
-        extra = (role.permission_names & ADMIN_POWERS) - actor.permissions
-        if extra and actor is not SYSTEM:
-            raise PermissionDenied(f"role '{name}' grants powers you do not hold: {', '.join(sorted(extra))}")
+    """No escalation: permissions only from someone who holds them, districts only within their scope.
+
+    `before` is what the user held until now: keeping a permission is not granting it, but every
+    permission counts as granted in a district the user did not have before.
+    """
+    granted = _permissions_of_roles(session, roles)
+    if before is not None and not _widens(before.district_ids, district_ids):
+        granted -= before.permissions
+    check_grant(actor=actor, permissions=granted)
     if district_ids is None:
         if actor.district_ids is not None:
-            raise PermissionDenied("only a province-wide administrator can grant province-wide scope")
+            raise PermissionDenied(
+                "only a province-wide administrator can grant province-wide scope", code="cannot_grant"
+            )
         return
     if not district_ids:
         raise InvalidInput("give at least one district, or province-wide scope", code="no_scope")
@@ -181,7 +211,14 @@ def _check_grant(
     if known != set(district_ids):
         raise InvalidInput("unknown district", code="unknown_district")
     if actor.district_ids is not None and not district_ids <= actor.district_ids:
-        raise PermissionDenied("you can only grant districts within your own scope")
+        raise PermissionDenied("you can only grant districts within your own scope", code="cannot_grant")
+
+
+def _widens(before: frozenset[uuid.UUID] | None, after: frozenset[uuid.UUID] | None) -> bool:
+    """Whether a scope change reaches a district the old scope did not (None: the whole province)."""
+    if before is None:
+        return False
+    return after is None or not after <= before
 
 
 def create_user(
@@ -198,7 +235,7 @@ def create_user(
     if actor is not SYSTEM:
         actor.require("users.manage")
     roles = sorted(set(roles))
-    _check_grant(session=session, actor=actor, roles=roles, district_ids=district_ids)
+    _check_access_grant(session=session, actor=actor, roles=roles, district_ids=district_ids)
     if find_by_username(session=session, username=username) is not None:
         raise Conflict(f"username '{username}' is taken", code="username_taken")
     user = User(
@@ -237,7 +274,13 @@ def set_user_access(
     if user.id == actor.user_id:
         raise PermissionDenied("you cannot change your own roles or scope; ask another administrator")
     roles = sorted(set(roles))
-    _check_grant(session=session, actor=actor, roles=roles, district_ids=district_ids)
+    _check_access_grant(
+        session=session,
+        actor=actor,
+        roles=roles,
+        district_ids=district_ids,
+        before=access_of(session=session, user=user),
+    )
     before_roles, before_districts = sorted(user.role_names), sorted(str(d) for d in user.district_ids)
     user.roles = [UserRole(role_name=r) for r in roles]
     user.province_wide = district_ids is None

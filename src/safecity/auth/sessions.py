@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Literal
@@ -20,10 +21,20 @@ from safecity.auth.principal import Principal
 from safecity.config import AuthSettings
 from safecity.core.crypto import SecretBox, token_digest
 from safecity.core.db import utcnow
-from safecity.core.errors import InvalidInput, Locked, NotAuthenticated
+from safecity.core.errors import InvalidInput, Locked, NotAuthenticated, TooManyRequests
 
 MfaStep = Literal["verify", "enrol"]
-_BAD_LOGIN = "invalid username or password"
+# One answer for an unknown username, a wrong password and a locked account, so none can be told apart;
+# it still tells the real user why a right password may be refused for a while.
+_BAD_LOGIN = "invalid username or password (after repeated failures, logging in is paused for a while)"
+
+
+def _bad_login() -> NotAuthenticated:
+    return NotAuthenticated(_BAD_LOGIN, code="bad_credentials")
+
+
+def _locked(policy: AuthSettings) -> Locked:
+    return Locked(f"too many failed attempts: the account is locked for {policy.lockout_minutes} minutes")
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,48 @@ def _fail(
     session.commit()
 
 
+def _throttle(session: Session, policy: AuthSettings, client_addr: str | None, now: dt.datetime) -> None:
+    """Refuse an address that failed too often in the sliding window, whatever username it tries next."""
+    if client_addr is None:
+        return
+    window = dt.timedelta(minutes=policy.address_window_minutes)
+    recent = audit.recent_times(
+        session=session,
+        action="auth.login",
+        outcome="failure",
+        client_addr=client_addr,
+        since=now - window,
+        limit=policy.address_max_failures,
+    )
+    if len(recent) < policy.address_max_failures:
+        return
+    # The window slides: the address may try again once the oldest of these failures leaves it.
+    retry_after = max(1, math.ceil((recent[-1] + window - now).total_seconds()))
+    audit.record(
+        session=session,
+        actor=_anonymous(client_addr),
+        action="auth.login",
+        outcome="denied",  # not a failure: waiting out the window is not extended by knocking
+        detail={"reason": "address_throttled", "retry_after": retry_after},
+    )
+    session.commit()
+    raise TooManyRequests(
+        f"too many failed logins from your address: try again in {retry_after} seconds",
+        retry_after=retry_after,
+        code="too_many_attempts",
+    )
+
+
+def _anonymous(client_addr: str | None, username: str = "") -> Principal:
+    return Principal(
+        user_id=None,
+        username=username[:64],
+        permissions=frozenset(),
+        district_ids=None,
+        client_addr=client_addr,
+    )
+
+
 def login(
     *,
     session: Session,
@@ -80,37 +133,37 @@ def login(
     user_agent: str | None = None,
     now: dt.datetime | None = None,
 ) -> LoginResult:
-    """Check a password and open a session; the session is complete only once any MFA step is done."""
+    """Check a password and open a session; the session is complete only once any MFA step is done.
+
+    An unknown username, a wrong password and a locked account get the same answer at the same cost
+    (one password hash check each), so the answer confirms no username. The account lock stays (5
+    failures lock it for 10 minutes, or until an administrator re-enables it): anyone can still lock an
+    account they can name, but the per-address throttle bounds how many one address can lock, and
+    slows guessing to `address_max_failures` per window per address.
+    """
     now = now or utcnow()
+    _throttle(session, policy, client_addr, now)
     user = users.find_by_username(session=session, username=username)
+    # Always one hash check (a dummy one for an unknown user): refusing must not be faster for some.
+    matches = passwords.verify_password(user.password_hash if user else None, password)
     if user is None:
-        passwords.verify_password(None, password)  # same cost as a real check
         audit.record(
             session=session,
-            actor=Principal(
-                user_id=None,
-                username=username[:64],
-                permissions=frozenset(),
-                district_ids=None,
-                client_addr=client_addr,
-            ),
+            actor=_anonymous(client_addr, username),
             action="auth.login",
             outcome="failure",
             detail={"reason": "unknown_user"},
         )
         session.commit()
-        raise NotAuthenticated(_BAD_LOGIN, code="bad_credentials")
+        raise _bad_login()
     if users.is_locked(user, now):
+        # Not even a right password is told apart while locked: the lock would otherwise be an oracle.
         _fail(session, user, policy, now, "locked", client_addr)
-        raise Locked(f"too many failed attempts: the account is locked for {policy.lockout_minutes} minutes")
-    if not passwords.verify_password(user.password_hash, password):
+        raise _bad_login()
+    if not matches:
         _fail(session, user, policy, now, "bad_password", client_addr)
-        if users.is_locked(user, now):
-            raise Locked(
-                f"too many failed attempts: the account is locked for {policy.lockout_minutes} minutes"
-            )
-        raise NotAuthenticated(_BAD_LOGIN, code="bad_credentials")
-    if not user.is_active:
+        raise _bad_login()
+    if not user.is_active:  # said only to someone who knows the password
         _fail(session, user, policy, now, "disabled", client_addr)
         raise NotAuthenticated("this account is disabled", code="account_disabled")
     if passwords.needs_rehash(user.password_hash):
@@ -207,6 +260,29 @@ def _accept_code(user: User, secret: str, code: str, now: dt.datetime) -> bool:
     return False
 
 
+def _refuse_if_locked(
+    session: Session, policy: AuthSettings, login_session: LoginSession, user: User, now: dt.datetime
+) -> None:
+    """End a half-finished login whose account is locked (by failures here or anywhere else)."""
+    if users.is_locked(user, now):
+        login_session.ended_at, login_session.end_reason = now, "locked"
+        session.commit()
+        raise _locked(policy)
+
+
+def _code_failed(
+    session: Session,
+    policy: AuthSettings,
+    login_session: LoginSession,
+    user: User,
+    now: dt.datetime,
+    reason: str,
+) -> None:
+    """Count a wrong second-factor code; at the threshold the account locks and this login ends."""
+    _fail(session, user, policy, now, reason, login_session.client_addr)
+    _refuse_if_locked(session, policy, login_session, user, now)
+
+
 def verify_mfa(
     *,
     session: Session,
@@ -221,16 +297,9 @@ def verify_mfa(
     user = session.get(User, login_session.user_id)
     if user is None or not user.mfa_enabled or user.mfa_secret is None:
         raise InvalidInput("no second factor is enrolled for this account", code="mfa_not_enrolled")
-    if users.is_locked(user, now):
-        raise Locked(f"too many failed attempts: the account is locked for {policy.lockout_minutes} minutes")
+    _refuse_if_locked(session, policy, login_session, user, now)
     if not _accept_code(user, box.decrypt(user.mfa_secret), code, now):
-        _fail(session, user, policy, now, "bad_mfa_code", login_session.client_addr)
-        if users.is_locked(user, now):
-            login_session.ended_at, login_session.end_reason = now, "locked"
-            session.commit()
-            raise Locked(
-                f"too many failed attempts: the account is locked for {policy.lockout_minutes} minutes"
-            )
+        _code_failed(session, policy, login_session, user, now, "bad_mfa_code")
         raise NotAuthenticated("that code is not valid", code="bad_mfa_code")
     user.failed_logins = 0
     login_session.mfa_verified = True
@@ -263,17 +332,24 @@ def begin_enrolment(*, session: Session, policy: AuthSettings, box: SecretBox, u
 def confirm_enrolment(
     *,
     session: Session,
+    policy: AuthSettings,
     box: SecretBox,
     login_session: LoginSession,
     code: str,
     now: dt.datetime | None = None,
 ) -> None:
-    """Activate the second factor once the user proves their authenticator shows the right code."""
+    """Activate the second factor once the user proves their authenticator shows the right code.
+
+    A wrong code counts towards the lockout as a wrong TOTP code at login does: enrolment follows a
+    password login, so it must not be a way to guess codes without limit.
+    """
     now = now or utcnow()
     user = session.get(User, login_session.user_id)
     if user is None or user.mfa_secret is None or user.mfa_enabled:
         raise InvalidInput("start enrolment first", code="mfa_not_started")
+    _refuse_if_locked(session, policy, login_session, user, now)
     if not _accept_code(user, box.decrypt(user.mfa_secret), code, now):
+        _code_failed(session, policy, login_session, user, now, "bad_enrolment_code")
         raise InvalidInput(
             "that code is not valid: check the authenticator's clock and try again", code="bad_mfa_code"
         )

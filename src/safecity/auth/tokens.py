@@ -36,9 +36,7 @@ def create(
     wanted = frozenset(permissions)
     if not wanted:
         raise InvalidInput("a token needs at least one permission", code="no_permissions")
-    extra = wanted - actor.permissions
-    if extra:
-        raise PermissionDenied(f"you do not hold: {', '.join(sorted(extra))}")
+    users.check_grant(actor=actor, permissions=wanted)
     if expires_at is not None and expires_at <= utcnow():
         raise InvalidInput("the expiry must be in the future", code="bad_expiry")
     secret = PREFIX + secrets.token_urlsafe(32)

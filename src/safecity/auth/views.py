@@ -104,8 +104,13 @@ def begin_enrolment(request: Request, login: CurrentLogin, db: Db) -> EnrolmentO
 @router.post("/auth/mfa/confirm", status_code=204)
 def confirm_enrolment(body: CodeIn, request: Request, login: CurrentLogin, db: Db) -> None:
     """Finish enrolment with a first code from the app."""
+    services = get_services(request)
     sessions.confirm_enrolment(
-        session=db, box=get_services(request).mfa_box, login_session=login.login_session, code=body.code
+        session=db,
+        policy=services.settings.auth,
+        box=services.mfa_box,
+        login_session=login.login_session,
+        code=body.code,
     )
 
 

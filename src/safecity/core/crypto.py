@@ -14,12 +14,17 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 _VERSION = b"v1"
 
 
+def derive_key(secret_key: str, purpose: str) -> bytes:
+    """A 256-bit key per purpose (HKDF-SHA256), so one leaked purpose key opens nothing else."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"safecity:" + purpose.encode())
+    return hkdf.derive(secret_key.encode())
+
+
 class SecretBox:
-    """AES-256-GCM under a key derived per purpose, so one leaked purpose key opens nothing else."""
+    """AES-256-GCM under a key derived per purpose."""
 
     def __init__(self, secret_key: str, purpose: str) -> None:
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"safecity:" + purpose.encode())
-        self._aead = AESGCM(hkdf.derive(secret_key.encode()))
+        self._aead = AESGCM(derive_key(secret_key, purpose))
         self._purpose = purpose.encode()
 
     def encrypt(self, plaintext: str) -> str:

@@ -98,9 +98,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def create_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A session factory whose objects stay readable after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def create_session_factory(engine: Engine, *, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """A session factory whose objects stay readable after commit; `info` is copied into each session's."""
+    return sessionmaker(bind=engine, expire_on_commit=False, info=info or {})
 
 
 def ping(factory: sessionmaker[Session]) -> None:

@@ -44,3 +44,14 @@ class Conflict(SafecityError):
 class Locked(SafecityError):
     status = 423
     code = "account_locked"
+
+
+class TooManyRequests(SafecityError):
+    """Refused for a while; `retry_after` (seconds) becomes the Retry-After header."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 ISO_EXAMPLE = "2026-01-31T08:00:00+05:00"
+
+
+def has_nul(value: object) -> bool:
+    """Whether a NUL character hides in `value` (text, or the keys and items of JSON containers)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
 
 
 class InModel(BaseModel):
     """Input: unknown fields are refused, text is trimmed, and strings are not coerced to numbers."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # PostgreSQL cannot store NUL in text (SQLite can): refused alike on both, never a 500.
+        if has_nul(data):
+            raise ValueError("text must not contain NUL characters")
+        return data
 
 
 class OutModel(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from safecity.core.schemas import has_nul
 from safecity.events.models import Severity
 
 KIND_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"
@@ -49,19 +50,9 @@ def storable_json(value: dict[str, Any], *, what: str, max_bytes: int) -> dict[s
         raise ValueError(f"{what} is not JSON: {exc}") from None
     if size > max_bytes:
         raise ValueError(f"{what} is {size} bytes of JSON; at most {max_bytes} are kept")
-    if _holds_nul(value):
+    if has_nul(value):
         raise ValueError(f"{what} holds a NUL character, which PostgreSQL cannot store")
     return value
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
 
 
 class EventOut(BaseModel):

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from safecity.core.schemas import IsoDateTime
 from safecity.events import service as events
-from safecity.events.feed import SSE_RESPONSES, After, MaxSeconds, sse_response
+from safecity.events.feed import SSE_RESPONSES, After, Feed, MaxSeconds, sse_response
 from safecity.events.schemas import EventOut
+from safecity.runtime import Services
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -46,25 +48,41 @@ def search(
     return [EventOut.model_validate(e) for e in found]
 
 
-@router.get(
-    "/events/stream",
-    response_class=StreamingResponse,
-    responses=SSE_RESPONSES,
-)
-async def stream(
-    request: Request,
-    principal: CurrentPrincipal,
-    after: After = None,
-    max_seconds: MaxSeconds = 300.0,
-) -> StreamingResponse:
-    """New analytics events as Server-Sent Events (`event: event`, EventOut JSON), live, within scope.
+def add_stream(
+    router: APIRouter, path: str, *, feed: Callable[[Services], Feed[Any]], permission: str, what: str
+) -> None:
+    """Serve `feed` at GET `path` as Server-Sent Events, live, to callers holding `permission`."""
+
+    async def stream(
+        request: Request, principal: CurrentPrincipal, after: After = None, max_seconds: MaxSeconds = 300.0
+    ) -> StreamingResponse:
+        principal.require(permission)
+        return sse_response(
+            feed(get_services(request)), principal, request, after=after, max_seconds=max_seconds
+        )
+
+    stream.__doc__ = f"""{what} as Server-Sent Events, live, within the caller's districts.
 
     `after` (or the Last-Event-ID header of a reconnect) resumes from a position already seen; an
     `event: resync` asks the client to reload its list because the gap could not be filled.
     """
-    principal.require("alerts.read")
-    feed = get_services(request).event_feed
-    return sse_response(feed, principal, request, after=after, max_seconds=max_seconds)
+    router.add_api_route(
+        path,
+        stream,
+        methods=["GET"],
+        response_class=StreamingResponse,
+        responses=SSE_RESPONSES,
+        name=f"stream_{path.strip('/').split('/')[-2]}",
+    )
+
+
+add_stream(
+    router,
+    "/events/stream",
+    feed=lambda services: services.event_feed,
+    permission="alerts.read",
+    what="New analytics events (`event: event`, EventOut JSON)",
+)
 
 
 @router.get("/events/{event_id}", response_model=EventOut)

@@ -21,14 +21,18 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to `revision`."""
-    command.upgrade(alembic_config(engine), revision)
+def upgrade(engine: Engine, revision: str = "head", *, audit_key: bytes | None = None) -> None:
+    """Bring the database schema up to `revision`; `audit_key` re-chains an audit log from before keying."""
+    config = alembic_config(engine)
+    config.attributes["audit_key"] = audit_key
+    command.upgrade(config, revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Take the database schema down to `revision`."""
-    command.downgrade(alembic_config(engine), revision)
+def downgrade(engine: Engine, revision: str, *, audit_key: bytes | None = None) -> None:
+    """Take the database schema down to `revision` (`audit_key`: to go below the keyed audit chain)."""
+    config = alembic_config(engine)
+    config.attributes["audit_key"] = audit_key
+    command.downgrade(config, revision)
 
 
 def is_current(engine: Engine) -> bool:

@@ -31,8 +31,9 @@ VIEWS = (
 )
 
 
-def make_clips(out_dir: Path, *, source: Path = VTEST, views: tuple[View, ...] = VIEWS) -> list[Path]:
+def make_clips(out_dir: Path, *, source: Path | None = None, views: tuple[View, ...] = VIEWS) -> list[Path]:
     """Encode one H.264 MP4 per view (1 s key-frame interval, as cameras send); existing files are kept."""
+    source = source or VTEST
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{view.name}.mp4" for view in views]
     todo = [(view, path) for view, path in zip(views, paths, strict=True) if not path.exists()]

@@ -71,14 +71,19 @@ def _record_denial(session: Session, request: Request, exc: PermissionDenied) ->
     session.rollback()
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is not None:
-        audit.record(
-            session=session,
-            actor=principal,
-            action="access.denied",
-            outcome="denied",
-            detail={"method": request.method, "path": request.url.path, "reason": exc.message},
-        )
+        record_denial(session=session, principal=principal, request=request, exc=exc)
         session.commit()
+
+
+def record_denial(*, session: Session, principal: Principal, request: Request, exc: PermissionDenied) -> None:
+    """Audit a refused access (in the caller's transaction, which must not hold the refused work)."""
+    audit.record(
+        session=session,
+        actor=principal,
+        action="access.denied",
+        outcome="denied",
+        detail={"method": request.method, "path": request.url.path, "code": exc.code, "reason": exc.message},
+    )
 
 
 # Function scope: the commit happens before the response is sent, so a 2xx means the write is durable.

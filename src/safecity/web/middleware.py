@@ -40,7 +40,7 @@ async def _send_error(send: Send, status: int, code: str, message: str) -> None:
 
 
 class GuardMiddleware:
-    """Refuse oversized bodies and non-JSON API bodies before any handler reads them."""
+    """Refuse oversized bodies, non-JSON API bodies and NUL in the path or query before any handler runs."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
@@ -50,6 +50,10 @@ class GuardMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or any(nul in scope["query_string"] for nul in (b"%00", b"\x00")):
+            # PostgreSQL cannot store or compare NUL in text: refused here, the same on every database.
+            await _send_error(send, 400, "nul_character", "the address must not contain NUL characters")
             return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")

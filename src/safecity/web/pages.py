@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from safecity import __version__
 from safecity.auth.principal import Principal
-from safecity.core.errors import SafecityError
-from safecity.web.deps import CurrentLogin, CurrentPrincipal, get_services
+from safecity.core.errors import PermissionDenied, SafecityError
+from safecity.web.deps import CurrentLogin, CurrentPrincipal, get_services, record_denial
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
@@ -117,11 +117,20 @@ def flash(message: str | Markup, *, ok: bool = True) -> HTMLResponse:
     return HTMLResponse(html, headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
 
 
-def htmx_action(db: Session, action: Callable[[], object], redirect: str) -> Response:
+def refuse(db: Session, exc: SafecityError, page: Page | None = None) -> HTMLResponse:
+    """Undo a refused page action and say why; with `page`, a refused permission is audited as in the API."""
+    db.rollback()
+    if page is not None and isinstance(exc, PermissionDenied):
+        record_denial(session=db, principal=page.principal, request=page.request, exc=exc)
+    return flash(exc.message, ok=False)
+
+
+def htmx_action(
+    db: Session, action: Callable[[], object], redirect: str, *, audit_refusal: Page | None = None
+) -> Response:
     """Run a page action: on success reload `redirect`; on a refusal undo it and show why."""
     try:
         action()
     except SafecityError as exc:
-        db.rollback()
-        return flash(exc.message, ok=False)
+        return refuse(db, exc, audit_refusal)
     return Response(status_code=204, headers={"HX-Redirect": redirect})

@@ -41,9 +41,10 @@ class SsdMobileNet(Detector):
         graph, text = catalog.locate(catalog.spec(self.name))
         self.net = cv2.dnn.readNetFromTensorflow(str(graph), str(text))
 
-    def _infer(self, image: Image) -> Detections:
+    def _infer(self, image: Image, config: DetectorConfig) -> Detections:
+        size = config.input_size if isinstance(config, SsdMobileNetConfig) else self.size
         height, width = image.shape[:2]
-        blob = cv2.dnn.blobFromImage(image, size=(self.size, self.size), swapRB=True)
+        blob = cv2.dnn.blobFromImage(image, size=(size, size), swapRB=True)
         self.net.setInput(blob)
         out = self.net.forward().reshape(-1, 7)  # [batch, class, score, x1, y1, x2, y2] (fractions)
         classes = _TO_COCO80[np.clip(out[:, 1].astype(np.int64), 0, 91)]

@@ -50,17 +50,18 @@ class YoloV3Tiny(Detector):
         )
         self.outputs = self.net.getUnconnectedOutLayersNames()
 
-    def _infer(self, image: Image) -> Detections:
+    def _infer(self, image: Image, config: DetectorConfig) -> Detections:
+        size = config.input_size if isinstance(config, YoloV3TinyConfig) else self.size
         height, width = image.shape[:2]
-        blob = cv2.dnn.blobFromImage(image, 1 / 255.0, (self.size, self.size), swapRB=True, crop=False)
+        blob = cv2.dnn.blobFromImage(image, 1 / 255.0, (size, size), swapRB=True, crop=False)
         self.net.setInput(blob)
         rows = np.concatenate([out.reshape(-1, out.shape[-1]) for out in self.net.forward(self.outputs)])
         scores = rows[:, 5:]  # objectness times class probability, per class
         classes = scores.argmax(axis=1)
         best = scores[np.arange(len(rows)), classes]
-        keep = best >= self.config.min_score
+        keep = best >= config.lowest_score
         rows, classes, best = rows[keep], classes[keep], best[keep]
-        centre, size = rows[:, 0:2], rows[:, 2:4]
-        boxes = np.column_stack([centre - size / 2, centre + size / 2])
+        centre, extent = rows[:, 0:2], rows[:, 2:4]
+        boxes = np.column_stack([centre - extent / 2, centre + extent / 2])
         boxes = np.clip(boxes, 0.0, 1.0) * np.array([width, height, width, height], dtype=np.float32)
         return Detections.of(boxes, best, classes)

@@ -6,14 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
-from fastapi.responses import StreamingResponse
 
 from safecity.core.schemas import IsoDateTime
 from safecity.events.alerts import service as alerts
-from safecity.events.alerts.models import AlertStatus
+from safecity.events.alerts.models import Alert, AlertStatus
 from safecity.events.alerts.schemas import AckIn, AlertIn, AlertOut, DismissIn
-from safecity.events.feed import SSE_RESPONSES, After, MaxSeconds, sse_response
 from safecity.events.models import Severity
+from safecity.events.views import add_stream
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -42,25 +41,13 @@ def list_alerts(
     return [AlertOut.model_validate(a) for a in found]
 
 
-@router.get(
+add_stream(
+    router,
     "/alerts/stream",
-    response_class=StreamingResponse,
-    responses=SSE_RESPONSES,
+    feed=lambda services: services.alert_feed,
+    permission=alerts.READ,
+    what="New alerts and acknowledgements (`event: alert`, AlertOut JSON)",
 )
-async def stream(
-    request: Request,
-    principal: CurrentPrincipal,
-    after: After = None,
-    max_seconds: MaxSeconds = 300.0,
-) -> StreamingResponse:
-    """New alerts and acknowledgements as Server-Sent Events (`event: alert`, JSON data), live.
-
-    `after` (or the Last-Event-ID header of a reconnect) resumes from a position already seen; an
-    `event: resync` asks the client to reload its list because the gap could not be filled.
-    """
-    principal.require(alerts.READ)
-    feed = get_services(request).alert_feed
-    return sse_response(feed, principal, request, after=after, max_seconds=max_seconds)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
@@ -74,10 +61,7 @@ def raise_alert(
     request: Request, principal: CurrentPrincipal, db: Db, data: AlertIn, background: BackgroundTasks
 ) -> AlertOut:
     """Raise an alert from an external system (a token with `alerts.raise`); a `dedup_key` folds repeats."""
-    out = AlertOut.model_validate(alerts.raise_external(session=db, principal=principal, data=data))
-    # Background tasks run after the request's commit: the feed never shows what was not stored.
-    background.add_task(alerts.publish_or_log, get_services(request).bus, out)
-    return out
+    return _published(request, background, alerts.raise_external(session=db, principal=principal, data=data))
 
 
 @router.post("/alerts/{alert_id}/dismiss", response_model=AlertOut)
@@ -91,9 +75,7 @@ def dismiss(
 ) -> AlertOut:
     """Dismiss a new alert as a false alarm, with the reason."""
     alert = alerts.dismiss(session=db, principal=principal, alert_id=alert_id, reason=data.reason)
-    out = AlertOut.model_validate(alert)
-    background.add_task(alerts.publish_or_log, get_services(request).bus, out)
-    return out
+    return _published(request, background, alert)
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertOut)
@@ -107,6 +89,12 @@ def acknowledge(
 ) -> AlertOut:
     """Acknowledge a new alert, with an optional note; acknowledging twice is a 409."""
     alert = alerts.acknowledge(session=db, principal=principal, alert_id=alert_id, note=data.note)
+    return _published(request, background, alert)
+
+
+def _published(request: Request, background: BackgroundTasks, alert: Alert) -> AlertOut:
+    """The alert as returned, and put on the bus for the live feeds once the request has committed."""
     out = AlertOut.model_validate(alert)
+    # Background tasks run after the request's commit: the feed never shows what was not stored.
     background.add_task(alerts.publish_or_log, get_services(request).bus, out)
     return out

@@ -1,6 +1,6 @@
 """analytics: what counting lines counted, per class, direction and time bucket
 
-Revision ID: 0012
+Revision ID: 0014
 Revises: 0011
 Create Date: 2026-11-29 10:00:00.000000
 """
@@ -12,8 +12,8 @@ from alembic import op
 
 import safecity.core.db
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
