@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             yield
         finally:
             stop.set()
+            services.replays.cancel_all()
             for task in (event_store, units, demo_units):
                 if task is not None:
                     await task

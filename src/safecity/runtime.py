@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.analytics.flows import AnalyticsRuntime
+from safecity.analytics.replay import ReplayJobs
 from safecity.audit.chain import AuditChain
 from safecity.config import DispatchSettings, Settings
 from safecity.core.bus import Bus, create_bus
@@ -32,6 +33,7 @@ class Services:
     analytics: AnalyticsRuntime | None = None  # the analytics of those cameras, if enabled
     dispatch_notifier: Notifier | None = None  # how units are told of an assignment; None: by radio
     engine: Engine | None = None  # owned (and disposed) here unless a session factory was handed in
+    replays: ReplayJobs = field(default_factory=ReplayJobs)  # rule replays started from the rule editor
 
 
 def build_services(settings: Settings, *, session_factory: sessionmaker[Session] | None = None) -> Services:

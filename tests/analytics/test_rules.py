@@ -291,12 +291,22 @@ def test_bag_there_from_the_start_or_carried_is_not_left() -> None:
 # what every rule shares
 
 
-def test_cooldown_drops_instant_events() -> None:
+def test_cooldown_of_instant_events_is_per_track() -> None:
     scene = Scene(ZoneIntrusion(name="z", zone=ZONE, cooldown_s=5))
-    assert [f.track_ids for f in scene.step({1: IN, 2: OUT, 3: OUT}, seconds=1)] == [(1,)]
-    assert scene.step({1: IN, 2: IN, 3: OUT}, seconds=1) == []  # 1 s later: quiet
-    assert scene.step({1: IN, 2: IN, 3: OUT}, seconds=4) == []  # and 2 is not reported later
-    assert [f.track_ids for f in scene.step({1: IN, 2: IN, 3: IN})] == [(3,)]  # 6 s after the firing
+    assert [f.track_ids for f in scene.step({1: IN, 2: OUT}, seconds=1)] == [(1,)]
+    # Another person entering 1 s later is reported: the cool-down is 1's, not the rule's.
+    assert [f.track_ids for f in scene.step({1: OUT, 2: IN}, seconds=1)] == [(2,)]
+    assert scene.step({1: IN, 2: IN}, seconds=4) == []  # 1 re-enters within its cool-down: dropped
+    assert scene.step({1: OUT, 2: OUT}) == []
+    # 6.2 s after 1 fired and 5.2 s after 2 did: both report entering again.
+    assert [f.track_ids for f in scene.step({1: IN, 2: IN})] == [(1, 2)]
+
+
+def test_cooldown_of_a_crowd_is_per_rule() -> None:
+    scene = Scene(Crowd(name="crowd", zone=ZONE, max_count=1, cooldown_s=5))
+    assert [f.track_ids for f in scene.step({1: IN, 2: IN}, seconds=1)] == [(1, 2)]
+    assert scene.step({1: IN}, seconds=1) == []  # the crowd thins out …
+    assert scene.step({1: IN, 3: IN}, seconds=1) == []  # … and forms again within the cool-down: dropped
 
 
 def test_cooldown_delays_lasting_conditions() -> None:

@@ -137,6 +137,11 @@ def test_a_supervisor_draws_changes_and_removes_rules(
             "less than or equal to 1",
         ),
         ({**LINE, "line": [[0.5, 0.5], [0.5, 0.5]]}, "line_crossing.line", "the same"),
+        (
+            {**LINE, "kind": "counting_line", "line": [[0.1, 0.5], [1.2, 0.5]]},
+            "counting_line.line.1.0",
+            "less than or equal to 1",
+        ),
         ({**LINE, "classes": ["dragon"]}, "line_crossing.classes", "unknown classes"),
         ({**LINE, "kind": "teleport"}, "", "does not match any of the expected tags"),
         ({**LINE, "name": ""}, "line_crossing.name", "at least 1 character"),

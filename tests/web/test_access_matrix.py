@@ -598,6 +598,15 @@ CASES = [
         "analytics.manage",
         lambda w: (_matrix_rule_url(w), None),
     ),
+    Case(
+        "GET",
+        "/api/v1/cameras/{camera_id}/counts",
+        "alerts.read",
+        lambda w: (
+            f"/api/v1/cameras/{_matrix_camera(w)}/counts?since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z",
+            None,
+        ),
+    ),
     Case("GET", "/api/v1/analytics/status", "cameras.read", lambda w: ("/api/v1/analytics/status", None)),
     Case(
         "GET",

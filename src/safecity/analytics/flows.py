@@ -1,21 +1,25 @@
 """Analytics of the cameras this process ingests, end to end: rules from the database, one shared detector,
-and each rule firing turned into a stored, published event with its snapshot (and an alert if severe).
+and each rule firing turned into a stored, published event with its snapshot (and an alert if severe);
+counting lines' crossings are counted in memory and written every few seconds by a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.analytics import attributes, snapshots
 from safecity.analytics import service as analytics
+from safecity.analytics.counting import CountBook
 from safecity.analytics.detectors import Detector, build_detector
 from safecity.analytics.pipeline import (
     CameraAnalytics,
@@ -25,6 +29,7 @@ from safecity.analytics.pipeline import (
     InferenceWorker,
     summarise,
 )
+from safecity.analytics.replay import ReplayJob, ReplayResult, recording_pictures, replay
 from safecity.analytics.schemas import RuleConfig
 from safecity.analytics.stats import AnalyticsStats
 from safecity.analytics.types import PIPELINE_CLASSES, class_name
@@ -73,6 +78,7 @@ class AnalyticsRuntime:
     queue: InferenceQueue = field(default_factory=InferenceQueue, init=False)
     worker: InferenceWorker | None = field(default=None, init=False)
     cameras: dict[uuid.UUID, CameraAnalytics] = field(default_factory=dict, init=False)
+    counts: CountBook = field(default_factory=CountBook, init=False)  # crossings not yet written
     # Seconds from a frame's decoding to its event being stored, for the latest events.
     event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
@@ -94,6 +100,7 @@ class AnalyticsRuntime:
         self.cameras.clear()
         if self.worker is not None:
             await asyncio.to_thread(self.worker.stop)
+        await asyncio.to_thread(self.flush_counts)
 
     def stats(self) -> AnalyticsStats:
         """Per-camera and total rates, detector latency and queue drops."""
@@ -109,6 +116,20 @@ class AnalyticsRuntime:
                 await self.refresh()
             except Exception:  # the database may be away for a moment: keep the running rules
                 logger.exception("analytics rules could not be refreshed")
+            await asyncio.to_thread(self.flush_counts)
+
+    def flush_counts(self) -> None:
+        """Write what the counting lines counted since the last flush (kept for the next one on failure)."""
+        rows = self.counts.drain()
+        if not rows:
+            return
+        try:
+            with self.session_factory() as session:
+                analytics.add_counts(session=session, rows=rows)
+                session.commit()
+        except Exception:
+            logger.exception("line counts could not be written; kept for the next try")
+            self.counts.put_back(rows)
 
     async def refresh(self) -> None:
         """Analyse exactly the ingested cameras that have enabled rules, with their current rules."""
@@ -164,8 +185,10 @@ class AnalyticsRuntime:
     # --- from a rule firing to an event ---------------------------------------------------------
 
     def _on_hit(self, hit: Hit) -> None:
-        # Called on the detector thread: hand over to the event loop and return at once.
-        if self._loop is not None:
+        # Called on the detector thread: count, or hand over to the event loop, and return at once.
+        if hit.firing.rule.kind == "counting_line":
+            self.counts.add(hit.camera.camera_id, hit.firing, hit.frame.captured_at)
+        elif self._loop is not None:
             asyncio.run_coroutine_threadsafe(self._record(hit), self._loop)
 
     async def _record(self, hit: Hit) -> None:
@@ -247,3 +270,23 @@ class AnalyticsRuntime:
             )
         except Exception:  # the event is stored; a failed alert must not stop the next one
             logger.exception("camera %s: alert for event %s not raised", hit.camera.camera_id, event.id)
+
+
+def replay_recordings(
+    job: ReplayJob, *, settings: Settings, camera: CameraInfo, segments: list[tuple[Path, dt.datetime]]
+) -> ReplayResult:
+    """Run a replay job over a camera's recorded segments, in the job's thread, with a detector of its own."""
+    pictures = recording_pictures(
+        segments, since=job.since, until=job.until, fps=settings.video.analytics_fps
+    )
+    return replay(
+        pictures,
+        camera=camera,
+        rules=job.rules,
+        detector=configured_detector(settings.analytics),
+        settings=settings,
+        on_event=job.add,
+        speed=0,
+        cancel=job.cancel,
+        on_frame=job.advance,
+    )

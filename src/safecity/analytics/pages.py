@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from safecity.analytics import service as analytics
+from safecity.analytics.counting import bucket_start
+from safecity.analytics.flows import replay_recordings
+from safecity.analytics.pipeline import CameraInfo
+from safecity.analytics.replay import ReplayJob
 from safecity.analytics.schemas import (
     BAG_NAMES,
     PEOPLE,
     RULE_KINDS,
     VEHICLE_NAMES,
+    CountingLine,
     LineDirection,
     RuleOut,
     Weekday,
 )
+from safecity.audit import service as audit
 from safecity.cameras import service as cameras
 from safecity.core.db import utcnow
+from safecity.core.errors import InvalidInput, NotFound, SafecityError
 from safecity.events import service as events
 from safecity.events.models import Event, Severity
+from safecity.video import recorder
 from safecity.web import charts
 from safecity.web.charts import Bucket, Chart
 from safecity.web.deps import Db, get_services
-from safecity.web.pages import CurrentPage, Page, render
+from safecity.web.pages import CurrentPage, Page, flash, local_time, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,6 +51,7 @@ EDITOR_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck", "bac
 KIND_LABELS = {
     "zone_intrusion": "Zone intrusion",
     "line_crossing": "Line crossing",
+    "counting_line": "Counting line",
     "loitering": "Loitering",
     "crowd": "Crowd",
     "wrong_way": "Wrong way",
@@ -54,23 +64,95 @@ DEFAULT_CLASSES = {
     for kind, names in {
         **dict.fromkeys(RULE_KINDS, PEOPLE),
         "wrong_way": VEHICLE_NAMES,
+        "counting_line": VEHICLE_NAMES,
         "stopped_vehicle": VEHICLE_NAMES,
         "object_left_behind": BAG_NAMES,
     }.items()
 }
 SEVERITY_NAMES = {int(s): s.name.lower() for s in Severity}
+# The counts chart shows this many buckets of the chosen interval: an hour of minutes … a week of hours.
+COUNT_BUCKETS = {1: 60, 5: 72, 15: 96, 60: 168}
+CLASS_COLOURS = ("#1f6fb5", "#c62828", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#ad1457")
+
+
+@dataclass(frozen=True)
+class CountChart:
+    """One counting line's crossings in one direction over time, a line per class."""
+
+    rule_name: str
+    direction: str
+    chart: Chart
+    caption: str
+
+
+def count_charts(
+    db: Session, page: Page, *, camera_id: uuid.UUID, rules: list[RuleOut], interval: int
+) -> list[CountChart]:
+    """Per counting line and direction, the crossings per class in the latest COUNT_BUCKETS buckets."""
+    lines = [(r, r.config) for r in rules if isinstance(r.config, CountingLine)]
+    if not lines or not page.principal.can(analytics.COUNTS_READ):
+        return []
+    step = dt.timedelta(minutes=interval)
+    end = bucket_start(utcnow(), interval) + step
+    starts = [end - step * (COUNT_BUCKETS[interval] - i) for i in range(COUNT_BUCKETS[interval])]
+    rows = analytics.line_counts(
+        session=db,
+        principal=page.principal,
+        camera_id=camera_id,
+        interval=interval,
+        since=starts[0],
+        until=end,
+    )
+    labels = [f"{s.astimezone(page.timezone):%H:%M}" for s in starts]
+    found = []
+    period = f"{starts[0].astimezone(page.timezone):%Y-%m-%d %H:%M} to {end.astimezone(page.timezone):%H:%M}"
+    for rule, config in lines:
+        directions = [LineDirection.LEFT_TO_RIGHT, LineDirection.RIGHT_TO_LEFT]
+        if config.direction != LineDirection.BOTH:
+            directions = [config.direction]
+        for direction in directions:
+            by_class: dict[str, dict[dt.datetime, int]] = {}
+            for row in rows:
+                if row.rule_id == rule.id and row.direction == direction.value:
+                    by_class.setdefault(row.class_name, {})[row.bucket_start] = row.count
+            series = [
+                charts.Line(
+                    f"class-{i}",
+                    CLASS_COLOURS[i % len(CLASS_COLOURS)],
+                    [counts.get(s, 0) for s in starts],
+                    [f"{label}: {counts.get(s, 0)} {name}" for s, label in zip(starts, labels, strict=True)],
+                )
+                for i, (name, counts) in enumerate(sorted(by_class.items()))
+            ]
+            totals = ", ".join(f"{sum(c.values())} {name}" for name, c in sorted(by_class.items()))
+            caption = (
+                f"{direction.value.replace('_', ' ')}, per {interval} min, "
+                f"{period} local time: {totals or 'nothing counted'}."
+            )
+            found.append(CountChart(rule.name, direction.value, charts.line_chart(labels, series), caption))
+    return found
 
 
 @router.get("/cameras/{camera_id}/analytics", response_class=HTMLResponse)
-def rule_editor(page: CurrentPage, db: Db, camera_id: uuid.UUID) -> Response:
-    """The camera's rules drawn over its picture; users with analytics.manage draw and change them."""
-    rules = analytics.list_rules(session=db, principal=page.principal, camera_id=camera_id)
+def rule_editor(page: CurrentPage, db: Db, camera_id: uuid.UUID, interval: int = 15) -> Response:
+    """The camera's rules drawn over its picture; users with analytics.manage draw and change them.
+
+    Below, each counting line's counts per class over time, in `interval`-minute buckets.
+    """
+    if interval not in COUNT_BUCKETS:
+        raise InvalidInput(f"interval must be one of {', '.join(map(str, COUNT_BUCKETS))} minutes")
+    stored = analytics.list_rules(session=db, principal=page.principal, camera_id=camera_id)
+    rules = [RuleOut.of(r) for r in stored]
     camera = cameras.get_camera(session=db, principal=page.principal, camera_id=camera_id)
     return render(
         page,
         "analytics/editor.html",
         camera=camera,
-        rules=[RuleOut.of(r).model_dump(mode="json") for r in rules],
+        rules=[r.model_dump(mode="json") for r in rules],
+        count_charts=count_charts(db, page, camera_id=camera.id, rules=rules, interval=interval),
+        interval=interval,
+        intervals=list(COUNT_BUCKETS),
+        can_replay=page.principal.can("video.playback"),
         can_manage=page.principal.can(analytics.MANAGE),
         can_watch=page.principal.can("video.live"),
         kinds=KIND_LABELS,
@@ -229,3 +311,104 @@ def event_feed_page(
         can_playback=page.principal.can("video.playback"),
         can_see_status=page.principal.can(analytics.READ),
     )
+
+
+# --- replaying the rules over recorded footage --------------------------------------------------------
+
+MAX_REPLAY = dt.timedelta(minutes=5)  # of footage per replay: it runs the detector on every sampled frame
+
+
+def _replay_view(page: Page, job: ReplayJob) -> Response:
+    """The replay's progress and events (an htmx fragment that polls itself while the replay runs)."""
+    return render(
+        page,
+        "analytics/_replay.html",
+        job=job,
+        events=[{**e.as_json(), "at_local": local_time(e.at, page.timezone)} for e in job.events],
+        counts={
+            name: job.result.totals(rule_id)
+            for rule_id, name in ((rid, c.name) for rid, c in job.rules if c.kind == "counting_line")
+        }
+        if job.result
+        else {},
+    )
+
+
+@router.post("/cameras/{camera_id}/analytics/replay", response_class=HTMLResponse)
+def replay_start(
+    request: Request,
+    page: CurrentPage,
+    db: Db,
+    camera_id: uuid.UUID,
+    since: Annotated[str, Form(max_length=40)],
+    until: Annotated[str, Form(max_length=40)],
+) -> Response:
+    """Replay the camera's rules over up to MAX_REPLAY of its recordings (audited as a playback)."""
+    services = get_services(request)
+    try:
+        camera = recorder.camera_in_scope(
+            session=db, principal=page.principal, camera_id=camera_id, permission=recorder.PLAYBACK_PERMISSION
+        )
+        analytics.list_rules(session=db, principal=page.principal, camera_id=camera.id)  # may see its rules
+        try:
+            start, end = _local(since, page), _local(until, page)
+        except ValueError as exc:
+            raise InvalidInput("a time is not a date and time") from exc
+        if start is None or end is None:
+            raise InvalidInput("choose the start and the end of the footage to replay")
+        recorder.check_range(start, end, limit=MAX_REPLAY)
+        rules = analytics.rules_for_camera(session=db, camera_id=camera.id)
+        if not rules:
+            raise InvalidInput("this camera has no enabled rules to replay", code="no_rules")
+        rows = recorder.segments(session=db, camera_id=camera.id, since=start, until=end)
+        files = [
+            (f, row.start)
+            for row in rows
+            if (f := recorder.segment_file(services.settings.recordings_dir, row.path)) is not None
+            and f.is_file()
+        ]
+        if not files:
+            raise NotFound("no recordings of this camera in that time range")
+        job = ReplayJob(
+            camera.id, page.principal.user_id, start.astimezone(dt.UTC), end.astimezone(dt.UTC), rules
+        )
+        info = CameraInfo(camera.id, camera.name, camera.district_id)
+        services.replays.start(
+            job,
+            functools.partial(replay_recordings, settings=services.settings, camera=info, segments=files),
+        )
+    except SafecityError as exc:
+        db.rollback()
+        return flash(exc.message, ok=False)
+    audit.record(
+        session=db,
+        action="video.playback",
+        outcome="success",
+        actor=page.principal,
+        object_type="camera",
+        object_id=str(camera.id),
+        district_id=camera.district_id,
+        detail={"view": "analytics_replay", "since": job.since.isoformat(), "until": job.until.isoformat()},
+    )
+    return _replay_view(page, job)
+
+
+def _job(request: Request, page: Page, camera_id: uuid.UUID, job_id: uuid.UUID) -> ReplayJob:
+    job = get_services(request).replays.get(job_id, page.principal.user_id)
+    if job is None or job.camera_id != camera_id:
+        raise NotFound("no such replay")
+    return job
+
+
+@router.get("/cameras/{camera_id}/analytics/replay/{job_id}", response_class=HTMLResponse)
+def replay_status(request: Request, page: CurrentPage, camera_id: uuid.UUID, job_id: uuid.UUID) -> Response:
+    """How far the replay has come and what fired so far (only for the user who started it)."""
+    return _replay_view(page, _job(request, page, camera_id, job_id))
+
+
+@router.post("/cameras/{camera_id}/analytics/replay/{job_id}/cancel", response_class=HTMLResponse)
+def replay_cancel(request: Request, page: CurrentPage, camera_id: uuid.UUID, job_id: uuid.UUID) -> Response:
+    """Stop the replay after the frame in hand."""
+    job = _job(request, page, camera_id, job_id)
+    job.cancel.set()
+    return _replay_view(page, job)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from safecity.analytics.models import AnalyticsRule
+from safecity.analytics.models import AnalyticsRule, LineCount
 from safecity.analytics.types import BAGGAGE, CLASS_IDS, PERSON, VEHICLES, class_name
 from safecity.events.models import Severity
 
@@ -54,7 +54,8 @@ class RuleBase(BaseModel):
     name: str = Field(min_length=1, max_length=80)
     classes: list[str] = Field(default_factory=lambda: PEOPLE, min_length=1)
     severity: Severity = Severity.MEDIUM
-    cooldown_s: float = Field(default=30.0, ge=0, le=86400)  # after firing, quiet this long (per rule)
+    # After firing, quiet this long: per track for instant events, per rule for lasting conditions.
+    cooldown_s: float = Field(default=30.0, ge=0, le=86400)
     schedule: list[TimeWindow] = Field(default_factory=list)  # empty: always armed
     enabled: bool = True
 
@@ -120,6 +121,25 @@ class LineCrossing(RuleBase):
         return value
 
 
+class CountingLine(RuleBase):
+    """Counts the objects crossing the segment `line`, once per track and direction, by class.
+
+    Directions are named as for `LineCrossing`. A counting line raises no events (a busy road would flood
+    the event store): its counts are stored per 1, 5, 15 and 60 minutes for charts, and the cool-down
+    does not apply (every crossing counts).
+    """
+
+    kind: Literal["counting_line"] = "counting_line"
+    classes: list[str] = Field(default_factory=lambda: VEHICLE_NAMES, min_length=1)
+    line: tuple[Point, Point]
+    direction: LineDirection = LineDirection.BOTH
+
+    @field_validator("line")
+    @classmethod
+    def _has_length(cls, value: tuple[Point, Point]) -> tuple[Point, Point]:
+        return LineCrossing._has_length(value)
+
+
 class Loitering(ZoneRule):
     """An object stays in the zone longer than `dwell_s`."""
 
@@ -167,12 +187,19 @@ class ObjectLeftBehind(ZoneRule):
 
 
 RuleConfig = Annotated[
-    ZoneIntrusion | LineCrossing | Loitering | Crowd | WrongWay | StoppedVehicle | ObjectLeftBehind,
+    ZoneIntrusion
+    | LineCrossing
+    | CountingLine
+    | Loitering
+    | Crowd
+    | WrongWay
+    | StoppedVehicle
+    | ObjectLeftBehind,
     Field(discriminator="kind"),
 ]
 RULE_KINDS: tuple[str, ...] = (
-    "zone_intrusion", "line_crossing", "loitering", "crowd", "wrong_way", "stopped_vehicle",
-    "object_left_behind",
+    "zone_intrusion", "line_crossing", "counting_line", "loitering", "crowd", "wrong_way",
+    "stopped_vehicle", "object_left_behind",
 )  # fmt: skip
 rule_adapter: TypeAdapter[RuleConfig] = TypeAdapter(RuleConfig)
 
@@ -207,6 +234,24 @@ class RuleOut(BaseModel):
             updated_at=rule.updated_at,
             updated_by=rule.updated_by,
         )
+
+
+class LineCountOut(BaseModel):
+    """How many objects of one class crossed a counting line one way within one bucket."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    rule_id: uuid.UUID
+    bucket_start: dt.datetime
+    interval_min: int
+    direction: str
+    class_name: str = Field(serialization_alias="class")
+    count: int
+
+    @classmethod
+    def of(cls, row: LineCount) -> LineCountOut:
+        """The API's view of a stored count."""
+        return cls.model_validate(row)
 
 
 class CameraStatsOut(BaseModel):

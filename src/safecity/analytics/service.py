@@ -1,4 +1,6 @@
-"""Analytics rules on cameras: stored, read and changed within the camera's scope, every change audited."""
+"""Analytics rules on cameras: stored, read and changed within the camera's scope, every change audited;
+and the counts of counting lines, written in batches and read for charts.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +8,15 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
+from collections import Counter
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from safecity.analytics.models import AnalyticsRule
+from safecity.analytics.counting import INTERVALS, CountKey
+from safecity.analytics.models import AnalyticsRule, LineCount
 from safecity.analytics.schemas import RuleConfig, rule_adapter
 from safecity.analytics.stats import AnalyticsStats
 from safecity.audit import service as audit
@@ -26,6 +31,8 @@ logger = logging.getLogger(__name__)
 READ = cameras.READ  # whoever sees a camera sees its rules
 MANAGE = "analytics.manage"
 MAX_RULES = 50  # per camera: more is a mistake, and each costs every frame a little
+COUNTS_READ = "alerts.read"  # counts are read by whoever reads the analytics events
+MAX_COUNT_ROWS = 20_000  # per answer: a year of hourly buckets of a few classes both ways
 
 
 def _camera(session: Session, principal: Principal, camera_id: uuid.UUID, *, manage: bool) -> Camera:
@@ -159,3 +166,81 @@ def scoped_stats(*, session: Session, principal: Principal, stats: AnalyticsStat
         )
     )
     return dataclasses.replace(stats, cameras=[c for c in stats.cameras if c.camera_id in visible])
+
+
+# --- counting lines --------------------------------------------------------------------------------
+
+
+def add_counts(*, session: Session, rows: Counter[CountKey]) -> int:
+    """Add drained counts to the stored ones (upsert per bucket); returns the rows written. Does not commit.
+
+    Counts of a line deleted since they were counted are dropped.
+    """
+    rule_ids = {k.rule_id for k in rows}
+    if not rule_ids:
+        return 0
+    alive = set(session.scalars(select(AnalyticsRule.id).where(AnalyticsRule.id.in_(rule_ids))))
+    values = [
+        {
+            "rule_id": k.rule_id,
+            "interval_min": k.interval_min,
+            "bucket_start": k.bucket_start,
+            "direction": k.direction,
+            "class_name": k.class_name,
+            "camera_id": k.camera_id,
+            "count": n,
+        }
+        for k, n in rows.items()
+        if k.rule_id in alive
+    ]
+    if not values:
+        return 0
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(LineCount)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["rule_id", "interval_min", "bucket_start", "direction", "class_name"],
+        set_={"count": LineCount.count + insert.excluded.count},
+    )
+    session.execute(upsert, values)
+    return len(values)
+
+
+def line_counts(
+    *,
+    session: Session,
+    principal: Principal,
+    camera_id: uuid.UUID,
+    interval: int,
+    since: dt.datetime,
+    until: dt.datetime,
+    rule_id: uuid.UUID | None = None,
+) -> list[LineCount]:
+    """The camera's counts (or one line's) per `interval`-minute bucket starting in [since, until).
+
+    Read with the permission of the analytics events, within the camera's district.
+    """
+    principal.require(COUNTS_READ)
+    camera = session.get(Camera, camera_id)
+    if camera is None or not principal.sees_district(camera.district_id):
+        raise NotFound("no such camera")
+    if interval not in INTERVALS:
+        allowed = ", ".join(map(str, INTERVALS))
+        raise InvalidInput(f"interval must be one of {allowed} minutes", code="bad_interval")
+    if until <= since:
+        raise InvalidInput("the end of the period must be after its start", code="bad_period")
+    query = select(LineCount).where(
+        LineCount.camera_id == camera.id,
+        LineCount.interval_min == interval,
+        LineCount.bucket_start >= since,
+        LineCount.bucket_start < until,
+    )
+    if rule_id is not None:
+        query = query.where(LineCount.rule_id == rule_id)
+    order = (LineCount.rule_id, LineCount.bucket_start, LineCount.direction, LineCount.class_name)
+    found = list(session.scalars(query.order_by(*order).limit(MAX_COUNT_ROWS + 1)))
+    if len(found) > MAX_COUNT_ROWS:
+        raise InvalidInput(
+            f"more than {MAX_COUNT_ROWS} counts in that period: shorten it or choose a longer interval",
+            code="too_many_counts",
+        )
+    return found

@@ -1,4 +1,6 @@
-"""REST API of analytics: the rules drawn on each camera, and the status of the analytics running here."""
+"""REST API of analytics: the rules drawn on each camera, what its counting lines counted, and the status of
+the analytics running here.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from safecity.analytics import service as analytics
-from safecity.analytics.schemas import AnalyticsStatusOut, RuleConfig, RuleOut
+from safecity.analytics.schemas import AnalyticsStatusOut, LineCountOut, RuleConfig, RuleOut
 from safecity.core.schemas import IsoDateTime
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
@@ -54,6 +56,31 @@ def delete_rule(camera_id: uuid.UUID, rule_id: uuid.UUID, principal: CurrentPrin
     """Remove a rule from a camera."""
     analytics.delete_rule(session=db, principal=principal, camera_id=camera_id, rule_id=rule_id)
     return Response(status_code=204)
+
+
+@router.get("/cameras/{camera_id}/counts", response_model=list[LineCountOut], response_model_by_alias=True)
+def get_counts(
+    camera_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    db: Db,
+    since: IsoDateTime,
+    until: IsoDateTime,
+    interval: int = 15,
+    rule_id: uuid.UUID | None = None,
+) -> list[LineCountOut]:
+    """Counts of the camera's counting lines (or of one, `rule_id`): per `interval`-minute bucket starting in
+    [since, until), per direction and class; buckets where nothing crossed are left out.
+    """
+    rows = analytics.line_counts(
+        session=db,
+        principal=principal,
+        camera_id=camera_id,
+        interval=interval,
+        since=since,
+        until=until,
+        rule_id=rule_id,
+    )
+    return [LineCountOut.of(r) for r in rows]
 
 
 @router.get("/analytics/status", response_model=AnalyticsStatusOut)

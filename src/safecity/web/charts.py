@@ -84,3 +84,28 @@ def bar_chart(buckets: Sequence[Bucket]) -> Chart:
     ]
     top_label = f"{top:.0f}" if float(top).is_integer() else f"{top:.1f}"
     return Chart(top_label, ticks([b.label for b in buckets]), bars=bars)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line to draw: a value per slot (None: no point there) and each point's tooltip."""
+
+    key: str
+    colour: str
+    values: Sequence[float | None]
+    tooltips: Sequence[str]
+
+
+def line_chart(labels: Sequence[str], lines: Sequence[Line], *, unit: str = "", decimals: int = 0) -> Chart:
+    """A line per `Line` over slots labelled `labels`, from 0 up to the largest value (`unit` on the top)."""
+    top = max([v for line in lines for v in line.values if v is not None] or [1]) or 1
+    series = []
+    for line in lines:
+        marks = [
+            Mark(x_at(i, len(labels)), y_at(v, top), 0, 0, line.tooltips[i])
+            for i, v in enumerate(line.values)
+            if v is not None
+        ]
+        points = " ".join(f"{m.x:.1f},{m.y:.1f}" for m in marks)
+        series.append(Series(line.key, line.colour, points, marks))
+    return Chart(f"{top:.{decimals}f}{unit}", ticks(labels), series=series)

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from safecity.incidents.kpis import service as kpis
 from safecity.incidents.kpis.schemas import ArrivalTarget, Day, DispatchTarget
 from safecity.web import charts
-from safecity.web.charts import Bucket, Chart, Mark, Series
+from safecity.web.charts import Bucket, Chart, Line
 from safecity.web.deps import Db
 from safecity.web.pages import CurrentPage, render
 
@@ -28,23 +28,20 @@ def times_chart(days: list[Day]) -> Chart:
         ("dispatch", "to dispatch", "#1f6fb5", [d.dispatch_median_s for d in days]),
         ("arrival", "to arrive", "#c62828", [d.arrival_median_s for d in days]),
     ]
-    top = max([v / 60 for *_, values in lines for v in values if v is not None] or [1.0])
-    series = []
-    for key, name, colour, values in lines:
-        marks = [
-            Mark(
-                charts.x_at(i, len(days)),
-                charts.y_at(v / 60, top),
-                0,
-                0,
-                f"{days[i].day:%Y-%m-%d}: {v:.0f} s {name}",
+    return charts.line_chart(
+        [_label(d) for d in days],
+        [
+            Line(
+                key,
+                colour,
+                [None if v is None else v / 60 for v in values],
+                [f"{d.day:%Y-%m-%d}: {v or 0:.0f} s {name}" for d, v in zip(days, values, strict=True)],
             )
-            for i, v in enumerate(values)
-            if v is not None
-        ]
-        points = " ".join(f"{m.x:.1f},{m.y:.1f}" for m in marks)
-        series.append(Series(key, colour, points, marks))
-    return Chart(f"{top:.1f} min", charts.ticks([_label(d) for d in days]), series=series)
+            for key, name, colour, values in lines
+        ],
+        unit=" min",
+        decimals=1,
+    )
 
 
 def counts_chart(days: list[Day]) -> Chart:

@@ -6,6 +6,7 @@
   const SVG = "http://www.w3.org/2000/svg";
   const COLOURS = ["#4ea1ff", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#4dd0e1", "#fff176"];
   const ZONE_KINDS = ["zone_intrusion", "loitering", "crowd", "wrong_way", "stopped_vehicle", "object_left_behind"];
+  const LINE_KINDS = ["line_crossing", "counting_line"];
 
   const el = safecity.el;
 
@@ -126,7 +127,7 @@
 
     function nextStep() {
       const k = kind();
-      if (k === "line_crossing") {
+      if (LINE_KINDS.includes(k)) {
         return draft.line.length < 2 ? "Click the line's " + (draft.line.length ? "second" : "first") + " point on the picture." : "Line drawn: fill in the rule and save.";
       }
       if (!draft.zoneClosed) {
@@ -230,7 +231,7 @@
           end: form.elements.end.value,
         }];
       }
-      if (k === "line_crossing") {
+      if (LINE_KINDS.includes(k)) {
         config.line = draft.line;
         config.direction = form.elements.direction.value;
       } else {
@@ -248,7 +249,7 @@
 
     function missingDrawing() {
       const k = kind();
-      if (k === "line_crossing") return draft.line.length < 2 ? "Draw the line first: two clicks on the picture." : null;
+      if (LINE_KINDS.includes(k)) return draft.line.length < 2 ? "Draw the line first: two clicks on the picture." : null;
       if (!draft.zoneClosed) return "Draw the zone first: click its corners, then close it.";
       if (k === "wrong_way" && draft.direction.length < 2) return "Draw the allowed direction: two clicks on the picture.";
       return null;
@@ -269,7 +270,7 @@
       svg.addEventListener("click", (event) => {
         const p = pointOf(event);
         const k = kind();
-        if (k === "line_crossing") {
+        if (LINE_KINDS.includes(k)) {
           if (draft.line.length >= 2) draft.line = [];
           draft.line.push(p);
         } else if (!draft.zoneClosed) {
