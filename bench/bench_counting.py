@@ -76,7 +76,7 @@ def main() -> None:
         (old_id, LineCrossing(name="line", line=line, classes=CLASSES, cooldown_s=0)),
     ]
     events: list[ReplayEvent] = []
-    detector = configured_detector(settings)
+    detector = configured_detector(settings.analytics)
     camera = CameraInfo(uuid.uuid4(), "bench", None)
     cpu, wall = time.process_time(), time.perf_counter()
     result = replay(

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from safecity.analytics.detectors import Detector, build_detector
 from safecity.analytics.flows import configured_detector
@@ -73,7 +74,7 @@ def matches(label: str, class_id: int) -> bool:
     return False
 
 
-def iou(a: Box | np.ndarray, b: Box) -> float:
+def iou(a: Box | npt.NDArray[np.float32], b: Box) -> float:
     """Intersection over union of two x1, y1, x2, y2 boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -184,10 +185,11 @@ def run_set(name: str, folder: Path, detectors: dict[str, Detector], limit: int 
     min_side = sides[len(sides) // 20] if sides else 0.0
     scores = {d: Score() for d in detectors}
     for file in files:
-        image = cv2.imread(str(folder / "images" / file))
-        if image is None:
+        read = cv2.imread(str(folder / "images" / file))
+        if read is None:
             print(f"  {name}: {file} unreadable, skipped", file=sys.stderr)
             continue
+        image = np.asarray(read, dtype=np.uint8)
         for key, detector in detectors.items():  # interleaved: both see the same machine load
             started = time.process_time()
             found = detector.detect(image)
@@ -244,7 +246,7 @@ def run_video(folder: Path, detectors: dict[str, Detector], every: int = 15) -> 
         for i, frame in enumerate(container.decode(video=0)):
             if i % every:
                 continue
-            image = frame.to_ndarray(format="bgr24")
+            image = np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
             frames += 1
             for key, detector in detectors.items():
                 counts[key].update(class_name(int(c)) for c in detector.detect(image).classes)
