@@ -41,7 +41,7 @@ from safecity.video import recorder
 from safecity.web import charts
 from safecity.web.charts import Bucket, Chart
 from safecity.web.deps import Db, get_services
-from safecity.web.pages import CurrentPage, Page, flash, local_time, render
+from safecity.web.pages import CurrentPage, Page, flash, local_time, refuse, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -164,7 +164,6 @@ def rule_editor(page: CurrentPage, db: Db, camera_id: uuid.UUID, interval: int =
         interval=interval,
         intervals=list(COUNT_BUCKETS),
         can_replay=page.principal.can("video.playback"),
-        can_manage=page.principal.can(analytics.MANAGE),
         can_watch=page.principal.can("video.live"),
         kinds=KIND_LABELS,
         classes=EDITOR_CLASSES,
@@ -297,6 +296,7 @@ def detection_save(
                 settings=settings,
                 defaults=defaults,
                 expected_updated_at=expected,
+                expect_global=expected is None,  # the page showed the global settings
             )
             saved = "Saved: this camera's own settings apply within seconds."
         else:
@@ -309,8 +309,7 @@ def detection_save(
             )
             saved = "Saved: this camera follows the global settings."
     except SafecityError as exc:
-        db.rollback()
-        return flash(exc.message, ok=False)
+        return refuse(db, exc, page)  # a refused permission is audited, as in the API
     return render(page, "analytics/_detection.html", **_detection_context(page, detection, saved))
 
 

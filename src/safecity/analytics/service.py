@@ -204,8 +204,17 @@ def get_detection(
     return _detection_out(camera, session.get(CameraDetection, camera.id), defaults)
 
 
-def _check_fresh(row: CameraDetection | None, expected_updated_at: dt.datetime | None) -> None:
-    if expected_updated_at is not None and (row is None or row.updated_at != expected_updated_at):
+def _check_fresh(
+    row: CameraDetection | None, expected_updated_at: dt.datetime | None, expect_global: bool
+) -> None:
+    """Conflict where the settings changed since they were read: other than `expected_updated_at`, or
+    (`expect_global`) the camera has its own now where the reader saw the global ones.
+    """
+    if expect_global and row is not None:
+        stale = True
+    else:
+        stale = expected_updated_at is not None and (row is None or row.updated_at != expected_updated_at)
+    if stale:
         raise Conflict(
             "someone changed this camera's detector settings after you loaded them: reload and apply your "
             "change again",
@@ -245,10 +254,12 @@ def set_detection(
     settings: DetectionSettings,
     defaults: AnalyticsSettings,
     expected_updated_at: dt.datetime | None = None,
+    expect_global: bool = False,
 ) -> DetectionOut:
     """Give the camera its own detector settings (analytics.manage); they apply within the analytics' refresh.
 
-    With `expected_updated_at` (the `updated_at` last read), refuse if they changed since.
+    With `expected_updated_at` (the `updated_at` last read), refuse if they changed since; with
+    `expect_global`, refuse if the camera has its own settings (the caller saw the global ones).
     """
     camera = _camera(session, principal, camera_id, manage=True)
     try:  # what only the configured model can judge, such as the input sizes it takes
@@ -259,7 +270,7 @@ def set_detection(
             f"the detector {defaults.detector} cannot be fed this way ({problems})", code="bad_detection"
         ) from exc
     row = session.get(CameraDetection, camera.id)
-    _check_fresh(row, expected_updated_at)
+    _check_fresh(row, expected_updated_at, expect_global)
     before = _detection_out(camera, row, defaults)
     if row is None:
         row = CameraDetection(camera_id=camera.id)
@@ -280,10 +291,12 @@ def reset_detection(
     defaults: AnalyticsSettings,
     expected_updated_at: dt.datetime | None = None,
 ) -> DetectionOut:
-    """Drop the camera's own detector settings, so it follows the global ones again (analytics.manage)."""
+    """Drop the camera's own detector settings, so it follows the global ones again (analytics.manage);
+    `expected_updated_at` as for `set_detection`.
+    """
     camera = _camera(session, principal, camera_id, manage=True)
     row = session.get(CameraDetection, camera.id)
-    _check_fresh(row, expected_updated_at)
+    _check_fresh(row, expected_updated_at, expect_global=False)
     if row is None:
         return _detection_out(camera, None, defaults)
     before = _detection_out(camera, row, defaults)
