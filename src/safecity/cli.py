@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from safecity.config import Settings, load_settings
 from safecity.core.db import create_db_engine, create_session_factory, transaction
 from safecity.core.errors import SafecityError
 from safecity.core.logging import configure_logging
+
+if TYPE_CHECKING:
+    from safecity.cameras.models import Camera
 
 app = typer.Typer(
     help="safecity: Safe City platform (cameras, analytics, command and control).", no_args_is_help=True
@@ -349,6 +352,24 @@ def models() -> None:
         raise typer.Exit(1)
 
 
+def _camera(session: Session, camera: str) -> Camera:
+    """The camera a command names by id; exit 1 with a clear message if there is none."""
+    from rich.markup import escape
+
+    from safecity.cameras.models import Camera
+
+    try:
+        camera_id = uuid.UUID(camera)
+    except ValueError:
+        err.print(f"[red]error:[/red] {escape(camera)!r} is not a camera id (a UUID)")
+        raise typer.Exit(1) from None
+    found = session.get(Camera, camera_id)
+    if found is None:
+        err.print(f"[red]error:[/red] no camera with id {camera_id}")
+        raise typer.Exit(1)
+    return found
+
+
 @analytics_app.command("replay")
 def analytics_replay(
     video: Annotated[Path, typer.Argument(help="A video file (MP4, AVI, MKV …).")],
@@ -359,29 +380,27 @@ def analytics_replay(
     ] = 1.0,
     json_lines: Annotated[bool, typer.Option("--json", help="Print one JSON object per event.")] = False,
 ) -> None:
-    """Run a camera's rules over a video file and print what fires; nothing is stored or published."""
+    """Run a camera's rules over a video file and print what fires; nothing is stored or published.
+
+    The frames are detected as the camera's live analytics detect them: with its own detector settings
+    (tiles, input size, classes, scores) where it has them, else the global ones.
+    """
     from rich.markup import escape
 
     from safecity.analytics import service as analytics
     from safecity.analytics.flows import configured_detector
     from safecity.analytics.pipeline import CameraInfo
     from safecity.analytics.replay import ReplayEvent, UnreadableVideo, check_video, file_pictures, replay
-    from safecity.cameras.models import Camera
     from safecity.core.db import utcnow
 
     settings = _settings()
-    try:
-        camera_id = uuid.UUID(camera)
-    except ValueError:
-        err.print(f"[red]error:[/red] {escape(camera)!r} is not a camera id (a UUID)")
-        raise typer.Exit(1) from None
     with _db(settings) as session:
-        found = session.get(Camera, camera_id)
-        if found is None:
-            err.print(f"[red]error:[/red] no camera with id {camera_id}")
-            raise typer.Exit(1)
+        found = _camera(session, camera)
         info = CameraInfo(found.id, found.name, found.district_id)
-        rules = analytics.rules_for_camera(session=session, camera_id=camera_id)
+        rules = analytics.rules_for_camera(session=session, camera_id=found.id)
+        detection = analytics.detection_configs(
+            session=session, camera_ids={found.id}, defaults=settings.analytics
+        )[found.id]
     if not rules:
         err.print(f"[red]error:[/red] camera {escape(info.name)!r} has no enabled rules to replay")
         raise typer.Exit(1)
@@ -407,6 +426,7 @@ def analytics_replay(
             detector=detector,
             settings=settings,
             on_event=show,
+            detection=detection,
             speed=speed,
         )
     except UnreadableVideo as exc:
@@ -422,6 +442,12 @@ def analytics_replay(
 def analytics_detect(
     images: Annotated[list[Path], typer.Argument(help="Picture files (JPEG, PNG, ...).")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
+    camera: Annotated[
+        str | None,
+        typer.Option(
+            "--camera", help="Detect with this camera's detector settings (default: the global ones)."
+        ),
+    ] = None,
 ) -> None:
     """What the configured pipeline finds in still pictures (detector with tiles, riders, colour).
 
@@ -439,7 +465,17 @@ def analytics_detect(
     from safecity.analytics.flows import configured_detector
     from safecity.analytics.types import class_name
 
-    detector = configured_detector(_settings().analytics)
+    settings = _settings()
+    detection = None
+    if camera is not None:
+        from safecity.analytics import service as analytics
+
+        with _db(settings) as session:
+            camera_id = _camera(session, camera).id
+            detection = analytics.detection_configs(
+                session=session, camera_ids={camera_id}, defaults=settings.analytics
+            )[camera_id]
+    detector = configured_detector(settings.analytics)
     failed = False
     for path in images:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
@@ -447,7 +483,7 @@ def analytics_detect(
             err.print(f"[red]error:[/red] {path}: not a readable picture")
             failed = True
             continue
-        found = detector.detect(check_image(image))
+        found = detector.detect(check_image(image), detection)
         height, width = image.shape[:2]
         rows = [
             {

@@ -600,6 +600,27 @@ CASES = [
     ),
     Case(
         "GET",
+        "/api/v1/cameras/{camera_id}/detection",
+        "cameras.read",
+        lambda w: (f"/api/v1/cameras/{_matrix_camera(w)}/detection", None),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/cameras/{camera_id}/detection",
+        "analytics.manage",
+        lambda w: (
+            f"/api/v1/cameras/{_matrix_camera(w)}/detection",
+            {"tiling": False, "whole_frame": False, "classes": ["car", "person"], "min_score": 0.4},
+        ),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/cameras/{camera_id}/detection",
+        "analytics.manage",
+        lambda w: (f"/api/v1/cameras/{_matrix_camera(w)}/detection", None),
+    ),
+    Case(
+        "GET",
         "/api/v1/cameras/{camera_id}/counts",
         "alerts.read",
         lambda w: (

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from safecity.analytics import attributes, snapshots
 from safecity.analytics import service as analytics
 from safecity.analytics.counting import CountBook
-from safecity.analytics.detectors import Detector, build_detector
+from safecity.analytics.detectors import Detector, DetectorConfig, build_detector
 from safecity.analytics.pipeline import (
     CameraAnalytics,
     CameraInfo,
@@ -30,9 +30,8 @@ from safecity.analytics.pipeline import (
     summarise,
 )
 from safecity.analytics.replay import ReplayJob, ReplayResult, recording_pictures, replay
-from safecity.analytics.schemas import RuleConfig
+from safecity.analytics.schemas import DetectionSettings, RuleConfig
 from safecity.analytics.stats import AnalyticsStats
-from safecity.analytics.types import PIPELINE_CLASSES, class_name
 from safecity.cameras.models import Camera
 from safecity.config import AnalyticsSettings, Settings
 from safecity.core.bus import Bus, BusError
@@ -44,22 +43,23 @@ from safecity.video.ingest import IngestSupervisor
 logger = logging.getLogger(__name__)
 
 SOURCE = "analytics"
-REFRESH_S = 5.0  # how soon a rule drawn in the UI starts to apply
+REFRESH_S = 5.0  # how soon a rule drawn, or a detector setting changed, in the UI starts to apply
+
+
+@dataclass(frozen=True)
+class CameraPlan:
+    """What one camera's analytics run with: the camera, its enabled rules, how its frames are detected."""
+
+    info: CameraInfo
+    rules: list[tuple[uuid.UUID, RuleConfig]]
+    detection: DetectorConfig
 
 
 def configured_detector(cfg: AnalyticsSettings) -> Detector:
-    """The detector these settings run, fed as the pipeline feeds it (tiles, road users, riders)."""
-    return build_detector(
-        {
-            "type": cfg.detector,
-            "min_score": cfg.min_score,
-            "classes": sorted(class_name(c) for c in PIPELINE_CLASSES),
-            "class_scores": cfg.class_scores,
-            "tiling": cfg.tiling,
-            "tile_grid": cfg.tile_grid,
-            "whole_frame": cfg.whole_frame,
-        }
-    )
+    """The detector these settings run, fed as the pipeline feeds a camera without settings of its own
+    (tiles, road users, riders).
+    """
+    return build_detector(DetectionSettings.of_settings(cfg).detector_config(cfg.detector))
 
 
 def subject(camera_id: uuid.UUID) -> str:
@@ -140,11 +140,14 @@ class AnalyticsRuntime:
             self.worker.start()
         for camera_id in [c for c in self.cameras if c not in wanted]:
             await asyncio.to_thread(self.cameras.pop(camera_id).stop)
-        for camera_id, (info, rules) in wanted.items():
+        for camera_id, plan in wanted.items():
+            info, rules = plan.info, plan.rules
             running = self.cameras.get(camera_id)
             if running is not None and running.info == info:
                 if running.rules != rules:
                     running.set_rules(rules)
+                # Read by the detector thread per frame: the next frame is detected the new way.
+                running.detection = plan.detection
                 continue
             if running is not None:
                 await asyncio.to_thread(running.stop)
@@ -161,23 +164,26 @@ class AnalyticsRuntime:
                 fps=self.settings.video.analytics_fps,
                 keepalive_s=self.settings.analytics.keepalive_s,
                 motion_threshold=self.settings.analytics.motion_threshold,
+                detection=plan.detection,
             )
             camera.start()
             self.cameras[camera_id] = camera
             logger.info("camera %s: analytics started with %d rules", camera_id, len(rules))
 
-    def _load(
-        self, ingested: set[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[CameraInfo, list[tuple[uuid.UUID, RuleConfig]]]]:
+    def _load(self, ingested: set[uuid.UUID]) -> dict[uuid.UUID, CameraPlan]:
         if not self.settings.analytics.enabled or not ingested:
             return {}
         with self.session_factory() as session:
             ids = analytics.cameras_with_rules(session=session) & ingested
             found = session.scalars(select(Camera).where(Camera.id.in_(ids))).all()
+            detection = analytics.detection_configs(
+                session=session, camera_ids={c.id for c in found}, defaults=self.settings.analytics
+            )
             return {
-                c.id: (
+                c.id: CameraPlan(
                     CameraInfo(c.id, c.name, c.district_id),
                     analytics.rules_for_camera(session=session, camera_id=c.id),
+                    detection[c.id],
                 )
                 for c in found
             }
@@ -273,9 +279,16 @@ class AnalyticsRuntime:
 
 
 def replay_recordings(
-    job: ReplayJob, *, settings: Settings, camera: CameraInfo, segments: list[tuple[Path, dt.datetime]]
+    job: ReplayJob,
+    *,
+    settings: Settings,
+    camera: CameraInfo,
+    segments: list[tuple[Path, dt.datetime]],
+    detection: DetectorConfig,
 ) -> ReplayResult:
-    """Run a replay job over a camera's recorded segments, in the job's thread, with a detector of its own."""
+    """Run a replay job over a camera's recorded segments, in the job's thread, with a detector of its own
+    fed as the camera's live analytics feed it (`detection`).
+    """
     pictures = recording_pictures(
         segments, since=job.since, until=job.until, fps=settings.video.analytics_fps
     )
@@ -284,6 +297,7 @@ def replay_recordings(
         camera=camera,
         rules=job.rules,
         detector=configured_detector(settings.analytics),
+        detection=detection,
         settings=settings,
         on_event=job.add,
         speed=0,

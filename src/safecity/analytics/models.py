@@ -1,4 +1,6 @@
-"""Tables of the analytics: the rules drawn on each camera, and what counting lines counted."""
+"""Tables of the analytics: the rules drawn on each camera, how its detector is fed, and what counting
+lines counted.
+"""
 
 from __future__ import annotations
 
@@ -55,3 +57,16 @@ class LineCount(Base):
     class_name: Mapped[str] = mapped_column(String(32), primary_key=True)
     camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
     count: Mapped[int] = mapped_column(Integer)
+
+
+class CameraDetection(Base):
+    """A camera's own detector settings (`DetectionSettings` as JSON); without one, the global ones apply."""
+
+    __tablename__ = "camera_detection"
+
+    camera_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

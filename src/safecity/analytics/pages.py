@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from safecity.analytics import service as analytics
@@ -20,9 +21,12 @@ from safecity.analytics.replay import ReplayJob
 from safecity.analytics.schemas import (
     BAG_NAMES,
     PEOPLE,
+    PIPELINE_NAMES,
     RULE_KINDS,
     VEHICLE_NAMES,
     CountingLine,
+    DetectionOut,
+    DetectionSettings,
     LineDirection,
     RuleOut,
     Weekday,
@@ -37,7 +41,7 @@ from safecity.video import recorder
 from safecity.web import charts
 from safecity.web.charts import Bucket, Chart
 from safecity.web.deps import Db, get_services
-from safecity.web.pages import CurrentPage, Page, flash, local_time, render
+from safecity.web.pages import CurrentPage, Page, flash, local_time, refuse, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -144,16 +148,22 @@ def rule_editor(page: CurrentPage, db: Db, camera_id: uuid.UUID, interval: int =
     stored = analytics.list_rules(session=db, principal=page.principal, camera_id=camera_id)
     rules = [RuleOut.of(r) for r in stored]
     camera = cameras.get_camera(session=db, principal=page.principal, camera_id=camera_id)
+    detection = analytics.get_detection(
+        session=db,
+        principal=page.principal,
+        camera_id=camera.id,
+        defaults=get_services(page.request).settings.analytics,
+    )
     return render(
         page,
         "analytics/editor.html",
+        **_detection_context(page, detection),
         camera=camera,
         rules=[r.model_dump(mode="json") for r in rules],
         count_charts=count_charts(db, page, camera_id=camera.id, rules=rules, interval=interval),
         interval=interval,
         intervals=list(COUNT_BUCKETS),
         can_replay=page.principal.can("video.playback"),
-        can_manage=page.principal.can(analytics.MANAGE),
         can_watch=page.principal.can("video.live"),
         kinds=KIND_LABELS,
         classes=EDITOR_CLASSES,
@@ -162,6 +172,145 @@ def rule_editor(page: CurrentPage, db: Db, camera_id: uuid.UUID, interval: int =
         directions=[d.value for d in LineDirection],
         weekdays=[d.value for d in Weekday],
     )
+
+
+# --- the camera's detector settings -----------------------------------------------------------------
+
+
+def _detection_context(page: Page, detection: DetectionOut, saved: str | None = None) -> dict[str, Any]:
+    """What the Detection panel (analytics/_detection.html) shows."""
+    model = detection.defaults.detector_config(detection.detector)
+    return {
+        "detection": detection,
+        "detection_classes": PIPELINE_NAMES,
+        # The model's own input size where it has one (None: the panel offers no input size).
+        "default_input_size": getattr(model, "input_size", None),
+        "can_manage": page.principal.can(analytics.MANAGE),
+        "detection_saved": saved,
+    }
+
+
+def _form_number(text: str, label: str) -> float | None:
+    """A number typed into the panel; empty means none (automatic, or the default)."""
+    if not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{label} must be a number, not {text[:20]!r}", code="bad_detection") from None
+
+
+def _whole(text: str, label: str) -> int | None:
+    value = _form_number(text, label)
+    if value is not None and not value.is_integer():
+        raise InvalidInput(f"{label} must be a whole number", code="bad_detection")
+    return None if value is None else int(value)
+
+
+def _detection_from_form(
+    *,
+    tiling: bool,
+    whole_frame: bool,
+    tile_columns: str,
+    tile_rows: str,
+    input_size: str,
+    classes: list[str],
+    min_score: str,
+    score_class: list[str],
+    score: list[str],
+) -> DetectionSettings:
+    """The settings the panel's form describes; InvalidInput saying what is wrong where they are not valid."""
+    columns, rows = _whole(tile_columns, "Tile columns"), _whole(tile_rows, "Tile rows")
+    if (columns is None) != (rows is None):
+        raise InvalidInput(
+            "give both the tile columns and rows, or neither (automatic)", code="bad_detection"
+        )
+    if len(score_class) != len(score):
+        raise InvalidInput("the class scores do not match their classes", code="bad_detection")
+    typed = {c: _form_number(s, f"The {c} score") for c, s in zip(score_class, score, strict=True)}
+    scores = {c: v for c, v in typed.items() if v is not None}  # empty: the camera's score applies
+    try:
+        return DetectionSettings.model_validate(
+            {
+                "tiling": tiling,
+                "whole_frame": whole_frame,
+                "tile_grid": None if columns is None else (columns, rows),
+                "input_size": _whole(input_size, "The input size"),
+                "classes": classes,
+                "min_score": _form_number(min_score, "The score"),
+                "class_scores": scores,
+            }
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise InvalidInput(
+            f"these detector settings are not valid: {problems}", code="bad_detection"
+        ) from exc
+
+
+@router.post("/cameras/{camera_id}/analytics/detection", response_class=HTMLResponse)
+def detection_save(
+    page: CurrentPage,
+    db: Db,
+    camera_id: uuid.UUID,
+    own: Annotated[bool, Form()] = False,
+    tiling: Annotated[bool, Form()] = False,
+    whole_frame: Annotated[bool, Form()] = False,
+    tile_columns: Annotated[str, Form(max_length=8)] = "",
+    tile_rows: Annotated[str, Form(max_length=8)] = "",
+    input_size: Annotated[str, Form(max_length=8)] = "",
+    classes: Annotated[list[str] | None, Form(max_length=len(PIPELINE_NAMES))] = None,
+    min_score: Annotated[str, Form(max_length=16)] = "",
+    score_class: Annotated[list[str] | None, Form(max_length=len(PIPELINE_NAMES))] = None,
+    score: Annotated[list[str] | None, Form(max_length=len(PIPELINE_NAMES))] = None,
+    expected_updated_at: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Save the camera's own detector settings, or (`own` off) return it to the global ones; answers the
+    panel as it now stands, or a flash saying what is wrong.
+    """
+    defaults = get_services(page.request).settings.analytics
+    try:
+        try:
+            expected = dt.datetime.fromisoformat(expected_updated_at) if expected_updated_at else None
+        except ValueError as exc:
+            raise InvalidInput("the page's version of the settings is not a time: reload it") from exc
+        if own:
+            settings = _detection_from_form(
+                tiling=tiling,
+                whole_frame=whole_frame,
+                tile_columns=tile_columns,
+                tile_rows=tile_rows,
+                input_size=input_size,
+                classes=classes or [],
+                min_score=min_score,
+                score_class=score_class or [],
+                score=score or [],
+            )
+            detection = analytics.set_detection(
+                session=db,
+                principal=page.principal,
+                camera_id=camera_id,
+                settings=settings,
+                defaults=defaults,
+                expected_updated_at=expected,
+                expect_global=expected is None,  # the page showed the global settings
+            )
+            saved = "Saved: this camera's own settings apply within seconds."
+        else:
+            detection = analytics.reset_detection(
+                session=db,
+                principal=page.principal,
+                camera_id=camera_id,
+                defaults=defaults,
+                expected_updated_at=expected,
+            )
+            saved = "Saved: this camera follows the global settings."
+    except SafecityError as exc:
+        return refuse(db, exc, page)  # a refused permission is audited, as in the API
+    return render(page, "analytics/_detection.html", **_detection_context(page, detection, saved))
 
 
 def _local(value: str | None, page: Page) -> dt.datetime | None:
@@ -373,9 +522,17 @@ def replay_start(
             camera.id, page.principal.user_id, start.astimezone(dt.UTC), end.astimezone(dt.UTC), rules
         )
         info = CameraInfo(camera.id, camera.name, camera.district_id)
+        defaults = services.settings.analytics
+        detection = analytics.detection_configs(session=db, camera_ids={camera.id}, defaults=defaults)
         services.replays.start(
             job,
-            functools.partial(replay_recordings, settings=services.settings, camera=info, segments=files),
+            functools.partial(
+                replay_recordings,
+                settings=services.settings,
+                camera=info,
+                segments=files,
+                detection=detection[camera.id],
+            ),
         )
     except SafecityError as exc:
         db.rollback()

@@ -26,7 +26,7 @@ import av
 import av.error
 
 from safecity.analytics.counting import crossings
-from safecity.analytics.detectors import Detector
+from safecity.analytics.detectors import Detector, DetectorConfig
 from safecity.analytics.pipeline import CameraAnalytics, CameraInfo, Hit, InferenceQueue, InferenceWorker
 from safecity.analytics.schemas import RuleConfig
 from safecity.analytics.types import Image, class_name
@@ -204,6 +204,7 @@ def replay(
     detector: Detector,
     settings: Settings,
     on_event: Callable[[ReplayEvent], None],
+    detection: DetectorConfig | None = None,
     speed: float = 1.0,
     cancel: threading.Event | None = None,
     on_frame: Callable[[Picture], None] | None = None,
@@ -215,6 +216,7 @@ def replay(
         camera: the camera the rules belong to.
         rules: its rules, as the live analytics load them.
         detector: the detector to run (shared by nothing else while the replay runs).
+        detection: how the camera's frames are fed to it (its settings); None: the detector's own config.
         settings: the configuration (analytics rates, motion gate, time zone for schedules).
         on_event: called for each event, in order.
         speed: 1.0 plays at the video's pace, 2.0 twice as fast, 0 as fast as the detector goes.
@@ -237,6 +239,7 @@ def replay(
         fps=settings.video.analytics_fps,
         keepalive_s=settings.analytics.keepalive_s,
         motion_threshold=settings.analytics.motion_threshold,
+        detection=detection,
     )
     worker = InferenceWorker(detector, queue)
     started = time.monotonic()

@@ -14,14 +14,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from safecity.analytics.detectors import DetectorConfig, detector_config
 from safecity.analytics.models import AnalyticsRule, LineCount
-from safecity.analytics.types import BAGGAGE, CLASS_IDS, PERSON, VEHICLES, class_name
+from safecity.analytics.types import BAGGAGE, CLASS_IDS, PERSON, PIPELINE_CLASSES, VEHICLES, class_name
+from safecity.config import AnalyticsSettings
 from safecity.events.models import Severity
 
 Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
 PEOPLE = [class_name(PERSON)]
 VEHICLE_NAMES = sorted(class_name(c) for c in VEHICLES)
 BAG_NAMES = sorted(class_name(c) for c in BAGGAGE)
+# What the pipeline detects (road users and baggage); a camera may narrow it, never widen it.
+PIPELINE_NAMES = sorted(class_name(c) for c in PIPELINE_CLASSES)
 
 
 class Weekday(enum.StrEnum):
@@ -204,6 +208,71 @@ RULE_KINDS: tuple[str, ...] = (
 rule_adapter: TypeAdapter[RuleConfig] = TypeAdapter(RuleConfig)
 
 
+# --- how a camera's picture is fed to the shared detector ------------------------------------------
+
+
+def _pipeline_classes(names: list[str]) -> list[str]:
+    unknown = sorted(set(names) - set(PIPELINE_NAMES))
+    if unknown:
+        raise ValueError(f"classes {unknown} are not detected here; choose among {', '.join(PIPELINE_NAMES)}")
+    return names
+
+
+class DetectionSettings(BaseModel):
+    """How one camera's frames are fed to the shared detector, and which of its findings are kept.
+
+    The same fields as the global `analytics` settings (plus the classes and the input size), so a camera
+    without its own settings uses exactly the global ones.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tiling: bool  # overlapping tiles at near native resolution (a model run each)
+    tile_grid: tuple[int, int] | None = None  # columns x rows; None: tiles about square
+    whole_frame: bool  # also one pass on the whole frame (big, close objects)
+    input_size: int | None = None  # the model's input in pixels, where it has one; None: its default
+    classes: list[str] = Field(min_length=1)  # kept; the others are not even tracked
+    min_score: float = Field(gt=0, lt=1)
+    class_scores: dict[str, float] = Field(default_factory=dict)  # min_score per class, where different
+
+    @field_validator("tile_grid")
+    @classmethod
+    def _sane_grid(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        return DetectorConfig._sane_grid(value)
+
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, value: list[str]) -> list[str]:
+        return sorted(set(_pipeline_classes(value)))
+
+    @field_validator("class_scores")
+    @classmethod
+    def _known_scores(cls, value: dict[str, float]) -> dict[str, float]:
+        _pipeline_classes(list(value))
+        return DetectorConfig._known_scores(value)
+
+    @classmethod
+    def of_settings(cls, cfg: AnalyticsSettings) -> DetectionSettings:
+        """The global settings, as a camera without its own uses them."""
+        return cls(
+            tiling=cfg.tiling,
+            tile_grid=cfg.tile_grid,
+            whole_frame=cfg.whole_frame,
+            classes=PIPELINE_NAMES,
+            min_score=cfg.min_score,
+            class_scores=cfg.class_scores,
+        )
+
+    def detector_config(self, detector: str) -> DetectorConfig:
+        """The config of the detector of type `detector` fed this way (pydantic's ValidationError where the
+        detector refuses it, such as an input size it cannot take or has no setting for).
+        """
+        fields = self.model_dump(exclude={"input_size"})
+        if self.input_size is not None:
+            fields["input_size"] = self.input_size  # a detector without the setting refuses it (extra)
+        return detector_config({"type": detector, **fields})
+
+
 # --- what the API returns ------------------------------------------------------------------------
 
 
@@ -280,3 +349,16 @@ class AnalyticsStatusOut(BaseModel):
     detector_ms_p50: float | None = None
     detector_ms_p95: float | None = None
     queue_drops: int = 0
+
+
+class DetectionOut(BaseModel):
+    """A camera's detector settings in effect: its own, or the global ones (`own` false)."""
+
+    camera_id: uuid.UUID
+    own: bool
+    detector: str  # the shared model these settings feed
+    settings: DetectionSettings
+    defaults: DetectionSettings  # the global settings (what `own: false` uses)
+    # Send it back as `expected_updated_at` to refuse overwriting a newer change; null: not the camera's own.
+    updated_at: dt.datetime | None
+    updated_by: uuid.UUID | None

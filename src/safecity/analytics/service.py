@@ -1,5 +1,5 @@
-"""Analytics rules on cameras: stored, read and changed within the camera's scope, every change audited;
-and the counts of counting lines, written in batches and read for charts.
+"""Analytics rules and detector settings of cameras: stored, read and changed within the camera's scope,
+every change audited; and the counts of counting lines, written in batches and read for charts.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from safecity.analytics.counting import INTERVALS, CountKey
-from safecity.analytics.models import AnalyticsRule, LineCount
-from safecity.analytics.schemas import RuleConfig, rule_adapter
+from safecity.analytics.detectors import DetectorConfig
+from safecity.analytics.models import AnalyticsRule, CameraDetection, LineCount
+from safecity.analytics.schemas import DetectionOut, DetectionSettings, RuleConfig, rule_adapter
 from safecity.analytics.stats import AnalyticsStats
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras import service as cameras
 from safecity.cameras.models import Camera
+from safecity.config import AnalyticsSettings
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound
 
@@ -166,6 +168,171 @@ def scoped_stats(*, session: Session, principal: Principal, stats: AnalyticsStat
         )
     )
     return dataclasses.replace(stats, cameras=[c for c in stats.cameras if c.camera_id in visible])
+
+
+# --- detector settings per camera --------------------------------------------------------------------
+
+
+def _stored(row: CameraDetection) -> DetectionSettings | None:
+    """A camera's stored settings, or None (logged) where they no longer validate (another version's)."""
+    try:
+        return DetectionSettings.model_validate(row.settings)
+    except ValidationError as exc:
+        logger.error("detector settings of camera %s are not valid, ignored: %s", row.camera_id, exc.errors())
+        return None
+
+
+def _detection_out(camera: Camera, row: CameraDetection | None, defaults: AnalyticsSettings) -> DetectionOut:
+    glob = DetectionSettings.of_settings(defaults)
+    own = _stored(row) if row is not None else None
+    return DetectionOut(
+        camera_id=camera.id,
+        own=own is not None,
+        detector=defaults.detector,
+        settings=own or glob,
+        defaults=glob,
+        updated_at=row.updated_at if row is not None else None,
+        updated_by=row.updated_by if row is not None else None,
+    )
+
+
+def get_detection(
+    *, session: Session, principal: Principal, camera_id: uuid.UUID, defaults: AnalyticsSettings
+) -> DetectionOut:
+    """The camera's detector settings in effect: its own, or the global `defaults` (cameras.read)."""
+    camera = _camera(session, principal, camera_id, manage=False)
+    return _detection_out(camera, session.get(CameraDetection, camera.id), defaults)
+
+
+def _check_fresh(
+    row: CameraDetection | None, expected_updated_at: dt.datetime | None, expect_global: bool
+) -> None:
+    """Conflict where the settings changed since they were read: other than `expected_updated_at`, or
+    (`expect_global`) the camera has its own now where the reader saw the global ones.
+    """
+    if expect_global and row is not None:
+        stale = True
+    else:
+        stale = expected_updated_at is not None and (row is None or row.updated_at != expected_updated_at)
+    if stale:
+        raise Conflict(
+            "someone changed this camera's detector settings after you loaded them: reload and apply your "
+            "change again",
+            code="stale_detection",
+        )
+
+
+def _audit_detection(
+    session: Session,
+    principal: Principal,
+    action: str,
+    camera: Camera,
+    before: DetectionOut,
+    after: DetectionOut,
+) -> None:
+    audit.record(
+        session=session,
+        actor=principal,
+        action=action,
+        outcome="success",
+        object_type="camera_detection",
+        object_id=str(camera.id),
+        district_id=camera.district_id,
+        detail={
+            "camera_id": str(camera.id),
+            "before": before.settings.model_dump(mode="json") if before.own else None,
+            "after": after.settings.model_dump(mode="json") if after.own else None,
+        },
+    )
+
+
+def set_detection(
+    *,
+    session: Session,
+    principal: Principal,
+    camera_id: uuid.UUID,
+    settings: DetectionSettings,
+    defaults: AnalyticsSettings,
+    expected_updated_at: dt.datetime | None = None,
+    expect_global: bool = False,
+) -> DetectionOut:
+    """Give the camera its own detector settings (analytics.manage); they apply within the analytics' refresh.
+
+    With `expected_updated_at` (the `updated_at` last read), refuse if they changed since; with
+    `expect_global`, refuse if the camera has its own settings (the caller saw the global ones).
+    """
+    camera = _camera(session, principal, camera_id, manage=True)
+    try:  # what only the configured model can judge, such as the input sizes it takes
+        settings.detector_config(defaults.detector)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(
+            f"the detector {defaults.detector} cannot be fed this way ({problems})", code="bad_detection"
+        ) from exc
+    row = session.get(CameraDetection, camera.id)
+    _check_fresh(row, expected_updated_at, expect_global)
+    before = _detection_out(camera, row, defaults)
+    if row is None:
+        row = CameraDetection(camera_id=camera.id)
+        session.add(row)
+    row.settings = settings.model_dump(mode="json")
+    row.updated_at, row.updated_by = utcnow(), principal.user_id
+    session.flush()
+    after = _detection_out(camera, row, defaults)
+    _audit_detection(session, principal, "analytics.detection.update", camera, before, after)
+    return after
+
+
+def reset_detection(
+    *,
+    session: Session,
+    principal: Principal,
+    camera_id: uuid.UUID,
+    defaults: AnalyticsSettings,
+    expected_updated_at: dt.datetime | None = None,
+) -> DetectionOut:
+    """Drop the camera's own detector settings, so it follows the global ones again (analytics.manage);
+    `expected_updated_at` as for `set_detection`.
+    """
+    camera = _camera(session, principal, camera_id, manage=True)
+    row = session.get(CameraDetection, camera.id)
+    _check_fresh(row, expected_updated_at, expect_global=False)
+    if row is None:
+        return _detection_out(camera, None, defaults)
+    before = _detection_out(camera, row, defaults)
+    session.delete(row)
+    session.flush()
+    after = _detection_out(camera, None, defaults)
+    _audit_detection(session, principal, "analytics.detection.reset", camera, before, after)
+    return after
+
+
+def detection_configs(
+    *, session: Session, camera_ids: set[uuid.UUID], defaults: AnalyticsSettings
+) -> dict[uuid.UUID, DetectorConfig]:
+    """How the shared detector is fed for each camera, for the analytics runtime (no principal: the system).
+
+    Cameras without their own settings, or whose stored ones the configured detector refuses (written for
+    another model), get the global settings; the refusal is logged, and the camera keeps running.
+    """
+    glob = DetectionSettings.of_settings(defaults).detector_config(defaults.detector)
+    found = dict.fromkeys(camera_ids, glob)
+    if not camera_ids:
+        return found
+    for row in session.scalars(select(CameraDetection).where(CameraDetection.camera_id.in_(camera_ids))):
+        own = _stored(row)
+        if own is None:
+            continue
+        try:
+            found[row.camera_id] = own.detector_config(defaults.detector)
+        except ValidationError as exc:
+            logger.error(
+                "camera %s: detector %s refuses its settings, the global ones apply: %s",
+                row.camera_id,
+                defaults.detector,
+                exc.errors(),
+            )
+    return found
 
 
 # --- counting lines --------------------------------------------------------------------------------

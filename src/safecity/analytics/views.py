@@ -1,5 +1,5 @@
-"""REST API of analytics: the rules drawn on each camera, what its counting lines counted, and the status of
-the analytics running here.
+"""REST API of analytics: the rules drawn on each camera, how its detector is fed, what its counting lines
+counted, and the status of the analytics running here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,14 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from safecity.analytics import service as analytics
-from safecity.analytics.schemas import AnalyticsStatusOut, LineCountOut, RuleConfig, RuleOut
+from safecity.analytics.schemas import (
+    AnalyticsStatusOut,
+    DetectionOut,
+    DetectionSettings,
+    LineCountOut,
+    RuleConfig,
+    RuleOut,
+)
 from safecity.core.schemas import IsoDateTime
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
@@ -56,6 +63,55 @@ def delete_rule(camera_id: uuid.UUID, rule_id: uuid.UUID, principal: CurrentPrin
     """Remove a rule from a camera."""
     analytics.delete_rule(session=db, principal=principal, camera_id=camera_id, rule_id=rule_id)
     return Response(status_code=204)
+
+
+@router.get("/cameras/{camera_id}/detection", response_model=DetectionOut)
+def get_detection(
+    request: Request, camera_id: uuid.UUID, principal: CurrentPrincipal, db: Db
+) -> DetectionOut:
+    """How the camera's frames are fed to the detector: its own settings, or the global ones (`own` false)."""
+    defaults = get_services(request).settings.analytics
+    return analytics.get_detection(session=db, principal=principal, camera_id=camera_id, defaults=defaults)
+
+
+@router.put("/cameras/{camera_id}/detection", response_model=DetectionOut)
+def set_detection(
+    request: Request,
+    camera_id: uuid.UUID,
+    body: DetectionSettings,
+    principal: CurrentPrincipal,
+    db: Db,
+    expected_updated_at: IsoDateTime | None = None,
+) -> DetectionOut:
+    """Give the camera its own detector settings (they apply within seconds, no restart); with
+    `expected_updated_at` (the last `updated_at`), a 409 if they changed since.
+    """
+    return analytics.set_detection(
+        session=db,
+        principal=principal,
+        camera_id=camera_id,
+        settings=body,
+        defaults=get_services(request).settings.analytics,
+        expected_updated_at=expected_updated_at,
+    )
+
+
+@router.delete("/cameras/{camera_id}/detection", response_model=DetectionOut)
+def reset_detection(
+    request: Request,
+    camera_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    db: Db,
+    expected_updated_at: IsoDateTime | None = None,
+) -> DetectionOut:
+    """Drop the camera's own detector settings: it follows the global ones again (answered with them)."""
+    return analytics.reset_detection(
+        session=db,
+        principal=principal,
+        camera_id=camera_id,
+        defaults=get_services(request).settings.analytics,
+        expected_updated_at=expected_updated_at,
+    )
 
 
 @router.get("/cameras/{camera_id}/counts", response_model=list[LineCountOut], response_model_by_alias=True)

@@ -6,7 +6,16 @@ from safecity.analytics.detectors.base import (
     InvalidFrame,
     build_detector,
     check_image,
+    detector_config,
     detector_types,
 )
 
-__all__ = ["Detector", "DetectorConfig", "InvalidFrame", "build_detector", "check_image", "detector_types"]
+__all__ = [
+    "Detector",
+    "DetectorConfig",
+    "InvalidFrame",
+    "build_detector",
+    "check_image",
+    "detector_config",
+    "detector_types",
+]

@@ -52,8 +52,8 @@ def check_image(image: object) -> Image:
 class DetectorConfig(BaseModel):
     """Settings every detector takes; each plugin's config narrows `type` to its own literal.
 
-    The same fields, less `type`, can be set per camera (`CameraDetection`): the model is shared, the
-    way it is fed is not.
+    Some of the same fields can be set per camera (`DetectionSettings`, stored as `CameraDetection`): the
+    model is shared, the way it is fed is not.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -180,14 +180,25 @@ def detector_types() -> list[str]:
     return sorted(Detector._registry)
 
 
-def build_detector(config: dict[str, Any] | DetectorConfig) -> Detector:
-    """A detector from its config (a dict with `type`, or a config object)."""
+def _plugin(kind: object) -> type[Detector]:
     _load_plugins()
-    kind = config.type if isinstance(config, DetectorConfig) else config.get("type")
     cls = Detector._registry.get(str(kind))
     if cls is None:
         raise ValueError(f"no detector of type {kind!r}; known: {', '.join(detector_types())}")
-    settings = cls.config_class.model_validate(
+    return cls
+
+
+def detector_config(config: dict[str, Any] | DetectorConfig) -> DetectorConfig:
+    """The config validated as its detector's own config class (pydantic's ValidationError if it is not);
+    loads no model, so a camera's settings can be checked and prepared before any detector runs.
+    """
+    kind = config.type if isinstance(config, DetectorConfig) else config.get("type")
+    return _plugin(kind).config_class.model_validate(
         config.model_dump() if isinstance(config, DetectorConfig) else config
     )
-    return cls(settings)
+
+
+def build_detector(config: dict[str, Any] | DetectorConfig) -> Detector:
+    """A detector from its config (a dict with `type`, or a config object)."""
+    settings = detector_config(config)
+    return _plugin(settings.type)(settings)
