@@ -40,6 +40,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
 app.add_typer(analytics_app, name="analytics")
+plates_app = typer.Typer(help="Number plates (ANPR).", no_args_is_help=True)
+app.add_typer(plates_app, name="plates")
 
 console = Console()
 err = Console(stderr=True)
@@ -509,5 +511,56 @@ def analytics_detect(
             colour = f"{row['colour']} ({row['colour_confidence']:.2f})" if row["colour"] else "-"
             table.add_row(str(row["class"]), f"{row['score']:.2f}", str(row["box"]), colour)
         console.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+@plates_app.command("read")
+def plates_read(
+    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG …).")],
+    region: Annotated[
+        str, typer.Option(help="Whose plate layouts are preferred: PK, IN, AR, DZ or ANY.")
+    ] = "PK",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
+) -> None:
+    """Read the number plates in still images.
+
+    With --json, exactly one line per image: {"image": "<path as given>", "plates": [{"text": "LEA1234",
+    "confidence": 0.93, "box": [x, y, w, h], "layout": "punjab-universal", "jurisdiction": "Punjab"}]}.
+    text is upper case without separators, or null when the plate is below the confidence floor
+    (unreadable, never guessed); box is x, y, width, height in pixels. A file that cannot be read as an
+    image is named on stderr, the others are still read, and the exit status is 1.
+    """
+    import cv2
+    import numpy as np
+
+    from safecity.analytics.plates import build_reader
+
+    region = region.upper()
+    if region not in ("PK", "IN", "AR", "DZ", "ANY"):
+        raise typer.BadParameter("use PK, IN, AR, DZ or ANY", param_hint="--region")
+    reader = build_reader({"type": "rapidocr", "region": region})
+    failed = False
+    for image in images:
+        picture = cv2.imread(str(image), cv2.IMREAD_COLOR) if image.is_file() else None
+        if picture is None or min(picture.shape[:2]) < 16:
+            typer.echo(f"{image}: not a readable image", err=True)
+            failed = True
+            continue
+        plates = reader.read(np.asarray(picture, dtype=np.uint8))
+        if as_json:
+            record = {"image": str(image), "plates": [p.as_json() for p in plates]}
+            typer.echo(json.dumps(record, ensure_ascii=False))
+            continue
+        table = Table("plate", "confidence", "box (x, y, w, h)", "layout", "jurisdiction", title=str(image))
+        for plate in plates:
+            table.add_row(
+                plate.text or "[red]unreadable[/red]",
+                f"{plate.confidence:.2f}",
+                ", ".join(map(str, plate.box)),
+                plate.layout,
+                plate.jurisdiction,
+            )
+        console.print(table if plates else f"{image}: no plate found")
     if failed:
         raise typer.Exit(1)

@@ -76,6 +76,24 @@ MODELS: tuple[ModelSpec, ...] = (
             ),
         ),
     ),
+    ModelSpec(
+        name="rapidocr",
+        title="PP-OCRv6 small text detector and recogniser (ONNX), the plate reader",
+        package="rapidocr",
+        distribution="rapidocr==3.10.0 (with onnxruntime)",
+        licence="Apache-2.0",
+        provenance="PaddleOCR PP-OCRv6 models (Apache-2.0) converted to ONNX, inside the rapidocr wheel",
+        files=(
+            ModelFile(
+                "models/PP-OCRv6_det_small.onnx",
+                "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+            ),
+            ModelFile(
+                "models/PP-OCRv6_rec_small.onnx",
+                "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+            ),
+        ),
+    ),
 )
 _verified: dict[Path, str] = {}  # files already hashed by this process (70 MB take a while)
 _verified_lock = threading.Lock()

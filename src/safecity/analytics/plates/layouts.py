@@ -1,0 +1,184 @@
+"""Plate layouts as data, and the correction of look-alike characters by position.
+
+Each file in `layouts/` is one jurisdiction (TOML): its `jurisdiction`, `region` (PK, IN, AR, DZ …),
+`priority` (lower wins a tie) and a list of `[[layout]]` tables with `patterns`: strings of character
+classes, L letter, D digit, A any, each optionally followed by `{m,n}` or `{n}` (separators dropped), and
+optionally `prefixes` the text must start with. Adding a jurisdiction is adding a file.
+
+A reading is fitted to every pattern of its length: a character of the wrong class is swapped for its
+look-alike (O/0, I/1, B/8, S/5, Z/2, D/0, G/6, Q/0 …, cost 1) or, failing that, for the model's own best
+character of the wanted class when the model gave it a fair chance (cost 2); a pattern that needs anything
+else does not fit. The cheapest fit wins; layouts outside the chosen region pay a little, so a plate of
+another country still reads by its own layout.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from safecity.analytics.plates.types import UNKNOWN, CharRead
+
+REGIONS = ("PK", "IN", "AR", "DZ", "ANY")
+FOREIGN_COST = 0.3  # a layout outside the region: a perfect fit there still beats one swap at home
+MODEL_SWAP_COST = 2.0
+MODEL_SWAP_MIN_PROB = 0.1
+LOOKALIKE_PROB = 0.85  # a look-alike swap keeps most of the character's confidence
+
+TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "Z": "2", "S": "5",
+            "B": "8", "G": "6", "T": "7", "A": "4"}  # fmt: skip
+TO_LETTER = {"0": "ODQ", "1": "I", "2": "Z", "5": "S", "8": "B", "6": "G", "4": "A", "7": "T"}
+
+_TOKEN = re.compile(r"([LDA])(?:\{(\d+)(?:,(\d+))?\})?")
+
+
+class LayoutError(ValueError):
+    """A layout file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One layout of one jurisdiction: its concrete patterns by length."""
+
+    name: str
+    jurisdiction: str
+    region: str
+    priority: int
+    patterns: tuple[str, ...]
+    prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A reading fitted to a layout."""
+
+    text: str
+    probs: tuple[float, ...]
+    cost: float
+    layout: str
+    jurisdiction: str
+    priority: int
+
+
+def expand(pattern: str) -> list[str]:
+    """Every concrete pattern (only L, D, A) a pattern with `{m,n}` repeats stands for."""
+    pos, parts = 0, []
+    for match in _TOKEN.finditer(pattern):
+        if match.start() != pos:
+            raise LayoutError(f"bad pattern {pattern!r} at {pattern[pos:]!r}")
+        pos = match.end()
+        low = int(match.group(2) or 1)
+        high = int(match.group(3) or match.group(2) or 1)
+        parts.append([match.group(1) * n for n in range(low, high + 1)])
+    if pos != len(pattern) or not parts:
+        raise LayoutError(f"bad pattern {pattern!r}")
+    out = [""]
+    for choices in parts:
+        out = [head + tail for head in out for tail in choices]
+    return out
+
+
+def parse(text: str, source: str) -> list[Layout]:
+    """The layouts of one jurisdiction file."""
+    try:
+        data = tomllib.loads(text)
+        jurisdiction, region = str(data["jurisdiction"]), str(data["region"])
+        priority = int(data.get("priority", 0))
+        layouts = [
+            Layout(
+                name=str(entry["name"]),
+                jurisdiction=jurisdiction,
+                region=region,
+                priority=priority,
+                patterns=tuple(p for raw in entry["patterns"] for p in expand(str(raw))),
+                prefixes=tuple(str(p).upper() for p in entry.get("prefixes", [])),
+            )
+            for entry in data["layout"]
+        ]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise LayoutError(f"{source}: {exc}") from exc
+    if region not in REGIONS:
+        raise LayoutError(f"{source}: region {region!r} is not one of {', '.join(REGIONS)}")
+    return layouts
+
+
+@cache
+def load_layouts() -> tuple[Layout, ...]:
+    """Every layout shipped in `layouts/`, file by file in name order."""
+    folder = resources.files("safecity.analytics.plates") / "layouts"
+    found: list[Layout] = []
+    for item in sorted(folder.iterdir(), key=lambda f: f.name):
+        if item.name.endswith(".toml"):
+            found.extend(parse(item.read_text(encoding="utf-8"), item.name))
+    return tuple(found)
+
+
+def _lookalike_cost(model_agrees: bool, prob: float) -> float:
+    """A look-alike swap costs 0.5 to 1: less when the model itself rated the swapped character."""
+    return 1.0 - 0.5 * min(prob * 2, 1.0) if model_agrees else 1.0
+
+
+def _swap(char: CharRead, wanted: str) -> tuple[str, float, float] | None:
+    """The character as class `wanted` (L or D): (char, prob, cost), or None if it cannot be."""
+    c = char.char
+    if wanted == "A" or (wanted == "L" and c.isalpha()) or (wanted == "D" and c.isdigit()):
+        return c, char.prob, 0.0
+    if wanted == "D" and c in TO_DIGIT:
+        digit = TO_DIGIT[c]
+        return digit, char.prob * LOOKALIKE_PROB, _lookalike_cost(char.digit == digit, char.digit_prob)
+    if wanted == "L" and c in TO_LETTER:
+        options = TO_LETTER[c]
+        letter = char.letter if char.letter and char.letter in options else options[0]
+        return letter, char.prob * LOOKALIKE_PROB, _lookalike_cost(char.letter == letter, char.letter_prob)
+    alt, prob = (char.letter, char.letter_prob) if wanted == "L" else (char.digit, char.digit_prob)
+    if alt and prob >= MODEL_SWAP_MIN_PROB:
+        return alt, prob, MODEL_SWAP_COST
+    return None
+
+
+def _fit(chars: list[CharRead], layout: Layout, pattern: str, region: str) -> Fit | None:
+    out, probs, cost = [], [], 0.0
+    for char, wanted in zip(chars, pattern, strict=True):
+        swapped = _swap(char, wanted)
+        if swapped is None:
+            return None
+        out.append(swapped[0])
+        probs.append(swapped[1])
+        cost += swapped[2]
+    text = "".join(out)
+    if layout.prefixes and not text.startswith(layout.prefixes):
+        return None
+    if layout.region == "ANY" or (region != "ANY" and layout.region != region):
+        cost += FOREIGN_COST
+    return Fit(text, tuple(probs), cost, layout.name, layout.jurisdiction, layout.priority)
+
+
+def fits(chars: list[CharRead], region: str = "PK") -> list[Fit]:
+    """Every layout the reading fits, best first (fewest swaps, home region, priority, file order)."""
+    found: list[Fit] = []
+    for layout in load_layouts():
+        best: Fit | None = None
+        for pattern in layout.patterns:
+            if len(pattern) == len(chars):
+                fit = _fit(chars, layout, pattern, region)
+                if fit is not None and (best is None or fit.cost < best.cost):
+                    best = fit
+        if best is not None:
+            found.append(best)
+    return sorted(found, key=lambda f: (f.cost, f.priority))
+
+
+def correct(chars: list[CharRead], region: str = "PK") -> Fit:
+    """The best fit of a reading, or the reading as it is under the layout "unknown"."""
+    found = fits(chars, region)
+    if found:
+        return found[0]
+    return Fit("".join(c.char for c in chars), tuple(c.prob for c in chars), 0.0, UNKNOWN, UNKNOWN, 99)
+
+
+def chars_of(text: str, prob: float = 1.0) -> list[CharRead]:
+    """A plain string as characters without model alternatives (tests, readings from elsewhere)."""
+    return [CharRead(c, prob) for c in text.upper() if c.isascii() and c.isalnum()]

@@ -1,0 +1,112 @@
+"""RapidOCR's PP-OCRv6 text detector and recogniser (ONNX, inside the rapidocr wheel) as a plate reader.
+
+Detection runs on the picture limited to `max_side` (full-size detection is slow); recognition is our
+own CTC decode of the recogniser's output, so every character keeps its probability and the model's
+best letter and best digit at the same place for the layout correction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from safecity.analytics import catalog
+from safecity.analytics.plates.base import PlateReader, PlateReaderConfig, Quad
+from safecity.analytics.plates.types import CharRead
+from safecity.analytics.types import Image
+
+logger = logging.getLogger(__name__)
+
+
+class RapidOcrConfig(PlateReaderConfig):
+    """RapidOCR (PP-OCRv6 small) settings."""
+
+    type: Literal["rapidocr"] = "rapidocr"
+
+
+class RapidOcrReader(PlateReader):
+    """Plates read by PP-OCRv6 through rapidocr + onnxruntime."""
+
+    name = "rapidocr"
+    config_class = RapidOcrConfig
+
+    def __init__(self, config: PlateReaderConfig) -> None:
+        super().__init__(config)
+        from rapidocr import RapidOCR  # heavy: only when a reader is built
+
+        det_path, rec_path = catalog.locate(catalog.spec("rapidocr"))
+        threads = config.threads or -1
+        self._engine: Any = RapidOCR(
+            params={
+                "Global.log_level": "error",
+                "Global.use_cls": False,
+                "Det.model_path": str(det_path),
+                "Det.limit_type": "max",
+                "Det.limit_side_len": config.max_side,
+                "Rec.model_path": str(rec_path),
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": threads,
+            }
+        )
+        self._det: Any = self._engine._load_det_model()  # type: ignore[no-untyped-call]
+        self._rec: Any = self._engine._load_rec_model()  # type: ignore[no-untyped-call]
+        table: list[str] = list(self._rec.postprocess_op.character)
+        self._table = table
+        self._letters = np.array(
+            [i for i, c in enumerate(table) if len(c) == 1 and c.isascii() and c.isalpha()]
+        )
+        self._digits = np.array(
+            [i for i, c in enumerate(table) if len(c) == 1 and c.isascii() and c.isdigit()]
+        )
+
+    def _find_lines(self, image: Image) -> list[Quad]:
+        found = self._det(image)
+        if found.boxes is None:
+            return []
+        return [np.asarray(box, dtype=np.float32) for box in found.boxes]
+
+    def _recognise(self, crops: list[Image]) -> list[tuple[str, tuple[CharRead, ...]]]:
+        out: list[tuple[str, tuple[CharRead, ...]]] = []
+        _, height, width = self._rec.rec_image_shape
+        for start in range(0, len(crops), 8):
+            batch = crops[start : start + 8]
+            ratio = max([width / height, *(c.shape[1] / c.shape[0] for c in batch)])
+            tensor = np.stack([self._rec.resize_norm_img(c, ratio) for c in batch]).astype(np.float32)
+            preds = np.asarray(self._rec.session(tensor))
+            out.extend(self._decode(p) for p in preds)
+        return out
+
+    def _decode(self, probs: npt.NDArray[np.float32]) -> tuple[str, tuple[CharRead, ...]]:
+        """CTC greedy decode: runs of one class collapse, blanks drop; A-Z0-9 kept, upper-cased."""
+        best = probs.argmax(axis=1)
+        raw: list[str] = []
+        chars: list[CharRead] = []
+        t = 0
+        while t < len(best):
+            k = int(best[t])
+            end = t
+            while end + 1 < len(best) and best[end + 1] == k:
+                end += 1
+            if k != 0:
+                peak = t + int(probs[t : end + 1, k].argmax())
+                symbol = self._table[k] if k < len(self._table) else " "
+                raw.append(symbol)
+                if symbol.isascii() and symbol.isalnum():
+                    row = probs[peak]
+                    letter = int(self._letters[row[self._letters].argmax()])
+                    digit = int(self._digits[row[self._digits].argmax()])
+                    chars.append(
+                        CharRead(
+                            char=symbol.upper(),
+                            prob=float(row[k]),
+                            letter=self._table[letter].upper(),
+                            letter_prob=float(row[letter]),
+                            digit=self._table[digit],
+                            digit_prob=float(row[digit]),
+                        )
+                    )
+            t = end + 1
+        return "".join(raw), tuple(chars)
