@@ -1,0 +1,111 @@
+"""Plate reading: Pakistani plates rendered with Debian's fonts onto a real photo, read by API and CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from PIL import ImageDraw, ImageFont
+from typer.testing import CliRunner
+
+from safecity.analytics.plates import PlateReader, build_reader
+from safecity.analytics.plates.layouts import chars_of, correct, load_layouts
+from safecity.cli import app
+
+PHOTO = Path("/usr/share/darknet/data/dog.jpg")  # a pickup truck, a bicycle and a dog
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+pytestmark = pytest.mark.skipif(not (PHOTO.is_file() and FONT.is_file()), reason="darknet/dejavu missing")
+
+
+def _plate(rows: list[str], scale: int = 44) -> np.ndarray:
+    font = ImageFont.truetype(str(FONT), scale)
+    width = max(int(font.getlength(r)) for r in rows) + scale
+    height = len(rows) * int(scale * 1.25) + scale // 2
+    card = PILImage.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(card)
+    draw.rectangle((2, 2, width - 3, height - 3), outline="black", width=3)
+    for i, row in enumerate(rows):
+        draw.text((scale // 2, scale // 4 + i * int(scale * 1.25)), row, fill="black", font=font)
+    return cv2.cvtColor(np.asarray(card), cv2.COLOR_RGB2BGR)
+
+
+def _on_photo(rows: list[str], at: tuple[int, int] = (460, 120)) -> np.ndarray:
+    photo = cv2.imread(str(PHOTO))
+    plate = _plate(rows)
+    x, y = at
+    photo[y : y + plate.shape[0], x : x + plate.shape[1]] = plate
+    return photo
+
+
+@pytest.fixture(scope="module")
+def reader() -> PlateReader:
+    return build_reader({"type": "rapidocr"})
+
+
+def test_rendered_punjab_plate_is_read_exactly_by_the_api(reader: PlateReader) -> None:
+    plates = reader.read(_on_photo(["LEA-1234"]))
+    assert [p.text for p in plates] == ["LEA1234"]
+    assert plates[0].jurisdiction == "Punjab"
+    assert len(plates[0].char_confidences) == 7
+    x, y, w, h = plates[0].box
+    assert 440 <= x <= 480 and 100 <= y <= 140 and w > 3 * h
+
+
+def test_two_row_motorcycle_plate_is_read_top_then_bottom(reader: PlateReader) -> None:
+    plates = reader.read(_on_photo(["LEB", "1234"]))
+    assert [p.text for p in plates] == ["LEB1234"]
+
+
+def test_photo_without_a_plate_gives_no_plate(reader: PlateReader) -> None:
+    assert reader.read(cv2.imread(str(PHOTO))) == []
+
+
+def test_non_latin_text_is_not_a_plate(reader: PlateReader) -> None:
+    photo = cv2.imread(str(PHOTO))
+    card = PILImage.new("RGB", (360, 70), "white")
+    ImageDraw.Draw(card).text((10, 8), "Привет мир 42", fill="black", font=ImageFont.truetype(str(FONT), 40))
+    sign = cv2.cvtColor(np.asarray(card), cv2.COLOR_RGB2BGR)
+    photo[130:200, 400:760] = sign
+    assert reader.read(photo) == []
+
+
+def test_lookalike_swaps_are_resolved_by_position() -> None:
+    assert correct(chars_of("LEA-I2E4")).text != "LEA1234"  # E is no digit look-alike: not forced
+    assert correct(chars_of("LE8 2O5")).text == "LEB205"
+    assert correct(chars_of("BKM-I2S")).text == "BKM125"
+    assert correct(chars_of("AND1H1689"), "IN").text == "AN01H1689"
+    assert correct(chars_of("5AU5341")).text == "5AU5341"  # a foreign layout keeps its shape
+    assert correct(chars_of("QQQ"), "PK").layout == "unknown"
+
+
+def test_every_layout_file_loads() -> None:
+    jurisdictions = {layout.jurisdiction for layout in load_layouts()}
+    assert {
+        "Punjab",
+        "Sindh",
+        "Khyber Pakhtunkhwa",
+        "Balochistan",
+        "Islamabad",
+        "Personalised",
+    } <= jurisdictions
+
+
+def test_cli_reads_plates_and_reports_a_corrupt_file(tmp_path: Path) -> None:
+    good = tmp_path / "car.png"
+    cv2.imwrite(str(good), _on_photo(["LEA-1234"]))
+    empty = tmp_path / "dog.jpg"
+    cv2.imwrite(str(empty), cv2.imread(str(PHOTO)))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8not a jpeg")
+    result = CliRunner().invoke(app, ["plates", "read", str(good), str(broken), str(empty), "--json"])
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0]["image"] == str(good)
+    assert [p["text"] for p in lines[0]["plates"]] == ["LEA1234"]
+    assert set(lines[0]["plates"][0]) == {"text", "confidence", "box", "layout", "jurisdiction"}
+    assert lines[1] == {"image": str(empty), "plates": []}
+    assert "broken.jpg" in result.stderr
