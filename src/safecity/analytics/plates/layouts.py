@@ -1,7 +1,8 @@
 """Plate layouts as data, and the correction of look-alike characters by position.
 
 Each file in `layouts/` is one jurisdiction (TOML): its `jurisdiction`, `region` (PK, IN, AR, DZ …),
-`priority` (lower wins a tie) and a list of `[[layout]]` tables with `patterns`: strings of character
+`priority` (lower wins a tie), optional `extra_cost` (catch-all buckets) and a list of `[[layout]]`
+tables with `patterns`: strings of character
 classes, L letter, D digit, A any, each optionally followed by `{m,n}` or `{n}` (separators dropped), and
 optionally `prefixes` the text must start with. Adding a jurisdiction is adding a file.
 
@@ -49,6 +50,7 @@ class Layout:
     priority: int
     patterns: tuple[str, ...]
     prefixes: tuple[str, ...] = ()
+    extra_cost: float = 0.0  # a catch-all bucket pays this, so a plate that fits a real series reads as it
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def parse(text: str, source: str) -> list[Layout]:
                 priority=priority,
                 patterns=tuple(p for raw in entry["patterns"] for p in expand(str(raw))),
                 prefixes=tuple(str(p).upper() for p in entry.get("prefixes", [])),
+                extra_cost=float(data.get("extra_cost", 0.0)),
             )
             for entry in data["layout"]
         ]
@@ -151,6 +154,7 @@ def _fit(chars: list[CharRead], layout: Layout, pattern: str, region: str) -> Fi
     text = "".join(out)
     if layout.prefixes and not text.startswith(layout.prefixes):
         return None
+    cost += layout.extra_cost
     if layout.region == "ANY" or (region != "ANY" and layout.region != region):
         cost += FOREIGN_COST
     return Fit(text, tuple(probs), cost, layout.name, layout.jurisdiction, layout.priority)
