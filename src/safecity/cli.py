@@ -23,6 +23,9 @@ from safecity.core.errors import SafecityError
 from safecity.core.logging import configure_logging
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from safecity.cameras.models import Camera
 
 app = typer.Typer(
@@ -440,6 +443,19 @@ def analytics_replay(
             err.print(f"{escape(config.name)}: {json.dumps(result.totals(rule_id))}", highlight=False)
 
 
+def _read_picture(path: Path) -> npt.NDArray[np.uint8] | None:
+    """The picture in `path` as BGR pixels, or None after saying on stderr that it is not one."""
+    import cv2
+    import numpy as np
+    from rich.markup import escape
+
+    picture = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+    if picture is None or min(picture.shape[:2]) < 16:
+        err.print(f"[red]error:[/red] {escape(str(path))}: not a readable picture")
+        return None
+    return np.asarray(picture, dtype=np.uint8)
+
+
 @analytics_app.command("detect")
 def analytics_detect(
     images: Annotated[list[Path], typer.Argument(help="Picture files (JPEG, PNG, ...).")],
@@ -461,8 +477,6 @@ def analytics_detect(
     Boxes in whole pixels, x2/y2 exclusive; colour is null where not measured. A file that cannot be read
     as a picture is named on stderr, the others are still processed, and the exit code is 1.
     """
-    import cv2
-
     from safecity.analytics.detectors import check_image
     from safecity.analytics.flows import configured_detector
     from safecity.analytics.types import class_name
@@ -480,9 +494,8 @@ def analytics_detect(
     detector = configured_detector(settings.analytics)
     failed = False
     for path in images:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        image = _read_picture(path)
         if image is None:
-            err.print(f"[red]error:[/red] {path}: not a readable picture")
             failed = True
             continue
         found = detector.detect(check_image(image), detection)
@@ -531,9 +544,6 @@ def plates_read(
     (unreadable, never guessed); box is x, y, width, height in pixels. A file that cannot be read as an
     image is named on stderr, the others are still read, and the exit status is 1.
     """
-    import cv2
-    import numpy as np
-
     from safecity.analytics.plates import build_reader
 
     region = region.upper()
@@ -542,12 +552,11 @@ def plates_read(
     reader = build_reader({"type": "rapidocr", "region": region})
     failed = False
     for image in images:
-        picture = cv2.imread(str(image), cv2.IMREAD_COLOR) if image.is_file() else None
-        if picture is None or min(picture.shape[:2]) < 16:
-            typer.echo(f"{image}: not a readable image", err=True)
+        picture = _read_picture(image)
+        if picture is None:
             failed = True
             continue
-        plates = reader.read(np.asarray(picture, dtype=np.uint8))
+        plates = reader.read(picture)
         if as_json:
             record = {"image": str(image), "plates": [p.as_json() for p in plates]}
             typer.echo(json.dumps(record, ensure_ascii=False))
