@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,9 +71,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             else None
         )
         logger.info("safecity %s started", __version__, extra={"mode": services.settings.mode})
+        # What start-up built (modules, models, route tables) lives as long as the process: frozen, the
+        # garbage collector no longer walks it, so its full collections, which run on the event loop's
+        # thread like everything else there, stay short while serving.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             stop.set()
             services.replays.cancel_all()
             for task in (event_store, units, demo_units):
