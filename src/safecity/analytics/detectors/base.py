@@ -11,8 +11,6 @@ two-wheelers and each object's colour measured. A plugin only implements `_infer
 
 from __future__ import annotations
 
-import importlib
-import logging
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -23,8 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from safecity.analytics import attributes, regions
 from safecity.analytics.riders import merge_riders
 from safecity.analytics.types import CLASS_IDS, Detections, Image, nms_indices
-
-logger = logging.getLogger(__name__)
+from safecity.core.plugins import Registry
 
 PLUGIN_MODULES = ("safecity.analytics.detectors.ssd", "safecity.analytics.detectors.yolo")
 MIN_SIDE = 16  # pixels: anything smaller is not a camera picture
@@ -107,11 +104,10 @@ class Detector(ABC):
 
     name: ClassVar[str]  # the config's `type`
     config_class: ClassVar[type[DetectorConfig]]
-    _registry: ClassVar[dict[str, type[Detector]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        Detector._registry[cls.name] = cls
+        DETECTORS.add(cls.name, cls)
 
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
@@ -166,26 +162,9 @@ def _wanted(found: Detections, config: DetectorConfig) -> npt.NDArray[np.bool_]:
     return wanted
 
 
-def _load_plugins() -> None:
-    for module in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except Exception:  # an optional plugin that cannot load must not take the others down
-            logger.exception("detector plugin %s could not be loaded", module)
-
-
 def detector_types() -> list[str]:
     """The `type` of every detector that could be loaded."""
-    _load_plugins()
-    return sorted(Detector._registry)
-
-
-def _plugin(kind: object) -> type[Detector]:
-    _load_plugins()
-    cls = Detector._registry.get(str(kind))
-    if cls is None:
-        raise ValueError(f"no detector of type {kind!r}; known: {', '.join(detector_types())}")
-    return cls
+    return DETECTORS.types()
 
 
 def detector_config(config: dict[str, Any] | DetectorConfig) -> DetectorConfig:
@@ -193,7 +172,7 @@ def detector_config(config: dict[str, Any] | DetectorConfig) -> DetectorConfig:
     loads no model, so a camera's settings can be checked and prepared before any detector runs.
     """
     kind = config.type if isinstance(config, DetectorConfig) else config.get("type")
-    return _plugin(kind).config_class.model_validate(
+    return DETECTORS.get(kind).config_class.model_validate(
         config.model_dump() if isinstance(config, DetectorConfig) else config
     )
 
@@ -201,4 +180,7 @@ def detector_config(config: dict[str, Any] | DetectorConfig) -> DetectorConfig:
 def build_detector(config: dict[str, Any] | DetectorConfig) -> Detector:
     """A detector from its config (a dict with `type`, or a config object)."""
     settings = detector_config(config)
-    return _plugin(settings.type)(settings)
+    return DETECTORS.get(settings.type)(settings)
+
+
+DETECTORS: Registry[Detector] = Registry("detector", PLUGIN_MODULES)

@@ -8,8 +8,6 @@ below the confidence floor reported as unreadable (text None) rather than guesse
 
 from __future__ import annotations
 
-import importlib
-import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -23,8 +21,7 @@ from safecity.analytics.detectors.base import check_image
 from safecity.analytics.plates import layouts
 from safecity.analytics.plates.types import UNKNOWN, CharRead, PlateRead
 from safecity.analytics.types import Image
-
-logger = logging.getLogger(__name__)
+from safecity.core.plugins import Registry
 
 PLUGIN_MODULES = ("safecity.analytics.plates.rapidocr",)
 MIN_CHARS, MAX_CHARS = 4, 12
@@ -59,11 +56,10 @@ class PlateReader(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[PlateReaderConfig]]
-    _registry: ClassVar[dict[str, type[PlateReader]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        PlateReader._registry[cls.name] = cls
+        READERS.add(cls.name, cls)
 
     def __init__(self, config: PlateReaderConfig) -> None:
         self.config = config
@@ -199,26 +195,17 @@ def _plate(group: list[Line], region: str, config: PlateReaderConfig) -> PlateRe
     )
 
 
-def _load_plugins() -> None:
-    for module in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except Exception:  # an optional plugin that cannot load must not take the others down
-            logger.exception("plate reader plugin %s could not be loaded", module)
-
-
 def reader_types() -> list[str]:
     """The `type` of every plate reader that could be loaded."""
-    _load_plugins()
-    return sorted(PlateReader._registry)
+    return READERS.types()
 
 
 def build_reader(config: dict[str, Any] | PlateReaderConfig) -> PlateReader:
     """A plate reader from its config (a dict with `type`, or a config object)."""
-    _load_plugins()
     kind = config.type if isinstance(config, PlateReaderConfig) else config.get("type")
-    cls = PlateReader._registry.get(str(kind))
-    if cls is None:
-        raise ValueError(f"no plate reader of type {kind!r}; known: {', '.join(reader_types())}")
+    cls = READERS.get(kind)
     data = config.model_dump() if isinstance(config, PlateReaderConfig) else config
     return cls(cls.config_class.model_validate(data))
+
+
+READERS: Registry[PlateReader] = Registry("plate reader", PLUGIN_MODULES)
