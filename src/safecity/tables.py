@@ -1,6 +1,7 @@
 """Every domain's tables, imported in one place so the metadata (and Alembic) sees the whole schema."""
 
 from safecity.analytics import models as analytics_models
+from safecity.analytics.plates import models as plates_models
 from safecity.audit import models as audit_models
 from safecity.auth import models as auth_models
 from safecity.cameras import models as camera_models
@@ -28,6 +29,7 @@ __all__ = [
     "metadata",
     "org_models",
     "panic_models",
+    "plates_models",
     "sharing_models",
     "video_models",
     "video_wall_models",

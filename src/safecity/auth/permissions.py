@@ -40,7 +40,10 @@ CATALOGUE: tuple[Permission, ...] = (
     Permission("records.read", "Read criminal records: persons, vehicles, FIRs, warrants", sensitive=True),
     Permission("records.manage", "Change criminal records", sensitive=True),
     Permission("faces.search", "Search by face and see face matches", sensitive=True),
-    Permission("plates.read", "Read number-plate history and hotlist hits", sensitive=True),
+    Permission("plates.read", "Search plate reads and vehicle journeys, see hotlist hits", sensitive=True),
+    Permission("hotlists.manage", "Keep hotlists of stolen and wanted vehicles", sensitive=True),
+    Permission("traffic.read", "See traffic counts, speeds and congestion"),
+    Permission("traffic.manage", "Calibrate speed measurement and define road segments"),
     Permission("challans.review", "Review traffic violations and issue e-challans", sensitive=True),
     Permission("forensics.investigate", "Search events, rebuild routes, build cases", sensitive=True),
 )

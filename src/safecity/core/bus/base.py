@@ -21,6 +21,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("ALERTS", ("alerts.>",)),
     StreamSpec("CAMERAS", ("cameras.>",)),
     StreamSpec("AUDIT", ("audit.>",)),
+    StreamSpec("PLATES", ("plates.>",)),
 )
 
 

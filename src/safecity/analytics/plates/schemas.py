@@ -1,0 +1,74 @@
+"""Pydantic shapes of number-plate sightings: what the pipeline stores and what the API returns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from safecity.core.schemas import IsoDateTime
+
+
+class Alternative(BaseModel):
+    """A runner-up reading of a plate, with its confidence."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    confidence: float = Field(ge=0, le=1)
+
+
+class SightingIn(BaseModel):
+    """A vehicle's plate as one camera read it over the frames the vehicle was in view."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    camera_id: uuid.UUID | None
+    district_id: uuid.UUID | None
+    seen_at: dt.datetime
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    plate: str | None = Field(default=None, pattern="^[A-Z0-9]{1,16}$")  # None: unreadable
+    confidence: float = Field(ge=0, le=1)
+    char_confidences: list[float] = Field(default_factory=list)
+    alternatives: list[Alternative] = Field(default_factory=list)
+    layout: str
+    jurisdiction: str
+    vehicle_class: str | None = None
+    colour: str | None = None
+    direction: str | None = None
+    track_id: int | None = None
+    box: list[int] = Field(default_factory=list)
+    frames: int = Field(default=1, ge=1)
+    crop: str | None = None
+    snapshot: str | None = None
+
+
+class SightingOut(BaseModel):
+    """A stored sighting, as the API, the bus and the pages show it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    camera_id: uuid.UUID | None
+    district_id: uuid.UUID | None
+    seen_at: IsoDateTime
+    first_seen: IsoDateTime
+    last_seen: IsoDateTime
+    plate: str | None
+    confidence: float
+    char_confidences: list[float]
+    alternatives: list[Alternative]
+    layout: str
+    jurisdiction: str
+    vehicle_class: str | None
+    colour: str | None
+    direction: str | None
+    track_id: int | None
+    box: list[int]
+    frames: int
+    crop: str | None
+    snapshot: str | None
+    hold: str | None
