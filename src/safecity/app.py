@@ -17,6 +17,7 @@ from safecity.config import Settings, load_settings
 from safecity.dispatch import positions, simulator
 from safecity.events import service as events
 from safecity.runtime import Services, build_services
+from safecity.traffic import flows as traffic
 from safecity.web import shell
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,19 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             events.store_from_bus(bus=services.bus, session_factory=services.session_factory, stop=stop),
             name="event-store",
         )
+        # Traffic: average speeds of plates read at both ends of a section; congestion of road segments.
+        traffic_tasks = [
+            asyncio.create_task(
+                traffic.section_control_from_bus(
+                    bus=services.bus, session_factory=services.session_factory, stop=stop
+                ),
+                name="traffic-sections",
+            ),
+            asyncio.create_task(
+                traffic.run_congestion(session_factory=services.session_factory, bus=services.bus, stop=stop),
+                name="traffic-congestion",
+            ),
+        ]
         dispatch = services.settings.dispatch
         units = (
             asyncio.create_task(
@@ -82,7 +96,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             gc.unfreeze()
             stop.set()
             services.replays.cancel_all()
-            for task in (event_store, units, demo_units):
+            for task in (event_store, units, demo_units, *traffic_tasks):
                 if task is not None:
                     await task
             if services.analytics is not None:

@@ -13,6 +13,7 @@ from safecity.incidents import models as incidents_models
 from safecity.incidents.panic import models as panic_models
 from safecity.incidents.sharing import models as sharing_models
 from safecity.org import models as org_models
+from safecity.traffic import models as traffic_models
 from safecity.video import models as video_models
 from safecity.video.wall import models as video_wall_models
 
@@ -31,6 +32,7 @@ __all__ = [
     "panic_models",
     "plates_models",
     "sharing_models",
+    "traffic_models",
     "video_models",
     "video_wall_models",
 ]

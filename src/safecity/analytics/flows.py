@@ -38,6 +38,8 @@ from safecity.core.bus import Bus, BusError
 from safecity.events import service as events
 from safecity.events.alerts import service as alerts
 from safecity.events.schemas import EventIn, EventOut
+from safecity.traffic import flows as traffic
+from safecity.traffic.speeds import SpeedBook
 from safecity.video.ingest import IngestSupervisor
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class AnalyticsRuntime:
     worker: InferenceWorker | None = field(default=None, init=False)
     cameras: dict[uuid.UUID, CameraAnalytics] = field(default_factory=dict, init=False)
     counts: CountBook = field(default_factory=CountBook, init=False)  # crossings not yet written
+    speeds: SpeedBook = field(default_factory=SpeedBook, init=False)  # traffic: crossings of calibrated lines
     # Seconds from a frame's decoding to its event being stored, for the latest events.
     event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
@@ -120,6 +123,8 @@ class AnalyticsRuntime:
 
     def flush_counts(self) -> None:
         """Write what the counting lines counted since the last flush (kept for the next one on failure)."""
+        # Traffic: the speeds between calibrated lines, written (and alerted) with the counts.
+        traffic.flush_speeds(self.speeds, self.session_factory, bus=self.bus, loop=self._loop)
         rows = self.counts.drain()
         if not rows:
             return
@@ -194,6 +199,7 @@ class AnalyticsRuntime:
         # Called on the detector thread: count, or hand over to the event loop, and return at once.
         if hit.firing.rule.kind == "counting_line":
             self.counts.add(hit.camera.camera_id, hit.firing, hit.frame.captured_at)
+            self.speeds.add(hit.camera.camera_id, hit.firing, hit.frame.captured_at)  # traffic speeds
         elif self._loop is not None:
             asyncio.run_coroutine_threadsafe(self._record(hit), self._loop)
 

@@ -390,13 +390,28 @@ def line_counts(
     camera = session.get(Camera, camera_id)
     if camera is None or not principal.sees_district(camera.district_id):
         raise NotFound("no such camera")
+    return read_counts(
+        session=session, camera_id=camera.id, interval=interval, since=since, until=until, rule_id=rule_id
+    )
+
+
+def read_counts(
+    *,
+    session: Session,
+    camera_id: uuid.UUID,
+    interval: int,
+    since: dt.datetime,
+    until: dt.datetime,
+    rule_id: uuid.UUID | None = None,
+) -> list[LineCount]:
+    """A camera's counts as `line_counts` reads them, for a caller that has checked the reader's access."""
     if interval not in INTERVALS:
         allowed = ", ".join(map(str, INTERVALS))
         raise InvalidInput(f"interval must be one of {allowed} minutes", code="bad_interval")
     if until <= since:
         raise InvalidInput("the end of the period must be after its start", code="bad_period")
     query = select(LineCount).where(
-        LineCount.camera_id == camera.id,
+        LineCount.camera_id == camera_id,
         LineCount.interval_min == interval,
         LineCount.bucket_start >= since,
         LineCount.bucket_start < until,

@@ -41,6 +41,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Units", "/units", "incidents.read"),
     NavItem("Response times", "/kpis", "kpis.read"),
     NavItem("Video wall", "/wall", "video.live"),
+    NavItem("Traffic", "/traffic", "traffic.read"),
     NavItem("Cameras", "/cameras", "cameras.read"),
     NavItem("Camera review", "/cameras/review", "cameras.manage"),
     NavItem("My cameras", "/owner", "cameras.own"),

@@ -35,6 +35,8 @@ from safecity.incidents.sharing import views as sharing_views
 from safecity.org import pages as org_pages
 from safecity.org import service as org
 from safecity.org import views as org_views
+from safecity.traffic import pages as traffic_pages
+from safecity.traffic import views as traffic_views
 from safecity.video import views as video_views
 from safecity.video.playback import pages as playback_pages
 from safecity.video.playback import views as playback_views
@@ -115,6 +117,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     dispatch_pages,
     analytics_views,
     analytics_pages,
+    traffic_views,
+    traffic_pages,
 )
 
 

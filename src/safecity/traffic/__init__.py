@@ -1,0 +1,1 @@
+"""Traffic: counts per location and lane, speeds, section control, road segments and congestion."""

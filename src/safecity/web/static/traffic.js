@@ -1,0 +1,57 @@
+// The city traffic map: locations as dots, road segments as lines coloured by congestion, refreshed.
+"use strict";
+
+const LEVEL_COLOURS = { free: "#2e7d32", moderate: "#f9a825", heavy: "#c62828", jam: "#6d0000", unknown: "#777" };
+
+function initTrafficMap(el) {
+  const map = safecity.createMap(el);
+  if (!map) return;
+  const data = JSON.parse(el.dataset.trafficMap || "{}");
+  const layers = [];
+  for (const loc of data.locations || []) {
+    const dot = safecity.dot(map, loc.lat, loc.lon, loc.name, { radius: 6, color: "#1f6fb5", fillOpacity: 0.9 });
+    if (dot) {
+      dot.on("click", () => { window.location.href = loc.href; });
+      layers.push(dot);
+    }
+  }
+  const lines = new Map();
+  for (const seg of data.segments || []) {
+    const level = seg.state ? seg.state.level : "unknown";
+    const line = L.polyline(seg.path, { color: LEVEL_COLOURS[level] || LEVEL_COLOURS.unknown, weight: 6, opacity: 0.85 });
+    line.bindTooltip(safecity.el("span", `${seg.name}: ${level}`));
+    line.addTo(map);
+    lines.set(seg.id, line);
+    layers.push(line);
+  }
+  safecity.fit(map, layers, { pad: 0.3 });
+  const every = Number(el.dataset.refreshS || 30) * 1000;
+  async function refresh() {
+    try {
+      const answer = await fetch("/api/v1/traffic/segments", { headers: { Accept: "application/json" } });
+      if (!answer.ok) return;
+      for (const seg of await answer.json()) {
+        const level = seg.state ? seg.state.level : "unknown";
+        const line = lines.get(seg.id);
+        if (line) {
+          line.setStyle({ color: LEVEL_COLOURS[level] || LEVEL_COLOURS.unknown });
+          line.setTooltipContent(safecity.el("span", `${seg.name}: ${level}`));
+        }
+        const row = document.querySelector(`tr[data-segment="${seg.id}"]`);
+        if (row) {
+          row.querySelector("[data-level]").textContent = level;
+          row.querySelector("[data-flow]").textContent = seg.state ? seg.state.flow_vph : "—";
+          row.querySelector("[data-speed]").textContent = seg.state && seg.state.speed_kmh !== null ? seg.state.speed_kmh : "—";
+          row.querySelector("[data-stopped]").textContent = seg.state ? seg.state.stopped_lanes.length : 0;
+        }
+      }
+    } catch (err) {
+      // the server may be restarting: the next refresh tries again
+    }
+  }
+  setInterval(refresh, every);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-traffic-map]").forEach(initTrafficMap);
+});
