@@ -45,7 +45,7 @@ def flush_speeds(
     try:
         with session_factory() as session:
             book.set_calibrations(traffic.calibrations(session=session))
-    except SQLAlchemyError:
+    except Exception:  # the counts are flushed after this, whatever happens here
         logger.exception("speed calibrations could not be read; measuring with the previous ones")
     speeds = book.measure()
     if not speeds:

@@ -1,7 +1,7 @@
 """Vehicle speeds from two counting lines a measured distance apart, kept in memory and written in batches.
 
-The detector thread hands each counting-line firing to a `SpeedBook` (a list append under a lock, and only
-for lines that take part in a calibration); the analytics' flush thread then pairs each track's crossing
+The detector thread hands each counting-line firing to a `SpeedBook` (a list append under a lock); the
+analytics' flush thread then pairs each track's crossing
 of one line with its crossing of the other: speed = distance / time between the two frames. A frame's
 time is known to one analytics frame (0.2 s at 5 fps), so lines should be far enough apart that a vehicle
 takes a second or more between them. Speeds are summed per class into buckets of every interval, as line
@@ -141,9 +141,9 @@ class SpeedBook:
         self._waiting = {k: v for k, v in self._waiting.items() if k[0] in ids}
 
     def add(self, camera_id: uuid.UUID, firing: Firing, at: dt.datetime) -> None:
-        """Note a counting line's crossings at `at` if the line is calibrated (detector thread: quick)."""
-        if firing.rule_id not in self._calibrations:
-            return
+        """Note a counting line's crossings at `at` (detector thread: a list append). Every line's are noted,
+        as the counts are: a calibration saved moments ago is known only at the next measurement.
+        """
         found = [
             Crossing(camera_id, firing.rule_id, int(c["track_id"]), str(c["class"]), at)
             for c in firing.detail.get("crossings", [])
