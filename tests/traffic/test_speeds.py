@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from footage import moving, through_h264
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from analytics.footage import moving, through_h264
 from safecity.analytics import service as analytics
 from safecity.analytics.detectors import Detector, build_detector
 from safecity.analytics.flows import AnalyticsRuntime
