@@ -57,7 +57,7 @@ def counted_road(factory: Factory, session: Session) -> tuple[District, Camera, 
 def window() -> dict[str, str]:
     now = utcnow()
     return {
-        "since": (now - dt.timedelta(hours=1)).isoformat(),
+        "since": (now - dt.timedelta(hours=2)).isoformat(),
         "until": (now + dt.timedelta(hours=1)).isoformat(),
     }
 
@@ -87,7 +87,7 @@ def test_counts_and_speeds_are_read_per_lane_within_the_readers_districts(
     assert speeds.status_code == 200, speeds.text
     [row] = speeds.json()
     assert row["class"] == "car" and row["count"] == 3 and row["interval_min"] == 5
-    assert row["mean_kmh"] == 60.0 and row["max_kmh"] == 72.0 and 70.0 <= row["p85_kmh"] <= 74.0
+    assert row["mean_kmh"] == 60.0 and row["max_kmh"] == 72.0 and row["p85_kmh"] == 72.0  # capped at the top
 
     # Bad input: stable codes.
     bad = officer.get(f"{url}/counts", params={**window(), "interval": 7})

@@ -21,7 +21,6 @@ from safecity.core.errors import InvalidInput
 from safecity.traffic import service as traffic
 from safecity.traffic.models import SpeedBucket
 from safecity.traffic.schemas import CalibrationIn, LocationOut
-from safecity.traffic.speeds import percentile
 from safecity.web import charts
 from safecity.web.charts import Chart
 from safecity.web.deps import Db
@@ -48,15 +47,16 @@ def merge(rows: list[SpeedBucket]) -> SpeedSummary:
     count = sum(r.count for r in rows)
     if count == 0:
         return SpeedSummary(0, None, None, None)
-    bins: Counter[int] = Counter()
+    bins: Counter[str] = Counter()
     for row in rows:
-        bins.update({int(k): n for k, n in row.bins.items()})
-    p85 = percentile(dict(bins), 0.85)
+        bins.update(row.bins)
+    top = max(r.max_kmh for r in rows)
+    p85 = traffic.p85(dict(bins), top)
     return SpeedSummary(
         count,
         round(sum(r.sum_kmh for r in rows) / count, 1),
         None if p85 is None else round(p85, 1),
-        round(max(r.max_kmh for r in rows), 1),
+        round(top, 1),
     )
 
 

@@ -181,9 +181,15 @@ def speed_out(row: SpeedBucket) -> SpeedOut:
         class_name=row.class_name,
         count=row.count,
         mean_kmh=round(row.sum_kmh / row.count, 1),
-        p85_kmh=_round(percentile({int(k): n for k, n in row.bins.items()}, 0.85)),
+        p85_kmh=_round(p85(row.bins, row.max_kmh)),
         max_kmh=round(row.max_kmh, 1),
     )
+
+
+def p85(bins: dict[str, int], max_kmh: float) -> float | None:
+    """The 85th-percentile speed of a stored histogram (never above the fastest vehicle's speed)."""
+    found = percentile({int(k): n for k, n in bins.items()}, 0.85)
+    return None if found is None else min(found, max_kmh)
 
 
 def _round(value: float | None) -> float | None:
@@ -691,7 +697,7 @@ def list_segments(*, session: Session, principal: Principal) -> list[SegmentOut]
     principal.require(READ)
     query = select(Segment, SegmentState).outerjoin(SegmentState, SegmentState.segment_id == Segment.id)
     query = query.where(principal.district_filter(Segment.district_id)).order_by(Segment.name)
-    return [_segment_out(row, state) for row, state in session.execute(query).tuples()]
+    return [_segment_out(row, state) for row, state in session.execute(query)]
 
 
 def create_segment(*, session: Session, principal: Principal, data: SegmentIn) -> SegmentOut:
