@@ -629,6 +629,76 @@ CASES = [
         ),
     ),
     Case("GET", "/api/v1/analytics/status", "cameras.read", lambda w: ("/api/v1/analytics/status", None)),
+    # traffic: locations, counts and speeds, calibrations, sections, segments; helpers at the end of this file
+    Case("GET", "/api/v1/traffic/locations", "traffic.read", lambda w: ("/api/v1/traffic/locations", None)),
+    Case(
+        "GET",
+        "/api/v1/traffic/locations/{camera_id}",
+        "traffic.read",
+        lambda w: (f"/api/v1/traffic/locations/{_matrix_camera(w)}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/locations/{camera_id}/counts",
+        "traffic.read",
+        lambda w: (f"/api/v1/traffic/locations/{_matrix_camera(w)}/counts?{_DAY}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/locations/{camera_id}/speeds",
+        "traffic.read",
+        lambda w: (f"/api/v1/traffic/locations/{_matrix_camera(w)}/speeds?{_DAY}", None),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/traffic/locations/{camera_id}/calibration",
+        "traffic.manage",
+        lambda w: _matrix_calibration(w),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/traffic/locations/{camera_id}/calibration/{calibration_id}",
+        "traffic.manage",
+        lambda w: (f"{_matrix_calibration(w)[0]}/{uuid.uuid4()}", None),
+    ),
+    Case("GET", "/api/v1/traffic/sections", "traffic.read", lambda w: ("/api/v1/traffic/sections", None)),
+    Case(
+        "POST",
+        "/api/v1/traffic/sections",
+        "traffic.manage",
+        lambda w: ("/api/v1/traffic/sections", _matrix_section_body(w)),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/traffic/sections/{section_id}",
+        "traffic.manage",
+        lambda w: (f"/api/v1/traffic/sections/{uuid.uuid4()}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/sections/{section_id}/stats",
+        "traffic.read",
+        lambda w: (f"/api/v1/traffic/sections/{uuid.uuid4()}/stats?{_DAY}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/sections/{section_id}/passages",
+        "plates.read",
+        lambda w: (f"/api/v1/traffic/sections/{uuid.uuid4()}/passages?{_DAY}&purpose=matrix", None),
+    ),
+    Case("GET", "/api/v1/traffic/segments", "traffic.read", lambda w: ("/api/v1/traffic/segments", None)),
+    Case(
+        "POST",
+        "/api/v1/traffic/segments",
+        "traffic.manage",
+        lambda w: ("/api/v1/traffic/segments", _matrix_segment_body(w)),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/traffic/segments/{segment_id}",
+        "traffic.manage",
+        lambda w: (f"/api/v1/traffic/segments/{uuid.uuid4()}", None),
+    ),
     Case(
         "GET",
         "/api/v1/events/stream",
@@ -954,3 +1024,60 @@ def _matrix_event(world: World) -> str:
     events.record_many(session=session, events=[event])
     session.commit()
     return str(event.id)
+
+
+_DAY = "since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z"
+
+
+def _matrix_lines(world: World) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """A camera in district A with two counting lines, committed so the app sees it."""
+    from safecity.analytics import service as analytics
+    from safecity.analytics.schemas import rule_adapter
+    from safecity.auth.principal import Principal
+
+    session = object_session(world.a)
+    assert session is not None
+    camera_id = _matrix_camera(world)
+    drawer = Principal(
+        None, "matrix-drawer", frozenset({"analytics.manage", "cameras.read"}), None, via="system"
+    )
+    a, b = (
+        analytics.create_rule(
+            session=session,
+            principal=drawer,
+            camera_id=camera_id,
+            config=rule_adapter.validate_python(
+                {"kind": "counting_line", "name": name, "line": [[x, 0], [x, 1]]}
+            ),
+        )
+        for name, x in (("Lane in", 0.3), ("Lane out", 0.7))
+    )
+    session.commit()
+    return camera_id, a.id, b.id
+
+
+def _matrix_calibration(world: World) -> tuple[str, dict[str, Any]]:
+    camera_id, a, b = _matrix_lines(world)
+    body = {"line_a_id": str(a), "line_b_id": str(b), "distance_m": 20}
+    return f"/api/v1/traffic/locations/{camera_id}/calibration", body
+
+
+def _matrix_section_body(world: World) -> dict[str, Any]:
+    return {
+        "name": f"Section {uuid.uuid4().hex[:6]}",
+        "camera_a_id": str(_matrix_camera(world)),
+        "camera_b_id": str(_matrix_camera(world)),
+        "distance_m": 1000,
+        "speed_limit_kmh": 60,
+    }
+
+
+def _matrix_segment_body(world: World) -> dict[str, Any]:
+    camera_id, a, b = _matrix_lines(world)
+    return {
+        "name": f"Segment {uuid.uuid4().hex[:6]}",
+        "camera_id": str(camera_id),
+        "line_ids": [str(a), str(b)],
+        "path": [[34.0, 71.5], [34.001, 71.501]],
+        "free_flow_kmh": 50,
+    }
