@@ -4,10 +4,10 @@ bucket with the 85th percentile, and measured end to end by the live analytics o
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.footage import moving, through_h264
+from conftest import Factory, wait_until_async
 from safecity.analytics import service as analytics
 from safecity.analytics.detectors import Detector, build_detector
 from safecity.analytics.flows import AnalyticsRuntime
@@ -26,15 +27,14 @@ from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import Settings
 from safecity.core.bus import MemoryBus
+from safecity.core.crypto import SecretBox
+from safecity.events.alerts.models import Alert
 from safecity.traffic import service as traffic
 from safecity.traffic.flows import flush_speeds
 from safecity.traffic.models import SpeedBucket
 from safecity.traffic.schemas import CalibrationIn
 from safecity.traffic.speeds import Calibration, SpeedBook, SpeedSum, buckets, percentile
 from safecity.video.ingest import Frame, FrameSlot, IngestSupervisor
-
-if TYPE_CHECKING:
-    from conftest import Factory
 
 T0 = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 FPS = 5
@@ -204,3 +204,42 @@ def test_speeds_that_cannot_be_written_are_kept_for_the_next_flush() -> None:
     assert flush_speeds(book, Broken()) == []  # type: ignore[arg-type]
     kept = book.measure()
     assert [round(s.kmh) for s in kept] == [36]
+
+
+@pytest.mark.anyio
+async def test_a_vehicle_over_the_calibrations_limit_raises_a_speeding_alert(
+    own_db: tuple[str, sessionmaker[Session]], settings: Settings
+) -> None:
+    _, factory_db = own_db
+    with factory_db() as session:
+        district = Factory(session, SecretBox(settings.secret_key.get_secret_value(), "mfa")).district()
+        camera, a, b = camera_with_lines(session, district.id)
+        traffic.calibrate(
+            session=session,
+            principal=SYSTEM,
+            camera_id=camera.id,
+            data=CalibrationIn(line_a_id=a, line_b_id=b, distance_m=20.0, speed_limit_kmh=50),
+        )
+        session.commit()
+        camera_id = camera.id
+    bus = MemoryBus()
+    await bus.start()
+    book = SpeedBook()
+    for track, seconds in ((1, 1.0), (2, 2.0)):  # 72 km/h, over the limit; 36 km/h, within it
+        book.add(camera_id, firing(a, (track, "car")), T0)
+        book.add(camera_id, firing(b, (track, "car")), T0 + dt.timedelta(seconds=seconds))
+    loop = asyncio.get_running_loop()
+    try:
+        # On a worker thread, as the analytics flush it; the alert is raised on the loop.
+        written = await asyncio.to_thread(flush_speeds, book, factory_db, bus=bus, loop=loop)
+        assert sorted(round(s.kmh) for s in written) == [36, 72]
+
+        def alerts() -> list[Alert]:
+            with factory_db() as session:
+                return list(session.scalars(select(Alert).where(Alert.kind == "traffic.speeding")))
+
+        await wait_until_async(alerts, within=10)
+    finally:
+        await bus.close()
+    [alert] = alerts()
+    assert alert.camera_id == camera_id and alert.detail["kmh"] == 72.0 and "72 km/h" in alert.title

@@ -72,9 +72,9 @@ def test_the_traffic_page_shows_counts_speeds_and_congestion(live_app: LiveApp, 
     expect(location.get_by_test_id("location-mean-speed")).to_have_text("60.0")
     segment_row = page.locator(f'tr[data-segment="{segment.id}"]')
     expect(segment_row.locator("[data-level]")).to_have_text("free")
-    # The map draws the segment in its level's colour and the location as a dot.
+    # The map draws the segment, and the location measuring it as a dot, in the segment's level's colour.
     expect(page.locator("path.leaflet-interactive")).to_have_count(2)
-    expect(page.locator('path.leaflet-interactive[stroke="#2e7d32"]')).to_have_count(1)
+    expect(page.locator('path.leaflet-interactive[stroke="#2e7d32"]')).to_have_count(2)
 
     # The evaluator finds a jam: the map and the table follow without a reload.
     with services.session_factory() as session:
@@ -83,7 +83,7 @@ def test_the_traffic_page_shows_counts_speeds_and_congestion(live_app: LiveApp, 
         state.level, state.jammed = "jam", True
         session.commit()
     expect(segment_row.locator("[data-level]")).to_have_text("jam", timeout=10_000)
-    expect(page.locator(f'path.leaflet-interactive[stroke="{JAM}"]')).to_have_count(1)
+    expect(page.locator(f'path.leaflet-interactive[stroke="{JAM}"]')).to_have_count(2)
 
     page.get_by_role("link", name="GT Road").click()
     page.wait_for_url(f"{live_app.base}/traffic/locations/{camera_id}")

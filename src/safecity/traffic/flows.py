@@ -42,6 +42,8 @@ def flush_speeds(
     (kept for the next flush on failure); vehicles over their calibration's limit are alerted on `loop`.
     Returns the speeds written.
     """
+    if book.idle:  # nothing crossed, nothing waits: no need to ask the database
+        return []
     try:
         with session_factory() as session:
             book.set_calibrations(traffic.calibrations(session=session))
@@ -135,7 +137,7 @@ async def section_control_from_bus(
     bus: Bus,
     session_factory: sessionmaker[Session],
     stop: asyncio.Event,
-    subject: str = "plates.>",
+    subject: str = "plates.sighting.>",
     durable: str = SECTIONS_DURABLE,
 ) -> None:
     """Match every plate sighting published on the bus against the sections ending at its camera, until

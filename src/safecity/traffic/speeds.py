@@ -140,6 +140,13 @@ class SpeedBook:
             self._calibrations = by_line
         self._waiting = {k: v for k, v in self._waiting.items() if k[0] in ids}
 
+    @property
+    def idle(self) -> bool:
+        """Whether there is nothing to measure or write (no crossing noted, none waiting, none unwritten)."""
+        with self._lock:
+            noted = bool(self._crossings)
+        return not (noted or self._waiting or self._unwritten)
+
     def add(self, camera_id: uuid.UUID, firing: Firing, at: dt.datetime) -> None:
         """Note a counting line's crossings at `at` (detector thread: a list append). Every line's are noted,
         as the counts are: a calibration saved moments ago is known only at the next measurement.

@@ -2,16 +2,33 @@
 "use strict";
 
 const LEVEL_COLOURS = { free: "#2e7d32", moderate: "#f9a825", heavy: "#c62828", jam: "#6d0000", unknown: "#777" };
+const LEVEL_ORDER = ["unknown", "free", "moderate", "heavy", "jam"];
+const COUNTING = "#1f6fb5";  // a location that measures no segment
+
+// Each camera's worst level over the segments it measures.
+function worstByCamera(segments) {
+  const worst = new Map();
+  for (const seg of segments) {
+    const level = seg.state ? seg.state.level : "unknown";
+    const seen = worst.get(seg.camera_id);
+    if (seen === undefined || LEVEL_ORDER.indexOf(level) > LEVEL_ORDER.indexOf(seen)) worst.set(seg.camera_id, level);
+  }
+  return worst;
+}
 
 function initTrafficMap(el) {
   const map = safecity.createMap(el);
   if (!map) return;
   const data = JSON.parse(el.dataset.trafficMap || "{}");
   const layers = [];
+  const dots = new Map();
+  const worst = worstByCamera(data.segments || []);
   for (const loc of data.locations || []) {
-    const dot = safecity.dot(map, loc.lat, loc.lon, loc.name, { radius: 6, color: "#1f6fb5", fillOpacity: 0.9 });
+    const colour = worst.has(loc.id) ? LEVEL_COLOURS[worst.get(loc.id)] : COUNTING;
+    const dot = safecity.dot(map, loc.lat, loc.lon, loc.name, { radius: 6, color: colour, fillOpacity: 0.9 });
     if (dot) {
       dot.on("click", () => { window.location.href = loc.href; });
+      dots.set(loc.id, dot);
       layers.push(dot);
     }
   }
@@ -30,7 +47,12 @@ function initTrafficMap(el) {
     try {
       const answer = await fetch("/api/v1/traffic/segments", { headers: { Accept: "application/json" } });
       if (!answer.ok) return;
-      for (const seg of await answer.json()) {
+      const segments = await answer.json();
+      for (const [cameraId, level] of worstByCamera(segments)) {
+        const dot = dots.get(cameraId);
+        if (dot) dot.setStyle({ color: LEVEL_COLOURS[level] || LEVEL_COLOURS.unknown });
+      }
+      for (const seg of segments) {
         const level = seg.state ? seg.state.level : "unknown";
         const line = lines.get(seg.id);
         if (line) {
