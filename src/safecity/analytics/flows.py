@@ -81,7 +81,7 @@ class AnalyticsRuntime:
     worker: InferenceWorker | None = field(default=None, init=False)
     cameras: dict[uuid.UUID, CameraAnalytics] = field(default_factory=dict, init=False)
     counts: CountBook = field(default_factory=CountBook, init=False)  # crossings not yet written
-    speeds: SpeedBook = field(default_factory=SpeedBook, init=False)  # traffic: crossings of calibrated lines
+    speeds: SpeedBook = field(default_factory=SpeedBook, init=False)  # traffic: crossings, paired into speeds
     # Seconds from a frame's decoding to its event being stored, for the latest events.
     event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
