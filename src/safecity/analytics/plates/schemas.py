@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
