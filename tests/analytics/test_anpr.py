@@ -24,13 +24,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from conftest import RtspCamera
 from safecity import seed
 from safecity.analytics.detectors import Detector, build_detector
-from safecity.analytics.flows import AnalyticsRuntime
+from safecity.analytics.flows import AnalyticsRuntime, store_sighting
 from safecity.analytics.pipeline import CameraAnalytics, CameraInfo, InferenceQueue, InferenceWorker
 from safecity.analytics.plates import PlateReader, build_reader
 from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.live import CameraPlates, CameraRef, Finished, PlateQueue, PlateWorker
 from safecity.analytics.plates.models import Sighting
 from safecity.analytics.plates.schemas import PlateSettings, SightingOut
+from safecity.analytics.plates.types import UNKNOWN, PlateRead
+from safecity.analytics.plates.voting import combine
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import AnalyticsSettings, Settings, VideoSettings
@@ -259,6 +261,22 @@ async def test_a_vehicle_passing_a_live_camera_is_stored_once_with_its_crop_and_
         await asyncio.sleep(4)  # nothing more comes of the same pass
         stored = sightings()
         again = await published.next(timeout=0.5)
+
+        # A change of settings applies without a restart; off, and without rules, the camera is not analysed.
+        for mode in ("dedicated", "off"):
+            with factory_db() as session:
+                plates.set_settings(
+                    session=session,
+                    principal=SUPERVISOR,
+                    camera_id=camera_id,
+                    settings=PlateSettings(mode=mode),
+                )
+                session.commit()
+            await runtime.refresh()
+            if mode == "dedicated":
+                running = runtime.cameras[camera_id].plates
+                assert running is not None and running.dedicated
+        assert camera_id not in runtime.cameras
     finally:
         await runtime.stop()
         await video.stop()
@@ -283,3 +301,45 @@ async def test_a_vehicle_passing_a_live_camera_is_stored_once_with_its_crop_and_
     # What was published is exactly what was stored, on the camera's subject.
     assert message.subject == plates.subject(camera_id)
     assert json.loads(message.data) == json.loads(SightingOut.model_validate(sighting).model_dump_json())
+
+
+def test_an_unreadable_pass_is_stored_without_a_plate_but_with_its_crop(
+    own_db: tuple[str, sessionmaker[Session]], tmp_path: Path, plated_pickup: np.ndarray
+) -> None:
+    _, factory_db = own_db
+    with factory_db() as session:
+        seed.reference_data(session=session)
+        district = org.district_by_code(session=session, code="PSW")
+        assert district is not None
+        camera = Camera(name="Lane", district_id=district.id, latitude=34.0, longitude=71.5, stream_url="")
+        session.add(camera)
+        session.commit()
+        camera_id, district_id = camera.id, district.id
+    # Three frames, each below the floor: the pass is unreadable, and no guess is made of it.
+    doubtful = PlateRead(None, 0.42, (0.42,) * 7, (14, 103, 125, 35), UNKNOWN, UNKNOWN, "LFA-I2?4")
+    vote = combine([doubtful] * 3, region="PK", floor=0.6)
+    done = Finished(
+        camera=CameraRef(camera_id, "Lane", district_id),
+        vote=vote,
+        region="PK",
+        plate_crop=plated_pickup[98:143, 9:144].copy(),
+        vehicle=plated_pickup,
+        box=(214, 480, 125, 35),
+        seen_at=T0,
+        first_seen=T0,
+        last_seen=T0 + dt.timedelta(seconds=2),
+        track_id=7,
+        vehicle_class="truck",
+        colour="red",
+        direction="right",
+    )
+    out = store_sighting(done, session_factory=factory_db, snapshots_dir=tmp_path)
+    with factory_db() as session:
+        row = session.get(Sighting, out.id)
+        assert row is not None
+        assert row.plate is None and row.folded is None and row.folded_rev is None
+        assert row.layout == UNKNOWN and row.alternatives == [] and row.frames == 3
+        assert row.confidence == pytest.approx(0.42)
+    crop = cv2.imread(str(tmp_path / (out.crop or "")))
+    assert crop is not None and crop.shape[:2] == (45, 135)
+    assert (tmp_path / (out.snapshot or "")).is_file()

@@ -298,7 +298,12 @@ class AnalyticsRuntime:
     async def _record_sighting(self, done: Finished) -> None:
         camera_id = done.camera.camera_id
         try:
-            out = await asyncio.to_thread(self._store_sighting, done)
+            out = await asyncio.to_thread(
+                store_sighting,
+                done,
+                session_factory=self.session_factory,
+                snapshots_dir=self.settings.snapshots_dir,
+            )
         except Exception:
             logger.exception("camera %s: a plate sighting could not be stored", camera_id)
             return
@@ -308,42 +313,6 @@ class AnalyticsRuntime:
             )
         except BusError:
             logger.warning("camera %s: plate sighting %s stored but not published", camera_id, out.id)
-
-    def _store_sighting(self, done: Finished) -> SightingOut:
-        """Write the plate crop and the vehicle's picture, then the sighting that refers to them."""
-        camera_id, vote = done.camera.camera_id, done.vote
-        sighting_id = uuid.uuid4()
-        crop = plates.crop_path(camera_id, sighting_id, done.seen_at, part="crop")
-        vehicle = plates.crop_path(camera_id, sighting_id, done.seen_at, part="vehicle")
-        snapshots.save(done.plate_crop, self.settings.snapshots_dir, crop)
-        snapshots.save(done.vehicle, self.settings.snapshots_dir, vehicle)
-        sighting = SightingIn(
-            id=sighting_id,
-            camera_id=camera_id,
-            district_id=done.camera.district_id,
-            seen_at=done.seen_at,
-            first_seen=done.first_seen,
-            last_seen=done.last_seen,
-            plate=vote.text,
-            confidence=min(1.0, vote.confidence),
-            char_confidences=list(vote.char_confidences),
-            alternatives=[Alternative(text=t, confidence=c) for t, c in vote.alternatives],
-            layout=vote.layout,
-            jurisdiction=vote.jurisdiction,
-            vehicle_class=done.vehicle_class,
-            colour=done.colour,
-            direction=done.direction,
-            track_id=done.track_id,
-            box=list(done.box),
-            frames=vote.frames,
-            crop=crop,
-            snapshot=vehicle,
-        )
-        with self.session_factory() as session:
-            row = plates.record(session=session, sighting=sighting)
-            out = SightingOut.model_validate(row)
-            session.commit()
-        return out
 
     async def _alert(self, hit: Hit, event: EventIn) -> None:
         rule = hit.firing.rule
@@ -367,6 +336,47 @@ class AnalyticsRuntime:
             )
         except Exception:  # the event is stored; a failed alert must not stop the next one
             logger.exception("camera %s: alert for event %s not raised", hit.camera.camera_id, event.id)
+
+
+def store_sighting(
+    done: Finished, *, session_factory: sessionmaker[Session], snapshots_dir: Path
+) -> SightingOut:
+    """Write a finished pass's plate crop and vehicle picture, then the sighting that refers to them (one
+    transaction); blocking: run it off the event loop and off the reader's thread.
+    """
+    camera_id, vote = done.camera.camera_id, done.vote
+    sighting_id = uuid.uuid4()
+    crop = plates.crop_path(camera_id, sighting_id, done.seen_at, part="crop")
+    vehicle = plates.crop_path(camera_id, sighting_id, done.seen_at, part="vehicle")
+    snapshots.save(done.plate_crop, snapshots_dir, crop)
+    snapshots.save(done.vehicle, snapshots_dir, vehicle)
+    sighting = SightingIn(
+        id=sighting_id,
+        camera_id=camera_id,
+        district_id=done.camera.district_id,
+        seen_at=done.seen_at,
+        first_seen=done.first_seen,
+        last_seen=done.last_seen,
+        plate=vote.text,
+        confidence=min(1.0, vote.confidence),
+        char_confidences=list(vote.char_confidences),
+        alternatives=[Alternative(text=t, confidence=c) for t, c in vote.alternatives],
+        layout=vote.layout,
+        jurisdiction=vote.jurisdiction,
+        vehicle_class=done.vehicle_class,
+        colour=done.colour,
+        direction=done.direction,
+        track_id=done.track_id,
+        box=list(done.box),
+        frames=vote.frames,
+        crop=crop,
+        snapshot=vehicle,
+    )
+    with session_factory() as session:
+        row = plates.record(session=session, sighting=sighting)
+        out = SightingOut.model_validate(row)
+        session.commit()
+    return out
 
 
 def replay_recordings(

@@ -52,6 +52,7 @@ PADDING = 0.05  # of the box, around a vehicle crop (a plate on the bumper's edg
 PLATE_PADDING = 0.2  # of the plate's height, around a stored plate crop
 PASS_GAP_S = 1.0  # dedicated mode: a plate unseen this long has passed
 MAX_PASS_READS = 40  # dedicated mode: reads kept per pass (a car standing at a light)
+MAX_PICTURES = 4  # per pass: the pictures of the best read of this many different texts
 
 READS = Counter("safecity_plate_reads_total", "Pictures the plate reader ran on", ["camera"])
 DROPS = Counter("safecity_plate_queue_drops_total", "Plate crops replaced by newer ones before reading")
@@ -140,6 +141,12 @@ class _Pass:
         kept = self.pictures.get(read.text)
         if kept is None or read.confidence > kept[0]:
             self.pictures[read.text] = (read.confidence, picture, vehicle, wall)
+        if len(self.pictures) > MAX_PICTURES:  # a dedicated camera's pictures are whole frames
+            del self.pictures[min(self.pictures, key=lambda text: self.pictures[text][0])]
+
+    def picture_of(self, text: str | None) -> tuple[float, Image, Image, dt.datetime]:
+        """The pictures of the best read of `text`, or of the best read kept."""
+        return self.pictures.get(text) or max(self.pictures.values(), key=lambda kept: kept[0])
 
 
 class PlateQueue:
@@ -368,7 +375,7 @@ class CameraPlates:
         x, y, w, h = read.box
         best, distance = None, float("inf")
         for key, p in self._open.items():
-            if read.text is not None and read.text in p.pictures:
+            if read.text is not None and any(r.text == read.text for r in p.reads):
                 return key
             px, py, pw, ph = p.reads[-1].box
             gap = float(np.hypot((x + w / 2) - (px + pw / 2), (y + h / 2) - (py + ph / 2)))
@@ -382,7 +389,7 @@ class CameraPlates:
     def _finish(self, found: _Pass, track_id: int | None, ended: Ended | None = None) -> Finished:
         vote = combine(found.reads, region=self.settings.region, floor=self.floor)
         best = found.reads[vote.best]
-        _, plate, vehicle, seen_at = found.pictures[best.text]
+        _, plate, vehicle, seen_at = found.picture_of(best.text)
         direction = ended.direction if ended is not None else None
         if ended is None and found.path:
             frame_size = (vehicle.shape[1], vehicle.shape[0])
