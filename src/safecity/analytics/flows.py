@@ -6,6 +6,7 @@ counting lines' crossings are counted in memory and written every few seconds by
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import logging
 import time
@@ -96,6 +97,7 @@ class AnalyticsRuntime:
     event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _sightings: set[concurrent.futures.Future[None]] = field(default_factory=set, init=False)  # being stored
 
     async def start(self) -> None:
         """Start analysing the cameras with rules, and follow rule changes."""
@@ -115,6 +117,9 @@ class AnalyticsRuntime:
             await asyncio.to_thread(self.worker.stop)
         if self.plate_worker is not None:  # after the cameras: it finishes the passes they left open
             await asyncio.to_thread(self.plate_worker.stop)
+            await asyncio.gather(
+                *(asyncio.wrap_future(f) for f in list(self._sightings)), return_exceptions=True
+            )
         await asyncio.to_thread(self.flush_counts)
 
     def stats(self) -> AnalyticsStats:
@@ -293,7 +298,9 @@ class AnalyticsRuntime:
     def _on_sighting(self, done: Finished) -> None:
         # Called on the plate reader's thread: hand over to the event loop and return at once.
         if self._loop is not None:
-            asyncio.run_coroutine_threadsafe(self._record_sighting(done), self._loop)
+            pending = asyncio.run_coroutine_threadsafe(self._record_sighting(done), self._loop)
+            self._sightings.add(pending)
+            pending.add_done_callback(self._sightings.discard)
 
     async def _record_sighting(self, done: Finished) -> None:
         camera_id = done.camera.camera_id

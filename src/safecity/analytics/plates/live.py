@@ -251,6 +251,9 @@ class CameraPlates:
         # Worker thread: the open passes, by track id (vehicles) or a number of their own (dedicated).
         self._open: dict[int, _Pass] = {}
         self._next_pass = 0
+        # Camera thread: when the newest frame that moved was handed over (monotonic; one float, so
+        # the worker reads it whole).
+        self._moved_at = -float("inf")
         self._label = str(ref.camera_id)
         queue.register(self)
 
@@ -289,6 +292,7 @@ class CameraPlates:
     def on_motion(self, frame: Frame, image: Image) -> None:
         """Dedicated mode: hand a frame that moved to the reader."""
         if self.dedicated:
+            self._moved_at = frame.monotonic
             self.queue.put(self, frame=(frame, image))
 
     def close(self, active: Iterable[Track] = ()) -> None:
@@ -329,8 +333,13 @@ class CameraPlates:
         return [self._finish(self._open.pop(key), None) for key in gone]
 
     def tick(self, now: float) -> None:
-        """End the passes that are over although no frame came (the lane went quiet)."""
-        self._hand_over(self.expire(now))
+        """End the passes that are over although no frame came (the lane went quiet).
+
+        While frames still come, a pass ends by the frames' own times (in `process`), so a reader that
+        falls behind never splits a pass in two.
+        """
+        if now - self._moved_at > PASS_GAP_S:
+            self._hand_over(self.expire(now))
 
     def _read(self, reader: PlateReader, image: Image) -> list[PlateRead]:
         self.reads += 1
