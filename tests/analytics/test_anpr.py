@@ -28,7 +28,15 @@ from safecity.analytics.flows import AnalyticsRuntime, store_sighting
 from safecity.analytics.pipeline import CameraAnalytics, CameraInfo, InferenceQueue, InferenceWorker
 from safecity.analytics.plates import PlateReader, build_reader
 from safecity.analytics.plates import service as plates
-from safecity.analytics.plates.live import CameraPlates, CameraRef, Finished, PlateQueue, PlateWorker
+from safecity.analytics.plates.live import (
+    CameraPlates,
+    CameraRef,
+    Ended,
+    Finished,
+    PlateQueue,
+    PlateWorker,
+    VehicleCrop,
+)
 from safecity.analytics.plates.models import Sighting
 from safecity.analytics.plates.schemas import PlateSettings, SightingOut
 from safecity.analytics.plates.types import UNKNOWN, PlateRead
@@ -120,6 +128,32 @@ class Lane:
     def drain(self) -> None:
         while (job := self.plate_queue.get(timeout=0)) is not None:
             self.reader.run_one(job)
+
+
+def test_the_plate_queue_keeps_each_tracks_newest_crop_and_every_ended_track(pickup: np.ndarray) -> None:
+    queue = PlateQueue()
+    ref = CameraRef(uuid.uuid4(), "Lane", None)
+    old = CameraPlates(ref, PlateSettings(mode="vehicles"), queue, sink=lambda done: None)
+
+    def crop(track_id: int, second: int) -> VehicleCrop:
+        return VehicleCrop(track_id, pickup, (0, 0), 1.0, T0 + dt.timedelta(seconds=second))
+
+    queue.put(old, crops=[crop(1, 0), crop(2, 0)])
+    queue.put(old, crops=[crop(1, 1)], ended=[Ended(3, "car", "red", "right")])
+    queue.put(old, ended=[Ended(4, "bus", None, None)])
+    # The camera's settings change: the new reading's work is kept apart from the old one's last job.
+    old.close()
+    new = CameraPlates(ref, PlateSettings(mode="dedicated"), queue, sink=lambda done: None)
+    queue.put(new, frame=(Frame(pickup, seq=1, captured_at=T0, monotonic=1.0), pickup))
+    assert queue.drops == 1  # track 1's first crop, replaced before it was read
+    first = queue.get(timeout=0)
+    assert first is not None and first.camera is old and first.flush
+    assert {k: c.wall.second for k, c in first.crops.items()} == {1: 1, 2: 0}
+    assert [e.track_id for e in first.ended] == [3, 4]
+    second = queue.get(timeout=0)
+    assert second is not None and second.camera is new and second.frame is not None
+    assert queue.get(timeout=0) is None
+    assert queue.cameras() == [new]
 
 
 def test_a_vehicle_driven_past_is_read_over_several_frames_into_one_sighting(
