@@ -171,6 +171,8 @@ def test_a_vehicle_driven_past_is_read_over_several_frames_into_one_sighting(
     assert done.vehicle_class in {"car", "truck"}
     assert done.direction == "right"
     assert done.first_seen <= done.seen_at <= done.last_seen
+    # The pass spans the time the vehicle was followed (20 frames at 5 fps), not only the frames read.
+    assert done.last_seen - done.first_seen >= dt.timedelta(seconds=2)
     x, y, w, h = done.box  # the plate in the frame: on the bumper, at the vehicle's bottom left
     assert 30 <= x <= 600 and 400 <= y <= 560 and w > 2.5 * h
     assert done.plate_crop.shape[1] > done.plate_crop.shape[0] > 20

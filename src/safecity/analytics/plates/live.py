@@ -88,6 +88,8 @@ class Ended:
     vehicle_class: str
     colour: str | None
     direction: str | None
+    first_seen: dt.datetime | None = None  # when the track was followed: the pass, beyond its plate reads
+    last_seen: dt.datetime | None = None
 
 
 @dataclass
@@ -411,8 +413,8 @@ class CameraPlates:
             vehicle=vehicle,
             box=best.box,
             seen_at=seen_at,
-            first_seen=found.first,
-            last_seen=found.last,
+            first_seen=min(found.first, ended.first_seen) if ended and ended.first_seen else found.first,
+            last_seen=max(found.last, ended.last_seen) if ended and ended.last_seen else found.last,
             track_id=track_id,
             vehicle_class=ended.vehicle_class if ended is not None else None,
             colour=ended.colour if ended is not None else None,
@@ -431,7 +433,14 @@ class CameraPlates:
 
 def _ended(track: Track) -> Ended:
     described: dict[str, Any] = attributes.describe_track(track)
-    return Ended(track.track_id, class_name(track.class_id), described["colour"], described["direction"])
+    return Ended(
+        track.track_id,
+        class_name(track.class_id),
+        described["colour"],
+        described["direction"],
+        track.first_wall,
+        track.last_wall,
+    )
 
 
 def _vehicle_crop(
