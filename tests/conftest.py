@@ -614,7 +614,8 @@ def _rtsp_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def rtsp_camera(_rtsp_clips: Path) -> Iterator[Callable[..., RtspCamera]]:
-    """Factory: `rtsp_camera(width=640, height=480, fps=10, seconds=4, user="", password="")` -> started.
+    """Factory: `rtsp_camera(width=640, height=480, fps=10, seconds=4, user="", password="", clip=None)` ->
+    started; `clip` serves an H.264 MP4 of the test's own instead of the CCTV footage.
 
     Clips are encoded once per session and shape; every server started is stopped after the test.
     """
@@ -629,10 +630,12 @@ def rtsp_camera(_rtsp_clips: Path) -> Iterator[Callable[..., RtspCamera]]:
         seconds: float = 4,
         user: str = "",
         password: str = "",
+        clip: Path | None = None,
     ) -> RtspCamera:
-        clip = _rtsp_clips / f"cctv-{width}x{height}-{fps}fps-{seconds}s.mp4"
-        if not clip.exists():
-            encode_cctv_clip(clip, width=width, height=height, fps=fps, seconds=seconds)
+        if clip is None:  # a clip of the test's own (H.264 MP4) or the CCTV footage
+            clip = _rtsp_clips / f"cctv-{width}x{height}-{fps}fps-{seconds}s.mp4"
+            if not clip.exists():
+                encode_cctv_clip(clip, width=width, height=height, fps=fps, seconds=seconds)
         port, mount = _free_port(), f"cam{len(cameras)}"
         camera = RtspCamera(f"rtsp://127.0.0.1:{port}/{mount}", port, mount, clip, user, password)
         cameras.append(camera)

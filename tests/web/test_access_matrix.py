@@ -621,6 +621,18 @@ CASES = [
     ),
     Case(
         "GET",
+        "/api/v1/cameras/{camera_id}/plates",
+        "cameras.read",
+        lambda w: (f"/api/v1/cameras/{_matrix_camera(w)}/plates", None),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/cameras/{camera_id}/plates",
+        "analytics.manage",
+        lambda w: (f"/api/v1/cameras/{_matrix_camera(w)}/plates", {"mode": "vehicles"}),
+    ),
+    Case(
+        "GET",
         "/api/v1/cameras/{camera_id}/counts",
         "alerts.read",
         lambda w: (

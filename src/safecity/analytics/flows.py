@@ -6,6 +6,7 @@ counting lines' crossings are counted in memory and written every few seconds by
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import logging
 import time
@@ -29,6 +30,10 @@ from safecity.analytics.pipeline import (
     InferenceWorker,
     summarise,
 )
+from safecity.analytics.plates import build_reader
+from safecity.analytics.plates import service as plates
+from safecity.analytics.plates.live import CameraPlates, CameraRef, Finished, PlateQueue, PlateWorker
+from safecity.analytics.plates.schemas import Alternative, PlateSettings, SightingIn, SightingOut
 from safecity.analytics.replay import ReplayJob, ReplayResult, recording_pictures, replay
 from safecity.analytics.schemas import DetectionSettings, RuleConfig
 from safecity.analytics.stats import AnalyticsStats
@@ -45,6 +50,7 @@ from safecity.video.ingest import IngestSupervisor
 logger = logging.getLogger(__name__)
 
 SOURCE = "analytics"
+PLATE_READER = {"type": "rapidocr"}
 REFRESH_S = 5.0  # how soon a rule drawn, or a detector setting changed, in the UI starts to apply
 
 
@@ -55,6 +61,12 @@ class CameraPlan:
     info: CameraInfo
     rules: list[tuple[uuid.UUID, RuleConfig]]
     detection: DetectorConfig
+    plates: PlateSettings | None = None  # how it reads number plates (None: it does not)
+
+    @property
+    def needs_detector(self) -> bool:
+        """Whether the shared detector must run for this camera (a dedicated ANPR camera alone needs none)."""
+        return bool(self.rules) or self.plates is None or self.plates.mode == "vehicles"
 
 
 def configured_detector(cfg: AnalyticsSettings) -> Detector:
@@ -82,10 +94,13 @@ class AnalyticsRuntime:
     cameras: dict[uuid.UUID, CameraAnalytics] = field(default_factory=dict, init=False)
     counts: CountBook = field(default_factory=CountBook, init=False)  # crossings not yet written
     speeds: SpeedBook = field(default_factory=SpeedBook, init=False)  # traffic: crossings, paired into speeds
+    plate_queue: PlateQueue = field(default_factory=PlateQueue, init=False)
+    plate_worker: PlateWorker | None = field(default=None, init=False)
     # Seconds from a frame's decoding to its event being stored, for the latest events.
     event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _sightings: set[concurrent.futures.Future[None]] = field(default_factory=set, init=False)  # being stored
 
     async def start(self) -> None:
         """Start analysing the cameras with rules, and follow rule changes."""
@@ -103,6 +118,11 @@ class AnalyticsRuntime:
         self.cameras.clear()
         if self.worker is not None:
             await asyncio.to_thread(self.worker.stop)
+        if self.plate_worker is not None:  # after the cameras: it finishes the passes they left open
+            await asyncio.to_thread(self.plate_worker.stop)
+            await asyncio.gather(
+                *(asyncio.wrap_future(f) for f in list(self._sightings)), return_exceptions=True
+            )
         await asyncio.to_thread(self.flush_counts)
 
     def stats(self) -> AnalyticsStats:
@@ -137,12 +157,17 @@ class AnalyticsRuntime:
             self.counts.put_back(rows)
 
     async def refresh(self) -> None:
-        """Analyse exactly the ingested cameras that have enabled rules, with their current rules."""
+        """Analyse exactly the ingested cameras that have enabled rules or read plates, as now configured."""
         wanted = await asyncio.to_thread(self._load, set(self.supervisor.camera_ids()))
-        if wanted and self.worker is None:  # the model is loaded once some camera needs it
+        if self.worker is None and any(p.needs_detector for p in wanted.values()):
+            # The model is loaded once some camera needs it.
             detector = await asyncio.to_thread(configured_detector, self.settings.analytics)
             self.worker = InferenceWorker(detector, self.queue)
             self.worker.start()
+        if self.plate_worker is None and any(p.plates is not None for p in wanted.values()):
+            reader = await asyncio.to_thread(build_reader, PLATE_READER)
+            self.plate_worker = PlateWorker(reader, self.plate_queue)
+            self.plate_worker.start()
         for camera_id in [c for c in self.cameras if c not in wanted]:
             await asyncio.to_thread(self.cameras.pop(camera_id).stop)
         for camera_id, plan in wanted.items():
@@ -153,6 +178,9 @@ class AnalyticsRuntime:
                     running.set_rules(rules)
                 # Read by the detector thread per frame: the next frame is detected the new way.
                 running.detection = plan.detection
+                reading = running.plates.settings if running.plates is not None else None
+                if reading != plan.plates:
+                    await asyncio.to_thread(running.set_plates, self._camera_plates(plan))
                 continue
             if running is not None:
                 await asyncio.to_thread(running.stop)
@@ -170,16 +198,26 @@ class AnalyticsRuntime:
                 keepalive_s=self.settings.analytics.keepalive_s,
                 motion_threshold=self.settings.analytics.motion_threshold,
                 detection=plan.detection,
+                plates=self._camera_plates(plan),
             )
             camera.start()
             self.cameras[camera_id] = camera
             logger.info("camera %s: analytics started with %d rules", camera_id, len(rules))
 
+    def _camera_plates(self, plan: CameraPlan) -> CameraPlates | None:
+        if plan.plates is None or self.plate_worker is None:
+            return None
+        info = plan.info
+        ref = CameraRef(info.camera_id, info.name, info.district_id)
+        floor = self.plate_worker.reader.config.min_confidence
+        return CameraPlates(ref, plan.plates, self.plate_queue, sink=self._on_sighting, floor=floor)
+
     def _load(self, ingested: set[uuid.UUID]) -> dict[uuid.UUID, CameraPlan]:
         if not self.settings.analytics.enabled or not ingested:
             return {}
         with self.session_factory() as session:
-            ids = analytics.cameras_with_rules(session=session) & ingested
+            reading = plates.reading_cameras(session=session)
+            ids = (analytics.cameras_with_rules(session=session) | set(reading)) & ingested
             found = session.scalars(select(Camera).where(Camera.id.in_(ids))).all()
             detection = analytics.detection_configs(
                 session=session, camera_ids={c.id for c in found}, defaults=self.settings.analytics
@@ -189,6 +227,7 @@ class AnalyticsRuntime:
                     CameraInfo(c.id, c.name, c.district_id),
                     analytics.rules_for_camera(session=session, camera_id=c.id),
                     detection[c.id],
+                    reading.get(c.id),
                 )
                 for c in found
             }
@@ -260,6 +299,34 @@ class AnalyticsRuntime:
             session.commit()
         return event
 
+    # --- from a vehicle pass to a plate sighting ----------------------------------------------------
+
+    def _on_sighting(self, done: Finished) -> None:
+        # Called on the plate reader's thread: hand over to the event loop and return at once.
+        if self._loop is not None:
+            pending = asyncio.run_coroutine_threadsafe(self._record_sighting(done), self._loop)
+            self._sightings.add(pending)
+            pending.add_done_callback(self._sightings.discard)
+
+    async def _record_sighting(self, done: Finished) -> None:
+        camera_id = done.camera.camera_id
+        try:
+            out = await asyncio.to_thread(
+                store_sighting,
+                done,
+                session_factory=self.session_factory,
+                snapshots_dir=self.settings.snapshots_dir,
+            )
+        except Exception:
+            logger.exception("camera %s: a plate sighting could not be stored", camera_id)
+            return
+        try:
+            await self.bus.publish(
+                plates.subject(camera_id), out.model_dump_json().encode(), msg_id=str(out.id)
+            )
+        except BusError:
+            logger.warning("camera %s: plate sighting %s stored but not published", camera_id, out.id)
+
     async def _alert(self, hit: Hit, event: EventIn) -> None:
         rule = hit.firing.rule
         what = ", ".join(sorted({o["class"] for o in event.payload["objects"]})) or "object"
@@ -282,6 +349,47 @@ class AnalyticsRuntime:
             )
         except Exception:  # the event is stored; a failed alert must not stop the next one
             logger.exception("camera %s: alert for event %s not raised", hit.camera.camera_id, event.id)
+
+
+def store_sighting(
+    done: Finished, *, session_factory: sessionmaker[Session], snapshots_dir: Path
+) -> SightingOut:
+    """Write a finished pass's plate crop and vehicle picture, then the sighting that refers to them (one
+    transaction); blocking: run it off the event loop and off the reader's thread.
+    """
+    camera_id, vote = done.camera.camera_id, done.vote
+    sighting_id = uuid.uuid4()
+    crop = plates.crop_path(camera_id, sighting_id, done.seen_at, part="crop")
+    vehicle = plates.crop_path(camera_id, sighting_id, done.seen_at, part="vehicle")
+    snapshots.save(done.plate_crop, snapshots_dir, crop)
+    snapshots.save(done.vehicle, snapshots_dir, vehicle)
+    sighting = SightingIn(
+        id=sighting_id,
+        camera_id=camera_id,
+        district_id=done.camera.district_id,
+        seen_at=done.seen_at,
+        first_seen=done.first_seen,
+        last_seen=done.last_seen,
+        plate=vote.text,
+        confidence=min(1.0, vote.confidence),
+        char_confidences=list(vote.char_confidences),
+        alternatives=[Alternative(text=t, confidence=c) for t, c in vote.alternatives],
+        layout=vote.layout,
+        jurisdiction=vote.jurisdiction,
+        vehicle_class=done.vehicle_class,
+        colour=done.colour,
+        direction=done.direction,
+        track_id=done.track_id,
+        box=list(done.box),
+        frames=vote.frames,
+        crop=crop,
+        snapshot=vehicle,
+    )
+    with session_factory() as session:
+        row = plates.record(session=session, sighting=sighting)
+        out = SightingOut.model_validate(row)
+        session.commit()
+    return out
 
 
 def replay_recordings(

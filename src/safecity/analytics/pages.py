@@ -17,6 +17,8 @@ from safecity.analytics import service as analytics
 from safecity.analytics.counting import bucket_start
 from safecity.analytics.flows import replay_recordings
 from safecity.analytics.pipeline import CameraInfo
+from safecity.analytics.plates import pages as plates_pages
+from safecity.analytics.plates import service as plates
 from safecity.analytics.replay import ReplayJob
 from safecity.analytics.schemas import (
     BAG_NAMES,
@@ -158,6 +160,9 @@ def rule_editor(page: CurrentPage, db: Db, camera_id: uuid.UUID, interval: int =
         page,
         "analytics/editor.html",
         **_detection_context(page, detection),
+        **plates_pages.panel_context(
+            page, plates.get_settings(session=db, principal=page.principal, camera_id=camera.id)
+        ),
         camera=camera,
         rules=[r.model_dump(mode="json") for r in rules],
         count_charts=count_charts(db, page, camera_id=camera.id, rules=rules, interval=interval),

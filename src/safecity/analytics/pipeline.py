@@ -30,6 +30,7 @@ from prometheus_client import Counter, Histogram
 
 from safecity.analytics.detectors import Detector, DetectorConfig, InvalidFrame, check_image
 from safecity.analytics.motion import MotionGate
+from safecity.analytics.plates.live import CameraPlates
 from safecity.analytics.rules import Firing, RuleEngine
 from safecity.analytics.schemas import RuleConfig
 from safecity.analytics.stats import AnalyticsStats, CameraAnalyticsStats
@@ -170,8 +171,10 @@ class CameraAnalytics:
         keepalive_s: float,
         motion_threshold: float,
         detection: DetectorConfig | None = None,
+        plates: CameraPlates | None = None,
     ) -> None:
         self.info = info
+        self.plates = plates  # how this camera reads number plates (None: it does not)
         self.detection = detection  # this camera's way of feeding the shared detector (None: its own)
         self.slot = slot
         self.queue = queue
@@ -209,6 +212,19 @@ class CameraAnalytics:
         self.queue.discard(self.info.camera_id)
         if self._thread is not None:
             self._thread.join(timeout)
+        self.set_plates(None)
+
+    def set_plates(self, plates: CameraPlates | None) -> None:
+        """Read plates this new way from the next frame on; the passes open so far are finished."""
+        with self._lock:  # the detector thread hands vehicles over under this lock too
+            old, self.plates = self.plates, plates
+            if old is not None:
+                old.close(self.tracker.active())
+
+    @property
+    def needs_detector(self) -> bool:
+        """False for a dedicated ANPR camera without rules: it reads plates without the vehicle detector."""
+        return bool(self.rules) or self.plates is None or not self.plates.dedicated
 
     def set_rules(self, rules: Sequence[tuple[uuid.UUID, RuleConfig]]) -> None:
         """Apply a changed set of rules from the next frame on (tracks are kept)."""
@@ -243,6 +259,11 @@ class CameraAnalytics:
             return False
         if not self.gate.check(image, frame.monotonic):
             return False
+        plates = self.plates
+        if plates is not None and plates.dedicated:
+            plates.on_motion(frame, image)
+        if not self.needs_detector:
+            return True
         self.queue.put(Job(self, frame, image))
         return True
 
@@ -260,6 +281,13 @@ class CameraAnalytics:
             self.engine.forget(t.track_id for t in expired)
             firings = self.engine.evaluate(tracks, at=frame.monotonic, wall=frame.captured_at)
             self.tracks = self.tracker.active()
+            if self.plates is not None:
+                try:
+                    self.plates.on_tracks(job.image, tracks, expired, frame.captured_at)
+                except Exception:  # a crop that cannot be cut costs its plate read, not the camera's rules
+                    logger.exception(
+                        "camera %s: vehicles not handed to the plate reader", self.info.camera_id
+                    )
         hits = []
         for firing in firings:
             objects = tracked.take(np.isin(tracked.track_ids, list(firing.track_ids)))

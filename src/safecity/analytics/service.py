@@ -45,6 +45,11 @@ def _camera(session: Session, principal: Principal, camera_id: uuid.UUID, *, man
     return cameras.camera_for(session=session, principal=principal, camera_id=camera_id, permission=READ)
 
 
+def camera_in_scope(*, session: Session, principal: Principal, camera_id: uuid.UUID, manage: bool) -> Camera:
+    """The camera in the principal's scope for its analytics settings (`manage`: analytics.manage too)."""
+    return _camera(session, principal, camera_id, manage=manage)
+
+
 def _rule(session: Session, camera: Camera, rule_id: uuid.UUID) -> AnalyticsRule:
     rule = session.get(AnalyticsRule, rule_id)
     if rule is None or rule.camera_id != camera.id:

@@ -13,6 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from safecity.analytics import pages as analytics_pages
 from safecity.analytics import views as analytics_views
+from safecity.analytics.plates import pages as plates_pages
+from safecity.analytics.plates import views as plates_views
 from safecity.audit import pages as audit_pages
 from safecity.audit import views as audit_views
 from safecity.auth import pages as auth_pages
@@ -119,6 +121,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     analytics_pages,
     traffic_views,
     traffic_pages,
+    plates_views,
+    plates_pages,
 )
 
 

@@ -1,4 +1,6 @@
-"""Tables of number-plate reading: one row per vehicle pass (a sighting), whatever read it."""
+"""Tables of number-plate reading: one row per vehicle pass (a sighting), whatever read it; and how each
+camera reads plates.
+"""
 
 from __future__ import annotations
 
@@ -65,3 +67,19 @@ class Sighting(Base):
     snapshot: Mapped[str | None] = mapped_column(String(200))  # the vehicle, same place
     hold: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CameraPlates(Base):
+    """How one camera reads number plates (`PlateSettings`); a camera without a row reads none."""
+
+    __tablename__ = "camera_plates"
+
+    camera_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    mode: Mapped[str] = mapped_column(String(16))  # off | vehicles | dedicated
+    region: Mapped[str] = mapped_column(String(8))
+    min_plate_px: Mapped[int] = mapped_column(SmallInteger)
+    min_vehicle_px: Mapped[int] = mapped_column(SmallInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -1,9 +1,12 @@
-"""Pydantic shapes of number-plate sightings: what the pipeline stores and what the API returns."""
+"""Pydantic shapes of number-plate sightings (what the pipeline stores and the API returns) and of each
+camera's plate-reading settings.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,3 +75,29 @@ class SightingOut(BaseModel):
     crop: str | None
     snapshot: str | None
     hold: str | None
+
+
+PlateMode = Literal["off", "vehicles", "dedicated"]
+Region = Literal["PK", "IN", "AR", "DZ", "ANY"]
+
+
+class PlateSettings(BaseModel):
+    """How a camera reads plates: `vehicles` inside tracked vehicles' boxes, `dedicated` (an ANPR camera on
+    a lane) on every frame that moves, without the vehicle detector; `off` not at all.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: PlateMode = "off"
+    region: Region = "PK"  # whose layouts are preferred
+    min_plate_px: int = Field(default=60, ge=20, le=1000)  # narrower plates (in frame pixels) are not read
+    min_vehicle_px: int = Field(default=120, ge=20, le=4000)  # narrower vehicles are not looked at
+
+
+class PlateSettingsOut(BaseModel):
+    """A camera's plate-reading settings; `updated_at` null: never set (plates off)."""
+
+    camera_id: uuid.UUID
+    settings: PlateSettings
+    updated_at: dt.datetime | None
+    updated_by: uuid.UUID | None

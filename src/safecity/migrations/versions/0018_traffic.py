@@ -1,7 +1,7 @@
 """traffic: speed calibrations and speeds, ANPR sections and passages, road segments and their state
 
-Revision ID: 0019
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-05 03:49:59.061970
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import safecity.core.db
 
-revision: str = "0019"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
