@@ -13,6 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from safecity.analytics import pages as analytics_pages
 from safecity.analytics import views as analytics_views
+from safecity.analytics.plates.hotlists import pages as hotlists_pages
+from safecity.analytics.plates.hotlists import views as hotlists_views
 from safecity.audit import pages as audit_pages
 from safecity.audit import views as audit_views
 from safecity.auth import pages as auth_pages
@@ -115,6 +117,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     dispatch_pages,
     analytics_views,
     analytics_pages,
+    hotlists_views,
+    hotlists_pages,
 )
 
 
