@@ -128,11 +128,8 @@ def list_hotlists(*, session: Session, principal: Principal) -> list[HotlistOut]
     principal.require(READ)
     found = list(session.scalars(select(Hotlist).order_by(Hotlist.name, Hotlist.id)))
     districts = _districts_of(session, [h.id for h in found])
-    counts = dict(
-        session.execute(
-            select(HotlistEntry.hotlist_id, func.count()).group_by(HotlistEntry.hotlist_id)
-        ).tuples()
-    )
+    query = select(HotlistEntry.hotlist_id, func.count()).group_by(HotlistEntry.hotlist_id)
+    counts: dict[uuid.UUID, int] = {hotlist_id: count for hotlist_id, count in session.execute(query)}
     result = []
     for hotlist in found:
         if _sees(principal, hotlist, districts[hotlist.id]):
@@ -665,7 +662,7 @@ def load_index(*, session: Session) -> HotlistIndex:
         HotlistEntry.expires_at,
     )
     query = select(*columns).where(HotlistEntry.hotlist_id.in_(rules))
-    rows = session.execute(query).tuples()
+    rows = session.execute(query)
     return HotlistIndex(
         Listed(entry_id, rules[list_id], plate, folded, reason, reference, description, expires_at)
         for entry_id, list_id, plate, folded, reason, reference, description, expires_at in rows
