@@ -50,7 +50,12 @@ def test_a_supervisor_keeps_a_list_by_api_and_every_change_is_audited(
 
     added = client.post(
         f"/api/v1/hotlists/{list_id}/entries",
-        json={"plate": "leb-1234", "reason": "stolen at gunpoint", "reference": "FIR 77/2026", "description": "white Corolla"},
+        json={
+            "plate": "leb-1234",
+            "reason": "stolen at gunpoint",
+            "reference": "FIR 77/2026",
+            "description": "white Corolla",
+        },
     )
     assert added.status_code == 201, added.text
     assert added.json()["plate"] == "LEB1234"
@@ -61,7 +66,9 @@ def test_a_supervisor_keeps_a_list_by_api_and_every_change_is_audited(
 
     entries = client.get(f"/api/v1/hotlists/{list_id}/entries", params={"plate": "LEB"}).json()
     assert [e["plate"] for e in entries] == ["LEB1234"]
-    changed = client.patch(f"/api/v1/hotlists/{list_id}", json={"enabled": False, "instructions": "Stop and hold"})
+    changed = client.patch(
+        f"/api/v1/hotlists/{list_id}", json={"enabled": False, "instructions": "Stop and hold"}
+    )
     assert changed.status_code == 200 and changed.json()["enabled"] is False
     assert client.get(f"/api/v1/hotlists/{list_id}").json()["instructions"] == "Stop and hold"
     removed = client.delete(f"/api/v1/hotlists/{list_id}/entries/{added.json()['id']}")
@@ -108,8 +115,13 @@ def test_lists_are_scoped_to_districts_and_changes_need_the_permission(
     assert refused.status_code == 403
     # Operators see alerts, not hotlists; investigators read and keep them.
     assert operator.get("/api/v1/hotlists").status_code == 403
-    assert operator.post("/api/v1/hotlists", json={"kind": "watch", "name": "x1", "agency": "y1"}).status_code == 403
-    assert investigator.post(f"/api/v1/hotlists/{ours['id']}/entries", json={"plate": "PSW9"}).status_code == 201
+    assert (
+        operator.post("/api/v1/hotlists", json={"kind": "watch", "name": "x1", "agency": "y1"}).status_code
+        == 403
+    )
+    assert (
+        investigator.post(f"/api/v1/hotlists/{ours['id']}/entries", json={"plate": "PSW9"}).status_code == 201
+    )
 
     session.expire_all()
     denied = session.scalars(select(AuditEntry).where(AuditEntry.outcome == "denied")).all()
@@ -143,7 +155,12 @@ def test_the_pages_create_a_list_and_add_a_plate(
     client = login_as(keeper)
     created = client.post(
         "/hotlists",
-        data={"kind": "stolen", "name": "Stolen bikes", "agency": "PS Gulberg", "instructions": "Inform PS Gulberg"},
+        data={
+            "kind": "stolen",
+            "name": "Stolen bikes",
+            "agency": "PS Gulberg",
+            "instructions": "Inform PS Gulberg",
+        },
     )
     assert created.status_code == 204, created.text
     where = created.headers["HX-Redirect"]
@@ -155,4 +172,8 @@ def test_the_pages_create_a_list_and_add_a_plate(
     assert page.status_code == 200 and "LHR555" in page.text and "Inform PS Gulberg" in page.text
     listing = client.get("/hotlists")
     assert "Stolen bikes" in listing.text
-    assert _actions(session, keeper.username) == ["hotlists.create", "hotlists.entry.add", "hotlists.entries.read"]
+    assert _actions(session, keeper.username) == [
+        "hotlists.create",
+        "hotlists.entry.add",
+        "hotlists.entries.read",
+    ]

@@ -440,8 +440,6 @@ def import_csv(
         raise InvalidInput(
             "the file holds NUL bytes: is it a spreadsheet rather than CSV?", code="bad_encoding"
         )
-    # Fields are limited well above any column's own limit, so a huge field is one row's error, not a crash.
-    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024))
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
     try:
         header = [h.strip().lower() for h in next(reader, [])]
@@ -460,9 +458,9 @@ def import_csv(
         except StopIteration:
             break
         except csv.Error as exc:
-            results.append(
-                RowResult(row=reader.line_num, plate="", ok=False, problems=[f"not valid CSV: {exc}"])
-            )
+            # The csv module's field limit (128 KiB) stops a huge field here; the rest is not read.
+            problem = "a field is too long" if "field limit" in str(exc) else f"not valid CSV: {exc}"
+            results.append(RowResult(row=reader.line_num, plate="", ok=False, problems=[problem]))
             break
         if not any(c.strip() for c in cells):
             continue
