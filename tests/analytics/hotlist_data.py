@@ -33,7 +33,7 @@ def plate_card(text: str, scale: int = 44) -> np.ndarray:
 
 
 def write_pictures(snapshots_dir: Path, sighting: SightingIn, shown: str) -> SightingIn:
-    """The plate `shown` on the pickup in the photo: the vehicle picture and the plate crop, written to disk."""
+    """The plate `shown` on the pickup in the photo: the vehicle picture and the plate crop, on disk."""
     photo = cv2.imread(str(PHOTO))
     card = plate_card(shown)
     x, y = 460, 120

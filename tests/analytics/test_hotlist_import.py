@@ -1,4 +1,4 @@
-"""CSV import of hotlist plates: a dry run reports every row, a real run is all or nothing, fast and hostile-proof."""
+"""CSV import of hotlist plates: a dry run reports every row; a real run is all or nothing, and fast."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hotlists by API and by page: create, change, plates, district scope, permissions, and the audit of it all."""
+"""Hotlists by API and by page: create, change, plates, district scope, permissions, and their audit."""
 
 from __future__ import annotations
 

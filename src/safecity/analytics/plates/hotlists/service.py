@@ -129,7 +129,7 @@ def list_hotlists(*, session: Session, principal: Principal) -> list[HotlistOut]
     found = list(session.scalars(select(Hotlist).order_by(Hotlist.name, Hotlist.id)))
     districts = _districts_of(session, [h.id for h in found])
     query = select(HotlistEntry.hotlist_id, func.count()).group_by(HotlistEntry.hotlist_id)
-    counts: dict[uuid.UUID, int] = {hotlist_id: count for hotlist_id, count in session.execute(query)}
+    counts: dict[uuid.UUID, int] = {row[0]: row[1] for row in session.execute(query)}
     result = []
     for hotlist in found:
         if _sees(principal, hotlist, districts[hotlist.id]):
