@@ -23,7 +23,7 @@ from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.core.bus.base import Bus, BusError, Message, Subscription
-from safecity.core.db import transaction
+from safecity.core.db import READ_ONLY, transaction
 from safecity.core.errors import Conflict, NotFound
 from safecity.events.alerts import service as alerts
 from safecity.events.alerts.schemas import AlertOut
@@ -69,6 +69,7 @@ class HotlistMatcher:
         self, known: tuple[int, object] | None
     ) -> tuple[tuple[int, object], hotlists.HotlistIndex | None]:
         with self.session_factory() as session:
+            session.connection(execution_options=READ_ONLY)  # reads only: no write lock on SQLite
             version = hotlists.index_version(session=session)
             if version == known:
                 return version, None
