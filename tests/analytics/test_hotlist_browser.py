@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hotlist_data import message, sighting_in, store
 from sqlalchemy import select
 
 from conftest import PASSWORD, Factory, LiveApp, serve, wait_until
-from hotlist_data import message, sighting_in, store
 from safecity.analytics.plates.hotlists import service as hotlists
 from safecity.analytics.plates.hotlists.models import HitStatus, HotlistHit, ListKind, MatchMode
 from safecity.analytics.plates.hotlists.schemas import EntryIn, HotlistIn
