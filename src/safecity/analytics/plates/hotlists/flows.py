@@ -38,6 +38,7 @@ DURABLE = "hotlist-matcher"
 REFRESH_S = 1.0  # how soon a list changed in the UI or by import starts to match
 RETRY_DELAY = 1.0
 MAX_EARLY_DELIVERIES = 5  # a sighting published before its row is committed is retried this often
+MAX_IN_FLIGHT = 4  # hits being stored at once; the next sightings are matched meanwhile
 
 
 @dataclass
@@ -56,6 +57,8 @@ class HotlistMatcher:
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=1000), init=False)
     _checked: float = field(default=0.0, init=False)
     _refreshing: asyncio.Task[None] | None = field(default=None, init=False)
+    _in_flight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT), init=False)
 
     async def refresh(self) -> None:
         """Reload the index if a list or its plates changed since the last load."""
@@ -104,6 +107,7 @@ class HotlistMatcher:
         try:
             await self._consume(subscription, stop)
         finally:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
             if self._refreshing is not None:
                 self._refreshing.cancel()
                 await asyncio.gather(self._refreshing, return_exceptions=True)
@@ -117,7 +121,11 @@ class HotlistMatcher:
                 await self.handle(message)
 
     async def handle(self, message: Message) -> None:
-        """Match one delivered sighting; store and publish its hits; acknowledge, or ask for it again."""
+        """Match one delivered sighting: a miss is acknowledged at once, a hit is stored in a task of its own.
+
+        At most MAX_IN_FLIGHT hits are stored at once (this waits for a slot), so a burst of hits neither
+        holds up the sightings behind it nor opens unbounded database sessions.
+        """
         started = time.monotonic()
         try:
             sighting = SightingOut.model_validate_json(message.data)
@@ -138,6 +146,24 @@ class HotlistMatcher:
         if not matches:
             await message.ack()
             return
+        await self._slots.acquire()
+        task = asyncio.create_task(self._hit(message, sighting, matches, started), name="hotlist-hit")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _hit(
+        self, message: Message, sighting: SightingOut, matches: list[hotlists.Match], started: float
+    ) -> None:
+        try:
+            await self._store_and_publish(message, sighting, matches, started)
+        except Exception:  # a failure must not end the matcher; the message comes back unacknowledged
+            logger.exception("hits of sighting %s failed", sighting.id)
+        finally:
+            self._slots.release()
+
+    async def _store_and_publish(
+        self, message: Message, sighting: SightingOut, matches: list[hotlists.Match], started: float
+    ) -> None:
         try:
             raised = await asyncio.to_thread(self._store, sighting.id, matches)
         except NotFound:
@@ -198,6 +224,7 @@ def open_incident(
     The incident is opened from the hit's alert (linked, as any escalation), so it appears where the
     alert's incidents do; the hit records the incident. A hit opened once is a Conflict the second time.
     """
+    principal.require(incidents.MANAGE)
     hit = hotlists.get_hit(session=session, principal=principal, hit_id=hit_id, lock=True)
     if hit.status != HitStatus.CONFIRMED:
         raise Conflict("confirm that the crop shows the listed plate first", code="hit_not_confirmed")
