@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.analytics.plates.hotlists import service as hotlists
@@ -38,15 +38,27 @@ DURABLE = "hotlist-matcher"
 REFRESH_S = 1.0  # how soon a list changed in the UI or by import starts to match
 RETRY_DELAY = 1.0
 MAX_EARLY_DELIVERIES = 5  # a sighting published before its row is committed is retried this often
-MAX_IN_FLIGHT = 4  # hits being stored at once; the next sightings are matched meanwhile
+MAX_PENDING = 1000  # matched sightings waiting for the writer; beyond, the bus holds them
+MAX_BATCH = 100  # hits stored in one transaction
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A matched sighting waiting for its hits to be stored."""
+
+    message: Message
+    sighting: SightingOut
+    matches: list[hotlists.Match]
+    arrived: float
 
 
 @dataclass
 class HotlistMatcher:
     """Matches each readable sighting on the bus against the in-memory index of the enabled lists.
 
-    Most sightings match nothing and cost a few dictionary look-ups on the event loop; a hit is stored with
-    its alert in one transaction (in a worker thread), and the alert is then published to the consoles.
+    Most sightings match nothing and cost a few dictionary look-ups on the event loop. Matched ones go to
+    one writer task, which stores the hits waiting at that moment with their alerts in one transaction (in
+    a worker thread: one commit for a burst, not one each), then publishes the alerts and acknowledges.
     """
 
     session_factory: sessionmaker[Session]
@@ -57,8 +69,9 @@ class HotlistMatcher:
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=1000), init=False)
     _checked: float = field(default=0.0, init=False)
     _refreshing: asyncio.Task[None] | None = field(default=None, init=False)
-    _in_flight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
-    _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT), init=False)
+    _pending: asyncio.Queue[_Pending] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=MAX_PENDING), init=False
+    )
 
     async def refresh(self) -> None:
         """Reload the index if a list or its plates changed since the last load."""
@@ -104,13 +117,16 @@ class HotlistMatcher:
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
                 if stop.is_set():
                     return
+        writer = asyncio.create_task(self._write(), name="hotlist-hits")
         try:
             await self._consume(subscription, stop)
+            await self._pending.join()  # what was matched is stored before the matcher stops
         finally:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            writer.cancel()
+            tasks = [writer] + ([self._refreshing] if self._refreshing is not None else [])
             if self._refreshing is not None:
                 self._refreshing.cancel()
-                await asyncio.gather(self._refreshing, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await subscription.close()
 
     async def _consume(self, subscription: Subscription, stop: asyncio.Event) -> None:
@@ -121,12 +137,11 @@ class HotlistMatcher:
                 await self.handle(message)
 
     async def handle(self, message: Message) -> None:
-        """Match one delivered sighting: a miss is acknowledged at once, a hit is stored in a task of its own.
+        """Match one delivered sighting: a miss is acknowledged at once, a match queued for the writer.
 
-        At most MAX_IN_FLIGHT hits are stored at once (this waits for a slot), so a burst of hits neither
-        holds up the sightings behind it nor opens unbounded database sessions.
+        The queue is bounded: when the database falls behind, this waits, and the bus holds the rest.
         """
-        started = time.monotonic()
+        arrived = time.monotonic()
         try:
             sighting = SightingOut.model_validate_json(message.data)
         except ValidationError as exc:
@@ -146,74 +161,88 @@ class HotlistMatcher:
         if not matches:
             await message.ack()
             return
-        await self._slots.acquire()
-        task = asyncio.create_task(self._hit(message, sighting, matches, started), name="hotlist-hit")
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        await self._pending.put(_Pending(message, sighting, matches, arrived))
 
-    async def _hit(
-        self, message: Message, sighting: SightingOut, matches: list[hotlists.Match], started: float
-    ) -> None:
-        try:
-            await self._store_and_publish(message, sighting, matches, started)
-        except Exception:  # a failure must not end the matcher; the message comes back unacknowledged
-            logger.exception("hits of sighting %s failed", sighting.id)
-        finally:
-            self._slots.release()
+    async def _write(self) -> None:
+        while True:
+            batch = [await self._pending.get()]
+            while len(batch) < MAX_BATCH and not self._pending.empty():
+                batch.append(self._pending.get_nowait())
+            try:
+                await self._store_batch(batch)
+            except Exception:  # the matcher must go on; the messages come back unacknowledged
+                logger.exception("hits of %d sightings failed", len(batch))
+            finally:
+                for _ in batch:
+                    self._pending.task_done()
 
-    async def _store_and_publish(
-        self, message: Message, sighting: SightingOut, matches: list[hotlists.Match], started: float
-    ) -> None:
+    async def _store_batch(self, batch: list[_Pending]) -> None:
         try:
-            raised = await asyncio.to_thread(self._store, sighting.id, matches)
-        except NotFound:
-            if message.delivery < MAX_EARLY_DELIVERIES:
-                await message.nak(delay=RETRY_DELAY)
-            else:
-                logger.warning("sighting %s matched a hotlist but is not stored; dropped", sighting.id)
-                await message.ack()
-            return
+            outcomes = await asyncio.to_thread(self._store, batch)
         except SQLAlchemyError as exc:
             logger.error(
-                "hits of sighting %s not stored (%s); it will be delivered again",
-                sighting.id,
-                type(exc).__name__,
+                "hits of %d sightings not stored (%s); delivered again", len(batch), type(exc).__name__
             )
-            await message.nak(delay=RETRY_DELAY)
+            for item in batch:
+                await item.message.nak(delay=RETRY_DELAY)
             return
-        for alert in raised:
-            await alerts.publish_or_log(self.bus, alert)
-        await message.ack()
-        if raised:
-            self.latencies.append(time.monotonic() - started)
+        for item, raised in zip(batch, outcomes, strict=True):
+            if raised is None:  # its sighting is not stored (yet)
+                if item.message.delivery < MAX_EARLY_DELIVERIES:
+                    await item.message.nak(delay=RETRY_DELAY)
+                else:
+                    logger.warning(
+                        "sighting %s matched a hotlist but is not stored; dropped", item.sighting.id
+                    )
+                    await item.message.ack()
+                continue
+            for alert in raised:
+                await alerts.publish_or_log(self.bus, alert)
+            await item.message.ack()
+            if raised:
+                self.latencies.append(time.monotonic() - item.arrived)
 
-    def _store(self, sighting_id: uuid.UUID, matches: list[hotlists.Match]) -> list[AlertOut]:
-        """The hits and their alerts in one transaction: an alert never points at a hit that is not there."""
-        by_entry = {m.listed.entry_id: m.listed for m in matches}
+    def _store(self, batch: list[_Pending]) -> list[list[AlertOut] | None]:
+        """Each sighting's hits and their alerts, all in one transaction (one savepoint each).
+
+        An alert never points at a hit that is not there; a sighting not yet stored is left out (None).
+        """
+        outcomes: list[list[AlertOut] | None] = []
         with transaction(self.session_factory) as session:
-            hits = hotlists.record_hits(session=session, sighting_id=sighting_id, matches=matches)
-            raised = []
-            for hit in hits:
-                listed = by_entry[hit.entry_id] if hit.entry_id else None
-                if listed is None:
-                    continue
-                kind = hotlists.KIND_LABELS[listed.rule.kind]
-                camera = session.get(Camera, hit.camera_id) if hit.camera_id else None
-                where = f" at {camera.name}" if camera else ""
-                alert = alerts.raise_alert(
-                    session=session,
-                    kind=f"hotlist.{listed.rule.kind.value}",
-                    severity=listed.rule.severity,
-                    title=f"{kind} vehicle {hit.read_plate}{where} ({listed.rule.name})"[:200],
-                    source=SOURCE,
-                    camera_id=camera.id if camera else None,
-                    district_id=None if camera else hit.district_id,
-                    detail=hotlists.hit_detail(hit, listed),
-                )
-                hit.alert_id = alert.id
-                raised.append(AlertOut.model_validate(alert))
-            session.flush()
-            return raised
+            for item in batch:
+                try:
+                    with session.begin_nested():
+                        outcomes.append(self._store_one(session, item))
+                except (NotFound, IntegrityError):  # not stored yet; or stored meanwhile by a redelivery
+                    outcomes.append(None)
+        return outcomes
+
+    @staticmethod
+    def _store_one(session: Session, item: _Pending) -> list[AlertOut]:
+        by_entry = {m.listed.entry_id: m.listed for m in item.matches}
+        hits = hotlists.record_hits(session=session, sighting_id=item.sighting.id, matches=item.matches)
+        raised = []
+        for hit in hits:
+            listed = by_entry[hit.entry_id] if hit.entry_id else None
+            if listed is None:
+                continue
+            kind = hotlists.KIND_LABELS[listed.rule.kind]
+            camera = session.get(Camera, hit.camera_id) if hit.camera_id else None
+            where = f" at {camera.name}" if camera else ""
+            alert = alerts.raise_alert(
+                session=session,
+                kind=f"hotlist.{listed.rule.kind.value}",
+                severity=listed.rule.severity,
+                title=f"{kind} vehicle {hit.read_plate}{where} ({listed.rule.name})"[:200],
+                source=SOURCE,
+                camera_id=camera.id if camera else None,
+                district_id=None if camera else hit.district_id,
+                detail=hotlists.hit_detail(hit, listed),
+            )
+            hit.alert_id = alert.id
+            raised.append(AlertOut.model_validate(alert))
+        session.flush()
+        return raised
 
 
 def open_incident(
