@@ -5,6 +5,7 @@ operator confirms or dismisses and opens as an incident.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,16 +20,21 @@ from hotlist_data import message, sighting_in, store
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import Factory, login, wait_until
+from conftest import Factory, login, wait_until, wait_until_async
+from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.hotlists import service as hotlists
+from safecity.analytics.plates.hotlists.flows import HotlistMatcher
 from safecity.analytics.plates.hotlists.models import HitStatus, HotlistHit, ListKind, MatchMode
 from safecity.analytics.plates.hotlists.schemas import EntryIn, HotlistIn, HotlistUpdate
 from safecity.analytics.plates.models import Sighting
+from safecity.analytics.plates.schemas import SightingOut
 from safecity.app import create_app
 from safecity.auth.models import User
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import Settings
+from safecity.core.bus.memory import MemoryBus
+from safecity.core.crypto import SecretBox
 from safecity.events.alerts.models import Alert, AlertStatus
 from safecity.incidents.models import Incident
 from safecity.org.models import District
@@ -297,3 +303,54 @@ def wait_for(condition: Callable[[], object], within: float) -> object:
     except AssertionError:
         return None
     return condition()
+
+
+@pytest.mark.anyio
+async def test_the_matcher_survives_bad_messages_and_stores_a_redelivered_hit_once(
+    own_db: tuple[str, sessionmaker[Session]],
+) -> None:
+    _, session_factory = own_db
+    with session_factory() as session:
+        place = make_place(session, Factory(session, SecretBox("k" * 40, "mfa")))
+        _list(session, place, ["LEB1234", "KHI5678"])
+        session.commit()
+        first = store(session, sighting_in("LEB1234", camera_id=place.camera.id, district_id=place.here.id))
+        last = store(session, sighting_in("KHI5678", camera_id=place.camera.id, district_id=place.here.id))
+        # Published, never stored: the matcher asks for it again a few times, then lets it go.
+        never = SightingOut.model_validate(
+            {**sighting_in("LEB1234", camera_id=None, district_id=place.here.id).model_dump(), "hold": None}
+        )
+    bus = MemoryBus()
+    await bus.start()
+    matcher = HotlistMatcher(session_factory, bus)
+    stop = asyncio.Event()
+    running = asyncio.create_task(matcher.run(stop=stop))
+    subject = plates.subject(place.camera.id)
+    try:
+        await bus.publish(subject, b"{not json", msg_id="garbage")
+        await bus.publish(subject, b'{"id": "x"}', msg_id="wrong shape")
+        subject_, data, msg_id = message(never)
+        await bus.publish(subject_, data, msg_id=msg_id)
+        subject_, data, msg_id = message(first)
+        await bus.publish(subject_, data, msg_id=msg_id)
+        await bus.publish(subject, message(first)[1], msg_id="the same sighting again")
+        subject_, data, msg_id = message(last)
+        await bus.publish(subject_, data, msg_id=msg_id)
+
+        def count(sighting_id: uuid.UUID) -> int:
+            with session_factory() as s:
+                return len(s.scalars(select(HotlistHit).where(HotlistHit.sighting_id == sighting_id)).all())
+
+        await wait_until_async(lambda: count(last.id) == 1, within=10)
+        assert count(first.id) == 1 and count(never.id) == 0
+        with session_factory() as s:
+            titles = s.scalars(select(Alert.title).where(Alert.source == "hotlists")).all()
+        assert sorted(t.split(" at ")[0] for t in titles) == [
+            "Stolen vehicle KHI5678",
+            "Stolen vehicle LEB1234",
+        ]
+        assert not running.done()  # nothing above stopped it
+    finally:
+        stop.set()
+        await running
+        await bus.close()
