@@ -151,8 +151,11 @@ def test_bad_list_settings_are_refused_with_clear_codes(
 def test_the_pages_create_a_list_and_add_a_plate(
     factory: Factory, session: Session, login_as: Callable[[User], TestClient]
 ) -> None:
-    keeper = factory.user("supervisor", districts=[factory.district()])
+    mine, also = factory.district(), factory.district()
+    keeper = factory.user("supervisor", districts=[mine, also])
     client = login_as(keeper)
+    form = client.get("/hotlists")
+    assert mine.name in form.text and also.name in form.text
     created = client.post(
         "/hotlists",
         data={
@@ -160,10 +163,12 @@ def test_the_pages_create_a_list_and_add_a_plate(
             "name": "Stolen bikes",
             "agency": "PS Gulberg",
             "instructions": "Inform PS Gulberg",
+            "district_ids": str(also.id),
         },
     )
     assert created.status_code == 204, created.text
     where = created.headers["HX-Redirect"]
+    assert client.get(f"/api/v1{where}").json()["district_ids"] == [str(also.id)]
     added = client.post(f"{where}/entries", data={"plate": "lhr-555", "reference": "FIR 9/2026"})
     assert added.status_code == 204, added.text
     bad = client.post(f"{where}/entries", data={"plate": "LHR#5"})

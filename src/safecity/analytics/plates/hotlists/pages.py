@@ -53,6 +53,7 @@ def hotlists_page(page: CurrentPage, db: Db) -> Response:
         kinds=service.KIND_LABELS,
         modes=list(MatchMode),
         can_manage=page.principal.can(service.MANAGE),
+        districts=service.districts_in_scope(session=db, principal=page.principal),
         now=dt.datetime.now(dt.UTC),
     )
 
@@ -71,6 +72,7 @@ def create_submit(
     match_mode: Annotated[str, Form(max_length=10)] = "exact",
     one_edit: Annotated[str, Form(max_length=5)] = "",
     severity: Annotated[int, Form(ge=0, le=4)] = 3,
+    district_ids: Annotated[list[str] | None, Form(max_length=200)] = None,
 ) -> Response:
     created: list[uuid.UUID] = []
 
@@ -88,6 +90,7 @@ def create_submit(
                     "match_mode": match_mode,
                     "max_edits": 1 if one_edit else 0,
                     "severity": severity,
+                    "district_ids": district_ids or None,  # none ticked: all of the keeper's
                 }
             )
         )

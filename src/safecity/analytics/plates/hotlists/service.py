@@ -175,6 +175,12 @@ def _set_districts(
     return sorted(wanted)
 
 
+def districts_in_scope(*, session: Session, principal: Principal) -> list[District]:
+    """The districts a list of this principal may cover, by name."""
+    query = select(District).where(principal.district_filter(District.id)).order_by(District.name)
+    return list(session.scalars(query))
+
+
 def _audit(
     session: Session,
     principal: Principal,
