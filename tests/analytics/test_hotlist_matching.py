@@ -187,6 +187,22 @@ def test_expired_entries_disabled_lists_and_other_districts_do_not_match(
     )
 
 
+def test_a_changed_list_is_reindexed_alone(session: Session, place: Place) -> None:
+    big = _list(
+        session, place, [f"BIG{i:04d}" for i in range(300)], mode=MatchMode.FUZZY, edits=1, name="Big"
+    )
+    small = _list(session, place, ["SML1"], name="Small")
+    before = hotlists.load_index(session=session)
+    hotlists.add_entry(session=session, principal=place.keeper, hotlist_id=small, data=EntryIn(plate="SML2"))
+    after = hotlists.load_index(session=session, previous=before)
+    assert after.parts[big] is before.parts[big]  # unchanged: kept, not read again
+    assert after.parts[small] is not before.parts[small] and after.size == 302
+    assert _matches(session, "SML2", place.here) == {("SML2", "exact")}
+    found = after.match("BIG0O12", district_id=place.here.id, at=NOW)
+    assert (found[0].listed.plate, found[0].how) == ("BIG0012", "folded")  # the best way first
+    assert len(found) == hotlists.MAX_HITS_PER_SIGHTING  # its one-edit neighbours, capped
+
+
 def _hits(session: Session, sighting_id: uuid.UUID) -> list[HotlistHit]:
     query = select(HotlistHit).where(HotlistHit.sighting_id == sighting_id)
     found = list(session.scalars(query.execution_options(populate_existing=True)))
@@ -214,8 +230,18 @@ def test_a_published_sighting_becomes_a_hit_with_an_alert_that_is_judged_and_ope
         client.portal.call(partial(bus.publish, subject, data, msg_id=msg_id))  # type: ignore[union-attr]
         return stored.id
 
-    seen = publish("LE81234")  # B read as 8
-    wait_until(lambda: _hits(session, seen), within=5, message="no hit stored")
+    def publish_until_hit(plate: str) -> uuid.UUID:
+        """Publish sightings of `plate` until one hits: the running matcher loads a new list within ~1 s."""
+        sent: list[uuid.UUID] = []
+
+        def hit_yet() -> bool:
+            sent.append(publish(plate))
+            return wait_for(lambda: any(_hits(session, s) for s in sent), 0.5) is not None
+
+        wait_until(hit_yet, within=8, message=f"no sighting of {plate} was matched")
+        return next(s for s in sent if _hits(session, s))
+
+    seen = publish_until_hit("LE81234")  # B read as 8
     (hit,) = _hits(session, seen)
     assert (hit.read_plate, hit.listed_plate, hit.matched, hit.status) == (
         "LE81234",
@@ -287,13 +313,7 @@ def test_a_published_sighting_becomes_a_hit_with_an_alert_that_is_judged_and_ope
         session=session, principal=place.keeper, hotlist_id=list_id, data=EntryIn(plate="NEW777")
     )
     session.commit()
-    late: list[uuid.UUID] = []
-
-    def matched_late() -> bool:
-        late.append(publish("NEW777"))  # sightings before the reload match nothing; a later one must
-        return wait_for(lambda: any(_hits(session, s) for s in late), 0.5) is not None
-
-    wait_until(matched_late, within=8, message="a newly added plate was not matched")
+    publish_until_hit("NEW777")
 
 
 def wait_for(condition: Callable[[], object], within: float) -> object:

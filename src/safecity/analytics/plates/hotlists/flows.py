@@ -76,20 +76,20 @@ class HotlistMatcher:
     async def refresh(self) -> None:
         """Reload the index if a list or its plates changed since the last load."""
         self._checked = time.monotonic()
-        version, index = await asyncio.to_thread(self._load, self.version)
+        version, index = await asyncio.to_thread(self._load, self.version, self.index)
         if index is not None:
             self.index, self.version = index, version
             logger.info("hotlist index loaded: %d plates", index.size)
 
     def _load(
-        self, known: tuple[int, object] | None
+        self, known: tuple[int, object] | None, previous: hotlists.HotlistIndex
     ) -> tuple[tuple[int, object], hotlists.HotlistIndex | None]:
         with self.session_factory() as session:
             session.connection(execution_options=READ_ONLY)  # reads only: no write lock on SQLite
             version = hotlists.index_version(session=session)
             if version == known:
                 return version, None
-            return version, hotlists.load_index(session=session)
+            return version, hotlists.load_index(session=session, previous=previous)
 
     def _refresh_if_due(self) -> None:
         # In the background: a reload of 100,000 plates must not hold up the sightings meanwhile.

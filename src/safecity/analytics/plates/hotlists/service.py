@@ -571,18 +571,18 @@ def _one_edit(a: str, b: str) -> bool:
     return short[i:] == long[i + 1 :]
 
 
-class HotlistIndex:
-    """The enabled lists' plates in memory: exact plates, folded keys, and one-deletion keys of fuzzy lists.
+class _ListIndex:
+    """One list's plates in memory: exact plates, folded keys, and (one edit allowed) one-deletion keys.
 
-    A lookup costs a few dictionary probes whatever the lists' size: for one edit apart, the read's
-    folded key and its one-character deletions are looked up among the listed keys and their deletions
-    (the symmetric-deletion method), and each candidate is checked.
+    A lookup costs a few dictionary probes whatever the list's size: for one edit apart, the read's folded
+    key and its one-character deletions are looked up among the listed keys and their deletions (the
+    symmetric-deletion method), and each candidate is checked.
     """
 
-    def __init__(self, entries: Iterable[Listed] = ()) -> None:
+    def __init__(self, entries: Iterable[Listed]) -> None:
         self.exact: dict[str, list[Listed]] = defaultdict(list)
         self.folded: dict[str, list[Listed]] = defaultdict(list)
-        self.deleted: dict[str, list[Listed]] = defaultdict(list)  # of lists allowing one edit
+        self.deleted: dict[str, list[Listed]] = defaultdict(list)
         self.size = 0
         for listed in entries:
             self.size += 1
@@ -593,30 +593,50 @@ class HotlistIndex:
                     for key in _deletions(listed.folded):
                         self.deleted[key].append(listed)
 
-    def match(self, plate: str, *, district_id: uuid.UUID | None, at: dt.datetime) -> list[Match]:
-        """The listed plates that `plate`, read in `district_id` at `at`, matches: best way first."""
-        found: dict[uuid.UUID, Match] = {}
-
-        def take(candidates: Iterable[Listed], how: Literal["exact", "folded", "one_edit"]) -> None:
-            for listed in candidates:
-                if listed.entry_id not in found and _applies(listed, district_id, at):
-                    found[listed.entry_id] = Match(listed, how)
-
-        take(self.exact.get(plate, ()), "exact")
+    def match(self, plate: str, key: str) -> list[Match]:
+        """`plate`'s matches here (`key`: its folded form), best way first."""
+        found = [Match(listed, "exact") for listed in self.exact.get(plate, ())]
         if not self.folded:
-            return list(found.values())
-        key = plates.fold(plate)
-        take(self.folded.get(key, ()), "folded")
+            return found
+        found.extend(Match(listed, "folded") for listed in self.folded.get(key, ()))
         if self.deleted and len(key) >= MIN_ONE_EDIT_LENGTH - 1:
             near: list[Listed] = list(self.deleted.get(key, ()))  # a character the read missed
             for variant in _deletions(key):
-                near.extend(
-                    listed
-                    for listed in self.folded.get(variant, ())  # a character the read added
-                    if listed.rule.max_edits
-                )
+                near.extend(self.folded.get(variant, ()))  # a character the read added
                 near.extend(self.deleted.get(variant, ()))  # a character the read got wrong
-            take((n for n in near if _one_edit(key, n.folded)), "one_edit")
+            found.extend(Match(listed, "one_edit") for listed in near if _one_edit(key, listed.folded))
+        return found
+
+
+class HotlistIndex:
+    """The enabled lists' plates in memory, one part per list, each kept while its list is unchanged.
+
+    A change to one list (a plate added, a setting changed) rebuilds that list's part only: a keeper
+    adding plates to a small list never makes the matcher re-read a list of 100,000.
+    """
+
+    def __init__(self, entries: Iterable[Listed] = ()) -> None:
+        grouped: dict[uuid.UUID, list[Listed]] = defaultdict(list)
+        for listed in entries:
+            grouped[listed.rule.id].append(listed)
+        self.parts: dict[uuid.UUID, tuple[object, _ListIndex]] = {
+            list_id: (None, _ListIndex(items)) for list_id, items in grouped.items()
+        }
+
+    @property
+    def size(self) -> int:
+        """How many plates the index holds."""
+        return sum(part.size for _, part in self.parts.values())
+
+    def match(self, plate: str, *, district_id: uuid.UUID | None, at: dt.datetime) -> list[Match]:
+        """The listed plates that `plate`, read in `district_id` at `at`, matches: best way first."""
+        key = plates.fold(plate)
+        rank = {"exact": 0, "folded": 1, "one_edit": 2}
+        found: dict[uuid.UUID, Match] = {}
+        candidates = [m for _, part in self.parts.values() for m in part.match(plate, key)]
+        for match in sorted(candidates, key=lambda m: rank[m.how]):
+            if match.listed.entry_id not in found and _applies(match.listed, district_id, at):
+                found[match.listed.entry_id] = match
         return list(found.values())[:MAX_HITS_PER_SIGHTING]
 
 
@@ -635,42 +655,46 @@ def index_version(*, session: Session) -> tuple[int, dt.datetime | None]:
     return int(count), latest
 
 
-def load_index(*, session: Session) -> HotlistIndex:
-    """The enabled lists' plates, read in one pass (100,000 plates in about a second)."""
+def load_index(*, session: Session, previous: HotlistIndex | None = None) -> HotlistIndex:
+    """The enabled lists' plates; the parts of `previous` whose lists did not change are kept as they are.
+
+    (100,000 plates take a few seconds to read and index on a small machine: a worker thread's work.)
+    """
     lists = list(session.scalars(select(Hotlist).where(Hotlist.enabled.is_(True))))
     districts = _districts_of(session, [h.id for h in lists if not h.province_wide])
-    rules = {
-        h.id: ListRule(
-            id=h.id,
-            name=h.name,
-            kind=h.kind,
-            instructions=h.instructions,
-            severity=h.severity,
-            mode=h.match_mode,
-            max_edits=h.max_edits,
-            districts=None if h.province_wide else frozenset(districts[h.id]),
-            expires_at=h.expires_at,
+    kept = previous.parts if previous is not None else {}
+    index = HotlistIndex()
+    for hotlist in lists:
+        if hotlist.id in kept and kept[hotlist.id][0] == hotlist.updated_at:
+            index.parts[hotlist.id] = kept[hotlist.id]
+            continue
+        rule = ListRule(
+            id=hotlist.id,
+            name=hotlist.name,
+            kind=hotlist.kind,
+            instructions=hotlist.instructions,
+            severity=hotlist.severity,
+            mode=hotlist.match_mode,
+            max_edits=hotlist.max_edits,
+            districts=None if hotlist.province_wide else frozenset(districts[hotlist.id]),
+            expires_at=hotlist.expires_at,
         )
-        for h in lists
-    }
-    if not rules:
-        return HotlistIndex()
-    columns = (
-        HotlistEntry.id,
-        HotlistEntry.hotlist_id,
-        HotlistEntry.plate,
-        HotlistEntry.folded,
-        HotlistEntry.reason,
-        HotlistEntry.reference,
-        HotlistEntry.description,
-        HotlistEntry.expires_at,
-    )
-    query = select(*columns).where(HotlistEntry.hotlist_id.in_(rules))
-    rows = session.execute(query)
-    return HotlistIndex(
-        Listed(entry_id, rules[list_id], plate, folded, reason, reference, description, expires_at)
-        for entry_id, list_id, plate, folded, reason, reference, description, expires_at in rows
-    )
+        columns = (
+            HotlistEntry.id,
+            HotlistEntry.plate,
+            HotlistEntry.folded,
+            HotlistEntry.reason,
+            HotlistEntry.reference,
+            HotlistEntry.description,
+            HotlistEntry.expires_at,
+        )
+        rows = session.execute(select(*columns).where(HotlistEntry.hotlist_id == hotlist.id))
+        part = _ListIndex(
+            Listed(entry_id, rule, plate, folded, reason, reference, description, expires_at)
+            for entry_id, plate, folded, reason, reference, description, expires_at in rows
+        )
+        index.parts[hotlist.id] = (hotlist.updated_at, part)
+    return index
 
 
 # --- hits -------------------------------------------------------------------------------------------
