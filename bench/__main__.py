@@ -12,6 +12,7 @@ BENCHMARKS = (
     "bench.bench_dispatch",
     "bench.bench_alert_feed",
     "bench.bench_analytics",
+    "bench.bench_hotlist_hits",
 )
 
 for name in BENCHMARKS:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.routing import NoMatchFound
 
 from safecity import __version__
+from safecity.analytics.plates.hotlists.flows import HotlistMatcher
 from safecity.config import Settings, load_settings
 from safecity.dispatch import positions, simulator
 from safecity.events import service as events
@@ -62,6 +63,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 name="traffic-congestion",
             ),
         ]
+        hotlist_matcher = asyncio.create_task(
+            HotlistMatcher(services.session_factory, services.bus).run(stop=stop), name="hotlist-matcher"
+        )
         dispatch = services.settings.dispatch
         units = (
             asyncio.create_task(
@@ -96,7 +100,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             gc.unfreeze()
             stop.set()
             services.replays.cancel_all()
-            for task in (event_store, units, demo_units, *traffic_tasks):
+            for task in (event_store, hotlist_matcher, units, demo_units, *traffic_tasks):
                 if task is not None:
                     await task
             if services.analytics is not None:

@@ -2,6 +2,7 @@
 
 from safecity.analytics import models as analytics_models
 from safecity.analytics.plates import models as plates_models
+from safecity.analytics.plates.hotlists import models as hotlists_models
 from safecity.audit import models as audit_models
 from safecity.auth import models as auth_models
 from safecity.cameras import models as camera_models
@@ -26,6 +27,7 @@ __all__ = [
     "camera_models",
     "dispatch_models",
     "events_models",
+    "hotlists_models",
     "incidents_models",
     "metadata",
     "org_models",

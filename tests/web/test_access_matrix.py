@@ -730,6 +730,98 @@ CASES = [
         # The event has no snapshot: a 404 for those allowed, a 403 for the rest.
         lambda w: (f"/api/v1/events/{_matrix_event(w)}/snapshot.jpg", None),
     ),
+    # hotlists: lists and their plates (plates.read, hotlists.manage), hits (alerts.*); helpers at the end
+    Case("GET", "/api/v1/hotlists", "plates.read", lambda w: ("/api/v1/hotlists", None)),
+    Case(
+        "POST",
+        "/api/v1/hotlists",
+        "hotlists.manage",
+        lambda w: ("/api/v1/hotlists", {"kind": "watch", "name": "Matrix list", "agency": "Matrix unit"}),
+    ),
+    Case("GET", "/api/v1/hotlists/precision", "plates.read", lambda w: ("/api/v1/hotlists/precision", None)),
+    Case("GET", "/api/v1/hotlists/hits", "alerts.read", lambda w: ("/api/v1/hotlists/hits", None)),
+    Case(
+        "GET",
+        "/api/v1/hotlists/hits/{hit_id}",
+        "alerts.read",
+        lambda w: (f"/api/v1/hotlists/hits/{_matrix_hit(w)}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/hotlists/hits/{hit_id}/crop.jpg",
+        "alerts.read",
+        # The sighting has no pictures: a 404 for those allowed, a 403 for the rest.
+        lambda w: (f"/api/v1/hotlists/hits/{_matrix_hit(w)}/crop.jpg", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/hotlists/hits/{hit_id}/vehicle.jpg",
+        "alerts.read",
+        lambda w: (f"/api/v1/hotlists/hits/{_matrix_hit(w)}/vehicle.jpg", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/hotlists/hits/{hit_id}/confirm",
+        "alerts.handle",
+        lambda w: (f"/api/v1/hotlists/hits/{_matrix_hit(w)}/confirm", {}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/hotlists/hits/{hit_id}/dismiss",
+        "alerts.handle",
+        lambda w: (f"/api/v1/hotlists/hits/{_matrix_hit(w)}/dismiss", {"reason": "misread"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/hotlists/hits/{hit_id}/incident",
+        "incidents.manage",
+        lambda w: (f"/api/v1/hotlists/hits/{_matrix_hit(w, confirmed=True)}/incident", {"priority": 2}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/hotlists/{hotlist_id}",
+        "plates.read",
+        lambda w: (f"/api/v1/hotlists/{_matrix_hotlist(w)}", None),
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/hotlists/{hotlist_id}",
+        "hotlists.manage",
+        lambda w: (f"/api/v1/hotlists/{_matrix_hotlist(w)}", {"enabled": False}),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/hotlists/{hotlist_id}",
+        "hotlists.manage",
+        lambda w: (f"/api/v1/hotlists/{_matrix_hotlist(w)}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/hotlists/{hotlist_id}/entries",
+        "plates.read",
+        lambda w: (f"/api/v1/hotlists/{_matrix_hotlist(w)}/entries", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/hotlists/{hotlist_id}/entries",
+        "hotlists.manage",
+        lambda w: (f"/api/v1/hotlists/{_matrix_hotlist(w)}/entries", {"plate": "MTX-123"}),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/hotlists/{hotlist_id}/entries/{entry_id}",
+        "hotlists.manage",
+        lambda w: (_matrix_entry_url(w), None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/hotlists/{hotlist_id}/entries/import",
+        "hotlists.manage",
+        lambda w: (
+            f"/api/v1/hotlists/{_matrix_hotlist(w)}/entries/import",
+            {"csv": "plate,reason,reference,description,expires_at\nMTX1,stolen,,,\n"},
+        ),
+    ),
 ]
 # Routes that belong to logging in itself, not to a role.
 LOGIN_ROUTES = {
@@ -1093,3 +1185,96 @@ def _matrix_segment_body(world: World) -> dict[str, Any]:
         "path": [[34.0, 71.5], [34.001, 71.501]],
         "free_flow_kmh": 50,
     }
+# --- hotlist helpers (the cases above call them when they run) -----------------------------------
+
+
+def _matrix_keeper() -> Any:
+    from safecity.auth.principal import Principal
+
+    return Principal(None, "matrix-keeper", frozenset({"hotlists.manage", "plates.read"}), None, via="system")
+
+
+def _matrix_hotlist(world: World) -> str:
+    """A stolen-vehicle list covering district A, committed so the app sees it."""
+    from safecity.analytics.plates.hotlists import service as hotlists
+    from safecity.analytics.plates.hotlists.schemas import HotlistIn
+
+    session = object_session(world.a)
+    assert session is not None
+    data = HotlistIn.model_validate(
+        {
+            "kind": "stolen",
+            "name": "Matrix stolen",
+            "agency": "Matrix unit",
+            "district_ids": [str(world.a.id)],
+        }
+    )
+    hotlist = hotlists.create_hotlist(session=session, principal=_matrix_keeper(), data=data)
+    session.commit()
+    return str(hotlist.id)
+
+
+def _matrix_entry_url(world: World) -> str:
+    """A plate on a list covering district A, committed so the app sees it."""
+    from safecity.analytics.plates.hotlists import service as hotlists
+    from safecity.analytics.plates.hotlists.schemas import EntryIn
+
+    session = object_session(world.a)
+    assert session is not None
+    list_id = uuid.UUID(_matrix_hotlist(world))
+    entry = hotlists.add_entry(
+        session=session, principal=_matrix_keeper(), hotlist_id=list_id, data=EntryIn(plate="MTX777")
+    )
+    session.commit()
+    return f"/api/v1/hotlists/{list_id}/entries/{entry.id}"
+
+
+def _matrix_hit(world: World, *, confirmed: bool = False) -> str:
+    """A pending (or confirmed) hit, with its alert, on a sighting in district A; committed."""
+    from safecity.analytics.plates import service as plates
+    from safecity.analytics.plates.hotlists import service as hotlists
+    from safecity.analytics.plates.hotlists.models import HitStatus
+    from safecity.analytics.plates.hotlists.schemas import EntryIn
+    from safecity.analytics.plates.schemas import SightingIn
+
+    session = object_session(world.a)
+    assert session is not None
+    list_id = uuid.UUID(_matrix_hotlist(world))
+    hotlists.add_entry(
+        session=session,
+        principal=_matrix_keeper(),
+        hotlist_id=list_id,
+        data=EntryIn.model_validate({"plate": "MTX555"}),
+    )
+    now = dt.datetime.now(dt.UTC)
+    sighting = plates.record(
+        session=session,
+        sighting=SightingIn(
+            camera_id=None,
+            district_id=world.a.id,
+            seen_at=now,
+            first_seen=now,
+            last_seen=now,
+            plate="MTX555",
+            confidence=0.9,
+            layout="pk-punjab",
+            jurisdiction="PK-PB",
+        ),
+    )
+    index = hotlists.load_index(session=session)
+    matches = [
+        m for m in index.match("MTX555", district_id=world.a.id, at=now) if m.listed.rule.id == list_id
+    ]
+    (hit,) = hotlists.record_hits(session=session, sighting_id=sighting.id, matches=matches)
+    hit.alert_id = alerts.raise_alert(
+        session=session,
+        kind="hotlist.stolen",
+        severity=3,
+        title="Stolen vehicle MTX555",
+        source="hotlists",
+        district_id=world.a.id,
+    ).id
+    if confirmed:
+        hit.status, hit.handled_by_name = HitStatus.CONFIRMED, "matrix"
+    session.commit()
+    return str(hit.id)

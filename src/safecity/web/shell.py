@@ -15,6 +15,8 @@ from safecity.analytics import pages as analytics_pages
 from safecity.analytics import views as analytics_views
 from safecity.analytics.plates import pages as plates_pages
 from safecity.analytics.plates import views as plates_views
+from safecity.analytics.plates.hotlists import pages as hotlists_pages
+from safecity.analytics.plates.hotlists import views as hotlists_views
 from safecity.audit import pages as audit_pages
 from safecity.audit import views as audit_views
 from safecity.auth import pages as auth_pages
@@ -123,6 +125,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     traffic_pages,
     plates_views,
     plates_pages,
+    hotlists_views,
+    hotlists_pages,
 )
 
 

@@ -91,6 +91,25 @@
         figure.append(shot, caption);
         video.append(figure);
       }
+      // A hotlist alert shows the plate crop beside the listed plate, what to do, and the hit to judge.
+      const hit = selected.source === "hotlists" && selected.detail && selected.detail.hit_id && selected.detail;
+      if (hit) {
+        const figure = document.createElement("figure");
+        const crop = document.createElement("img");
+        crop.alt = "The plate as the camera read it";
+        crop.dataset.testid = "hit-crop";
+        crop.src = "/api/v1/hotlists/hits/" + encodeURIComponent(hit.hit_id) + "/crop.jpg";
+        const caption = document.createElement("figcaption");
+        caption.textContent = "Read " + hit.read_plate + " · listed " + hit.listed_plate + " on " + hit.list_name +
+          (hit.entry_reason ? " (" + hit.entry_reason + ")" : "");
+        const todo = document.createElement("p");
+        todo.textContent = hit.instructions || "";
+        const review = document.createElement("a");
+        review.href = "/hotlists/hits/" + encodeURIComponent(hit.hit_id);
+        review.textContent = "Review the hit";
+        figure.append(crop, caption, todo, review);
+        video.append(figure);
+      }
       if (result) result.textContent = "";
     });
 

@@ -1,0 +1,1 @@
+"""Hotlists of stolen and wanted vehicles, matched against plate sightings, confirmed by an operator."""
