@@ -1185,6 +1185,8 @@ def _matrix_segment_body(world: World) -> dict[str, Any]:
         "path": [[34.0, 71.5], [34.001, 71.501]],
         "free_flow_kmh": 50,
     }
+
+
 # --- hotlist helpers (the cases above call them when they run) -----------------------------------
 
 
