@@ -12,6 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from safecity.analytics import service as analytics
+from safecity.analytics.plates import service as plates
+from safecity.analytics.plates.hotlists import service as hotlists
+from safecity.analytics.plates.hotlists.schemas import EntryIn, HotlistIn
+from safecity.analytics.plates.schemas import PlateSettings
 from safecity.analytics.schemas import rule_adapter
 from safecity.auth import service as users
 from safecity.auth.principal import Principal
@@ -28,7 +32,9 @@ from safecity.incidents import service as incidents
 from safecity.incidents.schemas import IncidentIn
 from safecity.org import service as org
 from safecity.org.schemas import PlaceIn
-from safecity.video.demo import VTEST, make_clips
+from safecity.traffic import service as traffic
+from safecity.traffic.schemas import SectionIn
+from safecity.video.demo import VTEST, make_clips, make_plate_clips
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +57,9 @@ def reference_data(*, session: Session) -> list[str]:
 
 
 def demo(*, session: Session, settings: Settings) -> DemoReport:
-    """Seed the demo (idempotent): reference data, an administrator, stations, sites and cameras."""
+    """Seed the demo (idempotent): reference data, an administrator, stations, sites, cameras with their
+    rules, ANPR cameras with a hotlist and a speed section between them, units and incidents.
+    """
     added = reference_data(session=session)
     admin = users.find_by_username(session=session, username=DEMO_ADMIN)
     password = None
@@ -71,6 +79,10 @@ def demo(*, session: Session, settings: Settings) -> DemoReport:
                 "dispatch.manage",
                 "incidents.read",
                 "incidents.manage",
+                "plates.read",
+                "hotlists.manage",
+                "traffic.read",
+                "traffic.manage",
             }
         ),
         district_ids=None,
@@ -90,6 +102,7 @@ def demo(*, session: Session, settings: Settings) -> DemoReport:
                 added.append(spec["name"])
     added += _demo_cameras(session=session, settings=settings, actor=actor, specs=data["cameras"])
     added += _demo_rules(session=session, actor=actor, specs=data["cameras"])
+    added += _demo_plates(session=session, actor=actor, data=data)
     added += _demo_control_room(session=session, actor=actor, units=data["units"], calls=data["incidents"])
     return DemoReport(
         DEMO_ADMIN, password, added, demo_cameras_without_footage(session=session, settings=settings)
@@ -107,7 +120,8 @@ def footage_hint(names: list[str]) -> str:
     """What a person does about demo cameras without footage."""
     return (
         f"{len(names)} demo cameras have no footage and stay offline: {', '.join(names)}. "
-        f"Install Debian's opencv-doc for {VTEST.name} (as root: apt-get install opencv-doc), then run "
+        f"Install Debian's opencv-doc for {VTEST.name}, darknet and fonts-dejavu-core for the number plates "
+        "(as root: apt-get install opencv-doc darknet fonts-dejavu-core), then run "
         "`safecity demo` again: the cameras come online within 30 s, without a restart."
     )
 
@@ -162,15 +176,59 @@ def _demo_rules(*, session: Session, actor: Principal, specs: list[dict[str, Any
     return added
 
 
+def _demo_plates(*, session: Session, actor: Principal, data: dict[str, Any]) -> list[str]:
+    """Plate reading on the ANPR cameras (where never set, so a later change stays), the hotlists and their
+    plates, and the speed sections between the cameras; each once.
+    """
+    by_name = {c.name: c for c in cameras.list_cameras(session=session, principal=actor)}
+    added = []
+    for spec in data["cameras"]:
+        camera = by_name.get(spec["name"])
+        if camera is None or "plates" not in spec:
+            continue
+        if plates.get_settings(session=session, principal=actor, camera_id=camera.id).updated_at is None:
+            settings = PlateSettings.model_validate(spec["plates"])
+            plates.set_settings(session=session, principal=actor, camera_id=camera.id, settings=settings)
+            added.append(f"{spec['name']}: reads plates ({settings.mode})")
+    existing = {h.name for h in hotlists.list_hotlists(session=session, principal=actor)}
+    for spec in data["hotlists"]:
+        if spec["name"] in existing:
+            continue
+        codes = spec.pop("districts")
+        districts = [d for code in codes if (d := org.district_by_code(session=session, code=code))]
+        if len(districts) != len(codes):
+            continue
+        entries = spec.pop("entries")
+        hotlist = hotlists.create_hotlist(
+            session=session, principal=actor, data=HotlistIn(district_ids=[d.id for d in districts], **spec)
+        )
+        for entry in entries:
+            hotlists.add_entry(
+                session=session, principal=actor, hotlist_id=hotlist.id, data=EntryIn.model_validate(entry)
+            )
+        added.append(f"hotlist {hotlist.name} ({len(entries)} plates)")
+    sections = {s.name for s in traffic.list_sections(session=session, principal=actor)}
+    for spec in data["sections"]:
+        a, b = by_name.get(spec.pop("camera_a")), by_name.get(spec.pop("camera_b"))
+        if spec["name"] in sections or a is None or b is None:
+            continue
+        traffic.create_section(
+            session=session, principal=actor, data=SectionIn(camera_a_id=a.id, camera_b_id=b.id, **spec)
+        )
+        added.append(f"section {spec['name']}")
+    return added
+
+
 def _demo_cameras(
     *, session: Session, settings: Settings, actor: Principal, specs: list[dict[str, Any]]
 ) -> list[str]:
     """Cameras playing looped real footage; without the footage they are registered but stay offline."""
-    try:
-        clips = {path.stem: path for path in make_clips(settings.data_dir / "demo")}
-    except FileNotFoundError as exc:
-        logger.warning("%s", exc)
-        clips = {}
+    clips: dict[str, Path] = {}
+    for make in (make_clips, make_plate_clips):
+        try:
+            clips |= {path.stem: path for path in make(settings.data_dir / "demo")}
+        except FileNotFoundError as exc:
+            logger.warning("%s", exc)
     existing = {c.name for c in cameras.list_cameras(session=session, principal=actor)}
     box = cameras.credentials_box(settings)
     added = []

@@ -9,33 +9,17 @@ import uuid
 from pathlib import Path
 
 import cv2
-import numpy as np
-from PIL import Image as PILImage
-from PIL import ImageDraw, ImageFont
 from sqlalchemy.orm import Session
 
 from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.schemas import SightingIn, SightingOut
-
-PHOTO = Path("/usr/share/darknet/data/dog.jpg")  # Debian's darknet: a pickup truck, a bicycle and a dog
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
-
-
-def plate_card(text: str, scale: int = 44) -> np.ndarray:
-    """A white plate with black DejaVu characters, as a BGR image."""
-    font = ImageFont.truetype(str(FONT), scale)
-    width, height = int(font.getlength(text)) + scale, int(scale * 1.25) + scale // 2
-    card = PILImage.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(card)
-    draw.rectangle((2, 2, width - 3, height - 3), outline="black", width=3)
-    draw.text((scale // 2, scale // 4), text, fill="black", font=font)
-    return cv2.cvtColor(np.asarray(card), cv2.COLOR_RGB2BGR)
+from safecity.video.demo import PHOTO, plate_card
 
 
 def write_pictures(snapshots_dir: Path, sighting: SightingIn, shown: str) -> SightingIn:
     """The plate `shown` on the pickup in the photo: the vehicle picture and the plate crop, on disk."""
     photo = cv2.imread(str(PHOTO))
-    card = plate_card(shown)
+    card = plate_card([shown])
     x, y = 460, 120
     photo[y : y + card.shape[0], x : x + card.shape[1]] = card
     crop_rel = plates.crop_path(sighting.camera_id, sighting.id, sighting.seen_at, part="crop")

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from footage import moving, through_h264, with_plate, write_h264
+from footage import moving, through_h264, write_h264
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,6 +46,7 @@ from safecity.cameras.models import Camera
 from safecity.config import AnalyticsSettings, Settings, VideoSettings
 from safecity.core.bus import MemoryBus
 from safecity.org import service as org
+from safecity.video.demo import with_plate
 from safecity.video.flows import VideoRuntime
 from safecity.video.ingest import Frame, FrameSlot
 

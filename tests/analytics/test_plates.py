@@ -15,27 +15,14 @@ from typer.testing import CliRunner
 from safecity.analytics.plates import PlateReader, build_reader
 from safecity.analytics.plates.layouts import chars_of, correct, load_layouts
 from safecity.cli import app
+from safecity.video.demo import FONT, PHOTO, plate_card
 
-PHOTO = Path("/usr/share/darknet/data/dog.jpg")  # a pickup truck, a bicycle and a dog
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 pytestmark = pytest.mark.skipif(not (PHOTO.is_file() and FONT.is_file()), reason="darknet/dejavu missing")
-
-
-def _plate(rows: list[str], scale: int = 44) -> np.ndarray:
-    font = ImageFont.truetype(str(FONT), scale)
-    width = max(int(font.getlength(r)) for r in rows) + scale
-    height = len(rows) * int(scale * 1.25) + scale // 2
-    card = PILImage.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(card)
-    draw.rectangle((2, 2, width - 3, height - 3), outline="black", width=3)
-    for i, row in enumerate(rows):
-        draw.text((scale // 2, scale // 4 + i * int(scale * 1.25)), row, fill="black", font=font)
-    return cv2.cvtColor(np.asarray(card), cv2.COLOR_RGB2BGR)
 
 
 def _on_photo(rows: list[str], at: tuple[int, int] = (460, 120)) -> np.ndarray:
     photo = cv2.imread(str(PHOTO))
-    plate = _plate(rows)
+    plate = plate_card(rows)
     x, y = at
     photo[y : y + plate.shape[0], x : x + plate.shape[1]] = plate
     return photo
