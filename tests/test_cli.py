@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from conftest import PlainSha256, rewrite_chain, unguard
+from safecity.analytics.plates.hotlists.models import Hotlist, HotlistDistrict, HotlistEntry, ListKind
+from safecity.analytics.plates.models import CameraPlates
 from safecity.audit.models import AuditEntry, AuditHead
 from safecity.auth.models import User
 from safecity.cameras.models import Camera
@@ -19,6 +21,8 @@ from safecity.cli import app
 from safecity.core.db import create_db_engine, create_session_factory
 from safecity.dispatch.models import Unit
 from safecity.incidents.models import Incident
+from safecity.org.models import District
+from safecity.traffic.models import Section
 
 runner = CliRunner()
 
@@ -52,6 +56,36 @@ def _serve(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[str, dict[str, 
     return " ".join(result.output.split()), started  # rich wraps long lines
 
 
+# What the demo seeds for number plates: two ANPR cameras, a stolen-vehicles list and a section between them.
+SEEDED_READING = {"University Road ANPR Entry": "dedicated PK", "University Road ANPR Exit": "dedicated PK"}
+FIRST_PLATES = {
+    "plates": SEEDED_READING,
+    "hotlists": [("Stolen vehicles (demo)", ListKind.STOLEN, ["PSW"], ["LXR9021"])],
+    "sections": [("University Road ANPR Entry", "University Road ANPR Exit", 220.0, 60.0)],
+}
+
+
+def _demo_plates(session: Session) -> dict[str, object]:
+    """The plate reading, hotlists and sections in the database, in the shape of FIRST_PLATES."""
+    names = dict(session.execute(select(Camera.id, Camera.name)).all())
+    codes = dict(session.execute(select(District.id, District.code)).all())
+    lists = []
+    for hotlist in session.scalars(select(Hotlist)):
+        assert hotlist.instructions and not hotlist.province_wide
+        covers = select(HotlistDistrict.district_id).where(HotlistDistrict.hotlist_id == hotlist.id)
+        districts = session.scalars(covers)
+        plates = session.scalars(select(HotlistEntry.plate).where(HotlistEntry.hotlist_id == hotlist.id))
+        lists.append((hotlist.name, hotlist.kind, [codes[d] for d in districts], list(plates)))
+    return {
+        "plates": {names[p.camera_id]: f"{p.mode} {p.region}" for p in session.scalars(select(CameraPlates))},
+        "hotlists": lists,
+        "sections": [
+            (names[s.camera_a_id], names[s.camera_b_id], s.distance_m, s.speed_limit_kmh)
+            for s in session.scalars(select(Section))
+        ],
+    }
+
+
 def test_demo_without_footage_says_so_and_a_later_run_brings_the_cameras_online(
     db_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,11 +97,12 @@ def test_demo_without_footage_says_so_and_a_later_run_brings_the_cameras_online(
     assert first.exit_code == 0, first.output
     said = " ".join(first.output.split())
     assert "Log in at http://127.0.0.1:8000/login" in said and "admin" in said
-    assert "4 demo cameras have no footage" in said and "apt-get install opencv-doc" in said
+    assert "6 demo cameras have no footage" in said and "apt-get install opencv-doc darknet" in said
     engine = create_db_engine(f"sqlite:///{db_file}")
     with create_session_factory(engine)() as session:
         demo_cameras = session.scalars(select(Camera)).all()
-        assert len(demo_cameras) == 4 and not any(Path(c.stream_url).exists() for c in demo_cameras)
+        assert len(demo_cameras) == 6 and not any(Path(c.stream_url).exists() for c in demo_cameras)
+        assert _demo_plates(session) == FIRST_PLATES
         units = session.scalars(select(Unit)).all()
         assert len(units) == 5 and all(u.latitude is not None for u in units)
         assert {i.category.value for i in session.scalars(select(Incident))} == {
@@ -75,15 +110,24 @@ def test_demo_without_footage_says_so_and_a_later_run_brings_the_cameras_online(
             "street_crime",
         }
     served, _ = _serve(monkeypatch)
-    assert "4 demo cameras have no footage" in served and "Hashtnagri Chowk East" in served
+    assert "6 demo cameras have no footage" in served and "University Road ANPR Entry" in served
 
+    # Someone changes how the exit camera reads plates: the next run of the demo keeps that.
+    with create_session_factory(engine)() as session:
+        exit_camera = session.scalars(select(Camera).where(Camera.name == "University Road ANPR Exit")).one()
+        session.get_one(CameraPlates, exit_camera.id).mode = "vehicles"
+        session.commit()
     # opencv-doc is installed later: running the demo again encodes the footage where the cameras look.
     monkeypatch.setattr(safecity.video.demo, "VTEST", real_footage)
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0 and "already exists" in second.output
-    assert "no footage" not in second.output
+    assert "no footage" not in second.output and "nothing new" in second.output
     with create_session_factory(engine)() as session:
         assert all(Path(c.stream_url).is_file() for c in session.scalars(select(Camera)))  # real footage
+        assert len(session.scalars(select(Camera)).all()) == 6
+        # Nothing seeded twice, and the changed camera keeps its change.
+        changed = {**SEEDED_READING, "University Road ANPR Exit": "vehicles PK"}
+        assert _demo_plates(session) == FIRST_PLATES | {"plates": changed}
     engine.dispose()
     served, _ = _serve(monkeypatch)
     assert "no footage" not in served

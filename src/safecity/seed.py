@@ -206,7 +206,7 @@ def _demo_plates(*, session: Session, actor: Principal, data: dict[str, Any]) ->
             hotlists.add_entry(
                 session=session, principal=actor, hotlist_id=hotlist.id, data=EntryIn.model_validate(entry)
             )
-        added.append(f"hotlist {hotlist.name} ({len(entries)} plates)")
+        added.append(f"hotlist {hotlist.name} with {len(entries)} plate(s)")
     sections = {s.name for s in traffic.list_sections(session=session, principal=actor)}
     for spec in data["sections"]:
         a, b = by_name.get(spec.pop("camera_a")), by_name.get(spec.pop("camera_b"))
