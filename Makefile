@@ -95,11 +95,16 @@ test-deps:
 	  exit 1; \
 	fi
 
-# The demo's footage: install opencv-doc when it is missing and we may (root), else say how.
+# The demo's footage (opencv-doc's vtest.avi; for the ANPR cameras also darknet's dog.jpg and DejaVu Sans
+# Bold for the plates): installed when missing and we may (root), else say how.
+DEMO_MEDIA := /usr/share/doc/opencv-doc/examples/data/vtest.avi /usr/share/darknet/data/dog.jpg \
+	/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
+
 demo-media:
-	@test -f /usr/share/doc/opencv-doc/examples/data/vtest.avi || \
-	  { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q --no-install-recommends opencv-doc; } || \
-	  echo "note: install Debian's opencv-doc (as root) for the demo cameras' footage"
+	@(for f in $(DEMO_MEDIA); do test -f $$f || exit 1; done) || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -q && \
+	    apt-get install -y -q --no-install-recommends opencv-doc darknet fonts-dejavu-core; } || \
+	  echo "note: install Debian's opencv-doc, darknet and fonts-dejavu-core (as root) for the demo cameras' footage"
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .mypy_cache .ruff_cache .pytest_cache
