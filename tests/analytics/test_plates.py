@@ -82,6 +82,15 @@ def test_lookalike_swaps_are_resolved_by_position() -> None:
     assert correct(chars_of("XYWVKX"), "PK").layout == "unknown"
 
 
+def test_an_emblem_read_as_a_character_is_trimmed_and_state_codes_are_preferred() -> None:
+    # the "IND" strip at the left of an Indian plate is often read as one more letter
+    assert correct(chars_of("FBR33M0001", 0.9), "IN", trim=True).text == "BR33M0001"
+    assert correct(chars_of("FBR33M0001", 0.9), "IN").text != "BR33M0001"  # only when asked
+    assert correct(chars_of("DL8CAU6883"), "IN", trim=True).layout == "india-delhi"
+    assert correct(chars_of("KL34A7564"), "IN", trim=True).layout == "india"
+    assert correct(chars_of("QX34A7564"), "IN", trim=True).layout == "india-other"  # no such state
+
+
 def test_every_layout_file_loads() -> None:
     jurisdictions = {layout.jurisdiction for layout in load_layouts()}
     assert {

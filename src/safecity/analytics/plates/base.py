@@ -164,10 +164,10 @@ def _plate(group: list[Line], region: str, config: PlateReaderConfig) -> PlateRe
     chars = [c for line in group for c in line.chars]
     if not MIN_CHARS <= len(chars) <= MAX_CHARS:
         return None
-    found = layouts.fits(chars, region)
-    best = found[0] if found else layouts.correct(chars, region)
-    if not any(ch.isdigit() for ch in best.text):  # a word or a brand badge, not a registration
+    if not any(c.char.isdigit() for c in chars):  # a word or a brand badge (BOLERO), not a registration
         return None
+    found = layouts.fits(chars, region, trim=True)
+    best = found[0] if found else layouts.correct(chars, region)
     x1, y1, x2, y2 = (
         min(_bounds(line.quad)[0] for line in group),
         min(_bounds(line.quad)[1] for line in group),
