@@ -39,6 +39,7 @@ class PlateReaderConfig(BaseModel):
     region: str = Field(default="PK", pattern="^(PK|IN|AR|DZ|ANY)$")
     min_confidence: float = Field(default=0.6, ge=0, le=1)  # the floor: below it a plate is unreadable
     max_side: int = Field(default=1280, ge=320, le=4096)  # the text detector's input, longest side
+    # (twice that on a second look when no plate was read)
     threads: int = Field(default=0, ge=0, le=64)  # inference threads; 0: the runtime's default
 
 
@@ -75,14 +76,29 @@ class PlateReader(ABC):
             One read per plate-like text; unreadable ones (below the floor) with text None.
         """
         picture = check_image(image)
-        quads = self._find_lines(picture)
+        region = region or self.config.region
+        side = min(max(picture.shape[:2]), self.config.max_side)
+        found = self._read_lines(picture, side, region)
+        if _score(found) == 0.0:  # small text is missed at this size: look again at twice the size
+            again = self._read_lines(picture, 2 * side, region)
+            if _score(again) > _score(found):
+                found = again
+        return sorted(found, key=lambda p: -p.confidence)
+
+    def _read_lines(self, picture: Image, side: int, region: str) -> list[PlateRead]:
+        """The plates in a picture, its text lines looked for with its longest side at `side` pixels."""
+        scale = side / max(picture.shape[:2])
+        if scale > 1.0:  # the detector only shrinks pictures
+            bigger = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+            quads = [q / scale for q in self._find_lines(np.asarray(bigger, dtype=np.uint8), side)]
+        else:
+            quads = self._find_lines(picture, side)
         if not quads:
             return []
         crops = [_crop(picture, q) for q in quads]
         lines = [Line(q, raw, chars) for q, (raw, chars) in zip(quads, self._recognise(crops), strict=True)]
-        plates = [_plate(group, region or self.config.region, self.config) for group in _group(lines)]
-        found = [p for p in plates if p is not None]
-        return sorted(found, key=lambda p: -p.confidence)
+        plates = [_plate(group, region, self.config) for group in _group(lines)]
+        return [p for p in plates if p is not None]
 
     def read_crop(self, crop: Image, region: str | None = None) -> PlateRead | None:
         """A plate crop read as one line, recognition only (no text detection); None if not plate-like."""
@@ -93,12 +109,20 @@ class PlateReader(ABC):
         return _plate([Line(quad, raw, chars)], region or self.config.region, self.config)
 
     @abstractmethod
-    def _find_lines(self, image: Image) -> list[Quad]:
-        """Text lines in the picture as corner quads, top to bottom."""
+    def _find_lines(self, image: Image, side: int) -> list[Quad]:
+        """Text lines in the picture as corner quads (its pixels), top to bottom.
+
+        `side`: the longest side the detector looks at (a larger picture is shrunk to it).
+        """
 
     @abstractmethod
     def _recognise(self, crops: list[Image]) -> list[tuple[str, tuple[CharRead, ...]]]:
         """Each crop's raw text and its characters (upper-cased A-Z0-9, separators dropped)."""
+
+
+def _score(plates: list[PlateRead]) -> float:
+    """How sure the best plate read is: its confidence if it fits a layout, else 0."""
+    return max((p.confidence for p in plates if p.text and p.layout != UNKNOWN), default=0.0)
 
 
 def _crop(image: Image, quad: Quad) -> Image:

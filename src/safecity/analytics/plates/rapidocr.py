@@ -83,7 +83,8 @@ class RapidOcrReader(PlateReader):
             [i for i, c in enumerate(table) if len(c) == 1 and c.isascii() and c.isdigit()]
         )
 
-    def _find_lines(self, image: Image) -> list[Quad]:
+    def _find_lines(self, image: Image, side: int) -> list[Quad]:
+        self._det.limit_side_len = side
         found = self._det(image)
         if found.boxes is None:
             return []
