@@ -8,6 +8,7 @@ best letter and best digit at the same place for the layout correction.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import Any, Literal
 
 import cv2
@@ -40,6 +41,12 @@ def _rec_input(crop: Image) -> npt.NDArray[np.float32]:
     out = np.zeros((3, REC_HEIGHT, total), dtype=np.float32)
     out[:, :, :w] = resized.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
     return out
+
+
+def _latin(symbol: str) -> str | None:
+    """A-Z or 0-9 for a Latin character, accented or full-width ones included (Č → C); else None."""
+    base = unicodedata.normalize("NFKD", symbol)[:1].upper()
+    return base if base.isascii() and base.isalnum() else None
 
 
 class RapidOcrConfig(PlateReaderConfig):
@@ -116,14 +123,20 @@ class RapidOcrReader(PlateReader):
                 peak = t + int(probs[t : end + 1, k].argmax())
                 symbol = self._table[k] if k < len(self._table) else " "
                 raw.append(symbol)
-                if symbol.isascii() and symbol.isalnum():
-                    row = probs[peak]
-                    letter = int(self._letters[row[self._letters].argmax()])
-                    digit = int(self._digits[row[self._digits].argmax()])
+                row = probs[peak]
+                letter = int(self._letters[row[self._letters].argmax()])
+                digit = int(self._digits[row[self._digits].argmax()])
+                char, prob = _latin(symbol), float(row[k])
+                if char is None and symbol.isalnum():
+                    # another script's look-alike (a stray CJK sign on a worn character): the model's
+                    # best Latin letter or digit there, at its own (low) probability
+                    pick = letter if row[letter] >= row[digit] else digit
+                    char, prob = self._table[pick].upper(), float(row[pick])
+                if char is not None:
                     chars.append(
                         CharRead(
-                            char=symbol.upper(),
-                            prob=float(row[k]),
+                            char=char,
+                            prob=prob,
                             letter=self._table[letter].upper(),
                             letter_prob=float(row[letter]),
                             digit=self._table[digit],
