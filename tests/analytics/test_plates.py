@@ -60,6 +60,15 @@ def test_two_row_motorcycle_plate_is_read_top_then_bottom(reader: PlateReader) -
     assert [p.text for p in plates] == ["LEB1234"]
 
 
+def test_the_regions_plate_comes_before_a_phone_number_read_as_well(reader: PlateReader) -> None:
+    photo = _on_photo(["LEA-1234"])
+    sticker = _plate(["0300 1234567"], 30)  # a dealer's phone number: all digits, fits a foreign layout
+    photo[300 : 300 + sticker.shape[0], 420 : 420 + sticker.shape[1]] = sticker
+    plates = reader.read(photo, "PK")
+    assert [p.text for p in plates] == ["LEA1234", "03001234567"]
+    assert reader.read(photo, "DZ")[0].text == "03001234567"  # an all-digit Algerian plate there
+
+
 def test_photo_without_a_plate_gives_no_plate(reader: PlateReader) -> None:
     assert reader.read(cv2.imread(str(PHOTO))) == []
 

@@ -25,6 +25,7 @@ from safecity.core.plugins import Registry
 
 PLUGIN_MODULES = ("safecity.analytics.plates.rapidocr",)
 MIN_CHARS, MAX_CHARS = 4, 12
+RANK_FOREIGN, RANK_UNKNOWN = 0.1, 0.3  # rank penalties: another region's layout, no layout
 MAX_FOREIGN_SHARE = 0.25  # more non-Latin characters than this: not a plate (Urdu, Chinese signs)
 
 Quad = npt.NDArray[np.float32]  # 4 x 2 corner points, clockwise from top left
@@ -83,7 +84,7 @@ class PlateReader(ABC):
             again = self._read_lines(picture, 2 * side, region)
             if _score(again) > _score(found):
                 found = again
-        return sorted(found, key=lambda p: -p.confidence)
+        return sorted(found, key=lambda p: -_rank(p, region))
 
     def _read_lines(self, picture: Image, side: int, region: str) -> list[PlateRead]:
         """The plates in a picture, its text lines looked for with its longest side at `side` pixels."""
@@ -118,6 +119,24 @@ class PlateReader(ABC):
     @abstractmethod
     def _recognise(self, crops: list[Image]) -> list[tuple[str, tuple[CharRead, ...]]]:
         """Each crop's raw text and its characters (upper-cased A-Z0-9, separators dropped)."""
+
+
+def _rank(plate: PlateRead, region: str) -> float:
+    """Which plate of a picture comes first: the confident one, a little less so outside the region.
+
+    A phone number or a dealer's code read as a foreign or unknown layout gives way to a plate of the
+    region read almost as surely; an unreadable plate comes last.
+    """
+    if plate.text is None:
+        return plate.confidence - 1.0
+    home = layouts.regions_of(plate.jurisdiction)
+    if plate.layout == UNKNOWN:
+        penalty = RANK_UNKNOWN
+    elif region in home or (region == "ANY" and "ANY" not in home):
+        penalty = 0.0
+    else:
+        penalty = RANK_FOREIGN
+    return plate.confidence - penalty
 
 
 def _score(plates: list[PlateRead]) -> float:

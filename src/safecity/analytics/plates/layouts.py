@@ -123,6 +123,12 @@ def load_layouts() -> tuple[Layout, ...]:
     return tuple(found)
 
 
+@cache
+def regions_of(jurisdiction: str) -> frozenset[str]:
+    """The regions whose layouts name this jurisdiction (empty for "unknown")."""
+    return frozenset(layout.region for layout in load_layouts() if layout.jurisdiction == jurisdiction)
+
+
 def _lookalike_cost(model_agrees: bool, prob: float) -> float:
     """A look-alike swap costs 0.5 to 1: less when the model itself rated the swapped character."""
     return 1.0 - 0.5 * min(prob * 2, 1.0) if model_agrees else 1.0
