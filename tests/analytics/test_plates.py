@@ -69,6 +69,14 @@ def test_the_regions_plate_comes_before_a_phone_number_read_as_well(reader: Plat
     assert reader.read(photo, "DZ")[0].text == "03001234567"  # an all-digit Algerian plate there
 
 
+def test_a_two_row_plate_crop_is_read_top_then_bottom(reader: PlateReader) -> None:
+    crop = _plate(["LEB", "1234"])
+    plate = reader.read_crop(crop)
+    assert plate is not None and plate.text == "LEB1234"
+    one_row = reader.read_crop(_plate(["LEA-1234"]))
+    assert one_row is not None and one_row.text == "LEA1234"
+
+
 def test_photo_without_a_plate_gives_no_plate(reader: PlateReader) -> None:
     assert reader.read(cv2.imread(str(PHOTO))) == []
 

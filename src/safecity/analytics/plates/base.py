@@ -25,6 +25,7 @@ from safecity.core.plugins import Registry
 
 PLUGIN_MODULES = ("safecity.analytics.plates.rapidocr",)
 MIN_CHARS, MAX_CHARS = 4, 12
+TWO_ROW_ASPECT = 1.6  # a crop narrower than this (width / height) may hold two rows
 RANK_FOREIGN, RANK_UNKNOWN = 0.1, 0.3  # rank penalties: another region's layout, no layout
 MAX_FOREIGN_SHARE = 0.25  # more non-Latin characters than this: not a plate (Urdu, Chinese signs)
 
@@ -102,12 +103,24 @@ class PlateReader(ABC):
         return [p for p in plates if p is not None]
 
     def read_crop(self, crop: Image, region: str | None = None) -> PlateRead | None:
-        """A plate crop read as one line, recognition only (no text detection); None if not plate-like."""
+        """A plate crop read as one line; None if not plate-like.
+
+        A squarish crop may be a two-row plate (motorcycles, square rear plates): its text lines are
+        looked for too, and their reading is kept when it ranks above the whole crop's.
+        """
         checked = check_image(crop)
+        region = region or self.config.region
         height, width = checked.shape[:2]
         quad = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
         raw, chars = self._recognise([checked])[0]
-        return _plate([Line(quad, raw, chars)], region or self.config.region, self.config)
+        whole = _plate([Line(quad, raw, chars)], region, self.config)
+        if width >= TWO_ROW_ASPECT * height:
+            return whole
+        rows = [p for p in self._read_lines(checked, 2 * max(height, width), region) if p.text]
+        best = max(rows, key=lambda p: _rank(p, region), default=None)
+        if best is not None and (whole is None or _rank(best, region) > _rank(whole, region)):
+            return best
+        return whole
 
     @abstractmethod
     def _find_lines(self, image: Image, side: int) -> list[Quad]:
