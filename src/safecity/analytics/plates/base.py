@@ -41,7 +41,7 @@ class PlateReaderConfig(BaseModel):
     region: str = Field(default="PK", pattern="^(PK|IN|AR|DZ|ANY)$")
     min_confidence: float = Field(default=0.6, ge=0, le=1)  # the floor: below it a plate is unreadable
     max_side: int = Field(default=1280, ge=320, le=4096)  # the text detector's input, longest side
-    # (twice that on a second look when no plate was read)
+    # (a picture smaller than that gets a second look, enlarged up to twice, when no plate was read)
     threads: int = Field(default=0, ge=0, le=64)  # inference threads; 0: the runtime's default
 
 
@@ -81,8 +81,11 @@ class PlateReader(ABC):
         region = region or self.config.region
         side = min(max(picture.shape[:2]), self.config.max_side)
         found = self._read_lines(picture, side, region)
-        if _score(found) == 0.0:  # small text is missed at this size: look again at twice the size
-            again = self._read_lines(picture, 2 * side, region)
+        bigger = min(2 * side, self.config.max_side)
+        if bigger > 1.2 * side and _score(found) == 0.0:
+            # small text is missed at this size: look again at the picture enlarged (the detector's
+            # cost stays within max_side, so frames without a plate cost at most one more pass)
+            again = self._read_lines(picture, bigger, region)
             if _score(again) > _score(found):
                 found = again
         return sorted(found, key=lambda p: -_rank(p, region))
