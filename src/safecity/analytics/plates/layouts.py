@@ -178,18 +178,24 @@ def fits(chars: list[CharRead], region: str = "PK", *, trim: bool = False) -> li
     readings = [(chars, 0.0)]
     if trim and len(chars) > 4:
         readings += [(chars[1:], _trim_cost(chars[0])), (chars[:-1], _trim_cost(chars[-1]))]
-    found: list[Fit] = []
-    for layout in load_layouts():
-        best: Fit | None = None
-        for reading, extra in readings:
-            for pattern in layout.patterns:
-                if len(pattern) == len(reading):
-                    fit = _fit(reading, layout, pattern, region)
-                    if fit is not None and (best is None or fit.cost + extra < best.cost):
-                        best = replace(fit, cost=fit.cost + extra)
-        if best is not None:
-            found.append(best)
-    return sorted(found, key=lambda f: (f.cost, f.priority))
+    best: dict[int, Fit] = {}  # by layout, in file order
+    for reading, extra in readings:
+        for index, layout, pattern in _patterns_of_length(len(reading)):
+            fit = _fit(reading, layout, pattern, region)
+            if fit is not None and (index not in best or fit.cost + extra < best[index].cost):
+                best[index] = replace(fit, cost=fit.cost + extra) if extra else fit
+    return sorted((best[i] for i in sorted(best)), key=lambda f: (f.cost, f.priority))
+
+
+@cache
+def _patterns_of_length(length: int) -> tuple[tuple[int, Layout, str], ...]:
+    """Every (layout number, layout, pattern) whose pattern has this many characters."""
+    return tuple(
+        (i, layout, pattern)
+        for i, layout in enumerate(load_layouts())
+        for pattern in layout.patterns
+        if len(pattern) == length
+    )
 
 
 def _trim_cost(char: CharRead) -> float:
