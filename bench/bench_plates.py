@@ -1,7 +1,7 @@
 """Plate reading accuracy on real labelled photos and crops, and recognition speed, against the baseline.
 
-Run: `python -m bench.bench_plates [DATA_DIR] [--limit N]` (or set SAFECITY_BENCH_DATA). DATA_DIR holds the
-labelled sets (read each one's PROVENANCE.md; they are never copied into this repository):
+Run: `python -m bench.bench_plates [DATA_DIR] [--limit N] [--errors]` (or set SAFECITY_BENCH_DATA).
+DATA_DIR holds the labelled sets (read each one's PROVENANCE.md; they are never copied into this repository):
 
 - `plates_india_vehicles/`: whole-vehicle photos, labels.csv `file,plate_text,x,y,w,h,country`
   (labels_suspect.csv, labels that fail the Indian format, is left out: several are wrong).
@@ -38,8 +38,13 @@ def _raw(plate: PlateRead | None) -> str | None:
     return "".join(c for c in plate.raw.upper() if c.isascii() and c.isalnum())
 
 
-def run_set(reader: PlateReader, root: Path, region: str, crops: bool, limit: int | None) -> None:
-    """Print the baseline and configured exact-read rates of one set (and the speed on crops)."""
+def run_set(
+    reader: PlateReader, root: Path, region: str, crops: bool, limit: int | None, errors: bool = False
+) -> None:
+    """Print the baseline and configured exact-read rates of one set (and the speed on crops).
+
+    With `errors`, every misread too: file, label, what was read and the recogniser's raw text.
+    """
     rows = list(csv.DictReader((root / "labels.csv").open(encoding="utf-8")))[:limit]
     base = conf = pk = 0
     started = time.process_time()
@@ -60,6 +65,8 @@ def run_set(reader: PlateReader, root: Path, region: str, crops: bool, limit: in
         base += _raw(best) == label
         conf += best is not None and best.text == label
         pk += best_pk is not None and best_pk.text == label
+        if errors and (best is None or best.text != label):
+            print(f"  misread {row['file']}: {label} read {best.text if best else None} raw {_raw(best)}")
     seconds = time.process_time() - started
     n = max(len(rows), 1)
     print(f"{root.name}: {len(rows)} labelled")
@@ -74,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data", nargs="?", default=os.environ.get("SAFECITY_BENCH_DATA", "../shared/data"))
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--errors", action="store_true", help="print every misread (label, read, raw)")
     args = parser.parse_args()
     data = Path(args.data)
     present = [(data / name, region, crops) for name, region, crops in SETS if (data / name).is_dir()]
@@ -82,7 +90,7 @@ def main() -> None:
         sys.exit(0)
     reader = build_reader({"type": "rapidocr", "threads": 1})
     for root, region, crops in present:
-        run_set(reader, root, region, crops, args.limit)
+        run_set(reader, root, region, crops, args.limit, args.errors)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,23 @@ def test_two_row_motorcycle_plate_is_read_top_then_bottom(reader: PlateReader) -
     assert [p.text for p in plates] == ["LEB1234"]
 
 
+def test_the_regions_plate_comes_before_a_phone_number_read_as_well(reader: PlateReader) -> None:
+    photo = _on_photo(["LEA-1234"])
+    sticker = _plate(["0300 1234567"], 30)  # a dealer's phone number: all digits, fits a foreign layout
+    photo[300 : 300 + sticker.shape[0], 420 : 420 + sticker.shape[1]] = sticker
+    plates = reader.read(photo, "PK")
+    assert [p.text for p in plates] == ["LEA1234", "03001234567"]
+    assert reader.read(photo, "DZ")[0].text == "03001234567"  # an all-digit Algerian plate there
+
+
+def test_a_two_row_plate_crop_is_read_top_then_bottom(reader: PlateReader) -> None:
+    crop = _plate(["LEB", "1234"])
+    plate = reader.read_crop(crop)
+    assert plate is not None and plate.text == "LEB1234"
+    one_row = reader.read_crop(_plate(["LEA-1234"]))
+    assert one_row is not None and one_row.text == "LEA1234"
+
+
 def test_photo_without_a_plate_gives_no_plate(reader: PlateReader) -> None:
     assert reader.read(cv2.imread(str(PHOTO))) == []
 
@@ -67,6 +84,15 @@ def test_lookalike_swaps_are_resolved_by_position() -> None:
     assert correct(chars_of("AND1H1689"), "IN").text == "AN01H1689"
     assert correct(chars_of("5AU5341")).text == "5AU5341"  # a foreign layout keeps its shape
     assert correct(chars_of("XYWVKX"), "PK").layout == "unknown"
+
+
+def test_an_emblem_read_as_a_character_is_trimmed_and_state_codes_are_preferred() -> None:
+    # the "IND" strip at the left of an Indian plate is often read as one more letter
+    assert correct(chars_of("FBR33M0001", 0.9), "IN", trim=True).text == "BR33M0001"
+    assert correct(chars_of("FBR33M0001", 0.9), "IN").text != "BR33M0001"  # only when asked
+    assert correct(chars_of("DL8CAU6883"), "IN", trim=True).layout == "india-delhi"
+    assert correct(chars_of("KL34A7564"), "IN", trim=True).layout == "india"
+    assert correct(chars_of("QX34A7564"), "IN", trim=True).layout == "india-other"  # no such state
 
 
 def test_every_layout_file_loads() -> None:

@@ -25,6 +25,8 @@ from safecity.core.plugins import Registry
 
 PLUGIN_MODULES = ("safecity.analytics.plates.rapidocr",)
 MIN_CHARS, MAX_CHARS = 4, 12
+TWO_ROW_ASPECT = 1.6  # a crop narrower than this (width / height) may hold two rows
+RANK_FOREIGN, RANK_UNKNOWN = 0.1, 0.3  # rank penalties: another region's layout, no layout
 MAX_FOREIGN_SHARE = 0.25  # more non-Latin characters than this: not a plate (Urdu, Chinese signs)
 
 Quad = npt.NDArray[np.float32]  # 4 x 2 corner points, clockwise from top left
@@ -39,6 +41,7 @@ class PlateReaderConfig(BaseModel):
     region: str = Field(default="PK", pattern="^(PK|IN|AR|DZ|ANY)$")
     min_confidence: float = Field(default=0.6, ge=0, le=1)  # the floor: below it a plate is unreadable
     max_side: int = Field(default=1280, ge=320, le=4096)  # the text detector's input, longest side
+    # (a picture smaller than that gets a second look, enlarged up to twice, when no plate was read)
     threads: int = Field(default=0, ge=0, le=64)  # inference threads; 0: the runtime's default
 
 
@@ -75,30 +78,86 @@ class PlateReader(ABC):
             One read per plate-like text; unreadable ones (below the floor) with text None.
         """
         picture = check_image(image)
-        quads = self._find_lines(picture)
+        region = region or self.config.region
+        side = min(max(picture.shape[:2]), self.config.max_side)
+        found = self._read_lines(picture, side, region)
+        bigger = min(2 * side, self.config.max_side)
+        if bigger > 1.2 * side and _score(found) == 0.0:
+            # small text is missed at this size: look again at the picture enlarged (the detector's
+            # cost stays within max_side, so frames without a plate cost at most one more pass)
+            again = self._read_lines(picture, bigger, region)
+            if _score(again) > _score(found):
+                found = again
+        return sorted(found, key=lambda p: -_rank(p, region))
+
+    def _read_lines(self, picture: Image, side: int, region: str) -> list[PlateRead]:
+        """The plates in a picture, its text lines looked for with its longest side at `side` pixels."""
+        scale = side / max(picture.shape[:2])
+        if scale > 1.0:  # the detector only shrinks pictures
+            bigger = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+            quads = [q / scale for q in self._find_lines(np.asarray(bigger, dtype=np.uint8), side)]
+        else:
+            quads = self._find_lines(picture, side)
         if not quads:
             return []
         crops = [_crop(picture, q) for q in quads]
         lines = [Line(q, raw, chars) for q, (raw, chars) in zip(quads, self._recognise(crops), strict=True)]
-        plates = [_plate(group, region or self.config.region, self.config) for group in _group(lines)]
-        found = [p for p in plates if p is not None]
-        return sorted(found, key=lambda p: -p.confidence)
+        plates = [_plate(group, region, self.config) for group in _group(lines)]
+        return [p for p in plates if p is not None]
 
     def read_crop(self, crop: Image, region: str | None = None) -> PlateRead | None:
-        """A plate crop read as one line, recognition only (no text detection); None if not plate-like."""
+        """A plate crop read as one line; None if not plate-like.
+
+        A squarish crop may be a two-row plate (motorcycles, square rear plates): its text lines are
+        looked for too, and their reading is kept when it ranks above the whole crop's.
+        """
         checked = check_image(crop)
+        region = region or self.config.region
         height, width = checked.shape[:2]
         quad = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
         raw, chars = self._recognise([checked])[0]
-        return _plate([Line(quad, raw, chars)], region or self.config.region, self.config)
+        whole = _plate([Line(quad, raw, chars)], region, self.config)
+        if width >= TWO_ROW_ASPECT * height:
+            return whole
+        rows = [p for p in self._read_lines(checked, 2 * max(height, width), region) if p.text]
+        best = max(rows, key=lambda p: _rank(p, region), default=None)
+        if best is not None and (whole is None or _rank(best, region) > _rank(whole, region)):
+            return best
+        return whole
 
     @abstractmethod
-    def _find_lines(self, image: Image) -> list[Quad]:
-        """Text lines in the picture as corner quads, top to bottom."""
+    def _find_lines(self, image: Image, side: int) -> list[Quad]:
+        """Text lines in the picture as corner quads (its pixels), top to bottom.
+
+        `side`: the longest side the detector looks at (a larger picture is shrunk to it).
+        """
 
     @abstractmethod
     def _recognise(self, crops: list[Image]) -> list[tuple[str, tuple[CharRead, ...]]]:
         """Each crop's raw text and its characters (upper-cased A-Z0-9, separators dropped)."""
+
+
+def _rank(plate: PlateRead, region: str) -> float:
+    """Which plate of a picture comes first: the confident one, a little less so outside the region.
+
+    A phone number or a dealer's code read as a foreign or unknown layout gives way to a plate of the
+    region read almost as surely; an unreadable plate comes last.
+    """
+    if plate.text is None:
+        return plate.confidence - 1.0
+    home = layouts.regions_of(plate.jurisdiction)
+    if plate.layout == UNKNOWN:
+        penalty = RANK_UNKNOWN
+    elif region in home or (region == "ANY" and "ANY" not in home):
+        penalty = 0.0
+    else:
+        penalty = RANK_FOREIGN
+    return plate.confidence - penalty
+
+
+def _score(plates: list[PlateRead]) -> float:
+    """How sure the best plate read is: its confidence if it fits a layout, else 0."""
+    return max((p.confidence for p in plates if p.text and p.layout != UNKNOWN), default=0.0)
 
 
 def _crop(image: Image, quad: Quad) -> Image:
@@ -164,10 +223,10 @@ def _plate(group: list[Line], region: str, config: PlateReaderConfig) -> PlateRe
     chars = [c for line in group for c in line.chars]
     if not MIN_CHARS <= len(chars) <= MAX_CHARS:
         return None
-    found = layouts.fits(chars, region)
-    best = found[0] if found else layouts.correct(chars, region)
-    if not any(ch.isdigit() for ch in best.text):  # a word or a brand badge, not a registration
+    if not any(c.char.isdigit() for c in chars):  # a word or a brand badge (BOLERO), not a registration
         return None
+    found = layouts.fits(chars, region, trim=True)
+    best = found[0] if found else layouts.correct(chars, region)
     x1, y1, x2, y2 = (
         min(_bounds(line.quad)[0] for line in group),
         min(_bounds(line.quad)[1] for line in group),

@@ -4,20 +4,23 @@ Each file in `layouts/` is one jurisdiction (TOML): its `jurisdiction`, `region`
 `priority` (lower wins a tie), optional `extra_cost` (catch-all buckets) and a list of `[[layout]]`
 tables with `patterns`: strings of character
 classes, L letter, D digit, A any, each optionally followed by `{m,n}` or `{n}` (separators dropped), and
-optionally `prefixes` the text must start with. Adding a jurisdiction is adding a file.
+optionally `prefixes` the text must start with and a `cost` (a rarer layout of the jurisdiction pays it).
+Adding a jurisdiction is adding a file.
 
 A reading is fitted to every pattern of its length: a character of the wrong class is swapped for its
 look-alike (O/0, I/1, B/8, S/5, Z/2, D/0, G/6, Q/0 …, cost 1) or, failing that, for the model's own best
 character of the wanted class when the model gave it a fair chance (cost 2); a pattern that needs anything
 else does not fit. The cheapest fit wins; layouts outside the chosen region pay a little, so a plate of
-another country still reads by its own layout.
+another country still reads by its own layout. With `trim`, a reading may also drop one character at
+either end (a plate's emblem, border or screw read as a character) for TRIM_COST and more when the
+model was sure of that character.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
@@ -27,6 +30,7 @@ REGIONS = ("PK", "IN", "AR", "DZ", "ANY")
 FOREIGN_COST = 0.3  # a layout outside the region: a perfect fit there still beats one swap at home
 MODEL_SWAP_COST = 2.0
 MODEL_SWAP_MIN_PROB = 0.1
+TRIM_COST = 0.75  # one end character dropped: a confident one costs up to twice this
 LOOKALIKE_PROB = 0.85  # a look-alike swap keeps most of the character's confidence
 
 TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1", "Z": "2", "S": "5",
@@ -97,7 +101,7 @@ def parse(text: str, source: str) -> list[Layout]:
                 priority=priority,
                 patterns=tuple(p for raw in entry["patterns"] for p in expand(str(raw))),
                 prefixes=tuple(str(p).upper() for p in entry.get("prefixes", [])),
-                extra_cost=float(data.get("extra_cost", 0.0)),
+                extra_cost=float(data.get("extra_cost", 0.0)) + float(entry.get("cost", 0.0)),
             )
             for entry in data["layout"]
         ]
@@ -117,6 +121,12 @@ def load_layouts() -> tuple[Layout, ...]:
         if item.name.endswith(".toml"):
             found.extend(parse(item.read_text(encoding="utf-8"), item.name))
     return tuple(found)
+
+
+@cache
+def regions_of(jurisdiction: str) -> frozenset[str]:
+    """The regions whose layouts name this jurisdiction (empty for "unknown")."""
+    return frozenset(layout.region for layout in load_layouts() if layout.jurisdiction == jurisdiction)
 
 
 def _lookalike_cost(model_agrees: bool, prob: float) -> float:
@@ -160,24 +170,42 @@ def _fit(chars: list[CharRead], layout: Layout, pattern: str, region: str) -> Fi
     return Fit(text, tuple(probs), cost, layout.name, layout.jurisdiction, layout.priority)
 
 
-def fits(chars: list[CharRead], region: str = "PK") -> list[Fit]:
-    """Every layout the reading fits, best first (fewest swaps, home region, priority, file order)."""
-    found: list[Fit] = []
-    for layout in load_layouts():
-        best: Fit | None = None
-        for pattern in layout.patterns:
-            if len(pattern) == len(chars):
-                fit = _fit(chars, layout, pattern, region)
-                if fit is not None and (best is None or fit.cost < best.cost):
-                    best = fit
-        if best is not None:
-            found.append(best)
-    return sorted(found, key=lambda f: (f.cost, f.priority))
+def fits(chars: list[CharRead], region: str = "PK", *, trim: bool = False) -> list[Fit]:
+    """Every layout the reading fits, best first (fewest swaps, home region, priority, file order).
+
+    With `trim`, the reading without its first or last character is fitted too (at TRIM_COST and up).
+    """
+    readings = [(chars, 0.0)]
+    if trim and len(chars) > 4:
+        readings += [(chars[1:], _trim_cost(chars[0])), (chars[:-1], _trim_cost(chars[-1]))]
+    best: dict[int, Fit] = {}  # by layout, in file order
+    for reading, extra in readings:
+        for index, layout, pattern in _patterns_of_length(len(reading)):
+            fit = _fit(reading, layout, pattern, region)
+            if fit is not None and (index not in best or fit.cost + extra < best[index].cost):
+                best[index] = replace(fit, cost=fit.cost + extra) if extra else fit
+    return sorted((best[i] for i in sorted(best)), key=lambda f: (f.cost, f.priority))
 
 
-def correct(chars: list[CharRead], region: str = "PK") -> Fit:
+@cache
+def _patterns_of_length(length: int) -> tuple[tuple[int, Layout, str], ...]:
+    """Every (layout number, layout, pattern) whose pattern has this many characters."""
+    return tuple(
+        (i, layout, pattern)
+        for i, layout in enumerate(load_layouts())
+        for pattern in layout.patterns
+        if len(pattern) == length
+    )
+
+
+def _trim_cost(char: CharRead) -> float:
+    """Dropping an end character: cheap when the model itself doubted it."""
+    return TRIM_COST * (1.0 + char.prob)
+
+
+def correct(chars: list[CharRead], region: str = "PK", *, trim: bool = False) -> Fit:
     """The best fit of a reading, or the reading as it is under the layout "unknown"."""
-    found = fits(chars, region)
+    found = fits(chars, region, trim=trim)
     if found:
         return found[0]
     return Fit("".join(c.char for c in chars), tuple(c.prob for c in chars), 0.0, UNKNOWN, UNKNOWN, 99)

@@ -8,8 +8,10 @@ best letter and best digit at the same place for the layout correction.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -19,6 +21,32 @@ from safecity.analytics.plates.types import CharRead
 from safecity.analytics.types import Image
 
 logger = logging.getLogger(__name__)
+
+
+REC_HEIGHT = 48  # the recogniser's input height
+MIN_ASPECT = 3.25  # narrower crops are stretched: CTC needs about 3 output columns (8 px) per character
+PAD_ASPECT = 5.0  # inputs are padded to at least this width / height (the model reads worse unpadded)
+
+
+def _rec_input(crop: Image) -> npt.NDArray[np.float32]:
+    """A crop as the recogniser's input: 48 px high, stretched to MIN_ASPECT, padded to PAD_ASPECT.
+
+    Bilinear resizing as in the model's training (sharper interpolation reads worse on small plates);
+    the padding is the normalised zero (mid grey), as in training.
+    """
+    height, width = crop.shape[:2]
+    w = max(round(REC_HEIGHT * width / height), round(MIN_ASPECT * REC_HEIGHT))
+    total = -(-max(w, round(PAD_ASPECT * REC_HEIGHT)) // 8) * 8
+    resized = cv2.resize(crop, (w, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    out = np.zeros((3, REC_HEIGHT, total), dtype=np.float32)
+    out[:, :, :w] = resized.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+    return out
+
+
+def _latin(symbol: str) -> str | None:
+    """A-Z or 0-9 for a Latin character, accented or full-width ones included (Č → C); else None."""
+    base = unicodedata.normalize("NFKD", symbol)[:1].upper()
+    return base if base.isascii() and base.isalnum() else None
 
 
 class RapidOcrConfig(PlateReaderConfig):
@@ -62,7 +90,8 @@ class RapidOcrReader(PlateReader):
             [i for i, c in enumerate(table) if len(c) == 1 and c.isascii() and c.isdigit()]
         )
 
-    def _find_lines(self, image: Image) -> list[Quad]:
+    def _find_lines(self, image: Image, side: int) -> list[Quad]:
+        self._det.limit_side_len = side
         found = self._det(image)
         if found.boxes is None:
             return []
@@ -70,11 +99,11 @@ class RapidOcrReader(PlateReader):
 
     def _recognise(self, crops: list[Image]) -> list[tuple[str, tuple[CharRead, ...]]]:
         out: list[tuple[str, tuple[CharRead, ...]]] = []
-        _, height, width = self._rec.rec_image_shape
         for start in range(0, len(crops), 8):
-            batch = crops[start : start + 8]
-            ratio = max([width / height, *(c.shape[1] / c.shape[0] for c in batch)])
-            tensor = np.stack([self._rec.resize_norm_img(c, ratio) for c in batch]).astype(np.float32)
+            batch = [_rec_input(c) for c in crops[start : start + 8]]
+            tensor = np.zeros((len(batch), 3, REC_HEIGHT, max(b.shape[2] for b in batch)), dtype=np.float32)
+            for i, b in enumerate(batch):
+                tensor[i, :, :, : b.shape[2]] = b
             preds = np.asarray(self._rec.session(tensor))
             out.extend(self._decode(p) for p in preds)
         return out
@@ -94,14 +123,20 @@ class RapidOcrReader(PlateReader):
                 peak = t + int(probs[t : end + 1, k].argmax())
                 symbol = self._table[k] if k < len(self._table) else " "
                 raw.append(symbol)
-                if symbol.isascii() and symbol.isalnum():
-                    row = probs[peak]
-                    letter = int(self._letters[row[self._letters].argmax()])
-                    digit = int(self._digits[row[self._digits].argmax()])
+                row = probs[peak]
+                letter = int(self._letters[row[self._letters].argmax()])
+                digit = int(self._digits[row[self._digits].argmax()])
+                char, prob = _latin(symbol), float(row[k])
+                if char is None and symbol.isalnum():
+                    # another script's look-alike (a stray CJK sign on a worn character): the model's
+                    # best Latin letter or digit there, at its own (low) probability
+                    pick = letter if row[letter] >= row[digit] else digit
+                    char, prob = self._table[pick].upper(), float(row[pick])
+                if char is not None:
                     chars.append(
                         CharRead(
-                            char=symbol.upper(),
-                            prob=float(row[k]),
+                            char=char,
+                            prob=prob,
                             letter=self._table[letter].upper(),
                             letter_prob=float(row[letter]),
                             digit=self._table[digit],
