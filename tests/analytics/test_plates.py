@@ -49,7 +49,7 @@ def test_two_row_motorcycle_plate_is_read_top_then_bottom(reader: PlateReader) -
 
 def test_the_regions_plate_comes_before_a_phone_number_read_as_well(reader: PlateReader) -> None:
     photo = _on_photo(["LEA-1234"])
-    sticker = _plate(["0300 1234567"], 30)  # a dealer's phone number: all digits, fits a foreign layout
+    sticker = plate_card(["0300 1234567"], 30)  # a dealer's phone number: all digits, fits a foreign layout
     photo[300 : 300 + sticker.shape[0], 420 : 420 + sticker.shape[1]] = sticker
     plates = reader.read(photo, "PK")
     assert [p.text for p in plates] == ["LEA1234", "03001234567"]
@@ -57,10 +57,10 @@ def test_the_regions_plate_comes_before_a_phone_number_read_as_well(reader: Plat
 
 
 def test_a_two_row_plate_crop_is_read_top_then_bottom(reader: PlateReader) -> None:
-    crop = _plate(["LEB", "1234"])
+    crop = plate_card(["LEB", "1234"])
     plate = reader.read_crop(crop)
     assert plate is not None and plate.text == "LEB1234"
-    one_row = reader.read_crop(_plate(["LEA-1234"]))
+    one_row = reader.read_crop(plate_card(["LEA-1234"]))
     assert one_row is not None and one_row.text == "LEA1234"
 
 
