@@ -438,3 +438,61 @@ def test_cli_purge_uses_the_configured_retention(
     with make_session() as session:
         assert session.get(Sighting, old.id) is None
         assert len(session.scalars(select(Sighting.id)).all()) == 1
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+
+def test_search_page_shows_crops_map_points_and_a_csv_link_once_a_purpose_is_given(
+    session: Session,
+    factory: Factory,
+    town: Town,
+    settings: Settings,
+    pickup: np.ndarray,
+    login_as: Callable[[User], TestClient],
+) -> None:
+    sighting_id = uuid.uuid4()
+    crop = plates.crop_path(town.gate.id, sighting_id, T0, part="crop")
+    write_jpeg(settings.snapshots_dir, crop, pickup)
+    sight(session, town.gate, "LEA1234", T0, crop=crop)
+    sight(session, town.bridge, "ABC123", T0)
+    client = login_as(factory.user("investigator", districts=[town.a]))
+
+    form = client.get("/plates")
+    assert form.status_code == 200 and 'name="purpose"' in form.text and 'href="/plates"' in form.text
+    refused = client.get("/plates", params={"go": "1", "q": "LEA1234", "purpose": ""})
+    assert "state the purpose" in refused.text and "LEA1234</td>" not in refused.text
+
+    shown = client.get("/plates", params={"go": "1", "q": "lea 1234", "mode": "fuzzy", "purpose": PURPOSE})
+    assert shown.status_code == 200
+    assert '<td class="plate">LEA1234</td>' in shown.text and "ABC123" not in shown.text
+    assert "/crop.jpg" in shown.text and '"lat": 31.5' in shown.text
+    assert (
+        "/api/v1/plates/sightings.csv?q=lea+1234&amp;mode=fuzzy&amp;purpose=FIR+123%2F2026+Gulberg"
+        in shown.text
+    )
+    assert last_audit(session, "plates.search").purpose == PURPOSE
+
+    assert login_as(factory.user("operator")).get("/plates").status_code == 403
+
+
+def test_journey_page_lists_stops_in_order_and_the_companions(
+    session: Session, factory: Factory, town: Town, login_as: Callable[[User], TestClient]
+) -> None:
+    for i, camera in enumerate((town.market, town.gate, town.chowk)):
+        sight(session, camera, "LEA1234", T0 + dt.timedelta(minutes=i))
+        sight(session, camera, "ABC123", T0 + dt.timedelta(minutes=i, seconds=30))
+    client = login_as(factory.user("investigator", districts=[town.a]))
+    params = {
+        "plate": "LEA1234",
+        "since": "2026-11-20T13:00",
+        "until": "2026-11-20T15:00",
+        "purpose": PURPOSE,
+    }
+    shown = client.get("/plates/journey", params={**params, "go": "1"})  # local times, Asia/Karachi
+    assert shown.status_code == 200, shown.text
+    timeline = shown.text.split('data-testid="timeline"')[1].split("</ol>")[0]
+    assert timeline.index("Market") < timeline.index("Gate") < timeline.index("Chowk")
+    companions = shown.text.split('data-testid="companions"')[1].split("</table>")[0]
+    assert ">ABC123</a>" in companions
+    assert last_audit(session, "plates.journey").purpose == PURPOSE

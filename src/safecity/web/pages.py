@@ -36,6 +36,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Console", "/console", "alerts.read"),
     NavItem("Alerts", "/alerts", "alerts.read"),
     NavItem("Analytics events", "/analytics/events", "alerts.read"),
+    NavItem("Plates", "/plates", "plates.read"),
     NavItem("Incidents", "/incidents", "incidents.read"),
     NavItem("Log a call", "/incidents/new", "incidents.manage"),
     NavItem("Units", "/units", "incidents.read"),

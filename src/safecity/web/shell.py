@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from safecity.analytics import pages as analytics_pages
 from safecity.analytics import views as analytics_views
+from safecity.analytics.plates import pages as plates_pages
 from safecity.analytics.plates import views as plates_views
 from safecity.audit import pages as audit_pages
 from safecity.audit import views as audit_views
@@ -117,6 +118,7 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     analytics_views,
     analytics_pages,
     plates_views,
+    plates_pages,
 )
 
 
