@@ -496,3 +496,20 @@ def test_journey_page_lists_stops_in_order_and_the_companions(
     companions = shown.text.split('data-testid="companions"')[1].split("</table>")[0]
     assert ">ABC123</a>" in companions
     assert last_audit(session, "plates.journey").purpose == PURPOSE
+
+
+@pytest.mark.anyio
+async def test_the_video_runtime_housekeeping_purges_expired_sightings(
+    session: Session, session_factory: sessionmaker[Session], factory: Factory, town: Town, settings: Settings
+) -> None:
+    from safecity.core.bus.memory import MemoryBus
+    from safecity.video.flows import VideoRuntime
+
+    old = sight(session, town.gate, "LEA1234", dt.datetime.now(dt.UTC) - dt.timedelta(days=91))
+    kept = sight(session, town.gate, "LEA1234", dt.datetime.now(dt.UTC) - dt.timedelta(days=89))
+    old_id, kept_id = old.id, kept.id
+    session.commit()
+    runtime = VideoRuntime(settings, session_factory, MemoryBus())  # not started: no cameras run
+    await runtime.purge_plates()
+    session.expire_all()
+    assert session.get(Sighting, old_id) is None and session.get(Sighting, kept_id) is not None
