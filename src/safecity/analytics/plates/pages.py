@@ -98,6 +98,9 @@ def search_page(
     result: SightingPage | None = None
     error = None
     query: dict[str, str] = {}
+    # A journey link covers the search's period, or the week before now without one.
+    journey_until = utcnow()
+    journey_since = journey_until - dt.timedelta(days=7)
     if go:
         try:
             camera_id = _camera(camera)
@@ -122,6 +125,11 @@ def search_page(
             for name, moment in (("since", search.since), ("until", search.until)):
                 if moment is not None:
                     query[name] = moment.isoformat()
+            journey_until = search.until or journey_until
+            journey_since = max(
+                search.since or journey_until - dt.timedelta(days=7),
+                journey_until - plates.MAX_JOURNEY_PERIOD,
+            )
         except SafecityError as exc:
             db.rollback()
             error = exc.message
@@ -138,12 +146,6 @@ def search_page(
         "purpose": purpose,
         "go": "1",
     }
-    # The journey link covers the search's period, or the last week without one.
-    until_at = _moment(until, page, "until") if until and not error else None
-    since_at = _moment(since, page, "from") if since and not error else None
-    journey_until = until_at or utcnow()
-    journey_since = since_at or journey_until - dt.timedelta(days=7)
-    journey_since = max(journey_since, journey_until - plates.MAX_JOURNEY_PERIOD)
     return render(
         page,
         "plates/search.html",
