@@ -8,7 +8,8 @@ the end). The rows are loaded with the indexes dropped, by sqlite3's executemany
 model's indexes are built, so the table ends as the application's. Each query is a full
 `plates.search` (permission, purpose, the audit entry, cameras joined in; rolled back), with a new target
 each time; the baseline is a primary-key lookup of a random sighting in the same run. SQLite is not
-ANALYZEd (the application never does); PostgreSQL is, as autovacuum would. Target: p95 <= 50 ms at 10 M.
+ANALYZEd (the application never does); PostgreSQL is vacuumed and analysed, as autovacuum would.
+Target: p95 <= 50 ms at 10 M.
 """
 
 from __future__ import annotations
@@ -184,8 +185,11 @@ def rebuild_indexes(engine: Engine) -> float:
             conn.execute(text("SET maintenance_work_mem = '512MB'"))
         for index in cast(Table, Sighting.__table__).indexes:
             index.create(conn)
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("ANALYZE plate_sightings"))
+    if engine.dialect.name == "postgresql":
+        # What autovacuum does after a bulk of inserts: statistics, and the visibility map that lets the
+        # covering plate index answer without visiting the table.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE) plate_sightings"))
     return time.perf_counter() - started
 
 
@@ -400,7 +404,7 @@ def bench_postgres(
         loaded = time.perf_counter() - started
         built = rebuild_indexes(engine)
         console.print(
-            f"PostgreSQL: {count:,} rows loaded in {loaded:.0f} s, indexes built, analysed in {built:.0f} s"
+            f"PostgreSQL: {count:,} rows loaded in {loaded:.0f} s, indexes built, vacuumed in {built:.0f} s"
         )
         with tempfile.TemporaryDirectory() as tmp:
             results = run_cases("PostgreSQL", engine, population, queries, Settings(data_dir=Path(tmp)))
