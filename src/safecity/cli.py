@@ -573,3 +573,27 @@ def plates_read(
         console.print(table if plates else f"{image}: no plate found")
     if failed:
         raise typer.Exit(1)
+
+
+@plates_app.command("purge")
+def plates_purge() -> None:
+    """Delete plate sightings older than plates.retention_days, with their pictures, unless held."""
+    from safecity.analytics.plates import service as plates
+    from safecity.core.db import utcnow
+
+    settings = _settings()
+    days = settings.plates.retention_days
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        _require_current_schema(engine)
+        with console.status("Deleting expired plate sightings…"):
+            deleted = plates.purge(
+                session_factory=_session_factory(engine, settings),
+                snapshots_dir=settings.snapshots_dir,
+                retention_days=days,
+                now=utcnow(),
+            )
+    finally:
+        engine.dispose()
+    noun = "sighting" if deleted == 1 else "sightings"
+    console.print(f"[green]Deleted {deleted} {noun}[/green] older than {days} days (held ones are kept).")

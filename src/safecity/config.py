@@ -145,6 +145,13 @@ class AnalyticsSettings(Section):
     snapshots_dir: Path | None = None  # default: <data_dir>/snapshots
 
 
+class PlatesSettings(Section):
+    """Number-plate sightings: how long they are kept."""
+
+    # Sightings older than this are deleted with their pictures, unless held (a hotlist hit, a case).
+    retention_days: int = Field(default=90, ge=1, le=3650)
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = True
@@ -174,6 +181,7 @@ class Settings(BaseSettings):
     compliance: ComplianceSettings = ComplianceSettings()
     dispatch: DispatchSettings = DispatchSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
+    plates: PlatesSettings = PlatesSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session, object_session
 
 import safecity.auth
 from conftest import Factory
+from safecity.analytics.plates import service as plates
+from safecity.analytics.plates.schemas import SightingIn
 from safecity.audit import service as audit
 from safecity.events import service as events
 from safecity.events.alerts import service as alerts
@@ -822,6 +824,47 @@ CASES = [
             {"csv": "plate,reason,reference,description,expires_at\nMTX1,stolen,,,\n"},
         ),
     ),
+    # plate sightings: every read states a purpose; the ids are of no sighting (a 404 for those allowed)
+    Case(
+        "GET",
+        "/api/v1/plates/sightings",
+        "plates.read",
+        lambda w: ("/api/v1/plates/sightings?q=LEA1234&purpose=matrix", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/plates/sightings.csv",
+        "plates.read",
+        lambda w: ("/api/v1/plates/sightings.csv?q=LEA1234&purpose=matrix", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/plates/sightings/{sighting_id}",
+        "plates.read",
+        lambda w: (f"/api/v1/plates/sightings/{uuid.uuid4()}?purpose=matrix", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/plates/sightings/{sighting_id}/crop.jpg",
+        "plates.read",
+        lambda w: (f"/api/v1/plates/sightings/{uuid.uuid4()}/crop.jpg", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/plates/sightings/{sighting_id}/vehicle.jpg",
+        "plates.read",
+        lambda w: (f"/api/v1/plates/sightings/{uuid.uuid4()}/vehicle.jpg", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/plates/journeys/{plate}",
+        "plates.read",
+        lambda w: (
+            "/api/v1/plates/journeys/LEA1234?since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z"
+            "&purpose=matrix",
+            None,
+        ),
+    ),
 ]
 # Routes that belong to logging in itself, not to a role.
 LOGIN_ROUTES = {
@@ -920,6 +963,20 @@ def test_no_role_reads_another_districts_records(
         ],
     )
     audit.record(session=session, action="test.b", outcome="success", district_id=world.b.id)
+    plates.record(
+        session=session,
+        sighting=SightingIn(
+            camera_id=None,
+            district_id=world.b.id,
+            seen_at=dt.datetime(2026, 11, 22, 10, tzinfo=dt.UTC),
+            first_seen=dt.datetime(2026, 11, 22, 10, tzinfo=dt.UTC),
+            last_seen=dt.datetime(2026, 11, 22, 10, tzinfo=dt.UTC),
+            plate="LEA1234",
+            confidence=0.9,
+            layout="punjab",
+            jurisdiction="Punjab",
+        ),
+    )
     client = login_as(factory.user(role, districts=[world.a]))
     b_ids = {str(world.b.id), str(world.station_b.id), str(world.site_b.id), str(world.user_b_id)}
 
@@ -930,6 +987,8 @@ def test_no_role_reads_another_districts_records(
         "/api/v1/sites",
         "/api/v1/audit",
         "/api/v1/events",
+        "/api/v1/plates/sightings?purpose=matrix",
+        "/api/v1/plates/sightings.csv?purpose=matrix",
     ):
         response = client.get(path)
         if response.status_code == 403:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from safecity.analytics.plates import service as plates
 from safecity.auth.principal import Principal
 from safecity.cameras import service as cameras
 from safecity.config import Settings
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 SOURCE = "camera-health"
 REFRESH_S = 30.0  # how often the registry is re-read for added, changed or removed cameras
 RETENTION_S = 60.0
+PLATES_RETENTION_S = 600.0  # plate sightings expire by the day: a pass every ten minutes is plenty
 
 
 @dataclass
@@ -64,6 +66,7 @@ class VideoRuntime:
         self._tasks = [
             asyncio.create_task(self._every(REFRESH_S, self.refresh), name="cameras-refresh"),
             asyncio.create_task(self._every(RETENTION_S, self.enforce_retention), name="retention"),
+            asyncio.create_task(self._every(PLATES_RETENTION_S, self.purge_plates), name="plates-retention"),
         ]
 
     async def stop(self) -> None:
@@ -191,6 +194,18 @@ class VideoRuntime:
             )
             session.commit()
             return report
+
+    async def purge_plates(self) -> None:
+        """Delete plate sightings past their retention, with their pictures (read by this machine)."""
+        deleted = await asyncio.to_thread(
+            plates.purge,
+            session_factory=self.session_factory,
+            snapshots_dir=self.settings.snapshots_dir,
+            retention_days=self.settings.plates.retention_days,
+            now=utcnow(),
+        )
+        if deleted:
+            logger.info("plate retention: %s expired sightings deleted", deleted)
 
     @staticmethod
     async def _every(seconds: float, work: Callable[[], Awaitable[None]]) -> None:

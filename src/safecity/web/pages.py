@@ -37,6 +37,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Alerts", "/alerts", "alerts.read"),
     NavItem("Analytics events", "/analytics/events", "alerts.read"),
     NavItem("Hotlists", "/hotlists", "plates.read"),
+    NavItem("Plates", "/plates", "plates.read"),
     NavItem("Incidents", "/incidents", "incidents.read"),
     NavItem("Log a call", "/incidents/new", "incidents.manage"),
     NavItem("Units", "/units", "incidents.read"),

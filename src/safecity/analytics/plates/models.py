@@ -27,9 +27,15 @@ class Sighting(Base):
     __tablename__ = "plate_sightings"
     __table_args__ = (
         # Exact and prefix search (LIKE 'LEA12%'), newest first; the pattern opclass lets PostgreSQL use
-        # the index for LIKE whatever the database's collation.
+        # the index for LIKE whatever the database's collation. District and id make it covering: a
+        # prefix matching thousands of sightings is scoped and ordered from the index alone.
         Index(
-            "ix_plate_sightings_plate", "plate", "seen_at", postgresql_ops={"plate": "varchar_pattern_ops"}
+            "ix_plate_sightings_plate",
+            "plate",
+            "seen_at",
+            "district_id",
+            "id",
+            postgresql_ops={"plate": "varchar_pattern_ops"},
         ),
         Index("ix_plate_sightings_folded", "folded", postgresql_ops={"folded": "varchar_pattern_ops"}),
         Index(

@@ -101,3 +101,64 @@ class PlateSettingsOut(BaseModel):
     settings: PlateSettings
     updated_at: dt.datetime | None
     updated_by: uuid.UUID | None
+
+
+SearchMode = Literal["exact", "prefix", "wildcard", "fuzzy"]
+
+
+class SightingSearch(BaseModel):
+    """What a plate search asks for: the plate text and how to match it, and where and when.
+
+    `q` is checked by the service (separators dropped, upper-cased, its characters and length refused with
+    a clear message), so the API and the page say the same thing about a bad query.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    q: str = Field(default="", max_length=40)
+    mode: SearchMode = "exact"
+    camera_ids: tuple[uuid.UUID, ...] = Field(default=(), max_length=50)
+    district_id: uuid.UUID | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    # A map's box: west, south, east, north (degrees); only cameras placed inside it.
+    bbox: tuple[float, float, float, float] | None = None
+
+
+class SightingHit(SightingOut):
+    """A sighting as a search lists it: with its camera's name and place, for the table and the map."""
+
+    camera_name: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class SightingPage(BaseModel):
+    """One page of search results, newest first; `next_before` fetches the page after it (None: the last)."""
+
+    items: list[SightingHit]
+    next_before: str | None
+
+
+class CompanionOut(BaseModel):
+    """A plate seen close in time to the vehicle at several of the same cameras: travelling with it."""
+
+    plate: str
+    cameras: int  # how many of the vehicle's cameras it was seen at within the window
+    sightings: int
+    first_together: IsoDateTime
+    last_together: IsoDateTime
+
+
+class JourneyOut(BaseModel):
+    """A vehicle's sightings over a period in time order, and the plates that travelled with it."""
+
+    plate: str
+    since: IsoDateTime
+    until: IsoDateTime
+    window_s: int
+    first_seen: IsoDateTime | None
+    last_seen: IsoDateTime | None
+    stops: list[SightingHit]
+    truncated: bool  # more sightings than one journey shows: narrow the period
+    companions: list[CompanionOut]
