@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import datetime as dt
 import logging
 import math
@@ -36,7 +35,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.auth.principal import Principal
-from safecity.core.bus.base import Bus, BusError, Message, Subscription
+from safecity.core.bus.base import Bus, Message, Subscription, subscribe_when_ready
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.storage import contained
 from safecity.events.models import Event
@@ -270,16 +269,9 @@ async def store_from_bus(
     Producers on this machine store their events before publishing them (a replay is skipped by its
     id); this consumer stores what producers elsewhere (workers, other systems) only published.
     """
-    while True:
-        try:
-            subscription = await bus.subscribe(subject, durable=durable, ack_wait=ack_wait)
-            break
-        except BusError as exc:
-            logger.warning("event store cannot subscribe to %s yet, retrying: %s", subject, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
-            if stop.is_set():
-                return
+    subscription = await subscribe_when_ready(bus, subject, durable=durable, stop=stop, ack_wait=ack_wait)
+    if subscription is None:
+        return
     try:
         while not stop.is_set():
             messages = await _next_batch(subscription, batch_size=batch_size, max_wait=max_wait, stop=stop)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.analytics.plates.schemas import SightingOut
-from safecity.core.bus import Bus, BusError, Message
+from safecity.core.bus import Bus, Message, subscribe_when_ready
 from safecity.core.db import transaction, utcnow
 from safecity.events.alerts import service as alerts
 from safecity.traffic import service as traffic
@@ -143,16 +143,9 @@ async def section_control_from_bus(
     """Match every plate sighting published on the bus against the sections ending at its camera, until
     `stop` is set: a durable consumer, so sightings published while the server was down are matched after.
     """
-    while True:
-        try:
-            subscription = await bus.subscribe(subject, durable=durable)
-            break
-        except BusError as exc:
-            logger.warning("section control cannot subscribe to %s yet, retrying: %s", subject, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
-            if stop.is_set():
-                return
+    subscription = await subscribe_when_ready(bus, subject, durable=durable, stop=stop)
+    if subscription is None:
+        return
     try:
         while not stop.is_set():
             message = await subscription.next(timeout=0.5)

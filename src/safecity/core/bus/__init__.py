@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from safecity.core.bus.base import STREAMS, Bus, BusError, Message, StreamSpec, Subscription
+from safecity.core.bus.base import (
+    STREAMS,
+    Bus,
+    BusError,
+    Message,
+    StreamSpec,
+    Subscription,
+    subscribe_when_ready,
+)
 from safecity.core.bus.memory import MemoryBus
 from safecity.core.bus.nats import NatsBus
 
@@ -18,6 +26,7 @@ __all__ = [
     "StreamSpec",
     "Subscription",
     "create_bus",
+    "subscribe_when_ready",
 ]
 
 

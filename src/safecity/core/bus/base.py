@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,3 +97,20 @@ class Bus(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Release connections; stored messages are kept (by the server, for NATS)."""
+
+
+async def subscribe_when_ready(
+    bus: Bus, subject: str, *, durable: str, stop: asyncio.Event, ack_wait: float = 30.0
+) -> Subscription | None:
+    """Subscribe, asking again every second while the bus refuses (a server away, no stream yet), so a
+    consumer started with the web process never keeps it down; None once `stop` is set first.
+    """
+    while True:
+        try:
+            return await bus.subscribe(subject, durable=durable, ack_wait=ack_wait)
+        except BusError as exc:
+            logger.warning("%s cannot subscribe to %s yet, retrying: %s", durable, subject, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            if stop.is_set():
+                return None
