@@ -36,7 +36,7 @@ from safecity.web.pages import CurrentPage, Page, refuse, render
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 100
-MODES: dict[str, str] = {
+SEARCH_MODES: dict[str, str] = {
     "exact": "Exact",
     "prefix": "Starts with",
     "wildcard": "Wildcard (? one, * any)",
@@ -155,7 +155,7 @@ def search_page(
     return render(
         page,
         "plates/search.html",
-        modes=MODES,
+        modes=SEARCH_MODES,
         cameras=in_scope,
         filters=form,
         purpose=purpose,
@@ -224,7 +224,7 @@ def journey_page(
     )
 
 
-MODES = {
+READING_MODES = {
     "off": "Off",
     "vehicles": "Read plates of tracked vehicles",
     "dedicated": "ANPR camera on a lane (read every frame that moves, no vehicle detector)",
@@ -236,7 +236,7 @@ def panel_context(page: Page, current: PlateSettingsOut, saved: str | None = Non
     """What the panel (plates/_camera_settings.html) shows."""
     return {
         "plates": current,
-        "plate_modes": MODES,
+        "plate_modes": READING_MODES,
         "plate_regions": REGIONS,
         "plates_can_manage": page.principal.can(analytics.MANAGE),
         "plates_saved": saved,
