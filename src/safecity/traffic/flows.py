@@ -203,11 +203,15 @@ async def run_congestion(
     stop: asyncio.Event,
     every_s: float = EVALUATE_EVERY_S,
 ) -> None:
-    """Evaluate the segments every `every_s` seconds until `stop` is set."""
-    while not stop.is_set():
+    """Evaluate the segments every `every_s` seconds until `stop` is set; the first time one interval after
+    start-up, when there is a fresh interval's traffic to judge (and start-up touches no segment).
+    """
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        if stop.is_set():
+            return
         try:
             await evaluate_congestion(session_factory=session_factory, bus=bus)
         except Exception:  # the database may be away for a moment: try again next time
             logger.exception("segments could not be evaluated")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_s)

@@ -5,7 +5,6 @@ and a confirmed hit opened as an incident in one step.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -22,7 +21,7 @@ from safecity.analytics.plates.schemas import SightingOut
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
-from safecity.core.bus.base import Bus, BusError, Message, Subscription
+from safecity.core.bus.base import Bus, Message, Subscription, subscribe_when_ready
 from safecity.core.db import READ_ONLY, transaction
 from safecity.core.errors import Conflict, NotFound
 from safecity.events.alerts import service as alerts
@@ -68,7 +67,6 @@ class HotlistMatcher:
     # Seconds from a matching sighting's arrival to its alerts being published, for the latest hits.
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=1000), init=False)
     _checked: float = field(default=0.0, init=False)
-    _refreshing: asyncio.Task[None] | None = field(default=None, init=False)
     _pending: asyncio.Queue[_Pending] = field(
         default_factory=lambda: asyncio.Queue(maxsize=MAX_PENDING), init=False
     )
@@ -91,12 +89,12 @@ class HotlistMatcher:
                 return version, None
             return version, hotlists.load_index(session=session, previous=previous)
 
-    def _refresh_if_due(self) -> None:
-        # In the background: a reload of 100,000 plates must not hold up the sightings meanwhile.
-        due = time.monotonic() - self._checked >= REFRESH_S
-        if due and (self._refreshing is None or self._refreshing.done()):
-            self._checked = time.monotonic()
-            self._refreshing = asyncio.create_task(self._safe_refresh(), name="hotlist-index")
+    async def _refresh_if_due(self) -> None:
+        # Checked as sightings arrive, never while idle (an idle matcher touches no database). The check is
+        # one small query and a reload happens only when a list or its plates changed; the sighting that
+        # finds the change waits for it, so a plate listed before the vehicle passes is always matched.
+        if self.version is None or time.monotonic() - self._checked >= REFRESH_S:
+            await self._safe_refresh()
 
     async def _safe_refresh(self) -> None:
         try:
@@ -106,32 +104,20 @@ class HotlistMatcher:
 
     async def run(self, *, stop: asyncio.Event, subject: str = SUBJECT, durable: str = DURABLE) -> None:
         """Consume sightings until `stop` is set; each is acknowledged once its hits are stored."""
-        while True:
-            try:
-                await self.refresh()
-                subscription = await self.bus.subscribe(subject, durable=durable)
-                break
-            except (BusError, SQLAlchemyError) as exc:
-                logger.warning("hotlist matcher cannot start yet, retrying: %s", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
-                if stop.is_set():
-                    return
+        subscription = await subscribe_when_ready(self.bus, subject, durable=durable, stop=stop)
+        if subscription is None:
+            return
         writer = asyncio.create_task(self._write(), name="hotlist-hits")
         try:
             await self._consume(subscription, stop)
             await self._pending.join()  # what was matched is stored before the matcher stops
         finally:
             writer.cancel()
-            tasks = [writer] + ([self._refreshing] if self._refreshing is not None else [])
-            if self._refreshing is not None:
-                self._refreshing.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(writer, return_exceptions=True)
             await subscription.close()
 
     async def _consume(self, subscription: Subscription, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self._refresh_if_due()
             message = await subscription.next(timeout=0.5)
             if message is not None:
                 await self.handle(message)
@@ -153,6 +139,7 @@ class HotlistMatcher:
             )
             await message.ack()
             return
+        await self._refresh_if_due()
         matches = (
             self.index.match(sighting.plate, district_id=sighting.district_id, at=sighting.seen_at)
             if sighting.plate
