@@ -130,7 +130,7 @@ async def test_a_jam_and_a_stopped_lane_each_raise_one_alert_when_they_begin(
     await bus.start()
     published = await bus.subscribe("alerts.>", durable="test")
     try:
-        wanted = await flows.evaluate_congestion(session_factory=factory_db, bus=bus)
+        wanted = await flows.evaluate_congestion(session_factory=factory_db, bus=bus, now=now)
         assert sorted(w.kind for w in wanted) == ["traffic.jam", "traffic.stopped_lane"]
         kinds = []
         while (message := await published.next(timeout=1)) is not None:
@@ -138,7 +138,7 @@ async def test_a_jam_and_a_stopped_lane_each_raise_one_alert_when_they_begin(
             await message.ack()
         assert sorted(kinds) == ["traffic.jam", "traffic.stopped_lane"]
         # Evaluated again while it lasts: no new alert.
-        assert await flows.evaluate_congestion(session_factory=factory_db, bus=bus) == []
+        assert await flows.evaluate_congestion(session_factory=factory_db, bus=bus, now=now) == []
     finally:
         await bus.close()
     with factory_db() as session:

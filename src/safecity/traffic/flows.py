@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 
 from pydantic import ValidationError
@@ -158,8 +159,7 @@ async def section_control_from_bus(
 # --- congestion of road segments --------------------------------------------------------------------
 
 
-def _evaluate(session_factory: sessionmaker[Session]) -> list[traffic.TrafficAlert]:
-    now = utcnow()
+def _evaluate(session_factory: sessionmaker[Session], now: dt.datetime) -> list[traffic.TrafficAlert]:
     wanted: list[traffic.TrafficAlert] = []
     with session_factory() as session:
         for segment in traffic.all_segments(session=session):
@@ -174,10 +174,12 @@ def _evaluate(session_factory: sessionmaker[Session]) -> list[traffic.TrafficAle
 
 
 async def evaluate_congestion(
-    *, session_factory: sessionmaker[Session], bus: Bus
+    *, session_factory: sessionmaker[Session], bus: Bus, now: dt.datetime | None = None
 ) -> list[traffic.TrafficAlert]:
-    """Evaluate every segment now (in a thread) and raise the alerts of jams and stopped lanes that began."""
-    wanted = await asyncio.to_thread(_evaluate, session_factory)
+    """Evaluate every segment as of `now` (default: now; in a thread) and raise the alerts of jams and
+    stopped lanes that began.
+    """
+    wanted = await asyncio.to_thread(_evaluate, session_factory, now or utcnow())
     for alert in wanted:
         try:
             await alerts.raise_and_publish(
