@@ -19,8 +19,9 @@ class Sighting(Base):
 
     `plate` is the read text (upper case A-Z0-9, no separators), None when the read stayed below the
     confidence floor (unreadable: kept with its crop, never guessed). `folded` is the plate with look-alike
-    characters folded to one (O/0, I/1, B/8, S/5, Z/2, D/0, G/6) for fuzzy search, `folded_rev` the same
-    reversed, so a one-edit search can use an index for either half of the plate. `hold` names what keeps
+    characters folded to one (O/0, I/1, B/8, S/5, Z/2, D/0, G/6) for fuzzy search (the plates one edit away
+    are looked up as keys), `folded_rev` the same reversed, so a wildcard anchored at its end (`*1234`) can
+    use an index. `hold` names what keeps
     the sighting past the retention period (a hotlist hit, an incident, a case); None: it expires.
     """
 
