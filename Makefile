@@ -73,7 +73,7 @@ bench: dev
 # Debian packages the tests and the demo use: a real browser, a real RTSP server (GStreamer, driven by
 # Debian's python3 with gi), real CCTV footage (opencv-doc's vtest.avi) and darknet's test photos
 # (dog.jpg: a bicycle and a truck, for the detector's accuracy tests). Needs root and apt.
-SYSTEM_PACKAGES := chromium fonts-dejavu-core opencv-doc darknet python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 \
+SYSTEM_PACKAGES := chromium fonts-dejavu-core fonts-noto-core opencv-doc darknet python3-gi python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 \
 	gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 
 system-deps:
@@ -96,15 +96,16 @@ test-deps:
 	fi
 
 # The demo's footage (opencv-doc's vtest.avi; for the ANPR cameras also darknet's dog.jpg and DejaVu Sans
-# Bold for the plates): installed when missing and we may (root), else say how.
+# Bold for the plates) and the challans' Urdu font (Noto Nastaliq Urdu): installed when missing and we
+# may (root), else say how.
 DEMO_MEDIA := /usr/share/doc/opencv-doc/examples/data/vtest.avi /usr/share/darknet/data/dog.jpg \
-	/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
+	/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf /usr/share/fonts/truetype/noto/NotoNastaliqUrdu-Regular.ttf
 
 demo-media:
 	@(for f in $(DEMO_MEDIA); do test -f $$f || exit 1; done) || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -q && \
-	    apt-get install -y -q --no-install-recommends opencv-doc darknet fonts-dejavu-core; } || \
-	  echo "note: install Debian's opencv-doc, darknet and fonts-dejavu-core (as root) for the demo cameras' footage"
+	    apt-get install -y -q --no-install-recommends opencv-doc darknet fonts-dejavu-core fonts-noto-core; } || \
+	  echo "note: install Debian's opencv-doc, darknet, fonts-dejavu-core and fonts-noto-core (as root) for the demo cameras' footage and the challans' Urdu"
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .mypy_cache .ruff_cache .pytest_cache

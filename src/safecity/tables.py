@@ -6,6 +6,7 @@ from safecity.analytics.plates.hotlists import models as hotlists_models
 from safecity.audit import models as audit_models
 from safecity.auth import models as auth_models
 from safecity.cameras import models as camera_models
+from safecity.connectors.vehicles import models as registry_models
 from safecity.core.db import Base
 from safecity.dispatch import models as dispatch_models
 from safecity.events import models as events_models
@@ -15,6 +16,10 @@ from safecity.incidents.panic import models as panic_models
 from safecity.incidents.sharing import models as sharing_models
 from safecity.org import models as org_models
 from safecity.traffic import models as traffic_models
+from safecity.traffic.appeals import models as appeals_models
+from safecity.traffic.challans import models as challans_models
+from safecity.traffic.payments import models as payments_models
+from safecity.traffic.violations import models as violations_models
 from safecity.video import models as video_models
 from safecity.video.wall import models as video_wall_models
 
@@ -22,9 +27,11 @@ metadata = Base.metadata
 __all__ = [
     "alerts_models",
     "analytics_models",
+    "appeals_models",
     "audit_models",
     "auth_models",
     "camera_models",
+    "challans_models",
     "dispatch_models",
     "events_models",
     "hotlists_models",
@@ -32,9 +39,12 @@ __all__ = [
     "metadata",
     "org_models",
     "panic_models",
+    "payments_models",
     "plates_models",
+    "registry_models",
     "sharing_models",
     "traffic_models",
     "video_models",
     "video_wall_models",
+    "violations_models",
 ]
