@@ -152,6 +152,47 @@ class PlatesSettings(Section):
     retention_days: int = Field(default=90, ge=1, le=3650)
 
 
+class ChallanSettings(Section):
+    """E-challans: review, issue, delivery, payment and appeal."""
+
+    second_review_below: float = Field(default=0.9, gt=0, le=1)  # plate reads less sure need two officers
+    # A camera whose share of confirmed violations (review and appeals) falls below `min_precision`, once
+    # `min_decided` of its violations are decided, stops feeding the review queue and raises an alert.
+    min_precision: float = Field(default=0.8, ge=0, le=1)
+    min_decided: int = Field(default=20, ge=1)
+    due_days: int = Field(default=10, ge=1, le=365)  # from issue to the due date
+    reminder_days: int = Field(default=3, ge=0, le=60)  # a reminder this many days before the due date
+    appeal_days: int = Field(default=30, ge=1, le=365)  # an appeal must be decided within
+    # The public address of this system, printed in challans' QR codes (the verification page).
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    payment_secret: SecretStr | None = None  # the HMAC key banks sign payment callbacks with
+    payment_max_skew_s: int = Field(default=300, ge=1)  # a callback's timestamp may be this old at most
+    sms_url: str = ""  # the HTTP SMS gateway's endpoint; empty: no SMS
+    sms_token: SecretStr | None = None
+    smtp_host: str = ""  # empty: no e-mail
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    mail_from: str = "e-challan@safecity.invalid"
+    portal_lookups_per_minute: int = Field(default=20, ge=1)  # per address, on the citizen portal
+    max_attachment_bytes: int = Field(default=5_000_000, ge=10_000)
+    challans_dir: Path | None = None  # PDFs and appeal attachments; default: <data_dir>/challans
+
+
+class RegistrySettings(Section):
+    """The provincial vehicle registry: a live REST service, or only the imported extracts."""
+
+    type: Literal["extract", "rest"] = "extract"
+    url: str = ""  # rest: the look-up endpoint; GET <url>/<plate>
+    token: SecretStr | None = None
+    timeout_s: float = Field(default=3.0, gt=0, le=60)
+    retries: int = Field(default=2, ge=0, le=10)
+    cache_ttl_s: int = Field(default=3600, ge=0)
+    breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that open the circuit
+    breaker_reset_s: float = Field(default=30.0, gt=0)  # how long an open circuit refuses before a trial
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = True
@@ -182,6 +223,8 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     plates: PlatesSettings = PlatesSettings()
+    challans: ChallanSettings = ChallanSettings()
+    registry: RegistrySettings = RegistrySettings()
     log: LogSettings = LogSettings()
 
     @classmethod
@@ -243,6 +286,16 @@ class Settings(BaseSettings):
     def snapshots_dir(self) -> Path:
         """Where analytics event snapshots (JPEG, boxes drawn) are written."""
         return self.analytics.snapshots_dir or self.data_dir / "snapshots"
+
+    @property
+    def evidence_dir(self) -> Path:
+        """Where evidence packets (violations' frames, crops and clips) are written."""
+        return self.data_dir / "evidence"
+
+    @property
+    def challans_dir(self) -> Path:
+        """Where challan PDFs and appeal attachments are written."""
+        return self.challans.challans_dir or self.data_dir / "challans"
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as plain data with every secret masked, for display and logs."""

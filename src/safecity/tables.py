@@ -19,6 +19,7 @@ from safecity.traffic import models as traffic_models
 from safecity.traffic.appeals import models as appeals_models
 from safecity.traffic.challans import models as challans_models
 from safecity.traffic.payments import models as payments_models
+from safecity.traffic.reviews import models as reviews_models
 from safecity.traffic.violations import models as violations_models
 from safecity.video import models as video_models
 from safecity.video.wall import models as video_wall_models
@@ -42,6 +43,7 @@ __all__ = [
     "payments_models",
     "plates_models",
     "registry_models",
+    "reviews_models",
     "sharing_models",
     "traffic_models",
     "video_models",

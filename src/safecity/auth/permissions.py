@@ -45,6 +45,13 @@ CATALOGUE: tuple[Permission, ...] = (
     Permission("traffic.read", "See traffic counts, speeds and congestion"),
     Permission("traffic.manage", "Calibrate speed measurement and define road segments"),
     Permission("challans.review", "Review traffic violations and issue e-challans", sensitive=True),
+    Permission("challans.read", "See e-challans with their owners' particulars", sensitive=True),
+    Permission("appeals.decide", "Hear appeals against e-challans and decide them", sensitive=True),
+    Permission("payments.reconcile", "See payments and the daily reconciliation of challans", sensitive=True),
+    Permission("fines.manage", "Change the fine schedule (every change audited)"),
+    Permission("registry.lookup", "Look up vehicle owners in the registry, with a purpose", sensitive=True),
+    Permission("registry.import", "Import extracts of the vehicle registry", sensitive=True),
+    Permission("signals.report", "Report traffic signals' states (signal controller tokens)"),
     Permission("forensics.investigate", "Search events, rebuild routes, build cases", sensitive=True),
 )
 

@@ -1,6 +1,5 @@
 """Tables of traffic enforcement: the rules that turn what a camera saw into an offence, the traffic
-signals whose state a red-light rule needs, the violations with their evidence packets, every review of
-them, and the cameras whose enforcement is suspended for poor precision.
+signals whose state a red-light rule needs, and the violations with their evidence packets.
 """
 
 from __future__ import annotations
@@ -10,17 +9,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Enum,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-)
+from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.db import Base, UTCDateTime, utcnow
@@ -68,13 +57,6 @@ class ViolationStatus(enum.StrEnum):
     CONFIRMED = "confirmed"  # a challan is (being) issued
     REJECTED = "rejected"
     WITHHELD = "withheld"  # its camera is suspended for poor precision: kept, not queued
-
-
-class Decision(enum.StrEnum):
-    """A reviewer's decision."""
-
-    CONFIRM = "confirm"
-    REJECT = "reject"
 
 
 class EnforcementRule(Base):
@@ -186,36 +168,3 @@ class Violation(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
-class Review(Base):
-    """One officer's decision on a violation (a low-confidence read needs two, by different officers)."""
-
-    __tablename__ = "traffic_violation_reviews"
-    __table_args__ = (UniqueConstraint("violation_id", "reviewer_id"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    violation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("traffic_violations.id", ondelete="CASCADE"), index=True
-    )
-    reviewer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
-    reviewer_name: Mapped[str] = mapped_column(String(64))
-    decision: Mapped[Decision] = mapped_column(db_enum(Decision, "traffic_review_decision"))
-    plate: Mapped[str | None] = mapped_column(String(16))
-    reason_code: Mapped[str | None] = mapped_column(String(32))
-    note: Mapped[str] = mapped_column(String(500), default="")
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class Suspension(Base):
-    """A camera whose violations stopped feeding the queue: its precision fell below the threshold."""
-
-    __tablename__ = "traffic_suspensions"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), index=True)
-    precision: Mapped[float] = mapped_column(Float)
-    decided: Mapped[int] = mapped_column(Integer)  # how many decided violations the figure rests on
-    suspended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    lifted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    lifted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
