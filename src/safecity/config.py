@@ -167,7 +167,8 @@ class ChallanSettings(Section):
     public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     payment_secret: SecretStr | None = None  # the HMAC key banks sign payment callbacks with
     payment_max_skew_s: int = Field(default=300, ge=1)  # a callback's timestamp may be this old at most
-    sms_url: str = ""  # the HTTP SMS gateway's endpoint; empty: no SMS
+    sms_gateway: str = "http"  # which SMS gateway plugin (traffic/challans/messaging.py)
+    sms_url: str = ""  # the SMS gateway's endpoint; empty: no SMS
     sms_token: SecretStr | None = None
     smtp_host: str = ""  # empty: no e-mail
     smtp_port: int = Field(default=25, ge=1, le=65535)
