@@ -19,7 +19,7 @@ from safecity.config import RegistrySettings
 from safecity.connectors.base import Connector, ConnectorBadResponse, ConnectorConfig, Health, build_connector
 from safecity.connectors.rest import RestClient, RestConfig
 from safecity.connectors.vehicles.models import Registration
-from safecity.connectors.vehicles.schemas import RegistrationIn
+from safecity.connectors.vehicles.schemas import RegistrationIn, plate_key
 from safecity.core.db import utcnow
 
 DEFAULT_NAME = "vehicle registry"
@@ -32,8 +32,9 @@ class VehicleRegistry(Connector):
 
     @abstractmethod
     def resolve(self, *, session: Session, plate: str) -> Registration | None:
-        """The registration of a plate key (see schemas.plate_key), or None when there is none.
+        """The registration of a plate (A-Z0-9 as read or typed), or None when there is none.
 
+        Rows are kept under the plate's folded key (schemas.plate_key): look-alike characters meet.
         Raises a ConnectorError when the registry cannot answer.
         """
 
@@ -50,7 +51,7 @@ class ExtractRegistry(VehicleRegistry):
 
     def resolve(self, *, session: Session, plate: str) -> Registration | None:
         """The imported row of the plate, if an extract held it."""
-        return session.get(Registration, plate)
+        return session.get(Registration, plate_key(plate))
 
     def health(self) -> Health:
         """Always local: the imported rows are the registry."""
@@ -89,8 +90,10 @@ class RestRegistry(VehicleRegistry):
         return f"rest:{self.name}"[:64]
 
     def resolve(self, *, session: Session, plate: str) -> Registration | None:
-        """A row younger than the TTL, else the service's answer (validated, then stored as the new row)."""
-        row = session.get(Registration, plate)
+        """A row younger than the TTL, else the service's answer for the plate as given (validated, then
+        stored under the folded key as the new row)."""
+        key = plate_key(plate)
+        row = session.get(Registration, key)
         now = utcnow()
         if row is not None and row.updated_at > now - dt.timedelta(seconds=self.rest.cache_ttl_s):
             return row
@@ -108,7 +111,7 @@ class RestRegistry(VehicleRegistry):
             raise ConnectorBadResponse(
                 f"{self.name} answered a registration that does not fit: {problems[:300]}"
             ) from None
-        if record.plate != plate:
+        if record.plate != key:
             self.client.cache.clear()
             raise ConnectorBadResponse(f"{self.name} answered the registration of another plate")
         return _store(session, record, source=self.source, now=now)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from safecity.analytics.plates.hotlists.schemas import normalise_plate
 from safecity.analytics.plates.service import require_purpose
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
@@ -44,10 +45,10 @@ MAX_FILE_NAME = 48
 _CHUNK = 1000  # plates per IN (...) query
 
 
-def key_of(plate: str) -> str:
-    """The registry key of a plate someone typed; InvalidInput (bad_plate) when it is no plate."""
+def clean_plate(plate: str) -> str:
+    """A plate someone typed as A-Z0-9; InvalidInput (bad_plate) when it is no plate."""
     try:
-        return plate_key(plate)
+        return normalise_plate(plate)
     except ValueError as exc:
         raise InvalidInput(f"plate: {exc}", code="bad_plate") from None
 
@@ -76,8 +77,9 @@ def lookup(
     """
     principal.require(permission)
     purpose = require_purpose(purpose)
-    key = key_of(plate)
-    row = registry.resolve(session=session, plate=key)
+    asked = clean_plate(plate)
+    key = plate_key(asked)
+    row = registry.resolve(session=session, plate=asked)
     audit.record(
         session=session,
         action="registry.lookup",
@@ -131,7 +133,7 @@ def decode_csv(raw: bytes) -> str:
     """An uploaded extract as text: UTF-8 (a byte-order mark dropped) within the size limit, or a refusal."""
     if len(raw) > MAX_IMPORT_BYTES:
         raise InvalidInput(
-            f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB: split it",
+            f"the file is larger than {MAX_IMPORT_BYTES / 1048576:g} MiB: split it",
             code="import_too_large",
         )
     try:
@@ -196,7 +198,7 @@ def import_csv(
     principal.require(IMPORT)
     if len(text) > MAX_IMPORT_BYTES:
         raise InvalidInput(
-            f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB: split it",
+            f"the file is larger than {MAX_IMPORT_BYTES / 1048576:g} MiB: split it",
             code="import_too_large",
         )
     if "\x00" in text:
