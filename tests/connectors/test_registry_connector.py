@@ -27,8 +27,9 @@ from safecity.connectors.base import (
 )
 from safecity.connectors.vehicles import service as vehicles
 from safecity.connectors.vehicles.models import Registration
+from safecity.connectors.vehicles.schemas import CSV_HEADER
 from safecity.connectors.vehicles.registries import RestRegistry, RestRegistryConfig, build_registry
-from safecity.core.errors import InvalidInput
+from safecity.core.errors import InvalidInput, PermissionDenied
 from safecity.runtime import Services
 
 PURPOSE = "FIR 112/2026 PS Hayatabad"
@@ -118,7 +119,7 @@ def test_every_lookup_states_its_purpose_and_needs_the_permission(
         vehicles.lookup(session=session, principal=officer, registry=registry, plate="لاہور", purpose=PURPOSE)
     assert bad.value.code == "bad_plate"
     operator = factory.principal(factory.user("operator"))
-    with pytest.raises(Exception, match="registry.lookup"):
+    with pytest.raises(PermissionDenied, match=r"registry\.lookup"):
         vehicles.lookup(
             session=session, principal=operator, registry=registry, plate="LEA1234", purpose=PURPOSE
         )
@@ -318,5 +319,4 @@ def test_the_page_looks_a_plate_up_with_its_purpose(
 
 
 def _extract(*rows: str) -> str:
-    header = "plate,province,owner_name,owner_cnic,owner_phone,owner_email,owner_address,make,model,colour,class,status,registered_on"
-    return "\n".join((header, *rows)) + "\n"
+    return "\n".join((",".join(CSV_HEADER), *rows)) + "\n"

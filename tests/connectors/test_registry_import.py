@@ -19,8 +19,10 @@ from safecity.connectors.vehicles.schemas import CSV_HEADER
 
 HEADER = ",".join(CSV_HEADER)
 GOOD = [
-    'LEA-1234,PB,Bilal Ahmed,35202-1234567-1,0300-1234567,bilal@example.pk,"12 Mall Road, Lahore",Honda,Civic,Silver,Motor Car,registered,2021-06-30',
-    "PSW 777,KP,Sana Gul,1730198765432,+92 321 7654321,,Hayatabad Peshawar,Honda,CD70,red,motorcycle,,14/02/2018",
+    "LEA-1234,PB,Bilal Ahmed,35202-1234567-1,0300-1234567,bilal@example.pk,"
+    '"12 Mall Road, Lahore",Honda,Civic,Silver,Motor Car,registered,2021-06-30',
+    "PSW 777,KP,Sana Gul,1730198765432,+92 321 7654321,,Hayatabad Peshawar,Honda,CD70,red,motorcycle,,"
+    "14/02/2018",
     "BKM123,SD,Karachi Transport Co,42101-7654321-3,,,Korangi,Hino,Bus,white,bus,expired,",
 ]
 BAD = [
