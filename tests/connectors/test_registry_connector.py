@@ -27,8 +27,8 @@ from safecity.connectors.base import (
 )
 from safecity.connectors.vehicles import service as vehicles
 from safecity.connectors.vehicles.models import Registration
-from safecity.connectors.vehicles.schemas import CSV_HEADER
 from safecity.connectors.vehicles.registries import RestRegistry, RestRegistryConfig, build_registry
+from safecity.connectors.vehicles.schemas import CSV_HEADER
 from safecity.core.errors import InvalidInput, PermissionDenied
 from safecity.runtime import Services
 
