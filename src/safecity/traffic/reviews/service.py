@@ -125,7 +125,7 @@ def _plate(text: str) -> str:
 def _outs(session: Session, rows: Sequence[Violation]) -> list[ViolationOut]:
     ids = {r.camera_id for r in rows}
     names = (
-        dict(session.execute(select(Camera.id, Camera.name).where(Camera.id.in_(ids))).tuples())
+        {r.id: r.name for r in session.execute(select(Camera.id, Camera.name).where(Camera.id.in_(ids)))}
         if ids
         else {}
     )
@@ -666,7 +666,10 @@ def precision(*, session: Session, principal: Principal, policy: ChallanSettings
     }
     camera_ids |= set(suspended)
     names = (
-        dict(session.execute(select(Camera.id, Camera.name).where(Camera.id.in_(camera_ids))).tuples())
+        {
+            r.id: r.name
+            for r in session.execute(select(Camera.id, Camera.name).where(Camera.id.in_(camera_ids)))
+        }
         if camera_ids
         else {}
     )
