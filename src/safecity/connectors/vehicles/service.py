@@ -75,22 +75,50 @@ def lookup(
         InvalidInput: no purpose, or no plate.
         ConnectorError: the registry timed out (503), is unavailable (503) or answered garbage (502).
     """
+    found = fetch(
+        session=session,
+        principal=principal,
+        registry=registry,
+        plate=plate,
+        purpose=purpose,
+        permission=permission,
+    )
+    record_lookup(session=session, principal=principal, registry=registry, found=found, purpose=purpose)
+    return found
+
+
+def fetch(
+    *,
+    session: Session,
+    principal: Principal,
+    registry: VehicleRegistry,
+    plate: str,
+    purpose: str,
+    permission: str = LOOKUP,
+) -> LookupOut:
+    """`lookup` without its audit entry, which the caller must write with `record_lookup` in the same
+    transaction (the review writes it after its own guarded update, so every writer takes locks in one
+    order: the violation's row, then the audit chain's head)."""
     principal.require(permission)
-    purpose = require_purpose(purpose)
+    require_purpose(purpose)
     asked = clean_plate(plate)
-    key = plate_key(asked)
-    row = registry.resolve(session=session, plate=asked)
+    return out(plate_key(asked), registry.resolve(session=session, plate=asked))
+
+
+def record_lookup(
+    *, session: Session, principal: Principal, registry: VehicleRegistry, found: LookupOut, purpose: str
+) -> None:
+    """The audit entry of an owner look-up, with its purpose."""
     audit.record(
         session=session,
         action="registry.lookup",
         outcome="success",
         actor=principal,
         object_type="registry_vehicles",
-        object_id=key,
-        purpose=purpose,
-        detail={"found": row is not None, "connector": registry.type},
+        object_id=found.plate,
+        purpose=require_purpose(purpose),
+        detail={"found": found.found, "connector": registry.type},
     )
-    return out(key, row)
 
 
 def out(key: str, row: Registration | None) -> LookupOut:

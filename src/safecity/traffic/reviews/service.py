@@ -317,23 +317,28 @@ class Decided:
 
 def registry_check(
     *, session: Session, principal: Principal, registry: VehicleRegistry, violation: Violation, plate: str
-) -> dict[str, Any]:
-    """The registry's vehicle of `plate` against what the camera saw (Violation.registry_check's shape).
+) -> tuple[dict[str, Any], LookupOut]:
+    """The registry's vehicle of `plate` against what the camera saw (Violation.registry_check's shape), and
+    the look-up, whose audit entry (purpose "e-challan review <id>") the caller writes.
 
-    The owner look-up is audited with the purpose "e-challan review <id>". ConnectorError when the registry
-    cannot answer (nothing is decided then).
+    ConnectorError when the registry cannot answer (nothing is decided then).
     """
-    found = vehicles.lookup(
+    found = vehicles.fetch(
         session=session,
         principal=principal,
         registry=registry,
         plate=plate,
-        purpose=f"e-challan review {violation.id}",
+        purpose=_purpose(violation),
         permission=REVIEW,
     )
-    return compare(
+    check = compare(
         found, seen_class=violation.vehicle_class, seen_colour=violation.colour, source=registry.type
     )
+    return check, found
+
+
+def _purpose(violation: Violation) -> str:
+    return f"e-challan review {violation.id}"
 
 
 def compare(
@@ -428,6 +433,7 @@ def decide(
     now = utcnow()
     values: dict[str, Any]
     chosen: str | None
+    looked_up: LookupOut | None = None
     if decision == Decision.REJECT:
         if not reason_code or reason_code not in reasons():
             raise InvalidInput(
@@ -456,7 +462,7 @@ def decide(
         if not settled:
             values = {"status": ViolationStatus.SECOND_REVIEW, "plate": chosen}
         else:
-            check = registry_check(
+            check, looked_up = registry_check(
                 session=session, principal=principal, registry=registry, violation=row, plate=chosen
             )
             mismatches = check["mismatches"]
@@ -467,6 +473,7 @@ def decide(
             else:
                 values |= {"status": ViolationStatus.CONFIRMED, "reason_code": None}
     # Optimistic concurrency: only the first writer at this version (and still reviewable) changes the row.
+    # Nothing is audited before this update: every decision locks the violation's row, then the audit head.
     result = session.execute(
         update(Violation)
         .where(Violation.id == row.id, Violation.version == version, Violation.status.in_(REVIEWABLE))
@@ -489,6 +496,10 @@ def decide(
     )
     session.add(review)
     session.flush()
+    if looked_up is not None:
+        vehicles.record_lookup(
+            session=session, principal=principal, registry=registry, found=looked_up, purpose=_purpose(row)
+        )
     audit.record(
         session=session,
         action="traffic.violations.decide",
