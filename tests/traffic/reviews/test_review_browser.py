@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from review_world import make_camera, make_rule, make_violation, register
 
 from analytics.test_rule_editor_browser import log_in
 from conftest import Factory, LiveApp, serve
-from review_world import make_camera, make_rule, make_violation, register
 from safecity.config import Settings
 from safecity.traffic.reviews import service as reviews
 from safecity.traffic.violations.models import Violation, ViolationStatus
