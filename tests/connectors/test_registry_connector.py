@@ -153,6 +153,10 @@ def test_a_registry_that_hangs_times_out_after_its_retries(
         (b'["a", "list"]', "does not fit"),
         ({"plate": "LMN222", "owner_name": "X", "owner_cnic": "98765", "class": "car"}, "owner_cnic"),
         (
+            b'{"plate": "LMN222", "owner_name": "A\\ud800", "owner_cnic": "17301-1234567-1", "class": "car"}',
+            "not text",
+        ),
+        (
             {"plate": "LMN222", "owner_name": "X", "owner_cnic": "12345-1234567-1", "class": "spaceship"},
             "class",
         ),

@@ -9,7 +9,7 @@ import datetime as dt
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from safecity.analytics.plates.hotlists.schemas import normalise_plate
 from safecity.analytics.plates.service import fold
@@ -89,7 +89,7 @@ def canonical_colour(text: str | None) -> str | None:
     return None
 
 
-def _plain(value: str, field: str, limit: int) -> str:
+def _plain(value: str, limit: int) -> str:
     if len(value) > limit:
         raise ValueError(f"too long ({len(value)} characters; at most {limit})")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
@@ -135,6 +135,16 @@ class RegistrationIn(BaseModel):
     status: str = "registered"
     registered_on: dt.date | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, data: Any) -> Any:
+        # NUL and lone surrogates (JSON allows "\ud800") cannot be stored in PostgreSQL: refused, never a 500.
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, str) and any(c == "\x00" or "\ud800" <= c <= "\udfff" for c in value):
+                    raise ValueError(f"{str(key)[:24]} holds characters that are not text")
+        return data
+
     @field_validator("plate")
     @classmethod
     def _plate(cls, value: str) -> str:
@@ -143,12 +153,12 @@ class RegistrationIn(BaseModel):
     @field_validator("province")
     @classmethod
     def _province(cls, value: str) -> str:
-        return _plain(value.upper(), "province", 8)
+        return _plain(value.upper(), 8)
 
     @field_validator("owner_name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _plain(" ".join(value.split()), "owner_name", 120)
+        return _plain(" ".join(value.split()), 120)
 
     @field_validator("owner_cnic")
     @classmethod
@@ -177,17 +187,17 @@ class RegistrationIn(BaseModel):
     @field_validator("owner_address")
     @classmethod
     def _address(cls, value: str) -> str:
-        return _plain(" ".join(value.split()), "owner_address", 300)
+        return _plain(" ".join(value.split()), 300)
 
     @field_validator("make", "model")
     @classmethod
     def _short(cls, value: str) -> str:
-        return _plain(value, "make/model", 40)
+        return _plain(value, 40)
 
     @field_validator("colour")
     @classmethod
     def _colour(cls, value: str) -> str:
-        return _plain(value.lower(), "colour", 24)
+        return _plain(value.lower(), 24)
 
     @field_validator("vehicle_class")
     @classmethod
@@ -202,7 +212,7 @@ class RegistrationIn(BaseModel):
     @field_validator("status")
     @classmethod
     def _status(cls, value: str) -> str:
-        return _plain(value.lower() or "registered", "status", 24)
+        return _plain(value.lower() or "registered", 24)
 
     @field_validator("registered_on", mode="before")
     @classmethod
