@@ -391,8 +391,11 @@ def test_evidence_files_are_served_in_scope_with_their_type_and_audited(
     assert ranged.status_code == 206 and len(ranged.content) == 100  # a <video> seeks by ranges
     assert adjudicator.get(f"{url}/nonsense").status_code == 422
 
+    tail = adjudicator.get(f"{url}/clip", headers={"Range": "bytes=100-"})
+    assert tail.status_code == 206 and tail.content == clip.content[100:]
     audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "traffic.evidence.view")).all()
-    assert {e.detail["role"] for e in audited} >= {"at", "clip"}
+    # Each read once: the clip's whole file and its first range are audited, the later range is not.
+    assert sorted(e.detail["role"] for e in audited) == ["at", "clip", "clip"]
 
     # A manifest that names a file outside the evidence folder serves nothing.
     secret = settings.data_dir / "secret.jpg"

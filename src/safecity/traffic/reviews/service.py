@@ -276,9 +276,16 @@ def _clean(plate: str | None) -> str | None:
 
 
 def evidence_file(
-    *, session: Session, principal: Principal, violation_id: uuid.UUID, role: str, evidence_dir: Path
+    *,
+    session: Session,
+    principal: Principal,
+    violation_id: uuid.UUID,
+    role: str,
+    evidence_dir: Path,
+    audited: bool = True,
 ) -> tuple[Path, str]:
-    """The file of one role in a violation's evidence (path inside `evidence_dir`, media type); audited."""
+    """The file of one role in a violation's evidence (path inside `evidence_dir`, media type); audited
+    unless the caller says this request continues one that was (a video's later byte ranges)."""
     row = get(session=session, principal=principal, violation_id=violation_id)
     files = row.evidence.get("files") if isinstance(row.evidence, dict) else None
     entry = next(
@@ -289,6 +296,8 @@ def evidence_file(
     path = contained(evidence_dir, str(entry.get("path") or "")) if entry else None
     if entry is None or media not in EVIDENCE_TYPES or path is None or not path.is_file():
         raise NotFound(f"the evidence holds no '{role}' file", code="no_evidence_file")
+    if not audited:
+        return path, str(media)
     audit.record(
         session=session,
         action="traffic.evidence.view",

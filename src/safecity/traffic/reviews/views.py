@@ -83,12 +83,15 @@ def evidence(
     request: Request, violation_id: uuid.UUID, role: EvidenceRole, principal: CurrentPrincipal, db: Db
 ) -> FileResponse:
     """One file of the evidence packet (frames, plate crop, clip); audited. 404 `no_evidence_file`."""
+    # A <video> fetches its clip in byte ranges: the read is audited once, at its first byte.
+    wanted = request.headers.get("range", "").replace(" ", "")
     path, media = service.evidence_file(
         session=db,
         principal=principal,
         violation_id=violation_id,
         role=role,
         evidence_dir=get_services(request).settings.evidence_dir,
+        audited=not wanted or wanted.startswith("bytes=0-"),
     )
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
 
