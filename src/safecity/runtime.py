@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from safecity.analytics.flows import AnalyticsRuntime
 from safecity.analytics.replay import ReplayJobs
 from safecity.audit.chain import AuditChain
-from safecity.config import DispatchSettings, Settings
+from safecity.config import DispatchSettings, RegistrySettings, Settings
+from safecity.connectors.vehicles.registries import VehicleRegistry, build_registry
 from safecity.core.bus import Bus, create_bus
 from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory
@@ -34,6 +35,8 @@ class Services:
     dispatch_notifier: Notifier | None = None  # how units are told of an assignment; None: by radio
     engine: Engine | None = None  # owned (and disposed) here unless a session factory was handed in
     replays: ReplayJobs = field(default_factory=ReplayJobs)  # rule replays started from the rule editor
+    # The vehicle registry connector (its circuit breaker and cache are shared by the process's requests).
+    vehicle_registry: VehicleRegistry = field(default_factory=lambda: build_registry(RegistrySettings()))
 
 
 def build_services(settings: Settings, *, session_factory: sessionmaker[Session] | None = None) -> Services:
@@ -57,6 +60,7 @@ def build_services(settings: Settings, *, session_factory: sessionmaker[Session]
         analytics=analytics_for(settings, session_factory, bus, video),
         dispatch_notifier=_notifier(settings.dispatch),
         engine=engine,
+        vehicle_registry=build_registry(settings.registry),
     )
 
 

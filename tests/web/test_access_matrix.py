@@ -865,6 +865,63 @@ CASES = [
             None,
         ),
     ),
+    # --- reviews and registry (review of violations, precision, the vehicle registry); helpers at the end ---
+    Case(
+        "GET",
+        "/api/v1/registry/vehicles/{plate}",
+        "registry.lookup",
+        lambda w: ("/api/v1/registry/vehicles/MTX123?purpose=matrix", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/registry/imports",
+        "registry.import",
+        lambda w: (
+            "/api/v1/registry/imports?dry_run=true",
+            {
+                "csv": "plate,province,owner_name,owner_cnic,owner_phone,owner_email,owner_address,make,"
+                "model,colour,class,status,registered_on\n"
+                "MTX123,KP,Matrix Owner,17301-1234567-1,,,,Honda,CD70,red,motorcycle,,\n"
+            },
+        ),
+    ),
+    Case(
+        "GET", "/api/v1/traffic/violations", "challans.read", lambda w: ("/api/v1/traffic/violations", None)
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/review-reasons",
+        "challans.review",
+        lambda w: ("/api/v1/traffic/review-reasons", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/violations/{violation_id}",
+        "challans.read",
+        lambda w: (f"/api/v1/traffic/violations/{_matrix_violation(w)}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/violations/{violation_id}/evidence/{role}",
+        "challans.read",
+        lambda w: (f"/api/v1/traffic/violations/{_matrix_violation(w)}/evidence/at", None),  # no file: 404
+    ),
+    Case(
+        "POST",
+        "/api/v1/traffic/violations/{violation_id}/decisions",
+        "challans.review",
+        lambda w: (
+            f"/api/v1/traffic/violations/{_matrix_violation(w)}/decisions",
+            {"version": 0, "decision": "reject", "reason_code": "duplicate"},
+        ),
+    ),
+    Case("GET", "/api/v1/traffic/precision", "traffic.read", lambda w: ("/api/v1/traffic/precision", None)),
+    Case(
+        "POST",
+        "/api/v1/traffic/suspensions/{suspension_id}/lift",
+        "traffic.manage",
+        lambda w: (f"/api/v1/traffic/suspensions/{_matrix_suspension(w)}/lift", None),
+    ),
 ]
 # Routes that belong to logging in itself, not to a role.
 LOGIN_ROUTES = {
@@ -1339,3 +1396,41 @@ def _matrix_hit(world: World, *, confirmed: bool = False) -> str:
         hit.status, hit.handled_by_name = HitStatus.CONFIRMED, "matrix"
     session.commit()
     return str(hit.id)
+
+
+# --- reviews and registry helpers (the cases above call them when they run) -----------------------
+
+
+def _matrix_violation(world: World) -> str:
+    """A pending violation on a camera in district A (its packet not assembled), committed."""
+    from safecity.traffic.violations.models import Offence, Violation, ViolationStatus
+
+    session = object_session(world.a)
+    assert session is not None
+    violation = Violation(
+        source_key=f"matrix:{uuid.uuid4()}",
+        offence=Offence.RED_LIGHT,
+        camera_id=_matrix_camera(world),
+        district_id=world.a.id,
+        occurred_at=dt.datetime.now(dt.UTC),
+        status=ViolationStatus.PENDING,
+        plate_read="MTX123",
+        plate_confidence=0.95,
+        evidence={"version": 1, "complete": False, "missing": ["clip"], "files": []},
+        version=0,
+    )
+    session.add(violation)
+    session.commit()
+    return str(violation.id)
+
+
+def _matrix_suspension(world: World) -> str:
+    """A camera in district A suspended for its precision, committed."""
+    from safecity.traffic.reviews.models import Suspension
+
+    session = object_session(world.a)
+    assert session is not None
+    suspension = Suspension(camera_id=_matrix_camera(world), precision=0.5, decided=20)
+    session.add(suspension)
+    session.commit()
+    return str(suspension.id)

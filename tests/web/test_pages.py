@@ -19,16 +19,19 @@ PAGES = {
     "/admin/users": "Users",
     "/admin/roles": "Roles",
     "/audit": "Audit log",
+    "/traffic/review": "Review violations",
+    "/traffic/precision": "Precision",
 }
 
 
 @pytest.mark.parametrize(
     ("role", "visible"),
     [
-        ("admin", {"/org/districts", "/admin/users", "/admin/roles"}),
+        ("admin", {"/org/districts", "/admin/users", "/admin/roles", "/traffic/precision"}),
         ("auditor", {"/org/districts", "/admin/users", "/admin/roles", "/audit"}),
-        ("operator", {"/org/districts"}),
+        ("operator", {"/org/districts", "/traffic/precision"}),
         ("camera_owner", set()),
+        ("traffic_officer", {"/org/districts", "/traffic/review", "/traffic/precision"}),
     ],
 )
 def test_navigation_follows_permissions(

@@ -68,9 +68,9 @@ def ticks(labels: Sequence[str]) -> list[tuple[float, str]]:
     return [(x_at(i, len(labels)), label) for i, label in enumerate(labels) if i % step == 0]
 
 
-def bar_chart(buckets: Sequence[Bucket]) -> Chart:
-    """A bar per bucket, from 0 up to the largest value."""
-    top = max([b.value for b in buckets] or [1]) or 1
+def bar_chart(buckets: Sequence[Bucket], *, top: float | None = None, unit: str = "") -> Chart:
+    """A bar per bucket, from 0 up to `top` (default: the largest value); `unit` follows the top label."""
+    top = top or max([b.value for b in buckets] or [1]) or 1
     width = (CHART_W - 10 - PAD) / max(len(buckets), 1) * 0.7
     bars = [
         Mark(
@@ -82,7 +82,7 @@ def bar_chart(buckets: Sequence[Bucket]) -> Chart:
         )
         for i, b in enumerate(buckets)
     ]
-    top_label = f"{top:.0f}" if float(top).is_integer() else f"{top:.1f}"
+    top_label = (f"{top:.0f}" if float(top).is_integer() else f"{top:.1f}") + unit
     return Chart(top_label, ticks([b.label for b in buckets]), bars=bars)
 
 

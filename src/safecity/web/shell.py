@@ -24,6 +24,8 @@ from safecity.auth import views as auth_views
 from safecity.cameras import pages as cameras_pages
 from safecity.cameras import views as cameras_views
 from safecity.cameras.onvif import views as onvif_views
+from safecity.connectors.vehicles import pages as registry_pages
+from safecity.connectors.vehicles import views as registry_views
 from safecity.core.db import ping
 from safecity.dispatch import pages as dispatch_pages
 from safecity.dispatch import views as dispatch_views
@@ -41,6 +43,8 @@ from safecity.org import service as org
 from safecity.org import views as org_views
 from safecity.traffic import pages as traffic_pages
 from safecity.traffic import views as traffic_views
+from safecity.traffic.reviews import pages as reviews_pages
+from safecity.traffic.reviews import views as reviews_views
 from safecity.video import views as video_views
 from safecity.video.playback import pages as playback_pages
 from safecity.video.playback import views as playback_views
@@ -127,6 +131,10 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     plates_pages,
     hotlists_views,
     hotlists_pages,
+    registry_views,
+    registry_pages,
+    reviews_views,
+    reviews_pages,
 )
 
 

@@ -1,0 +1,305 @@
+"""The vehicle registry: owner look-ups (each audited with its purpose), Excise extract imports (dry run,
+all or nothing) and the connector's health.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from safecity.analytics.plates.hotlists.schemas import normalise_plate
+from safecity.analytics.plates.service import require_purpose
+from safecity.audit import service as audit
+from safecity.auth.principal import Principal
+from safecity.connectors.vehicles.models import Registration
+from safecity.connectors.vehicles.registries import VehicleRegistry
+from safecity.connectors.vehicles.schemas import (
+    CSV_HEADER,
+    HealthOut,
+    ImportReport,
+    LookupOut,
+    OwnerOut,
+    RegistrationIn,
+    RowResult,
+    VehicleOut,
+    plate_key,
+)
+from safecity.core.db import utcnow
+from safecity.core.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+LOOKUP = "registry.lookup"
+IMPORT = "registry.import"
+MAX_IMPORT_BYTES = 16 * 1024 * 1024  # the web upload limit; about 100,000 rows of a usual extract
+MAX_IMPORT_ROWS = 100_000
+MAX_REPORTED = 1000  # bad rows listed in a report (all are counted)
+MAX_FILE_NAME = 48
+_CHUNK = 1000  # plates per IN (...) query
+
+
+def clean_plate(plate: str) -> str:
+    """A plate someone typed as A-Z0-9; InvalidInput (bad_plate) when it is no plate."""
+    try:
+        return normalise_plate(plate)
+    except ValueError as exc:
+        raise InvalidInput(f"plate: {exc}", code="bad_plate") from None
+
+
+def lookup(
+    *,
+    session: Session,
+    principal: Principal,
+    registry: VehicleRegistry,
+    plate: str,
+    purpose: str,
+    permission: str = LOOKUP,
+) -> LookupOut:
+    """The registration of a plate with its owner, for someone who states why; audited with the purpose.
+
+    Args:
+        registry: the process's registry connector (REST or extract).
+        plate: as typed or read (`LEB-1O5` finds `LEB105`: look-alike characters fold).
+        purpose: why (a case, FIR, incident or e-challan review); required.
+        permission: what the caller must hold: registry.lookup, or challans.review for the cloned-plate
+            check of a review.
+
+    Raises:
+        InvalidInput: no purpose, or no plate.
+        ConnectorError: the registry timed out (503), is unavailable (503) or answered garbage (502).
+    """
+    found = fetch(
+        session=session,
+        principal=principal,
+        registry=registry,
+        plate=plate,
+        purpose=purpose,
+        permission=permission,
+    )
+    record_lookup(session=session, principal=principal, registry=registry, found=found, purpose=purpose)
+    return found
+
+
+def fetch(
+    *,
+    session: Session,
+    principal: Principal,
+    registry: VehicleRegistry,
+    plate: str,
+    purpose: str,
+    permission: str = LOOKUP,
+) -> LookupOut:
+    """`lookup` without its audit entry, which the caller must write with `record_lookup` in the same
+    transaction (the review writes it after its own guarded update, so every writer takes locks in one
+    order: the violation's row, then the audit chain's head)."""
+    principal.require(permission)
+    require_purpose(purpose)
+    asked = clean_plate(plate)
+    return out(plate_key(asked), registry.resolve(session=session, plate=asked))
+
+
+def record_lookup(
+    *, session: Session, principal: Principal, registry: VehicleRegistry, found: LookupOut, purpose: str
+) -> None:
+    """The audit entry of an owner look-up, with its purpose."""
+    audit.record(
+        session=session,
+        action="registry.lookup",
+        outcome="success",
+        actor=principal,
+        object_type="registry_vehicles",
+        object_id=found.plate,
+        purpose=require_purpose(purpose),
+        detail={"found": found.found, "connector": registry.type},
+    )
+
+
+def out(key: str, row: Registration | None) -> LookupOut:
+    """A look-up's answer from the registration row (or its absence)."""
+    if row is None:
+        return LookupOut(
+            plate=key, found=False, source="", checked_at=utcnow(), updated_at=None, vehicle=None, owner=None
+        )
+    return LookupOut(
+        plate=key,
+        found=True,
+        source=row.source,
+        checked_at=utcnow(),
+        updated_at=row.updated_at,
+        vehicle=VehicleOut.model_validate(row),
+        owner=OwnerOut(
+            name=row.owner_name,
+            cnic=row.owner_cnic,
+            phone=row.owner_phone,
+            email=row.owner_email,
+            address=row.owner_address,
+        ),
+    )
+
+
+def health(*, session: Session, registry: VehicleRegistry) -> HealthOut:
+    """The connector's state, with how many registrations are held and when an extract last came."""
+    state = registry.health()
+    rows = session.scalar(select(func.count()).select_from(Registration)) or 0
+    last_import = session.scalar(
+        select(func.max(Registration.updated_at)).where(Registration.source.like("import:%"))
+    )
+    return HealthOut(**vars(state), registrations=rows, last_import_at=last_import)
+
+
+# --- CSV import of an Excise extract ----------------------------------------------------------------
+
+
+def decode_csv(raw: bytes) -> str:
+    """An uploaded extract as text: UTF-8 (a byte-order mark dropped) within the size limit, or a refusal."""
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise InvalidInput(
+            f"the file is larger than {MAX_IMPORT_BYTES / 1048576:g} MiB: split it",
+            code="import_too_large",
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"the file is not UTF-8 text (byte {exc.start + 1}): save it as 'CSV UTF-8'", code="bad_encoding"
+        ) from None
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    found = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"]) or "row"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        found.append(f"{field}: {message}")
+    return found
+
+
+def _rows(text: str) -> Iterator[tuple[int, list[str] | str]]:
+    """(line, cells) for each non-empty row after the header, or (line, problem) where CSV breaks."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+    except csv.Error as exc:
+        raise InvalidInput(f"line 1 is not valid CSV: {exc}", code="bad_csv") from None
+    if header != list(CSV_HEADER):
+        raise InvalidInput(f"the header must be {','.join(CSV_HEADER)}", code="bad_csv_header")
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # A field over the csv module's limit (128 KiB) or a broken quote: the rest cannot be read.
+            yield (
+                reader.line_num,
+                "a field is too long" if "field limit" in str(exc) else f"not valid CSV: {exc}",
+            )
+            return
+        if any(c.strip() for c in cells):
+            yield reader.line_num, cells
+
+
+def _existing(session: Session, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        found.update(session.scalars(select(Registration.plate).where(Registration.plate.in_(chunk))))
+    return found
+
+
+def import_csv(
+    *, session: Session, principal: Principal, text: str, dry_run: bool, file_name: str = "extract.csv"
+) -> ImportReport:
+    """Check every row of an Excise extract; unless `dry_run`, store them all, but only if none is bad.
+
+    A plate already held is replaced by the file's row (an extract is the registry's newer word). CNICs are
+    stored as NNNNN-NNNNNNN-N, phones as +923NNNNNNNNN, plates as their folded keys, classes as the fine
+    schedule's. The import is one audit entry with its counts.
+    """
+    principal.require(IMPORT)
+    if len(text) > MAX_IMPORT_BYTES:
+        raise InvalidInput(
+            f"the file is larger than {MAX_IMPORT_BYTES / 1048576:g} MiB: split it",
+            code="import_too_large",
+        )
+    if "\x00" in text:
+        raise InvalidInput(
+            "the file holds NUL bytes: is it a spreadsheet rather than CSV?", code="bad_encoding"
+        )
+    name = "".join(c for c in file_name if c.isprintable())[-MAX_FILE_NAME:] or "extract.csv"
+    seen: dict[str, int] = {}
+    bad: list[RowResult] = []
+    good: list[RegistrationIn] = []
+    rows = 0
+    for line, cells in _rows(text.removeprefix("\ufeff")):
+        if isinstance(cells, str):
+            bad.append(RowResult(row=line, plate="", problems=[cells]))
+            break
+        rows += 1
+        if rows > MAX_IMPORT_ROWS:
+            raise InvalidInput(
+                f"import at most {MAX_IMPORT_ROWS} rows at a time: split the file", code="import_too_large"
+            )
+        shown = cells[0].strip()[:20]
+        if len(cells) != len(CSV_HEADER):
+            problem = f"has {len(cells)} cells; expected {len(CSV_HEADER)} ({','.join(CSV_HEADER)})"
+            bad.append(RowResult(row=line, plate=shown, problems=[problem]))
+            continue
+        try:
+            record = RegistrationIn.model_validate(dict(zip(CSV_HEADER, cells, strict=True)))
+        except ValidationError as exc:
+            bad.append(RowResult(row=line, plate=shown, problems=_problems(exc)))
+            continue
+        if record.plate in seen:
+            bad.append(
+                RowResult(
+                    row=line,
+                    plate=shown,
+                    problems=[f"plate: {record.plate} is also on row {seen[record.plate]}"],
+                )
+            )
+            continue
+        seen[record.plate] = line
+        good.append(record)
+    if rows == 0 and not bad:
+        raise InvalidInput("the file has no vehicles", code="empty_import")
+    held = _existing(session, [r.plate for r in good])
+    report = ImportReport(
+        dry_run=dry_run,
+        file_name=name,
+        rows=rows,
+        new=len(good) - len(held),
+        updated=len(held),
+        imported=0,
+        errors=len(bad),
+        results=bad[:MAX_REPORTED],
+    )
+    if dry_run or bad:
+        return report
+    now = utcnow()
+    source = f"import:{name}"
+    values: list[dict[str, Any]] = [r.row(source=source, now=now) for r in good]
+    fresh = [v for v in values if v["plate"] not in held]
+    known = [v for v in values if v["plate"] in held]
+    for start in range(0, len(fresh), _CHUNK * 10):
+        session.execute(insert(Registration), fresh[start : start + _CHUNK * 10])
+    for start in range(0, len(known), _CHUNK * 10):
+        session.execute(update(Registration), known[start : start + _CHUNK * 10])  # by primary key
+    session.flush()
+    audit.record(
+        session=session,
+        action="registry.import",
+        outcome="success",
+        actor=principal,
+        object_type="registry_vehicles",
+        detail={"file": name, "rows": rows, "new": report.new, "updated": report.updated},
+    )
+    logger.info("vehicle registry: imported %d registrations (%d new)", len(values), report.new)
+    return report.model_copy(update={"imported": len(values)})
