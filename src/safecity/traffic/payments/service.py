@@ -424,7 +424,7 @@ def reconcile(
         .where(Payment.district_id.in_(ids), Payment.paid_at >= start, Payment.paid_at < end)
         .order_by(Payment.paid_at, Payment.id)
     )
-    for payment, challan in payments.tuples():
+    for payment, challan in payments:
         received[payment.district_id].add(1, payment.amount_pkr)
         kind = _mismatch(payment, challan)
         if kind is not None:

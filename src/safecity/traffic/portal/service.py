@@ -172,7 +172,7 @@ def _matching(session: Session, proof: Proof, number: str | None = None) -> list
     )
     if number is not None:
         query = query.where(Challan.number == number)
-    rows = session.execute(query.order_by(Challan.issued_at.desc()).limit(MAX_RESULTS)).tuples()
+    rows = session.execute(query.order_by(Challan.issued_at.desc()).limit(MAX_RESULTS))
     return [(c, v) for c, v in rows if _digits_match(c.owner_cnic, proof.digits)]
 
 
