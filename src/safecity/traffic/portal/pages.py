@@ -65,6 +65,7 @@ def render(
         return value.astimezone(zone).strftime("%d-%m-%Y %H:%M" if with_time else "%d-%m-%Y")
 
     other = _other(lang)
+    same = request.url.include_query_params(lang=other)  # this page in the other language, as a path
     return TEMPLATES.TemplateResponse(
         request,
         f"portal/{template}",
@@ -72,7 +73,7 @@ def render(
             "lang": lang,
             "direction": "rtl" if lang == "ur" else "ltr",
             "other_lang": other,
-            "switch_url": switch_url or str(request.url.include_query_params(lang=other)),
+            "switch_url": switch_url or f"{same.path}?{same.query}",
             "t": functools.partial(text, lang),
             "when": when,
             "version": __version__,
