@@ -19,6 +19,8 @@ PAGES = {
     "/admin/users": "Users",
     "/admin/roles": "Roles",
     "/audit": "Audit log",
+    "/traffic/appeals": "Appeals",
+    "/traffic/payments": "Payments",
 }
 
 
@@ -29,6 +31,8 @@ PAGES = {
         ("auditor", {"/org/districts", "/admin/users", "/admin/roles", "/audit"}),
         ("operator", {"/org/districts"}),
         ("camera_owner", set()),
+        ("adjudicator", {"/org/districts", "/traffic/appeals"}),
+        ("finance", {"/org/districts", "/traffic/payments"}),
     ],
 )
 def test_navigation_follows_permissions(
