@@ -46,7 +46,9 @@ def citizen(web_app: FastAPI) -> Iterator[TestClient]:
 
 def look_up(client: TestClient, plate: str, digits: str, lang: str = "en") -> tuple[int, str, str]:
     """Status, page and (when found) the look-up's token."""
-    answer = client.post("/portal", data={"plate": plate, "digits": digits, "lang": lang}, follow_redirects=False)
+    answer = client.post(
+        "/portal", data={"plate": plate, "digits": digits, "lang": lang}, follow_redirects=False
+    )
     if answer.status_code != 303:
         return answer.status_code, answer.text, ""
     token = re.search(r"[?&]t=([^&]+)", answer.headers["location"])
@@ -71,7 +73,9 @@ def test_look_up_with_the_right_digits_shows_the_challans_and_wrong_digits_nothi
     other = challan(session, settings.evidence_dir, district, plate="LEB1234", cnic="17301-7654321-9")
     session.commit()
 
-    status, page, token = look_up(citizen, "leb-1234", "5671")  # as typed: the plate's dash and case do not matter
+    status, page, token = look_up(
+        citizen, "leb-1234", "5671"
+    )  # as typed: the plate's dash and case do not matter
     assert status == 200 and token
     assert_plain_page(page)
     assert mine.challan.number in page and also.challan.number in page and other.challan.number not in page
@@ -136,12 +140,19 @@ def test_evidence_only_the_blurred_pictures_and_only_with_the_look_ups_token(
     assert detail.status_code == 200
     assert_plain_page(detail.text)
     shown = re.findall(r'src="(/portal/challans/[^"]+)"', detail.text)
-    assert [s.split("/evidence/")[1].split("?")[0] for s in shown] == ["public_before", "public_at", "public_after"]
+    assert [s.split("/evidence/")[1].split("?")[0] for s in shown] == [
+        "public_before",
+        "public_at",
+        "public_after",
+    ]
     for src in shown:
         picture = citizen.get(src.replace("&amp;", "&"))
         role = src.split("/evidence/")[1].split("?")[0]
         assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
-        assert picture.content == made.files[role] and picture.content != made.files[role.removeprefix("public_")]
+        assert (
+            picture.content == made.files[role]
+            and picture.content != made.files[role.removeprefix("public_")]
+        )
     base = f"/portal/challans/{made.challan.number}/evidence"
     for role in ("at", "before", "plate", "clip", "../../etc/passwd"):
         assert citizen.get(f"{base}/{role}", params={"t": token}).status_code == 404
@@ -153,7 +164,8 @@ def test_evidence_only_the_blurred_pictures_and_only_with_the_look_ups_token(
     assert citizen.get(f"{elsewhere}/evidence/public_at", params={"t": token}).status_code == 404
     # A token past its lifetime is refused with a plain message.
     old = portal.Tokens(TEST_SECRET_KEY).issue(
-        portal.Proof("LEB1234", "5671"), now=dt.datetime.now(dt.UTC) - portal.TOKEN_TTL - dt.timedelta(seconds=5)
+        portal.Proof("LEB1234", "5671"),
+        now=dt.datetime.now(dt.UTC) - portal.TOKEN_TTL - dt.timedelta(seconds=5),
     )
     expired = citizen.get("/portal/challans", params={"t": old})
     assert expired.status_code == 401 and "This page has expired" in expired.text
