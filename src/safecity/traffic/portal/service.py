@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from safecity.analytics.plates.hotlists.schemas import normalise_plate
@@ -163,16 +163,23 @@ def _view(
     )
 
 
-def _matching(session: Session, proof: Proof, number: str | None = None) -> list[tuple[Challan, Violation]]:
-    """The plate's challans (newest first) whose owner's CNIC ends in the proof's digits."""
+def plate_query(plate: str, number: str | None = None) -> Select[Challan, Violation]:
+    """The look-up's query: a plate's challans with their violations, newest first (the plate and status
+    index answers the plate; a plate has a few challans, so they are sorted after).
+    """
     query = (
         select(Challan, Violation)
         .join(Violation, Violation.id == Challan.violation_id)
-        .where(Challan.plate == proof.plate)  # ix_traffic_challans_plate_status
+        .where(Challan.plate == plate)  # ix_traffic_challans_plate_status
     )
     if number is not None:
         query = query.where(Challan.number == number)
-    rows = session.execute(query.order_by(Challan.issued_at.desc()).limit(MAX_RESULTS))
+    return query.order_by(Challan.issued_at.desc()).limit(MAX_RESULTS)
+
+
+def _matching(session: Session, proof: Proof, number: str | None = None) -> list[tuple[Challan, Violation]]:
+    """The plate's challans (newest first) whose owner's CNIC ends in the proof's digits."""
+    rows = session.execute(plate_query(proof.plate, number))
     return [(c, v) for c, v in rows if _digits_match(c.owner_cnic, proof.digits)]
 
 
