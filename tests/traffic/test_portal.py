@@ -3,6 +3,8 @@ the per-address limit shared through the database, only the blurred evidence, th
 English and Urdu pages, plain messages (never JSON) and templates the CSP lets through.
 """
 
+# ruff: noqa: RUF001 - Urdu sentences end with the Urdu full stop (U+06D4), as they should
+
 from __future__ import annotations
 
 import datetime as dt

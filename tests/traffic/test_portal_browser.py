@@ -3,6 +3,8 @@
 language switch keeps their place; no page breaks the Content-Security-Policy.
 """
 
+# ruff: noqa: RUF001 - Urdu sentences end with the Urdu full stop (U+06D4), as they should
+
 from __future__ import annotations
 
 from collections.abc import Iterator
