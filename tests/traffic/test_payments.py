@@ -323,6 +323,10 @@ def test_reconciliation_per_day_and_district_with_mismatches_and_csv(
         == 404
     )
 
+    for far in ("0001-01-01", "9999-12-31"):  # no challan can be that old or that late: a clear refusal
+        refused = finance.get("/api/v1/traffic/payments/reconciliation", params={"date": far})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "bad_date"
+
     exported = finance.get("/api/v1/traffic/payments/reconciliation.csv", params={"date": day.isoformat()})
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     records = list(csv.DictReader(io.StringIO(exported.text)))

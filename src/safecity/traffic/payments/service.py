@@ -354,8 +354,13 @@ def _settle(session: Session, challan: Challan, payment: Payment) -> Outcome:
 # --- reconciliation ---------------------------------------------------------------------------------
 
 
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
+
+
 def day_bounds(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC start and end of a local calendar day."""
+    """The UTC start and end of a local calendar day (InvalidInput for a day no challan can have)."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"give a day between {FIRST_DAY} and {LAST_DAY}", code="bad_date")
     start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
@@ -537,6 +542,7 @@ def daily_amounts(
 ) -> list[DayAmountsOut]:
     """Amounts issued and received per local day over the `days` days ending on `until`, in scope."""
     ids = [d.id for d in districts_in_scope(session=session, principal=principal, district_id=district_id)]
+    day_bounds(until - dt.timedelta(days=days - 1), zone)  # the whole span must be a range of real days
     result = []
     for back in range(days - 1, -1, -1):
         day = until - dt.timedelta(days=back)
