@@ -922,6 +922,41 @@ CASES = [
         "traffic.manage",
         lambda w: (f"/api/v1/traffic/suspensions/{_matrix_suspension(w)}/lift", None),
     ),
+    # --- payments and appeals (portal work); the bank's callback is public: PUBLIC_ROUTES ---
+    Case(
+        "GET",
+        "/api/v1/traffic/payments/reconciliation",
+        "payments.reconcile",
+        lambda w: ("/api/v1/traffic/payments/reconciliation?date=2026-01-01", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/payments/reconciliation.csv",
+        "payments.reconcile",
+        lambda w: ("/api/v1/traffic/payments/reconciliation.csv?date=2026-01-01", None),
+    ),
+    Case("GET", "/api/v1/traffic/appeals", "appeals.decide", lambda w: ("/api/v1/traffic/appeals", None)),
+    Case(
+        "GET",
+        "/api/v1/traffic/appeals/{appeal_id}",
+        "appeals.decide",
+        lambda w: (f"/api/v1/traffic/appeals/{_matrix_appeal(w)}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/appeals/{appeal_id}/attachment",
+        "appeals.decide",
+        lambda w: (f"/api/v1/traffic/appeals/{_matrix_appeal(w)}/attachment", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/traffic/appeals/{appeal_id}/decision",
+        "appeals.decide",
+        lambda w: (
+            f"/api/v1/traffic/appeals/{_matrix_appeal(w)}/decision",
+            {"outcome": "uphold", "reason": "The evidence shows the red light clearly; the challan stands."},
+        ),
+    ),
 ]
 # Routes that belong to logging in itself, not to a role.
 LOGIN_ROUTES = {
@@ -931,6 +966,8 @@ LOGIN_ROUTES = {
     ("POST", "/api/v1/auth/mfa/confirm"),
     ("POST", "/api/v1/auth/logout"),
 }
+# Public routes: no login, their own proof (a bank's callback is signed with the shared payment secret).
+PUBLIC_ROUTES = {("POST", "/api/v1/traffic/payments/callback")}
 
 
 def test_every_api_route_is_in_the_matrix(web_app: FastAPI) -> None:
@@ -940,9 +977,20 @@ def test_every_api_route_is_in_the_matrix(web_app: FastAPI) -> None:
         if path.startswith("/api/v1")
         for method in operations
     }
-    covered = {(c.method, c.path) for c in CASES} | LOGIN_ROUTES
+    covered = {(c.method, c.path) for c in CASES} | LOGIN_ROUTES | PUBLIC_ROUTES
     assert routes - covered == set(), "add the new routes to CASES with the permission they need"
     assert covered - routes == set()
+
+
+@pytest.mark.parametrize("role", [None, "admin", "finance"])
+def test_public_routes_answer_anyone_with_their_own_check(
+    role: str | None, factory: Factory, client: TestClient, login_as: Callable[..., TestClient]
+) -> None:
+    """Logged in or not, the bank's callback is judged by its signature alone (401 `unsigned`)."""
+    caller = client if role is None else login_as(factory.user(role))
+    for method, path in PUBLIC_ROUTES:
+        answer = caller.request(method, path, json={"transaction_id": "T1"})
+        assert answer.status_code == 401 and answer.json()["error"]["code"] == "unsigned", answer.text
 
 
 @pytest.fixture
@@ -1434,3 +1482,80 @@ def _matrix_suspension(world: World) -> str:
     session.add(suspension)
     session.commit()
     return str(suspension.id)
+
+
+# --- payments and appeals helpers (portal work; the cases above call them when they run) -----------
+
+
+def _matrix_appeal(world: World) -> str:
+    """A pending appeal (no attachment: that route answers 404 once allowed) against a challan in district A;
+    committed so the app sees it."""
+    import secrets
+
+    from safecity.cameras.models import Camera
+    from safecity.traffic.appeals.models import Appeal, AppealStatus
+    from safecity.traffic.challans.models import Challan, ChallanStatus, Fine
+    from safecity.traffic.violations.models import Offence, Violation, ViolationStatus
+
+    session = object_session(world.a)
+    assert session is not None
+    now = dt.datetime.now(dt.UTC)
+    camera = Camera(
+        name=f"Matrix junction {uuid.uuid4().hex[:6]}",
+        district_id=world.a.id,
+        latitude=34.0,
+        longitude=71.5,
+        stream_url="rtsp://10.0.0.1/1",
+    )
+    fine = Fine(
+        province_code="KP",
+        vehicle_class="car",
+        offence=Offence.RED_LIGHT,
+        amount_pkr=500,
+        effective_from=dt.date(2000, 1, 1) + dt.timedelta(days=secrets.randbelow(20_000)),
+    )
+    session.add_all([camera, fine])
+    session.flush()
+    violation = Violation(
+        source_key=f"matrix:{uuid.uuid4()}",
+        offence=Offence.RED_LIGHT,
+        camera_id=camera.id,
+        district_id=world.a.id,
+        occurred_at=now,
+        status=ViolationStatus.CONFIRMED,
+        plate="MTX123",
+        evidence={},
+    )
+    session.add(violation)
+    session.flush()
+    challan = Challan(
+        number=f"{world.a.code}-2026-{secrets.randbelow(10**6):06d}{uuid.uuid4().hex[:4]}",
+        violation_id=violation.id,
+        district_id=world.a.id,
+        plate="MTX123",
+        offence=Offence.RED_LIGHT,
+        vehicle_class="car",
+        fine_id=fine.id,
+        amount_pkr=500,
+        status=ChallanStatus.IN_APPEAL,
+        issued_at=now,
+        due_at=now + dt.timedelta(days=10),
+        payment_ref=uuid.uuid4().hex[:20].upper(),
+        verify_code=secrets.token_urlsafe(18),
+    )
+    session.add(challan)
+    session.flush()
+    appeal = Appeal(
+        challan_id=challan.id,
+        district_id=world.a.id,
+        status=AppealStatus.PENDING,
+        statement="Matrix statement: not my car.",
+        contact_email="matrix@example.com",
+        language="en",
+        filed_at=now,
+        deadline_at=now + dt.timedelta(days=30),
+    )
+    session.add(appeal)
+    session.flush()
+    session.commit()
+    return str(appeal.id)

@@ -21,6 +21,8 @@ PAGES = {
     "/audit": "Audit log",
     "/traffic/review": "Review violations",
     "/traffic/precision": "Precision",
+    "/traffic/appeals": "Appeals",
+    "/traffic/payments": "Payments",
 }
 
 
@@ -32,6 +34,8 @@ PAGES = {
         ("operator", {"/org/districts", "/traffic/precision"}),
         ("camera_owner", set()),
         ("traffic_officer", {"/org/districts", "/traffic/review", "/traffic/precision"}),
+        ("adjudicator", {"/org/districts", "/traffic/appeals", "/traffic/precision"}),
+        ("finance", {"/org/districts", "/traffic/payments"}),
     ],
 )
 def test_navigation_follows_permissions(

@@ -23,8 +23,8 @@ LATENCY = Histogram("safecity_http_request_seconds", "HTTP request latency", ["m
 NO_STORE = (b"cache-control", b"no-store")
 STATIC_PREFIX = "/static/"  # the same for everyone: browsers may keep it
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# Routes that take files get the larger upload limit.
-UPLOAD_SUFFIX = ("/attachments", "/entries/import", "/registry/imports")
+# Routes that take files get the larger upload limit (a portal appeal's own limit is enforced as it is read).
+UPLOAD_SUFFIX = ("/attachments", "/entries/import", "/registry/imports", "/appeal")
 _JSON_TYPES = ("application/json",)
 
 

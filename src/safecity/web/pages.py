@@ -48,6 +48,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Precision", "/traffic/precision", "traffic.read"),
     NavItem("Registry", "/registry", "registry.lookup"),
     NavItem("Registry import", "/registry#import", "registry.import"),
+    NavItem("Appeals", "/traffic/appeals", "appeals.decide"),
+    NavItem("Payments", "/traffic/payments", "payments.reconcile"),
     NavItem("Cameras", "/cameras", "cameras.read"),
     NavItem("Camera review", "/cameras/review", "cameras.manage"),
     NavItem("My cameras", "/owner", "cameras.own"),

@@ -43,6 +43,11 @@ from safecity.org import service as org
 from safecity.org import views as org_views
 from safecity.traffic import pages as traffic_pages
 from safecity.traffic import views as traffic_views
+from safecity.traffic.appeals import pages as appeals_pages
+from safecity.traffic.appeals import views as appeals_views
+from safecity.traffic.payments import pages as payments_pages
+from safecity.traffic.payments import views as payments_views
+from safecity.traffic.portal import pages as portal_pages
 from safecity.traffic.reviews import pages as reviews_pages
 from safecity.traffic.reviews import views as reviews_views
 from safecity.video import views as video_views
@@ -135,6 +140,11 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     registry_pages,
     reviews_views,
     reviews_pages,
+    payments_views,
+    payments_pages,
+    appeals_views,
+    appeals_pages,
+    portal_pages,  # the citizen portal: public, no account
 )
 
 

@@ -47,6 +47,10 @@ class HttpSmsConfig(SmsConfig):
     timeout_s: float = Field(default=5.0, gt=0, le=60)
 
 
+# Before the gateways: each subclass adds itself to it as its class statement runs.
+GATEWAYS: Registry[SmsGateway] = Registry("SMS gateway", [__name__])
+
+
 class SmsGateway(abc.ABC):
     """Sends one text message to one mobile number."""
 
@@ -92,9 +96,6 @@ def sms_gateway(settings: ChallanSettings) -> SmsGateway | None:
         return None
     cls = GATEWAYS.get(settings.sms_gateway)
     return cls(cls.config_class.model_validate({"url": settings.sms_url, "token": settings.sms_token}))
-
-
-GATEWAYS: Registry[SmsGateway] = Registry("SMS gateway", [__name__])
 
 
 @dataclass(frozen=True)
