@@ -44,6 +44,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Response times", "/kpis", "kpis.read"),
     NavItem("Video wall", "/wall", "video.live"),
     NavItem("Traffic", "/traffic", "traffic.read"),
+    NavItem("Challans", "/traffic/challans", "challans.read"),
+    NavItem("Fines", "/traffic/fines", "fines.manage"),
     NavItem("Cameras", "/cameras", "cameras.read"),
     NavItem("Camera review", "/cameras/review", "cameras.manage"),
     NavItem("My cameras", "/owner", "cameras.own"),
