@@ -19,15 +19,18 @@ PAGES = {
     "/admin/users": "Users",
     "/admin/roles": "Roles",
     "/audit": "Audit log",
+    "/traffic/challans": "Challans",
+    "/traffic/fines": "Fines",
 }
 
 
 @pytest.mark.parametrize(
     ("role", "visible"),
     [
-        ("admin", {"/org/districts", "/admin/users", "/admin/roles"}),
+        ("admin", {"/org/districts", "/admin/users", "/admin/roles", "/traffic/fines"}),
         ("auditor", {"/org/districts", "/admin/users", "/admin/roles", "/audit"}),
         ("operator", {"/org/districts"}),
+        ("traffic_officer", {"/org/districts", "/traffic/challans"}),
         ("camera_owner", set()),
     ],
 )

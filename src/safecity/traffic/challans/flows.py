@@ -282,13 +282,15 @@ async def _wait(stop: asyncio.Event, seconds: float) -> bool:
 # --- reminders, overdue, the unpaid hotlist ---------------------------------------------------------------
 
 
-def _unpaid_list(session: Session) -> uuid.UUID:
+def _unpaid_list(session: Session, *, create: bool) -> uuid.UUID | None:
     """The unpaid-challans hotlist (province-wide: a vehicle's unpaid challans count in every district);
-    created the first time it is needed.
+    created the first time a plate goes on it.
     """
     for found in hotlists.list_hotlists(session=session, principal=KEEPER):
         if found.kind == ListKind.UNPAID_CHALLANS and found.name == UNPAID_LIST:
             return found.id
+    if not create:
+        return None
     created = hotlists.create_hotlist(
         session=session,
         principal=KEEPER,
@@ -321,11 +323,13 @@ def sync_unpaid_hotlist(
     else:
         counts = challans.unpaid_numbers(session=session, plates=wanted_plates)
         over = {p for p, numbers in counts.items() if len(numbers) >= threshold}
-    list_id = _unpaid_list(session)
+    list_id = _unpaid_list(session, create=bool(over))
+    if list_id is None:
+        return [], []
     query = select(HotlistEntry.plate, HotlistEntry.id).where(HotlistEntry.hotlist_id == list_id)
     if wanted_plates is not None:
         query = query.where(HotlistEntry.plate.in_(wanted_plates))
-    listed = dict(session.execute(query).tuples().all())
+    listed: dict[str, uuid.UUID] = {plate: entry_id for plate, entry_id in session.execute(query)}
     numbers = challans.unpaid_numbers(session=session, plates=sorted(over - listed.keys()))
     added = []
     for plate in sorted(over - listed.keys()):

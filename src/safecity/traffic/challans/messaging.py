@@ -33,6 +33,10 @@ class DeliveryError(Exception):
     """A notice could not be handed to its channel; the message says why (no personal data)."""
 
 
+# Filled by SmsGateway's subclasses as they are defined (below, and in plugins' modules).
+GATEWAYS: Registry[SmsGateway] = Registry("SMS gateway", [__name__])
+
+
 class SmsConfig(BaseModel):
     """Base of every SMS gateway's configuration; `type` picks the gateway."""
 
@@ -93,8 +97,6 @@ def sms_gateway(settings: ChallanSettings) -> SmsGateway | None:
     cls = GATEWAYS.get(settings.sms_gateway)
     return cls(cls.config_class.model_validate({"url": settings.sms_url, "token": settings.sms_token}))
 
-
-GATEWAYS: Registry[SmsGateway] = Registry("SMS gateway", [__name__])
 
 
 @dataclass(frozen=True)

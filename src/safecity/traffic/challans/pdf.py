@@ -37,7 +37,6 @@ from fpdf.syntax import PDFContentStream
 
 from safecity.traffic.violations.models import Offence
 
-FONTS_PACKAGES = "fonts-dejavu-core and fonts-noto-core"
 LATIN = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 LATIN_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 URDU = Path("/usr/share/fonts/truetype/noto/NotoNastaliqUrdu-Regular.ttf")
@@ -47,7 +46,6 @@ _DROPPED = frozenset(
     {"FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC", "EBDT", "EBLC", "EBSC"}
     | {"SVG ", "CPAL", "COLR"}
 )
-_PACKAGE_OF = {LATIN: "fonts-dejavu-core", LATIN_BOLD: "fonts-dejavu-core", URDU: "fonts-noto-core"}
 
 OFFENCE_EN = {
     Offence.RED_LIGHT: "Crossing a red signal",
@@ -150,21 +148,23 @@ class _FontCache:
     read lazily from the font's bytes held here (only the tables the subset needs are decoded).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, files: Sequence[tuple[str, str, Path]] = _FONT_FILES) -> None:
+        self._files = tuple(files)
         self._lock = threading.Lock()
         self._prototypes: dict[str, TTFFont] = {}
         self._data: dict[str, bytes] = {}
 
     def _load(self) -> None:
-        for _family, _style, path in _FONT_FILES:
+        for _family, _style, path in self._files:
             if not path.is_file():
+                package = "fonts-noto-core" if "noto" in path.parts else "fonts-dejavu-core"
                 raise FontMissing(
-                    f"the challan PDF needs the font {path}: install Debian's {_PACKAGE_OF[path]} "
-                    f"(as root: apt-get install {_PACKAGE_OF[path]})"
+                    f"the challan PDF needs the font {path}: install Debian's {package} "
+                    f"(as root: apt-get install {package})"
                 )
         loader = FPDF()
         with tempfile.TemporaryDirectory(prefix="safecity-fonts-") as folder:
-            for family, style, path in _FONT_FILES:
+            for family, style, path in self._files:
                 source = path
                 if path in (LATIN, LATIN_BOLD):  # 6,000 glyphs, of which a challan needs Latin's few hundred
                     source = Path(folder) / path.name

@@ -775,9 +775,8 @@ def print_batch(
         Challan.status.in_(OPEN),
     )
     if only_unposted:
-        posted = exists().where(
-            Delivery.challan_id == Challan.id, Delivery.channel == Channel.POST, Delivery.ok.is_(True)
-        )
+        # Printed before, posted or not (one without an address is not printed again and again).
+        posted = exists().where(Delivery.challan_id == Challan.id, Delivery.channel == Channel.POST)
         query = query.where(~posted)
     challans = list(session.scalars(query.order_by(Challan.number).limit(limit)))
     if not challans:
