@@ -30,7 +30,7 @@ PAGES = {
         ("admin", {"/org/districts", "/admin/users", "/admin/roles", "/traffic/fines"}),
         ("auditor", {"/org/districts", "/admin/users", "/admin/roles", "/audit"}),
         ("operator", {"/org/districts"}),
-        ("traffic_officer", {"/org/districts", "/traffic/challans"}),
+        ("traffic_officer", {"/org/districts", "/traffic/challans", "/traffic/fines"}),
         ("camera_owner", set()),
     ],
 )
