@@ -158,6 +158,8 @@ def test_challans_by_district_with_filters_deliveries_and_pdf(
     assert sorted(numbers(date=_today().isoformat())) == sorted([first.number, second.number])
     assert numbers(date=(_today() - dt.timedelta(days=1)).isoformat()) == []
     assert client.get("/api/v1/traffic/challans", params={"date": "31-12-2026"}).status_code == 422
+    ancient = client.get("/api/v1/traffic/challans", params={"date": "0001-01-01"})
+    assert (ancient.status_code, ancient.json()["error"]["code"]) == (422, "bad_day")
     assert _audited(session, "challans.list")[-1].detail["shown"] == 0
 
     assert client.get(f"/api/v1/traffic/challans/{elsewhere.id}").status_code == 404

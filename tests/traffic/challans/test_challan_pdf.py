@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -100,6 +101,18 @@ def test_the_page_reads_back_in_english_and_urdu_with_its_evidence_and_qr(
         assert packet[role] not in embedded, role
     # A pure function of the challan: rendered again, the same bytes.
     assert challans.render([challans.document(session=session, settings=settings, challan=challan)]) == data
+
+
+def test_documents_render_alike_in_parallel_threads(
+    session: Session, factory: Factory, settings: Settings
+) -> None:
+    """The fonts are shared between documents: four threads rendering at once get the sequential bytes."""
+    challan = _issued(session, factory, settings)
+    document = challans.document(session=session, settings=settings, challan=challan)
+    expected = pdf.render(document)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        rendered = list(pool.map(lambda _: pdf.render(document), range(12)))
+    assert all(data == expected for data in rendered)
 
 
 def document_manifest(session: Session, challan: Challan) -> dict[str, object]:

@@ -329,7 +329,7 @@ def sync_unpaid_hotlist(
     query = select(HotlistEntry.plate, HotlistEntry.id).where(HotlistEntry.hotlist_id == list_id)
     if wanted_plates is not None:
         query = query.where(HotlistEntry.plate.in_(wanted_plates))
-    listed: dict[str, uuid.UUID] = {plate: entry_id for plate, entry_id in session.execute(query)}
+    listed: dict[str, uuid.UUID] = {row.plate: row.id for row in session.execute(query)}
     numbers = challans.unpaid_numbers(session=session, plates=sorted(over - listed.keys()))
     added = []
     for plate in sorted(over - listed.keys()):

@@ -98,7 +98,6 @@ def sms_gateway(settings: ChallanSettings) -> SmsGateway | None:
     return cls(cls.config_class.model_validate({"url": settings.sms_url, "token": settings.sms_token}))
 
 
-
 @dataclass(frozen=True)
 class Attachment:
     filename: str

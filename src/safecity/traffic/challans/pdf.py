@@ -31,7 +31,7 @@ from fontTools import subset as ftsubset  # type: ignore[import-untyped]
 from fontTools import ttLib
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
-from fpdf.fonts import SubsetMap, TTFFont
+from fpdf.fonts import HarfBuzzFont, SubsetMap, TTFFont
 from fpdf.output import OutputProducer
 from fpdf.syntax import PDFContentStream
 
@@ -142,7 +142,8 @@ class ChallanDocument:
 
 
 class _FontCache:
-    """The three fonts, parsed once; each document gets copies that share the parsed tables.
+    """The three fonts, parsed once; each document gets copies that share what never changes (metrics,
+    character maps, the HarfBuzz face), so documents can be rendered in several threads at once.
 
     fpdf2 subsets a font in place when it writes a document, so every copy gets its own TrueType object,
     read lazily from the font's bytes held here (only the tables the subset needs are decoded).
@@ -152,6 +153,7 @@ class _FontCache:
         self._files = tuple(files)
         self._lock = threading.Lock()
         self._prototypes: dict[str, TTFFont] = {}
+        self._faces: dict[str, Any] = {}  # HarfBuzz faces (immutable, so shared across threads)
         self._data: dict[str, bytes] = {}
 
     def _load(self) -> None:
@@ -172,9 +174,7 @@ class _FontCache:
                 loader.add_font(family, style, str(source))
             for key, font in loader.fonts.items():
                 if isinstance(font, TTFFont):
-                    _ = (
-                        font.hbfont
-                    )  # the HarfBuzz face, built once and shared by every copy (shaping reads it)
+                    self._faces[key] = font.hbfont.face  # read once; every document's font shapes with it
                     self._prototypes[key] = font
                     self._data[key] = Path(font.ttffile).read_bytes()
 
@@ -190,6 +190,10 @@ class _FontCache:
                 # fpdf2 leaves these out of the embedded subset anyway (HarfBuzz shapes from the file), but
                 # fontTools' subsetter would first decode them, which would be a third of a page's time.
                 del font.ttfont[tag]
+            # What fpdf2 changes while it writes or shapes a document is the document's own: its font
+            # descriptor (given an object number) and its HarfBuzz font (given the size it shapes at).
+            font.desc = copy.copy(prototype.desc)
+            font._hbfont = HarfBuzzFont(self._faces[key])
             font.missing_glyphs = []
             font.biggest_size_pt = 0
             font.i = len(pdf.fonts) + 1

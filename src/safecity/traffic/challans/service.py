@@ -87,7 +87,9 @@ def local_zone(settings: Settings) -> ZoneInfo:
 
 
 def day_bounds(day: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC start and end of a local day."""
+    """The UTC start and end of a local day (of this era: a year 1 or 9999 is a mistake, not a day)."""
+    if not 2000 <= day.year <= 2200:
+        raise InvalidInput("give a day between the years 2000 and 2200", code="bad_day")
     start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
     return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
 
