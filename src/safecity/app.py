@@ -19,6 +19,7 @@ from safecity.dispatch import positions, simulator
 from safecity.events import service as events
 from safecity.runtime import Services, build_services
 from safecity.traffic import flows as traffic
+from safecity.traffic.challans import flows as challans
 from safecity.web import shell
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             asyncio.create_task(
                 traffic.run_congestion(session_factory=services.session_factory, bus=services.bus, stop=stop),
                 name="traffic-congestion",
+            ),
+            # E-challans: confirmed violations issued and sent; reminders, overdue, the unpaid hotlist.
+            asyncio.create_task(
+                challans.Issuer(services.session_factory, services.settings).run(stop=stop),
+                name="challans-issue",
+            ),
+            asyncio.create_task(
+                challans.run_sweeps(
+                    session_factory=services.session_factory, settings=services.settings, stop=stop
+                ),
+                name="challans-sweep",
             ),
         ]
         hotlist_matcher = asyncio.create_task(

@@ -179,6 +179,10 @@ class ChallanSettings(Section):
     portal_lookups_per_minute: int = Field(default=20, ge=1)  # per address, on the citizen portal
     max_attachment_bytes: int = Field(default=5_000_000, ge=10_000)
     challans_dir: Path | None = None  # PDFs and appeal attachments; default: <data_dir>/challans
+    # How often the web process looks for confirmed violations without a challan (one small query when there
+    # are none), and how often it sends reminders, marks overdue challans and updates the unpaid hotlist.
+    issue_every_s: float = Field(default=30.0, gt=0, le=3600)
+    sweep_every_s: float = Field(default=3600.0, gt=0, le=86400)
 
 
 class RegistrySettings(Section):

@@ -33,6 +33,7 @@ from safecity.incidents.schemas import IncidentIn
 from safecity.org import service as org
 from safecity.org.schemas import PlaceIn
 from safecity.traffic import service as traffic
+from safecity.traffic.challans import service as challans
 from safecity.traffic.schemas import SectionIn
 from safecity.video.demo import VTEST, make_clips, make_plate_clips
 
@@ -51,9 +52,10 @@ class DemoReport:
 
 
 def reference_data(*, session: Session) -> list[str]:
-    """Built-in roles, the province's districts and the emergency agencies; idempotent."""
+    """Built-in roles, the province's districts, the emergency agencies and the fine schedules; idempotent."""
     dispatch.ensure_agencies(session=session)
-    return users.ensure_roles(session=session) + org.ensure_districts(session=session)
+    added = users.ensure_roles(session=session) + org.ensure_districts(session=session)
+    return added + challans.ensure_fines(session=session)
 
 
 def demo(*, session: Session, settings: Settings) -> DemoReport:

@@ -23,19 +23,41 @@ PAGES = {
     "/traffic/precision": "Precision",
     "/traffic/appeals": "Appeals",
     "/traffic/payments": "Payments",
+    "/traffic/challans": "Challans",
+    "/traffic/fines": "Fines",
 }
+
+TRAFFIC = {"/traffic/challans", "/traffic/fines"}  # every holder of challans.read
 
 
 @pytest.mark.parametrize(
     ("role", "visible"),
     [
-        ("admin", {"/org/districts", "/admin/users", "/admin/roles", "/traffic/precision"}),
+        ("admin", {"/org/districts", "/admin/users", "/admin/roles", "/traffic/precision", "/traffic/fines"}),
         ("auditor", {"/org/districts", "/admin/users", "/admin/roles", "/audit"}),
         ("operator", {"/org/districts", "/traffic/precision"}),
         ("camera_owner", set()),
-        ("traffic_officer", {"/org/districts", "/traffic/review", "/traffic/precision"}),
-        ("adjudicator", {"/org/districts", "/traffic/appeals", "/traffic/precision"}),
-        ("finance", {"/org/districts", "/traffic/payments"}),
+        (
+            "traffic_officer",
+            {
+                "/org/districts",
+                "/traffic/review",
+                "/traffic/precision",
+                "/traffic/challans",
+                "/traffic/fines",
+            },
+        ),
+        (
+            "adjudicator",
+            {
+                "/org/districts",
+                "/traffic/appeals",
+                "/traffic/precision",
+                "/traffic/challans",
+                "/traffic/fines",
+            },
+        ),
+        ("finance", {"/org/districts", *TRAFFIC, "/traffic/payments"}),
     ],
 )
 def test_navigation_follows_permissions(

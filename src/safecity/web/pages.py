@@ -27,7 +27,7 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 class NavItem:
     label: str
     href: str
-    permission: str | None  # None: everyone who has logged in
+    permission: str | None  # None: everyone who has logged in; "a|b": either
 
 
 # Later domains add their pages here; a role sees only what it may use.
@@ -50,6 +50,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Registry import", "/registry#import", "registry.import"),
     NavItem("Appeals", "/traffic/appeals", "appeals.decide"),
     NavItem("Payments", "/traffic/payments", "payments.reconcile"),
+    NavItem("Challans", "/traffic/challans", "challans.read"),
+    NavItem("Fines", "/traffic/fines", "fines.manage|challans.read"),
     NavItem("Cameras", "/cameras", "cameras.read"),
     NavItem("Camera review", "/cameras/review", "cameras.manage"),
     NavItem("My cameras", "/owner", "cameras.own"),
@@ -63,7 +65,11 @@ NAV: tuple[NavItem, ...] = (
 
 def nav_for(principal: Principal) -> list[NavItem]:
     """The navigation entries this principal may use."""
-    return [item for item in NAV if item.permission is None or principal.can(item.permission)]
+    return [
+        item
+        for item in NAV
+        if item.permission is None or any(principal.can(p) for p in item.permission.split("|"))
+    ]
 
 
 @dataclass(frozen=True)

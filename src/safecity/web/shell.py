@@ -45,6 +45,8 @@ from safecity.traffic import pages as traffic_pages
 from safecity.traffic import views as traffic_views
 from safecity.traffic.appeals import pages as appeals_pages
 from safecity.traffic.appeals import views as appeals_views
+from safecity.traffic.challans import pages as challans_pages
+from safecity.traffic.challans import views as challans_views
 from safecity.traffic.payments import pages as payments_pages
 from safecity.traffic.payments import views as payments_views
 from safecity.traffic.portal import pages as portal_pages
@@ -132,6 +134,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     analytics_pages,
     traffic_views,
     traffic_pages,
+    challans_views,
+    challans_pages,
     plates_views,
     plates_pages,
     hotlists_views,
