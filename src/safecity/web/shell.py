@@ -41,6 +41,8 @@ from safecity.org import service as org
 from safecity.org import views as org_views
 from safecity.traffic import pages as traffic_pages
 from safecity.traffic import views as traffic_views
+from safecity.traffic.violations import pages as enforcement_pages
+from safecity.traffic.violations import views as enforcement_views
 from safecity.video import views as video_views
 from safecity.video.playback import pages as playback_pages
 from safecity.video.playback import views as playback_views
@@ -123,6 +125,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     analytics_pages,
     traffic_views,
     traffic_pages,
+    enforcement_views,
+    enforcement_pages,
     plates_views,
     plates_pages,
     hotlists_views,
