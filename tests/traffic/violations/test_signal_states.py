@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from violation_world import LAMP_REGION, OFFICER, T0, camera, event, junction, vehicle, with_signal
 
 from conftest import MQTT_HOST, MQTT_PORT, START, Factory, answers, missing_part, wait_until_async
 from safecity.config import Settings
@@ -29,7 +30,6 @@ from safecity.traffic.violations.models import SignalLight, SignalSource, Signal
 from safecity.traffic.violations.schemas import SignalIn
 from safecity.traffic.violations.signals import LampTracker, read_lamp
 from safecity.video.ingest import FrameSlot
-from violation_world import LAMP_REGION, OFFICER, T0, camera, with_signal
 
 MARKER = "PAYLOAD-7c1e"  # never in the logs
 
@@ -48,15 +48,26 @@ def test_a_controller_reports_by_api_and_only_changes_are_stored(
     sequence = [("green", 0), ("green", 20), ("amber", 30), ("red", 33), ("red", 40), ("green", 90)]
     changed = []
     for light, seconds in sequence:
-        response = controller.post(url, json={"light": light, "at": (T0 + dt.timedelta(seconds=seconds)).isoformat()})
+        response = controller.post(
+            url, json={"light": light, "at": (T0 + dt.timedelta(seconds=seconds)).isoformat()}
+        )
         assert response.status_code == 200, response.text
         changed.append(response.json()["changed"])
     assert changed == [True, False, True, True, False, True]
-    rows = session.scalars(select(SignalState).where(SignalState.signal_id == signal.id).order_by(SignalState.at))
-    assert [(r.light.value, r.source) for r in rows] == [("green", "api"), ("amber", "api"), ("red", "api"), ("green", "api")]
+    rows = session.scalars(
+        select(SignalState).where(SignalState.signal_id == signal.id).order_by(SignalState.at)
+    )
+    assert [(r.light.value, r.source) for r in rows] == [
+        ("green", "api"),
+        ("amber", "api"),
+        ("red", "api"),
+        ("green", "api"),
+    ]
 
     def at(seconds: float) -> tuple[SignalLight, str | None, dt.datetime | None]:
-        return violations.state_at(session=session, signal_id=signal.id, at=T0 + dt.timedelta(seconds=seconds))
+        return violations.state_at(
+            session=session, signal_id=signal.id, at=T0 + dt.timedelta(seconds=seconds)
+        )
 
     assert at(-1) == (SignalLight.UNKNOWN, None, None)
     assert at(35) == (SignalLight.RED, "api", T0 + dt.timedelta(seconds=33))
@@ -105,17 +116,16 @@ def mosquitto() -> None:
 
 @pytest.mark.anyio
 async def test_controllers_report_over_mqtt_and_bad_messages_are_skipped(
-    mosquitto: None, own_db: tuple[str, sessionmaker[Session]], settings: Settings, caplog: pytest.LogCaptureFixture
+    mosquitto: None,
+    own_db: tuple[str, sessionmaker[Session]],
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     _, factory_db = own_db
     with transaction(factory_db) as session:
         district = Factory(session, SecretBox(settings.secret_key.get_secret_value(), "mfa")).district()
-        signal = violations.create_signal(
-            session=session,
-            principal=OFFICER,
-            data=SignalIn(name="University Road", source=SignalSource.CONTROLLER, district_id=district.id),
-        )
-        signal_id = signal.id
+        place = junction(session, district.id)
+        signal_id = place.signal_id
     prefix = f"test/{uuid.uuid4().hex[:8]}/signals"
     stop, ready = asyncio.Event(), asyncio.Event()
     consumer = asyncio.create_task(
@@ -138,7 +148,9 @@ async def test_controllers_report_over_mqtt_and_bad_messages_are_skipped(
             await client.publish(f"{prefix}/{uuid.uuid4()}", b'{"light": "red"}', qos=1)  # no such signal
             for light, seconds in (("green", 0), ("green", 5), ("amber", 30), ("red", 33)):
                 at = (T0 + dt.timedelta(seconds=seconds)).isoformat()
-                await client.publish(f"{prefix}/{signal_id}", json.dumps({"light": light, "at": at}).encode(), qos=1)
+                await client.publish(
+                    f"{prefix}/{signal_id}", json.dumps({"light": light, "at": at}).encode(), qos=1
+                )
 
         def stored() -> list[tuple[str, str]]:
             with factory_db() as session:
@@ -151,11 +163,22 @@ async def test_controllers_report_over_mqtt_and_bad_messages_are_skipped(
         await asyncio.wait_for(consumer, 10)
     assert stored() == [("green", "mqtt"), ("amber", "mqtt"), ("red", "mqtt")]
     with factory_db() as session:
-        assert violations.state_at(session=session, signal_id=signal_id, at=T0 + dt.timedelta(seconds=40)) == (
+        assert violations.state_at(
+            session=session, signal_id=signal_id, at=T0 + dt.timedelta(seconds=40)
+        ) == (
             SignalLight.RED,
             "mqtt",
             T0 + dt.timedelta(seconds=33),
         )
+    # The stop line crossed while the controller said red is a violation; while it said amber, none.
+    with transaction(factory_db) as session:
+        on_amber, on_red = (
+            event(place.camera, place.stop_line, "line_crossing", at, [vehicle(track, [1, 1, 60, 40])])
+            for track, at in ((1, T0 + dt.timedelta(seconds=31)), (2, T0 + dt.timedelta(seconds=40)))
+        )
+        assert violations.from_event(session=session, event=on_amber, max_signal_age_s=300) == []
+        (made,) = violations.from_event(session=session, event=on_red, max_signal_age_s=300)
+        assert made.measured["source"] == "mqtt" and made.measured["seconds_into_red"] == 7.0
     skipped = [r.getMessage() for r in caplog.records if "skipped a signal message" in r.getMessage()]
     assert len(skipped) == 6, skipped
     assert not any(MARKER in r.getMessage() for r in caplog.records)
@@ -220,13 +243,8 @@ def test_the_watcher_reads_the_lamps_from_the_newest_frames_and_stores_the_chang
     _, factory_db = own_db
     with transaction(factory_db) as session:
         district = Factory(session, SecretBox(settings.secret_key.get_secret_value(), "mfa")).district()
-        cam = camera(session, district.id)
-        signal = violations.create_signal(
-            session=session,
-            principal=OFFICER,
-            data=SignalIn(name="GT Road", source=SignalSource.LAMP, camera_id=cam.id, lamp_region=LAMP_REGION),
-        )
-        signal_id, camera_id = signal.id, cam.id
+        place = junction(session, district.id, signal_source=SignalSource.LAMP, lamp_region=LAMP_REGION)
+        signal_id, camera_id = place.signal_id, place.camera.id
     slot = FrameSlot()
     watcher = flows.LampWatcher(factory_db, _Slots({camera_id: slot}))
     watcher.refresh()
@@ -237,13 +255,22 @@ def test_the_watcher_reads_the_lamps_from_the_newest_frames_and_stores_the_chang
         for _, seen, since in watcher.sample(now=frame.captured_at):
             stored.append((seen, since))
         assert watcher.sample(now=frame.captured_at) == []  # the same frame is not read twice
-    assert [light for light, _ in stored] == [SignalLight.GREEN, SignalLight.AMBER, SignalLight.RED, SignalLight.GREEN]
+    assert [light for light, _ in stored] == [
+        SignalLight.GREEN,
+        SignalLight.AMBER,
+        SignalLight.RED,
+        SignalLight.GREEN,
+    ]
     # The camera stops sending frames: its signal is unknown, not red for ever.
     later = stored[-1][1] + dt.timedelta(seconds=10)
     watcher.sample(now=later)
     assert watcher.sample(now=later + dt.timedelta(seconds=0.5))[0][1] == SignalLight.UNKNOWN
     with factory_db() as session:
-        rows = list(session.scalars(select(SignalState).where(SignalState.signal_id == signal_id).order_by(SignalState.at)))
+        rows = list(
+            session.scalars(
+                select(SignalState).where(SignalState.signal_id == signal_id).order_by(SignalState.at)
+            )
+        )
         assert [(r.light.value, r.source) for r in rows] == [
             ("green", "lamp"),
             ("amber", "lamp"),
@@ -251,7 +278,18 @@ def test_the_watcher_reads_the_lamps_from_the_newest_frames_and_stores_the_chang
             ("green", "lamp"),
             ("unknown", "lamp"),
         ]
-        red = rows[2]
+        amber, red, green = rows[1], rows[2], rows[3]
         light, source, since = violations.state_at(session=session, signal_id=signal_id, at=red.at)
         assert (light, source, since) == (SignalLight.RED, "lamp", red.at)
-
+        # A crossing while the lamps showed amber is no violation; one while they showed red is.
+        on_amber, on_red = (
+            event(place.camera, place.stop_line, "line_crossing", moment, [vehicle(track, [1, 1, 60, 40])])
+            for track, moment in (
+                (1, amber.at + dt.timedelta(milliseconds=1)),
+                (2, red.at + (green.at - red.at) / 2),
+            )
+        )
+        assert violations.from_event(session=session, event=on_amber, max_signal_age_s=300) == []
+        (made,) = violations.from_event(session=session, event=on_red, max_signal_age_s=300)
+        assert made.measured["source"] == "lamp" and made.measured["light"] == "red"
+        assert made.measured["red_since"] == red.at.isoformat()

@@ -68,7 +68,13 @@ def draw(session: Session, camera_id: uuid.UUID, config: dict[str, Any]) -> uuid
     return rule.id
 
 
-def junction(session: Session, district_id: uuid.UUID, *, signal_source: SignalSource = SignalSource.CONTROLLER, lamp_region: list[tuple[float, float]] | None = None) -> Junction:
+def junction(
+    session: Session,
+    district_id: uuid.UUID,
+    *,
+    signal_source: SignalSource = SignalSource.CONTROLLER,
+    lamp_region: list[tuple[float, float]] | None = None,
+) -> Junction:
     """A camera with its stop line (signal-controlled), a wrong-way zone and a no-parking zone, enforced."""
     cam = camera(session, district_id)
     stop_line = draw(
