@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import av
+import av.container
 import av.video.frame
 import cv2
 import numpy as np
@@ -98,23 +99,23 @@ class _Picked:
 
 
 def _frames(
-    clip: Path, start: dt.datetime, since: dt.datetime, until: dt.datetime
+    container: av.container.InputContainer, start: dt.datetime, since: dt.datetime, until: dt.datetime
 ) -> Iterator[tuple[dt.datetime, av.video.frame.VideoFrame]]:
-    """The clip's frames whose wall-clock time is in [since, until]; the clip's time 0 is `start`."""
-    with av.open(str(clip)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        offset = (since - start).total_seconds()
-        if offset > 0 and stream.time_base:
-            container.seek(int(offset / float(stream.time_base)), stream=stream, backward=True)
-        for frame in container.decode(stream):
-            if frame.time is None:
-                continue
-            wall = start + dt.timedelta(seconds=float(frame.time))
-            if wall > until:
-                return
-            if wall >= since:
-                yield wall, frame
+    """The clip's frames whose wall-clock time is in [since, until] (the clip's time 0 is `start`), decoded
+    from the key frame at or before `since`.
+    """
+    stream = container.streams.video[0]
+    offset = max(0.0, (since - start).total_seconds())
+    if stream.time_base:
+        container.seek(int(offset / float(stream.time_base)), stream=stream, backward=True)
+    for frame in container.decode(stream):
+        if frame.time is None:
+            continue
+        wall = start + dt.timedelta(seconds=float(frame.time))
+        if wall > until:
+            return
+        if wall >= since:
+            yield wall, frame
 
 
 def _gray(frame: av.video.frame.VideoFrame) -> Image:
@@ -311,7 +312,7 @@ def _cut_clip(
 
 def _align(
     plan: EvidencePlan,
-    clip: Path,
+    clip: av.container.InputContainer,
     start: dt.datetime,
     reference: Image | None,
     box: tuple[int, int, int, int] | None,
@@ -352,26 +353,25 @@ def _shots(
     snapshot = contained(snapshots_dir, plan.snapshot) if plan.snapshot else None
     if snapshot is not None and snapshot.is_file():
         reference = _read_grey(snapshot)
-    size: tuple[int, int] | None = None
-    with av.open(str(clip)) as container:
-        stream = container.streams.video[0]
-        size = (stream.codec_context.width, stream.codec_context.height)
-    width, height = size
-    box = _scaled(plan, width, height)
-    if reference is not None and reference.shape != (height, width):
-        reference = cast(Image, cv2.resize(reference, (width, height), interpolation=cv2.INTER_AREA))
-    at, alignment = _align(plan, clip, start, reference, box)
     offset = dt.timedelta(seconds=FRAME_OFFSET_S)
-    picks = {role: _Picked(at + k * offset) for role, k in zip(FRAMES, (-1, 0, 1), strict=True)}
     margin = dt.timedelta(seconds=0.25)
-    for wall, frame in _frames(clip, start, at - offset - margin, at + offset + margin):
-        for pick in picks.values():
-            pick.offer(wall, frame)
-    images = {
-        role: (pick.wall, _bgr(pick.frame))
-        for role, pick in picks.items()
-        if pick.frame is not None and pick.wall is not None and abs(pick.wall - pick.wanted) <= margin
-    }
+    with av.open(str(clip)) as container:  # opened once: both passes seek in it
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        width, height = stream.codec_context.width, stream.codec_context.height
+        box = _scaled(plan, width, height)
+        if reference is not None and reference.shape != (height, width):
+            reference = cast(Image, cv2.resize(reference, (width, height), interpolation=cv2.INTER_AREA))
+        at, alignment = _align(plan, container, start, reference, box)
+        picks = {role: _Picked(at + k * offset) for role, k in zip(FRAMES, (-1, 0, 1), strict=True)}
+        for wall, frame in _frames(container, start, at - offset - margin, at + offset + margin):
+            for pick in picks.values():
+                pick.offer(wall, frame)
+        images = {
+            role: (pick.wall, _bgr(pick.frame))
+            for role, pick in picks.items()
+            if pick.frame is not None and pick.wall is not None and abs(pick.wall - pick.wanted) <= margin
+        }
     shots: list[_Shot] = []
     found_at: tuple[tuple[int, int, int, int], float] | None = None
     if "at" in images:

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 SUBJECT = "events.analytics.>"  # as analytics publish them (analytics.flows.subject)
 DURABLE = "traffic-violations"
 RETRY_DELAY = 5.0
+MAX_BATCH = 200  # events checked in one transaction
+GATHER_S = 0.02  # after the first, events arriving within this long join its batch
 EVIDENCE_EVERY_S = 1.0
 EVIDENCE_BATCH = 100
 FAILED_BACKOFF_S = 30.0  # a packet that failed to build is tried again after this long
@@ -53,36 +55,58 @@ RECONNECT_S = 5.0
 # --- violations from analytics events ----------------------------------------------------------------
 
 
-def _from_event(session_factory: sessionmaker[Session], event: EventOut, max_age_s: float) -> int:
-    with transaction(session_factory) as session:
-        return len(violations.from_event(session=session, event=event, max_signal_age_s=max_age_s))
-
-
-async def handle_event(message: Message, session_factory: sessionmaker[Session], max_age_s: float) -> None:
-    """Turn one delivered analytics event into its violations, then acknowledge it (redelivered while the
-    database is away; a malformed one is dropped).
+def _from_events(session_factory: sessionmaker[Session], found: list[EventOut], max_age_s: float) -> int:
+    """Every event's violations in one transaction (one commit for a burst); an event that fails for
+    anything but the database is logged and skipped, its savepoint undone.
     """
-    try:
-        event = EventOut.model_validate_json(message.data)
-    except ValidationError:
-        logger.warning("malformed analytics event on %s (msg_id %s) dropped", message.subject, message.msg_id)
-        await message.ack()
+    made = 0
+    with transaction(session_factory) as session:
+        for event in found:
+            try:
+                with session.begin_nested():
+                    made += len(
+                        violations.from_event(session=session, event=event, max_signal_age_s=max_age_s)
+                    )
+            except SQLAlchemyError:
+                raise
+            except Exception:  # a bug for this event must not stop the others
+                logger.exception("event %s could not be checked for violations; dropped", event.id)
+    return made
+
+
+async def handle_events(
+    messages: list[Message], session_factory: sessionmaker[Session], max_age_s: float
+) -> None:
+    """Turn delivered analytics events into their violations, then acknowledge them; redelivered while the
+    database is away, a malformed one dropped.
+    """
+    wanted: list[tuple[Message, EventOut]] = []
+    for message in messages:
+        try:
+            event = EventOut.model_validate_json(message.data)
+        except ValidationError:
+            logger.warning(
+                "malformed analytics event on %s (msg_id %s) dropped", message.subject, message.msg_id
+            )
+            await message.ack()
+            continue
+        if event.kind in violations.EVENT_OFFENCES:
+            wanted.append((message, event))
+        else:
+            await message.ack()
+    if not wanted:
         return
-    if event.kind not in violations.EVENT_OFFENCES:
-        await message.ack()
-        return
     try:
-        made = await asyncio.to_thread(_from_event, session_factory, event, max_age_s)
+        made = await asyncio.to_thread(_from_events, session_factory, [e for _, e in wanted], max_age_s)
     except SQLAlchemyError:
-        logger.exception("event %s not checked for violations; redelivered later", event.id)
-        await message.nak(delay=RETRY_DELAY)
+        logger.exception("%d events not checked for violations; delivered again later", len(wanted))
+        for message, _ in wanted:
+            await message.nak(delay=RETRY_DELAY)
         return
-    except Exception:  # a bug for this event must not stop the others
-        logger.exception("event %s could not be checked for violations; dropped", event.id)
-    else:
-        if made:
-            logger.info("event %s: %d violation(s) of camera %s", event.id, made, event.camera_id)
-    await message.ack()
+    if made:
+        logger.info("%d violation(s) from %d event(s)", made, len(wanted))
+    for message, _ in wanted:
+        await message.ack()
 
 
 async def violations_from_bus(
@@ -95,7 +119,8 @@ async def violations_from_bus(
     durable: str = DURABLE,
 ) -> None:
     """Check every analytics event on the bus against the enforcement rules until `stop` is set: a durable
-    consumer, so events published while this process was down are checked after.
+    consumer, so events published while this process was down are checked after. The events waiting at a
+    moment are checked together (up to MAX_BATCH), in one transaction.
     """
     subscription = await subscribe_when_ready(bus, subject, durable=durable, stop=stop)
     if subscription is None:
@@ -103,8 +128,12 @@ async def violations_from_bus(
     try:
         while not stop.is_set():
             message = await subscription.next(timeout=0.5)
-            if message is not None:
-                await handle_event(message, session_factory, max_signal_age_s)
+            if message is None:
+                continue
+            batch = [message]
+            while len(batch) < MAX_BATCH and (more := await subscription.next(timeout=GATHER_S)) is not None:
+                batch.append(more)
+            await handle_events(batch, session_factory, max_signal_age_s)
     finally:
         await subscription.close()
 
