@@ -308,3 +308,35 @@ async def test_one_event_delivered_a_hundred_times_is_one_violation(
     with factory_db() as session:
         count = session.scalar(select(func.count()).select_from(Violation).where(Violation.track_id == 31))
     assert count == 1
+
+
+async def test_the_runtime_turns_an_event_into_a_queued_violation(
+    own_db: tuple[str, sessionmaker[Session]], settings: Settings
+) -> None:
+    """As the worker runs it: the consumer makes the violation, the evidence loop queues it (long past its
+    recording's bound, with no recording: incomplete, for the reviewer to refuse).
+    """
+    _, factory_db = own_db
+    place = world(factory_db, settings)
+    bus = MemoryBus()
+    await bus.start()
+    runtime = flows.ViolationsRuntime(settings, factory_db, bus)
+    await runtime.start()
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.challans.evidence_wait_s + 60)
+    crossing = event(place.camera, place.wrong_way, "wrong_way", long_ago, [vehicle(41, [1, 1, 50, 50])])
+    try:
+        await bus.publish(
+            f"events.analytics.{place.camera.id}",
+            crossing.model_dump_json().encode(),
+            msg_id=str(crossing.id),
+        )
+
+        def queued() -> bool:
+            return any(v.status == ViolationStatus.PENDING for v in stored(factory_db))
+
+        await wait_until_async(lambda: asyncio.to_thread(queued), within=20)
+    finally:
+        await runtime.stop()
+        await bus.close()
+    (row,) = stored(factory_db)
+    assert row.evidence["complete"] is False and "clip" in row.evidence["missing"] and row.evidence_sha256
