@@ -45,6 +45,8 @@ VERSION = 1
 JPEG_QUALITY = 90
 ALIGN_S = 1.2  # the recording's and the analytics' clocks agree to about a second
 FRAME_OFFSET_S = 1.0  # "before" and "after" frames
+KEEP_EXTRA_S = 0.4  # the first pass decodes this much more either side, to serve the frames shown
+KEEP_BYTES = 64 << 20  # of decoded frames kept from the first pass (at 4K only the second pass serves)
 MATCH_MIN = 0.5  # normalised correlation for "this is the same vehicle"
 SCALES = (0.8, 0.9, 1.0, 1.12, 1.25)
 SEARCH = 1.5  # the vehicle is looked for within this many of its box's sizes around where it was
@@ -310,22 +312,45 @@ def _cut_clip(
         partial.unlink(missing_ok=True)
 
 
+@dataclass
+class _Aligned:
+    """The first pass's outcome: the recorded moment of the offence, how sure, and the frames kept."""
+
+    at: dt.datetime
+    score: float | None
+    kept: list[tuple[dt.datetime, av.video.frame.VideoFrame]]
+
+
 def _align(
     plan: EvidencePlan,
     clip: av.container.InputContainer,
     start: dt.datetime,
     reference: Image | None,
     box: tuple[int, int, int, int] | None,
-) -> tuple[dt.datetime, float | None]:
-    """The recorded moment of the offence: where the vehicle's box looks most like the snapshot's."""
+) -> _Aligned:
+    """The recorded moment of the offence: where the vehicle's box looks most like the snapshot's.
+
+    The frames decoded on the way are kept (up to KEEP_BYTES): when they reach a second either side of
+    that moment, the frames to show are taken from them and the clip is not decoded again.
+    """
     at = plan.occurred_at
     if reference is None or box is None:
-        return at, None
+        return _Aligned(at, None, [])
     inner = _inner(box)
     patch = reference[inner[1] : inner[3], inner[0] : inner[2]]
     best: tuple[float, dt.datetime] | None = None
-    span = dt.timedelta(seconds=ALIGN_S)
-    for wall, frame in _frames(clip, start, at - span, at + span):
+    span, extra = dt.timedelta(seconds=ALIGN_S), dt.timedelta(seconds=KEEP_EXTRA_S)
+    kept: list[tuple[dt.datetime, av.video.frame.VideoFrame]] = []
+    budget = KEEP_BYTES
+    for wall, frame in _frames(clip, start, at - span - extra, at + span + extra):
+        size = frame.width * frame.height * 3 // 2
+        if budget >= size:
+            kept.append((wall, frame))
+            budget -= size
+        else:
+            budget = -1  # kept frames must be contiguous: keep no more
+        if abs(wall - at) > span:
+            continue
         gray = _gray(frame)
         if gray.shape != reference.shape:
             continue
@@ -333,8 +358,8 @@ def _align(
         if best is None or score > best[0]:
             best = (score, wall)
     if best is None or best[0] < MATCH_MIN:
-        return at, None if best is None else best[0]
-    return best[1], best[0]
+        return _Aligned(at, None if best is None else best[0], kept)
+    return _Aligned(best[1], best[0], kept)
 
 
 def _scaled(plan: EvidencePlan, width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -362,9 +387,17 @@ def _shots(
         box = _scaled(plan, width, height)
         if reference is not None and reference.shape != (height, width):
             reference = cast(Image, cv2.resize(reference, (width, height), interpolation=cv2.INTER_AREA))
-        at, alignment = _align(plan, container, start, reference, box)
+        aligned = _align(plan, container, start, reference, box)
+        at = aligned.at
+        alignment = aligned.score if aligned.score is not None and aligned.score >= MATCH_MIN else None
         picks = {role: _Picked(at + k * offset) for role, k in zip(FRAMES, (-1, 0, 1), strict=True)}
-        for wall, frame in _frames(container, start, at - offset - margin, at + offset + margin):
+        kept = aligned.kept
+        # Kept frames on both sides of -1 s and +1 s hold the nearest ones: no second decoding.
+        covered = bool(kept) and kept[0][0] <= at - offset and kept[-1][0] >= at + offset
+        frames = (
+            iter(kept) if covered else _frames(container, start, at - offset - margin, at + offset + margin)
+        )
+        for wall, frame in frames:
             for pick in picks.values():
                 pick.offer(wall, frame)
         images = {
