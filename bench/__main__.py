@@ -13,6 +13,7 @@ BENCHMARKS = (
     "bench.bench_alert_feed",
     "bench.bench_analytics",
     "bench.bench_hotlist_hits",
+    "bench.bench_violations",
 )
 
 for name in BENCHMARKS:
