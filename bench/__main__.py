@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench.bench_analytics",
     "bench.bench_hotlist_hits",
     "bench.bench_challans",
+    "bench.bench_violations",
 )
 
 for name in BENCHMARKS:

@@ -46,6 +46,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             await services.video.start()
         if services.analytics is not None:
             await services.analytics.start()
+        if services.violations is not None:
+            await services.violations.start()
         stop = asyncio.Event()
         event_store = asyncio.create_task(
             events.store_from_bus(bus=services.bus, session_factory=services.session_factory, stop=stop),
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             for task in (event_store, hotlist_matcher, units, demo_units, *traffic_tasks):
                 if task is not None:
                     await task
+            if services.violations is not None:
+                await services.violations.stop()
             if services.analytics is not None:
                 await services.analytics.stop()
             if services.video is not None:

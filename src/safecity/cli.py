@@ -175,13 +175,14 @@ def worker(
         int, typer.Option(help="Serve Prometheus /metrics (ingest, analytics) on this port; 0: none.")
     ] = 9464,
 ) -> None:
-    """Run this machine's cameras (ingest, recording, retention, health alerts, analytics) without the UI."""
+    """Run this machine's cameras (ingest, recording, retention, health alerts, analytics, traffic
+    enforcement) without the UI."""
     import asyncio
 
     from prometheus_client import start_http_server
 
     from safecity.core.bus import create_bus
-    from safecity.runtime import analytics_for
+    from safecity.runtime import analytics_for, violations_for
     from safecity.video.flows import VideoRuntime
 
     settings = _settings()
@@ -197,9 +198,12 @@ def worker(
         session_factory = _session_factory(engine, settings)
         runtime = VideoRuntime(settings, session_factory, bus)
         analytics = analytics_for(settings, session_factory, bus, runtime)
+        enforcement = violations_for(settings, session_factory, bus, runtime)
         await runtime.start()
         if analytics is not None:
             await analytics.start()
+        if enforcement is not None:
+            await enforcement.start()
         console.print(
             f"safecity worker running {len(runtime.supervisor.camera_ids())} cameras, "
             f"{len(analytics.cameras) if analytics else 0} with analytics (stop with Ctrl+C)"
@@ -207,6 +211,8 @@ def worker(
         try:
             await asyncio.Event().wait()
         finally:
+            if enforcement is not None:
+                await enforcement.stop()
             if analytics is not None:
                 await analytics.stop()
             await runtime.stop()

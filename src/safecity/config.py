@@ -183,6 +183,21 @@ class ChallanSettings(Section):
     # are none), and how often it sends reminders, marks overdue challans and updates the unpaid hotlist.
     issue_every_s: float = Field(default=30.0, gt=0, le=3600)
     sweep_every_s: float = Field(default=3600.0, gt=0, le=86400)
+    # Violations' evidence: the clip covers this many seconds either side of the offence; a violation waits
+    # this long for its recording (then its packet is marked incomplete) and for its plate read (then the
+    # plate is unreadable), with this many packets assembled at once.
+    evidence_clip_s: float = Field(default=5.0, ge=1, le=30)
+    evidence_wait_s: float = Field(default=120.0, ge=5, le=3600)
+    evidence_plate_wait_s: float = Field(default=60.0, ge=0, le=3600)
+    evidence_workers: int = Field(default=2, ge=1, le=32)
+    # Traffic signals: controllers may report on MQTT topic <signals_topic_prefix>/<signal id>; lamp-read
+    # signals are sampled this often; a state older than signal_max_age_s is unknown (no red-light offence).
+    signals_mqtt: bool = False
+    signals_mqtt_host: str = "127.0.0.1"
+    signals_mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    signals_topic_prefix: str = Field(default="safecity/signals", pattern=r"^[A-Za-z0-9_/-]+$")
+    lamp_sample_hz: float = Field(default=2.0, gt=0, le=10)
+    signal_max_age_s: float = Field(default=300.0, gt=0)
 
 
 class RegistrySettings(Section):

@@ -17,6 +17,7 @@ from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory
 from safecity.dispatch.notifiers import Notifier, build_notifier
 from safecity.events.feed import AlertFeed, EventFeed, durable_name
+from safecity.traffic.violations.flows import ViolationsRuntime
 from safecity.video.flows import VideoRuntime
 
 
@@ -32,6 +33,7 @@ class Services:
     event_feed: EventFeed  # analytics events, live
     video: VideoRuntime | None = None  # the cameras run by this process, if any
     analytics: AnalyticsRuntime | None = None  # the analytics of those cameras, if enabled
+    violations: ViolationsRuntime | None = None  # traffic enforcement where those cameras run
     dispatch_notifier: Notifier | None = None  # how units are told of an assignment; None: by radio
     engine: Engine | None = None  # owned (and disposed) here unless a session factory was handed in
     replays: ReplayJobs = field(default_factory=ReplayJobs)  # rule replays started from the rule editor
@@ -58,6 +60,7 @@ def build_services(settings: Settings, *, session_factory: sessionmaker[Session]
         event_feed=EventFeed(bus, durable=durable_name("event-feed")),
         video=video,
         analytics=analytics_for(settings, session_factory, bus, video),
+        violations=violations_for(settings, session_factory, bus, video),
         dispatch_notifier=_notifier(settings.dispatch),
         engine=engine,
         vehicle_registry=build_registry(settings.registry),
@@ -71,6 +74,17 @@ def analytics_for(
     if video is None or not settings.analytics.enabled:
         return None
     return AnalyticsRuntime(settings, session_factory, bus, video.supervisor)
+
+
+def violations_for(
+    settings: Settings, session_factory: sessionmaker[Session], bus: Bus, video: VideoRuntime | None
+) -> ViolationsRuntime | None:
+    """Traffic enforcement (violations from events, their evidence from the recordings, signal states)
+    where the cameras are run: their events, recordings and frames are there.
+    """
+    if video is None:
+        return None
+    return ViolationsRuntime(settings, session_factory, bus, video.supervisor)
 
 
 def _notifier(cfg: DispatchSettings) -> Notifier | None:

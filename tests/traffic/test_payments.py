@@ -19,15 +19,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from portal_data import challan
+from portal_data import camera, challan
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import TEST_SECRET_KEY, Factory
+from safecity.analytics.plates.hotlists.models import Hotlist, HotlistEntry, ListKind
 from safecity.audit.models import AuditEntry
 from safecity.config import ChallanSettings, Settings, VideoSettings
 from safecity.core.crypto import SecretBox
+from safecity.traffic.challans import flows as unpaid
+from safecity.traffic.challans import service as challans_service
 from safecity.traffic.challans.models import Challan, ChallanStatus
 from safecity.traffic.payments import service as payments
 from safecity.traffic.payments.models import Payment
@@ -93,28 +96,18 @@ def test_a_signed_callback_pays_the_challan_once_and_a_replay_gets_the_same_answ
 ) -> None:
     district = factory.district()
     made = challan(session, settings.evidence_dir, district, amount=750)
-    heard: list[tuple[str, int]] = []
-
-    def listener(s: Session, c: Challan, p: Payment) -> None:
-        heard.append((c.number, p.amount_pkr))
-
-    payments.on_paid(listener)
     session.commit()
-    try:
-        body = body_of(made.challan)
-        first = post(client, body)
-        assert first.status_code == 200, first.text
-        assert first.json()["result"] == "paid" and first.json()["replayed"] is False
-        assert first.json()["challan_status"] == "paid"
-        again = post(client, body)  # the bank did not hear the answer and sends it again
-        assert again.status_code == 200 and again.json()["replayed"] is True
-        assert again.json()["payment_id"] == first.json()["payment_id"]
-    finally:
-        payments.remove_paid_listener(listener)
+    body = body_of(made.challan)
+    first = post(client, body)
+    assert first.status_code == 200, first.text
+    assert first.json()["result"] == "paid" and first.json()["replayed"] is False
+    assert first.json()["challan_status"] == "paid"
+    again = post(client, body)  # the bank did not hear the answer and sends it again
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["payment_id"] == first.json()["payment_id"]
     assert state(session, made.challan) == (ChallanStatus.PAID, 1)
     fresh = session.get(Challan, made.challan.id)
     assert fresh is not None and fresh.paid_at is not None and fresh.closed_at is not None
-    assert heard == [(made.challan.number, 750)]  # the hotlist hook hears of it exactly once
     audited = session.scalars(
         select(AuditEntry).where(AuditEntry.action == "payments.callback", AuditEntry.outcome == "success")
     ).all()
@@ -346,3 +339,26 @@ def test_reconciliation_per_day_and_district_with_mismatches_and_csv(
     operator = login_as(factory.user("operator"))
     denied = operator.get("/api/v1/traffic/payments/reconciliation", params={"date": day.isoformat()})
     assert denied.status_code == 403
+
+
+def test_paying_one_of_a_blacklisted_vehicles_challans_takes_it_off_the_unpaid_hotlist(
+    client: TestClient, factory: Factory, session: Session, settings: Settings
+) -> None:
+    district = factory.district()
+    threshold = challans_service.unpaid_hotlist_threshold()
+    cam = camera(session, district)
+    made = [
+        challan(session, settings.evidence_dir, district, cam=cam, plate="KHI4411") for _ in range(threshold)
+    ]
+    added, _ = unpaid.sync_unpaid_hotlist(session=session, plates=["KHI4411"])
+    session.commit()
+    assert added == ["KHI4411"]
+
+    assert post(client, body_of(made[0].challan)).status_code == 200
+
+    listed = session.scalars(
+        select(HotlistEntry.plate)
+        .join(Hotlist, Hotlist.id == HotlistEntry.hotlist_id)
+        .where(Hotlist.kind == ListKind.UNPAID_CHALLANS)
+    ).all()
+    assert "KHI4411" not in listed  # threshold - 1 unpaid now

@@ -992,6 +992,80 @@ CASES = [
         "challans.review",
         lambda w: (f"/api/v1/traffic/challans/{uuid.uuid4()}/resend", {}),
     ),
+    # --- traffic enforcement: rules and signals (helpers at the end of this file) ---
+    Case(
+        "GET",
+        "/api/v1/traffic/enforcement-rules",
+        "traffic.read",  # or challans.review, which every role holding it pairs with traffic.read
+        lambda w: ("/api/v1/traffic/enforcement-rules", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/traffic/enforcement-rules",
+        "traffic.manage",
+        lambda w: ("/api/v1/traffic/enforcement-rules", _matrix_enforcement_body(w)),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/enforcement-rules/{rule_id}",
+        "traffic.read",
+        lambda w: (f"/api/v1/traffic/enforcement-rules/{_matrix_enforcement_rule(w)}", None),
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/traffic/enforcement-rules/{rule_id}",
+        "traffic.manage",
+        lambda w: (f"/api/v1/traffic/enforcement-rules/{_matrix_enforcement_rule(w)}", {"enabled": False}),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/traffic/enforcement-rules/{rule_id}",
+        "traffic.manage",
+        lambda w: (f"/api/v1/traffic/enforcement-rules/{_matrix_enforcement_rule(w)}", None),
+    ),
+    Case("GET", "/api/v1/traffic/signals", "traffic.read", lambda w: ("/api/v1/traffic/signals", None)),
+    Case(
+        "POST",
+        "/api/v1/traffic/signals",
+        "traffic.manage",
+        lambda w: (
+            "/api/v1/traffic/signals",
+            {"name": f"Signal {uuid.uuid4().hex[:6]}", "source": "controller", "district_id": str(w.a.id)},
+        ),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/signals/{signal_id}",
+        "traffic.read",
+        lambda w: (f"/api/v1/traffic/signals/{_matrix_signal(w)}", None),
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/traffic/signals/{signal_id}",
+        "traffic.manage",
+        lambda w: (
+            f"/api/v1/traffic/signals/{_matrix_signal(w)}",
+            {"name": f"Renamed {uuid.uuid4().hex[:6]}"},
+        ),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/traffic/signals/{signal_id}",
+        "traffic.manage",
+        lambda w: (f"/api/v1/traffic/signals/{_matrix_signal(w)}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/traffic/signals/{signal_id}/states",
+        "traffic.read",
+        lambda w: (f"/api/v1/traffic/signals/{_matrix_signal(w)}/states?{_DAY}", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/traffic/signals/{signal_id}/state",
+        "signals.report",
+        lambda w: (f"/api/v1/traffic/signals/{_matrix_signal(w)}/state", {"light": "red"}),
+    ),
 ]
 
 # Routes that belong to logging in itself, not to a role.
@@ -1679,3 +1753,72 @@ def _matrix_print(world: World) -> str:
 
     _matrix_challan(world)
     return f"district_id={world.a.id}&date={dt.datetime.now(ZoneInfo('Asia/Karachi')).date().isoformat()}"
+
+
+# --- traffic enforcement helpers (the cases above call them when they run) ------------------------
+
+
+def _matrix_enforcer() -> Any:
+    from safecity.auth.principal import Principal
+
+    perms = frozenset({"traffic.read", "traffic.manage", "analytics.manage", "cameras.read"})
+    return Principal(None, "matrix-enforcer", perms, None, via="system")
+
+
+def _matrix_enforcement_body(world: World) -> dict[str, Any]:
+    """A camera in district A with a wrong-way zone drawn, committed; the rule that enforces it."""
+    from safecity.analytics import service as analytics
+    from safecity.analytics.schemas import rule_adapter
+
+    session = object_session(world.a)
+    assert session is not None
+    camera_id = _matrix_camera(world)
+    zone = analytics.create_rule(
+        session=session,
+        principal=_matrix_enforcer(),
+        camera_id=camera_id,
+        config=rule_adapter.validate_python(
+            {
+                "kind": "wrong_way",
+                "name": "One way",
+                "zone": [[0, 0], [1, 0], [1, 1], [0, 1]],
+                "direction": [[0.5, 0.9], [0.5, 0.1]],
+            }
+        ),
+    )
+    session.commit()
+    return {
+        "name": "Matrix wrong way",
+        "camera_id": str(camera_id),
+        "offence": "wrong_way",
+        "analytics_rule_id": str(zone.id),
+    }
+
+
+def _matrix_enforcement_rule(world: World) -> str:
+    """A wrong-way enforcement rule on a camera in district A, committed."""
+    from safecity.traffic.violations import service as violations
+    from safecity.traffic.violations.schemas import EnforcementRuleIn
+
+    data = EnforcementRuleIn.model_validate(_matrix_enforcement_body(world))
+    session = object_session(world.a)
+    assert session is not None
+    rule = violations.create_rule(session=session, principal=_matrix_enforcer(), data=data)
+    session.commit()
+    return str(rule.id)
+
+
+def _matrix_signal(world: World) -> str:
+    """A controller-fed signal in district A, committed."""
+    from safecity.traffic.violations import service as violations
+    from safecity.traffic.violations.models import SignalSource
+    from safecity.traffic.violations.schemas import SignalIn
+
+    session = object_session(world.a)
+    assert session is not None
+    data = SignalIn(
+        name=f"Matrix signal {uuid.uuid4().hex[:6]}", source=SignalSource.CONTROLLER, district_id=world.a.id
+    )
+    signal = violations.create_signal(session=session, principal=_matrix_enforcer(), data=data)
+    session.commit()
+    return str(signal.id)

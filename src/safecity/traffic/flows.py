@@ -19,6 +19,7 @@ from safecity.core.db import transaction, utcnow
 from safecity.events.alerts import service as alerts
 from safecity.traffic import service as traffic
 from safecity.traffic.speeds import SpeedBook, VehicleSpeed, buckets
+from safecity.traffic.violations import service as violations
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def flush_speeds(
     try:
         with transaction(session_factory) as session:
             traffic.add_speeds(session=session, rows=buckets(speeds))
+            violations.record_speeds(session=session, speeds=speeds)  # over-speed under enforcement rules
     except Exception:
         logger.exception("vehicle speeds could not be written; kept for the next try")
         book.put_back(speeds)
@@ -114,6 +116,7 @@ def _match(session_factory: sessionmaker[Session], sighting: SightingOut) -> int
             seen_at=sighting.seen_at,
             vehicle_class=sighting.vehicle_class,
         )
+        violations.record_passages(session=session, passages=found)  # over-speed under enforcement rules
         return len(found)
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -216,6 +216,27 @@ class _ClipWriter:
         self.container.close()
 
 
+def remux(
+    sources: Sequence[tuple[Path, dt.datetime]], *, t0: dt.datetime, t1: dt.datetime, out: Path
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """Remux [t0, t1) of consecutive segments (file, wall-clock start) into one MP4 at `out`, without
+    re-encoding, from the key frame at or before t0; the wall-clock time it covers (None: no frames).
+
+    Used by exports and by violations' evidence clips (traffic).
+    """
+    writer = _ClipWriter(out, t0, t1)
+    try:
+        for file, start in sources:
+            writer.add(file, start)
+            if writer.done:
+                break
+    finally:
+        writer.close()
+    if writer.start is None or writer.end is None:
+        return None
+    return writer.start, writer.end
+
+
 def export_clip(
     *,
     session: Session,
@@ -243,27 +264,23 @@ def export_clip(
     final = out_dir / f"{clip_id}.mp4"
     partial = out_dir / f"{clip_id}.mp4.part"
     try:
-        writer = _ClipWriter(partial, t0, t1)
-        try:
-            for row, file in zip(rows, files, strict=True):
-                writer.add(file, row.start)
-                if writer.done:
-                    break
-        finally:
-            writer.close()
-        if writer.start is None or writer.end is None:
+        covered = remux(
+            [(file, row.start) for row, file in zip(rows, files, strict=True)], t0=t0, t1=t1, out=partial
+        )
+        if covered is None:
             raise NotFound("no recorded frames in that time range")
         partial.replace(final)
     finally:
         partial.unlink(missing_ok=True)
+    start, end = covered
     digest, size = file_sha256(final), final.stat().st_size
     session.add(
         Clip(
             id=clip_id,
             district_id=camera.district_id,
             camera_id=camera.id,
-            start=writer.start,
-            end=writer.end,
+            start=start,
+            end=end,
             path=final.name,
             bytes=size,
             sha256=digest,
@@ -282,15 +299,15 @@ def export_clip(
             "clip_id": str(clip_id),
             "t0": t0.isoformat(),
             "t1": t1.isoformat(),
-            "start": writer.start.isoformat(),
-            "end": writer.end.isoformat(),
+            "start": start.isoformat(),
+            "end": end.isoformat(),
             "sha256": digest,
             "bytes": size,
         },
     )
     session.flush()
     logger.info("camera %s: clip %s exported (%d bytes)", camera.id, clip_id, size)
-    return ClipInfo(final, digest, writer.start, writer.end, clip_id, size)
+    return ClipInfo(final, digest, start, end, clip_id, size)
 
 
 def clip_file(

@@ -52,6 +52,8 @@ from safecity.traffic.payments import views as payments_views
 from safecity.traffic.portal import pages as portal_pages
 from safecity.traffic.reviews import pages as reviews_pages
 from safecity.traffic.reviews import views as reviews_views
+from safecity.traffic.violations import pages as enforcement_pages
+from safecity.traffic.violations import views as enforcement_views
 from safecity.video import views as video_views
 from safecity.video.playback import pages as playback_pages
 from safecity.video.playback import views as playback_views
@@ -136,6 +138,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     traffic_pages,
     challans_views,
     challans_pages,
+    enforcement_views,
+    enforcement_pages,
     plates_views,
     plates_pages,
     hotlists_views,

@@ -37,6 +37,7 @@ from safecity.core.storage import contained
 from safecity.events.alerts.models import Alert
 from safecity.traffic.appeals.models import Appeal, AppealStatus
 from safecity.traffic.appeals.schemas import AppealOut, DecisionIn, DecisionOutcome
+from safecity.traffic.challans import flows as unpaid
 from safecity.traffic.challans.models import Challan, ChallanStatus, Delivery
 from safecity.traffic.reviews import service as reviews
 from safecity.traffic.violations.models import Violation
@@ -314,6 +315,8 @@ def _required(row: T | None) -> T:
 def out(session: Session, appeal: Appeal, now: dt.datetime | None = None) -> AppealOut:
     """The API's view of an appeal with its challan and the evidence roles the violation holds."""
     challan = _required(session.get(Challan, appeal.challan_id))
+    if challan.status is ChallanStatus.CANCELLED:  # one unpaid fewer: the plate may leave the hotlist
+        unpaid.sync_unpaid_hotlist(session=session, plates=[challan.plate])
     violation = _required(session.get(Violation, challan.violation_id))
     evidence: dict[str, Any] = violation.evidence or {}
     roles = {f.get("role") for f in evidence.get("files", []) if isinstance(f, dict)}
@@ -474,6 +477,8 @@ def decide(
         },
     )
     # The appeal's outcome is what the camera's precision reads (appeal.status per challan's violation).
+    if challan.status is ChallanStatus.CANCELLED:  # one unpaid fewer: the plate may leave the hotlist
+        unpaid.sync_unpaid_hotlist(session=session, plates=[challan.plate])
     violation = _required(session.get(Violation, challan.violation_id))
     recomputed = reviews.recompute(session=session, camera_id=violation.camera_id, policy=policy)
     return appeal, challan, recomputed.alert

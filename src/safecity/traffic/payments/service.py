@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ from safecity.config import ChallanSettings
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, SafecityError
 from safecity.org.models import District
+from safecity.traffic.challans import flows as unpaid
 from safecity.traffic.challans.models import Challan, ChallanStatus
 from safecity.traffic.payments.models import Payment
 from safecity.traffic.payments.schemas import (
@@ -94,35 +95,6 @@ class PaymentRefused(SafecityError):
     def __init__(self, message: str, *, code: str, status: int) -> None:
         super().__init__(message, code=code)
         self.status = status
-
-
-# --- the paid(...) event ------------------------------------------------------------------------------
-
-PaidListener = Callable[[Session, Challan, Payment], None]
-_paid_listeners: list[PaidListener] = []
-
-
-def on_paid(listener: PaidListener) -> PaidListener:
-    """Call `listener(session, challan, payment)` in the paying transaction after every payment that pays a
-    challan (e.g. the unpaid-challans hotlist takes the plate off when it falls below its threshold).
-
-    A listener that raises undoes the payment (the bank is answered 500 and retries): keep them small.
-    """
-    if listener not in _paid_listeners:
-        _paid_listeners.append(listener)
-    return listener
-
-
-def remove_paid_listener(listener: PaidListener) -> None:
-    """Stop calling `listener` (tests, a module unloaded)."""
-    if listener in _paid_listeners:
-        _paid_listeners.remove(listener)
-
-
-def paid(*, session: Session, challan: Challan, payment: Payment) -> None:
-    """Tell every `on_paid` listener that `payment` has paid `challan` (in the caller's transaction)."""
-    for listener in list(_paid_listeners):
-        listener(session, challan, payment)
 
 
 # --- the callback -----------------------------------------------------------------------------------
@@ -268,8 +240,9 @@ def receive(
 
     Unknown reference: 404 `unknown_reference`, nothing stored. A wrong amount (422 `amount_mismatch`), a
     cancelled challan (409 `challan_cancelled`) or a paid one (409 `already_paid`): the payment is stored for
-    reconciliation and the challan left as it is. Otherwise the challan becomes PAID, `paid(...)` listeners
-    run and it is audited. A replayed transaction_id gets the first answer again and stores nothing more.
+    reconciliation and the challan left as it is. Otherwise the challan becomes PAID (its plate leaves the
+    unpaid-challans hotlist once below the threshold) and it is audited. A replayed transaction_id gets the
+    first answer again and stores nothing more.
     """
     actor = _provider_actor(data.provider, client_addr)
     existing = session.scalars(select(Payment).where(Payment.transaction_id == data.transaction_id)).first()
@@ -327,7 +300,7 @@ def receive(
         },
     )
     if outcome is Outcome.PAID:
-        paid(session=session, challan=challan, payment=payment)
+        unpaid.sync_unpaid_hotlist(session=session, plates=[challan.plate])
     else:
         logger.warning("payment %s for challan %s: %s", data.transaction_id, challan.id, outcome.value)
     session.commit()
