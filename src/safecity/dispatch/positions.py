@@ -8,22 +8,19 @@ Topics under the prefix (default `safecity/units`), per unit: `<call_sign>/posit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
-from typing import Any
 
-import aiomqtt
 from pydantic import ValidationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.auth.principal import Principal
+from safecity.core import mqtt
 from safecity.core.db import transaction
-from safecity.core.errors import InvalidInput, NotFound, SafecityError
+from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.schemas import InModel
 from safecity.dispatch import service
 from safecity.dispatch.models import Unit, UnitStatus
@@ -82,9 +79,6 @@ def report_position(
     return fresh
 
 
-ClientFactory = Callable[[], aiomqtt.Client]
-
-
 async def consume_positions(
     *,
     session_factory: sessionmaker[Session],
@@ -92,66 +86,30 @@ async def consume_positions(
     host: str = "127.0.0.1",
     port: int = 1883,
     prefix: str = "safecity/units",
-    client_factory: ClientFactory | None = None,
+    client_factory: mqtt.ClientFactory | None = None,
     ready: asyncio.Event | None = None,
     reconnect_s: float = RECONNECT_S,
 ) -> None:
-    """Apply the units' positions, acknowledgements and statuses from MQTT until `stop` is set.
-
-    A malformed or refused message is logged (never its contents) and skipped; a lost broker is
+    """Apply the units' positions, acknowledgements and statuses from MQTT (`<prefix>/<call sign>/<kind>`)
+    until `stop` is set; a bad message is logged (never its contents) and skipped, a lost broker
     reconnected to every `reconnect_s` seconds. `ready` is set each time the subscriptions are in place.
     """
-    make_client = client_factory or (lambda: aiomqtt.Client(host, port))
-    while not stop.is_set():
-        try:
-            async with make_client() as client:
-                for kind in ("position", "ack", "status"):
-                    await client.subscribe(f"{prefix}/+/{kind}", qos=1)
-                logger.info("listening to unit messages under %s", prefix)
-                if ready is not None:
-                    ready.set()
-                await _until_stopped(_handle_all(client, session_factory), stop)
-        except aiomqtt.MqttError as exc:
-            if ready is not None:
-                ready.clear()
-            logger.warning("MQTT broker lost (%s); reconnecting in %.1f s", exc, reconnect_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), reconnect_s)
 
+    def handle(topic: str, payload: bytes) -> None:
+        call_sign, kind = topic.split("/")[-2:]
+        _handle(session_factory, call_sign, kind, payload)
 
-async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for pending in (task, stopper):
-        if pending not in done:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
-    if task in done:
-        task.result()  # re-raise a lost connection, so the caller reconnects
-
-
-async def _handle_all(client: aiomqtt.Client, session_factory: sessionmaker[Session]) -> None:
-    async for message in client.messages:
-        parts = message.topic.value.split("/")
-        call_sign, kind = parts[-2], parts[-1]
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        try:
-            await asyncio.to_thread(_handle, session_factory, call_sign, kind, payload)
-        except (ValidationError, ValueError, SafecityError) as exc:
-            logger.warning("skipped a %s message of unit %s: %s", kind, call_sign, _reason(exc))
-        except Exception:  # a bad message must never stop the consumer of every unit
-            logger.exception("failed to apply a %s message of unit %s", kind, call_sign)
-
-
-def _reason(exc: Exception) -> str:
-    # Field names and error types only: a payload may hold anything, and logs must not carry it.
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['type']}" for e in exc.errors())
-    if isinstance(exc, SafecityError):
-        return exc.code
-    return type(exc).__name__
+    await mqtt.consume(
+        topics=[f"{prefix}/+/{kind}" for kind in ("position", "ack", "status")],
+        handle=handle,
+        what="units",
+        stop=stop,
+        host=host,
+        port=port,
+        reconnect_s=reconnect_s,
+        client_factory=client_factory,
+        ready=ready,
+    )
 
 
 def _handle(session_factory: sessionmaker[Session], call_sign: str, kind: str, payload: bytes) -> None:

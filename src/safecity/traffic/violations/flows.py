@@ -15,20 +15,19 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import aiomqtt
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.config import Settings
+from safecity.core import mqtt
 from safecity.core.bus import Bus, Message, subscribe_when_ready
 from safecity.core.db import READ_ONLY, transaction, utcnow
-from safecity.core.errors import SafecityError
 from safecity.events.schemas import EventOut
 from safecity.traffic.violations import evidence
 from safecity.traffic.violations import service as violations
@@ -226,15 +225,6 @@ class EvidenceAssembler:
 # --- signal states from controllers on MQTT --------------------------------------------------------------
 
 
-def _reason(exc: Exception) -> str:
-    # Field names and error types only: a payload may hold anything, and logs must not carry it.
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['type']}" for e in exc.errors())
-    if isinstance(exc, SafecityError):
-        return exc.code
-    return type(exc).__name__
-
-
 def apply_signal_message(session_factory: sessionmaker[Session], topic: str, payload: bytes) -> bool:
     """Apply one controller message (`<prefix>/<signal id>`, JSON {"light", "at"?}); whether it changed
     the signal's state. Raises ValueError, ValidationError or SafecityError for a message to skip.
@@ -247,9 +237,6 @@ def apply_signal_message(session_factory: sessionmaker[Session], topic: str, pay
         )
 
 
-ClientFactory = Callable[[], aiomqtt.Client]
-
-
 async def consume_signals(
     *,
     session_factory: sessionmaker[Session],
@@ -258,52 +245,23 @@ async def consume_signals(
     port: int,
     prefix: str = "safecity/signals",
     ready: asyncio.Event | None = None,
-    client_factory: ClientFactory | None = None,
+    client_factory: mqtt.ClientFactory | None = None,
     reconnect_s: float = RECONNECT_S,
 ) -> None:
     """Apply signal controllers' states from MQTT topic `<prefix>/+` until `stop` is set; a bad message is
     logged (never its contents) and skipped, a lost broker reconnected to.
     """
-    make_client = client_factory or (lambda: aiomqtt.Client(host, port))
-    while not stop.is_set():
-        try:
-            async with make_client() as client:
-                await client.subscribe(f"{prefix}/+", qos=1)
-                logger.info("listening to signal controllers under %s", prefix)
-                if ready is not None:
-                    ready.set()
-                await _until_stopped(_apply_all(client, session_factory), stop)
-        except aiomqtt.MqttError as exc:
-            if ready is not None:
-                ready.clear()
-            logger.warning("MQTT broker lost (%s); reconnecting in %.1f s", exc, reconnect_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), reconnect_s)
-
-
-async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for pending in (task, stopper):
-        if pending not in done:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
-    if task in done:
-        task.result()  # re-raise a lost connection, so the caller reconnects
-
-
-async def _apply_all(client: aiomqtt.Client, session_factory: sessionmaker[Session]) -> None:
-    async for message in client.messages:
-        topic = message.topic.value
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        try:
-            await asyncio.to_thread(apply_signal_message, session_factory, topic, payload)
-        except (ValidationError, ValueError, SafecityError) as exc:
-            logger.warning("skipped a signal message on %s: %s", topic, _reason(exc))
-        except Exception:  # a bad message must never stop the consumer of every signal
-            logger.exception("failed to apply a signal message on %s", topic)
+    await mqtt.consume(
+        topics=[f"{prefix}/+"],
+        handle=lambda topic, payload: apply_signal_message(session_factory, topic, payload),
+        what="signal controllers",
+        stop=stop,
+        host=host,
+        port=port,
+        reconnect_s=reconnect_s,
+        client_factory=client_factory,
+        ready=ready,
+    )
 
 
 # --- signal states read from the lamps ------------------------------------------------------------------
