@@ -38,6 +38,7 @@ from safecity.events.alerts.models import Alert
 from safecity.traffic.appeals.models import Appeal, AppealStatus
 from safecity.traffic.appeals.schemas import AppealOut, DecisionIn, DecisionOutcome
 from safecity.traffic.challans import flows as unpaid
+from safecity.traffic.challans import service as challans
 from safecity.traffic.challans.models import Challan, ChallanStatus, Delivery
 from safecity.traffic.reviews import service as reviews
 from safecity.traffic.violations.models import Violation
@@ -255,20 +256,14 @@ def file_appeal(
         ).rowcount  # type: ignore[attr-defined]
         if not moved:
             raise Conflict("the challan changed while the appeal was filed", code="not_appealable")
-        audit.record(
+        challans.audit_challan(
             session=session,
             action="portal.appeal",
-            outcome="success",
+            challan=challan,
             actor=actor,
-            object_type="challan",
-            object_id=str(challan.id),
-            district_id=challan.district_id,
-            detail={
-                "number": challan.number,
-                "appeal_id": str(appeal.id),
-                "attachment_sha256": appeal.attachment_sha256,
-                "language": language,
-            },
+            appeal_id=str(appeal.id),
+            attachment_sha256=appeal.attachment_sha256,
+            language=language,
         )
         if attachment is not None and appeal.attachment_path is not None:
             stored = appeals_dir(challans_dir) / appeal.attachment_path

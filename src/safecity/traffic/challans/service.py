@@ -76,6 +76,28 @@ class Unavailable(SafecityError):
     code = "unavailable"
 
 
+def audit_challan(
+    *,
+    session: Session,
+    action: str,
+    challan: Challan,
+    actor: Principal | None = None,
+    ok: bool = True,
+    **detail: Any,
+) -> None:
+    """Audit something done to or with a challan (its number always in the detail; no actor: the system)."""
+    audit.record(
+        session=session,
+        action=action,
+        outcome="success" if ok else "failure",
+        actor=actor,
+        object_type="challan",
+        object_id=str(challan.id),
+        district_id=challan.district_id,
+        detail={"number": challan.number, **detail},
+    )
+
+
 def _require_any(principal: Principal, *permissions: str) -> None:
     if not any(principal.can(p) for p in permissions):
         raise PermissionDenied(f"this needs the '{permissions[0]}' permission")
@@ -449,25 +471,19 @@ def issue(
             challan = None  # a payment reference drawn twice (1 in 10^17): draw again
     if challan is None:
         raise Conflict("no free payment reference after three draws", code="payment_ref_taken")
-    audit.record(
+    audit_challan(
         session=session,
         action="challans.issue",
-        outcome="success",
+        challan=challan,
         actor=actor,
-        object_type="challan",
-        object_id=str(challan.id),
-        district_id=challan.district_id,
-        detail={
-            "number": challan.number,
-            "violation_id": str(violation.id),
-            "evidence_sha256": violation.evidence_sha256,
-            "plate": challan.plate,
-            "offence": challan.offence.value,
-            "vehicle_class": vehicle_class,
-            "fine_id": str(fine.id),
-            "amount_pkr": challan.amount_pkr,
-            "due_at": challan.due_at.isoformat(),
-        },
+        violation_id=str(violation.id),
+        evidence_sha256=violation.evidence_sha256,
+        plate=challan.plate,
+        offence=challan.offence.value,
+        vehicle_class=vehicle_class,
+        fine_id=str(fine.id),
+        amount_pkr=challan.amount_pkr,
+        due_at=challan.due_at.isoformat(),
     )
     logger.info("challan %s issued for violation %s", challan.number, violation.id)
     return challan, True
@@ -648,19 +664,6 @@ def read_pdf(*, settings: Settings, challan: Challan) -> bytes:
 # --- staff: reading, printing, sending again --------------------------------------------------------------
 
 
-def _audit_read(session: Session, principal: Principal, action: str, challan: Challan, **detail: Any) -> None:
-    audit.record(
-        session=session,
-        action=action,
-        outcome="success",
-        actor=principal,
-        object_type="challan",
-        object_id=str(challan.id),
-        district_id=challan.district_id,
-        detail={"number": challan.number, **detail},
-    )
-
-
 def list_challans(
     *,
     session: Session,
@@ -718,7 +721,7 @@ def get_challan(
     if challan is None or not principal.sees_district(challan.district_id):
         raise NotFound("no challan with that id")
     if audited:
-        _audit_read(session, principal, "challans.read", challan)
+        audit_challan(session=session, action="challans.read", challan=challan, actor=principal)
     return challan
 
 
@@ -734,7 +737,13 @@ def pdf_for(
     """A challan's PDF for staff, checked against its SHA-256; audited."""
     challan = get_challan(session=session, principal=principal, challan_id=challan_id, audited=False)
     data = read_pdf(settings=settings, challan=challan)
-    _audit_read(session, principal, "challans.pdf.read", challan, sha256=challan.pdf_sha256)
+    audit_challan(
+        session=session,
+        action="challans.pdf.read",
+        challan=challan,
+        actor=principal,
+        sha256=challan.pdf_sha256,
+    )
     return challan, data
 
 
@@ -746,7 +755,7 @@ def check_resend(*, session: Session, principal: Principal, challan_id: uuid.UUI
         raise Conflict(f"the challan is {challan.status.value}: nothing to send", code="challan_closed")
     if challan.pdf_path is None:
         raise Conflict("the challan's PDF is not made yet: it is sent when it is", code="no_pdf")
-    _audit_read(session, principal, "challans.resend", challan)
+    audit_challan(session=session, action="challans.resend", challan=challan, actor=principal)
     return challan
 
 
@@ -893,14 +902,8 @@ def mark_overdue(*, session: Session, now: dt.datetime, limit: int = OVERDUE_BAT
     found = list(session.scalars(query))
     for challan in found:
         challan.status = ChallanStatus.OVERDUE
-        audit.record(
-            session=session,
-            action="challans.overdue",
-            outcome="success",
-            object_type="challan",
-            object_id=str(challan.id),
-            district_id=challan.district_id,
-            detail={"number": challan.number, "due_at": challan.due_at.isoformat()},
+        audit_challan(
+            session=session, action="challans.overdue", challan=challan, due_at=challan.due_at.isoformat()
         )
     session.flush()
     return found

@@ -37,6 +37,7 @@ from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, SafecityError
 from safecity.org.models import District
 from safecity.traffic.challans import flows as unpaid
+from safecity.traffic.challans import service as challans
 from safecity.traffic.challans.models import Challan, ChallanStatus
 from safecity.traffic.payments.models import Payment
 from safecity.traffic.payments.schemas import (
@@ -284,20 +285,15 @@ def receive(
         return _replay(session, raced, data)
     outcome = _settle(session, challan, payment)
     payment.raw = {**payment.raw, "outcome": outcome.value}
-    audit.record(
+    challans.audit_challan(
         session=session,
         action="payments.callback",
-        outcome="success" if outcome is Outcome.PAID else "failure",
+        challan=challan,
         actor=actor,
-        object_type="challan",
-        object_id=str(challan.id),
-        district_id=challan.district_id,
-        detail={
-            "number": challan.number,
-            "transaction_id": data.transaction_id,
-            "amount_pkr": data.amount_pkr,
-            "outcome": outcome.value,
-        },
+        ok=outcome is Outcome.PAID,
+        transaction_id=data.transaction_id,
+        amount_pkr=data.amount_pkr,
+        outcome=outcome.value,
     )
     if outcome is Outcome.PAID:
         unpaid.sync_unpaid_hotlist(session=session, plates=[challan.plate])
