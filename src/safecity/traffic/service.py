@@ -81,15 +81,16 @@ def _period(interval: int, since: dt.datetime, until: dt.datetime) -> None:
         raise InvalidInput("the end of the period must be after its start", code="bad_period")
 
 
-def _audit(
+def audit_change(
     session: Session,
-    principal: Principal,
+    principal: Principal | None,
     action: str,
     kind: str,
     row_id: uuid.UUID,
-    district: uuid.UUID,
+    district: uuid.UUID | None,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    """Audit a change of a traffic set-up row (calibration, section, segment, rule, signal …)."""
     audit.record(
         session=session,
         action=action,
@@ -293,7 +294,7 @@ def calibrate(
     row.distance_m, row.speed_limit_kmh = data.distance_m, data.speed_limit_kmh
     row.updated_at, row.updated_by = utcnow(), principal.user_id
     session.flush()
-    _audit(
+    audit_change(
         session,
         principal,
         "traffic.calibration.set",
@@ -319,7 +320,7 @@ def delete_calibration(
         raise NotFound("no such calibration on this camera")
     session.delete(row)
     session.flush()
-    _audit(
+    audit_change(
         session,
         principal,
         "traffic.calibration.delete",
@@ -342,7 +343,7 @@ def create_section(*, session: Session, principal: Principal, data: SectionIn) -
     row = Section(**data.model_dump(), district_id=camera_b.district_id, created_by=principal.user_id)
     session.add(row)
     session.flush()
-    _audit(session, principal, "traffic.section.create", "traffic_section", row.id, row.district_id)
+    audit_change(session, principal, "traffic.section.create", "traffic_section", row.id, row.district_id)
     return row
 
 
@@ -369,7 +370,7 @@ def delete_section(*, session: Session, principal: Principal, section_id: uuid.U
     row = _section(session, principal, section_id)
     session.delete(row)
     session.flush()
-    _audit(session, principal, "traffic.section.delete", "traffic_section", section_id, row.district_id)
+    audit_change(session, principal, "traffic.section.delete", "traffic_section", section_id, row.district_id)
 
 
 def section_stats(
@@ -721,7 +722,7 @@ def create_segment(*, session: Session, principal: Principal, data: SegmentIn) -
     )
     session.add(row)
     session.flush()
-    _audit(session, principal, "traffic.segment.create", "traffic_segment", row.id, row.district_id)
+    audit_change(session, principal, "traffic.segment.create", "traffic_segment", row.id, row.district_id)
     return _segment_out(row, None)
 
 
@@ -733,4 +734,4 @@ def delete_segment(*, session: Session, principal: Principal, segment_id: uuid.U
         raise NotFound("no such segment")
     session.delete(row)
     session.flush()
-    _audit(session, principal, "traffic.segment.delete", "traffic_segment", segment_id, row.district_id)
+    audit_change(session, principal, "traffic.segment.delete", "traffic_segment", segment_id, row.district_id)

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from safecity.analytics.models import AnalyticsRule
 from safecity.analytics.plates.models import Sighting
 from safecity.analytics.schemas import VEHICLE_NAMES
-from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.core.db import utcnow
@@ -33,6 +32,7 @@ from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from safecity.events.models import Event
 from safecity.events.schemas import EventOut
 from safecity.org.models import District
+from safecity.traffic import service as traffic
 from safecity.traffic.models import Section, SectionPassage, SpeedCalibration
 from safecity.traffic.reviews.models import Suspension
 from safecity.traffic.speeds import VehicleSpeed
@@ -100,27 +100,6 @@ def _camera(session: Session, principal: Principal, camera_id: uuid.UUID) -> Cam
     if camera is None or not principal.sees_district(camera.district_id):
         raise NotFound("no such camera")
     return camera
-
-
-def _audit(
-    session: Session,
-    principal: Principal | None,
-    action: str,
-    kind: str,
-    row_id: uuid.UUID,
-    district: uuid.UUID | None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    audit.record(
-        session=session,
-        action=action,
-        outcome="success",
-        actor=principal,
-        object_type=kind,
-        object_id=str(row_id),
-        district_id=district,
-        detail=detail,
-    )
 
 
 def _params(offence: Offence, raw: dict[str, Any]) -> dict[str, Any]:
@@ -274,7 +253,7 @@ def create_rule(*, session: Session, principal: Principal, data: EnforcementRule
     )
     session.add(row)
     session.flush()
-    _audit(
+    traffic.audit_change(
         session,
         principal,
         "traffic.enforcement_rule.create",
@@ -340,7 +319,7 @@ def update_rule(
     session.flush()
     if changed:
         camera = session.get(Camera, row.camera_id)
-        _audit(
+        traffic.audit_change(
             session,
             principal,
             "traffic.enforcement_rule.update",
@@ -359,7 +338,7 @@ def delete_rule(*, session: Session, principal: Principal, rule_id: uuid.UUID) -
     detail = {"offence": row.offence.value, "name": row.name, "camera_id": str(row.camera_id)}
     session.delete(row)
     session.flush()
-    _audit(
+    traffic.audit_change(
         session,
         principal,
         "traffic.enforcement_rule.delete",
@@ -511,7 +490,7 @@ def create_signal(*, session: Session, principal: Principal, data: SignalIn) -> 
     )
     session.add(row)
     session.flush()
-    _audit(
+    traffic.audit_change(
         session,
         principal,
         "traffic.signal.create",
@@ -557,7 +536,7 @@ def update_signal(
         row.lamp_region = [[x, y] for x, y in data.lamp_region]
     session.flush()
     if changed:
-        _audit(
+        traffic.audit_change(
             session, principal, "traffic.signal.update", "traffic_signal", row.id, row.district_id, changed
         )
     return _signal_out(session, row, utcnow())
@@ -572,7 +551,7 @@ def delete_signal(*, session: Session, principal: Principal, signal_id: uuid.UUI
     district = row.district_id
     session.delete(row)
     session.flush()
-    _audit(session, principal, "traffic.signal.delete", "traffic_signal", signal_id, district)
+    traffic.audit_change(session, principal, "traffic.signal.delete", "traffic_signal", signal_id, district)
 
 
 def signal_states(
@@ -1240,7 +1219,7 @@ def finish_evidence(
             .values(hold=HOLD)
             .execution_options(synchronize_session=False)
         )
-    _audit(
+    traffic.audit_change(
         session,
         None,
         "traffic.violation.evidence",
