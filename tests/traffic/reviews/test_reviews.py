@@ -30,6 +30,7 @@ from safecity.org.models import District
 from safecity.runtime import Services
 from safecity.traffic.reviews import service as reviews
 from safecity.traffic.reviews.models import Decision, Review
+from safecity.traffic.violations import service as violations
 from safecity.traffic.violations.models import Violation, ViolationStatus
 
 REGISTRY = build_registry(RegistrySettings())  # the imported extracts only
@@ -276,6 +277,37 @@ def test_the_cloned_plate_check_sends_a_mismatch_to_investigation(
     assert (decided.status, decided.reason_code) == (status, reason)
     assert decided.registry_check is not None and decided.registry_check["mismatches"] == mismatches
     assert decided.registry_check["found"] is (registered is not None)
+
+
+@pytest.mark.parametrize(
+    ("detected", "status", "mismatches"),
+    [("truck", ViolationStatus.CONFIRMED, []), ("bus", ViolationStatus.INVESTIGATE, ["vehicle_class"])],
+)
+def test_the_cloned_plate_check_goes_by_the_class_the_detector_saw(
+    factory: Factory,
+    session: Session,
+    world: World,
+    detected: str,
+    status: ViolationStatus,
+    mismatches: list[str],
+) -> None:
+    # As the violations work stores them: a truck and a bus are both of the fine class "large", the
+    # detector's class kept in `measured`. A pickup registered as a car and seen as a truck is no clone.
+    register(session, "KPT778", vehicle_class="car", colour="white")
+    violation = make_violation(
+        session,
+        world.camera,
+        world.evidence_dir,
+        plate_read="KPT778",
+        vehicle_class=violations.fine_class(detected),
+        colour="white",
+    )
+    violation.measured = {**violation.measured, "detected_class": detected}
+    session.flush()
+    decided = decide(session, officer(factory, world), violation, "confirm")
+    assert decided.status == status
+    assert decided.registry_check is not None and decided.registry_check["mismatches"] == mismatches
+    assert decided.registry_check["seen"]["vehicle_class"] == "large"
 
 
 def test_a_decision_on_a_stale_version_is_refused(factory: Factory, session: Session, world: World) -> None:

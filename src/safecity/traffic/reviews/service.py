@@ -341,9 +341,20 @@ def registry_check(
         permission=REVIEW,
     )
     check = compare(
-        found, seen_class=violation.vehicle_class, seen_colour=violation.colour, source=registry.type
+        found, seen_class=seen_class(violation), seen_colour=violation.colour, source=registry.type
     )
     return check, found
+
+
+def seen_class(violation: Violation) -> str | None:
+    """The class the camera saw: the detector's own (kept in `measured` by the violations work), which
+    tells a truck (perhaps a pickup, registered as a car) from a bus where the fine class, "large", cannot.
+    """
+    measured = violation.measured if isinstance(violation.measured, dict) else {}
+    detected = measured.get("detected_class")
+    if isinstance(detected, str) and detected.lower() in SEEN_AS:
+        return detected.lower()
+    return violation.vehicle_class
 
 
 def _purpose(violation: Violation) -> str:
