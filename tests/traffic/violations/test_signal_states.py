@@ -34,6 +34,16 @@ from safecity.video.ingest import FrameSlot
 MARKER = "PAYLOAD-7c1e"  # never in the logs
 
 
+def test_a_signal_in_a_district_that_does_not_exist_is_not_found(
+    login_as: Callable[..., TestClient], factory: Factory
+) -> None:
+    """Found by fuzzing: a province-wide officer naming an unknown district got a 500 (foreign key)."""
+    admin = login_as(factory.user("admin"))
+    body = {"name": "Nowhere junction", "source": "controller", "district_id": str(uuid.uuid4())}
+    response = admin.post("/api/v1/traffic/signals", json=body)
+    assert response.status_code == 404, response.text
+
+
 def test_a_controller_reports_by_api_and_only_changes_are_stored(
     factory: Factory, session: Session, login_as: Callable[..., TestClient]
 ) -> None:

@@ -477,7 +477,7 @@ def create_signal(*, session: Session, principal: Principal, data: SignalIn) -> 
         raise InvalidInput("give district_id (or the camera that sees the signal)", code="no_district")
     if camera is not None and data.district_id is not None and data.district_id != camera.district_id:
         raise InvalidInput("the signal's district is its camera's", code="district_mismatch")
-    if not principal.sees_district(district):
+    if not principal.sees_district(district) or session.get(District, district) is None:
         raise NotFound("no such district")
     if session.scalars(select(Signal.id).where(Signal.name == data.name)).first() is not None:
         raise Conflict(f"a signal named {data.name!r} exists", code="duplicate_signal_name")
