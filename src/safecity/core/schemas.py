@@ -11,11 +11,9 @@ ISO_EXAMPLE = "2026-01-31T08:00:00+05:00"
 
 
 def has_nul(value: object) -> bool:
-    """Whether a NUL character or a lone surrogate (JSON allows "\\ud800", UTF-8 does not) hides in `value`
-    (text, or the keys and items of JSON containers): neither can be stored.
-    """
+    """Whether a NUL character hides in `value` (text, or the keys and items of JSON containers)."""
     if isinstance(value, str):
-        return "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value)
+        return "\x00" in value
     if isinstance(value, dict):
         return any(has_nul(k) or has_nul(v) for k, v in value.items())
     if isinstance(value, list | tuple):
@@ -31,9 +29,9 @@ class InModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
-        # PostgreSQL cannot store NUL in text, neither database a lone surrogate: refused, never a 500.
+        # PostgreSQL cannot store NUL in text (SQLite can): refused alike on both, never a 500.
         if has_nul(data):
-            raise ValueError("text must not contain NUL characters or lone surrogates")
+            raise ValueError("text must not contain NUL characters")
         return data
 
 

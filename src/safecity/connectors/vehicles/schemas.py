@@ -15,7 +15,7 @@ from safecity.analytics.plates.hotlists.schemas import normalise_plate
 from safecity.analytics.plates.service import fold
 from safecity.cameras.onboarding import normalise_phone
 from safecity.core.errors import InvalidInput
-from safecity.core.schemas import InModel, OutModel, has_nul
+from safecity.core.schemas import InModel, OutModel
 
 # The columns of an Excise extract, in this order (the header row must name them).
 CSV_HEADER = (
@@ -138,10 +138,10 @@ class RegistrationIn(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _text(cls, data: Any) -> Any:
-        # NUL and lone surrogates cannot be stored: refused, never a 500.
+        # NUL and lone surrogates (JSON allows "\ud800") cannot be stored in PostgreSQL: refused, never a 500.
         if isinstance(data, dict):
             for key, value in data.items():
-                if has_nul(value):
+                if isinstance(value, str) and any(c == "\x00" or "\ud800" <= c <= "\udfff" for c in value):
                     raise ValueError(f"{str(key)[:24]} holds characters that are not text")
         return data
 
