@@ -31,6 +31,7 @@ from safecity.runtime import Services
 from safecity.traffic.reviews import service as reviews
 from safecity.traffic.reviews.models import Decision, Review
 from safecity.traffic.violations.models import Violation, ViolationStatus
+from safecity.traffic.violations.service import fine_class
 
 REGISTRY = build_registry(RegistrySettings())  # the imported extracts only
 POLICY = ChallanSettings(second_review_below=0.9, min_precision=0.8, min_decided=4)
@@ -276,6 +277,29 @@ def test_the_cloned_plate_check_sends_a_mismatch_to_investigation(
     assert (decided.status, decided.reason_code) == (status, reason)
     assert decided.registry_check is not None and decided.registry_check["mismatches"] == mismatches
     assert decided.registry_check["found"] is (registered is not None)
+
+
+def test_the_cloned_plate_check_judges_what_the_detector_saw_not_its_fine_class(
+    factory: Factory, session: Session, world: World
+) -> None:
+    """A pickup the detector calls a truck is stored with the fine class "large" (and the detector's class
+    in `measured`); registered as a car, it is no clone.
+    """
+    register(session, "ABC123", vehicle_class="car", colour="white")
+    violation = make_violation(session, world.camera, world.evidence_dir, plate_read="ABC123")
+    violation.vehicle_class = fine_class("truck")
+    violation.measured = {**violation.measured, "detected_class": "truck"}
+    decided = decide(session, officer(factory, world), violation, "confirm")
+    assert violation.vehicle_class == "large"
+    assert (decided.status, decided.reason_code) == (ViolationStatus.CONFIRMED, None)
+    assert decided.registry_check is not None and decided.registry_check["mismatches"] == []
+    # A car the detector saw as a bus is still a mismatch.
+    register(session, "ABC124", vehicle_class="car", colour="white")
+    bus = make_violation(session, world.camera, world.evidence_dir, plate_read="ABC124")
+    bus.vehicle_class, bus.measured = fine_class("bus"), {**bus.measured, "detected_class": "bus"}
+    flagged = decide(session, officer(factory, world), bus, "confirm")
+    assert flagged.status == ViolationStatus.INVESTIGATE
+    assert flagged.registry_check is not None and flagged.registry_check["mismatches"] == ["vehicle_class"]
 
 
 def test_a_decision_on_a_stale_version_is_refused(factory: Factory, session: Session, world: World) -> None:

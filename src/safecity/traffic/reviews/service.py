@@ -340,9 +340,11 @@ def registry_check(
         purpose=_purpose(violation),
         permission=REVIEW,
     )
-    check = compare(
-        found, seen_class=violation.vehicle_class, seen_colour=violation.colour, source=registry.type
-    )
+    # The detector's own class where the violation kept it: its fine class folds a pickup ("truck") into
+    # "large", which a registry's car would not fit.
+    detected = (violation.measured or {}).get("detected_class")
+    seen_class = detected if isinstance(detected, str) and detected else violation.vehicle_class
+    check = compare(found, seen_class=seen_class, seen_colour=violation.colour, source=registry.type)
     return check, found
 
 
