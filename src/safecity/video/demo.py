@@ -186,11 +186,13 @@ STOLEN_PLATE = "LXR-9021"  # on the demo's stolen-vehicles list
 FOOTAGE_VERSION = 2  # of how the ANPR clips are drawn; a change makes existing clips be made again
 # Tehkal's signal over the entry camera's lane, in the picture's top left corner: a 30 s cycle, twice a
 # clip. Each vehicle's bottom centre reaches the stop line STOP_LINE_S into its pass: LEA-1234 at 4 s on
-# green, ABC-123 at 24 s, 8 s into red (a red-light violation every minute), LXR-9021 at 44 s (14 s into the
-# cycle) on amber, which is no offence.
+# green, ABC-123 at 24 s, 7 s into red (a red-light violation every minute), LXR-9021 at 44 s (14 s into the
+# cycle) on amber, which is no offence. Each crossing is seconds away from a change, so a busy machine that
+# notices a crossing late (its analytics skip frames) still dates it in the same light; amber's crossing
+# comes early in the amber, because late is the only way it can drift.
 TEHKAL_SIGNAL = SignalHead(
     region=((0.03, 0.04), (0.1, 0.04), (0.1, 0.34), (0.03, 0.34)),
-    phases=(("green", 12.0), ("amber", 4.0), ("red", 14.0)),
+    phases=(("green", 13.0), ("amber", 4.0), ("red", 13.0)),
 )
 PLATE_VIEWS = (
     PlateView(
