@@ -233,9 +233,7 @@ def test_the_days_challans_are_printed_for_the_post(
     assert other.status_code == 404  # not the caller's district
 
 
-def test_the_challan_page_says_how_each_channel_reaches_the_owner(
-    session: Session, settings: Settings
-) -> None:
+def test_the_challan_page_says_how_each_channel_reaches_the_owner(settings: Settings) -> None:
     challan = Challan(owner_phone=OWNER["phone"], owner_email=OWNER["email"])
     configured = settings.challans.model_copy(update={"sms_url": "http://127.0.0.1:9/sms", "smtp_host": "mx"})
     notes = challans.delivery_channels(configured, challan)
