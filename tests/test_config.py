@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from safecity.config import Settings, load_settings
+from safecity.config import DEV_PAYMENT_SECRET, Settings, load_settings
 
 STRONG = "k" * 48
 
@@ -75,3 +75,27 @@ def test_secrets_are_masked_everywhere() -> None:
     for secret in (STRONG, "hunter2pw", "natspw"):
         assert secret not in shown
     assert settings.redacted()["database_url"] == "postgresql://safecity:***@db/safecity"
+
+
+def test_challans_link_to_the_web_address_unless_given_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().challans.public_url == "http://127.0.0.1:8000"
+    assert Settings(web={"port": 8080}).challans.public_url == "http://127.0.0.1:8080"  # type: ignore[arg-type]
+    monkeypatch.setenv("SAFECITY_WEB__PUBLIC_URL", "https://safecity.kp.example/")
+    assert load_settings().challans.public_url == "https://safecity.kp.example"
+    monkeypatch.setenv("SAFECITY_CHALLANS__PUBLIC_URL", "https://echallan.kp.example")
+    assert load_settings().challans.public_url == "https://echallan.kp.example"
+
+
+def test_only_development_mode_takes_the_demo_banks_payments() -> None:
+    assert Settings().challans.payment_secret == SecretStr(DEV_PAYMENT_SECRET)
+    own = Settings(challans={"payment_secret": "bank-key-" + STRONG})  # type: ignore[arg-type]
+    assert own.challans.payment_secret == SecretStr("bank-key-" + STRONG)
+    complete: dict[str, object] = {
+        "mode": "production",
+        "secret_key": SecretStr(STRONG),
+        "database_url": SecretStr("postgresql://safecity:pw@db/safecity"),
+        "web": {"cookie_secure": True},
+    }
+    assert Settings(**complete).challans.payment_secret is None  # type: ignore[arg-type]  # no payments taken
+    with pytest.raises(ValidationError, match="payment_secret must not be the development value"):
+        Settings(**complete, challans={"payment_secret": DEV_PAYMENT_SECRET})  # type: ignore[arg-type]

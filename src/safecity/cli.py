@@ -45,6 +45,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(analytics_app, name="analytics")
 plates_app = typer.Typer(help="Number plates (ANPR).", no_args_is_help=True)
 app.add_typer(plates_app, name="plates")
+challans_app = typer.Typer(help="E-challans.", no_args_is_help=True)
+app.add_typer(challans_app, name="challans")
 
 console = Console()
 err = Console(stderr=True)
@@ -107,7 +109,8 @@ def migrate() -> None:
 
 @app.command()
 def demo() -> None:
-    """Seed the demo: Peshawar's police stations, sites and cameras (real footage), and an administrator."""
+    """Seed the demo: Peshawar's police stations, sites and cameras (real footage), a red-light camera, the
+    registry's demo vehicles, an administrator and the e-challan accounts."""
     from safecity import seed
 
     settings = _settings()
@@ -131,6 +134,73 @@ def demo() -> None:
             f"The administrator '{report.admin_username}' already exists; "
             "`safecity admin create` makes another."
         )
+    if report.logins:
+        console.print(
+            "\n[bold]E-challan accounts in Peshawar[/bold] (passwords shown once, two-step login set up at "
+            "the first login, as for the administrator):"
+        )
+        for login in report.logins:
+            console.print(
+                f"  [cyan]{login.username}[/cyan] ({', '.join(login.roles)}): password "
+                f"[cyan]{login.password}[/cyan]",
+                highlight=False,
+            )
+    console.print(f"\n{seed.challan_hint(settings.web.base_url())}", highlight=False)
+
+
+@challans_app.command("pay-demo")
+def challans_pay_demo(
+    number: Annotated[str, typer.Argument(help="The challan's number, e.g. PSW-2026-000001.")],
+    url: Annotated[
+        str | None, typer.Option(help="The running server's address (default: the configured one).")
+    ] = None,
+) -> None:
+    """Pay a challan in full as the demo bank would: a callback signed with the payment secret, sent to the
+    running server (development mode only: a real bank signs with its own key).
+    """
+    import time
+
+    import httpx
+
+    from safecity.core.db import utcnow
+    from safecity.traffic.payments import service as payments
+
+    settings = _settings()
+    secret = settings.challans.payment_secret
+    if settings.mode != "development" or secret is None:
+        err.print("[red]error:[/red] pay-demo works in development mode only; banks sign their own callbacks")
+        raise typer.Exit(2)
+    with _db(settings) as session:
+        body = payments.demo_callback(session=session, number=number, now=utcnow())
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        payments.TIMESTAMP_HEADER: stamp,
+        payments.SIGNATURE_HEADER: payments.sign(secret.get_secret_value(), stamp, body),
+    }
+    target = f"{(url or settings.web.base_url()).rstrip('/')}/api/v1/traffic/payments/callback"
+    try:
+        answer = httpx.post(target, content=body, headers=headers, timeout=10.0)
+    except httpx.HTTPError as exc:
+        err.print(
+            f"[red]error:[/red] {target} does not answer ({type(exc).__name__}): is `safecity serve` running?"
+        )
+        raise typer.Exit(1) from exc
+    try:
+        said = answer.json()
+    except ValueError:
+        said = {"error": {"message": answer.text[:200]}}
+    if not answer.is_success:
+        problem = said.get("error", {}) if isinstance(said, dict) else {}
+        err.print(
+            f"[red]refused ({answer.status_code}):[/red] {problem.get('message', said)}", highlight=False
+        )
+        raise typer.Exit(1)
+    console.print(
+        f"[green]Paid.[/green] Challan {said['challan_number']} is {said['challan_status']} "
+        f"(payment {said['payment_id']}{', a replay' if said.get('replayed') else ''}).",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -154,6 +224,11 @@ def serve(
     engine.dispose()
     configure_logging(settings.log.level, json_format=settings.log.json_format)
     host, port = host or settings.web.host, port or settings.web.port
+    served = settings.web.base_url(host=host, port=port)
+    if settings.challans.public_url == settings.web.base_url() != served:
+        # Challans link to the web's address: the one served here, as --host/--port say.
+        challans = settings.challans.model_copy(update={"public_url": served})
+        settings = settings.model_copy(update={"challans": challans})
     console.print(f"safecity is serving on http://{host}:{port}  (API docs: /api/docs; stop with Ctrl+C)")
     console.print(f"[bold]Log in at {settings.web.base_url(host=host, port=port)}/login[/bold]")
     if without_footage:

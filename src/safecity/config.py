@@ -16,6 +16,8 @@ from pydantic_settings import (
 
 # Well-known development values: fine on a laptop, refused in production.
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - a marker refused in production, not a secret
+# The demo bank's key for signing payment callbacks (`safecity challans pay-demo`): development mode only.
+DEV_PAYMENT_SECRET = "dev-only-payment-secret-change-me"  # noqa: S105 - a marker refused in production
 CONFIG_FILE_ENV = "SAFECITY_CONFIG_FILE"
 # Empty, a path on this site, or http(s)://host[:port]/..., the host optionally "{s}." + a domain.
 TILES_URL = r"^(|/([^/].*)?|https?://(\{s\}\.)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?/.*)$"
@@ -163,9 +165,12 @@ class ChallanSettings(Section):
     due_days: int = Field(default=10, ge=1, le=365)  # from issue to the due date
     reminder_days: int = Field(default=3, ge=0, le=60)  # a reminder this many days before the due date
     appeal_days: int = Field(default=30, ge=1, le=365)  # an appeal must be decided within
-    # The public address of this system, printed in challans' QR codes (the verification page).
+    # The public address of this system, printed in challans' QR codes (the verification page) and links;
+    # unset: the web's (`web.public_url`, else the address served).
     public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
-    payment_secret: SecretStr | None = None  # the HMAC key banks sign payment callbacks with
+    # The HMAC key banks sign payment callbacks with; unset: no payments are taken (development mode: the
+    # demo's DEV_PAYMENT_SECRET, refused in production).
+    payment_secret: SecretStr | None = None
     payment_max_skew_s: int = Field(default=300, ge=1)  # a callback's timestamp may be this old at most
     sms_gateway: str = "http"  # which SMS gateway plugin (traffic/challans/messaging.py)
     sms_url: str = ""  # the SMS gateway's endpoint; empty: no SMS
@@ -264,10 +269,27 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @model_validator(mode="after")
+    def _derived_defaults(self) -> Settings:
+        """Challans link to the web's address unless given their own; development mode takes the demo's
+        signed payments unless given a payment secret.
+        """
+        update: dict[str, Any] = {}
+        if "public_url" not in self.challans.model_fields_set:
+            update["public_url"] = self.web.base_url()
+        if self.mode == "development" and self.challans.payment_secret is None:
+            update["payment_secret"] = SecretStr(DEV_PAYMENT_SECRET)
+        if update:
+            self.challans = self.challans.model_copy(update=update)
+        return self
+
+    @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
         if self.mode != "production":
             return self
         problems = []
+        payment = self.challans.payment_secret
+        if payment is not None and payment.get_secret_value() == DEV_PAYMENT_SECRET:
+            problems.append("challans.payment_secret must not be the development value")
         key = self.secret_key.get_secret_value()
         if key == DEV_SECRET_KEY or len(key) < 32:
             problems.append("secret_key must be set to a random value of at least 32 characters")

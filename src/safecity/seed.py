@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import tomllib
 from dataclasses import dataclass, field
@@ -17,12 +19,15 @@ from safecity.analytics.plates.hotlists import service as hotlists
 from safecity.analytics.plates.hotlists.schemas import EntryIn, HotlistIn
 from safecity.analytics.plates.schemas import PlateSettings
 from safecity.analytics.schemas import rule_adapter
+from safecity.auth import passwords
 from safecity.auth import service as users
-from safecity.auth.principal import Principal
+from safecity.auth.principal import SYSTEM, Principal
 from safecity.cameras import service as cameras
 from safecity.cameras.models import Camera
 from safecity.cameras.schemas import CameraIn
 from safecity.config import Settings
+from safecity.connectors.vehicles import service as registry
+from safecity.connectors.vehicles.schemas import CSV_HEADER
 from safecity.core.db import utcnow
 from safecity.dispatch import service as dispatch
 from safecity.dispatch.models import UnitStatus
@@ -35,12 +40,26 @@ from safecity.org.schemas import PlaceIn
 from safecity.traffic import service as traffic
 from safecity.traffic.challans import service as challans
 from safecity.traffic.schemas import SectionIn
-from safecity.video.demo import VTEST, make_clips, make_plate_clips
+from safecity.traffic.violations import service as enforcement
+from safecity.traffic.violations.models import Offence, SignalSource
+from safecity.traffic.violations.schemas import EnforcementRuleIn, SignalIn
+from safecity.video.demo import PLATE_VIEWS, VTEST, lights_at_stop_line, make_clips, make_plate_clips
 
 logger = logging.getLogger(__name__)
 
 DEMO_FILE = Path(__file__).with_name("demo.toml")
 DEMO_ADMIN = "admin"
+DEMO_EXTRACT = "demo"  # the registry rows' file name: their source is "import:demo"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """A demo account made by this run, with its generated password (shown once)."""
+
+    username: str
+    full_name: str
+    roles: tuple[str, ...]
+    password: str
 
 
 @dataclass
@@ -49,6 +68,7 @@ class DemoReport:
     admin_password: str | None  # None when the administrator already existed
     added: list[str] = field(default_factory=list)
     without_footage: list[str] = field(default_factory=list)  # demo cameras that stay offline for now
+    logins: list[DemoLogin] = field(default_factory=list)  # the e-challan accounts made by this run
 
 
 def reference_data(*, session: Session) -> list[str]:
@@ -60,7 +80,8 @@ def reference_data(*, session: Session) -> list[str]:
 
 def demo(*, session: Session, settings: Settings) -> DemoReport:
     """Seed the demo (idempotent): reference data, an administrator, stations, sites, cameras with their
-    rules, ANPR cameras with a hotlist and a speed section between them, units and incidents.
+    rules, ANPR cameras with a hotlist and a speed section between them, a red-light camera with its
+    signal, the registry's rows of the demo plates, the e-challan accounts, units and incidents.
     """
     added = reference_data(session=session)
     admin = users.find_by_username(session=session, username=DEMO_ADMIN)
@@ -85,6 +106,7 @@ def demo(*, session: Session, settings: Settings) -> DemoReport:
                 "hotlists.manage",
                 "traffic.read",
                 "traffic.manage",
+                "registry.import",
             }
         ),
         district_ids=None,
@@ -105,9 +127,17 @@ def demo(*, session: Session, settings: Settings) -> DemoReport:
     added += _demo_cameras(session=session, settings=settings, actor=actor, specs=data["cameras"])
     added += _demo_rules(session=session, actor=actor, specs=data["cameras"])
     added += _demo_plates(session=session, actor=actor, data=data)
+    added += _demo_enforcement(session=session, actor=actor, specs=data["cameras"])
+    added += _demo_registry(session=session, actor=actor, rows=data["registry"])
+    logins = _demo_users(session=session, specs=data["users"])
+    added += [f"user {login.username}" for login in logins]
     added += _demo_control_room(session=session, actor=actor, units=data["units"], calls=data["incidents"])
     return DemoReport(
-        DEMO_ADMIN, password, added, demo_cameras_without_footage(session=session, settings=settings)
+        DEMO_ADMIN,
+        password,
+        added,
+        demo_cameras_without_footage(session=session, settings=settings),
+        logins,
     )
 
 
@@ -125,6 +155,22 @@ def footage_hint(names: list[str]) -> str:
         f"Install Debian's opencv-doc for {VTEST.name}, darknet and fonts-dejavu-core for the number plates "
         "(as root: apt-get install opencv-doc darknet fonts-dejavu-core), then run "
         "`safecity demo` again: the cameras come online within 30 s, without a restart."
+    )
+
+
+def challan_hint(base_url: str) -> str:
+    """Where a newcomer sees the demo's e-challans, and how the citizen finds theirs."""
+    data = tomllib.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    cnics = {row["plate"]: row["owner_cnic"] for row in data["registry"]}
+    runners = [
+        plate for v in PLATE_VIEWS for plate, light in lights_at_stop_line(v).items() if light == "red"
+    ]
+    portal = ", ".join(f"{p} with CNIC digits {''.join(filter(str.isdigit, cnics[p]))[-4:]}" for p in runners)
+    return (
+        f"E-challans: the red-light camera catches {', '.join(runners)} once a minute; the violations reach "
+        f"{base_url}/traffic/review (log in as officer) a minute or two after `safecity serve` starts. "
+        f"Once a challan is issued the citizen portal {base_url}/portal finds it ({portal}), and "
+        "`safecity challans pay-demo NUMBER` pays it by a signed bank callback."
     )
 
 
@@ -219,6 +265,108 @@ def _demo_plates(*, session: Session, actor: Principal, data: dict[str, Any]) ->
         )
         added.append(f"section {spec['name']}")
     return added
+
+
+def _demo_enforcement(*, session: Session, actor: Principal, specs: list[dict[str, Any]]) -> list[str]:
+    """The signals watched by the demo cameras (read from the lamps drawn in their footage) and the offences
+    enforced there over the lines drawn by `_demo_rules`; each where not there yet.
+    """
+    by_name = {c.name: c for c in cameras.list_cameras(session=session, principal=actor)}
+    heads = {view.name: view.signal for view in PLATE_VIEWS if view.signal is not None}
+    signals = {s.name: s.id for s in enforcement.list_signals(session=session, principal=actor)}
+    added = []
+    for spec in specs:
+        camera = by_name.get(spec["name"])
+        if camera is None:
+            continue
+        head = heads.get(spec["clip"])
+        if "signal" in spec and head is not None and spec["signal"]["name"] not in signals:
+            signal = enforcement.create_signal(
+                session=session,
+                principal=actor,
+                data=SignalIn(
+                    name=spec["signal"]["name"],
+                    source=SignalSource.LAMP,
+                    camera_id=camera.id,
+                    lamp_region=list(head.region),
+                ),
+            )
+            signals[signal.name] = signal.id
+            added.append(f"signal {signal.name} (read from its lamps on {camera.name})")
+        drawn = {
+            r.name: r.id for r in analytics.list_rules(session=session, principal=actor, camera_id=camera.id)
+        }
+        enforced = {
+            r.name for r in enforcement.list_rules(session=session, principal=actor, camera_id=camera.id)
+        }
+        for rule in spec.get("enforcement", []):
+            line, signal_id = drawn.get(rule["stop_line"]), signals.get(rule["signal"])
+            if rule["name"] in enforced or line is None or signal_id is None:
+                continue
+            enforcement.create_rule(
+                session=session,
+                principal=actor,
+                data=EnforcementRuleIn(
+                    name=rule["name"],
+                    camera_id=camera.id,
+                    offence=Offence(rule["offence"]),
+                    analytics_rule_id=line,
+                    signal_id=signal_id,
+                    params=rule.get("params", {}),
+                ),
+            )
+            added.append(f"{camera.name}: {rule['name']}")
+            # A violation finds its plate by the vehicle's track: a demo seeded before enforcement read this
+            # camera's plates without tracks (dedicated), so it now reads them as demo.toml says.
+            wanted = PlateSettings.model_validate(spec.get("plates", {"mode": "vehicles"}))
+            now = plates.get_settings(session=session, principal=actor, camera_id=camera.id)
+            if now.settings.mode != wanted.mode:
+                plates.set_settings(session=session, principal=actor, camera_id=camera.id, settings=wanted)
+                added.append(f"{camera.name}: reads plates ({wanted.mode})")
+    return added
+
+
+def _demo_registry(*, session: Session, actor: Principal, rows: list[dict[str, str]]) -> list[str]:
+    """The registry's rows of the demo plates and a few more, imported as an Excise extract (source
+    "import:demo") where the registry has no row for the plate yet (a later import's row stays).
+    """
+    held = registry.held_plates(session=session, plates=[row["plate"] for row in rows])
+    missing = [row for row in rows if row["plate"] not in held]
+    if not missing:
+        return []
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows([row[column] for column in CSV_HEADER] for row in missing)
+    report = registry.import_csv(
+        session=session, principal=actor, text=text.getvalue(), dry_run=False, file_name=DEMO_EXTRACT
+    )
+    if report.errors:  # demo.toml is ours: a bad row is a bug, said plainly
+        raise ValueError(f"demo.toml's registry rows are refused: {report.results}")
+    return [f"registry rows for {', '.join(row['plate'] for row in missing)}"]
+
+
+def _demo_users(*, session: Session, specs: list[dict[str, Any]]) -> list[DemoLogin]:
+    """The e-challan accounts of the demo districts, with generated passwords, where the username is free."""
+    made = []
+    for spec in specs:
+        if users.find_by_username(session=session, username=spec["username"]) is not None:
+            continue
+        districts = [
+            d for code in spec["districts"] if (d := org.district_by_code(session=session, code=code))
+        ]
+        password = passwords.generate_password()
+        users.create_user(
+            session=session,
+            actor=SYSTEM,
+            username=spec["username"],
+            password=password,
+            full_name=spec["full_name"],
+            roles=spec["roles"],
+            district_ids=frozenset(d.id for d in districts),
+        )
+        made.append(DemoLogin(spec["username"], spec["full_name"], tuple(spec["roles"]), password))
+    return made
 
 
 def _demo_cameras(

@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import json
+import socket
 import threading
 import time
 import uuid
@@ -23,10 +24,12 @@ from portal_data import camera, challan
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
-from conftest import TEST_SECRET_KEY, Factory
+from conftest import TEST_SECRET_KEY, Factory, serve
 from safecity.analytics.plates.hotlists.models import Hotlist, HotlistEntry, ListKind
 from safecity.audit.models import AuditEntry
+from safecity.cli import app
 from safecity.config import ChallanSettings, Settings, VideoSettings
 from safecity.core.crypto import SecretBox
 from safecity.traffic.challans import flows as unpaid
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from safecity.org.models import District
 
 SECRET = "bank-shared-secret-0123456789abcdef"
+cli = CliRunner()
 URL = "/api/v1/traffic/payments/callback"
 KARACHI = ZoneInfo("Asia/Karachi")
 
@@ -362,3 +366,47 @@ def test_paying_one_of_a_blacklisted_vehicles_challans_takes_it_off_the_unpaid_h
         .where(Hotlist.kind == ListKind.UNPAID_CHALLANS)
     ).all()
     assert "KHI4411" not in listed  # threshold - 1 unpaid now
+
+
+def test_the_demo_bank_pays_a_challan_through_the_running_server(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`safecity challans pay-demo` signs a callback with the development payment secret and sends it to the
+    server, as a bank would; only in development mode."""
+    development = Settings(
+        data_dir=tmp_path, secret_key=SecretStr(TEST_SECRET_KEY), video=VideoSettings(run_in_web=False)
+    )
+    with serve(development, db_url, tmp_path) as live:
+        with live.services.session_factory() as session:
+            district = Factory(session, SecretBox(TEST_SECRET_KEY, "mfa")).district()
+            made = challan(session, development.evidence_dir, district, amount=1000)
+            session.commit()
+            number = made.challan.number
+        monkeypatch.setenv("SAFECITY_DATABASE_URL", live.services.settings.database_url.get_secret_value())
+        monkeypatch.setenv("SAFECITY_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("SAFECITY_SECRET_KEY", TEST_SECRET_KEY)
+        paid = cli.invoke(app, ["challans", "pay-demo", number.lower(), "--url", live.base])
+        assert paid.exit_code == 0, paid.output
+        assert f"Paid. Challan {number} is paid" in " ".join(paid.output.split())
+        with live.services.session_factory() as session:
+            assert state(session, made.challan) == (ChallanStatus.PAID, 1)
+            payment = session.scalars(select(Payment).where(Payment.challan_id == made.challan.id)).one()
+            assert (payment.provider, payment.amount_pkr) == ("demo", 1000)
+        # Paid already: the bank's second payment is refused (and recorded for a refund), said plainly.
+        again = cli.invoke(app, ["challans", "pay-demo", number, "--url", live.base])
+        assert again.exit_code == 1 and "refused (409)" in again.output
+        unknown = cli.invoke(app, ["challans", "pay-demo", "PSW-2026-999999", "--url", live.base])
+        assert unknown.exit_code == 1 and "no challan numbered" in unknown.output
+        # No server there.
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            nobody = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        gone = cli.invoke(app, ["challans", "pay-demo", number, "--url", nobody])
+        assert gone.exit_code == 1 and "is `safecity serve` running?" in " ".join(gone.output.split())
+        # A production server's key is a real bank's: the command will not sign with it.
+        monkeypatch.setenv("SAFECITY_MODE", "production")
+        monkeypatch.setenv("SAFECITY_SECRET_KEY", "p" * 48)
+        monkeypatch.setenv("SAFECITY_WEB__COOKIE_SECURE", "true")
+        monkeypatch.setenv("SAFECITY_CHALLANS__PAYMENT_SECRET", "bank-key-" + "q" * 40)
+        refused = cli.invoke(app, ["challans", "pay-demo", number, "--url", live.base])
+        assert refused.exit_code == 2 and "development mode only" in refused.output

@@ -186,6 +186,16 @@ def test_challans_by_district_with_filters_deliveries_and_pdf(
     assert page.status_code == 200
     for shown in (first.number, OWNER["name"], OWNER["address"], first.payment_ref, "PDF"):
         assert shown in page.text
+    # This server has no SMS gateway and no mail server: the PDF was made, nothing was sent, and the page
+    # says why and what is left (the post, the portal) rather than "nothing sent yet".
+    assert challans.deliveries(session=session, challan_id=first.id) == []
+    for said in (
+        "SMS: not sent: no SMS gateway is configured (challans.sms_url)",
+        "E-mail: not sent: no mail server is configured (challans.smtp_host)",
+        'data-testid="no-delivery"',
+        "/portal",
+    ):
+        assert said in page.text
     assert login_as(factory.user("operator")).get("/traffic/challans").status_code == 403
 
 
@@ -221,3 +231,17 @@ def test_the_days_challans_are_printed_for_the_post(
     assert second_batch.detail["count"] == 2
     other = finance.get("/api/v1/traffic/challans/print", params=params | {"district_id": str(b.id)})
     assert other.status_code == 404  # not the caller's district
+
+
+def test_the_challan_page_says_how_each_channel_reaches_the_owner(settings: Settings) -> None:
+    challan = Challan(owner_phone=OWNER["phone"], owner_email=OWNER["email"])
+    configured = settings.challans.model_copy(update={"sms_url": "http://127.0.0.1:9/sms", "smtp_host": "mx"})
+    notes = challans.delivery_channels(configured, challan)
+    assert [(n.channel, n.ready) for n in notes] == [(Channel.SMS, True), (Channel.EMAIL, True)]
+    assert OWNER["phone"] in notes[0].note and OWNER["email"] in notes[1].note
+    challan.owner_phone, challan.owner_email = "", ""
+    assert [n.note for n in challans.delivery_channels(configured, challan)] == [
+        "not sent: the registry has no mobile number for the owner",
+        "not sent: the registry has no e-mail address for the owner",
+    ]
+    assert not any(n.ready for n in challans.delivery_channels(settings.challans, challan))

@@ -214,6 +214,13 @@ def _existing(session: Session, keys: Sequence[str]) -> set[str]:
     return found
 
 
+def held_plates(*, session: Session, plates: Sequence[str]) -> set[str]:
+    """Which of `plates` (as written) the registry has a row for; reads keys only, no owner (not audited)."""
+    keys = {plate: plate_key(plate) for plate in plates}
+    found = _existing(session, sorted(set(keys.values())))
+    return {plate for plate, key in keys.items() if key in found}
+
+
 def import_csv(
     *, session: Session, principal: Principal, text: str, dry_run: bool, file_name: str = "extract.csv"
 ) -> ImportReport:

@@ -145,6 +145,7 @@ def challan_page(page: CurrentPage, db: Db, challan_id: uuid.UUID) -> Response:
         "traffic/challan.html",
         challan=challan,
         deliveries=sent,
+        channels=service.delivery_channels(get_services(page.request).settings.challans, challan),
         history=service.history(challan, sent),
         offence_labels=OFFENCE_EN,
         class_labels=CLASS_EN,

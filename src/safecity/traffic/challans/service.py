@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
-from safecity.config import Settings
+from safecity.config import ChallanSettings, Settings
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SafecityError
 from safecity.core.storage import contained
@@ -729,6 +729,38 @@ def deliveries(*, session: Session, challan_id: uuid.UUID) -> list[Delivery]:
     """Every attempt to deliver a challan or a notice about it, oldest first."""
     query = select(Delivery).where(Delivery.challan_id == challan_id).order_by(Delivery.at, Delivery.id)
     return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class ChannelNote:
+    """Whether this server can reach a challan's owner by one channel, and why not, said plainly."""
+
+    channel: Channel
+    ready: bool
+    note: str
+
+
+def delivery_channels(settings: ChallanSettings, challan: Challan) -> list[ChannelNote]:
+    """SMS and e-mail as `notify` would use them for this challan: a channel without its server configured,
+    or an owner without that address, is skipped, and no delivery is recorded for it.
+    """
+    sms = (
+        ChannelNote(Channel.SMS, False, "not sent: no SMS gateway is configured (challans.sms_url)")
+        if not settings.sms_url
+        else ChannelNote(Channel.SMS, False, "not sent: the registry has no mobile number for the owner")
+        if not challan.owner_phone
+        else ChannelNote(Channel.SMS, True, f"through the SMS gateway to {challan.owner_phone}")
+    )
+    email = (
+        ChannelNote(Channel.EMAIL, False, "not sent: no mail server is configured (challans.smtp_host)")
+        if not settings.smtp_host
+        else ChannelNote(Channel.EMAIL, False, "not sent: the registry has no e-mail address for the owner")
+        if not challan.owner_email
+        else ChannelNote(
+            Channel.EMAIL, True, f"through the mail server to {challan.owner_email}, with the PDF"
+        )
+    )
+    return [sms, email]
 
 
 def pdf_for(

@@ -107,6 +107,23 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return SIGNATURE_PREFIX + digest
 
 
+def demo_callback(*, session: Session, number: str, now: dt.datetime) -> bytes:
+    """The body the demo bank sends to pay challan `number` in full at `now` (`safecity challans pay-demo`,
+    which signs it); NotFound for a number no challan has.
+    """
+    challan = session.scalars(select(Challan).where(Challan.number == number.strip().upper()[:32])).first()
+    if challan is None:
+        raise NotFound(f"no challan numbered {number.strip()[:32]!r}", code="unknown_challan")
+    body = CallbackIn(
+        transaction_id=f"DEMO-{uuid.uuid4().hex[:16].upper()}",
+        payment_ref=challan.payment_ref,
+        amount_pkr=challan.amount_pkr,
+        paid_at=now,
+        provider="demo",
+    )
+    return body.model_dump_json().encode()
+
+
 def _provider_actor(provider: str, client_addr: str | None) -> Principal:
     return Principal(
         user_id=None,
