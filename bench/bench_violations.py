@@ -37,6 +37,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import numpy.typing as npt
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
@@ -87,7 +88,7 @@ class Footage:
     """The encoded drive and where the truck is in each frame."""
 
     path: Path
-    frames: list[np.ndarray]
+    frames: list[npt.NDArray[np.uint8]]
     boxes: list[tuple[int, int, int, int]]
 
 
@@ -110,7 +111,8 @@ def footage(directory: Path, seconds: int) -> Footage:
     height, width = scene.shape[:2]
     h, w = truck.shape[:2]
     top, span = round(0.62 * height), width - w - 20
-    frames, boxes = [], []
+    frames: list[npt.NDArray[np.uint8]] = []
+    boxes: list[tuple[int, int, int, int]] = []
     for i in range(FPS * seconds):
         phase = (i % (FPS * 20)) / (FPS * 20)  # 20 s across and back
         left = 10 + round(span * (2 * phase if phase < 0.5 else 2 - 2 * phase))
@@ -124,9 +126,9 @@ def footage(directory: Path, seconds: int) -> Footage:
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.options = {"preset": "veryfast", "g": str(FPS)}
         for i, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
-            out.mux(stream.encode(frame))
+            picture = av.VideoFrame.from_ndarray(image, format="bgr24")
+            picture.pts, picture.time_base = i, Fraction(1, FPS)
+            out.mux(stream.encode(picture))
         out.mux(stream.encode(None))
     return Footage(path, frames, boxes)
 
