@@ -642,6 +642,7 @@ def _choose(
     if not again:
         return
     wanted = [p for w in again if w.picks is not None for p in w.picks.values() if p.again]
+    logger.debug("%d frames wanted were let go (over %d bytes held): decoded again", len(wanted), keep_bytes)
     for wall, frame in _decoded(segments, _merged((p.wanted - MARGIN, p.wanted + MARGIN) for p in wanted)):
         for pick in wanted:
             pick.offer(wall, frame)
@@ -845,7 +846,7 @@ def bursts(
 ) -> Iterator[list[EvidencePlan]]:
     """The plans (oldest first) in bursts to build together: a camera's whose clips overlap the one
     before, at most `most` a burst. A burst is given as soon as a plan of its camera cannot join it (so it
-    can be built while the rest are read), the others at the end.
+    can be built while the rest are read), the others at the end, oldest first.
     """
     reach = dt.timedelta(seconds=2 * clip_s)
     gathering: dict[uuid.UUID, list[EvidencePlan]] = {}
@@ -856,7 +857,7 @@ def bursts(
         ):
             yield gathering.pop(plan.camera_id)
         gathering.setdefault(plan.camera_id, []).append(plan)
-    yield from gathering.values()
+    yield from sorted(gathering.values(), key=lambda burst: burst[0].occurred_at)
 
 
 @dataclass(frozen=True)
