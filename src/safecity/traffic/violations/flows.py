@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 from pydantic import ValidationError
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,6 +62,7 @@ def _from_events(session_factory: sessionmaker[Session], found: list[EventOut], 
     """
     made = 0
     with transaction(session_factory) as session:
+        _loaded = _keep_loaded(session)
         for event in found:
             try:
                 with session.begin_nested():
@@ -72,6 +74,16 @@ def _from_events(session_factory: sessionmaker[Session], found: list[EventOut], 
             except Exception:  # a bug for this event must not stop the others
                 logger.exception("event %s could not be checked for violations; dropped", event.id)
     return made
+
+
+def _keep_loaded(session: Session) -> list[object]:
+    """Keep every row the session loads alive while it lasts (the list returned holds them). Its identity
+    map holds rows only weakly, so the camera, rules and signal that every event (or packet) of a batch
+    refers to would be dropped after each and read again for the next.
+    """
+    rows: list[object] = []
+    sa_event.listen(session, "loaded_as_persistent", lambda _session, row: rows.append(row))
+    return rows
 
 
 async def handle_events(
@@ -158,6 +170,7 @@ class EvidenceAssembler:
         cfg = self.settings.challans
         with self.session_factory() as session:
             session.connection(execution_options=READ_ONLY)  # reads only: no write lock on SQLite
+            _loaded = _keep_loaded(session)
             for violation_id in ids:
                 try:
                     plan = violations.plan_evidence(
