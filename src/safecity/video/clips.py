@@ -6,12 +6,13 @@ import datetime as dt
 import logging
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.container
 import av.video.stream
 from sqlalchemy.orm import Session
 
@@ -131,8 +132,70 @@ class ClipInfo:
     bytes: int
 
 
-def _seconds(delta: dt.timedelta) -> Fraction:
-    return Fraction(delta // dt.timedelta(microseconds=1), 1_000_000)
+def _round(numerator: int, denominator: int) -> int:
+    """round(Fraction(numerator, denominator)) (halves to even) in integers; denominator > 0."""
+    floor, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    return floor + (twice > denominator or (twice == denominator and floor % 2 == 1))
+
+
+# Opening a file runs FFmpeg's stream probe, which decodes frames to learn what the MP4 header already
+# says; a remux needs only the header (and a decoder set up from it decodes the same), so the probe's
+# decoder skips every frame: opening a segment then takes a tenth of the time.
+PROBE_WITHOUT_DECODING = [{"skip_frame": "all"}]
+
+
+@dataclass
+class Demuxed:
+    """A recorded segment's video read once: its stream (the template of clips written from it) and its
+    packets with their own timestamps and wall-clock times, so that any number of clips are remuxed from it
+    (and its frames decoded) without opening or reading the file again. Writers set a packet's timestamps
+    before each use, from `pts` and `dts`. Close it when done.
+    """
+
+    container: av.container.InputContainer
+    stream: av.video.stream.VideoStream
+    start: dt.datetime
+    packets: list[av.Packet[av.video.stream.VideoStream]]
+    pts: list[int]
+    dts: list[int]
+    durations: list[int]
+    walls: list[dt.datetime]  # from each packet's pts
+    origin: int  # the first packet's pts: the segment's start
+    time_base: Fraction
+    codec: tuple[bytes | None, int, int]
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def read_segment(file: Path, start: dt.datetime) -> Demuxed:
+    """Open and demux a segment (wall-clock start `start`); its video packets in decoding order."""
+    # PyAV's stub types stream_options as list[str]; it takes one dict per stream.
+    container = av.open(str(file), stream_options=PROBE_WITHOUT_DECODING)  # type: ignore[arg-type]
+    try:
+        stream = container.streams.video[0]
+        time_base = Fraction(stream.time_base or CLIP_TIME_BASE)
+        packets = [p for p in container.demux(stream) if p.size and p.pts is not None]
+        pts = [p.pts or 0 for p in packets]
+        origin = pts[0] if pts else 0
+        context = stream.codec_context
+        return Demuxed(
+            container=container,
+            stream=stream,
+            start=start,
+            packets=packets,
+            pts=pts,
+            dts=[p.dts if p.dts is not None else t for p, t in zip(packets, pts, strict=True)],
+            durations=[p.duration or 0 for p in packets],
+            walls=[start + wall_offset(t - origin, time_base) for t in pts],
+            origin=origin,
+            time_base=time_base,
+            codec=(context.extradata, context.width, context.height),
+        )
+    except BaseException:
+        container.close()
+        raise
 
 
 class _ClipWriter:
@@ -148,72 +211,95 @@ class _ClipWriter:
         self.last_dts: int | None = None
         self.done = False
 
-    def add(self, file: Path, segment_start: dt.datetime) -> None:
+    def add(self, segment: Demuxed) -> None:
         """Append the packets of one segment that fall before t1 (from the key frame at or before t0)."""
-        with av.open(str(file)) as source:
-            stream = source.streams.video[0]
-            time_base = Fraction(stream.time_base or CLIP_TIME_BASE)
-            packets = [p for p in source.demux(stream) if p.size and p.pts is not None]
-            if not packets:
-                return
-            origin = packets[0].pts or 0
-            walls = [segment_start + wall_offset((p.pts or 0) - origin, time_base) for p in packets]
-            codec = (stream.codec_context.extradata, stream.codec_context.width, stream.codec_context.height)
-            first = 0
-            if self.stream is None or self.start is None:
-                # Start at the last key frame at or before t0: a clip must begin decodable.
-                for index, packet in enumerate(packets):
-                    if walls[index] > self.t0:
-                        break
-                    if packet.is_keyframe:
-                        first = index
-                self.stream = self.container.add_stream_from_template(stream)
-                self.codec, self.start = codec, walls[first]
-            elif codec != self.codec:
-                raise Conflict(
-                    "the camera's stream settings changed within this range: export the parts before "
-                    f"and after {segment_start.isoformat()} separately"
-                )
-            shift = _seconds(segment_start - self.start)
-            self._mux(self.stream, packets[first:], walls[first:], origin, time_base, shift)
+        if not segment.packets:
+            return
+        first = 0
+        if self.stream is None or self.start is None:
+            # Start at the last key frame at or before t0: a clip must begin decodable.
+            for index, packet in enumerate(segment.packets):
+                if segment.walls[index] > self.t0:
+                    break
+                if packet.is_keyframe:
+                    first = index
+            self.stream = self.container.add_stream_from_template(segment.stream)
+            self.codec, self.start = segment.codec, segment.walls[first]
+        elif segment.codec != self.codec:
+            raise Conflict(
+                "the camera's stream settings changed within this range: export the parts before "
+                f"and after {segment.start.isoformat()} separately"
+            )
+        self._mux(self.stream, segment, first, segment.start - self.start)
 
     def _mux(
-        self,
-        out: av.video.stream.VideoStream,
-        packets: list[av.Packet[av.video.stream.VideoStream]],
-        walls: list[dt.datetime],
-        origin: int,
-        time_base: Fraction,
-        shift: Fraction,
+        self, out: av.video.stream.VideoStream, segment: Demuxed, first: int, shift: dt.timedelta
     ) -> None:
-        frame = Fraction(0)  # the last frame's duration, for the clip's end
+        # Exact integer arithmetic on the rationals (rounded as Fraction rounds): a clip writes a hundred
+        # packets or more, and Fraction objects cost more than the muxing.
+        tick, per = segment.time_base.numerator, segment.time_base.denominator  # a tick is tick/per s
+        clip_rate = CLIP_TIME_BASE.denominator  # CLIP_TIME_BASE is 1/clip_rate s
+        shift_us = shift // dt.timedelta(microseconds=1)
+        base, scale, whole = shift_us * per * clip_rate, tick * 1_000_000 * clip_rate, 1_000_000 * per
+        origin = segment.origin
+        frame = 0  # the last frame's duration in ticks, for the clip's end
         previous: int | None = None
-        for packet, wall in zip(packets, walls, strict=True):
+        for index in range(first, len(segment.packets)):
+            wall = segment.walls[index]
             if wall >= self.t1:
                 self.done = True
                 return
-            pts = packet.pts or 0
-            dts = packet.dts if packet.dts is not None else pts
-            if packet.duration:
-                frame = packet.duration * time_base
+            packet = segment.packets[index]
+            pts, dts, duration = segment.pts[index], segment.dts[index], segment.durations[index]
+            if duration:
+                frame = duration
             elif previous is not None and pts > previous:
-                frame = (pts - previous) * time_base
+                frame = pts - previous
             previous = pts
-            out_pts = round((shift + (pts - origin) * time_base) / CLIP_TIME_BASE)
-            out_dts = round((shift + (dts - origin) * time_base) / CLIP_TIME_BASE)
+            out_pts = _round(base + (pts - origin) * scale, whole)
+            out_dts = _round(base + (dts - origin) * scale, whole)
             if self.last_dts is not None and out_dts <= self.last_dts:
                 out_dts = self.last_dts + 1  # segments of two connections may overlap by a frame
                 out_pts = max(out_pts, out_dts)
             packet.pts, packet.dts, packet.time_base = out_pts, out_dts, CLIP_TIME_BASE
-            packet.duration = round(frame / CLIP_TIME_BASE)
+            packet.duration = _round(frame * tick * clip_rate, per)
             packet.stream = out
-            self.container.mux(packet)
+            self.container.mux(packet)  # muxes a new reference: the packet's data stays for other clips
             self.last_dts = out_dts
-            end = wall + wall_offset(1, frame)
+            end = wall + dt.timedelta(microseconds=_round(frame * tick * 1_000_000, per))
             self.end = end if self.end is None else max(self.end, end)
 
     def close(self) -> None:
         self.container.close()
+
+
+def remux_segments(
+    segments: Iterable[Demuxed], *, t0: dt.datetime, t1: dt.datetime, out: Path
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """Remux [t0, t1) of consecutive demuxed segments into one MP4 at `out`, without re-encoding, from the
+    key frame at or before t0; the wall-clock time it covers (None: no frames). Segments are read from the
+    iterable only until t1 is reached.
+    """
+    writer = _ClipWriter(out, t0, t1)
+    try:
+        for segment in segments:
+            writer.add(segment)
+            if writer.done:
+                break
+    finally:
+        writer.close()
+    if writer.start is None or writer.end is None:
+        return None
+    return writer.start, writer.end
+
+
+def _read_each(sources: Sequence[tuple[Path, dt.datetime]]) -> Generator[Demuxed]:
+    for file, start in sources:
+        segment = read_segment(file, start)
+        try:
+            yield segment
+        finally:
+            segment.close()
 
 
 def remux(
@@ -222,19 +308,13 @@ def remux(
     """Remux [t0, t1) of consecutive segments (file, wall-clock start) into one MP4 at `out`, without
     re-encoding, from the key frame at or before t0; the wall-clock time it covers (None: no frames).
 
-    Used by exports and by violations' evidence clips (traffic).
+    Used by exports; violations' evidence remuxes many clips from segments it reads once (remux_segments).
     """
-    writer = _ClipWriter(out, t0, t1)
+    reading = _read_each(sources)
     try:
-        for file, start in sources:
-            writer.add(file, start)
-            if writer.done:
-                break
+        return remux_segments(reading, t0=t0, t1=t1, out=out)
     finally:
-        writer.close()
-    if writer.start is None or writer.end is None:
-        return None
-    return writer.start, writer.end
+        reading.close()
 
 
 def export_clip(

@@ -15,12 +15,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import ValidationError
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,7 +45,7 @@ RETRY_DELAY = 5.0
 MAX_BATCH = 200  # events checked in one transaction
 GATHER_S = 0.02  # after the first, events arriving within this long join its batch
 EVIDENCE_EVERY_S = 1.0
-EVIDENCE_BATCH = 100
+EVIDENCE_BATCH = 200  # violations read per round (their bursts built in parallel as they are read)
 FAILED_BACKOFF_S = 30.0  # a packet that failed to build is tried again after this long
 LAMP_REFRESH_S = 10.0  # how soon a signal drawn or removed is watched (or not)
 LAMP_STALE_S = 2.0  # a camera with no newer frame than this shows the signal's state as unknown
@@ -60,6 +61,7 @@ def _from_events(session_factory: sessionmaker[Session], found: list[EventOut], 
     """
     made = 0
     with transaction(session_factory) as session:
+        _loaded = _keep_loaded(session)
         for event in found:
             try:
                 with session.begin_nested():
@@ -71,6 +73,16 @@ def _from_events(session_factory: sessionmaker[Session], found: list[EventOut], 
             except Exception:  # a bug for this event must not stop the others
                 logger.exception("event %s could not be checked for violations; dropped", event.id)
     return made
+
+
+def _keep_loaded(session: Session) -> list[object]:
+    """Keep every row the session loads alive while it lasts (the list returned holds them). Its identity
+    map holds rows only weakly, so the camera, rules and signal that every event (or packet) of a batch
+    refers to would be dropped after each and read again for the next.
+    """
+    rows: list[object] = []
+    sa_event.listen(session, "loaded_as_persistent", lambda _session, row: rows.append(row))
+    return rows
 
 
 async def handle_events(
@@ -142,57 +154,90 @@ async def violations_from_bus(
 
 @dataclass
 class EvidenceAssembler:
-    """Builds the packets of COLLECTING violations whose recording is ready, a few at once in threads."""
+    """Builds the packets of COLLECTING violations whose recording is ready, in bursts (a camera's
+    violations close in time share the reading and decoding of their recording), several bursts at once
+    in threads.
+    """
 
     settings: Settings
     session_factory: sessionmaker[Session]
     failed: dict[uuid.UUID, float] = field(default_factory=dict)  # violation → when its build failed
+    burst_most: int = evidence.BURST_MOST  # violations built together (1: each on its own)
 
-    def assemble_one(self, violation_id: uuid.UUID, now: dt.datetime) -> bool:
-        """Build one violation's packet if it can be built now; whether it was queued (blocking)."""
+    def _plans(self, ids: list[uuid.UUID], now: dt.datetime) -> Iterator[violations.EvidencePlan]:
+        """The packets that can be built now, read in one session as they are wanted (blocking)."""
         cfg = self.settings.challans
         with self.session_factory() as session:
             session.connection(execution_options=READ_ONLY)  # reads only: no write lock on SQLite
-            plan = violations.plan_evidence(
-                session=session,
-                violation_id=violation_id,
-                now=now,
-                clip_s=cfg.evidence_clip_s,
-                wait_s=cfg.evidence_wait_s,
-                plate_wait_s=cfg.evidence_plate_wait_s,
-            )
-        if plan is None:
-            return False
-        manifest = evidence.build(
-            plan,
-            recordings_dir=self.settings.recordings_dir,
-            snapshots_dir=self.settings.snapshots_dir,
-            evidence_dir=self.settings.evidence_dir,
-            clip_s=cfg.evidence_clip_s,
-        )
-        digest = evidence.manifest_sha256(manifest)
-        with transaction(self.session_factory) as session:
-            row = violations.finish_evidence(session=session, plan=plan, manifest=manifest, digest=digest)
-        if row is not None:
-            logger.info(
-                "violation %s: evidence %s (%s), %s",
-                violation_id,
-                digest[:12],
-                "complete" if manifest["complete"] else f"missing {', '.join(manifest['missing'])}",
-                row.status.value,
-            )
-        return row is not None
+            _loaded = _keep_loaded(session)
+            for violation_id in ids:
+                try:
+                    plan = violations.plan_evidence(
+                        session=session,
+                        violation_id=violation_id,
+                        now=now,
+                        clip_s=cfg.evidence_clip_s,
+                        wait_s=cfg.evidence_wait_s,
+                        plate_wait_s=cfg.evidence_plate_wait_s,
+                    )
+                except SQLAlchemyError:
+                    raise
+                except Exception:  # one broken packet must not hold up the others
+                    logger.exception(
+                        "violation %s: evidence could not be planned; tried again later", violation_id
+                    )
+                    self.failed[violation_id] = time.monotonic()
+                    continue
+                if plan is not None:
+                    yield plan
 
-    def _try(self, violation_id: uuid.UUID, now: dt.datetime) -> bool:
+    def assemble_burst(self, plans: list[violations.EvidencePlan]) -> int:
+        """Build a burst's packets and queue its violations in one transaction; how many were queued
+        (blocking). A packet that could not be built is tried again after FAILED_BACKOFF_S.
+        """
         try:
-            return self.assemble_one(violation_id, now)
-        except Exception:  # one broken packet must not hold up the others
-            logger.exception("violation %s: evidence could not be assembled; tried again later", violation_id)
-            self.failed[violation_id] = time.monotonic()
-            return False
+            built = evidence.build_burst(
+                plans,
+                recordings_dir=self.settings.recordings_dir,
+                snapshots_dir=self.settings.snapshots_dir,
+                evidence_dir=self.settings.evidence_dir,
+                clip_s=self.settings.challans.evidence_clip_s,
+            )
+            ready = [(b.plan, b.manifest, evidence.manifest_sha256(b.manifest)) for b in built if b.manifest]
+            with transaction(self.session_factory) as session:
+                rows = [
+                    (
+                        plan,
+                        manifest,
+                        digest,
+                        violations.finish_evidence(
+                            session=session, plan=plan, manifest=manifest, digest=digest
+                        ),
+                    )
+                    for plan, manifest, digest in ready
+                ]
+        except Exception:  # the database may be away: the burst is tried again later
+            logger.exception("%d violations' evidence could not be assembled; tried again later", len(plans))
+            built, rows = [evidence.Built(plan, None) for plan in plans], []
+        for b in built:
+            if b.manifest is None:
+                self.failed[b.plan.violation_id] = time.monotonic()
+        for plan, manifest, digest, row in rows:
+            if row is not None:
+                logger.info(
+                    "violation %s: evidence %s (%s), %s",
+                    plan.violation_id,
+                    digest[:12],
+                    "complete" if manifest["complete"] else f"missing {', '.join(manifest['missing'])}",
+                    row.status.value,
+                )
+        return sum(row is not None for *_, row in rows)
 
     def assemble_due(self, *, now: dt.datetime | None = None, pool: ThreadPoolExecutor | None = None) -> int:
-        """Build the packets that can be built now; how many violations reached the queue (blocking)."""
+        """Build the packets that can be built now; how many violations reached the queue (blocking).
+
+        The bursts are handed to the pool as they are read, so building starts while the rest are read.
+        """
         now = now or utcnow()
         since = time.monotonic() - FAILED_BACKOFF_S
         self.failed = {k: v for k, v in self.failed.items() if v > since}
@@ -204,9 +249,18 @@ class EvidenceAssembler:
                 limit=EVIDENCE_BATCH,
             )
         ids = [i for i in ids if i not in self.failed]
+        bursts = evidence.bursts(
+            self._plans(ids, now), clip_s=self.settings.challans.evidence_clip_s, most=self.burst_most
+        )
         if pool is None:
-            return sum(self._try(i, now) for i in ids)
-        return sum(pool.map(lambda i: self._try(i, now), ids))
+            return sum(self.assemble_burst(burst) for burst in bursts)
+        running: list[Future[int]] = []
+        try:
+            for burst in bursts:
+                running.append(pool.submit(self.assemble_burst, burst))
+        finally:
+            wait(running)  # those started finish, even if reading the rest failed
+        return sum(f.result() for f in running)
 
     async def run(self, *, stop: asyncio.Event, every_s: float = EVIDENCE_EVERY_S) -> None:
         """Assemble what is due every `every_s` seconds until `stop` is set."""
