@@ -61,13 +61,23 @@ def _qr_codes(data: bytes) -> list[str]:
         picture = np.asarray(image.image.convert("L"))
         if picture.shape[0] != picture.shape[1]:  # the evidence frames are not square
             continue
-        big = cv2.resize(picture, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
-        text, _points, _ = cv2.QRCodeDetector().detectAndDecode(
-            cv2.copyMakeBorder(big, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
-        )
+        text = _decode(picture)
         if text:
             found.append(text)
     return found
+
+
+def _decode(picture: np.ndarray) -> str:
+    # One OpenCV detector at one scale misses about 1 code in 20 (measured over random verify codes):
+    # a scanner tries again, so do both detectors at several scales.
+    for factor in (1, 2, 4, 8):
+        big = cv2.resize(picture, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
+        bordered = cv2.copyMakeBorder(big, *(10 * factor,) * 4, cv2.BORDER_CONSTANT, value=255)
+        for detector in (cv2.QRCodeDetector(), cv2.QRCodeDetectorAruco()):
+            text, _points, _ = detector.detectAndDecode(bordered)
+            if text:
+                return str(text)
+    return ""
 
 
 def test_the_page_reads_back_in_english_and_urdu_with_its_evidence_and_qr(
