@@ -241,8 +241,10 @@ def language_submit(page: CurrentPage, db: Db, language: Annotated[str, Form(max
         lambda: users.set_language(session=db, actor=page.principal, language=language or None),
         "/account",
     )
-    if response.status_code == 204:
-        i18n.remember(page.request, response, language or None)  # the login page after logging out too
+    if response.status_code == 204 and language:
+        i18n.remember(page.request, response, language)  # the login page after logging out too
+    elif response.status_code == 204:
+        i18n.forget(response)
     return response
 
 

@@ -23,13 +23,14 @@ from __future__ import annotations
 import functools
 import gettext
 import io
+import re
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from babel.messages.pofile import PoFileError, read_po
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from jinja2 import pass_context
@@ -55,10 +56,27 @@ def catalog_path(lang: str) -> Path:
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+# A PO file's lines: blank, a comment, a keyword with one quoted string, or a quoted continuation. Babel's
+# reader forgives a lost quote (it reads on, mangling the string), so each line is checked first.
+_STRING = r'"(?:[^"\\]|\\.)*"'
+_PO_LINE = re.compile(rf"^(?:|#.*|(?:msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?)\s+{_STRING}|{_STRING})$")
+
+
+def read_po_file(path: Path, lang: str | None = None) -> Catalog:
+    """The catalog in the PO file at `path`; ValueError naming the line when it is not well formed."""
+    text = path.read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), 1):
+        if not _PO_LINE.match(line.strip()):
+            raise ValueError(f"{path}:{number}: not a PO line: {line[:80]!r}")
+    try:
+        return read_po(io.BytesIO(text.encode("utf-8")), locale=lang, domain=DOMAIN, abort_invalid=True)
+    except PoFileError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
 def read_catalog(lang: str) -> Catalog:
-    """The catalog of `lang` as written in its PO file; a malformed file raises babel's PoFileError."""
-    with catalog_path(lang).open("rb") as po:
-        return read_po(po, locale=lang, domain=DOMAIN, abort_invalid=True)
+    """The catalog of `lang` as written in its PO file (ValueError when it is malformed)."""
+    return read_po_file(catalog_path(lang), lang)
 
 
 @functools.cache
@@ -134,6 +152,11 @@ def remember(request: Request, response: Response, chosen: str | None = None) ->
         response.set_cookie(
             COOKIE, lang, max_age=COOKIE_MAX_AGE, path="/", samesite="lax", httponly=True, secure=secure
         )
+
+
+def forget(response: Response) -> None:
+    """Drop the language cookie: the pages follow the browser's Accept-Language again."""
+    response.delete_cookie(COOKIE, path="/")
 
 
 def _language_of(context: Context) -> str:

@@ -4,17 +4,18 @@ language has them all (`safecity i18n check`, and tests/web/test_i18n.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import DEFAULT_KEYWORDS, extract
-from babel.messages.pofile import PoFileError, read_po, write_po
+from babel.messages.pofile import write_po
 
 import safecity
 from safecity.core.languages import LANGUAGES, SOURCE
-from safecity.web.i18n import DOMAIN, LOCALE_DIR
+from safecity.web.i18n import DOMAIN, LOCALE_DIR, read_po_file
 
 PACKAGE = Path(safecity.__file__).parent
 # Python: gettext_in(lang, "…"), ngettext_in(lang, "…", "…", n), N_("…") and the navigation's labels.
@@ -56,8 +57,9 @@ def _sources(package: Path) -> Iterator[tuple[Path, str]]:
             yield path, "jinja2"
 
 
-def collect(package: Path = PACKAGE) -> list[Found]:
+def collect(package: Path | None = None) -> list[Found]:
     """Every wrapped string in the package's Python and templates."""
+    package = package or PACKAGE
     found: list[Found] = []
     for path, method in _sources(package):
         keywords = PYTHON_KEYWORDS if method == "python" else DEFAULT_KEYWORDS
@@ -67,7 +69,7 @@ def collect(package: Path = PACKAGE) -> list[Found]:
             for lineno, message, comments, _context in extract(
                 "jinja2.ext:babel_extract" if method == "jinja2" else "python",
                 source,
-                keywords=keywords,  # type: ignore[arg-type]  # babel's own spec type is looser
+                keywords=keywords,
                 comment_tags=("Translators:",),
                 options=options,
                 strip_comment_tags=True,
@@ -110,9 +112,10 @@ def _write(catalog: Catalog, path: Path) -> None:
         )
 
 
-def extract_all(locale_dir: Path = LOCALE_DIR, package: Path = PACKAGE) -> dict[str, int]:
+def extract_all(locale_dir: Path | None = None, package: Path | None = None) -> dict[str, int]:
     """Write safecity.pot and merge it into every language's PO file; how many strings each still lacks."""
-    pot = template(collect(package))
+    locale_dir = locale_dir or LOCALE_DIR
+    pot = template(collect(package or PACKAGE))
     _write(pot, locale_dir / f"{DOMAIN}.pot")
     missing: dict[str, int] = {}
     for lang in LANGUAGES:
@@ -120,8 +123,7 @@ def extract_all(locale_dir: Path = LOCALE_DIR, package: Path = PACKAGE) -> dict[
             continue
         path = locale_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
         if path.exists():
-            with path.open("rb") as po:
-                catalog = read_po(po, locale=lang, domain=DOMAIN, abort_invalid=True)
+            catalog = read_po_file(path, lang)
         else:
             catalog = Catalog(
                 locale=lang,
@@ -144,27 +146,43 @@ def _translated(message: Message) -> bool:
     return not message.fuzzy and all(strings)
 
 
-def problems(locale_dir: Path = LOCALE_DIR, package: Path = PACKAGE) -> list[str]:
+def problems(locale_dir: Path | None = None, package: Path | None = None) -> list[str]:
     """What is wrong with the catalogs: a PO file that does not parse, a wrapped string without a translation
     (or a fuzzy one), a translation whose placeholders differ from its msgid's."""
-    wrapped = collect(package)
+    locale_dir = locale_dir or LOCALE_DIR
+    wrapped = collect(package or PACKAGE)
     found: list[str] = []
     for lang in LANGUAGES:
         if lang == SOURCE:
             continue
         path = locale_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
         try:
-            with path.open("rb") as po:
-                catalog = read_po(po, locale=lang, domain=DOMAIN, abort_invalid=True)
-        except (OSError, PoFileError, ValueError) as exc:
+            catalog = read_po_file(path, lang)
+        except (OSError, ValueError) as exc:
             found.append(f"{path}: {exc}")
             continue
+        seen: set[str] = set()
         for item in wrapped:
             key = item.id if isinstance(item.id, str) else item.id[0]
             message = catalog.get(key)
-            if message is None or not _translated(message):
+            if key not in seen and (message is None or not _translated(message)):
                 found.append(f"{lang}: no translation of {key!r} ({item.location[0]}:{item.location[1]})")
-        for message, errors in catalog.check():
+            seen.add(key)
+        for message, errors in catalog.check():  # babel: a placeholder the msgid lacks, a wrong type
             if message.id:
                 found += [f"{lang}: {message.id!r}: {error}" for error in errors]
+        for message in catalog:  # and here: one it dropped (the page would lose the number or the name)
+            plain = isinstance(message.id, str) and message.string
+            if plain and _fields(message.id) != _fields(message.string):
+                found.append(
+                    f"{lang}: {message.id!r}: the translation's placeholders "
+                    f"{sorted(_fields(message.string))} are not the msgid's {sorted(_fields(message.id))}"
+                )
     return found
+
+
+_FIELD = re.compile(r"%\((\w+)\)")
+
+
+def _fields(text: object) -> set[str]:
+    return set(_FIELD.findall(text)) if isinstance(text, str) else set()
