@@ -691,8 +691,7 @@ def i18n_extract() -> None:
     """Collect the wrapped strings into safecity.pot and merge them into every language's .po file."""
     from safecity.web import i18n_catalogs
 
-    for lang, missing in i18n_catalogs.extract_all().items():
-        path = i18n_catalogs.LOCALE_DIR / lang / "LC_MESSAGES" / "safecity.po"
+    for path, missing in i18n_catalogs.extract_all().items():
         state = "[green]complete[/green]" if not missing else f"[yellow]{missing} to translate[/yellow]"
         console.print(f"{path}: {state}")
 

@@ -1,4 +1,4 @@
-"""In Debian's chromium at 1366×768 and 1920×1080: an operator switches the interface to Urdu on the account
+"""In Debian's chromium at 1366x768 and 1920x1080: an operator switches the interface to Urdu on the account
 page, and the account, incident list, call-taker form and login pages render right to left in Urdu, in the
 served Urdu font, with nothing running off the side; the citizen portal in Urdu as well."""
 
@@ -28,14 +28,14 @@ def live(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[LiveApp]:
         yield app
 
 
-def _fits(page: Page, *test_ids_or_roles: str) -> None:
+def _fits(page: Page, *buttons: str) -> None:
     """Nothing scrolls sideways, and the named buttons lie inside the window."""
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{page.url}: {overflow} px wider than the window"
     width = page.viewport_size["width"] if page.viewport_size else 0
-    for name in test_ids_or_roles:
+    for name in buttons:
         box = page.get_by_role("button", name=name, exact=True).bounding_box()
-        assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= width, (name, box)
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (name, box)
 
 
 def _right_to_left(page: Page) -> None:
@@ -162,6 +162,6 @@ def test_the_longest_menu_wraps_in_urdu_instead_of_running_off_the_side(
     expect(nav.get_by_role("link", name="صارفین", exact=True)).to_be_visible()
     width = size[0]
     for box in (link.bounding_box() for link in nav.get_by_role("link").all()):
-        assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= width, box
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
     _fits(page, "محفوظ کریں", "لاگ آؤٹ")
     _shot(page, "account-ur-long-menu", size)

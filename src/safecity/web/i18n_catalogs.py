@@ -112,12 +112,12 @@ def _write(catalog: Catalog, path: Path) -> None:
         )
 
 
-def extract_all(locale_dir: Path | None = None, package: Path | None = None) -> dict[str, int]:
-    """Write safecity.pot and merge it into every language's PO file; how many strings each still lacks."""
+def extract_all(locale_dir: Path | None = None, package: Path | None = None) -> dict[Path, int]:
+    """Write safecity.pot and merge it into every language's PO file; how many strings each file lacks."""
     locale_dir = locale_dir or LOCALE_DIR
     pot = template(collect(package or PACKAGE))
     _write(pot, locale_dir / f"{DOMAIN}.pot")
-    missing: dict[str, int] = {}
+    missing: dict[Path, int] = {}
     for lang in LANGUAGES:
         if lang == SOURCE:
             continue
@@ -137,7 +137,7 @@ def extract_all(locale_dir: Path | None = None, package: Path | None = None) -> 
         catalog.update(pot, no_fuzzy_matching=True, update_header_comment=False)
         catalog.revision_date = pot.creation_date
         _write(catalog, path)
-        missing[lang] = sum(1 for m in catalog if m.id and not _translated(m))
+        missing[path] = sum(1 for m in catalog if m.id and not _translated(m))
     return missing
 
 
