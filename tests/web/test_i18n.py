@@ -255,3 +255,22 @@ def test_every_language_is_in_the_settings_choice() -> None:
     from safecity.config import Settings
 
     assert set(get_args(Settings.model_fields["default_language"].annotation)) == set(LANGUAGES)
+
+
+def test_a_template_rendered_without_lang_takes_the_requests_language() -> None:
+    """Another helper's fragment, rendered with only the request, still speaks the user's language."""
+    from types import SimpleNamespace
+
+    from safecity.web.pages import TEMPLATES
+
+    fragment = TEMPLATES.env.from_string(
+        '{{ _("Incidents") }} {{ ngettext("%(num)s permission:", "%(num)s permissions:", 3) }}'
+    )
+    request = SimpleNamespace(state=SimpleNamespace(language="ur"))
+    assert fragment.render(request=request) == "واقعات 3 اجازتیں:"
+    assert fragment.render(request=request, lang="en") == "Incidents 3 permissions:"  # an explicit lang wins
+    assert fragment.render() == "Incidents 3 permissions:"  # no request: the source language
+    escaped = TEMPLATES.env.from_string('{{ _("Revoke %(name)s now?", name=name) }}').render(
+        name="<b>x</b>", lang="ur"
+    )
+    assert escaped == "&lt;b&gt;x&lt;/b&gt; ابھی منسوخ کریں؟"  # values are escaped, in Urdu too
