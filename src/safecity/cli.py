@@ -678,3 +678,32 @@ def plates_purge() -> None:
         engine.dispose()
     noun = "sighting" if deleted == 1 else "sightings"
     console.print(f"[green]Deleted {deleted} {noun}[/green] older than {days} days (held ones are kept).")
+
+
+i18n_app = typer.Typer(
+    help="The interface's translations (gettext catalogs under web/locale).", no_args_is_help=True
+)
+app.add_typer(i18n_app, name="i18n")
+
+
+@i18n_app.command("extract")
+def i18n_extract() -> None:
+    """Collect the wrapped strings into safecity.pot and merge them into every language's .po file."""
+    from safecity.web import i18n_catalogs
+
+    for path, missing in i18n_catalogs.extract_all().items():
+        state = "[green]complete[/green]" if not missing else f"[yellow]{missing} to translate[/yellow]"
+        console.print(f"{path}: {state}")
+
+
+@i18n_app.command("check")
+def i18n_check() -> None:
+    """Fail when a catalog does not parse or lacks a translation of a wrapped string."""
+    from safecity.web import i18n_catalogs
+
+    found = i18n_catalogs.problems()
+    for problem in found:
+        console.print(problem, markup=False, highlight=False)
+    if found:
+        raise typer.Exit(1)
+    console.print("[green]Every wrapped string is translated.[/green]")

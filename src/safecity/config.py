@@ -239,6 +239,7 @@ class Settings(BaseSettings):
     bus_url: SecretStr = SecretStr("memory://")
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     timezone: str = "Asia/Karachi"
+    default_language: Literal["en", "ur"] = "en"  # the interface's, until a user or browser picks one
     web: WebSettings = WebSettings()
     auth: AuthSettings = AuthSettings()
     audit: AuditSettings = AuditSettings()

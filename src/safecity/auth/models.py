@@ -49,6 +49,7 @@ class User(Base):
     mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     mfa_last_step: Mapped[int | None] = mapped_column(Integer)  # refuses a replayed TOTP code
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    language: Mapped[str | None] = mapped_column(String(8))  # the interface's; None: the default
 
     roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     districts: Mapped[list[UserDistrict]] = relationship(cascade="all, delete-orphan", lazy="selectin")

@@ -16,7 +16,9 @@ from safecity.auth import service as users
 from safecity.auth.permissions import CATALOGUE
 from safecity.auth.views import set_session_cookie
 from safecity.core.errors import PermissionDenied, SafecityError, TooManyRequests
+from safecity.core.languages import SOURCE
 from safecity.org import service as org
+from safecity.web import i18n
 from safecity.web.deps import (
     SESSION_COOKIE,
     Db,
@@ -25,6 +27,7 @@ from safecity.web.deps import (
     get_services,
     optional_login,
 )
+from safecity.web.i18n import N_, gettext_in
 from safecity.web.pages import CurrentPage, flash, htmx_action, refuse, render, render_public
 
 router = APIRouter(include_in_schema=False)
@@ -35,6 +38,32 @@ def _next_step(login: Login) -> str:
     if login.login_session.mfa_verified:
         return "/"
     return "/login/mfa" if login.user.mfa_enabled else "/mfa/enrol"
+
+
+# The refusals of logging in, by code: the service's English sentence, translated on the page.
+LOGIN_REFUSALS = {
+    "bad_credentials": N_(
+        "invalid username or password (after repeated failures, logging in is paused for a while)"
+    ),
+    "too_many_attempts": N_("too many failed logins from your address: try again in %(seconds)s seconds"),
+    "account_disabled": N_("this account is disabled"),
+    "account_locked": N_("too many failed attempts: the account is locked for %(minutes)s minutes"),
+    "bad_mfa_code": N_("that code is not valid: check the authenticator's clock and try again"),
+    "csrf_failed": N_("the form expired; reload the page"),
+}
+
+
+def _refusal(request: Request, exc: SafecityError) -> str:
+    """Why logging in was refused, in the page's language (a refusal not listed: as the service said it)."""
+    sentence = LOGIN_REFUSALS.get(exc.code)
+    if sentence is None:
+        return exc.message
+    settings = get_services(request).settings
+    lang = i18n.choose(request, default=settings.default_language)
+    if lang == SOURCE:
+        return exc.message
+    fields = {"seconds": getattr(exc, "retry_after", 0), "minutes": settings.auth.lockout_minutes}
+    return gettext_in(lang, sentence, **fields)  # each sentence takes the fields it names
 
 
 def _check_form_csrf(login: Login, token: str) -> None:
@@ -66,7 +95,9 @@ def login_submit(
             user_agent=request.headers.get("user-agent"),
         )
     except SafecityError as exc:
-        page = render_public(request, "auth/login.html", exc.status, error=exc.message, username=username)
+        page = render_public(
+            request, "auth/login.html", exc.status, error=_refusal(request, exc), username=username
+        )
         if isinstance(exc, TooManyRequests):
             page.headers["Retry-After"] = str(exc.retry_after)
         return page
@@ -108,7 +139,11 @@ def mfa_submit(
     except SafecityError as exc:
         db.commit()  # keep the counted failure even though the page is re-rendered
         return render_public(
-            request, "auth/mfa.html", exc.status, error=exc.message, csrf_token=login.login_session.csrf_token
+            request,
+            "auth/mfa.html",
+            exc.status,
+            error=_refusal(request, exc),
+            csrf_token=login.login_session.csrf_token,
         )
     return RedirectResponse("/", status_code=303)
 
@@ -154,7 +189,7 @@ def enrol_submit(
         )
     except SafecityError as exc:
         if login.login_session.ended_at is not None:  # the account locked: this login is over
-            return render_public(request, "auth/login.html", exc.status, error=exc.message)
+            return render_public(request, "auth/login.html", exc.status, error=_refusal(request, exc))
         enrolment = sessions.begin_enrolment(
             session=db, policy=services.settings.auth, box=services.mfa_box, user=login.user
         )
@@ -162,7 +197,7 @@ def enrol_submit(
             request,
             "auth/enrol.html",
             exc.status,
-            error=exc.message,
+            error=_refusal(request, exc),
             enrolment=enrolment,
             csrf_token=login.login_session.csrf_token,
             required=not login.login_session.mfa_verified,
@@ -187,9 +222,30 @@ def account_page(page: CurrentPage, db: Db) -> Response:
     own_tokens = (
         tokens.list_own(session=db, actor=page.principal) if page.principal.can("tokens.manage") else []
     )
+    user = users.own_account(session=db, actor=page.principal)
     return render(
-        page, "auth/account.html", tokens=own_tokens, permissions=sorted(page.principal.permissions)
+        page,
+        "auth/account.html",
+        tokens=own_tokens,
+        permissions=sorted(page.principal.permissions),
+        chosen_language=user.language,
+        default_language=get_services(page.request).settings.default_language,
     )
+
+
+@router.post("/account/language")
+def language_submit(page: CurrentPage, db: Db, language: Annotated[str, Form(max_length=8)] = "") -> Response:
+    """Keep the interface's language for this user (empty: the configured default); the page reloads in it."""
+    response = htmx_action(
+        db,
+        lambda: users.set_language(session=db, actor=page.principal, language=language or None),
+        "/account",
+    )
+    if response.status_code == 204 and language:
+        i18n.remember(page.request, response, language)  # the login page after logging out too
+    elif response.status_code == 204:
+        i18n.forget(response)
+    return response
 
 
 @router.post("/account/tokens", response_class=HTMLResponse)
@@ -203,10 +259,12 @@ def create_token_submit(
         token, secret = tokens.create(session=db, actor=page.principal, name=name, permissions=permissions)
     except SafecityError as exc:
         return refuse(db, exc, page)
+    created = gettext_in(
+        page.language, "Token <b>%(name)s</b> created. Copy it now, it is not shown again: %(secret)s"
+    )
     return flash(
-        Markup(
-            'Token <b>{}</b> created. Copy it now, it is not shown again: <code class="secret">{}</code>'
-        ).format(token.name, secret)
+        Markup(created)  # noqa: S704 - a sentence of our own catalog; the values are escaped
+        % {"name": token.name, "secret": Markup('<code class="secret" dir="ltr">{}</code>').format(secret)}
     )
 
 

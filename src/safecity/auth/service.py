@@ -19,6 +19,7 @@ from safecity.auth.permissions import BY_NAME, CATALOGUE, Permission, requires_m
 from safecity.auth.principal import SYSTEM, Principal
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from safecity.core.languages import supported
 from safecity.org.models import District
 
 ROLES_FILE = Path(__file__).with_name("roles.toml")
@@ -377,6 +378,33 @@ def reset_mfa(*, session: Session, actor: Principal, user_id: uuid.UUID) -> User
         outcome="success",
         object_type="user",
         object_id=str(user.id),
+    )
+    return user
+
+
+def own_account(*, session: Session, actor: Principal) -> User:
+    """The account of the person acting (signed in, not through an API token)."""
+    user = session.get(User, actor.user_id) if actor.user_id else None
+    if user is None or actor.via != "session":
+        raise PermissionDenied("only a person signed in has an account page", code="not_a_person")
+    return user
+
+
+def set_language(*, session: Session, actor: Principal, language: str | None) -> User:
+    """Set the acting user's own interface language (None: the configured default)."""
+    if language is not None and supported(language) is None:
+        raise InvalidInput(f"unknown language {language!r}", code="bad_language")
+    user = own_account(session=session, actor=actor)
+    user.language = language
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="account.language",
+        outcome="success",
+        object_type="user",
+        object_id=str(user.id),
+        detail={"language": language},
     )
     return user
 

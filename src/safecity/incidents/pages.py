@@ -17,11 +17,23 @@ from safecity.incidents.schemas import MAX_ATTACHMENT_BYTES
 from safecity.incidents.sharing import service as sharing
 from safecity.org.models import District
 from safecity.web.deps import Db, get_services
+from safecity.web.i18n import N_
 from safecity.web.pages import CurrentPage, flash, htmx_action, render
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 200
-PRIORITY_NAMES = {1: "P1 critical", 2: "P2 high", 3: "P3 medium", 4: "P4 low"}
+PRIORITY_NAMES = {1: N_("P1 critical"), 2: N_("P2 high"), 3: N_("P3 medium"), 4: N_("P4 low")}
+# service.CATEGORY_LABELS, for the translators (the pages show `_(label)`; tests/web/test_i18n.py checks).
+CATEGORY_NAMES = (
+    N_("Street crime"),
+    N_("Vehicle theft"),
+    N_("Terrorism threat"),
+    N_("Traffic accident"),
+    N_("Fire"),
+    N_("Medical"),
+    N_("Women's safety"),
+    N_("Other"),
+)
 Filter = Literal["open", "all", "new", "dispatched", "on_scene", "resolved", "closed"]
 
 

@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 from safecity import __version__
 from safecity.auth.principal import Principal
 from safecity.core.errors import PermissionDenied, SafecityError
+from safecity.web import i18n
 from safecity.web.deps import CurrentLogin, CurrentPrincipal, get_services, record_denial
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+i18n.install(TEMPLATES.env)  # _(), gettext, ngettext and {% trans %}, in each page's `lang`
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,14 @@ class Page:
     principal: Principal
     csrf_token: str
     timezone: ZoneInfo
+    language: str = "en"  # the user's choice, else the browser's (web/i18n.py)
 
 
 def get_page(request: Request, principal: CurrentPrincipal, login: CurrentLogin) -> Page:
-    zone = ZoneInfo(get_services(request).settings.timezone)
-    return Page(request, principal, login.login_session.csrf_token, zone)
+    settings = get_services(request).settings
+    language = i18n.choose(request, preference=login.user.language, default=settings.default_language)
+    request.state.language = language  # for templates rendered without render()'s context
+    return Page(request, principal, login.login_session.csrf_token, ZoneInfo(settings.timezone), language)
 
 
 CurrentPage = Annotated[Page, Depends(get_page)]
@@ -109,6 +114,8 @@ def render(page: Page, template: str, status_code: int = 200, **context: Any) ->
             "map_tiles_url": get_services(page.request).settings.web.map_tiles_url,
             "version": __version__,
             "localtime": lambda value: local_time(value, page.timezone),
+            "lang": page.language,
+            "direction": i18n.direction(page.language),
             **context,
         },
         status_code=status_code,
@@ -116,13 +123,23 @@ def render(page: Page, template: str, status_code: int = 200, **context: Any) ->
 
 
 def render_public(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """Render a page for someone who has not finished logging in."""
-    return TEMPLATES.TemplateResponse(
+    """Render a page for someone who has not finished logging in (in the language they ask for)."""
+    lang = i18n.choose(request, default=get_services(request).settings.default_language)
+    response = TEMPLATES.TemplateResponse(
         request,
         template,
-        {"principal": None, "nav": [], "version": __version__, **context},
+        {
+            "principal": None,
+            "nav": [],
+            "version": __version__,
+            "lang": lang,
+            "direction": i18n.direction(lang),
+        }
+        | context,
         status_code=status_code,
     )
+    i18n.remember(request, response)
+    return response
 
 
 def flash(message: str | Markup, *, ok: bool = True) -> HTMLResponse:

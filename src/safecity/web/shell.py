@@ -59,7 +59,7 @@ from safecity.video.playback import pages as playback_pages
 from safecity.video.playback import views as playback_views
 from safecity.video.wall import pages as wall_pages
 from safecity.video.wall import views as wall_views
-from safecity.web import errors
+from safecity.web import errors, i18n
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 from safecity.web.middleware import GuardMiddleware, ObservabilityMiddleware
 from safecity.web.pages import CurrentPage, render
@@ -153,6 +153,7 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     appeals_views,
     appeals_pages,
     portal_pages,  # the citizen portal: public, no account
+    i18n,  # the Urdu fonts (public)
 )
 
 
@@ -167,6 +168,7 @@ def dashboard(page: CurrentPage, db: Db) -> Response:
 def install(app: FastAPI) -> None:
     """Attach everything the web process serves to `app`."""
     settings = app.state.services.settings
+    i18n.load()  # the translations: a catalog that does not parse stops the start
     app.add_middleware(
         GuardMiddleware,
         max_body_bytes=settings.web.max_body_bytes,

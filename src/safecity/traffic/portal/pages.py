@@ -9,7 +9,6 @@ is read from the request stream here, so its size limit holds while it arrives: 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -24,10 +23,12 @@ from sqlalchemy.orm import Session
 from safecity import __version__
 from safecity.cameras.onboarding import normalise_phone
 from safecity.core.errors import InvalidInput, SafecityError, TooManyRequests
+from safecity.core.languages import LANGUAGES, supported
 from safecity.traffic.appeals import service as appeals
 from safecity.traffic.portal import service
-from safecity.traffic.portal.texts import LANGUAGES, language, text
+from safecity.web import i18n
 from safecity.web.deps import Db, client_addr, get_services
+from safecity.web.i18n import N_, gettext_in
 from safecity.web.pages import TEMPLATES
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,40 @@ def _tokens(request: Request) -> service.Tokens:
 
 def _other(lang: str) -> str:
     return "en" if lang == "ur" else "ur"
+
+
+def language(request: Request, asked: str | None) -> str:
+    """The visitor's language: the one asked for (each link and form carries it), else the browser's
+    Accept-Language, else the configured default."""
+    return (
+        supported(asked)
+        or i18n.from_accept_language(request.headers.get("accept-language", ""))
+        or get_services(request).settings.default_language
+    )
+
+
+# What the pages show for a stored value: the English to translate (extracted from here by `N_`).
+OFFENCES = {
+    "red_light": N_("Crossing a red light"),
+    "over_speed": N_("Over-speeding"),
+    "wrong_way": N_("Driving the wrong way"),
+    "no_parking": N_("Parking or stopping where it is not allowed"),
+    "no_helmet": N_("Riding without a helmet"),
+}
+STATUSES = {
+    "issued": N_("Unpaid"),
+    "paid": N_("Paid"),
+    "overdue": N_("Overdue"),
+    "in_appeal": N_("Under appeal"),
+    "cancelled": N_("Cancelled"),
+}
+EVIDENCE_ROLES = {
+    "public_before": N_("Before the offence"),
+    "public_at": N_("At the offence"),
+    "public_after": N_("After the offence"),
+}
+OUTCOMES = {"cancelled": N_("the challan is cancelled"), "upheld": N_("the challan stands")}
+DECISION_LANGUAGES = {"en": N_("English"), "ur": N_("اردو (Urdu)")}
 
 
 def render(
@@ -71,13 +106,17 @@ def render(
         f"portal/{template}",
         {
             "lang": lang,
-            "direction": "rtl" if lang == "ur" else "ltr",
+            "direction": i18n.direction(lang),
             "other_lang": other,
             "switch_url": switch_url or f"{same.path}?{same.query}",
-            "t": functools.partial(text, lang),
             "when": when,
             "version": __version__,
             "max_mb": get_services(request).settings.challans.max_attachment_bytes / 1_000_000,
+            "offences": OFFENCES,
+            "statuses": STATUSES,
+            "evidence_roles": EVIDENCE_ROLES,
+            "outcomes": OUTCOMES,
+            "decision_languages": DECISION_LANGUAGES,
             **context,
         },
         status_code=status_code,
@@ -110,45 +149,52 @@ def _say(lang: str, exc: SafecityError, request: Request) -> str:
     }
     if isinstance(exc, TooManyRequests):
         fields["seconds"] = exc.retry_after
-    key = exc.code if exc.code in _KNOWN else "generic"
-    return text(lang, key, **fields)
+    sentence = REFUSALS.get(exc.code, GENERIC)
+    return gettext_in(lang, sentence, **fields)  # each sentence takes the fields it names
 
 
-_KNOWN = frozenset(
-    {
-        "too_many_lookups",
-        "bad_plate",
-        "bad_digits",
-        "link_expired",
-        "bad_link",
-        "not_found",
-        "not_appealable",
-        "appeal_window_closed",
-        "already_appealed",
-        "bad_statement",
-        "bad_language",
-        "no_contact",
-        "bad_phone",
-        "bad_email",
-        "bad_form",
-        "attachment_empty",
-        "attachment_too_large",
-        "attachment_not_allowed",
-        "attachment_unreadable",
-        "attachment_too_many_pixels",
-        "attachment_hidden_content",
-        "attachment_active_pdf",
-    }
-)
+NONE_FOUND = N_("No challan was found for this number plate and these CNIC digits.")
+GENERIC = N_("Something went wrong. Please try again.")
+# The refusals the portal explains, by error code.
+REFUSALS = {
+    "too_many_lookups": N_(
+        "Too many look-ups from your connection. Please try again in %(seconds)s seconds."
+    ),
+    "bad_plate": N_("Enter the number plate in English letters and digits, for example LEB-1234."),
+    "bad_digits": N_("Enter exactly four digits: the last four of the owner's CNIC."),
+    "link_expired": N_("This page has expired. Please look up your challans again."),
+    "bad_link": N_("This address is not valid. Please look up your challans again."),
+    "not_found": N_("No such challan was found."),
+    "not_appealable": N_("This challan cannot be appealed in its present state."),
+    "appeal_window_closed": N_("The time to appeal this challan has passed."),
+    "already_appealed": N_("This challan has been appealed already."),
+    "bad_statement": N_("Write your statement in 10 to 4000 characters."),
+    "bad_language": N_("Choose English or Urdu for the decision."),
+    "no_contact": N_("Give a mobile number or an e-mail address for the decision."),
+    "bad_phone": N_("Give a Pakistani mobile number, for example 0300 1234567."),
+    "bad_email": N_("Give an e-mail address, for example name@example.com."),
+    "bad_form": N_("The form could not be read. Please fill it in again."),
+    "attachment_empty": N_("The attached file is empty."),
+    "attachment_too_large": N_("The attached file is too large: at most %(mb)s MB."),
+    "attachment_not_allowed": N_("Only a JPEG or PNG picture or a PDF can be attached."),
+    "attachment_unreadable": N_("The attached file cannot be opened: it may be damaged."),
+    "attachment_too_many_pixels": N_(
+        "The attached picture is too large to open. Please send a smaller picture."
+    ),
+    "attachment_hidden_content": N_(
+        "The attached file contains something other than a picture or a document."
+    ),
+    "attachment_active_pdf": N_("PDFs with scripts or embedded files cannot be accepted."),
+}
 
 
 # --- look-up ----------------------------------------------------------------------------------------
 
 
 @router.get("/portal", response_class=HTMLResponse)
-def lookup_page(request: Request, lang: str = "en") -> Response:
+def lookup_page(request: Request, lang: str = "") -> Response:
     """The look-up form."""
-    return render(request, "lookup.html", language(lang))
+    return render(request, "lookup.html", language(request, lang))
 
 
 @router.post("/portal", response_class=HTMLResponse)
@@ -157,10 +203,10 @@ def lookup_submit(
     db: Db,
     plate: Annotated[str, Form()] = "",
     digits: Annotated[str, Form()] = "",
-    lang: Annotated[str, Form()] = "en",
+    lang: Annotated[str, Form()] = "",
 ) -> Response:
     """Look up (throttled per address, audited); found: on to the results, carrying the look-up's token."""
-    lang = language(lang)
+    lang = language(request, lang)
     switch = f"/portal?lang={_other(lang)}"
     try:
         proof = service.read_lookup(plate, digits)
@@ -190,7 +236,7 @@ def lookup_submit(
             lang,
             404,
             switch_url=switch,
-            error=text(lang, "none_found"),
+            error=gettext_in(lang, NONE_FOUND),
             plate=plate[:40],
         )
     token = _tokens(request).issue(proof)
@@ -202,9 +248,9 @@ def _proof(request: Request, token: str) -> service.Proof:
 
 
 @router.get("/portal/challans", response_class=HTMLResponse)
-def results_page(request: Request, db: Db, t: str = "", lang: str = "en") -> Response:
+def results_page(request: Request, db: Db, t: str = "", lang: str = "") -> Response:
     """The challans of the look-up."""
-    lang = language(lang)
+    lang = language(request, lang)
     try:
         proof = _proof(request, t)
         found = service.challans(session=db, proof=proof, settings=get_services(request).settings.challans)
@@ -243,9 +289,9 @@ def _challan_page(
 
 
 @router.get("/portal/challans/{number}", response_class=HTMLResponse)
-def challan_page(request: Request, db: Db, number: str, t: str = "", lang: str = "en") -> Response:
+def challan_page(request: Request, db: Db, number: str, t: str = "", lang: str = "") -> Response:
     """One challan of the look-up: particulars, how to pay, the blurred evidence, the appeal form."""
-    return _challan_page(request, db, language(lang), t, number[:32])
+    return _challan_page(request, db, language(request, lang), t, number[:32])
 
 
 @router.get("/portal/challans/{number}/evidence/{role}")
@@ -383,9 +429,9 @@ async def appeal_submit(request: Request, db: Db, number: str) -> Response:
     try:
         upload = await read_upload(request, settings.challans.max_attachment_bytes)
     except SafecityError as exc:
-        return message(request, language(request.query_params.get("lang")), exc)
+        return message(request, language(request, request.query_params.get("lang")), exc)
     form = upload.fields
-    lang = language(form.get("lang"))
+    lang = language(request, form.get("lang"))
     token = form.get("t", "")
 
     def file() -> Response:
@@ -449,8 +495,8 @@ async def appeal_submit(request: Request, db: Db, number: str) -> Response:
 
 
 @router.get("/portal/verify/{number}", response_class=HTMLResponse)
-def verify_page(request: Request, db: Db, number: str, code: str = "", lang: str = "en") -> Response:
+def verify_page(request: Request, db: Db, number: str, code: str = "", lang: str = "") -> Response:
     """Whether a printed challan is genuine: its number, date, offence, amount and status (no owner data)."""
-    lang = language(lang)
+    lang = language(request, lang)
     found = service.verify(session=db, number=number, code=code, client_addr=client_addr(request))
     return render(request, "verify.html", lang, 200 if found else 404, found=found, number=number[:32])
