@@ -127,6 +127,9 @@ class DispatchSettings(Section):
     topic_prefix: str = "safecity/units"
     webhook_url: str = ""  # tell units through this URL instead of MQTT
     simulate_units: bool = False  # demo only: units patrol and drive to the incidents they are sent to
+    # Time to dispatch per priority (1 = highest): an incident with no unit sent past it raises an alert.
+    dispatch_targets_s: dict[int, int] = Field(default_factory=lambda: {1: 60, 2: 180, 3: 600, 4: 1800})
+    overdue_check_s: float = Field(default=15.0, gt=0, le=600)  # how often waiting incidents are checked
 
 
 class AnalyticsSettings(Section):

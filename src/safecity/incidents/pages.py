@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from safecity.core.errors import NotFound, SafecityError
 from safecity.events.alerts import pages as alerts_pages
-from safecity.incidents import service
+from safecity.incidents import flows, service
 from safecity.incidents.models import TRANSITIONS, Category, LinkKind, Status
 from safecity.incidents.schemas import MAX_ATTACHMENT_BYTES
 from safecity.incidents.sharing import service as sharing
@@ -116,9 +116,19 @@ def new_incident_submit(
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
-def incident_page(page: CurrentPage, db: Db, incident_id: uuid.UUID) -> Response:
+def incident_page(
+    page: CurrentPage, db: Db, incident_id: uuid.UUID, part: Literal["live"] | None = None
+) -> Response:
+    """One incident. `part=live` is the page's own refresh after a change: the parts that change (status,
+    SOP steps, timeline, forms) without the caller's particulars, so it is not another audited read."""
+    # The live feed's position is read before the incident: a change committed after this reaches the page.
+    feed = get_services(page.request).incident_feed
+    position = feed.position if feed is not None else ""
+    refresh = part == "live"
     try:
-        incident = service.read_incident(session=db, principal=page.principal, incident_id=incident_id)
+        incident = (service.get_incident if refresh else service.read_incident)(
+            session=db, principal=page.principal, incident_id=incident_id
+        )
         in_scope = True
     except NotFound:  # another district's incident may have been shared with the reader's agency
         incident = sharing.read_shared(session=db, principal=page.principal, incident_id=incident_id)
@@ -139,6 +149,10 @@ def incident_page(page: CurrentPage, db: Db, incident_id: uuid.UUID) -> Response
         can_manage=in_scope and page.principal.can(service.MANAGE),
         attachment=LinkKind.ATTACHMENT,
         max_mb=MAX_ATTACHMENT_BYTES // (1024 * 1024),
+        open_steps=service.open_steps(incident),
+        position=position,
+        refresh=refresh,
+        closing=[s.value for s in service.CLOSING],
     )
 
 
@@ -154,16 +168,18 @@ def status_submit(
     status: Annotated[Status, Form()],
     reason: Annotated[str, Form(max_length=500)],
     version: Annotated[int, Form()],
+    open_steps_reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     return htmx_action(
         db,
-        lambda: service.change_status(
+        lambda: flows.change_status(
             session=db,
             principal=page.principal,
             incident_id=incident_id,
             status=status,
             reason=reason,
             version=version,
+            open_steps_reason=open_steps_reason,
         ),
         _here(incident_id),
     )

@@ -31,6 +31,7 @@ from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.events.alerts import service as alerts
 from safecity.events.alerts.models import Alert, AlertStatus
+from safecity.incidents import feed
 from safecity.incidents.models import (
     TRANSITIONS,
     Category,
@@ -112,6 +113,7 @@ def add_timeline(
     incident.events.append(event)
     incident.updated_at = now
     session.flush()
+    feed.note_change(session, incident.id, incident.district_id)
     return event
 
 
@@ -309,6 +311,14 @@ def _reason(reason: str) -> str:
     return reason
 
 
+CLOSING = frozenset({Status.RESOLVED, Status.CLOSED})
+
+
+def open_steps(incident: Incident) -> list[IncidentSopItem]:
+    """The SOP steps of the incident not done yet, in checklist order."""
+    return [item for item in incident.sop_items if item.done_at is None]
+
+
 def change_status(
     *,
     session: Session,
@@ -317,8 +327,13 @@ def change_status(
     status: Status,
     reason: str,
     version: int,
+    open_steps_reason: str = "",
 ) -> Incident:
-    """Move the incident to `status` with a reason; refuses moves not in TRANSITIONS and stale versions."""
+    """Move the incident to `status` with a reason; refuses moves not in TRANSITIONS and stale versions.
+
+    Resolving or closing with SOP steps not done needs `open_steps_reason` (why they were left): the
+    steps and the reason go on the timeline and into the audit log.
+    """
     reason = _reason(reason)
     incident = _locked(session, principal, incident_id)
     _check_version(incident, version)
@@ -329,18 +344,29 @@ def change_status(
             f"an incident cannot go from {old.value} to {status.value}; allowed: {allowed}",
             code="invalid_transition",
         )
+    undone = open_steps(incident) if status in CLOSING else []
+    why_undone = open_steps_reason.strip()
+    if undone and not why_undone:
+        listed = ", ".join(str(item.position) for item in undone)
+        raise InvalidInput(
+            f"{len(undone)} of {len(incident.sop_items)} SOP steps are not done (step {listed}): "
+            f"say why they were left before the incident is {status.value}"
+        )
     incident.status = status
     incident.version += 1
     verb = "reopened" if old == Status.RESOLVED and status == Status.ON_SCENE else "status"
-    add_timeline(
-        session=session,
-        incident=incident,
-        actor=principal,
-        kind="status",
-        text=f"Status {old.value} → {status.value} ({verb}): {reason}",
-        detail={"from": old.value, "to": status.value, "reason": reason},
-    )
-    _audit(session, principal, "incidents.status", incident, to=status.value, reason=reason)
+    detail: dict[str, Any] = {"from": old.value, "to": status.value, "reason": reason}
+    text = f"Status {old.value} → {status.value} ({verb}): {reason}"
+    if undone:
+        detail["open_steps"] = [item.position for item in undone]
+        detail["open_steps_reason"] = why_undone
+        text += (
+            f". {len(undone)} SOP step{'s' if len(undone) > 1 else ''} left undone "
+            f"({', '.join(str(item.position) for item in undone)}): {why_undone}"
+        )
+    add_timeline(session=session, incident=incident, actor=principal, kind="status", text=text, detail=detail)
+    extra = {"open_steps": detail["open_steps"], "open_steps_reason": why_undone} if undone else {}
+    _audit(session, principal, "incidents.status", incident, to=status.value, reason=reason, **extra)
     return incident
 
 
