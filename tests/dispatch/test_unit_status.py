@@ -39,9 +39,7 @@ def test_a_dispatcher_sets_any_status_but_dispatched_and_the_incident_hears_of_i
     with pytest.raises(InvalidInput):  # "dispatched" comes only with an assignment
         dispatch.set_status(session=session, principal=boss, unit_id=mobile.id, status=UnitStatus.DISPATCHED)
     # Out of service takes the unit off its incident, and it is never recommended while so.
-    dispatch.set_status(
-        session=session, principal=boss, unit_id=mobile.id, status=UnitStatus.OUT_OF_SERVICE
-    )
+    dispatch.set_status(session=session, principal=boss, unit_id=mobile.id, status=UnitStatus.OUT_OF_SERVICE)
     assert "PSW-MOB-21 cleared from the incident: out of service" in _texts(crime)
     other = incident(session, boss, district.id, QISSA_KHWANI)
     assert dispatch.recommend(session=session, principal=boss, incident_id=other.id) == []
@@ -85,7 +83,9 @@ def test_closing_an_incident_frees_its_units_for_the_next_one(factory: Factory, 
     assert [r.unit.call_sign for r in recommended] == ["PSW-MOB-22"]
 
 
-def test_a_unit_that_went_busy_stays_busy_when_its_incident_closes(factory: Factory, session: Session) -> None:
+def test_a_unit_that_went_busy_stays_busy_when_its_incident_closes(
+    factory: Factory, session: Session
+) -> None:
     district = factory.district()
     boss = factory.principal(factory.user("dispatcher", districts=[district]))
     sent, idle = (

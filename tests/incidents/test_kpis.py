@@ -203,3 +203,22 @@ def test_dashboard_page_shows_tables_and_charts(
     assert ops.a.name in page and ops.b.name not in page
     assert "Rescue" in page  # the agency table names the agencies
     assert "2026-11-03: 4 incidents" in page
+
+
+def test_an_open_incident_is_pending_until_its_target_passes_then_missed(
+    factory: Factory, session: Session
+) -> None:
+    district = factory.district()
+    supervisor = factory.principal(factory.user("supervisor", districts=[district]))
+    now = dt.datetime.now(dt.UTC)
+    _incident(session, district, Category.FIRE, now - dt.timedelta(seconds=20))  # still in time
+    session.flush()
+    report = kpis.response_report(session=session, principal=supervisor, dispatch_target_s=60)
+    overall = report.overall
+    assert (overall.dispatch_within, overall.dispatch_missed, overall.dispatch_pending) == (0, 0, 1)
+    assert overall.dispatch_within_share is None  # nothing judged yet: no share, not 100 %
+    late = kpis.response_report(session=session, principal=supervisor, dispatch_target_s=10)
+    assert (late.overall.dispatch_within, late.overall.dispatch_missed) == (0, 1)
+    assert late.overall.dispatch_within_share == 0
+    assert kpis.judge(None, target_s=60, age_s=5, closed=True) == "missed"  # closed, never sent
+    assert kpis.judge(30, target_s=60, age_s=5000, closed=True) == "within"
