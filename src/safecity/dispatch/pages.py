@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from safecity.core.errors import SafecityError
 from safecity.dispatch import service, views
 from safecity.dispatch.models import WORKING, Unit, UnitStatus
+from safecity.incidents.models import Incident
 from safecity.web.deps import Db
 from safecity.web.pages import CurrentPage, flash, htmx_action, render
 
@@ -67,10 +68,12 @@ def unit_status_submit(
 def dispatch_panel(page: CurrentPage, db: Db, incident_id: uuid.UUID) -> Response:
     """The incident page's dispatch panel: units sent so far, and the nearest suitable available ones."""
     assignments = service.list_assignments(session=db, principal=page.principal, incident_id=incident_id)
-    can_dispatch = page.principal.can("dispatch.manage")
+    incident = db.get_one(Incident, incident_id)  # list_assignments checked that the principal sees it
+    # A resolved or closed incident takes no more units: no recommendations, no dispatch buttons.
+    can_dispatch = page.principal.can("dispatch.manage") and incident.status not in service.CLOSED_STATUSES
     recommended = (
         service.recommend(session=db, principal=page.principal, incident_id=incident_id)
-        if can_dispatch
+        if can_dispatch and incident.latitude is not None
         else []
     )
     units = {u.id: u for u in service.list_units(session=db, principal=page.principal, limit=5000)}
@@ -82,6 +85,7 @@ def dispatch_panel(page: CurrentPage, db: Db, incident_id: uuid.UUID) -> Respons
         recommended=recommended,
         units=units,
         can_dispatch=can_dispatch,
+        located=incident.latitude is not None,
     )
 
 

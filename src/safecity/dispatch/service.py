@@ -35,7 +35,7 @@ SELF = "units.self"  # a unit's own terminal: its own status and position
 CITY_SPEED_MPS = 30_000 / 3600  # assumed average speed through city traffic: 30 km/h
 EARTH_RADIUS_M = 6_371_008.8
 MAX_RECOMMENDATIONS = 50
-_CLOSED = frozenset({IncidentStatus.RESOLVED, IncidentStatus.CLOSED})
+_CLOSED = CLOSED_STATUSES = frozenset({IncidentStatus.RESOLVED, IncidentStatus.CLOSED})
 
 
 @cache

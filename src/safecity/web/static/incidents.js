@@ -11,7 +11,10 @@ function initIncidentMap(el) {
     if (marker) marker.setLatLng([lat, lon]);
     else marker = L.marker([lat, lon]).addTo(map);
   };
-  safecity.pickPlace(map, form, (at) => place(at.lat, at.lng));
+  safecity.pickPlace(map, form, (at) => {
+    place(at.lat, at.lng);
+    form.dispatchEvent(new Event("change"));  // both coordinates are set now: the pair check clears
+  });
   // Coordinates typed by hand (read out by a caller) move the marker too.
   const typed = () => {
     const lat = parseFloat(form.elements.latitude.value);
@@ -25,8 +28,27 @@ function initIncidentMap(el) {
   form.elements.longitude.addEventListener("change", typed);
 }
 
+// The call-taker's form: a location is both coordinates or neither (checked before sending).
+function initLocationPair(form) {
+  const lat = form.elements.latitude;
+  const lon = form.elements.longitude;
+  if (!lat || !lon) return;
+  const check = () => {
+    const half = (lat.value === "") !== (lon.value === "");
+    const message = half ? "Give both latitude and longitude, or neither (click the map to set both)." : "";
+    (lat.value === "" ? lat : lon).setCustomValidity(message);
+    (lat.value === "" ? lon : lat).setCustomValidity("");
+  };
+  lat.addEventListener("input", check);
+  lon.addEventListener("input", check);
+  form.addEventListener("change", check);
+  check();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-incident-map]").forEach(initIncidentMap);
+  const callForm = document.getElementById("incident-form");
+  if (callForm) initLocationPair(callForm);
 });
 
 // An incident's page follows the live incident feed: when this incident changes (a unit sent, a unit's
