@@ -78,6 +78,8 @@ def raise_overdue(
         .where(Incident.status == Status.NEW, late, ~said)
         .order_by(Incident.priority, Incident.created_at)
         .limit(200)
+        # Web processes each run this check: one takes an incident, the others skip it (PostgreSQL).
+        .with_for_update(skip_locked=True)
     )
     raised: list[AlertOut] = []
     for incident in session.scalars(query).all():
