@@ -276,6 +276,12 @@ def test_units_dispatch_sops_and_kpis_stay_true(desk: Desk, chromium: Browser) -
     expect(medical.get_by_test_id("dispatch-within")).to_contain_text("1 missed")
     expect(dispatcher.get_by_test_id("chart-times-y-title")).to_have_text("minutes (median)")
 
+    # ... and the incident list flags it: no unit for twenty minutes, past the P2 target.
+    dispatcher.goto(f"{desk.url}/incidents")
+    waiting = dispatcher.get_by_test_id("incidents").locator("tr", has_text="Man collapsed")
+    expect(waiting.get_by_test_id("overdue")).to_have_text("No unit for 20 min (target 3.0 min)")
+    expect(dispatcher.get_by_test_id("incidents").get_by_test_id("overdue")).to_have_count(1)
+
     # 8. The three pages at both sizes: nothing sideways, the controls in view, photographed.
     SHOTS.mkdir(parents=True, exist_ok=True)
     for width, height in SIZES:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from safecity.core.db import utcnow
 from safecity.core.errors import NotFound, SafecityError
 from safecity.events.alerts import pages as alerts_pages
 from safecity.incidents import flows, service
@@ -55,10 +56,14 @@ def incidents_page(
         priority=priority if priority in PRIORITY_NAMES else None,
         limit=PAGE_SIZE,
     )
+    targets = get_services(page.request).settings.dispatch.dispatch_targets_s
+    now = utcnow()
     return render(
         page,
         "incidents/list.html",
         incidents=found,
+        overdue={i.id: s for i in found if (s := service.waiting_overdue(i, targets, now)) is not None},
+        targets=targets,
         status=status,
         category=category,
         priority=priority,
@@ -150,6 +155,10 @@ def incident_page(
         attachment=LinkKind.ATTACHMENT,
         max_mb=MAX_ATTACHMENT_BYTES // (1024 * 1024),
         open_steps=service.open_steps(incident),
+        overdue_s=service.waiting_overdue(
+            incident, get_services(page.request).settings.dispatch.dispatch_targets_s, utcnow()
+        ),
+        target_s=get_services(page.request).settings.dispatch.dispatch_targets_s.get(incident.priority),
         position=position,
         refresh=refresh,
         closing=[s.value for s in service.CLOSING],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -312,6 +313,15 @@ def _reason(reason: str) -> str:
 
 
 CLOSING = frozenset({Status.RESOLVED, Status.CLOSED})
+
+
+def waiting_overdue(incident: Incident, targets_s: dict[int, int], now: dt.datetime) -> int | None:
+    """Seconds a new incident (no unit sent) has waited, if past its priority's target; else None."""
+    target = targets_s.get(incident.priority)
+    waited = (now - incident.created_at).total_seconds()
+    if incident.status != Status.NEW or target is None or waited <= target:
+        return None
+    return int(waited)
 
 
 def open_steps(incident: Incident) -> list[IncidentSopItem]:
