@@ -16,7 +16,7 @@ from safecity.audit.models import AuditEntry
 from safecity.auth import tokens
 from safecity.core.errors import InvalidInput, NotFound, PermissionDenied
 from safecity.dispatch import service as dispatch
-from safecity.dispatch.models import UnitStatus
+from safecity.dispatch.models import Assignment, UnitStatus
 from safecity.incidents import flows
 from safecity.incidents.models import Incident, Status
 
@@ -184,6 +184,8 @@ def test_a_unit_sets_its_own_status_with_its_token_and_no_other_units(
     session.expire_all()
     assert session.get_one(Incident, crime.id).status == Status.ON_SCENE
     assert "PSW-MOB-25 arrived on scene" in _texts(session.get_one(Incident, crime.id))
+    sent = session.scalars(select(Assignment).where(Assignment.incident_id == crime.id)).one()
+    assert sent.arrived_at is not None and sent.acknowledged_at is not None  # there: it got the call
     refused = client.post("/api/v1/units/me/status", json={"status": "dispatched"}, headers=bearer)
     assert refused.status_code == 422
     # The unit's token cannot touch another unit, nor use the dispatcher's route.

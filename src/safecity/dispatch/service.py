@@ -196,6 +196,9 @@ def apply_status(*, session: Session, unit: Unit, status: UnitStatus, actor: Pri
     now = utcnow()
     assignment = _open_assignment(session, unit.id)
     incident = _incident_for_update(session, assignment.incident_id) if assignment is not None else None
+    if assignment is not None and status in (UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE):
+        # A unit on its way (or there) got its dispatch, whether or not it acknowledged it first.
+        assignment.acknowledged_at = assignment.acknowledged_at or now
     if assignment is not None and status == UnitStatus.ON_SCENE and assignment.arrived_at is None:
         assignment.arrived_at = now
         if incident is not None:
