@@ -131,6 +131,12 @@ class DispatchSettings(Section):
     dispatch_targets_s: dict[int, int] = Field(default_factory=lambda: {1: 60, 2: 180, 3: 600, 4: 1800})
     overdue_check_s: float = Field(default=15.0, gt=0, le=600)  # how often waiting incidents are checked
 
+    @model_validator(mode="after")
+    def _targets(self) -> DispatchSettings:
+        if any(p not in (1, 2, 3, 4) or not 1 <= s <= 86_400 for p, s in self.dispatch_targets_s.items()):
+            raise ValueError("dispatch_targets_s maps priorities 1-4 to 1 to 86400 seconds")
+        return self
+
 
 class AnalyticsSettings(Section):
     """The AI analytics run by this process: which detector, how eagerly, and what becomes an alert."""
