@@ -17,6 +17,8 @@ from safecity.analytics.plates.hotlists.flows import HotlistMatcher
 from safecity.config import Settings, load_settings
 from safecity.dispatch import positions, simulator
 from safecity.events import service as events
+from safecity.incidents import feed as incident_feed
+from safecity.incidents import flows as incident_flows
 from safecity.runtime import Services, build_services
 from safecity.traffic import flows as traffic
 from safecity.traffic.challans import flows as challans
@@ -42,6 +44,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await services.bus.start()
         await services.alert_feed.start()
         await services.event_feed.start()
+        if services.incident_feed is not None:
+            await services.incident_feed.start()
+        # Committed changes of incidents go to the live feed (the incident page follows it).
+        stop_publishing = incident_feed.publish_after_commit(
+            services.session_factory, services.bus, asyncio.get_running_loop()
+        )
         if services.video is not None:
             await services.video.start()
         if services.analytics is not None:
@@ -102,6 +110,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             if dispatch.simulate_units
             else None
         )
+        # Incidents waiting for a unit past their priority's target raise an alert, once each.
+        overdue = asyncio.create_task(
+            incident_flows.run_overdue(
+                session_factory=services.session_factory,
+                bus=services.bus,
+                targets_s=dispatch.dispatch_targets_s,
+                stop=stop,
+                every_s=dispatch.overdue_check_s,
+            ),
+            name="incidents-overdue",
+        )
         logger.info("safecity %s started", __version__, extra={"mode": services.settings.mode})
         # What start-up built (modules, models, route tables) lives as long as the process: frozen, the
         # garbage collector no longer walks it, so its full collections, which run on the event loop's
@@ -114,7 +133,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             gc.unfreeze()
             stop.set()
             services.replays.cancel_all()
-            for task in (event_store, hotlist_matcher, units, demo_units, *traffic_tasks):
+            for task in (event_store, hotlist_matcher, units, demo_units, overdue, *traffic_tasks):
                 if task is not None:
                     await task
             if services.violations is not None:
@@ -123,6 +142,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 await services.analytics.stop()
             if services.video is not None:
                 await services.video.stop()
+            stop_publishing()
+            if services.incident_feed is not None:
+                await services.incident_feed.stop()
             await services.event_feed.stop()
             await services.alert_feed.stop()
             await services.bus.close()

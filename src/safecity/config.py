@@ -127,6 +127,15 @@ class DispatchSettings(Section):
     topic_prefix: str = "safecity/units"
     webhook_url: str = ""  # tell units through this URL instead of MQTT
     simulate_units: bool = False  # demo only: units patrol and drive to the incidents they are sent to
+    # Time to dispatch per priority (1 = highest): an incident with no unit sent past it raises an alert.
+    dispatch_targets_s: dict[int, int] = Field(default_factory=lambda: {1: 60, 2: 180, 3: 600, 4: 1800})
+    overdue_check_s: float = Field(default=15.0, gt=0, le=600)  # how often waiting incidents are checked
+
+    @model_validator(mode="after")
+    def _targets(self) -> DispatchSettings:
+        if any(p not in (1, 2, 3, 4) or not 1 <= s <= 86_400 for p, s in self.dispatch_targets_s.items()):
+            raise ValueError("dispatch_targets_s maps priorities 1-4 to 1 to 86400 seconds")
+        return self
 
 
 class AnalyticsSettings(Section):

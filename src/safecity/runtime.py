@@ -17,6 +17,7 @@ from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory
 from safecity.dispatch.notifiers import Notifier, build_notifier
 from safecity.events.feed import AlertFeed, EventFeed, durable_name
+from safecity.incidents.feed import IncidentFeed
 from safecity.traffic.violations.flows import ViolationsRuntime
 from safecity.video.flows import VideoRuntime
 
@@ -39,6 +40,7 @@ class Services:
     replays: ReplayJobs = field(default_factory=ReplayJobs)  # rule replays started from the rule editor
     # The vehicle registry connector (its circuit breaker and cache are shared by the process's requests).
     vehicle_registry: VehicleRegistry = field(default_factory=lambda: build_registry(RegistrySettings()))
+    incident_feed: IncidentFeed | None = None  # changes of incidents, live (the incident page follows it)
 
 
 def build_services(settings: Settings, *, session_factory: sessionmaker[Session] | None = None) -> Services:
@@ -64,6 +66,7 @@ def build_services(settings: Settings, *, session_factory: sessionmaker[Session]
         dispatch_notifier=_notifier(settings.dispatch),
         engine=engine,
         vehicle_registry=build_registry(settings.registry),
+        incident_feed=IncidentFeed(bus, durable=durable_name("incident-feed")),
     )
 
 

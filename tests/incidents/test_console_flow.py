@@ -197,9 +197,9 @@ def test_alert_to_arrival_in_the_control_room(room: Room, chromium: Browser) -> 
     overall = page.get_by_test_id("kpis-overall").locator("tbody tr").first
     cells = overall.locator("td")
     expect(cells.nth(1)).to_have_text("1")  # incidents
-    expect(cells.nth(2)).to_have_text("1")  # dispatched
+    expect(cells.nth(2)).to_have_text("1 of 1")  # dispatched
     expect(cells.nth(3)).to_have_text(re.compile(r"^\d+ s$"))  # median time to dispatch
-    expect(cells.nth(6)).to_have_text("1")  # arrived
+    expect(cells.nth(6)).to_have_text("1 of 1")  # arrived
     expect(cells.nth(7)).to_have_text(re.compile(r"^\d+ s$"))  # median time to arrive
     expect(page.get_by_test_id("kpis-agency")).to_contain_text("Police")
 

@@ -205,6 +205,7 @@ def test_status_moves_with_reasons_and_refuses_bad_moves(session: Session, room:
             status=status,
             reason=f"step to {status.value}",
             version=version,
+            open_steps_reason="a drill: no step was needed",
         )
     assert incident.status == Status.CLOSED
     statuses = [e.detail["to"] for e in incident.events if e.kind == "status"]

@@ -111,10 +111,14 @@ def test_figures_per_district_category_and_agency(session: Session, ops: Ops) ->
     assert (overall.count, overall.dispatched, overall.arrived) == (6, 5, 4)
     assert overall.dispatch_median_s == 60
     assert overall.dispatch_p90_s == 120  # nearest rank: the 5th of 5
-    assert overall.dispatch_within_share == pytest.approx(3 / 5)
+    # The incident never dispatched counts as missed, not as left out: 3 of 6 within 60 s, not 3 of 5.
+    assert (overall.dispatch_within, overall.dispatch_missed, overall.dispatch_pending) == (3, 3, 0)
+    assert overall.dispatch_within_share == pytest.approx(3 / 6)
     assert overall.arrival_median_s == 600  # (500 + 700) / 2; the first unit on scene counts
     assert overall.arrival_p90_s == 900
-    assert overall.arrival_within_share == pytest.approx(2 / 4)
+    # Never reached (one dispatched, one not) are missed too: 2 of 6 within 600 s.
+    assert (overall.arrival_within, overall.arrival_missed, overall.arrival_pending) == (2, 4, 0)
+    assert overall.arrival_within_share == pytest.approx(2 / 6)
     assert report.by_district[0].figures == overall
 
     by_category = {g.key: g.figures for g in report.by_category}
@@ -122,6 +126,7 @@ def test_figures_per_district_category_and_agency(session: Session, ops: Ops) ->
     assert by_category["medical"].count == 3 and by_category["medical"].dispatched == 2
     assert by_category["medical"].dispatch_median_s == 105
     assert by_category["medical"].dispatch_within_share == 0
+    assert (by_category["medical"].dispatch_within, by_category["medical"].dispatch_missed) == (0, 3)
 
     by_agency = {g.key: g.figures for g in report.by_agency}
     assert set(by_agency) == {"police", "rescue1122"}
@@ -139,8 +144,8 @@ def test_targets_change_the_shares(session: Session, ops: Ops) -> None:
         dispatch_target_s=90,
         arrival_target_s=300,
     )
-    assert report.overall.dispatch_within_share == pytest.approx(4 / 5)
-    assert report.overall.arrival_within_share == pytest.approx(1 / 4)
+    assert report.overall.dispatch_within_share == pytest.approx(4 / 6)
+    assert report.overall.arrival_within_share == pytest.approx(1 / 6)
 
 
 def test_daily_figures_use_local_days(session: Session, ops: Ops) -> None:
@@ -198,3 +203,22 @@ def test_dashboard_page_shows_tables_and_charts(
     assert ops.a.name in page and ops.b.name not in page
     assert "Rescue" in page  # the agency table names the agencies
     assert "2026-11-03: 4 incidents" in page
+
+
+def test_an_open_incident_is_pending_until_its_target_passes_then_missed(
+    factory: Factory, session: Session
+) -> None:
+    district = factory.district()
+    supervisor = factory.principal(factory.user("supervisor", districts=[district]))
+    now = dt.datetime.now(dt.UTC)
+    _incident(session, district, Category.FIRE, now - dt.timedelta(seconds=20))  # still in time
+    session.flush()
+    report = kpis.response_report(session=session, principal=supervisor, dispatch_target_s=60)
+    overall = report.overall
+    assert (overall.dispatch_within, overall.dispatch_missed, overall.dispatch_pending) == (0, 0, 1)
+    assert overall.dispatch_within_share is None  # nothing judged yet: no share, not 100 %
+    late = kpis.response_report(session=session, principal=supervisor, dispatch_target_s=10)
+    assert (late.overall.dispatch_within, late.overall.dispatch_missed) == (0, 1)
+    assert late.overall.dispatch_within_share == 0
+    assert kpis.judge(None, target_s=60, age_s=5, closed=True) == "missed"  # closed, never sent
+    assert kpis.judge(30, target_s=60, age_s=5000, closed=True) == "within"

@@ -111,6 +111,7 @@ def test_repeated_presses_join_the_open_incident_until_it_is_resolved(
         status=Status.RESOLVED,
         reason="Caller safe",
         version=first.version,
+        open_steps_reason="The caller was safe before any step was needed",
     )
     later, created = panic.press(session=session, principal=APP, phone=PHONE, latitude=34.01, longitude=71.52)
     assert created and later.id != first.id

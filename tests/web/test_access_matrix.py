@@ -1066,6 +1066,29 @@ CASES = [
         "signals.report",
         lambda w: (f"/api/v1/traffic/signals/{_matrix_signal(w)}/state", {"light": "red"}),
     ),
+    # a unit's own terminal (units.self): its own unit only; the live incident feed
+    Case("GET", "/api/v1/units/me", "units.self", lambda w: (f"/api/v1/units/me?u={_own_unit(w)}", None)),
+    Case(
+        "POST",
+        "/api/v1/units/me/status",
+        "units.self",
+        lambda w: (f"/api/v1/units/me/status?u={_own_unit(w)}", {"status": "busy"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/units/me/position",
+        "units.self",
+        lambda w: (
+            f"/api/v1/units/me/position?u={_own_unit(w)}",
+            {"lat": 34.0, "lon": 71.5, "at": dt.datetime.now(dt.UTC).isoformat()},
+        ),
+    ),
+    Case(
+        "GET",
+        "/api/v1/incidents/stream",
+        "incidents.read",
+        lambda w: ("/api/v1/incidents/stream?max_seconds=0.05", None),  # ends soon, so the test reads it all
+    ),
 ]
 
 # Routes that belong to logging in itself, not to a role.
@@ -1822,3 +1845,23 @@ def _matrix_signal(world: World) -> str:
     signal = violations.create_signal(session=session, principal=_matrix_enforcer(), data=data)
     session.commit()
     return str(signal.id)
+
+
+def _own_unit(world: World) -> str:
+    """A unit in district A whose terminal is the acting "unit" account, if one is acting (else no unit)."""
+    from sqlalchemy import select
+
+    from safecity.auth.models import UserRole
+    from safecity.dispatch.models import Unit
+
+    session = object_session(world.a)
+    assert session is not None
+    account = session.scalars(select(UserRole.user_id).where(UserRole.role_name == "unit")).first()
+    if account is None:
+        return "none"
+    unit = session.scalars(select(Unit).where(Unit.account_id == account)).first()
+    if unit is None:
+        unit = session.get_one(Unit, uuid.UUID(_dispatch_unit(world)))
+        unit.account_id = account
+        session.commit()
+    return str(unit.id)

@@ -31,6 +31,7 @@ LEFT_OUT = {
     ("GET", "/api/v1/events/stream"): "a live stream",
     ("GET", "/api/v1/alerts/stream"): "a live stream",
     ("GET", "/api/v1/cameras/{camera_id}/live.mjpeg"): "a live stream",
+    ("GET", "/api/v1/incidents/stream"): "a live stream",
 }
 EXAMPLES = 12  # per operation and mode: bounded, the whole run stays within a couple of minutes
 CHECKS = [not_a_server_error, negative_data_rejection]

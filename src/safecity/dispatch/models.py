@@ -23,6 +23,12 @@ class UnitStatus(enum.StrEnum):
     ON_SCENE = "on_scene"
     RETURNING = "returning"
     OFF_DUTY = "off_duty"
+    BUSY = "busy"  # on duty but not free for a new incident (a task of its own, refuelling ...)
+    OUT_OF_SERVICE = "out_of_service"  # the vehicle cannot be sent (breakdown, repair)
+
+
+# The statuses of a unit that is working an incident: closing the incident makes it available again.
+WORKING = frozenset({UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE, UnitStatus.RETURNING})
 
 
 class Agency(Base):
@@ -72,6 +78,10 @@ class Unit(Base):
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     position_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The machine account the unit's own terminal (mobile client) signs in as: it may set this unit's status.
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), unique=True
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 

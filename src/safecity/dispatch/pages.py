@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter, BackgroundTasks, Form
 from fastapi.responses import HTMLResponse, Response
 
 from safecity.core.errors import SafecityError
 from safecity.dispatch import service, views
-from safecity.dispatch.models import Unit
+from safecity.dispatch.models import WORKING, Unit, UnitStatus
+from safecity.incidents.models import Incident
 from safecity.web.deps import Db
-from safecity.web.pages import CurrentPage, flash, render
+from safecity.web.pages import CurrentPage, flash, htmx_action, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,7 +38,29 @@ def units_page(page: CurrentPage, db: Db) -> Response:
     units = service.list_units(session=db, principal=page.principal, limit=5000)
     agencies = {a.id: a.name for a in service.list_agencies(session=db, principal=page.principal)}
     return render(
-        page, "dispatch/units.html", units=units, agencies=agencies, points=unit_points(units, agencies)
+        page,
+        "dispatch/units.html",
+        units=units,
+        agencies=agencies,
+        points=unit_points(units, agencies),
+        working=service.current_incidents(session=db, units=units),
+        working_statuses=[s.value for s in WORKING],
+        settable=service.SETTABLE,
+        labels=service.STATUS_LABELS,
+        can_manage=page.principal.can(service.MANAGE),
+        counts={s: sum(1 for u in units if u.status == s) for s in UnitStatus},
+    )
+
+
+@router.post("/units/{unit_id}/status")
+def unit_status_submit(
+    page: CurrentPage, db: Db, unit_id: uuid.UUID, status: Annotated[UnitStatus, Form()]
+) -> Response:
+    """A dispatcher changes a unit's status from the units page; audited, its incident is told."""
+    return htmx_action(
+        db,
+        lambda: service.set_status(session=db, principal=page.principal, unit_id=unit_id, status=status),
+        "/units",
     )
 
 
@@ -44,10 +68,12 @@ def units_page(page: CurrentPage, db: Db) -> Response:
 def dispatch_panel(page: CurrentPage, db: Db, incident_id: uuid.UUID) -> Response:
     """The incident page's dispatch panel: units sent so far, and the nearest suitable available ones."""
     assignments = service.list_assignments(session=db, principal=page.principal, incident_id=incident_id)
-    can_dispatch = page.principal.can("dispatch.manage")
+    incident = db.get_one(Incident, incident_id)  # list_assignments checked that the principal sees it
+    # A resolved or closed incident takes no more units: no recommendations, no dispatch buttons.
+    can_dispatch = page.principal.can("dispatch.manage") and incident.status not in service.CLOSED_STATUSES
     recommended = (
         service.recommend(session=db, principal=page.principal, incident_id=incident_id)
-        if can_dispatch
+        if can_dispatch and incident.latitude is not None
         else []
     )
     units = {u.id: u for u in service.list_units(session=db, principal=page.principal, limit=5000)}
@@ -59,6 +85,7 @@ def dispatch_panel(page: CurrentPage, db: Db, incident_id: uuid.UUID) -> Respons
         recommended=recommended,
         units=units,
         can_dispatch=can_dispatch,
+        located=incident.latitude is not None,
     )
 
 

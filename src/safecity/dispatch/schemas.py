@@ -41,6 +41,7 @@ class UnitIn(InModel):
     home_station_id: uuid.UUID | None = None
     district_id: uuid.UUID
     status: UnitStatus = UnitStatus.OFF_DUTY
+    account_id: uuid.UUID | None = None  # the account its own terminal signs in as (role "unit")
 
 
 class StatusIn(InModel):
@@ -72,6 +73,7 @@ class UnitOut(OutModel):
     latitude: float | None
     longitude: float | None
     position_at: dt.datetime | None
+    account_id: uuid.UUID | None
     version: int
 
 

@@ -16,10 +16,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
+from safecity.auth.models import User
 from safecity.auth.principal import Principal
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound
-from safecity.dispatch.models import Agency, Assignment, Unit, UnitStatus
+from safecity.dispatch.models import WORKING, Agency, Assignment, Unit, UnitStatus
 from safecity.dispatch.schemas import UnitIn
 from safecity.incidents import service as incidents
 from safecity.incidents.models import TRANSITIONS, Incident
@@ -30,10 +31,11 @@ logger = logging.getLogger(__name__)
 
 READ = "incidents.read"
 MANAGE = "dispatch.manage"
+SELF = "units.self"  # a unit's own terminal: its own status and position
 CITY_SPEED_MPS = 30_000 / 3600  # assumed average speed through city traffic: 30 km/h
 EARTH_RADIUS_M = 6_371_008.8
 MAX_RECOMMENDATIONS = 50
-_CLOSED = frozenset({IncidentStatus.RESOLVED, IncidentStatus.CLOSED})
+_CLOSED = CLOSED_STATUSES = frozenset({IncidentStatus.RESOLVED, IncidentStatus.CLOSED})
 
 
 @cache
@@ -103,6 +105,11 @@ def create_unit(*, session: Session, principal: Principal, data: UnitIn) -> Unit
             raise InvalidInput("the home station is not a police station of the unit's district")
     if session.scalars(select(Unit.id).where(Unit.call_sign == data.call_sign)).first() is not None:
         raise Conflict(f"call sign {data.call_sign} is in use", code="call_sign_taken")
+    if data.account_id is not None:
+        if session.get(User, data.account_id) is None:
+            raise InvalidInput("no account with that id")
+        if session.scalars(select(Unit.id).where(Unit.account_id == data.account_id)).first() is not None:
+            raise Conflict("that account is the terminal of another unit", code="account_taken")
     unit = Unit(
         id=uuid.uuid4(),
         agency_id=agency.id,
@@ -113,6 +120,7 @@ def create_unit(*, session: Session, principal: Principal, data: UnitIn) -> Unit
         home_station_id=data.home_station_id,
         district_id=data.district_id,
         status=data.status,
+        account_id=data.account_id,
         version=1,
     )
     session.add(unit)
@@ -121,8 +129,18 @@ def create_unit(*, session: Session, principal: Principal, data: UnitIn) -> Unit
     return unit
 
 
+STATUS_LABELS = {s: s.value.replace("_", " ") for s in UnitStatus}
+# What a dispatcher or the unit itself may set by hand: "dispatched" comes only with an assignment.
+SETTABLE = tuple(s for s in UnitStatus if s != UnitStatus.DISPATCHED)
+
+
 def set_status(*, session: Session, principal: Principal, unit_id: uuid.UUID, status: UnitStatus) -> Unit:
-    """Change a unit's status (a manager, or the unit's own token); on_scene marks the arrival."""
+    """A dispatcher changes a unit's status (dispatch.manage in its district); audited.
+
+    on_scene marks the arrival at the incident it was sent to; a status that takes the unit off its
+    incident (available, busy, off duty, out of service) clears its assignment. "dispatched" is set only
+    by sending the unit to an incident.
+    """
     principal.require(MANAGE)
     unit = _unit_for_update(session, unit_id)
     if unit is None or not principal.sees_district(unit.district_id):
@@ -130,31 +148,127 @@ def set_status(*, session: Session, principal: Principal, unit_id: uuid.UUID, st
     return apply_status(session=session, unit=unit, status=status, actor=principal)
 
 
+def current_incidents(*, session: Session, units: list[Unit]) -> dict[uuid.UUID, Incident]:
+    """The incident each of these units is working now (its open assignment), by unit id."""
+    if not units:
+        return {}
+    rows = session.execute(
+        select(Assignment.unit_id, Incident)
+        .join(Incident, Incident.id == Assignment.incident_id)
+        .where(Assignment.unit_id.in_([u.id for u in units]), Assignment.cleared_at.is_(None))
+        .order_by(Assignment.assigned_at)
+    ).all()
+    return {unit_id: incident for unit_id, incident in rows}  # noqa: C416 (rows are Row tuples)
+
+
+def own_unit(*, session: Session, principal: Principal, lock: bool = False) -> Unit:
+    """The unit whose terminal account the principal is (units.self); NotFound when it is none."""
+    principal.require(SELF)
+    if principal.user_id is None:
+        raise NotFound("no unit is linked to this account")
+    query = select(Unit).where(Unit.account_id == principal.user_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    unit = session.scalars(query).one_or_none()
+    if unit is None:
+        raise NotFound("no unit is linked to this account")
+    return unit
+
+
+def set_own_status(*, session: Session, principal: Principal, status: UnitStatus) -> Unit:
+    """A unit's terminal sets its own unit's status (and no other unit's); audited as the terminal."""
+    unit = own_unit(session=session, principal=principal, lock=True)
+    return apply_status(session=session, unit=unit, status=status, actor=principal)
+
+
 def apply_status(*, session: Session, unit: Unit, status: UnitStatus, actor: Principal) -> Unit:
-    """Record a unit's new status and what it means for its open assignment; the caller checked access."""
+    """Record a unit's new status and what it means for its open assignment; the caller checked access.
+
+    The incident the unit works is told on its timeline (and so on every screen showing it).
+    """
+    if status == UnitStatus.DISPATCHED:
+        raise InvalidInput("a unit is dispatched by sending it to an incident, not by setting its status")
     previous = unit.status
+    if previous == status:
+        return unit
     unit.status = status
     unit.version += 1
     now = utcnow()
     assignment = _open_assignment(session, unit.id)
+    incident = _incident_for_update(session, assignment.incident_id) if assignment is not None else None
+    if assignment is not None and status in (UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE):
+        # A unit on its way (or there) got its dispatch, whether or not it acknowledged it first.
+        assignment.acknowledged_at = assignment.acknowledged_at or now
     if assignment is not None and status == UnitStatus.ON_SCENE and assignment.arrived_at is None:
         assignment.arrived_at = now
-        incident = _incident_for_update(session, assignment.incident_id)
         if incident is not None:
             _move_incident(incident, IncidentStatus.ON_SCENE)
-            incidents.add_timeline(
-                session=session,
-                incident=incident,
-                actor=actor,
-                kind="dispatch",
-                text=f"{unit.call_sign} arrived on scene",
-                detail={"unit_id": str(unit.id), "assignment_id": str(assignment.id)},
-            )
-    elif assignment is not None and status in (UnitStatus.AVAILABLE, UnitStatus.OFF_DUTY):
+        text = f"{unit.call_sign} arrived on scene"
+    elif assignment is not None and status not in WORKING:
         assignment.cleared_at = now
+        text = f"{unit.call_sign} cleared from the incident: {STATUS_LABELS[status]}"
+    else:
+        text = f"{unit.call_sign} is {STATUS_LABELS[status]}"
+    if assignment is not None and incident is not None:
+        incidents.add_timeline(
+            session=session,
+            incident=incident,
+            actor=actor,
+            kind="dispatch",
+            text=text,
+            detail={
+                "unit_id": str(unit.id),
+                "assignment_id": str(assignment.id),
+                "from": previous.value,
+                "to": status.value,
+            },
+        )
     session.flush()
     _audit(session, actor, "dispatch.unit_status", unit, {"from": previous.value, "to": status.value})
     return unit
+
+
+def release_units(*, session: Session, actor: Principal, incident: Incident) -> list[Unit]:
+    """Clear every open assignment of a closed incident: its working units are available again.
+
+    Each freed unit is a line on the incident's timeline and an audited status change.
+    """
+    query = (
+        select(Assignment)
+        .where(Assignment.incident_id == incident.id, Assignment.cleared_at.is_(None))
+        .order_by(Assignment.assigned_at)
+    )
+    now = utcnow()
+    freed: list[Unit] = []
+    for assignment in session.scalars(query).all():
+        assignment.cleared_at = now
+        unit = _unit_for_update(session, assignment.unit_id)
+        if unit is None:
+            continue
+        if unit.status not in WORKING:  # busy, off duty ...: what the unit said last stands
+            text = f"{unit.call_sign} released from the incident (it stays {STATUS_LABELS[unit.status]})"
+        else:
+            previous = unit.status
+            unit.status, unit.version = UnitStatus.AVAILABLE, unit.version + 1
+            freed.append(unit)
+            _audit(
+                session,
+                actor,
+                "dispatch.unit_status",
+                unit,
+                {"from": previous.value, "to": UnitStatus.AVAILABLE.value, "incident": incident.number},
+            )
+            text = f"{unit.call_sign} released: available again"
+        incidents.add_timeline(
+            session=session,
+            incident=incident,
+            actor=actor,
+            kind="dispatch",
+            text=text,
+            detail={"unit_id": str(unit.id), "assignment_id": str(assignment.id)},
+        )
+    session.flush()
+    return freed
 
 
 # --- recommendation -------------------------------------------------------------------------------

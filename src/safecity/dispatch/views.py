@@ -69,6 +69,27 @@ def create_unit(principal: CurrentPrincipal, db: Db, data: UnitIn) -> UnitOut:
     return UnitOut.model_validate(service.create_unit(session=db, principal=principal, data=data))
 
 
+@router.get("/units/me", response_model=UnitOut)
+def own_unit(principal: CurrentPrincipal, db: Db) -> UnitOut:
+    """The caller's own unit (a unit's terminal token, units.self)."""
+    return UnitOut.model_validate(service.own_unit(session=db, principal=principal))
+
+
+@router.post("/units/me/status", response_model=UnitOut)
+def set_own_status(principal: CurrentPrincipal, db: Db, data: StatusIn) -> UnitOut:
+    """A unit's terminal sets its own status (never another unit's); audited; its incident is told."""
+    return UnitOut.model_validate(service.set_own_status(session=db, principal=principal, status=data.status))
+
+
+@router.post("/units/me/position", status_code=204)
+def report_own_position(principal: CurrentPrincipal, db: Db, data: PositionIn) -> Response:
+    """A unit's terminal reports where it is; an older report than the stored one is dropped."""
+    unit = service.own_unit(session=db, principal=principal)
+    # The unit was found through the caller's own account: no district check is left to make.
+    positions.report_position(session=db, unit_id=unit.id, lat=data.lat, lon=data.lon, at=data.at)
+    return Response(status_code=204)
+
+
 @router.get("/units/{unit_id}", response_model=UnitOut)
 def get_unit(principal: CurrentPrincipal, db: Db, unit_id: uuid.UUID) -> UnitOut:
     """One unit within the caller's districts."""

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Form, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from safecity.core.db import utcnow
 from safecity.core.errors import NotFound, SafecityError
 from safecity.events.alerts import pages as alerts_pages
-from safecity.incidents import service
+from safecity.incidents import flows, service
 from safecity.incidents.models import TRANSITIONS, Category, LinkKind, Status
 from safecity.incidents.schemas import MAX_ATTACHMENT_BYTES
 from safecity.incidents.sharing import service as sharing
@@ -67,10 +68,14 @@ def incidents_page(
         priority=priority if priority in PRIORITY_NAMES else None,
         limit=PAGE_SIZE,
     )
+    targets = get_services(page.request).settings.dispatch.dispatch_targets_s
+    now = utcnow()
     return render(
         page,
         "incidents/list.html",
         incidents=found,
+        overdue={i.id: s for i in found if (s := service.waiting_overdue(i, targets, now)) is not None},
+        targets=targets,
         status=status,
         category=category,
         priority=priority,
@@ -128,9 +133,19 @@ def new_incident_submit(
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
-def incident_page(page: CurrentPage, db: Db, incident_id: uuid.UUID) -> Response:
+def incident_page(
+    page: CurrentPage, db: Db, incident_id: uuid.UUID, part: Literal["live"] | None = None
+) -> Response:
+    """One incident. `part=live` is the page's own refresh after a change: the parts that change (status,
+    SOP steps, timeline, forms) without the caller's particulars, so it is not another audited read."""
+    # The live feed's position is read before the incident: a change committed after this reaches the page.
+    feed = get_services(page.request).incident_feed
+    position = feed.position if feed is not None else ""
+    refresh = part == "live"
     try:
-        incident = service.read_incident(session=db, principal=page.principal, incident_id=incident_id)
+        incident = (service.get_incident if refresh else service.read_incident)(
+            session=db, principal=page.principal, incident_id=incident_id
+        )
         in_scope = True
     except NotFound:  # another district's incident may have been shared with the reader's agency
         incident = sharing.read_shared(session=db, principal=page.principal, incident_id=incident_id)
@@ -151,6 +166,14 @@ def incident_page(page: CurrentPage, db: Db, incident_id: uuid.UUID) -> Response
         can_manage=in_scope and page.principal.can(service.MANAGE),
         attachment=LinkKind.ATTACHMENT,
         max_mb=MAX_ATTACHMENT_BYTES // (1024 * 1024),
+        open_steps=service.open_steps(incident),
+        overdue_s=service.waiting_overdue(
+            incident, get_services(page.request).settings.dispatch.dispatch_targets_s, utcnow()
+        ),
+        target_s=get_services(page.request).settings.dispatch.dispatch_targets_s.get(incident.priority),
+        position=position,
+        refresh=refresh,
+        closing=[s.value for s in service.CLOSING],
     )
 
 
@@ -166,16 +189,18 @@ def status_submit(
     status: Annotated[Status, Form()],
     reason: Annotated[str, Form(max_length=500)],
     version: Annotated[int, Form()],
+    open_steps_reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     return htmx_action(
         db,
-        lambda: service.change_status(
+        lambda: flows.change_status(
             session=db,
             principal=page.principal,
             incident_id=incident_id,
             status=status,
             reason=reason,
             version=version,
+            open_steps_reason=open_steps_reason,
         ),
         _here(incident_id),
     )

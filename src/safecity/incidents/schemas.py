@@ -46,6 +46,8 @@ class StatusIn(InModel):
     status: Status
     reason: str = Field(min_length=1, max_length=500, pattern=TEXT)
     version: int = Field(ge=1)
+    # Resolving or closing with SOP steps not done: why they were left (required then).
+    open_steps_reason: str = Field(default="", max_length=500, pattern=TEXT)
 
 
 class PriorityIn(InModel):
@@ -175,3 +177,11 @@ class AttachmentOut(OutModel):
     content_type: str
     sha256: str
     data_base64: str
+
+
+class IncidentChange(OutModel):
+    """That an incident changed (its timeline grew): what the live incident feed carries to screens."""
+
+    incident_id: uuid.UUID
+    district_id: uuid.UUID
+    changed_at: dt.datetime

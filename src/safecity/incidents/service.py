@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -31,6 +32,7 @@ from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.events.alerts import service as alerts
 from safecity.events.alerts.models import Alert, AlertStatus
+from safecity.incidents import feed
 from safecity.incidents.models import (
     TRANSITIONS,
     Category,
@@ -112,6 +114,7 @@ def add_timeline(
     incident.events.append(event)
     incident.updated_at = now
     session.flush()
+    feed.note_change(session, incident.id, incident.district_id)
     return event
 
 
@@ -309,6 +312,23 @@ def _reason(reason: str) -> str:
     return reason
 
 
+CLOSING = frozenset({Status.RESOLVED, Status.CLOSED})
+
+
+def waiting_overdue(incident: Incident, targets_s: dict[int, int], now: dt.datetime) -> int | None:
+    """Seconds a new incident (no unit sent) has waited, if past its priority's target; else None."""
+    target = targets_s.get(incident.priority)
+    waited = (now - incident.created_at).total_seconds()
+    if incident.status != Status.NEW or target is None or waited <= target:
+        return None
+    return int(waited)
+
+
+def open_steps(incident: Incident) -> list[IncidentSopItem]:
+    """The SOP steps of the incident not done yet, in checklist order."""
+    return [item for item in incident.sop_items if item.done_at is None]
+
+
 def change_status(
     *,
     session: Session,
@@ -317,8 +337,13 @@ def change_status(
     status: Status,
     reason: str,
     version: int,
+    open_steps_reason: str = "",
 ) -> Incident:
-    """Move the incident to `status` with a reason; refuses moves not in TRANSITIONS and stale versions."""
+    """Move the incident to `status` with a reason; refuses moves not in TRANSITIONS and stale versions.
+
+    Resolving or closing with SOP steps not done needs `open_steps_reason` (why they were left): the
+    steps and the reason go on the timeline and into the audit log.
+    """
     reason = _reason(reason)
     incident = _locked(session, principal, incident_id)
     _check_version(incident, version)
@@ -329,18 +354,29 @@ def change_status(
             f"an incident cannot go from {old.value} to {status.value}; allowed: {allowed}",
             code="invalid_transition",
         )
+    undone = open_steps(incident) if status in CLOSING else []
+    why_undone = open_steps_reason.strip()
+    if undone and not why_undone:
+        listed = ", ".join(str(item.position) for item in undone)
+        raise InvalidInput(
+            f"{len(undone)} of {len(incident.sop_items)} SOP steps are not done (step {listed}): "
+            f"say why they were left before the incident is {status.value}"
+        )
     incident.status = status
     incident.version += 1
     verb = "reopened" if old == Status.RESOLVED and status == Status.ON_SCENE else "status"
-    add_timeline(
-        session=session,
-        incident=incident,
-        actor=principal,
-        kind="status",
-        text=f"Status {old.value} → {status.value} ({verb}): {reason}",
-        detail={"from": old.value, "to": status.value, "reason": reason},
-    )
-    _audit(session, principal, "incidents.status", incident, to=status.value, reason=reason)
+    detail: dict[str, Any] = {"from": old.value, "to": status.value, "reason": reason}
+    text = f"Status {old.value} → {status.value} ({verb}): {reason}"
+    if undone:
+        detail["open_steps"] = [item.position for item in undone]
+        detail["open_steps_reason"] = why_undone
+        text += (
+            f". {len(undone)} SOP step{'s' if len(undone) > 1 else ''} left undone "
+            f"({', '.join(str(item.position) for item in undone)}): {why_undone}"
+        )
+    add_timeline(session=session, incident=incident, actor=principal, kind="status", text=text, detail=detail)
+    extra = {"open_steps": detail["open_steps"], "open_steps_reason": why_undone} if undone else {}
+    _audit(session, principal, "incidents.status", incident, to=status.value, reason=reason, **extra)
     return incident
 
 

@@ -9,7 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from safecity.incidents import service
+from safecity.events.views import add_stream
+from safecity.incidents import flows, service
+from safecity.incidents.feed import IncidentFeed
 from safecity.incidents.models import Category, Status
 from safecity.incidents.schemas import (
     AttachmentIn,
@@ -27,9 +29,25 @@ from safecity.incidents.schemas import (
     StatusIn,
     TimelineOut,
 )
+from safecity.runtime import Services
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
+
+
+def _incident_feed(services: Services) -> IncidentFeed:
+    if services.incident_feed is None:  # every process built by build_services has one
+        raise RuntimeError("this process has no incident feed")
+    return services.incident_feed
+
+
+add_stream(
+    router,
+    "/incidents/stream",
+    feed=_incident_feed,
+    permission=service.READ,
+    what="Changes of incidents (`event: incident`, IncidentChange JSON: reload what shows the incident)",
+)
 
 
 def _root(request: Request) -> Path:
@@ -75,14 +93,19 @@ def get_incident(principal: CurrentPrincipal, db: Db, incident_id: uuid.UUID) ->
 
 @router.post("/incidents/{incident_id}/status", response_model=IncidentOut)
 def change_status(principal: CurrentPrincipal, db: Db, incident_id: uuid.UUID, data: StatusIn) -> IncidentOut:
-    """Move the incident's status with a reason; 409 on a move not allowed or a stale version."""
-    incident = service.change_status(
+    """Move the incident's status with a reason; 409 on a move not allowed or a stale version.
+
+    Resolving or closing with SOP steps not done needs `open_steps_reason` (422 without); the units still
+    working the incident are freed (available again).
+    """
+    incident = flows.change_status(
         session=db,
         principal=principal,
         incident_id=incident_id,
         status=data.status,
         reason=data.reason,
         version=data.version,
+        open_steps_reason=data.open_steps_reason,
     )
     return IncidentOut.model_validate(incident)
 

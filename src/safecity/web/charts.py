@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 CHART_W, CHART_H, PAD = 720, 220, 40  # SVG user units; the template draws the axes from these
+# Room left of the vertical axis for its labels ("1250 km/h", "12.5 min" at 11 units a glyph fit whole).
+LEFT = 72
 TICKS = 8  # about this many labels along the bottom
 
 
@@ -41,6 +43,9 @@ class Chart:
     width: int = CHART_W
     height: int = CHART_H
     pad: int = PAD
+    left: int = LEFT
+    y_title: str = ""  # what the vertical axis measures, with its unit ("minutes")
+    x_title: str = ""  # what the slots along the bottom are ("day, local time")
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class Bucket:
 
 def x_at(index: int, n: int) -> float:
     """The horizontal centre of slot `index` of `n`."""
-    return PAD + (CHART_W - 10 - PAD) * (index + 0.5) / max(n, 1)
+    return LEFT + (CHART_W - 10 - LEFT) * (index + 0.5) / max(n, 1)
 
 
 def y_at(value: float, top: float) -> float:
@@ -68,10 +73,18 @@ def ticks(labels: Sequence[str]) -> list[tuple[float, str]]:
     return [(x_at(i, len(labels)), label) for i, label in enumerate(labels) if i % step == 0]
 
 
-def bar_chart(buckets: Sequence[Bucket], *, top: float | None = None, unit: str = "") -> Chart:
-    """A bar per bucket, from 0 up to `top` (default: the largest value); `unit` follows the top label."""
+def bar_chart(
+    buckets: Sequence[Bucket],
+    *,
+    top: float | None = None,
+    unit: str = "",
+    y_title: str = "",
+    x_title: str = "",
+) -> Chart:
+    """A bar per bucket, from 0 up to `top` (default: the largest value); `unit` follows the top label,
+    `y_title` and `x_title` name the axes."""
     top = top or max([b.value for b in buckets] or [1]) or 1
-    width = (CHART_W - 10 - PAD) / max(len(buckets), 1) * 0.7
+    width = (CHART_W - 10 - LEFT) / max(len(buckets), 1) * 0.7
     bars = [
         Mark(
             x_at(i, len(buckets)) - width / 2,
@@ -83,7 +96,7 @@ def bar_chart(buckets: Sequence[Bucket], *, top: float | None = None, unit: str 
         for i, b in enumerate(buckets)
     ]
     top_label = (f"{top:.0f}" if float(top).is_integer() else f"{top:.1f}") + unit
-    return Chart(top_label, ticks([b.label for b in buckets]), bars=bars)
+    return Chart(top_label, ticks([b.label for b in buckets]), bars=bars, y_title=y_title, x_title=x_title)
 
 
 @dataclass(frozen=True)
@@ -96,8 +109,17 @@ class Line:
     tooltips: Sequence[str]
 
 
-def line_chart(labels: Sequence[str], lines: Sequence[Line], *, unit: str = "", decimals: int = 0) -> Chart:
-    """A line per `Line` over slots labelled `labels`, from 0 up to the largest value (`unit` on the top)."""
+def line_chart(
+    labels: Sequence[str],
+    lines: Sequence[Line],
+    *,
+    unit: str = "",
+    decimals: int = 0,
+    y_title: str = "",
+    x_title: str = "",
+) -> Chart:
+    """A line per `Line` over slots labelled `labels`, from 0 up to the largest value (`unit` on the top);
+    `y_title` and `x_title` name the axes."""
     top = max([v for line in lines for v in line.values if v is not None] or [1]) or 1
     series = []
     for line in lines:
@@ -108,4 +130,4 @@ def line_chart(labels: Sequence[str], lines: Sequence[Line], *, unit: str = "", 
         ]
         points = " ".join(f"{m.x:.1f},{m.y:.1f}" for m in marks)
         series.append(Series(line.key, line.colour, points, marks))
-    return Chart(f"{top:.{decimals}f}{unit}", ticks(labels), series=series)
+    return Chart(f"{top:.{decimals}f}{unit}", ticks(labels), series=series, y_title=y_title, x_title=x_title)

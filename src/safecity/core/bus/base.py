@@ -27,6 +27,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("CAMERAS", ("cameras.>",)),
     StreamSpec("AUDIT", ("audit.>",)),
     StreamSpec("PLATES", ("plates.>",)),
+    StreamSpec("INCIDENTS", ("incidents.>",)),
 )
 
 

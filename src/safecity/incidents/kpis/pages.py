@@ -41,13 +41,17 @@ def times_chart(days: list[Day]) -> Chart:
         ],
         unit=" min",
         decimals=1,
+        y_title="minutes (median)",
+        x_title="day (local time)",
     )
 
 
 def counts_chart(days: list[Day]) -> Chart:
     """A bar chart of the incidents opened per day."""
     return charts.bar_chart(
-        [Bucket(_label(d), f"{d.day:%Y-%m-%d}: {d.count} incidents", d.count) for d in days]
+        [Bucket(_label(d), f"{d.day:%Y-%m-%d}: {d.count} incidents", d.count) for d in days],
+        y_title="incidents opened",
+        x_title="day (local time)",
     )
 
 

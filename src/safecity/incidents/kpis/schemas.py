@@ -15,7 +15,12 @@ GoalShare = Annotated[float, Query(gt=0, le=1)]
 
 
 class Figures(OutModel):
-    """Counts, median, 90th percentile and share within target of one group (seconds; None: no data)."""
+    """Counts, median, 90th percentile and share within target of one group (seconds; None: no data).
+
+    Every incident is judged against each target: within, missed (late, or never dispatched / reached once
+    closed or past the target) or pending (open and not yet past it). The share is within / (within +
+    missed): an incident no unit was sent to counts against it.
+    """
 
     count: int
     dispatched: int
@@ -23,9 +28,15 @@ class Figures(OutModel):
     dispatch_median_s: float | None
     dispatch_p90_s: float | None
     dispatch_within_share: float | None
+    dispatch_within: int
+    dispatch_missed: int
+    dispatch_pending: int
     arrival_median_s: float | None
     arrival_p90_s: float | None
     arrival_within_share: float | None
+    arrival_within: int
+    arrival_missed: int
+    arrival_pending: int
 
 
 class Group(OutModel):

@@ -20,7 +20,7 @@ from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput
 from safecity.dispatch.models import Agency, Assignment, Unit
 from safecity.incidents.kpis.schemas import Day, Figures, Group, Report
-from safecity.incidents.models import Category, Incident
+from safecity.incidents.models import Category, Incident, Status
 from safecity.org.models import District
 
 logger = logging.getLogger(__name__)
@@ -31,12 +31,16 @@ DEFAULT_ARRIVAL_TARGET_S = 600
 DEFAULT_GOAL_SHARE = 0.9  # 90 % of incidents should meet each target
 DEFAULT_PERIOD = dt.timedelta(days=30)
 MAX_PERIOD = dt.timedelta(days=366)
+CLOSED = (Status.RESOLVED, Status.CLOSED)
 
 
 @dataclass
 class _Times:
-    """Time to dispatch and to arrive of one incident (overall, or for the units of one agency)."""
+    """Time to dispatch and to arrive of one incident (overall, or for the units of one agency), how long
+    ago it was opened and whether it is closed (an open one may still be sent a unit in time)."""
 
+    age_s: float
+    closed: bool
     dispatch_s: float | None = None
     arrival_s: float | None = None
 
@@ -49,7 +53,7 @@ class _Row:
     district_name: str
     category: Category
     created_at: dt.datetime
-    overall: _Times = field(default_factory=_Times)
+    overall: _Times
     by_agency: dict[tuple[str, str], _Times] = field(default_factory=dict)  # (code, name)
 
 
@@ -91,6 +95,7 @@ def _fetch(session: Session, principal: Principal, since: dt.datetime, until: dt
             District.name,
             Incident.category,
             Incident.created_at,
+            Incident.status,
             Assignment.assigned_at,
             Assignment.arrived_at,
             Agency.code,
@@ -107,49 +112,81 @@ def _fetch(session: Session, principal: Principal, since: dt.datetime, until: dt
         )
     )
     rows: dict[uuid.UUID, _Row] = {}
+    now = utcnow()
     for (
         incident_id,
         district_id,
         district_name,
         category,
         created,
+        status,
         assigned,
         arrived,
         agency_code,
         agency_name,
     ) in session.execute(query):
+        age_s, closed = (now - created).total_seconds(), status in CLOSED
         row = rows.get(incident_id)
         if row is None:
-            row = rows[incident_id] = _Row(district_id, district_name, category, created)
+            row = rows[incident_id] = _Row(
+                district_id, district_name, category, created, _Times(age_s, closed)
+            )
         if assigned is None:
             continue
         dispatch_s, arrival_s = _seconds(created, assigned), _seconds(created, arrived)
+        agency = row.by_agency.setdefault((agency_code, agency_name), _Times(age_s, closed))
         # The first unit sent and the first unit on scene count, whichever assignments they were.
-        for times in (row.overall, row.by_agency.setdefault((agency_code, agency_name), _Times())):
+        for times in (row.overall, agency):
             times.dispatch_s = _earliest(times.dispatch_s, dispatch_s)
             times.arrival_s = _earliest(times.arrival_s, arrival_s)
     return list(rows.values())
 
 
-def _share(values: list[float], target_s: int) -> float | None:
-    return sum(1 for v in values if v <= target_s) / len(values) if values else None
+def judge(value_s: float | None, *, target_s: int, age_s: float, closed: bool) -> str:
+    """Whether one incident met a target: "within", "missed", or "pending" (still open, not yet past it).
+
+    An incident never dispatched (or never reached) is missed once it is closed or older than the target:
+    a response that did not happen is not a response in time.
+    """
+    if value_s is not None:
+        return "within" if value_s <= target_s else "missed"
+    return "missed" if closed or age_s > target_s else "pending"
+
+
+def _tally(verdicts: list[str]) -> tuple[int, int, int, float | None]:
+    within, missed = verdicts.count("within"), verdicts.count("missed")
+    judged = within + missed
+    return within, missed, verdicts.count("pending"), (within / judged if judged else None)
 
 
 def _figures(times: Iterable[_Times], *, dispatch_target_s: int, arrival_target_s: int) -> Figures:
-    """Count, median, 90th percentile and share within target of response times."""
+    """Counts, median, 90th percentile and share within target of response times; the share counts every
+    incident judged (undispatched ones as missed), not only those a unit was sent to."""
     listed = list(times)
     dispatch = [t.dispatch_s for t in listed if t.dispatch_s is not None]
     arrival = [t.arrival_s for t in listed if t.arrival_s is not None]
+    d_within, d_missed, d_pending, d_share = _tally(
+        [judge(t.dispatch_s, target_s=dispatch_target_s, age_s=t.age_s, closed=t.closed) for t in listed]
+    )
+    a_within, a_missed, a_pending, a_share = _tally(
+        [judge(t.arrival_s, target_s=arrival_target_s, age_s=t.age_s, closed=t.closed) for t in listed]
+    )
     return Figures(
         count=len(listed),
         dispatched=len(dispatch),
         arrived=len(arrival),
         dispatch_median_s=statistics.median(dispatch) if dispatch else None,
         dispatch_p90_s=percentile(dispatch, 90) if dispatch else None,
-        dispatch_within_share=_share(dispatch, dispatch_target_s),
+        dispatch_within_share=d_share,
+        dispatch_within=d_within,
+        dispatch_missed=d_missed,
+        dispatch_pending=d_pending,
         arrival_median_s=statistics.median(arrival) if arrival else None,
         arrival_p90_s=percentile(arrival, 90) if arrival else None,
-        arrival_within_share=_share(arrival, arrival_target_s),
+        arrival_within_share=a_share,
+        arrival_within=a_within,
+        arrival_missed=a_missed,
+        arrival_pending=a_pending,
     )
 
 
