@@ -53,6 +53,7 @@ CATALOGUE: tuple[Permission, ...] = (
     Permission("registry.import", "Import extracts of the vehicle registry", sensitive=True),
     Permission("signals.report", "Report traffic signals' states (signal controller tokens)"),
     Permission("forensics.investigate", "Search events, rebuild routes, build cases", sensitive=True),
+    Permission("cameras.review", "Check and approve or reject owners' cameras joining the network"),
 )
 
 BY_NAME: dict[str, Permission] = {p.name: p for p in CATALOGUE}

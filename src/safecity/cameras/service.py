@@ -28,6 +28,7 @@ from safecity.cameras.passwords import is_default_password
 from safecity.cameras.schemas import CameraIn, CameraUpdate, ImportReport, RowProblem
 from safecity.config import Settings
 from safecity.core.crypto import SecretBox
+from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound, PermissionDenied
 from safecity.org.models import District, Site
 
@@ -593,9 +594,13 @@ def update_camera(
         if credentials_set:
             changed.append("credentials")
     detail: dict[str, Any] = {"changed": sorted(set(changed))}
-    if as_owner and {"stream_url", "substream_url", "credentials"} & set(changed):
+    stream_changed = bool({"stream_url", "substream_url", "credentials"} & set(changed))
+    if as_owner and stream_changed:
         _reopen_review(camera)
         detail["review"] = "reopened"
+    if stream_changed and camera.premises_id is not None:
+        camera.compliance_due_at = utcnow()  # an owner's camera is checked again, in the background
+        detail["compliance"] = "due"
     session.flush()
     _audit(session, principal, "camera.update", camera, detail)
     return camera

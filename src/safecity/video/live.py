@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
+from safecity.cameras import access
 from safecity.cameras.models import Approval, Camera
 from safecity.core.errors import NotFound, SafecityError
 from safecity.video.ingest import Frame, FrameSlot, IngestSupervisor
@@ -95,12 +96,16 @@ def open_live(
     """Check the principal may watch the camera and that it has a live frame; audit the view."""
     principal.require(LIVE_PERMISSION)
     camera = camera_in_scope(session=session, principal=principal, camera_id=camera_id)
+    grant = access.require_video_access(
+        session=session, principal=principal, camera=camera, permission=LIVE_PERMISSION
+    )
     slot, frame = live_frame(supervisor, camera, max_age_s)
     audit.record(
         session=session,
         action="video.live",
         outcome="success",
         actor=principal,
+        purpose=access.purpose_of(grant),
         object_type="camera",
         object_id=str(camera.id),
         district_id=camera.district_id,
