@@ -61,3 +61,17 @@ document.addEventListener("DOMContentLoaded", () => {
     window.location.reload();
   }, Math.max(0, Math.min(left, 2147483647)));
 });
+
+// A live picture that is not there yet (the camera is connecting) is asked for again every 3 s.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("img[data-retry]").forEach((img) => {
+    const source = img.src;
+    img.addEventListener("error", () => {
+      window.setTimeout(() => {
+        const url = new URL(source, window.location.href);
+        url.searchParams.set("retry", String(Date.now()));
+        img.src = url.toString();
+      }, 3000);
+    });
+  });
+});
