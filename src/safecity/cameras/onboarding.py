@@ -13,7 +13,6 @@ runs it in a worker thread with a session of its own and stores the report. The 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import email.utils
 import logging
@@ -54,8 +53,9 @@ VIEW_ACTIONS = ("video.live", "video.playback", "video.export")
 REVIEW = "cameras.review"
 # A reviewer who approves a camera that has not passed its check explains why, in at least this many letters.
 MIN_OVERRIDE_REASON = 10
-# How often the background runner looks for due checks, and how many it runs at once.
-DUE_POLL_S = 2.0
+# How often the background runner looks for due checks by itself (it is woken at once when this process
+# makes one due), and how many it runs at once.
+DUE_POLL_S = 60.0
 DUE_BATCH = 4
 MAX_VIEWERS = 1000
 RTSP_DEFAULT_PORT = 554
@@ -161,7 +161,6 @@ def register_camera(
         sharing=data.sharing,
         approval=Approval.PENDING,
         tags=[],
-        compliance_due_at=utcnow(),  # checked in the background: see run_compliance_checks
     )
     registry.set_streams(
         camera,
@@ -173,6 +172,7 @@ def register_camera(
         rules=registry.stream_rules(settings=settings, principal=principal, owner_camera=True),
     )
     session.add(camera)
+    registry.mark_compliance_due(session, camera)  # checked in the background: see run_compliance_checks
     session.flush()
     audit.record(
         session=session,
@@ -526,31 +526,49 @@ async def run_compliance_checks(
 ) -> None:
     """Run due compliance checks until `stop` is set: each in a worker thread with its own session.
 
-    A check that fails unexpectedly is logged and tried again at the next round; it never stops the task.
+    Woken when this process commits a check due (service.mark_compliance_due); otherwise it looks every
+    `poll_s` seconds, first after one wait. A check that fails unexpectedly is logged and tried again at
+    the next look; it never stops the task.
     """
     box = registry.credentials_box(settings)
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def waker() -> None:  # called in whichever thread committed
+        loop.call_soon_threadsafe(wake.set)
 
     def due() -> list[uuid.UUID]:
         with session_factory() as session:
-            return due_cameras(session=session)
+            found = due_cameras(session=session, limit=DUE_BATCH + len(failed))
+        return [c for c in found if c not in failed][:DUE_BATCH]
 
+    registry.COMPLIANCE_WAKERS.add(waker)
     failed: set[uuid.UUID] = set()
-    while not stop.is_set():
-        try:
-            camera_ids = await asyncio.to_thread(due)
-        except Exception:
-            logger.exception("compliance: could not read the due checks")
-            camera_ids = []
-        await asyncio.gather(
-            *(
-                asyncio.to_thread(_check_logged, session_factory, box, settings, camera_id, failed)
-                for camera_id in camera_ids
-            )
-        )
-        # With more due than one batch, go on at once; otherwise wait for the next round (or the stop).
-        if len(camera_ids) < DUE_BATCH or set(camera_ids) <= failed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_s)
+    try:
+        while not stop.is_set():
+            woken = asyncio.ensure_future(wake.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({woken, stopped}, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+            stopped.cancel()
+            wake.clear()
+            while not stop.is_set():
+                try:
+                    camera_ids = await asyncio.to_thread(due)
+                except Exception:
+                    logger.exception("compliance: could not read the due checks")
+                    break
+                if not camera_ids:
+                    break
+                await asyncio.gather(
+                    *(
+                        asyncio.to_thread(_check_logged, session_factory, box, settings, camera_id, failed)
+                        for camera_id in camera_ids
+                    )
+                )
+            failed.clear()  # tried again at the next look
+    finally:
+        registry.COMPLIANCE_WAKERS.discard(waker)
 
 
 def _check_logged(
