@@ -463,8 +463,11 @@ def _store_report(session: Session, camera: Camera, report: ComplianceReport, ac
     logger.info("camera %s compliance checked: passed=%s", camera.id, report.passed)
 
 
-def _checked(camera: Camera, box: SecretBox, settings: Settings, principal: Principal) -> ComplianceReport:
-    """The check of a camera; an owner's camera whose address no longer passes the rules fails it."""
+def _checked(
+    camera: Camera, box: SecretBox, settings: Settings, principal: Principal, *, refuse: bool = False
+) -> ComplianceReport:
+    """The check of a camera. An owner's camera whose address no longer passes the rules is not opened:
+    with `refuse` (a person pressed the button) that is an InvalidInput, else a failed report to keep."""
     if camera.premises_id is not None:
         # The owner's host name may point elsewhere since it was checked (or the camera predates the check).
         rules = registry.stream_rules(settings=settings, principal=principal, owner_camera=True)
@@ -472,6 +475,8 @@ def _checked(camera: Camera, box: SecretBox, settings: Settings, principal: Prin
             for url in filter(None, (camera.stream_url, camera.substream_url)):
                 registry.check_stream_url(url, rules)
         except InvalidInput as exc:
+            if refuse:
+                raise
             item = ComplianceItem(
                 key="reachable", title="Stream reachable", status="failed", reason=exc.message
             )
@@ -484,7 +489,7 @@ def run_compliance_check(
 ) -> ComplianceReport:
     """Run the check on a camera now (its owner, or a reviewer in its district) and keep the report on it."""
     camera = reviewable_camera(session=session, principal=principal, camera_id=camera_id)
-    report = _checked(camera, box, settings, principal)
+    report = _checked(camera, box, settings, principal, refuse=True)
     _store_report(session, camera, report, principal)
     return report
 
