@@ -178,9 +178,16 @@ def test_owner_reviewer_and_operator_in_a_browser(
         watch = _log_in(chromium, base, factory, operator, SIZES[0])
         refused = watch.request.get(f"{base}/api/v1/cameras/{gate_id}/snapshot.jpg")
         assert refused.status == 403 and refused.json()["error"]["code"] == "access_request_required"
-        watch.goto(f"{base}/cameras/{gate_id}/access")
+        watch.goto(f"{base}/cameras")
+        watch.get_by_role("row").filter(has_text="Souk gate").get_by_role(
+            "link", name="request access"
+        ).click()
         expect(watch.get_by_test_id("no-grant")).to_be_visible()
         expect(watch.get_by_test_id("live")).to_have_count(0)
+        for size in SIZES:
+            watch.set_viewport_size({"width": size[0], "height": size[1]})
+            _fits(watch, "Request access")
+            _shoot(watch, "access-refused")
         watch.get_by_label("Purpose").fill("Chain snatching reported at the souk gate at 14:10")
         watch.get_by_label("Incident or FIR number (optional)").fill("INC-PSH-2026-000042")
         watch.get_by_role("button", name="Request access").click()
@@ -196,7 +203,10 @@ def test_owner_reviewer_and_operator_in_a_browser(
         expect(watch.get_by_test_id("grant")).to_contain_text("INC-PSH-2026-000042")
         picture = watch.get_by_test_id("live")
         watch.wait_for_function("el => el.naturalWidth === 320", arg=picture.element_handle(), timeout=30_000)
-        _shoot(watch, "access-granted")
+        for size in reversed(SIZES):
+            watch.set_viewport_size({"width": size[0], "height": size[1]})
+            _fits(watch, "Request access")
+            _shoot(watch, "access-granted")
         watch.goto(f"{base}/")  # the live stream ends with the page
 
         with live.services.session_factory() as session:  # the window closes
