@@ -207,14 +207,17 @@ def test_owner_reviewer_and_operator_in_a_browser(
             watch.set_viewport_size({"width": size[0], "height": size[1]})
             _fits(watch, "Request access")
             _shoot(watch, "access-granted")
-        watch.goto(f"{base}/")  # the live stream ends with the page
-
-        with live.services.session_factory() as session:  # the window closes
+        with live.services.session_factory() as session:  # the window closes in a few seconds
             grant = session.scalars(select(AccessRequest)).one()
-            grant.ends_at = utcnow() - dt.timedelta(seconds=1)
+            grant.ends_at = utcnow() + dt.timedelta(seconds=4)
             session.commit()
-        watch.goto(f"{base}/cameras/{gate_id}/access")
-        expect(watch.get_by_test_id("no-grant")).to_be_visible()
+        watch.reload()
+        expect(watch.get_by_test_id("grant")).to_be_visible()
+        # A stream opened under the grant ends by itself when the window closes (it never outlives it).
+        ended = watch.request.get(f"{base}/api/v1/cameras/{gate_id}/live.mjpeg?fps=2", timeout=30_000)
+        assert ended.status == 200 and b"Content-Type: image/jpeg" in ended.body()
+        # The page reloads by itself at the end of the window, and is refused.
+        expect(watch.get_by_test_id("no-grant")).to_be_visible(timeout=30_000)
         expect(watch.get_by_test_id("live")).to_have_count(0)
         again = watch.request.get(f"{base}/api/v1/cameras/{gate_id}/snapshot.jpg")
         assert again.status == 403 and again.json()["error"]["code"] == "access_request_required"

@@ -130,6 +130,15 @@ def current_grant(
     return next((r for r in session.scalars(query) if _covers(r.scope, permission)), None)
 
 
+def stream_deadline(*, session: Session, principal: Principal, camera_id: uuid.UUID) -> dt.datetime | None:
+    """When a live stream of the camera, opened now under a grant, must end (None: no grant needed)."""
+    camera = session.get(Camera, camera_id)
+    if camera is None or not request_needed(camera) or _is_owner(session, principal, camera):
+        return None
+    grant = current_grant(session=session, principal=principal, camera=camera, permission=LIVE)
+    return grant.ends_at if grant is not None else utcnow()
+
+
 def require_video_access(
     *, session: Session, principal: Principal, camera: Camera, permission: str
 ) -> AccessRequest | None:
