@@ -21,7 +21,7 @@ from conftest import Factory, RtspCamera, wait_until
 from safecity.audit import service as audit
 from safecity.cameras import access, onboarding
 from safecity.cameras import service as cameras
-from safecity.cameras.models import AccessRequest, AccessStatus, Camera, Owner, Premises, Sharing
+from safecity.cameras.models import AccessRequest, AccessStatus, Approval, Camera, Owner, Premises, Sharing
 from safecity.config import CameraSettings, Settings
 from safecity.core.db import utcnow
 from safecity.org.models import District
@@ -331,3 +331,71 @@ def test_continuous_and_police_cameras_need_no_request(
     assert operator.get(f"/api/v1/cameras/{camera.id}/snapshot.jpg").status_code == 503
     refused = operator.post(f"/cameras/{camera.id}/access", data={"purpose": "Snatching at the gate"})
     assert "without requests" in refused.text
+
+
+def test_the_owner_changes_the_stream_on_the_page_and_the_check_is_due_again(
+    factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    a = factory.district()
+    camera, owner_user = _on_request_camera(session, factory, a)
+    camera.compliance = {"checked_at": utcnow().isoformat(), "passed": True, "items": []}
+    camera.approval = Approval.APPROVED
+    session.commit()
+    owner = login_as(owner_user)
+    page = owner.get(f"/owner/cameras/{camera.id}")
+    assert (
+        page.status_code == 200 and 'id="owner-camera-form"' in page.text and "data-place-picker" in page.text
+    )
+    moved = owner.post(
+        f"/owner/cameras/{camera.id}",
+        data={
+            "name": "Souk gate",
+            "stream_url": "rtsp://203.0.113.31/live",
+            "latitude": "34.0111",
+            "longitude": "71.5612",
+        },
+    )
+    assert moved.status_code == 204, moved.text
+    session.expire_all()
+    changed = session.get(Camera, camera.id)
+    assert changed is not None and changed.compliance_due_at is not None and changed.compliance is None
+    assert (changed.approval, changed.latitude, changed.longitude) == (Approval.PENDING, 34.0111, 71.5612)
+    running = owner.get(f"/cameras/{camera.id}/compliance?compact=1")
+    assert 'hx-trigger="every 2s"' in running.text and "checking" in running.text
+    # Someone else's camera is not theirs to change.
+    other = login_as(factory.user("camera_owner"))
+    assert other.post(f"/owner/cameras/{camera.id}", data={"name": "Mine"}).headers["HX-Retarget"] == "#flash"
+
+
+def test_a_department_camera_on_request_is_decided_by_a_reviewer_of_its_district(
+    factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    a, b = factory.district(), factory.district()
+    camera = Camera(
+        name="Hospital gate",
+        district_id=a.id,
+        latitude=34.0,
+        longitude=71.5,
+        stream_url="rtsp://203.0.113.40/live",
+        owner=Owner.DEPARTMENT,
+        owner_organisation="Health Department",
+        sharing=Sharing.ON_REQUEST,
+        tags=[],
+    )
+    session.add(camera)
+    session.commit()
+    operator = login_as(factory.user("operator", districts=[a]))
+    filed = operator.post(
+        f"/cameras/{camera.id}/access", data={"purpose": "Missing child seen near the gate"}
+    )
+    assert filed.status_code == 204, filed.text
+    request = session.scalars(select(AccessRequest)).one()
+    elsewhere = login_as(factory.user("camera_reviewer", districts=[b]))
+    assert elsewhere.post(f"/access-requests/{request.id}", data={"decision": "grant"}).headers["HX-Retarget"]
+    reviewer = login_as(factory.user("camera_reviewer", districts=[a]))
+    assert "Missing child seen near the gate" in reviewer.get("/cameras/review").text
+    granted = reviewer.post(
+        f"/access-requests/{request.id}", data={"decision": "grant", "next": "/cameras/review"}
+    )
+    assert granted.status_code == 204 and granted.headers["HX-Redirect"] == "/cameras/review"
+    assert operator.get(f"/api/v1/cameras/{camera.id}/snapshot.jpg").status_code == 503  # let through
