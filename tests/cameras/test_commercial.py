@@ -150,6 +150,9 @@ def test_approving_a_camera_that_failed_needs_a_reason_and_a_reviewer_may_give_i
     assert queue.status_code == 200 and 'data-testid="override-warning"' in queue.text
     assert "640x480 is below" in queue.text and "Approve despite the findings" in queue.text
 
+    # Its check is done: the review page, polling while a check runs, reloads to show the right buttons.
+    done = reviewer.get(f"/cameras/{camera['id']}/compliance?reload=1")
+    assert done.headers["HX-Refresh"] == "true" and "640x480 is below" in done.text
     review = f"/api/v1/cameras/{camera['id']}/review"
     refused = reviewer.post(review, json={"decision": "approve"})
     assert (refused.status_code, refused.json()["error"]["code"]) == (422, "override_reason_required")
@@ -361,6 +364,7 @@ def test_the_owner_changes_the_stream_on_the_page_and_the_check_is_due_again(
     assert changed is not None and changed.compliance_due_at is not None and changed.compliance is None
     assert (changed.approval, changed.latitude, changed.longitude) == (Approval.PENDING, 34.0111, 71.5612)
     running = owner.get(f"/cameras/{camera.id}/compliance?compact=1")
+    assert "HX-Refresh" not in running.headers
     assert 'hx-trigger="every 2s"' in running.text and "checking" in running.text
     # Someone else's camera is not theirs to change.
     other = login_as(factory.user("camera_owner"))

@@ -304,12 +304,25 @@ def compliance_submit(
 
 
 @router.get("/cameras/{camera_id:uuid}/compliance", response_class=HTMLResponse)
-def compliance_fragment(page: CurrentPage, db: Db, camera_id: uuid.UUID, compact: bool = False) -> Response:
-    """The camera's last check (owner or reviewer), as a fragment that refreshes itself while one runs."""
+def compliance_fragment(
+    page: CurrentPage, db: Db, camera_id: uuid.UUID, compact: bool = False, reload: bool = False
+) -> Response:
+    """The camera's last check (owner or reviewer), as a fragment that refreshes itself while one runs.
+
+    With `reload` (the review page, whose buttons depend on the result) the page reloads once it is done.
+    """
     camera = onboarding.reviewable_camera(session=db, principal=page.principal, camera_id=camera_id)
-    return render(
-        page, "cameras/_compliance_fragment.html", camera=camera, report=_report(camera), compact=compact
+    response = render(
+        page,
+        "cameras/_compliance_fragment.html",
+        camera=camera,
+        report=_report(camera),
+        compact=compact,
+        reload=reload,
     )
+    if reload and camera.compliance_due_at is None:
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 @router.post("/cameras/{camera_id:uuid}/review")
