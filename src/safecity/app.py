@@ -14,6 +14,7 @@ from starlette.routing import NoMatchFound
 
 from safecity import __version__
 from safecity.analytics.plates.hotlists.flows import HotlistMatcher
+from safecity.cameras import onboarding
 from safecity.config import Settings, load_settings
 from safecity.dispatch import positions, simulator
 from safecity.events import service as events
@@ -88,6 +89,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         hotlist_matcher = asyncio.create_task(
             HotlistMatcher(services.session_factory, services.bus).run(stop=stop), name="hotlist-matcher"
         )
+        # Owners' cameras: the compliance check runs by itself when one is registered or its stream changes.
+        compliance = asyncio.create_task(
+            onboarding.run_compliance_checks(
+                session_factory=services.session_factory, settings=services.settings, stop=stop
+            ),
+            name="camera-compliance",
+        )
         dispatch = services.settings.dispatch
         units = (
             asyncio.create_task(
@@ -133,7 +141,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             gc.unfreeze()
             stop.set()
             services.replays.cancel_all()
-            for task in (event_store, hotlist_matcher, units, demo_units, overdue, *traffic_tasks):
+            for task in (
+                event_store,
+                hotlist_matcher,
+                units,
+                demo_units,
+                overdue,
+                *traffic_tasks,
+                compliance,
+            ):
                 if task is not None:
                     await task
             if services.violations is not None:

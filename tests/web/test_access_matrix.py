@@ -335,13 +335,13 @@ CASES = [
     Case(
         "POST",
         "/api/v1/cameras/{camera_id}/compliance",
-        "cameras.manage",
+        "cameras.manage|cameras.review",
         lambda w: (f"/api/v1/cameras/{_matrix_camera(w)}/compliance", {}),
     ),
     Case(
         "POST",
         "/api/v1/cameras/{camera_id}/review",
-        "cameras.manage",
+        "cameras.manage|cameras.review",
         lambda w: (
             f"/api/v1/cameras/{_matrix_camera(w)}/review",
             {"decision": "reject", "reason": "Blurred"},

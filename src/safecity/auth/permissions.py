@@ -54,6 +54,7 @@ CATALOGUE: tuple[Permission, ...] = (
     Permission("signals.report", "Report traffic signals' states (signal controller tokens)"),
     Permission("forensics.investigate", "Search events, rebuild routes, build cases", sensitive=True),
     Permission("units.self", "A unit's own terminal: set that unit's status and position"),
+    Permission("cameras.review", "Check and approve or reject owners' cameras joining the network"),
 )
 
 BY_NAME: dict[str, Permission] = {p.name: p for p in CATALOGUE}

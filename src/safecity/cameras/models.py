@@ -88,9 +88,62 @@ class Camera(Base):
     # The last automated compliance check (schemas.ComplianceReport as JSON) and when it ran.
     compliance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     compliance_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set when the check is due (an owner's camera registered, or its stream changed); the background
+    # runner (onboarding.run_due_checks) clears it when it has stored the new report.
+    compliance_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     retention_days: Mapped[int] = mapped_column(Integer, default=30)
     recording: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AccessStatus(enum.StrEnum):
+    """Where a request to watch an on-request camera stands."""
+
+    PENDING = "pending"
+    GRANTED = "granted"
+    REFUSED = "refused"
+    REVOKED = "revoked"  # granted, then withdrawn by the owner before it expired
+
+
+class AccessScope(enum.StrEnum):
+    LIVE = "live"
+    RECORDED = "recorded"
+    BOTH = "both"
+
+
+class AccessRequest(Base):
+    """A request by police staff to watch an on-request camera, for a purpose and a time window.
+
+    Granted (by the camera's owner, or automatically where the sharing policy says so), it lets its
+    requester watch within [starts_at, ends_at) only; every use is audited with its purpose.
+    """
+
+    __tablename__ = "camera_access_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), index=True)
+    district_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("districts.id", ondelete="RESTRICT"), index=True
+    )
+    requester_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    requester_name: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[AccessScope] = mapped_column(_enum(AccessScope, "camera_access_scope"))
+    purpose: Mapped[str] = mapped_column(Text)
+    incident_ref: Mapped[str] = mapped_column(String(64), default="")
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[AccessStatus] = mapped_column(
+        _enum(AccessStatus, "camera_access_status"), default=AccessStatus.PENDING, index=True
+    )
+    auto_granted: Mapped[bool] = mapped_column(Boolean, default=False)  # by the policy: flagged for review
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by_name: Mapped[str] = mapped_column(String(64), default="")
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

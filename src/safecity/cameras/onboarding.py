@@ -2,11 +2,17 @@
 review, and a transparency view of who watched an owner's cameras (read from the audit log).
 
 An owner (permission cameras.own) sees only their own premises and cameras, in any district: ownership,
-not district, is their scope. The authority (cameras.manage) reviews within its districts.
+not district, is their scope. The authority (cameras.manage, or a camera reviewer's cameras.review) reviews
+within its districts.
+
+The compliance check runs by itself: registering an owner's camera, or changing its stream or credentials,
+marks the check due (Camera.compliance_due_at) and `run_compliance_checks`, a task of the web process,
+runs it in a worker thread with a session of its own and stores the report. The button re-runs it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email.utils
 import logging
@@ -22,11 +28,11 @@ from zoneinfo import ZoneInfo
 
 import av
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.audit import service as audit
 from safecity.audit.models import AuditEntry
-from safecity.auth.principal import Principal
+from safecity.auth.principal import SYSTEM, Principal
 from safecity.cameras import service as registry
 from safecity.cameras.models import Approval, Camera, Owner, Premises
 from safecity.cameras.passwords import is_default_password
@@ -44,6 +50,13 @@ _MOBILE = re.compile(r"(?:\+92|0092|0)?(3\d{9})")
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 # The audit actions of watching a camera, recorded by the live, playback and export code.
 VIEW_ACTIONS = ("video.live", "video.playback", "video.export")
+REVIEW = "cameras.review"
+# A reviewer who approves a camera that has not passed its check explains why, in at least this many letters.
+MIN_OVERRIDE_REASON = 10
+# How often the background runner looks for due checks by itself (it is woken at once when this process
+# makes one due), and how many it runs at once.
+DUE_POLL_S = 60.0
+DUE_BATCH = 4
 MAX_VIEWERS = 1000
 RTSP_DEFAULT_PORT = 554
 # How long the check samples packets to measure the frame rate (stream time), and at most how many.
@@ -159,6 +172,7 @@ def register_camera(
         rules=registry.stream_rules(settings=settings, principal=principal, owner_camera=True),
     )
     session.add(camera)
+    registry.mark_compliance_due(session, camera)  # checked in the background: see run_compliance_checks
     session.flush()
     audit.record(
         session=session,
@@ -415,42 +429,179 @@ def check_compliance(*, camera: Camera, box: SecretBox, settings: Settings) -> C
     return ComplianceReport(checked_at=utcnow(), passed=all(i.status != "failed" for i in items), items=items)
 
 
-def run_compliance_check(
-    *, session: Session, principal: Principal, box: SecretBox, settings: Settings, camera_id: uuid.UUID
-) -> ComplianceReport:
-    """Run the check on a camera (its owner, or the authority in its district) and keep the report on it."""
-    camera = registry.camera_for(
+def reviewable_camera(*, session: Session, principal: Principal, camera_id: uuid.UUID) -> Camera:
+    """A camera the caller may check and review: in a district they review, or (checking only) their own."""
+    if principal.can(REVIEW) and not principal.can(registry.MANAGE):
+        camera = session.get(Camera, camera_id)
+        if camera is None or not principal.sees_district(camera.district_id):
+            raise NotFound("no such camera")
+        return camera
+    return registry.camera_for(
         session=session, principal=principal, camera_id=camera_id, permission=registry.MANAGE
     )
-    if camera.premises_id is not None:
-        # The owner's host name may point elsewhere since it was checked (or the camera predates the check).
-        rules = registry.stream_rules(settings=settings, principal=principal, owner_camera=True)
-        for url in filter(None, (camera.stream_url, camera.substream_url)):
-            registry.check_stream_url(url, rules)
-    report = check_compliance(camera=camera, box=box, settings=settings)
+
+
+def _store_report(session: Session, camera: Camera, report: ComplianceReport, actor: Principal) -> None:
     camera.compliance = report.model_dump(mode="json")
     camera.compliance_checked_at = report.checked_at
+    camera.compliance_due_at = None
     session.flush()
     audit.record(
         session=session,
-        actor=principal,
+        actor=actor,
         action="camera.compliance",
         outcome="success",
         object_type="camera",
         object_id=str(camera.id),
         district_id=camera.district_id,
-        detail={"passed": report.passed, "failed": [i.key for i in report.items if i.status == "failed"]},
+        detail={
+            "passed": report.passed,
+            "failed": [i.key for i in report.items if i.status == "failed"],
+            "automatic": actor is SYSTEM,
+        },
     )
     logger.info("camera %s compliance checked: passed=%s", camera.id, report.passed)
+
+
+def _checked(
+    camera: Camera, box: SecretBox, settings: Settings, principal: Principal, *, refuse: bool = False
+) -> ComplianceReport:
+    """The check of a camera. An owner's camera whose address no longer passes the rules is not opened:
+    with `refuse` (a person pressed the button) that is an InvalidInput, else a failed report to keep."""
+    if camera.premises_id is not None:
+        # The owner's host name may point elsewhere since it was checked (or the camera predates the check).
+        rules = registry.stream_rules(settings=settings, principal=principal, owner_camera=True)
+        try:
+            for url in filter(None, (camera.stream_url, camera.substream_url)):
+                registry.check_stream_url(url, rules)
+        except InvalidInput as exc:
+            if refuse:
+                raise
+            item = ComplianceItem(
+                key="reachable", title="Stream reachable", status="failed", reason=exc.message
+            )
+            return ComplianceReport(checked_at=utcnow(), passed=False, items=[item])
+    return check_compliance(camera=camera, box=box, settings=settings)
+
+
+def run_compliance_check(
+    *, session: Session, principal: Principal, box: SecretBox, settings: Settings, camera_id: uuid.UUID
+) -> ComplianceReport:
+    """Run the check on a camera now (its owner, or a reviewer in its district) and keep the report on it."""
+    camera = reviewable_camera(session=session, principal=principal, camera_id=camera_id)
+    report = _checked(camera, box, settings, principal, refuse=True)
+    _store_report(session, camera, report, principal)
     return report
+
+
+def check_due_camera(
+    *, session_factory: sessionmaker[Session], box: SecretBox, settings: Settings, camera_id: uuid.UUID
+) -> ComplianceReport | None:
+    """Run one due check (blocking: from a worker thread) and store it, unless the stream changed meanwhile.
+
+    The stream is probed outside any transaction, so a slow camera holds no database lock.
+    """
+    with session_factory() as session:
+        camera = session.get(Camera, camera_id)
+        if camera is None or camera.compliance_due_at is None:
+            return None
+        due = camera.compliance_due_at
+        report = _checked(camera, box, settings, SYSTEM)
+        session.rollback()  # end the read transaction: the probe took seconds
+        camera = session.get(Camera, camera_id)
+        if camera is None or camera.compliance_due_at != due:
+            return None  # removed, or changed again: a newer check is due
+        _store_report(session, camera, report, SYSTEM)
+        session.commit()
+        return report
+
+
+def due_cameras(*, session: Session, limit: int = DUE_BATCH) -> list[uuid.UUID]:
+    """Cameras whose compliance check is due, longest waiting first."""
+    query = select(Camera.id).where(Camera.compliance_due_at.is_not(None)).order_by(Camera.compliance_due_at)
+    return list(session.scalars(query.limit(limit)))
+
+
+async def run_compliance_checks(
+    *,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    stop: asyncio.Event,
+    poll_s: float = DUE_POLL_S,
+) -> None:
+    """Run due compliance checks until `stop` is set: each in a worker thread with its own session.
+
+    Woken when this process commits a check due (service.mark_compliance_due); otherwise it looks every
+    `poll_s` seconds, first after one wait. A check that fails unexpectedly is logged and tried again at
+    the next look; it never stops the task.
+    """
+    box = registry.credentials_box(settings)
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def waker() -> None:  # called in whichever thread committed
+        loop.call_soon_threadsafe(wake.set)
+
+    def due() -> list[uuid.UUID]:
+        with session_factory() as session:
+            found = due_cameras(session=session, limit=DUE_BATCH + len(failed))
+        return [c for c in found if c not in failed][:DUE_BATCH]
+
+    registry.COMPLIANCE_WAKERS.add(waker)
+    failed: set[uuid.UUID] = set()
+    try:
+        while not stop.is_set():
+            woken = asyncio.ensure_future(wake.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({woken, stopped}, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+            stopped.cancel()
+            wake.clear()
+            while not stop.is_set():
+                try:
+                    camera_ids = await asyncio.to_thread(due)
+                except Exception:
+                    logger.exception("compliance: could not read the due checks")
+                    break
+                if not camera_ids:
+                    break
+                await asyncio.gather(
+                    *(
+                        asyncio.to_thread(_check_logged, session_factory, box, settings, camera_id, failed)
+                        for camera_id in camera_ids
+                    )
+                )
+            failed.clear()  # tried again at the next look
+    finally:
+        registry.COMPLIANCE_WAKERS.discard(waker)
+
+
+def _check_logged(
+    session_factory: sessionmaker[Session],
+    box: SecretBox,
+    settings: Settings,
+    camera_id: uuid.UUID,
+    failed: set[uuid.UUID],
+) -> None:
+    try:
+        check_due_camera(session_factory=session_factory, box=box, settings=settings, camera_id=camera_id)
+        failed.discard(camera_id)
+    except Exception:
+        logger.exception("compliance: the check of camera %s failed; trying again later", camera_id)
+        failed.add(camera_id)
 
 
 # --- the authority's review -----------------------------------------------------------------------
 
 
+def _require_reviewer(principal: Principal) -> None:
+    if not (principal.can(registry.MANAGE) or principal.can(REVIEW)):
+        raise PermissionDenied(f"this needs the '{REVIEW}' permission")
+
+
 def review_queue(*, session: Session, principal: Principal) -> list[Camera]:
     """Commercial cameras waiting for review in the principal's districts, oldest first."""
-    principal.require(registry.MANAGE)
+    _require_reviewer(principal)
     query = select(Camera).where(
         principal.district_filter(Camera.district_id),
         Camera.owner == Owner.COMMERCIAL,
@@ -459,22 +610,47 @@ def review_queue(*, session: Session, principal: Principal) -> list[Camera]:
     return list(session.scalars(query.order_by(Camera.created_at, Camera.id)))
 
 
+def compliance_state(camera: Camera) -> str:
+    """Where a camera's compliance stands: passed, failed, running (a check is due) or not_checked."""
+    if camera.compliance_due_at is not None or camera.compliance is None:
+        return "running" if camera.compliance_due_at is not None else "not_checked"
+    return "passed" if camera.compliance.get("passed") else "failed"
+
+
 def review_camera(*, session: Session, principal: Principal, camera_id: uuid.UUID, data: ReviewIn) -> Camera:
-    """Approve or reject a commercial camera (a reason is needed to reject); the owner sees the outcome."""
-    principal.require(registry.MANAGE)  # first: camera_for alone would let an owner review their own camera
-    camera = registry.camera_for(
-        session=session, principal=principal, camera_id=camera_id, permission=registry.MANAGE
-    )
+    """Approve or reject a commercial camera; the owner sees the outcome.
+
+    A reason is needed to reject, and to approve a camera that has not passed its compliance check (failed,
+    not yet checked, or its check still running): the reviewer has been shown the findings and approves
+    regardless; the reason and the findings overridden are kept on the camera and in the audit log.
+    """
+    _require_reviewer(principal)  # first: camera_for alone would let an owner review their own camera
+    camera = reviewable_camera(session=session, principal=principal, camera_id=camera_id)
     if camera.owner != Owner.COMMERCIAL:
         raise Conflict("only commercial cameras are reviewed", code="not_reviewable")
-    if data.decision == "reject" and not data.reason:
+    reason = data.reason.strip()
+    if data.decision == "reject" and not reason:
         raise InvalidInput("give the owner a reason for the rejection", code="reason_required")
-    if data.decision == "approve" and camera.compliance is None:
-        raise Conflict("run the compliance check before approving", code="compliance_not_checked")
+    state = compliance_state(camera)
+    failed = [i["key"] for i in (camera.compliance or {}).get("items", []) if i.get("status") == "failed"]
+    override = data.decision == "approve" and state != "passed"
+    if override and len(reason) < MIN_OVERRIDE_REASON:
+        why = {
+            "failed": f"failed its compliance check ({', '.join(failed)})",
+            "running": "is still being checked",
+        }
+        raise InvalidInput(
+            f"this camera {why.get(state, 'has not been checked')}: to approve it anyway, write why "
+            f"(at least {MIN_OVERRIDE_REASON} characters); the reason is recorded and audited",
+            code="override_reason_required",
+        )
     camera.approval = Approval.APPROVED if data.decision == "approve" else Approval.REJECTED
-    camera.review_reason = data.reason or None
+    camera.review_reason = reason or None
     camera.reviewed_at = utcnow()
     session.flush()
+    detail: dict[str, object] = {"decision": data.decision, "reason": reason, "compliance": state}
+    if override:
+        detail |= {"override": True, "failed": failed}
     audit.record(
         session=session,
         actor=principal,
@@ -483,7 +659,7 @@ def review_camera(*, session: Session, principal: Principal, camera_id: uuid.UUI
         object_type="camera",
         object_id=str(camera.id),
         district_id=camera.district_id,
-        detail={"decision": data.decision, "reason": data.reason},
+        detail=detail,
     )
     return camera
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any, TypeVar
 
@@ -10,10 +11,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
-from safecity.cameras import onboarding
+from safecity.cameras import access, onboarding
 from safecity.cameras import service as cameras
-from safecity.cameras.models import Approval, Camera, Owner, Sharing
+from safecity.cameras.models import AccessScope, Approval, Camera, Owner, Premises, Sharing
 from safecity.cameras.schemas import (
+    AccessDecisionIn,
+    AccessRequestIn,
     CameraIn,
     CameraUpdate,
     ComplianceReport,
@@ -22,7 +25,7 @@ from safecity.cameras.schemas import (
     ReviewIn,
 )
 from safecity.cameras.views import Box, Config
-from safecity.core.errors import InvalidInput, SafecityError
+from safecity.core.errors import InvalidInput, NotFound, SafecityError
 from safecity.video import flows as video_flows
 from safecity.web.deps import Db
 from safecity.web.pages import CurrentPage, Page, flash, htmx_action, render
@@ -239,8 +242,10 @@ def review_page(page: CurrentPage, db: Db) -> Response:
     return render(
         page,
         "cameras/review.html",
-        queue=[(c, _report(c)) for c in queue],
+        queue=[(c, _report(c), onboarding.compliance_state(c)) for c in queue],
         district_names={d.id: d.name for d in districts},
+        flagged=access.flagged_grants(session=db, principal=page.principal),
+        min_reason=onboarding.MIN_OVERRIDE_REASON,
     )
 
 
@@ -280,20 +285,44 @@ def camera_delete(page: CurrentPage, db: Db, config: Config, camera_id: uuid.UUI
     )
 
 
+def _next(form: dict[str, Any], default: str) -> str:
+    target = _text(form, "next")
+    return target if target.startswith("/") and not target.startswith("//") else default  # only this site
+
+
 @router.post("/cameras/{camera_id:uuid}/compliance")
 def compliance_submit(
     page: CurrentPage, db: Db, box: Box, config: Config, camera_id: uuid.UUID, form: FormData
 ) -> Response:
-    target = _text(form, "next")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/owner"  # only ever back to a page of this site
     return htmx_action(
         db,
         lambda: onboarding.run_compliance_check(
             session=db, principal=page.principal, box=box, settings=config, camera_id=camera_id
         ),
-        target,
+        _next(form, "/owner"),
     )
+
+
+@router.get("/cameras/{camera_id:uuid}/compliance", response_class=HTMLResponse)
+def compliance_fragment(
+    page: CurrentPage, db: Db, camera_id: uuid.UUID, compact: bool = False, reload: bool = False
+) -> Response:
+    """The camera's last check (owner or reviewer), as a fragment that refreshes itself while one runs.
+
+    With `reload` (the review page, whose buttons depend on the result) the page reloads once it is done.
+    """
+    camera = onboarding.reviewable_camera(session=db, principal=page.principal, camera_id=camera_id)
+    response = render(
+        page,
+        "cameras/_compliance_fragment.html",
+        camera=camera,
+        report=_report(camera),
+        compact=compact,
+        reload=reload,
+    )
+    if reload and camera.compliance_due_at is None:
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 @router.post("/cameras/{camera_id:uuid}/review")
@@ -305,7 +334,79 @@ def review_submit(page: CurrentPage, db: Db, camera_id: uuid.UUID, form: FormDat
     return htmx_action(db, review, "/cameras/review")
 
 
+# --- requests to watch on-request cameras ---------------------------------------------------------
+
+HOURS = (1, 2, 4, 8, 12, 24)
+
+
+@router.get("/cameras/{camera_id:uuid}/access", response_class=HTMLResponse)
+def access_page(page: CurrentPage, db: Db, camera_id: uuid.UUID) -> Response:
+    """Watching a camera shared on request: the current grant and its video, or a form to ask for one."""
+    camera = access.camera_to_request(session=db, principal=page.principal, camera_id=camera_id)
+    grants = {
+        kind: access.current_grant(session=db, principal=page.principal, camera=camera, permission=permission)
+        for kind, permission in (("live", access.LIVE), ("recorded", access.PLAYBACK))
+    }
+    rules = access.policy(camera.sharing)
+    return render(
+        page,
+        "cameras/access.html",
+        camera=camera,
+        needed=access.request_needed(camera),
+        grants=grants,
+        requests=access.my_requests(session=db, principal=page.principal, camera_id=camera.id),
+        policy=rules,
+        hours=[h for h in HOURS if h <= rules.max_hours],
+        scopes=[s for s in AccessScope if _may_ask(page, s)],
+        is_current=access.is_current,
+    )
+
+
+def _may_ask(page: Page, scope: AccessScope) -> bool:
+    live, recorded = page.principal.can(access.LIVE), page.principal.can(access.PLAYBACK)
+    return {AccessScope.LIVE: live, AccessScope.RECORDED: recorded, AccessScope.BOTH: live and recorded}[
+        scope
+    ]
+
+
+@router.post("/cameras/{camera_id:uuid}/access")
+def access_submit(page: CurrentPage, db: Db, camera_id: uuid.UUID, form: FormData) -> Response:
+    def ask() -> None:
+        values: dict[str, Any] = {
+            "scope": _text(form, "scope") or AccessScope.LIVE.value,
+            "purpose": _text(form, "purpose"),
+            "incident_ref": _text(form, "incident_ref"),
+            "emergency": "emergency" in form,
+            "hours": _text(form, "hours") or 2,
+        }
+        if starts := _text(form, "starts_at"):  # a datetime-local field: local time, no zone
+            try:
+                local = dt.datetime.fromisoformat(starts)
+            except ValueError as exc:
+                raise InvalidInput("the start is not a date and time") from exc
+            values["starts_at"] = local.replace(tzinfo=page.timezone) if local.tzinfo is None else local
+        data = _parse(AccessRequestIn, values)
+        access.file_request(session=db, principal=page.principal, camera_id=camera_id, data=data)
+
+    return htmx_action(db, ask, f"/cameras/{camera_id}/access", audit_refusal=page)
+
+
+@router.post("/access-requests/{request_id:uuid}")
+def access_decide(page: CurrentPage, db: Db, request_id: uuid.UUID, form: FormData) -> Response:
+    """The owner (or, for a camera without an owner account, a reviewer) grants, refuses or revokes."""
+
+    def decide() -> None:
+        data = _parse(AccessDecisionIn, {"decision": _text(form, "decision"), "note": _text(form, "note")})
+        access.decide(session=db, principal=page.principal, request_id=request_id, data=data)
+
+    return htmx_action(db, decide, _next(form, "/owner"), audit_refusal=page)
+
+
 # --- camera owners --------------------------------------------------------------------------------
+
+
+def _premises_points(premises: list[Premises]) -> list[dict[str, object]]:
+    return [{"name": p.name, "lat": p.latitude, "lon": p.longitude, "id": str(p.id)} for p in premises]
 
 
 @router.get("/owner", response_class=HTMLResponse)
@@ -317,6 +418,7 @@ def owner_page(page: CurrentPage, db: Db) -> Response:
         if camera.premises_id is not None:
             by_premises[camera.premises_id].append((camera, _report(camera)))
     districts = cameras.districts_for(session=db, principal=page.principal)
+    requests = access.owner_requests(session=db, principal=page.principal)
     return render(
         page,
         "cameras/owner.html",
@@ -325,6 +427,11 @@ def owner_page(page: CurrentPage, db: Db) -> Response:
         districts=districts,
         district_names={d.id: d.name for d in districts},
         sharings=list(Sharing),
+        pending=[(r, c) for r, c in requests if r.status.value == "pending"],
+        decided=[(r, c) for r, c in requests if r.status.value != "pending"],
+        is_current=access.is_current,
+        points=_premises_points(premises),
+        compliance_state=onboarding.compliance_state,
     )
 
 
@@ -332,7 +439,10 @@ def owner_page(page: CurrentPage, db: Db) -> Response:
 def premises_submit(page: CurrentPage, db: Db, form: FormData) -> Response:
     def create() -> None:
         fields = ("name", "organisation", "address", "contact_phone", "district_id", "latitude", "longitude")
-        data = _parse(PremisesIn, {name: _text(form, name) for name in fields})
+        values = {name: _text(form, name) for name in fields}
+        if not values["latitude"] or not values["longitude"]:
+            raise InvalidInput("set the premises' place: click it on the map (or type its coordinates)")
+        data = _parse(PremisesIn, values)
         onboarding.create_premises(session=db, principal=page.principal, data=data)
 
     return htmx_action(db, create, "/owner")
@@ -343,7 +453,17 @@ def owner_camera_submit(
     page: CurrentPage, db: Db, box: Box, config: Config, premises_id: uuid.UUID, form: FormData
 ) -> Response:
     def register() -> None:
-        names = ("name", "stream_url", "substream_url", "username", "password", "bearing", "field_of_view")
+        names = (
+            "name",
+            "stream_url",
+            "substream_url",
+            "username",
+            "password",
+            "bearing",
+            "field_of_view",
+            "latitude",
+            "longitude",
+        )
         values: dict[str, Any] = {name: _optional(form, name) for name in names}
         values["sharing"] = _text(form, "sharing") or Sharing.ON_REQUEST.value
         data = _parse(OwnerCameraIn, {k: v for k, v in values.items() if v is not None})
@@ -368,4 +488,38 @@ def owner_camera_page(page: CurrentPage, db: Db, camera_id: uuid.UUID) -> Respon
         viewers=viewers,
         per_day=per_day,
         tallest=tallest,
+        requests=access.camera_requests(session=db, camera_id=camera.id),
+        is_current=access.is_current,
+        points=camera_points([camera]),
+        is_owner=cameras.owns(session=db, principal=page.principal, camera=camera),
     )
+
+
+@router.post("/owner/cameras/{camera_id:uuid}")
+def owner_camera_update(
+    page: CurrentPage, db: Db, box: Box, config: Config, camera_id: uuid.UUID, form: FormData
+) -> Response:
+    """The owner changes their camera's name, place or stream; a new stream is checked and reviewed again."""
+
+    def update() -> None:
+        camera = cameras.get_camera(session=db, principal=page.principal, camera_id=camera_id)
+        if not cameras.owns(session=db, principal=page.principal, camera=camera):
+            raise NotFound("no such camera among yours")
+        values: dict[str, Any] = {
+            "name": _text(form, "name"),
+            "latitude": _text(form, "latitude"),
+            "longitude": _text(form, "longitude"),
+            "bearing": _optional(form, "bearing"),
+            "field_of_view": _optional(form, "field_of_view"),
+        }
+        if (url := _text(form, "stream_url")) and url != camera.stream_url:
+            values["stream_url"] = url
+        if _text(form, "password"):  # an empty password box keeps the stored credentials
+            values["username"] = _optional(form, "username")
+            values["password"] = _text(form, "password")
+        data = _parse(CameraUpdate, values)
+        cameras.update_camera(
+            session=db, principal=page.principal, box=box, settings=config, camera_id=camera_id, data=data
+        )
+
+    return htmx_action(db, update, f"/owner/cameras/{camera_id}")

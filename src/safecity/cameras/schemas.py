@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from safecity.cameras.models import Approval, Camera, Owner, Sharing
+from safecity.cameras.models import AccessScope, Approval, Camera, Owner, Sharing
 from safecity.core.schemas import InModel, OutModel
 
 TAG_PATTERN = re.compile(r"^[\w][\w .:-]{0,31}$")
@@ -233,6 +233,9 @@ class OwnerCameraIn(_View, _Streams):
 
 
 class ReviewIn(InModel):
+    """A reviewer's decision. A reason is needed to reject, and to approve a camera that has not passed
+    its compliance check (the reviewer has seen the findings and approves regardless)."""
+
     decision: Literal["approve", "reject"]
     reason: str = Field(default="", max_length=1000)
 
@@ -245,3 +248,21 @@ class ViewerOut(OutModel):
     action: str
     outcome: str
     purpose: str | None
+
+
+class AccessRequestIn(InModel):
+    """A request to watch an on-request camera: what, why, and for which window (starting now by default)."""
+
+    scope: AccessScope = AccessScope.LIVE
+    purpose: str = Field(min_length=10, max_length=1000, description="why: the case, what is looked for")
+    incident_ref: str = Field(default="", max_length=64, description="an incident or FIR number, if any")
+    emergency: bool = False
+    starts_at: dt.datetime | None = None
+    hours: int = Field(default=2, ge=1, le=168)
+
+
+class AccessDecisionIn(InModel):
+    """The owner's answer to a request: grant, refuse (with a reason), or revoke a grant (with a reason)."""
+
+    decision: Literal["grant", "refuse", "revoke"]
+    note: str = Field(default="", max_length=1000)

@@ -11,14 +11,14 @@ import io
 import logging
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from pydantic import ValidationError
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Text, cast, event, select
 from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
@@ -28,6 +28,7 @@ from safecity.cameras.passwords import is_default_password
 from safecity.cameras.schemas import CameraIn, CameraUpdate, ImportReport, RowProblem
 from safecity.config import Settings
 from safecity.core.crypto import SecretBox
+from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound, PermissionDenied
 from safecity.org.models import District, Site
 
@@ -304,6 +305,25 @@ def set_streams(
         rules=rules,
         replace_credentials=True,
     )
+
+
+# --- the compliance check, due ----------------------------------------------------------------------
+
+# The compliance runners of this process (onboarding.run_compliance_checks): each is woken when a
+# transaction that made a check due commits. A runner also looks for due checks now and then by itself
+# (after a restart, or ones made due by another process).
+COMPLIANCE_WAKERS: set[Callable[[], None]] = set()
+
+
+def mark_compliance_due(session: Session, camera: Camera) -> None:
+    """Have the camera's compliance checked in the background, once this transaction commits."""
+    camera.compliance_due_at = utcnow()
+
+    def wake(_session: Session) -> None:
+        for waker in list(COMPLIANCE_WAKERS):
+            waker()
+
+    event.listen(session, "after_commit", wake, once=True)
 
 
 # --- scope ----------------------------------------------------------------------------------------
@@ -593,9 +613,13 @@ def update_camera(
         if credentials_set:
             changed.append("credentials")
     detail: dict[str, Any] = {"changed": sorted(set(changed))}
-    if as_owner and {"stream_url", "substream_url", "credentials"} & set(changed):
+    stream_changed = bool({"stream_url", "substream_url", "credentials"} & set(changed))
+    if as_owner and stream_changed:
         _reopen_review(camera)
         detail["review"] = "reopened"
+    if stream_changed and camera.premises_id is not None:
+        mark_compliance_due(session, camera)  # an owner's camera is checked again, in the background
+        detail["compliance"] = "due"
     session.flush()
     _audit(session, principal, "camera.update", camera, detail)
     return camera

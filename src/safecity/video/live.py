@@ -7,6 +7,7 @@ commercial camera the law requires it). A frame is encoded once per size however
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import time
 import uuid
@@ -24,7 +25,9 @@ from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
+from safecity.cameras import access
 from safecity.cameras.models import Approval, Camera
+from safecity.core.db import utcnow
 from safecity.core.errors import NotFound, SafecityError
 from safecity.video.ingest import Frame, FrameSlot, IngestSupervisor
 
@@ -95,12 +98,16 @@ def open_live(
     """Check the principal may watch the camera and that it has a live frame; audit the view."""
     principal.require(LIVE_PERMISSION)
     camera = camera_in_scope(session=session, principal=principal, camera_id=camera_id)
+    grant = access.require_video_access(
+        session=session, principal=principal, camera=camera, permission=LIVE_PERMISSION
+    )
     slot, frame = live_frame(supervisor, camera, max_age_s)
     audit.record(
         session=session,
         action="video.live",
         outcome="success",
         actor=principal,
+        purpose=access.purpose_of(grant),
         object_type="camera",
         object_id=str(camera.id),
         district_id=camera.district_id,
@@ -158,8 +165,11 @@ def mjpeg_part(jpeg: bytes) -> bytes:
     return head.encode("ascii") + jpeg + b"\r\n"
 
 
-async def mjpeg_stream(slot: FrameSlot, *, max_fps: float, width: int | None = None) -> AsyncIterator[bytes]:
-    """MJPEG parts of the newest frames, at most `max_fps` a second, until the client goes away.
+async def mjpeg_stream(
+    slot: FrameSlot, *, max_fps: float, width: int | None = None, until: dt.datetime | None = None
+) -> AsyncIterator[bytes]:
+    """MJPEG parts of the newest frames, at most `max_fps` a second, until the client goes away (or
+    `until`, when the grant to watch an on-request camera ends).
 
     The web server cancels this generator when the client disconnects.
     """
@@ -167,7 +177,7 @@ async def mjpeg_stream(slot: FrameSlot, *, max_fps: float, width: int | None = N
     sent_seq, sent_at = -1, 0.0
     LIVE_STREAMS.inc()
     try:
-        while True:
+        while until is None or utcnow() < until:
             frame = slot.latest()
             now = time.monotonic()
             if frame is not None and (frame.seq != sent_seq or now - sent_at >= KEEPALIVE_S):

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
+from safecity.cameras import access
 from safecity.cameras.models import Camera
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound
@@ -378,11 +379,15 @@ def segment_indexer(session_factory: sessionmaker[Session]) -> Callable[[Segment
 def camera_in_scope(
     *, session: Session, principal: Principal, camera_id: uuid.UUID, permission: str
 ) -> Camera:
-    """The camera, if the principal holds `permission` and sees its district; NotFound otherwise."""
+    """The camera, if the principal holds `permission` and sees its district; NotFound otherwise.
+
+    A camera shared only on request also needs a current grant for recorded video (403 otherwise).
+    """
     principal.require(permission)
     camera = session.get(Camera, camera_id)
     if camera is None or not principal.sees_district(camera.district_id):
         raise NotFound("no such camera")
+    access.require_video_access(session=session, principal=principal, camera=camera, permission=permission)
     return camera
 
 

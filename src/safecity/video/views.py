@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from safecity.cameras import access
 from safecity.core.schemas import OutModel
 from safecity.runtime import Services
 from safecity.video import live
@@ -101,6 +102,9 @@ def live_mjpeg(
         kind="mjpeg",
         max_age_s=services.settings.video.offline_after_s,
     )
+    until = access.stream_deadline(session=db, principal=principal, camera_id=camera_id)
     return StreamingResponse(
-        live.mjpeg_stream(slot, max_fps=fps, width=width), media_type=live.MJPEG_MEDIA_TYPE, headers=NO_STORE
+        live.mjpeg_stream(slot, max_fps=fps, width=width, until=until),
+        media_type=live.MJPEG_MEDIA_TYPE,
+        headers=NO_STORE,
     )

@@ -55,7 +55,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Challans", "/traffic/challans", "challans.read"),
     NavItem("Fines", "/traffic/fines", "fines.manage|challans.read"),
     NavItem("Cameras", "/cameras", "cameras.read"),
-    NavItem("Camera review", "/cameras/review", "cameras.manage"),
+    NavItem("Camera review", "/cameras/review", "cameras.manage|cameras.review"),
     NavItem("My cameras", "/owner", "cameras.own"),
     NavItem("Districts", "/org/districts", "org.read"),
     NavItem("Users", "/admin/users", "users.read"),

@@ -1,7 +1,7 @@
 """users.language: the interface's language each user chose (NULL: the configured default)
 
 Revision ID: 0028
-Revises: 0023
+Revises: 0026
 Create Date: 2026-12-06 01:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0028"
-down_revision: str | None = "0023"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
