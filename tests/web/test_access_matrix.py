@@ -1066,6 +1066,7 @@ CASES = [
         "signals.report",
         lambda w: (f"/api/v1/traffic/signals/{_matrix_signal(w)}/state", {"light": "red"}),
     ),
+    Case("GET", "/api/v1/places", "org.read", lambda w: ("/api/v1/places?q=B", None)),
 ]
 
 # Routes that belong to logging in itself, not to a role.
@@ -1205,6 +1206,7 @@ def test_no_role_reads_another_districts_records(
         "/api/v1/events",
         "/api/v1/plates/sightings?purpose=matrix",
         "/api/v1/plates/sightings.csv?purpose=matrix",
+        "/api/v1/places?q=B&limit=50",
     ):
         response = client.get(path)
         if response.status_code == 403:

@@ -306,7 +306,7 @@ def test_maps_orient_label_cluster_and_open_what_is_clicked(
     expect(page.locator(".leaflet-tooltip.map-label", has_text="Intrusion at Phase 3")).to_be_attached()
     expect(page.locator(".map-cluster-cameras", has_text="25")).to_have_count(1)
     _shot(page, "console", size)
-    alert.click(force=True)
+    alert.click()
     expect(page).to_have_url(f"{room.url}/console?alert={room.alert_id}")
 
     # The units map: each unit labelled with its call sign.
@@ -347,6 +347,7 @@ def test_the_call_taker_finds_a_station_by_name_and_it_sets_the_location(
     _shot(page, "call-taker-search", size)
     pick.get_by_role("button").click()
     expect(page.get_by_label("Latitude")).to_have_value(f"{GULBAHAR[0]:.6f}")
+    expect(page.get_by_label("Address or landmark")).to_have_value(f"{STATION}, Peshawar")
     expect(page.get_by_label("Longitude")).to_have_value(f"{GULBAHAR[1]:.6f}")
     expect(page.locator(".leaflet-marker-icon:not(.basemap-label)")).to_have_count(1)  # the location's pin
     # The base layer's towns are found too, and Enter picks the first found.
@@ -354,4 +355,11 @@ def test_the_call_taker_finds_a_station_by_name_and_it_sets_the_location(
     expect(found.get_by_role("option").first).to_contain_text("town · Mardan")
     search.press("Enter")
     expect(page.get_by_label("Latitude")).to_have_value(re.compile(r"^34\.1"))
+    # The picks named the location too, until the call-taker types one.
+    expect(page.get_by_label("Address or landmark")).to_have_value("Mardan, Mardan")
+    page.get_by_label("Address or landmark").fill("Near the Mardan bus stand")
+    search.fill("gulbahar")
+    pick.get_by_role("button").click()
+    expect(page.get_by_label("Address or landmark")).to_have_value("Near the Mardan bus stand")
+    expect(page.get_by_label("Latitude")).to_have_value(f"{GULBAHAR[0]:.6f}")
     _shot(page, "call-taker-town", size)

@@ -34,6 +34,7 @@ window.safecity = (function () {
   const SEARCH_MIN = 2;
   const SEARCH_WAIT_MS = 200;
   let basemap = null; // the base layer's data, fetched once per page (a promise)
+  let landmarks = null; // the police stations and sites within the user's scope (a promise)
 
   function basemapData() {
     if (!basemap) {
@@ -42,6 +43,29 @@ window.safecity = (function () {
         .catch(() => null);
     }
     return basemap;
+  }
+
+  // Police stations and camera sites are the landmarks a police operator knows: names on the base layer
+  // (the district seats' names first, then theirs), from the organisation's own records.
+  function landmarkData() {
+    if (!landmarks) {
+      const get = (url) => fetch(url, { headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : []))
+        .catch(() => []);
+      landmarks = Promise.all([get("/api/v1/stations"), get("/api/v1/sites")])
+        .then(([stations, sites]) => stations.map((p) => ({ kind: "station", place: p }))
+          .concat(sites.map((p) => ({ kind: "site", place: p }))));
+    }
+    return landmarks;
+  }
+
+  function drawLandmarks(map, found) {
+    const labels = L.layerGroup().addTo(map);
+    found.forEach(({ kind, place }) => {
+      baseLabel([place.latitude, place.longitude], place.name, "basemap-landmark basemap-" + kind, kind === "station" ? 1.5 : 2.5)
+        .addTo(labels);
+    });
+    declutter(map);
   }
 
   const COUNTRY_STYLE = {
@@ -101,7 +125,13 @@ window.safecity = (function () {
       if (title) title.title = p.name + (p.district ? " · " + p.district + " district" : "") + (p.province ? " · " + p.province : "");
     });
     if (data.attribution) {
-      L.control.attribution({ prefix: false, position: "bottomright" }).addAttribution(data.attribution).addTo(map);
+      const credits = L.control({ position: "bottomright" });
+      credits.onAdd = () => {
+        const text = el("div", data.attribution, "map-credits");
+        text.title = data.attribution;
+        return text;
+      };
+      credits.addTo(map);
     }
     map.getContainer().classList.add("has-basemap");
     declutter(map);
@@ -138,6 +168,8 @@ window.safecity = (function () {
     const map = L.map(container, { attributionControl: false, minZoom: 5, maxZoom: 19 });
     // A map with a search and clickable markers is no picture: its controls must reach assistive technology.
     if (container.getAttribute("role") === "img") container.setAttribute("role", "region");
+    // A view from the start (the page fits its own later): the cluster group needs one to place markers.
+    map.setView(DEFAULT_CENTRE, 12);
     map.createPane("basemap");
     map.createPane("basemapLabels");
     const tiles = document.body.dataset.tiles;
@@ -146,6 +178,7 @@ window.safecity = (function () {
     map.safecityMarkers = cluster(map);
     map.on("zoomend layeradd", () => declutter(map));
     basemapData().then((data) => { if (data) drawBasemap(map, data); });
+    landmarkData().then((found) => drawLandmarks(map, found));
     placeSearch(map);
     return map;
   }
@@ -209,13 +242,14 @@ window.safecity = (function () {
   // none is placed.
   function fit(map, layers, { pad = 0.2, maxZoom = 18, zoom = 12, pointZoom = 15 } = {}) {
     const placed = layers.filter(Boolean);
+    const now = { animate: false }; // straight to the view, not a zoom from the map's first one
     if (!placed.length) {
-      map.setView(DEFAULT_CENTRE, zoom);
+      map.setView(DEFAULT_CENTRE, zoom, now);
       return;
     }
     const bounds = L.featureGroup(placed).getBounds();
-    if (bounds.getNorthEast().equals(bounds.getSouthWest())) map.setView(bounds.getCenter(), Math.min(pointZoom, maxZoom));
-    else map.fitBounds(bounds.pad(pad), { maxZoom });
+    if (bounds.getNorthEast().equals(bounds.getSouthWest())) map.setView(bounds.getCenter(), Math.min(pointZoom, maxZoom), now);
+    else map.fitBounds(bounds.pad(pad), Object.assign({ maxZoom }, now));
   }
 
   // A click on the map, or a place picked in its search, fills a form's latitude and longitude (and calls
@@ -227,11 +261,15 @@ window.safecity = (function () {
       if (then) then(latlng);
     };
     map.on("click", (e) => set(e.latlng));
+    let named = ""; // the address a picked place wrote, replaced by the next pick unless edited
     map.on("safecity:place", (e) => {
       set(e.latlng);
-      // A place picked by name also names the location, where the form asks for one and it is empty.
+      // A place picked by name also names the location, where the form asks for one not typed in.
       const address = form.elements.address;
-      if (address && !address.value.trim()) address.value = e.place.name + (e.place.district_name ? ", " + e.place.district_name : "");
+      if (address && (!address.value.trim() || address.value === named)) {
+        named = e.place.name + (e.place.district_name ? ", " + e.place.district_name : "");
+        address.value = named;
+      }
     });
   }
 
