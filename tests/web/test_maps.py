@@ -242,17 +242,18 @@ def room(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[Room]:
             )
             positions.report_position(session=session, unit_id=unit.id, lat=lat, lon=lon, at=utcnow())
         factory.user("operator", "dispatcher", "supervisor", districts=[peshawar], username="desk")
+        factory.user("supervisor", username="chief")  # the whole province
         session.commit()
         yield Room(app.base, session, factory, lone, crowd, alert.id, incident.id)
 
 
-def _log_in(room: Room, chromium: Browser, size: tuple[int, int]) -> Page:
+def _log_in(room: Room, chromium: Browser, size: tuple[int, int], username: str = "desk") -> Page:
     page = chromium.new_page(viewport={"width": size[0], "height": size[1]})
     page.goto(f"{room.url}/login")
-    page.get_by_label("Username").fill("desk")
+    page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Code").fill(room.factory.totp("desk"))
+    page.get_by_label("Code").fill(room.factory.totp(username))
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_test_id("dashboard-title")).to_be_visible()
     return page
@@ -318,6 +319,7 @@ def test_maps_orient_label_cluster_and_open_what_is_clicked(
 
     # An incident's map shows its one point, centred.
     page.goto(f"{room.url}/incidents/{room.incident_id}")
+    expect(page.locator("path.basemap-kp").first).to_be_attached()
     point = page.locator(".map path.leaflet-interactive")
     expect(point).to_have_count(1)
     expect(point).to_be_visible()
@@ -363,3 +365,33 @@ def test_the_call_taker_finds_a_station_by_name_and_it_sets_the_location(
     expect(page.get_by_label("Address or landmark")).to_have_value("Near the Mardan bus stand")
     expect(page.get_by_label("Latitude")).to_have_value(f"{GULBAHAR[0]:.6f}")
     _shot(page, "call-taker-town", size)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_province_map_names_the_province_and_its_towns_without_one_name_covering_another(
+    room: Room, chromium: Browser, size: tuple[int, int]
+) -> None:
+    # A province-wide supervisor's districts map spans Khyber Pakhtunkhwa.
+    page = _log_in(room, chromium, size, "chief")
+    page.goto(f"{room.url}/org/districts")
+    _oriented(page)
+    expect(page.locator(".basemap-province-name", has_text="Khyber Pakhtunkhwa")).to_be_visible()
+    # Towns' names give way to one another (most important first): none covers another.
+    names = page.evaluate(
+        """() => {
+          const map = document.querySelector('.leaflet-container').getBoundingClientRect();
+          const shown = '.basemap-label:not(.label-hidden):not(.basemap-province-name) span';
+          return Array.from(document.querySelectorAll(shown))
+            .map((e) => e.getBoundingClientRect())
+            .filter((r) => r.right > map.left && r.left < map.right)
+            .filter((r) => r.bottom > map.top && r.top < map.bottom)
+            .map((r) => [r.left, r.top, r.right, r.bottom]);
+        }"""
+    )
+    hidden = page.locator(".basemap-label.label-hidden").count()
+    assert len(names) > 10 and hidden > 10  # many named, the rest given way
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    _shot(page, "districts", size)

@@ -111,7 +111,8 @@ window.safecity = (function () {
     L.geoJSON(boundaries, { pane: "basemap", interactive: false, style: () => BOUNDARY_STYLE }).addTo(map);
     const labels = L.layerGroup().addTo(map);
     provinces
-      .filter((f) => f.properties.code !== "PK-TA") // the merged tribal districts are Khyber Pakhtunkhwa
+      // The merged tribal districts are Khyber Pakhtunkhwa; Islamabad's own name says where its territory is.
+      .filter((f) => f.properties.code !== "PK-TA" && f.properties.code !== "PK-IS")
       .forEach((f) => {
         const centre = L.geoJSON(f).getBounds().getCenter();
         baseLabel(centre, f.properties.name, "basemap-province-name", -1).addTo(labels);
@@ -154,10 +155,12 @@ window.safecity = (function () {
         if (show) shown.push(box);
       };
       container.querySelectorAll(".map-label").forEach((node) => place(node, true));
-      const names = Array.from(container.querySelectorAll(".basemap-label"));
+      // Province names are pale lettering under everything else (towns' names may cross them), up to the
+      // district level; from there on the towns' names say where one is.
+      container.querySelectorAll(".basemap-province-name").forEach((node) => node.classList.toggle("label-hidden", zoom >= 9));
+      const names = Array.from(container.querySelectorAll(".basemap-label:not(.basemap-province-name)"));
       names.sort((a, b) => Number(a.firstChild.dataset.rank) - Number(b.firstChild.dataset.rank));
-      // Province names orient at a glance and give way to the towns' names from district level on.
-      names.forEach((node) => place(node, !(node.classList.contains("basemap-province-name") && zoom >= 9)));
+      names.forEach((node) => place(node, true));
     });
   }
 
