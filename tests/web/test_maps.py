@@ -161,7 +161,6 @@ class Room:
     session: Session
     factory: Factory
     lone_camera: Camera
-    crowd: list[Camera]
     alert_id: uuid.UUID
     incident_id: uuid.UUID
 
@@ -244,16 +243,18 @@ def room(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[Room]:
         factory.user("operator", "dispatcher", "supervisor", districts=[peshawar], username="desk")
         factory.user("supervisor", username="chief")  # the whole province
         session.commit()
-        yield Room(app.base, session, factory, lone, crowd, alert.id, incident.id)
+        yield Room(app.base, session, factory, lone, alert.id, incident.id)
 
 
-def _log_in(room: Room, chromium: Browser, size: tuple[int, int], username: str = "desk") -> Page:
+def _log_in(
+    url: str, factory: Factory, chromium: Browser, size: tuple[int, int], username: str = "desk"
+) -> Page:
     page = chromium.new_page(viewport={"width": size[0], "height": size[1]})
-    page.goto(f"{room.url}/login")
+    page.goto(f"{url}/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Code").fill(room.factory.totp(username))
+    page.get_by_label("Code").fill(factory.totp(username))
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_test_id("dashboard-title")).to_be_visible()
     return page
@@ -282,7 +283,7 @@ def _shot(page: Page, name: str, size: tuple[int, int]) -> None:
 def test_maps_orient_label_cluster_and_open_what_is_clicked(
     room: Room, chromium: Browser, size: tuple[int, int]
 ) -> None:
-    page = _log_in(room, chromium, size)
+    page = _log_in(room.url, room.factory, chromium, size)
 
     # The camera map: the crowd in Saddar is one counted cluster, the lone camera a labelled dot.
     page.goto(f"{room.url}/cameras")
@@ -336,7 +337,7 @@ def test_maps_orient_label_cluster_and_open_what_is_clicked(
 def test_the_call_taker_finds_a_station_by_name_and_it_sets_the_location(
     room: Room, chromium: Browser, size: tuple[int, int]
 ) -> None:
-    page = _log_in(room, chromium, size)
+    page = _log_in(room.url, room.factory, chromium, size)
     page.goto(f"{room.url}/incidents/new")
     _oriented(page)
     search = page.get_by_role("searchbox", name=SEARCH)
@@ -373,7 +374,7 @@ def test_the_province_map_names_the_province_and_its_towns_without_one_name_cove
     room: Room, chromium: Browser, size: tuple[int, int]
 ) -> None:
     # A province-wide supervisor's districts map spans Khyber Pakhtunkhwa.
-    page = _log_in(room, chromium, size, "chief")
+    page = _log_in(room.url, room.factory, chromium, size, "chief")
     page.goto(f"{room.url}/org/districts")
     _oriented(page)
     expect(page.locator(".basemap-province-name", has_text="Khyber Pakhtunkhwa")).to_be_visible()
@@ -395,3 +396,29 @@ def test_the_province_map_names_the_province_and_its_towns_without_one_name_cove
         for b in names[i + 1 :]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
     _shot(page, "districts", size)
+
+
+TILES = "/static/vendor/leaflet/images/layers.png?z={z}&x={x}&y={y}"  # a stand-in tile server: one picture
+
+
+@pytest.mark.browser
+def test_configured_tiles_are_drawn_over_the_base_layer(
+    db_url: str, tmp_path: Path, settings: Settings, chromium: Browser
+) -> None:
+    web = settings.web.model_copy(update={"map_tiles_url": TILES})
+    with serve(settings.model_copy(update={"web": web}), db_url, tmp_path) as app:
+        with app.services.session_factory() as session:
+            factory = Factory(session, app.services.mfa_box)
+            seed.reference_data(session=session)
+            factory.user("supervisor", username="desk")
+            session.commit()
+            page = _log_in(app.base, factory, chromium, SIZES[0])
+        page.goto(f"{app.base}/units")
+        expect(page.locator(".leaflet-tile-pane img.leaflet-tile-loaded").first).to_be_attached()
+        expect(page.locator("path.basemap-kp").first).to_be_attached()  # still there, under the tiles
+        # Panes stack by z-index in the map: the tiles' above the base layer's shapes and names.
+        z = page.evaluate(
+            """() => Object.fromEntries(['tile', 'basemap', 'basemapLabels', 'overlay'].map((name) =>
+              [name, Number(getComputedStyle(document.querySelector(`.leaflet-${name}-pane`)).zIndex)]))"""
+        )
+        assert z["basemap"] < z["tile"] and z["basemapLabels"] < z["tile"] < z["overlay"], z
