@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from conftest import PASSWORD, Factory, missing_part, serve
 from safecity import seed
+from safecity.auth import service as users
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import Settings
@@ -422,3 +423,31 @@ def test_configured_tiles_are_drawn_over_the_base_layer(
               [name, Number(getComputedStyle(document.querySelector(`.leaflet-${name}-pane`)).zIndex)]))"""
         )
         assert z["basemap"] < z["tile"] and z["basemapLabels"] < z["tile"] < z["overlay"], z
+
+
+@pytest.mark.browser
+def test_without_the_organisation_a_map_asks_nothing_of_it_and_still_finds_towns(
+    room: Room, chromium: Browser
+) -> None:
+    # The administrators took reading the organisation from dispatchers: their maps do not ask for the
+    # stations and sites (each refusal would be audited), and the search finds the base layer's towns.
+    session = room.factory.session
+    admin = room.factory.principal(room.factory.user("admin"))
+    role = users.get_role(session=session, name="dispatcher")
+    users.set_role_permissions(
+        session=session, actor=admin, name="dispatcher", permissions=role.permission_names - {"org.read"}
+    )
+    room.factory.user("dispatcher", username="radio")
+    session.commit()
+    page = _log_in(room.url, room.factory, chromium, SIZES[0], "radio")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto(f"{room.url}/units")
+    expect(page.locator("path.basemap-kp").first).to_be_attached()
+    expect(page.locator(".leaflet-tooltip.map-label", has_text="PSW-MOB-01")).to_be_attached()
+    page.get_by_role("searchbox", name=SEARCH).fill("gulbahar")
+    found = page.get_by_role("listbox", name="Places found")
+    expect(found).to_contain_text("No station, site or town by that name")
+    page.get_by_role("searchbox", name=SEARCH).fill("peshawar")
+    expect(found.get_by_role("option").first).to_contain_text("town · Peshawar")
+    assert not [url for url in asked if re.search(r"/api/v1/(stations|sites|places)", url)], asked

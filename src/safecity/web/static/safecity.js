@@ -47,7 +47,11 @@ window.safecity = (function () {
 
   // Police stations and camera sites are the landmarks a police operator knows: names on the base layer
   // (the district seats' names first, then theirs), from the organisation's own records.
+  // Only for those who may read the organisation (others would only be refused, and audited for it).
+  const mayReadPlaces = () => document.body.dataset.mapPlaces === "yes";
+
   function landmarkData() {
+    if (!mayReadPlaces()) return Promise.resolve([]);
     if (!landmarks) {
       const get = (url) => fetch(url, { headers: { Accept: "application/json" } })
         .then((response) => (response.ok ? response.json() : []))
@@ -277,8 +281,8 @@ window.safecity = (function () {
   }
 
   // The place search on a map: police stations, sites and districts within the user's scope (the server's
-  // /api/v1/places) and the base layer's towns, by name. Picking one centres the map there, marks it, and
-  // fires "safecity:place" (pickPlace fills its form from it).
+  // /api/v1/places, for those who may read them) and the base layer's towns, by name. Picking one centres
+  // the map there, marks it, and fires "safecity:place" (pickPlace fills its form from it).
   function placeSearch(map) {
     const control = L.control({ position: "topright" });
     control.onAdd = () => {
@@ -340,7 +344,9 @@ window.safecity = (function () {
         url.searchParams.set("q", text);
         url.searchParams.set("limit", "8");
         const [answer, data] = await Promise.all([
-          fetch(url, { headers: { Accept: "application/json" } }).then((r) => (r.ok ? r.json() : [])).catch(() => []),
+          mayReadPlaces()
+            ? fetch(url, { headers: { Accept: "application/json" } }).then((r) => (r.ok ? r.json() : [])).catch(() => [])
+            : [],
           basemapData(),
         ]);
         if (mine !== seq) return; // a later keystroke's search has taken over
