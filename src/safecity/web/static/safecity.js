@@ -45,11 +45,11 @@ window.safecity = (function () {
     return basemap;
   }
 
-  // Police stations and camera sites are the landmarks a police operator knows: names on the base layer
-  // (the district seats' names first, then theirs), from the organisation's own records.
   // Only for those who may read the organisation (others would only be refused, and audited for it).
   const mayReadPlaces = () => document.body.dataset.mapPlaces === "yes";
 
+  // Police stations and camera sites are the landmarks a police operator knows: names on the base layer
+  // (after the capitals' and the district seats'), from the organisation's own records.
   function landmarkData() {
     if (!mayReadPlaces()) return Promise.resolve([]);
     if (!landmarks) {
@@ -124,10 +124,7 @@ window.safecity = (function () {
     places.forEach((f) => {
       const [lon, lat] = f.geometry.coordinates;
       const p = f.properties;
-      const marker = baseLabel([lat, lon], p.name, "basemap-place rank-" + p.rank, p.rank);
-      marker.addTo(labels);
-      const title = marker.getElement();
-      if (title) title.title = p.name + (p.district ? " · " + p.district + " district" : "") + (p.province ? " · " + p.province : "");
+      baseLabel([lat, lon], p.name, "basemap-place rank-" + p.rank, p.rank).addTo(labels);
     });
     if (data.attribution) {
       const credits = L.control({ position: "bottomright" });
@@ -142,8 +139,9 @@ window.safecity = (function () {
     declutter(map);
   }
 
-  // Names must not cover one another: markers' labels first, then the base layer's by rank (capitals,
-  // district seats, towns); a name that would overlap one already shown is hidden until zoomed in.
+  // Names must not cover one another: markers' labels first (the bigger dots', as incidents and alerts,
+  // before the smaller ones'), then the base layer's by rank (capitals, district seats, stations, towns);
+  // a name that would overlap one already shown is hidden until zoomed in.
   function declutter(map) {
     if (map._safecityDeclutter) return;
     map._safecityDeclutter = window.requestAnimationFrame(() => {
@@ -158,7 +156,10 @@ window.safecity = (function () {
         node.classList.toggle("label-hidden", !show);
         if (show) shown.push(box);
       };
-      container.querySelectorAll(".map-label").forEach((node) => place(node, true));
+      const size = (node) => Number((node.firstChild && node.firstChild.dataset && node.firstChild.dataset.size) || 0);
+      Array.from(container.querySelectorAll(".map-label"))
+        .sort((a, b) => size(b) - size(a))
+        .forEach((node) => place(node, true));
       // Province names are pale lettering under everything else (towns' names may cross them), up to the
       // district level; from there on the towns' names say where one is.
       container.querySelectorAll(".basemap-province-name").forEach((node) => node.classList.toggle("label-hidden", zoom >= 9));
@@ -223,7 +224,9 @@ window.safecity = (function () {
     if (label !== null && label !== undefined) {
       const radius = (style && style.radius) || 10;
       marker.safecityLabel = String(label);
-      marker.bindTooltip(el("span", label), Object.assign(
+      const text = el("span", label);
+      text.dataset.size = String(radius); // the bigger the dot, the more it matters: its name goes first
+      marker.bindTooltip(text, Object.assign(
         { permanent: true, direction: "right", offset: [radius, 0], className: "map-label", opacity: 1 }, tooltip));
       // A name hidden to spare its neighbours shows while the pointer is on its dot.
       marker.on("mouseover", () => {
