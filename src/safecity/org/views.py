@@ -1,4 +1,4 @@
-"""REST API of the organisation (/api/v1/districts, /stations, /sites)."""
+"""REST API of the organisation (/api/v1/districts, /stations, /sites, and /places: a map's search)."""
 
 from __future__ import annotations
 
