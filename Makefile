@@ -40,12 +40,16 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 # Front-end packages come from npm (package.json + lockfile) and are copied into static, never committed.
 assets: $(VENDOR)/.stamp
 
-$(VENDOR)/.stamp: package.json package-lock.json
+$(VENDOR)/.stamp: package.json package-lock.json src/safecity/web/basemap.py
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)/leaflet
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
 	cp node_modules/hls.js/dist/hls.min.js $(VENDOR)/
 	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images $(VENDOR)/leaflet/
+	cp node_modules/leaflet.markercluster/dist/leaflet.markercluster.js node_modules/leaflet.markercluster/dist/MarkerCluster.css \
+	  node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css $(VENDOR)/leaflet/
+	@# The maps' offline base layer (Natural Earth boundaries, GeoNames places) for the deployment's area.
+	$(PYTHON) src/safecity/web/basemap.py node_modules $(VENDOR)/basemap.geojson
 	touch $@
 
 migrate: install

@@ -1089,6 +1089,7 @@ CASES = [
         "incidents.read",
         lambda w: ("/api/v1/incidents/stream?max_seconds=0.05", None),  # ends soon, so the test reads it all
     ),
+    Case("GET", "/api/v1/places", "org.read", lambda w: ("/api/v1/places?q=B", None)),
 ]
 
 # Routes that belong to logging in itself, not to a role.
@@ -1228,6 +1229,7 @@ def test_no_role_reads_another_districts_records(
         "/api/v1/events",
         "/api/v1/plates/sightings?purpose=matrix",
         "/api/v1/plates/sightings.csv?purpose=matrix",
+        "/api/v1/places?q=B&limit=50",
     ):
         response = client.get(path)
         if response.status_code == 403:

@@ -35,3 +35,15 @@ class StationOut(OutModel):
 
 class SiteOut(StationOut):
     police_station_id: uuid.UUID | None
+
+
+class PlaceHit(OutModel):
+    """A named place a map search found: a district, a police station or a camera site."""
+
+    kind: str  # district, station or site
+    id: uuid.UUID
+    name: str
+    district_id: uuid.UUID
+    district_name: str
+    latitude: float
+    longitude: float

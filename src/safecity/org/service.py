@@ -6,14 +6,14 @@ import tomllib
 import uuid
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.core.errors import Conflict, NotFound
 from safecity.org.models import District, PoliceStation, Province, Site
-from safecity.org.schemas import PlaceIn
+from safecity.org.schemas import PlaceHit, PlaceIn
 
 DISTRICTS_FILE = Path(__file__).with_name("districts.toml")
 
@@ -142,3 +142,52 @@ def add_site(*, session: Session, actor: Principal, data: PlaceIn) -> Site:
         district_id=site.district_id,
     )
     return site
+
+
+def search_places(*, session: Session, actor: Principal, text: str, limit: int = 10) -> list[PlaceHit]:
+    """Districts, police stations and sites within scope whose name holds `text` (any case), for a map's
+    search: names that start with it first, then the others, each by name; at most `limit`."""
+    actor.require("org.read")
+    needle = text.strip().casefold()
+    if not needle:
+        return []
+
+    def named(column: InstrumentedAttribute[str]) -> ColumnElement[bool]:
+        return func.lower(column).contains(needle, autoescape=True)
+
+    districts = session.scalars(
+        select(District).where(actor.district_filter(District.id), named(District.name)).limit(limit)
+    )
+    hits = [
+        PlaceHit(
+            kind="district",
+            id=d.id,
+            name=d.name,
+            district_id=d.id,
+            district_name=d.name,
+            latitude=d.latitude,
+            longitude=d.longitude,
+        )
+        for d in districts
+    ]
+    for kind, model in (("station", PoliceStation), ("site", Site)):
+        rows = session.execute(
+            select(model.id, model.name, model.district_id, District.name, model.latitude, model.longitude)
+            .join(District, District.id == model.district_id)
+            .where(actor.district_filter(model.district_id), named(model.name))
+            .limit(limit)
+        )
+        hits += [
+            PlaceHit(
+                kind=kind,
+                id=place_id,
+                name=name,
+                district_id=district_id,
+                district_name=district_name,
+                latitude=latitude,
+                longitude=longitude,
+            )
+            for place_id, name, district_id, district_name, latitude, longitude in rows
+        ]
+    hits.sort(key=lambda h: (not h.name.casefold().startswith(needle), h.name.casefold(), h.kind))
+    return hits[:limit]

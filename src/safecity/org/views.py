@@ -1,13 +1,14 @@
-"""REST API of the organisation (/api/v1/districts, /stations, /sites)."""
+"""REST API of the organisation (/api/v1/districts, /stations, /sites, and /places: a map's search)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from safecity.org import service as org
-from safecity.org.schemas import DistrictOut, PlaceIn, SiteOut, StationOut
+from safecity.org.schemas import DistrictOut, PlaceHit, PlaceIn, SiteOut, StationOut
 from safecity.web.deps import CurrentPrincipal, Db
 
 router = APIRouter(prefix="/api/v1", tags=["organisation"])
@@ -53,3 +54,14 @@ def list_sites(principal: CurrentPrincipal, db: Db, district_id: uuid.UUID | Non
 def add_site(body: PlaceIn, principal: CurrentPrincipal, db: Db) -> SiteOut:
     """Add a camera site."""
     return SiteOut.model_validate(org.add_site(session=db, actor=principal, data=body))
+
+
+@router.get("/places", response_model=list[PlaceHit])
+def search_places(
+    principal: CurrentPrincipal,
+    db: Db,
+    q: Annotated[str, Query(max_length=120)] = "",
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> list[PlaceHit]:
+    """Districts, police stations and sites within scope whose name holds `q`: a map's place search."""
+    return org.search_places(session=db, actor=principal, text=q, limit=limit)

@@ -28,7 +28,7 @@ function initCameraMap(el) {
       layers.push(L.polygon(wedge(c.lat, c.lon, c.bearing, Math.min(c.fov, 359)), { color: colour, weight: 1, fillOpacity: 0.25 }).addTo(map));
     }
     const dot = safecity.dot(map, c.lat, c.lon, c.name, { radius: 5, color: colour, fillOpacity: 0.9 });
-    dot.on("click", () => { window.location.href = c.href; });
+    safecity.link(dot, c.href);
     layers.push(dot);
   }
   safecity.fit(map, layers, { pad: 0.3 });

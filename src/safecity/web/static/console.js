@@ -15,9 +15,10 @@
     const el = console_.querySelector("[data-console-map]");
     const map = el && safecity.createMap(el);
     if (!map) return;
-    const cameras = L.layerGroup().addTo(map);
-    const incidents = L.layerGroup().addTo(map);
-    const units = L.layerGroup().addTo(map);
+    const cameras = safecity.cluster(map, "cameras");
+    const incidents = safecity.cluster(map, "incidents");
+    const units = safecity.cluster(map, "units");
+    const alerting = safecity.cluster(map, "alerts");
     safecity.fit(map, []); // the default view until the first refresh places something
     let fitted = false;
 
@@ -26,19 +27,33 @@
     }
 
     async function refresh() {
-      const [cams, open, fleet] = await Promise.all([
+      const [cams, open, fleet, raised] = await Promise.all([
         getJson("/api/v1/cameras"),
         getJson("/api/v1/incidents?limit=200"),
         getJson("/api/v1/units"),
+        getJson("/api/v1/alerts?status=new&limit=200"),
       ]);
       cameras.clearLayers();
       incidents.clearLayers();
       units.clearLayers();
+      alerting.clearLayers();
       const markers = [];
-      cams.forEach((c) => markers.push(dot(cameras, c.latitude, c.longitude, "#2e7d32", c.name, 5)));
+      // A click on a camera opens its camera page; on an incident, the incident; on an alert, the alert here.
+      cams.forEach((c) => markers.push(safecity.link(dot(cameras, c.latitude, c.longitude, "#2e7d32", c.name, 5),
+        "/cameras/" + encodeURIComponent(c.id))));
       open
         .filter((i) => i.status !== "resolved" && i.status !== "closed")
-        .forEach((i) => markers.push(dot(incidents, i.latitude, i.longitude, "#c62828", i.number + " " + i.title, 9)));
+        .forEach((i) => markers.push(safecity.link(dot(incidents, i.latitude, i.longitude, "#c62828", i.number + " " + i.title, 9),
+          "/incidents/" + encodeURIComponent(i.id))));
+      // New alerts stand where their camera is.
+      const where = new Map(cams.map((c) => [c.id, c]));
+      raised.forEach((a) => {
+        const cam = a.camera_id && where.get(a.camera_id);
+        if (!cam) return;
+        const marker = safecity.dot(alerting, cam.latitude, cam.longitude, "⚠ " + a.title,
+          { radius: 8, color: "#d84315", weight: 3, fillOpacity: 0.9, className: "map-alert" });
+        markers.push(safecity.link(marker, "/console?alert=" + encodeURIComponent(a.id)));
+      });
       fleet.forEach((u) =>
         markers.push(dot(units, u.latitude, u.longitude, UNIT_COLOURS[u.status] || "#f9a825", u.call_sign + " · " + u.status, 7)));
       // Fitted once, to the first things placed; later refreshes leave the operator's view alone.

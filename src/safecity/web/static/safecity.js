@@ -26,39 +26,361 @@ window.safecity = (function () {
 
   // --- maps (Leaflet) ------------------------------------------------------------------------------
 
-  // A map on `container` over the configured tile server, or over nothing (police networks often have no
-  // tiles: the markers still tell where things are). Null when the page has no Leaflet.
+  // Every map is built here: over the offline base layer (country and province boundaries and place names
+  // of the deployment's area, built at install time from Natural Earth and GeoNames: see web/basemap.py),
+  // with a scale, a place search, markers that carry their names as labels and cluster where many, and the
+  // configured tile server drawn over the base layer when there is one.
+  const BASEMAP_URL = "/static/vendor/basemap.geojson";
+  const SEARCH_MIN = 2;
+  const SEARCH_WAIT_MS = 200;
+  let basemap = null; // the base layer's data, fetched once per page (a promise)
+  let landmarks = null; // the police stations and sites within the user's scope (a promise)
+
+  function basemapData() {
+    if (!basemap) {
+      basemap = fetch(BASEMAP_URL)
+        .then((response) => (response.ok ? response.json() : null))
+        .catch(() => null);
+    }
+    return basemap;
+  }
+
+  // Only for those who may read the organisation (others would only be refused, and audited for it).
+  const mayReadPlaces = () => document.body.dataset.mapPlaces === "yes";
+
+  // Police stations and camera sites are the landmarks a police operator knows: names on the base layer
+  // (after the capitals' and the district seats'), from the organisation's own records.
+  function landmarkData() {
+    if (!mayReadPlaces()) return Promise.resolve([]);
+    if (!landmarks) {
+      const get = (url) => fetch(url, { headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : []))
+        .catch(() => []);
+      landmarks = Promise.all([get("/api/v1/stations"), get("/api/v1/sites")])
+        .then(([stations, sites]) => stations.map((p) => ({ kind: "station", place: p }))
+          .concat(sites.map((p) => ({ kind: "site", place: p }))));
+    }
+    return landmarks;
+  }
+
+  function drawLandmarks(map, found) {
+    const labels = L.layerGroup().addTo(map);
+    found.forEach(({ kind, place }) => {
+      baseLabel([place.latitude, place.longitude], place.name, "basemap-landmark basemap-" + kind, kind === "station" ? 1.5 : 2.5)
+        .addTo(labels);
+    });
+    declutter(map);
+  }
+
+  const COUNTRY_STYLE = {
+    PK: { color: "#6f6454", weight: 1.5, fillColor: "#f4f0e6", fillOpacity: 1 },
+    AF: { color: "#6f6454", weight: 1.5, fillColor: "#e4e1da", fillOpacity: 1 },
+  };
+
+  // Provinces: thin dashed lines, the deployment's province (Khyber Pakhtunkhwa) lighter inside; its own
+  // boundary is drawn over them as one line.
+  function provinceStyle(feature) {
+    const kp = feature.properties.kp;
+    return {
+      color: "#a0937e",
+      weight: 1,
+      dashArray: "4 4",
+      fillColor: "#fcfaf4",
+      fillOpacity: kp ? 1 : 0,
+      className: "basemap-province",
+    };
+  }
+  const BOUNDARY_STYLE = { color: "#8a5a1c", weight: 2.5, opacity: 0.9, className: "basemap-kp" };
+
+  // A name on the base layer: a text element in the labels' pane, never markup.
+  function baseLabel(latlng, text, className, rank) {
+    const label = el("span", text);
+    label.dataset.rank = String(rank);
+    return L.marker(latlng, {
+      pane: "basemapLabels",
+      interactive: false,
+      keyboard: false,
+      icon: L.divIcon({ className: "basemap-label " + className, html: label, iconSize: null }),
+    });
+  }
+
+  function drawBasemap(map, data) {
+    const countries = data.features.filter((f) => f.properties.kind === "country");
+    const provinces = data.features.filter((f) => f.properties.kind === "province");
+    const boundaries = data.features.filter((f) => f.properties.kind === "boundary");
+    const places = data.features.filter((f) => f.properties.kind === "place");
+    L.geoJSON(countries, { pane: "basemap", interactive: false,
+      style: (f) => Object.assign({ className: "basemap-country" }, COUNTRY_STYLE[f.properties.code] || COUNTRY_STYLE.AF) }).addTo(map);
+    L.geoJSON(provinces, { pane: "basemap", interactive: false, style: provinceStyle }).addTo(map);
+    L.geoJSON(boundaries, { pane: "basemap", interactive: false, style: () => BOUNDARY_STYLE }).addTo(map);
+    const labels = L.layerGroup().addTo(map);
+    provinces
+      // The merged tribal districts are Khyber Pakhtunkhwa; Islamabad's own name says where its territory is.
+      .filter((f) => f.properties.code !== "PK-TA" && f.properties.code !== "PK-IS")
+      .forEach((f) => {
+        const centre = L.geoJSON(f).getBounds().getCenter();
+        baseLabel(centre, f.properties.name, "basemap-province-name", -1).addTo(labels);
+      });
+    places.forEach((f) => {
+      const [lon, lat] = f.geometry.coordinates;
+      const p = f.properties;
+      baseLabel([lat, lon], p.name, "basemap-place rank-" + p.rank, p.rank).addTo(labels);
+    });
+    if (data.attribution) {
+      const credits = L.control({ position: "bottomright" });
+      credits.onAdd = () => {
+        const text = el("div", data.attribution, "map-credits");
+        text.title = data.attribution;
+        return text;
+      };
+      credits.addTo(map);
+    }
+    map.getContainer().classList.add("has-basemap");
+    declutter(map);
+  }
+
+  // Names must not cover one another: markers' labels first (the bigger dots', as incidents and alerts,
+  // before the smaller ones'), then the base layer's by rank (capitals, district seats, stations, towns);
+  // a name that would overlap one already shown is hidden until zoomed in.
+  function declutter(map) {
+    if (map._safecityDeclutter) return;
+    map._safecityDeclutter = window.requestAnimationFrame(() => {
+      map._safecityDeclutter = null;
+      const container = map.getContainer();
+      const zoom = map.getZoom();
+      const shown = [];
+      const overlaps = (a) => shown.some((b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom);
+      const place = (node, wanted) => {
+        const box = (node.classList.contains("basemap-label") ? node.firstChild : node).getBoundingClientRect();
+        const show = wanted && box.width > 0 && !overlaps(box);
+        node.classList.toggle("label-hidden", !show);
+        if (show) shown.push(box);
+      };
+      const size = (node) => Number((node.firstChild && node.firstChild.dataset && node.firstChild.dataset.size) || 0);
+      Array.from(container.querySelectorAll(".map-label"))
+        .sort((a, b) => size(b) - size(a))
+        .forEach((node) => place(node, true));
+      // Province names are pale lettering under everything else (towns' names may cross them), up to the
+      // district level; from there on the towns' names say where one is.
+      container.querySelectorAll(".basemap-province-name").forEach((node) => node.classList.toggle("label-hidden", zoom >= 9));
+      const names = Array.from(container.querySelectorAll(".basemap-label:not(.basemap-province-name)"));
+      names.sort((a, b) => Number(a.firstChild.dataset.rank) - Number(b.firstChild.dataset.rank));
+      names.forEach((node) => place(node, true));
+    });
+  }
+
+  // A map on `container`: the base layer, a scale, a place search, the configured tiles over them when set,
+  // and a cluster group that takes the markers `dot` puts on the map. Null when the page has no Leaflet.
   function createMap(container) {
     if (typeof L === "undefined") return null;
-    const map = L.map(container, { attributionControl: false });
+    const map = L.map(container, { attributionControl: false, minZoom: 5, maxZoom: 19 });
+    // A map with a search and clickable markers is no picture: its controls must reach assistive technology.
+    if (container.getAttribute("role") === "img") container.setAttribute("role", "region");
+    // A view from the start (the page fits its own later): the cluster group needs one to place markers.
+    map.setView(DEFAULT_CENTRE, 12);
+    map.createPane("basemap");
+    map.createPane("basemapLabels");
     const tiles = document.body.dataset.tiles;
     if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+    L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
+    map.safecityMarkers = cluster(map);
+    map.on("zoomend layeradd", () => declutter(map));
+    basemapData().then((data) => { if (data) drawBasemap(map, data); });
+    landmarkData().then((found) => drawLandmarks(map, found));
+    placeSearch(map);
     return map;
   }
 
-  // A dot on `layer` (a map or a layer group) with `label` as its tooltip, as text; null with no position.
+  // A group on `map` that gathers markers close on screen into one counted circle (zoom in or click to
+  // part them); `kind` names it for its colour (cameras, incidents, units, alerts).
+  function cluster(map, kind) {
+    if (!L.markerClusterGroup) return L.layerGroup().addTo(map);
+    const group = L.markerClusterGroup({
+      animate: false, // dots are circle markers, which the plugin can move only without animation
+      showCoverageOnHover: false,
+      maxClusterRadius: 40,
+      spiderfyOnMaxZoom: true,
+      iconCreateFunction: (c) => L.divIcon({
+        html: el("span", c.getChildCount()),
+        className: "map-cluster" + (kind ? " map-cluster-" + kind : ""),
+        iconSize: L.point(34, 34),
+      }),
+    });
+    // A cluster names what it holds on hover: the first few labels.
+    group.on("clustermouseover", (e) => {
+      const names = e.layer.getAllChildMarkers().map((m) => m.safecityLabel).filter(Boolean);
+      if (!names.length) return;
+      const more = names.length > 5 ? " and " + (names.length - 5) + " more" : "";
+      e.layer.bindTooltip(el("span", names.slice(0, 5).join(" · ") + more), { direction: "top" }).openTooltip();
+    });
+    return group.addTo(map);
+  }
+
+  // A dot on `layer` (a map, a layer group or a cluster) labelled `label`, as text, beside it; null with no
+  // position. Dots put on a map itself go into its cluster group.
   function dot(layer, lat, lon, label, style, tooltip) {
     if (lat === null || lat === undefined || lon === null || lon === undefined) return null;
     const marker = L.circleMarker([lat, lon], style);
-    if (label !== null && label !== undefined) marker.bindTooltip(el("span", label), tooltip);
-    return marker.addTo(layer);
+    if (label !== null && label !== undefined) {
+      const radius = (style && style.radius) || 10;
+      marker.safecityLabel = String(label);
+      const text = el("span", label);
+      text.dataset.size = String(radius); // the bigger the dot, the more it matters: its name goes first
+      marker.bindTooltip(text, Object.assign(
+        { permanent: true, direction: "right", offset: [radius, 0], className: "map-label", opacity: 1 }, tooltip));
+      // A name hidden to spare its neighbours shows while the pointer is on its dot.
+      marker.on("mouseover", () => {
+        const tip = marker.getTooltip() && marker.getTooltip().getElement();
+        if (tip) tip.classList.remove("label-hidden");
+      });
+    }
+    const target = layer instanceof L.Map && layer.safecityMarkers ? layer.safecityMarkers : layer;
+    return marker.addTo(target);
   }
 
-  // Show every placed layer with a margin around them, or the default centre when none is placed.
-  function fit(map, layers, { pad = 0.2, maxZoom = 18, zoom = 12 } = {}) {
+  // A click on `marker` (or Enter on its label) opens `href`.
+  function link(marker, href) {
+    if (!marker) return marker;
+    marker.on("click", () => { window.location.href = href; });
+    const path = marker.getElement && marker.getElement();
+    if (path) path.classList.add("map-link");
+    marker.options.className = ((marker.options.className || "") + " map-link").trim();
+    return marker;
+  }
+
+  // Show every placed layer with a margin around them, a single point close up, or the default centre when
+  // none is placed.
+  function fit(map, layers, { pad = 0.2, maxZoom = 18, zoom = 12, pointZoom = 15 } = {}) {
     const placed = layers.filter(Boolean);
-    if (placed.length) map.fitBounds(L.featureGroup(placed).getBounds().pad(pad), { maxZoom });
-    else map.setView(DEFAULT_CENTRE, zoom);
+    const now = { animate: false }; // straight to the view, not a zoom from the map's first one
+    if (!placed.length) {
+      map.setView(DEFAULT_CENTRE, zoom, now);
+      return;
+    }
+    const bounds = L.featureGroup(placed).getBounds();
+    if (bounds.getNorthEast().equals(bounds.getSouthWest())) map.setView(bounds.getCenter(), Math.min(pointZoom, maxZoom), now);
+    else map.fitBounds(bounds.pad(pad), Object.assign({ maxZoom }, now));
   }
 
-  // A click on the map fills a form's latitude and longitude (and calls `then` with the point).
+  // A click on the map, or a place picked in its search, fills a form's latitude and longitude (and calls
+  // `then` with the point).
   function pickPlace(map, form, then) {
-    map.on("click", (e) => {
-      form.elements.latitude.value = e.latlng.lat.toFixed(6);
-      form.elements.longitude.value = e.latlng.lng.toFixed(6);
-      if (then) then(e.latlng);
+    const set = (latlng) => {
+      form.elements.latitude.value = latlng.lat.toFixed(6);
+      form.elements.longitude.value = latlng.lng.toFixed(6);
+      if (then) then(latlng);
+    };
+    map.on("click", (e) => set(e.latlng));
+    let named = ""; // the address a picked place wrote, replaced by the next pick unless edited
+    map.on("safecity:place", (e) => {
+      set(e.latlng);
+      // A place picked by name also names the location, where the form asks for one not typed in.
+      const address = form.elements.address;
+      if (address && (!address.value.trim() || address.value === named)) {
+        named = e.place.name + (e.place.district_name ? ", " + e.place.district_name : "");
+        address.value = named;
+      }
     });
   }
+
+  // The place search on a map: police stations, sites and districts within the user's scope (the server's
+  // /api/v1/places, for those who may read them) and the base layer's towns, by name. Picking one centres
+  // the map there, marks it, and fires "safecity:place" (pickPlace fills its form from it).
+  function placeSearch(map) {
+    const control = L.control({ position: "topright" });
+    control.onAdd = () => {
+      const box = el("div", null, "map-search");
+      const input = el("input");
+      input.type = "search";
+      input.placeholder = "Find a station, site or town";
+      input.setAttribute("aria-label", "Find a police station, site or town on the map");
+      input.autocomplete = "off";
+      const list = el("ul", null, "map-search-results");
+      list.setAttribute("role", "listbox");
+      list.setAttribute("aria-label", "Places found");
+      list.hidden = true;
+      box.append(input, list);
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      let timer = null;
+      let seq = 0;
+      let found = [];
+      let marker = null;
+
+      const choose = (hit) => {
+        const at = L.latLng(hit.latitude, hit.longitude);
+        list.hidden = true;
+        input.value = hit.name;
+        map.setView(at, hit.kind === "district" || hit.kind === "town" ? 12 : 16);
+        if (marker) marker.remove();
+        marker = L.circleMarker(at, { radius: 9, color: "#1565c0", weight: 3, fillOpacity: 0.15, className: "map-search-mark" })
+          .bindTooltip(el("span", hit.name), { permanent: true, direction: "right", offset: [9, 0], className: "map-label" })
+          .addTo(map);
+        map.fire("safecity:place", { latlng: at, place: hit });
+      };
+
+      const show = (hits) => {
+        found = hits;
+        list.replaceChildren(...hits.map((hit, i) => {
+          const item = el("li");
+          item.setAttribute("role", "option");
+          const button = el("button", null, "link");
+          button.type = "button";
+          button.append(el("strong", hit.name), el("span", " " + KIND_NAMES[hit.kind] + (hit.district_name ? " · " + hit.district_name : "")));
+          button.dataset.index = String(i);
+          button.addEventListener("click", () => choose(hit));
+          item.append(button);
+          return item;
+        }));
+        if (!hits.length) list.append(el("li", "No station, site or town by that name", "map-search-none"));
+        list.hidden = false;
+      };
+
+      const search = async () => {
+        const text = input.value.trim();
+        const mine = ++seq;
+        if (text.length < SEARCH_MIN) {
+          list.hidden = true;
+          return;
+        }
+        const url = new URL("/api/v1/places", window.location.href);
+        url.searchParams.set("q", text);
+        url.searchParams.set("limit", "8");
+        const [answer, data] = await Promise.all([
+          mayReadPlaces()
+            ? fetch(url, { headers: { Accept: "application/json" } }).then((r) => (r.ok ? r.json() : [])).catch(() => [])
+            : [],
+          basemapData(),
+        ]);
+        if (mine !== seq) return; // a later keystroke's search has taken over
+        const needle = text.toLocaleLowerCase();
+        const towns = data ? data.features
+          .filter((f) => f.properties.kind === "place" && f.properties.name.toLocaleLowerCase().includes(needle))
+          .slice(0, 5)
+          .map((f) => ({ kind: "town", name: f.properties.name, district_name: f.properties.district,
+            latitude: f.geometry.coordinates[1], longitude: f.geometry.coordinates[0] })) : [];
+        show(answer.concat(towns));
+      };
+
+      input.addEventListener("input", () => {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(search, SEARCH_WAIT_MS);
+      });
+      input.addEventListener("keydown", (e) => {
+        if (e.key === "Enter") {
+          e.preventDefault(); // never submits the form the map sits in
+          if (found.length) choose(found[0]);
+        } else if (e.key === "Escape") {
+          list.hidden = true;
+        }
+      });
+      return box;
+    };
+    control.addTo(map);
+    return control;
+  }
+
+  const KIND_NAMES = { district: "district", station: "police station", site: "site", town: "town" };
 
   // --- live feeds (Server-Sent Events) -------------------------------------------------------------
 
@@ -119,8 +441,7 @@ window.safecity = (function () {
     if (!map) return;
     const points = JSON.parse(container.dataset.map || "[]");
     const markers = points.map((p) => dot(map, p.lat, p.lon, p.name,
-      { radius: p.kind === "district" ? 8 : 5, color: PLACE_COLOURS[p.kind] || "#333" },
-      { permanent: p.kind === "district", direction: "right" }));
+      { radius: p.kind === "district" ? 8 : 5, color: PLACE_COLOURS[p.kind] || "#333" }));
     fit(map, markers, { zoom: 8 });
     const form = document.getElementById("place-form");
     if (form) pickPlace(map, form);
@@ -130,5 +451,5 @@ window.safecity = (function () {
     document.querySelectorAll("[data-map]").forEach(initPlacesMap);
   });
 
-  return { csrfToken, el, createMap, dot, fit, pickPlace, liveFeed };
+  return { csrfToken, el, createMap, cluster, dot, link, fit, pickPlace, placeSearch, liveFeed };
 })();

@@ -27,7 +27,7 @@ function initTrafficMap(el) {
     const colour = worst.has(loc.id) ? LEVEL_COLOURS[worst.get(loc.id)] : COUNTING;
     const dot = safecity.dot(map, loc.lat, loc.lon, loc.name, { radius: 6, color: colour, fillOpacity: 0.9 });
     if (dot) {
-      dot.on("click", () => { window.location.href = loc.href; });
+      safecity.link(dot, loc.href);
       dots.set(loc.id, dot);
       layers.push(dot);
     }
