@@ -168,7 +168,8 @@ window.safecity = (function () {
   function flashError(message, code) {
     const box = document.getElementById("flash");
     if (!box) return;
-    const note = el("div", message, "flash error");
+    const text = String(message || "");
+    const note = el("div", text.charAt(0).toUpperCase() + text.slice(1), "flash error");
     note.setAttribute("role", "alert");
     if (code) note.append(" ", el("small", `(${code})`, "meta"));
     box.replaceChildren(note);
