@@ -98,9 +98,9 @@ def describe(*, session: Session, entries: Iterable[AuditEntry]) -> dict[int, La
     typed = [(e.object_type, e) for e in entries if e.object_type]
     wanted: dict[str, set[uuid.UUID]] = {}
     for object_type, entry in typed:
-        object_id = _as_uuid(entry.object_id or "")
-        if object_id is not None and object_type in KINDS:
-            wanted.setdefault(object_type, set()).add(object_id)
+        as_uuid = _as_uuid(entry.object_id or "")
+        if as_uuid is not None and object_type in KINDS:
+            wanted.setdefault(object_type, set()).add(as_uuid)
     names = {kind: _names(session, KINDS[kind], ids) for kind, ids in wanted.items()}
     labels: dict[int, Label] = {}
     for object_type, entry in typed:
@@ -110,9 +110,7 @@ def describe(*, session: Session, entries: Iterable[AuditEntry]) -> dict[int, La
         is_uuid = _as_uuid(object_id) is not None
         name = found or (object_id[:8] + "…" if is_uuid else object_id)
         href = kind.href.format(object_id) if kind and kind.href and found else None
-        labels[entry.seq] = Label(
-            noun(entry.object_type), name, f"{entry.object_type} {object_id}".strip(), href
-        )
+        labels[entry.seq] = Label(noun(object_type), name, f"{object_type} {object_id}".strip(), href)
     return labels
 
 
