@@ -175,6 +175,16 @@ window.safecity = (function () {
     box.replaceChildren(note);
   }
 
+  // What to do next, for the errors a person can act on (the error pages say the same, see web/errors.py).
+  const NEXT_STEPS = {
+    csrf_failed: "reload the page and try again",
+    permission_denied: "ask an administrator if your work needs it",
+    not_found: "reload the page: it may have been removed",
+    conflict: "reload the page to see what is there now",
+    too_many_requests: "wait a little before trying again",
+    internal_error: "try again in a moment; if it keeps happening, tell the administrator",
+  };
+
   // Show an error answer ({code, message, details}) on `form`: each detail next to its field where the form
   // has one (the field then stays invalid until it is edited), the message in #flash.
   function showErrors(form, error) {
@@ -192,7 +202,9 @@ window.safecity = (function () {
     }
     const rest = (error.details || []).length - placed;
     const more = rest > 0 ? `: ${(error.details || []).map((d) => `${d.field} ${d.problem}`).join("; ")}` : "";
-    flashError(`${error.message || "that did not work"}${placed ? " (see the marked fields)" : more}`, error.code);
+    const next = NEXT_STEPS[error.code] ? `: ${NEXT_STEPS[error.code]}` : "";
+    flashError(`${error.message || "that did not work"}${placed ? " (see the marked fields)" : more}${next}`,
+      error.code);
   }
 
   // For fetch callers: show a failed response's error on `form`; resolves to the error (null if none).
