@@ -166,3 +166,26 @@ def test_the_filtered_view_exports_as_csv(
         select(AuditEntry).where(AuditEntry.action == "audit.export", AuditEntry.actor_id == auditor.id)
     ).one()
     assert recorded.detail["returned"] == 1
+
+
+def test_the_api_filters_by_object_name_and_purpose_words(
+    factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    district = factory.district()
+    camera = _camera(session, district, "Firdous Chowk")
+    for purpose in ("FIR 12/2026 theft", "routine check"):
+        audit.record(
+            session=session,
+            action="cameras.view",
+            outcome="success",
+            object_type="camera",
+            object_id=str(camera.id),
+            district_id=district.id,
+            purpose=purpose,
+        )
+    client = login_as(factory.user("auditor"))
+    found = client.get(
+        "/api/v1/audit", params={"object": "Firdous Chowk", "purpose_contains": "12/2026", "purpose": "test"}
+    )
+    assert found.status_code == 200 and [e["purpose"] for e in found.json()] == ["FIR 12/2026 theft"]
+    assert len(client.get("/api/v1/audit", params={"object": "camera", "action": "cameras.view"}).json()) == 2

@@ -93,6 +93,7 @@ def test_an_administrators_reset_forces_a_change_at_the_next_login(
     assert reset.status_code == 200 and "must change it" in reset.text
     temporary = reset.text.split('data-testid="temporary-password">')[1].split("<")[0]
     assert before.get("/api/v1/auth/me").status_code == 401  # their sessions ended
+    assert "new password due" in admin.get("/admin/users").text
 
     client, status = _login(web_app, factory, user.username, temporary)
     assert status == 200

@@ -466,13 +466,24 @@ def search(
     limit: int = 100,
     before_seq: int | None = None,
     purpose: str | None = None,
+    object_text: str | None = None,
+    purpose_contains: str | None = None,
 ) -> list[AuditEntry]:
     """Entries newest first within the principal's districts; `actor` is a user id (or as text) or username.
 
-    Pages by keyset: pass the last entry's seq as `before_seq` for the next page. The read is itself
-    recorded (action "audit.read", the filters in its detail).
+    `object_text` is an object type, id, or name (a camera's, an incident number …); `purpose_contains`
+    words of the recorded purpose. Pages by keyset: pass the last entry's seq as `before_seq` for the next
+    page. The read is itself recorded (action "audit.read", the filters in its detail); `purpose` is why.
     """
-    filters = Filters(actor=actor, action=action, outcome=outcome, since=since, until=until)
+    filters = Filters(
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        since=since,
+        until=until,
+        object=object_text or None,
+        purpose=purpose_contains or None,
+    )
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     query = select(AuditEntry).where(*_conditions(session, principal, filters))
