@@ -189,6 +189,12 @@ CASES = [
         "users.manage",
         lambda w: (f"/api/v1/users/{w.target_id}/reset-mfa", {}),
     ),
+    Case(
+        "POST",
+        "/api/v1/users/{user_id}/reset-password",
+        "users.manage",
+        lambda w: (f"/api/v1/users/{w.target_id}/reset-password", {}),
+    ),
     Case("GET", "/api/v1/roles", "users.read", lambda w: ("/api/v1/roles", None)),
     Case(
         "PUT",
@@ -1099,6 +1105,7 @@ LOGIN_ROUTES = {
     ("POST", "/api/v1/auth/mfa/enrol"),
     ("POST", "/api/v1/auth/mfa/confirm"),
     ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/password"),
 }
 # Public routes: no login, their own proof (a bank's callback is signed with the shared payment secret).
 PUBLIC_ROUTES = {("POST", "/api/v1/traffic/payments/callback")}

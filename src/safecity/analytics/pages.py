@@ -48,7 +48,7 @@ from safecity.web.pages import CurrentPage, Page, flash, local_time, refuse, ren
 router = APIRouter(include_in_schema=False)
 
 KIND_PREFIX = "analytics."
-PAGE_SIZE = 100
+PAGE_SIZE = 50  # events per page of the feed
 HOURLY_UP_TO = dt.timedelta(days=2)  # the chart counts per hour up to this period, per day beyond
 CHART_MAX = dt.timedelta(days=366)  # a longer period is charted over its last year
 DEFAULT_CHART_HOURS = 24
@@ -405,6 +405,49 @@ def event_chart(
     return EventChart(charts.bar_chart([_bucket(at, n, per) for at, n in counts]), caption)
 
 
+def _cursor(event: Event) -> str:
+    """Where a page starts or ends: the event's time and id (the feed's order)."""
+    return f"{event.occurred_at.isoformat()},{event.id}"
+
+
+def _parse_cursor(value: str) -> tuple[dt.datetime, uuid.UUID] | None:
+    """A cursor from a page link; anything unreadable means the newest page."""
+    at, _, event_id = value.rpartition(",")
+    try:
+        moment, parsed_id = dt.datetime.fromisoformat(at), uuid.UUID(event_id)
+    except ValueError:
+        return None
+    return (moment, parsed_id) if moment.tzinfo is not None else None
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """One page of the feed, newest first, and the cursors of its neighbours (None at either end)."""
+
+    events: list[Event]
+    older: str | None
+    newer: str | None
+
+
+def _feed_page(db: Session, page: Page, before: str, after: str, **search: Any) -> FeedPage:
+    """The page of events before or after a cursor (keyset on time and id), or the newest page."""
+    older_than, newer_than = _parse_cursor(before), _parse_cursor(after)
+    if newer_than is not None and older_than is None:
+        found = events.search(
+            session=db, principal=page.principal, after=newer_than, limit=PAGE_SIZE + 1, **search
+        )
+        if found:
+            shown = found[-PAGE_SIZE:]
+            more_newer = len(found) > PAGE_SIZE
+            return FeedPage(shown, _cursor(shown[-1]), _cursor(shown[0]) if more_newer else None)
+    found = events.search(
+        session=db, principal=page.principal, before=older_than, limit=PAGE_SIZE + 1, **search
+    )
+    shown = found[:PAGE_SIZE]
+    older = _cursor(shown[-1]) if len(found) > PAGE_SIZE else None
+    return FeedPage(shown, older, _cursor(shown[0]) if older_than is not None and shown else None)
+
+
 @router.get("/analytics/events", response_class=HTMLResponse)
 def event_feed_page(
     request: Request,
@@ -414,8 +457,11 @@ def event_feed_page(
     kind: Annotated[str, Query(max_length=32)] = "",
     since: Annotated[str, Query(max_length=32)] = "",
     until: Annotated[str, Query(max_length=32)] = "",
+    before: Annotated[str, Query(max_length=100)] = "",
+    after: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
-    """Analytics events, newest first, with thumbnails; new ones arrive live when they match the filters."""
+    """Analytics events, newest first, 50 a page with thumbnails; on the newest page new ones arrive live
+    when they match the filters."""
     # The feed's position is read before the list, so nothing falls between the list and the live feed.
     position = get_services(request).event_feed.position
     error = None
@@ -427,16 +473,27 @@ def event_feed_page(
     if kind and kind not in RULE_KINDS:
         kind, error = "", "unknown event type"
     exact, prefix = (KIND_PREFIX + kind, None) if kind else (None, KIND_PREFIX)
-    found = events.search(
-        session=db,
-        principal=page.principal,
+    feed = _feed_page(
+        db,
+        page,
+        before,
+        after,
         kind=exact,
         kind_prefix=prefix,
         camera_id=camera_id,
         since=since_at,
         until=until_at,
-        limit=PAGE_SIZE,
     )
+    kept = {
+        name: value
+        for name, value in (
+            ("camera_id", str(camera_id) if camera_id else ""),
+            ("kind", kind),
+            ("since", since),
+            ("until", until),
+        )
+        if value
+    }
     over_time = event_chart(
         db, page, camera_id=camera_id, kind=exact, kind_prefix=prefix, since=since_at, until=until_at
     )
@@ -446,7 +503,10 @@ def event_feed_page(
     return render(
         page,
         "analytics/events.html",
-        events=[event_row(e, page) for e in found],
+        events=[event_row(e, page) for e in feed.events],
+        feed=feed,
+        kept=kept,
+        newest_page=not (feed.newer or before),
         over_time=over_time,
         position=position,
         zone=page.timezone.key,

@@ -10,11 +10,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, RowMapping, Table, bindparam, event, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    Table,
+    and_,
+    bindparam,
+    event,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from safecity.audit import labels
 from safecity.audit.chain import SESSION_INFO_KEY, AuditChain, BadLine, Checkpoint
 from safecity.audit.models import GENESIS_HASH, OUTCOMES, AuditEntry, AuditHead
+from safecity.auth.models import User, UserDistrict
 from safecity.auth.principal import SYSTEM, Principal
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput
@@ -335,8 +349,109 @@ def _actor_clause(actor: uuid.UUID | str) -> ColumnElement[bool]:
     try:  # a user id typed into a search box arrives as text
         user_id = uuid.UUID(actor)
     except ValueError:
-        return AuditEntry.actor_name == actor
+        return func.lower(AuditEntry.actor_name) == actor.strip().lower()
     return or_(AuditEntry.actor_id == user_id, AuditEntry.actor_name == actor)
+
+
+def users_within(*, session: Session, district_ids: frozenset[uuid.UUID]) -> list[uuid.UUID]:
+    """Users whose every district lies within `district_ids` (province-wide users never do)."""
+    if not district_ids:
+        return []
+    outside = select(UserDistrict.user_id).where(UserDistrict.district_id.not_in(district_ids))
+    return list(
+        session.scalars(
+            select(UserDistrict.user_id)
+            .join(User, User.id == UserDistrict.user_id)
+            .where(
+                User.province_wide.is_(False),
+                UserDistrict.district_id.in_(district_ids),
+                UserDistrict.user_id.not_in(outside),
+            )
+            .distinct()
+        )
+    )
+
+
+def _scope_clause(session: Session, principal: Principal) -> ColumnElement[bool]:
+    """The entries a principal may read: those of their districts, and the district-less entries (logins,
+    password changes, account changes) by or about the users of their districts."""
+    if principal.district_ids is None:
+        return true()
+    in_districts = principal.district_filter(AuditEntry.district_id)
+    user_ids = users_within(session=session, district_ids=principal.district_ids)
+    if not user_ids:
+        return in_districts
+    about_them = and_(AuditEntry.object_type == "user", AuditEntry.object_id.in_([str(u) for u in user_ids]))
+    return or_(
+        in_districts,
+        and_(AuditEntry.district_id.is_(None), or_(AuditEntry.actor_id.in_(user_ids), about_them)),
+    )
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What an auditor narrows the log to; every field optional (None or empty: not filtered)."""
+
+    actor: uuid.UUID | str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    object: str | None = None  # an object type ("camera"), an object id, or objects found by their label
+    purpose: str | None = None  # words in the recorded purpose
+
+    def as_detail(self) -> dict[str, Any]:
+        """The filters as recorded in the audit entry of the read itself."""
+        values = {
+            "actor": str(self.actor) if self.actor is not None else None,
+            "action": self.action,
+            "outcome": self.outcome,
+            "since": self.since.isoformat() if self.since is not None else None,
+            "until": self.until.isoformat() if self.until is not None else None,
+            "object": self.object,
+            "purpose_contains": self.purpose,
+        }
+        return {name: value for name, value in values.items() if value}
+
+
+def _conditions(session: Session, principal: Principal, filters: Filters) -> list[ColumnElement[bool]]:
+    """Check the reader and the filters; the WHERE clauses of their search."""
+    principal.require(READ_PERMISSION)  # a refusal is audited by the caller's error handling (web/deps.py)
+    if filters.outcome is not None and filters.outcome not in OUTCOMES:
+        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}", field="outcome")
+    for name, moment in (("since", filters.since), ("until", filters.until)):
+        if moment is not None and moment.utcoffset() is None:
+            raise InvalidInput("since and until need a time zone", field=name)
+    conditions = [_scope_clause(session, principal)]
+    if filters.actor is not None:
+        conditions.append(_actor_clause(filters.actor))
+    if filters.action:
+        conditions.append(AuditEntry.action == filters.action)
+    if filters.outcome:
+        conditions.append(AuditEntry.outcome == filters.outcome)
+    if filters.since is not None:
+        conditions.append(AuditEntry.at >= filters.since)
+    if filters.until is not None:
+        conditions.append(AuditEntry.at < filters.until)
+    if filters.object:
+        conditions.append(_object_clause(session, filters.object))
+    if filters.purpose:
+        conditions.append(AuditEntry.purpose.icontains(filters.purpose, autoescape=True))
+    return conditions
+
+
+def _object_clause(session: Session, text: str) -> ColumnElement[bool]:
+    text = text.strip()
+    found = labels.find(session=session, text=text)
+    return or_(
+        AuditEntry.object_type == text,
+        AuditEntry.object_id == text,
+        *(
+            and_(AuditEntry.object_type == kind, AuditEntry.object_id.in_(ids))
+            for kind, ids in found.items()
+            if ids
+        ),
+    )
 
 
 def search(
@@ -351,50 +466,117 @@ def search(
     limit: int = 100,
     before_seq: int | None = None,
     purpose: str | None = None,
+    object_text: str | None = None,
+    purpose_contains: str | None = None,
 ) -> list[AuditEntry]:
     """Entries newest first within the principal's districts; `actor` is a user id (or as text) or username.
 
-    Pages by keyset: pass the last entry's seq as `before_seq` for the next page. The read is itself
-    recorded (action "audit.read", the filters in its detail).
+    `object_text` is an object type, id, or name (a camera's, an incident number …); `purpose_contains`
+    words of the recorded purpose. Pages by keyset: pass the last entry's seq as `before_seq` for the next
+    page. The read is itself recorded (action "audit.read", the filters in its detail); `purpose` is why.
     """
-    filters: dict[str, Any] = {
-        "actor": str(actor) if actor is not None else None,
-        "action": action,
-        "outcome": outcome,
-        "since": since.isoformat() if since is not None else None,
-        "until": until.isoformat() if until is not None else None,
-        "limit": limit,
-        "before_seq": before_seq,
-    }
-    filters = {name: value for name, value in filters.items() if value is not None}
-    principal.require(READ_PERMISSION)  # a refusal is audited by the caller's error handling (web/deps.py)
-    if outcome is not None and outcome not in OUTCOMES:
-        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}")
+    filters = Filters(
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        since=since,
+        until=until,
+        object=object_text or None,
+        purpose=purpose_contains or None,
+    )
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
-    if any(moment is not None and moment.utcoffset() is None for moment in (since, until)):
-        raise InvalidInput("since and until need a time zone")
-
-    query = select(AuditEntry).where(principal.district_filter(AuditEntry.district_id))
-    if actor is not None:
-        query = query.where(_actor_clause(actor))
-    if action is not None:
-        query = query.where(AuditEntry.action == action)
-    if outcome is not None:
-        query = query.where(AuditEntry.outcome == outcome)
-    if since is not None:
-        query = query.where(AuditEntry.at >= since)
-    if until is not None:
-        query = query.where(AuditEntry.at < until)
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    query = select(AuditEntry).where(*_conditions(session, principal, filters))
     if before_seq is not None:
         query = query.where(AuditEntry.seq < before_seq)
     entries = list(session.scalars(query.order_by(AuditEntry.seq.desc()).limit(limit)))
+    detail: dict[str, Any] = {**filters.as_detail(), "limit": limit}
+    if before_seq is not None:
+        detail["before_seq"] = before_seq
+    _record_read(session, principal, purpose, {**detail, "returned": len(entries)})
+    return entries
+
+
+def _record_read(session: Session, principal: Principal, purpose: str | None, detail: dict[str, Any]) -> None:
     record(
         session=session,
         action="audit.read",
         outcome="success",
         actor=principal,
         purpose=purpose,
-        detail={**filters, "returned": len(entries)},
+        detail=detail,
+    )
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of the log, newest first, and where it lies among every matching entry."""
+
+    entries: list[AuditEntry]
+    total: int  # entries matching the filters
+    first: int  # the position of the first entry shown among them, from 1 (0 when none)
+    older: int | None  # pass as `before_seq` for the next (older) page
+    newer: int | None  # pass as `after_seq` for the previous (newer) page
+
+
+def browse(
+    *,
+    session: Session,
+    principal: Principal,
+    filters: Filters,
+    limit: int,
+    before_seq: int | None = None,
+    after_seq: int | None = None,
+    purpose: str | None = None,
+) -> AuditPage:
+    """A page of matching entries, by keyset either way, with counts; the read is recorded like `search`."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    conditions = _conditions(session, principal, filters)
+    query = select(AuditEntry).where(*conditions)
+    if after_seq is not None:  # the page just newer than `after_seq`: read upwards, shown newest first
+        rows = session.scalars(query.where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq).limit(limit))
+        entries = sorted(rows, key=lambda e: e.seq, reverse=True)
+    else:
+        if before_seq is not None:
+            query = query.where(AuditEntry.seq < before_seq)
+        entries = list(session.scalars(query.order_by(AuditEntry.seq.desc()).limit(limit)))
+    count = select(func.count()).select_from(AuditEntry).where(*conditions)
+    total = session.scalar(count) or 0
+    newer_count = (session.scalar(count.where(AuditEntry.seq > entries[0].seq)) or 0) if entries else 0
+    older_exists = bool(entries) and newer_count + len(entries) < total
+    page = AuditPage(
+        entries=entries,
+        total=total,
+        first=newer_count + 1 if entries else 0,
+        older=entries[-1].seq if older_exists else None,
+        newer=entries[0].seq if entries and newer_count else None,
+    )
+    detail = {**filters.as_detail(), "limit": limit, "returned": len(entries)}
+    if before_seq is not None or after_seq is not None:
+        detail["position"] = page.first
+    _record_read(session, principal, purpose, detail)
+    return page
+
+
+def export(
+    *, session: Session, principal: Principal, filters: Filters, limit: int, purpose: str | None = None
+) -> list[AuditEntry]:
+    """The newest `limit` matching entries for a file; recorded as an export (action "audit.export")."""
+    entries = list(
+        session.scalars(
+            select(AuditEntry)
+            .where(*_conditions(session, principal, filters))
+            .order_by(AuditEntry.seq.desc())
+            .limit(limit)
+        )
+    )
+    record(
+        session=session,
+        action="audit.export",
+        outcome="success",
+        actor=principal,
+        purpose=purpose,
+        detail={**filters.as_detail(), "returned": len(entries)},
     )
     return entries

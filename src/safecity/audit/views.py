@@ -26,8 +26,14 @@ def search(
     before_seq: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     purpose: Annotated[str | None, Query(max_length=500)] = None,
+    object: Annotated[str | None, Query(max_length=200)] = None,
+    purpose_contains: Annotated[str | None, Query(max_length=200)] = None,
 ) -> list[AuditEntryOut]:
-    """Audit entries newest first; page with `before_seq` = the last seq received."""
+    """Audit entries newest first; page with `before_seq` = the last seq received.
+
+    `object`: an object type, id or name (camera name, incident or challan number …);
+    `purpose_contains`: words of the recorded purpose; `purpose`: why you are reading the log.
+    """
     entries = audit.search(
         session=db,
         principal=principal,
@@ -39,6 +45,8 @@ def search(
         limit=limit,
         before_seq=before_seq,
         purpose=purpose,
+        object_text=object,
+        purpose_contains=purpose_contains,
     )
     return [AuditEntryOut.model_validate(e) for e in entries]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from safecity.core.db import Base, UTCDateTime, utcnow
@@ -48,6 +48,8 @@ class User(Base):
     mfa_secret: Mapped[str | None] = mapped_column(String(255))  # encrypted; see core.crypto
     mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     mfa_last_step: Mapped[int | None] = mapped_column(Integer)  # refuses a replayed TOTP code
+    # Set by an administrator's reset: until its owner picks a new password, nothing else is allowed.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     language: Mapped[str | None] = mapped_column(String(8))  # the interface's; None: the default
 

@@ -6,6 +6,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,12 +16,13 @@ from safecity.auth import passwords, sessions, tokens
 from safecity.auth import service as users
 from safecity.auth.permissions import CATALOGUE
 from safecity.auth.views import set_session_cookie
-from safecity.core.errors import PermissionDenied, SafecityError, TooManyRequests
+from safecity.core.errors import NotAuthenticated, PermissionDenied, SafecityError, TooManyRequests
 from safecity.core.languages import SOURCE
 from safecity.org import service as org
 from safecity.web import i18n
 from safecity.web.deps import (
     SESSION_COOKIE,
+    CurrentLogin,
     Db,
     Login,
     client_addr,
@@ -28,7 +30,7 @@ from safecity.web.deps import (
     optional_login,
 )
 from safecity.web.i18n import N_, gettext_in
-from safecity.web.pages import CurrentPage, flash, htmx_action, refuse, render, render_public
+from safecity.web.pages import CurrentPage, Page, flash, htmx_action, refuse, render, render_public
 
 router = APIRouter(include_in_schema=False)
 OptionalLogin = Annotated[Login | None, Depends(optional_login)]
@@ -248,6 +250,51 @@ def language_submit(page: CurrentPage, db: Db, language: Annotated[str, Form(max
     return response
 
 
+def _password_page_for(request: Request, db: Db, login: Login) -> Page:
+    """The page context of the change-password page, which a user owing a new password may still open."""
+    principal = users.principal_for(session=db, user=login.user, client_addr=client_addr(request))
+    zone = ZoneInfo(get_services(request).settings.timezone)
+    return Page(request, principal, login.login_session.csrf_token, zone)
+
+
+@router.get("/account/password", response_class=HTMLResponse)
+def password_page(request: Request, db: Db, login: OptionalLogin) -> Response:
+    if login is None:
+        return RedirectResponse("/login", status_code=303)
+    if not login.login_session.mfa_verified:
+        return RedirectResponse(_next_step(login), status_code=303)
+    page = _password_page_for(request, db, login)
+    return render(
+        page, "auth/password.html", forced=login.user.must_change_password, min_length=passwords.MIN_LENGTH
+    )
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+def password_submit(
+    request: Request,
+    db: Db,
+    login: CurrentLogin,
+    current_password: Annotated[str, Form(max_length=passwords.MAX_LENGTH)],
+    new_password: Annotated[str, Form(max_length=passwords.MAX_LENGTH)],
+    repeat_password: Annotated[str, Form(max_length=passwords.MAX_LENGTH)],
+) -> Response:
+    """Change one's own password (an htmx form: refusals come back as 422 with the field they are about)."""
+    if not login.login_session.mfa_verified:
+        raise NotAuthenticated("complete the second login step first", code="mfa_required")
+    forced = login.user.must_change_password
+    sessions.change_password(
+        session=db,
+        policy=get_services(request).settings.auth,
+        login_session=login.login_session,
+        current=current_password,
+        new=new_password,
+        repeated=repeat_password,
+    )
+    if forced:
+        return Response(status_code=204, headers={"HX-Redirect": "/"})
+    return flash("Your password is changed. Your other sessions have ended; this one goes on.")
+
+
 @router.post("/account/tokens", response_class=HTMLResponse)
 def create_token_submit(
     page: CurrentPage,
@@ -346,6 +393,21 @@ def set_access_submit(
         ),
         "/admin/users",
         audit_refusal=page,
+    )
+
+
+@router.post("/admin/users/{user_id}/reset-password")
+def reset_password_submit(page: CurrentPage, db: Db, user_id: uuid.UUID) -> Response:
+    try:
+        user, temporary = users.reset_password(session=db, actor=page.principal, user_id=user_id)
+    except SafecityError as exc:
+        return refuse(db, exc, page)
+    return flash(
+        Markup(
+            "The password of <b>{}</b> is reset and their sessions have ended. Give them this temporary "
+            "password in person; it is not shown again, and they must change it when they log in: "
+            '<code class="secret" data-testid="temporary-password">{}</code>'
+        ).format(user.username, temporary)
     )
 
 

@@ -12,6 +12,7 @@ from safecity.core.errors import InvalidInput
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_LENGTH = 12
+MAX_LENGTH = 256  # what the login form takes
 _ALPHABET = string.ascii_letters + string.digits
 # A real hash of a random password: verifying against it costs the same as against a user's hash,
 # so an unknown username takes as long to refuse as a wrong password.
@@ -23,6 +24,20 @@ def hash_password(password: str) -> str:
     if len(password) < MIN_LENGTH:
         raise InvalidInput(f"a password needs at least {MIN_LENGTH} characters", code="weak_password")
     return _hasher.hash(password)
+
+
+def check_policy(password: str, *, username: str, field: str = "new_password") -> None:
+    """Refuse a new password that is too short or too long, or that contains the username."""
+    if len(password) < MIN_LENGTH:
+        raise InvalidInput(
+            f"a password needs at least {MIN_LENGTH} characters", code="weak_password", field=field
+        )
+    if len(password) > MAX_LENGTH:
+        raise InvalidInput(
+            f"a password has at most {MAX_LENGTH} characters", code="weak_password", field=field
+        )
+    if username and username.lower() in password.lower():
+        raise InvalidInput("a password must not contain the username", code="weak_password", field=field)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

@@ -65,6 +65,7 @@ class UserOut(OutModel):
     district_ids: list[uuid.UUID]
     locked_until: dt.datetime | None
     created_at: dt.datetime
+    must_change_password: bool = False
 
 
 class MeOut(OutModel):
@@ -110,3 +111,18 @@ class TokenOut(OutModel):
 
 class TokenCreatedOut(TokenOut):
     secret: str
+
+
+class PasswordChangeIn(InModel):
+    """One's own password change: the current password, and the new one twice."""
+
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(max_length=256)
+    repeat_password: str = Field(max_length=256)
+
+
+class PasswordResetOut(OutModel):
+    """An administrator's reset: the temporary password is shown this once."""
+
+    user: UserOut
+    temporary_password: str

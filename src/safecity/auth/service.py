@@ -409,6 +409,37 @@ def set_language(*, session: Session, actor: Principal, language: str | None) ->
     return user
 
 
+def reset_password(*, session: Session, actor: Principal, user_id: uuid.UUID) -> tuple[User, str]:
+    """Give a user a temporary password (returned once) that they must change at their next login.
+
+    Their open sessions end (whoever holds them may be the reason for the reset); API tokens stay, as
+    for a changed password: revoke them apart if they are in doubt too.
+    """
+    actor.require("users.manage")
+    user = get_user(session=session, actor=actor, user_id=user_id)
+    if user.id == actor.user_id:
+        raise PermissionDenied("change your own password on your account page instead", code="own_account")
+    temporary = passwords.generate_password()
+    user.password_hash = passwords.hash_password(temporary)
+    user.must_change_password = True
+    user.failed_logins, user.locked_until = 0, None
+    session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), end_reason="password_reset")
+    )
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="users.password.reset",
+        outcome="success",
+        object_type="user",
+        object_id=str(user.id),
+    )
+    return user, temporary
+
+
 def create_admin(*, session: Session, username: str, full_name: str = "Administrator") -> tuple[User, str]:
     """A province-wide administrator with a generated password (shown once); there is no default one."""
     password = passwords.generate_password()

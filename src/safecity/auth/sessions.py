@@ -10,7 +10,7 @@ from typing import Literal
 
 import pyotp
 import segno
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
@@ -363,3 +363,57 @@ def confirm_enrolment(
         object_type="user",
         object_id=str(user.id),
     )
+
+
+def change_password(
+    *,
+    session: Session,
+    policy: AuthSettings,
+    login_session: LoginSession,
+    current: str,
+    new: str,
+    repeated: str,
+    now: dt.datetime | None = None,
+) -> User:
+    """Set a user's own password: the current one proves it is them (a wrong one counts towards the lockout).
+
+    The new one follows the password rules, differs from the current one and is typed twice. Every other
+    session of the user ends (this one stays), the reset flag clears, and the change is audited.
+    """
+    now = now or utcnow()
+    user = session.get(User, login_session.user_id)
+    if user is None:
+        raise NotAuthenticated("please log in", code="not_authenticated")
+    _refuse_if_locked(session, policy, login_session, user, now)
+    if not passwords.verify_password(user.password_hash, current):
+        _fail(session, user, policy, now, "bad_current_password", login_session.client_addr)
+        _refuse_if_locked(session, policy, login_session, user, now)
+        raise InvalidInput("the current password is not right", code="bad_password", field="current_password")
+    passwords.check_policy(new, username=user.username)
+    if new != repeated:
+        raise InvalidInput("the two new passwords are not the same", code="mismatch", field="repeat_password")
+    if passwords.verify_password(user.password_hash, new):
+        raise InvalidInput(
+            "choose a password different from the current one", code="same_password", field="new_password"
+        )
+    user.password_hash = passwords.hash_password(new)
+    user.failed_logins, user.must_change_password = 0, False
+    ended = session.execute(
+        update(LoginSession)
+        .where(
+            LoginSession.user_id == user.id,
+            LoginSession.ended_at.is_(None),
+            LoginSession.id != login_session.id,
+        )
+        .values(ended_at=now, end_reason="password_changed")
+    )
+    audit.record(
+        session=session,
+        actor=_actor(user, login_session.client_addr),
+        action="auth.password.change",
+        outcome="success",
+        object_type="user",
+        object_id=str(user.id),
+        detail={"other_sessions_ended": ended.rowcount or 0},  # type: ignore[attr-defined]
+    )
+    return user

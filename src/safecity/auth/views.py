@@ -15,6 +15,8 @@ from safecity.auth.schemas import (
     LoginIn,
     LoginOut,
     MeOut,
+    PasswordChangeIn,
+    PasswordResetOut,
     PermissionOut,
     RoleOut,
     RolePermissionsIn,
@@ -25,6 +27,7 @@ from safecity.auth.schemas import (
     UserIn,
     UserOut,
 )
+from safecity.core.errors import NotAuthenticated
 from safecity.web.deps import SESSION_COOKIE, CurrentLogin, CurrentPrincipal, Db, client_addr, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -42,6 +45,7 @@ def user_out(user: User) -> UserOut:
         district_ids=sorted(user.district_ids),
         locked_until=user.locked_until,
         created_at=user.created_at,
+        must_change_password=user.must_change_password,
     )
 
 
@@ -121,6 +125,21 @@ def logout(request: Request, response: Response, login: CurrentLogin, db: Db) ->
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
+@router.post("/auth/password", status_code=204)
+def change_password(body: PasswordChangeIn, request: Request, login: CurrentLogin, db: Db) -> None:
+    """Change one's own password (a browser session); every other session of the user ends."""
+    if not login.login_session.mfa_verified:
+        raise NotAuthenticated("complete the second login step first", code="mfa_required")
+    sessions.change_password(
+        session=db,
+        policy=get_services(request).settings.auth,
+        login_session=login.login_session,
+        current=body.current_password,
+        new=body.new_password,
+        repeated=body.repeat_password,
+    )
+
+
 @router.get("/auth/me", response_model=MeOut)
 def me(principal: CurrentPrincipal) -> MeOut:
     """Who the caller is, what they may do and where."""
@@ -192,6 +211,13 @@ def end_sessions(user_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> Use
 def reset_mfa(user_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> UserOut:
     """Remove an account's second factor so it enrols again."""
     return user_out(users.reset_mfa(session=db, actor=principal, user_id=user_id))
+
+
+@router.post("/users/{user_id}/reset-password", response_model=PasswordResetOut)
+def reset_password(user_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> PasswordResetOut:
+    """Give a user a temporary password, shown once, that they must change at their next login."""
+    user, temporary = users.reset_password(session=db, actor=principal, user_id=user_id)
+    return PasswordResetOut(user=user_out(user), temporary_password=temporary)
 
 
 @router.get("/roles", response_model=list[RoleOut])

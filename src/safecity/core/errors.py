@@ -17,8 +17,14 @@ class SafecityError(Exception):
 
 
 class InvalidInput(SafecityError):
+    """Bad input; `field` names the form field it is about, so a form can show the message next to it."""
+
     status = 422
     code = "invalid_input"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
 
 
 class NotAuthenticated(SafecityError):
@@ -55,3 +61,10 @@ class TooManyRequests(SafecityError):
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class PasswordChangeRequired(SafecityError):
+    """The account's password was reset: nothing else is allowed until its owner sets a new one."""
+
+    status = 403
+    code = "password_change_required"

@@ -23,11 +23,13 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Uuid,
+    and_,
     bindparam,
     cast,
     column,
     extract,
     func,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -124,10 +126,14 @@ def search(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 100,
+    before: tuple[dt.datetime, uuid.UUID] | None = None,
+    after: tuple[dt.datetime, uuid.UUID] | None = None,
 ) -> list[Event]:
     """Events within the principal's districts, newest first; `since` inclusive, `until` exclusive.
 
     `kind` matches exactly; `kind_prefix` ("analytics.") matches every kind that starts with it.
+    Pages by keyset on (time, id): `before` = the last event shown gives the next (older) page,
+    `after` = the first event shown gives the previous (newer) one.
     """
     principal.require("alerts.read")
     if not 1 <= limit <= MAX_SEARCH_LIMIT:
@@ -135,6 +141,15 @@ def search(
     query = select(Event).where(
         *_conditions(principal, kind, kind_prefix, district_id, camera_id, since, until)
     )
+    if after is not None:  # read upwards from the first event shown, then show newest first
+        at, event_id = after
+        query = query.where(
+            or_(Event.occurred_at > at, and_(Event.occurred_at == at, Event.id < event_id))
+        ).order_by(Event.occurred_at, Event.id.desc())
+        return list(reversed(session.scalars(query.limit(limit)).all()))
+    if before is not None:
+        at, event_id = before
+        query = query.where(or_(Event.occurred_at < at, and_(Event.occurred_at == at, Event.id > event_id)))
     query = query.order_by(Event.occurred_at.desc(), Event.id).limit(limit)
     return list(session.scalars(query))
 

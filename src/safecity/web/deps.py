@@ -19,7 +19,7 @@ from safecity.auth import sessions, tokens
 from safecity.auth.models import LoginSession, User
 from safecity.auth.permissions import requires_mfa
 from safecity.auth.principal import Principal
-from safecity.core.errors import NotAuthenticated, PermissionDenied
+from safecity.core.errors import NotAuthenticated, PasswordChangeRequired, PermissionDenied
 from safecity.runtime import Services
 
 SESSION_COOKIE = "safecity_session"
@@ -142,6 +142,8 @@ def get_principal(request: Request, db: Db) -> Principal:
         requires_mfa(principal.permissions) and not login.user.mfa_enabled
     ):
         raise NotAuthenticated("complete the second login step first", code="mfa_required")
+    if login.user.must_change_password:  # after an administrator's reset: the password page only
+        raise PasswordChangeRequired("your password was reset: choose a new one at /account/password first")
     request.state.principal = principal
     return principal
 

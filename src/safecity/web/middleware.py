@@ -13,6 +13,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from safecity.core.logging import request_id
+from safecity.web import errors
 from safecity.web.deps import SESSION_COOKIE
 
 logger = logging.getLogger("safecity.access")
@@ -28,13 +29,26 @@ UPLOAD_SUFFIX = ("/attachments", "/entries/import", "/registry/imports", "/appea
 _JSON_TYPES = ("application/json",)
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+async def _send_error(send: Send, status: int, code: str, message: str, scope: Scope | None = None) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    content_type = b"application/json"
+    if scope is not None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if errors.wants_page(scope["path"], headers):
+            page = errors.error_page_html(
+                status=status,
+                code=code,
+                message=message,
+                path=scope["path"],
+                method=scope["method"],
+                headers=headers,
+            )
+            body, content_type = page.encode(), b"text/html; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -54,13 +68,15 @@ class GuardMiddleware:
             return
         if "\x00" in scope["path"] or any(nul in scope["query_string"] for nul in (b"%00", b"\x00")):
             # PostgreSQL cannot store or compare NUL in text: refused here, the same on every database.
-            await _send_error(send, 400, "nul_character", "the address must not contain NUL characters")
+            await _send_error(
+                send, 400, "nul_character", "the address must not contain NUL characters", scope
+            )
             return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         limit = self.max_upload_bytes if scope["path"].endswith(UPLOAD_SUFFIX) else self.max_body_bytes
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await _send_error(send, 413, "payload_too_large", f"the body exceeds {limit} bytes")
+            await _send_error(send, 413, "payload_too_large", f"the body exceeds {limit} bytes", scope)
             return
         if (
             scope["method"] in _BODY_METHODS
@@ -87,7 +103,9 @@ class GuardMiddleware:
                     rejected = True
                     if not started:
                         started = True
-                        await _send_error(send, 413, "payload_too_large", f"the body exceeds {limit} bytes")
+                        await _send_error(
+                            send, 413, "payload_too_large", f"the body exceeds {limit} bytes", scope
+                        )
                     return {"type": "http.disconnect"}
             return message
 

@@ -1,7 +1,7 @@
 """commercial cameras: compliance checks due in the background; requests to watch on-request cameras
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0025
 Create Date: 2026-12-06 01:04:16.085773
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import safecity.core.db
 
 revision: str = "0026"
-down_revision: str | None = "0023"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

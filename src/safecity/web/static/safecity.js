@@ -451,5 +451,136 @@ window.safecity = (function () {
     document.querySelectorAll("[data-map]").forEach(initPlacesMap);
   });
 
-  return { csrfToken, el, createMap, cluster, dot, link, fit, pickPlace, placeSearch, liveFeed };
+  // --- forms: checks before sending, and error answers shown where they belong ---------------------
+
+  // Every form on every page: the browser's own checks (required, pattern, min/max, type=email …) run
+  // before anything is sent, and their messages appear next to the fields instead of in a bubble. A field
+  // with data-same-as="other" must repeat the other field (a new password typed twice). An htmx or fetch
+  // request that fails gets its JSON error shown in #flash with its code, and a 422's details next to the
+  // fields they name (pages do not need code of their own for this).
+  const fieldNotes = new WeakMap();
+
+  function showFieldError(field, text) {
+    let note = fieldNotes.get(field);
+    if (!note && text) {
+      note = el("span", "", "field-error");
+      note.id = `field-error-${Math.random().toString(36).slice(2, 10)}`;
+      note.setAttribute("role", "alert");
+      field.insertAdjacentElement("afterend", note);
+      field.setAttribute("aria-describedby", note.id);
+      fieldNotes.set(field, note);
+    }
+    if (note) {
+      note.textContent = text || "";
+      note.hidden = !text;
+    }
+    if (text) field.setAttribute("aria-invalid", "true");
+    else field.removeAttribute("aria-invalid");
+  }
+
+  function checkSameAs(field) {
+    const other = field.form && field.dataset.sameAs ? field.form.elements.namedItem(field.dataset.sameAs) : null;
+    if (other && "value" in other) {
+      field.setCustomValidity(field.value && field.value !== other.value ? "the two entries are not the same" : "");
+    }
+  }
+
+  // A message at the top of the page (the layout's #flash), as text, with the stable code shown small.
+  function flashError(message, code) {
+    const box = document.getElementById("flash");
+    if (!box) return;
+    const text = String(message || "");
+    const note = el("div", text.charAt(0).toUpperCase() + text.slice(1), "flash error");
+    note.setAttribute("role", "alert");
+    if (code) note.append(" ", el("small", `(${code})`, "meta"));
+    box.replaceChildren(note);
+  }
+
+  // What to do next, for the errors a person can act on (the error pages say the same, see web/errors.py).
+  const NEXT_STEPS = {
+    csrf_failed: "reload the page and try again",
+    permission_denied: "ask an administrator if your work needs it",
+    not_found: "reload the page: it may have been removed",
+    conflict: "reload the page to see what is there now",
+    too_many_requests: "wait a little before trying again",
+    internal_error: "try again in a moment; if it keeps happening, tell the administrator",
+  };
+
+  // Show an error answer ({code, message, details}) on `form`: each detail next to its field where the form
+  // has one (the field then stays invalid until it is edited), the message in #flash.
+  function showErrors(form, error) {
+    let placed = 0;
+    for (const detail of error.details || []) {
+      const name = String(detail.field || "").split(".").pop();
+      let field = form && name ? form.elements.namedItem(name) : null;
+      if (field && !(field instanceof Element)) field = field[0] || null; // radio buttons, repeated names
+      if (field && field.setCustomValidity) {
+        field.setCustomValidity(String(detail.problem || "not valid"));
+        showFieldError(field, String(detail.problem || "not valid"));
+        if (!placed) field.focus();
+        placed += 1;
+      }
+    }
+    const rest = (error.details || []).length - placed;
+    const more = rest > 0 ? `: ${(error.details || []).map((d) => `${d.field} ${d.problem}`).join("; ")}` : "";
+    const next = NEXT_STEPS[error.code] ? `: ${NEXT_STEPS[error.code]}` : "";
+    flashError(`${error.message || "that did not work"}${placed ? " (see the marked fields)" : more}${next}`,
+      error.code);
+  }
+
+  // For fetch callers: show a failed response's error on `form`; resolves to the error (null if none).
+  async function submitErrors(form, response) {
+    if (response.ok) return null;
+    let error = null;
+    try {
+      error = (await response.json()).error;
+    } catch (_err) {
+      error = null;
+    }
+    error = error || { code: `http_${response.status}`, message: `the server answered ${response.status}` };
+    showErrors(form, error);
+    return error;
+  }
+
+  document.addEventListener("invalid", (e) => {
+    const field = e.target;
+    e.preventDefault(); // the message goes next to the field, not in the browser's bubble
+    showFieldError(field, field.validationMessage);
+    if (field.form && field.form.querySelector(":invalid") === field) field.focus();
+  }, true);
+  document.addEventListener("input", (e) => {
+    const field = e.target;
+    if (!(field instanceof HTMLInputElement || field instanceof HTMLSelectElement ||
+      field instanceof HTMLTextAreaElement)) return;
+    if (fieldNotes.has(field)) field.setCustomValidity(""); // a server's verdict ends when the field changes
+    checkSameAs(field);
+    if (field.form) {
+      field.form.querySelectorAll("[data-same-as]").forEach((twin) => {
+        if (twin.dataset.sameAs === field.name) checkSameAs(twin);
+      });
+    }
+    if (fieldNotes.has(field) && field.checkValidity()) showFieldError(field, "");
+  }, true);
+  document.addEventListener("submit", (e) => {
+    if (e.target instanceof HTMLFormElement) e.target.querySelectorAll("[data-same-as]").forEach(checkSameAs);
+  }, true);
+  document.addEventListener("htmx:responseError", (e) => {
+    const xhr = e.detail.xhr;
+    let error = null;
+    try {
+      error = JSON.parse(xhr.responseText).error;
+    } catch (_err) {
+      error = null;
+    }
+    error = error || { code: `http_${xhr.status}`, message: `the server answered ${xhr.status}` };
+    const elt = e.detail.elt;
+    showErrors(elt instanceof HTMLFormElement ? elt : (elt.form || elt.closest("form")), error);
+  });
+  document.addEventListener("htmx:sendError", () => {
+    flashError("the server could not be reached: check the connection and try again", "network_error");
+  });
+
+  return {
+    csrfToken, el, createMap, cluster, dot, link, fit, pickPlace, placeSearch, liveFeed, showErrors, submitErrors, flashError,
+  };
 })();
