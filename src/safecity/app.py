@@ -17,6 +17,7 @@ from safecity.analytics.plates.hotlists.flows import HotlistMatcher
 from safecity.config import Settings, load_settings
 from safecity.dispatch import positions, simulator
 from safecity.events import service as events
+from safecity.events.alerts import flows as alert_flows
 from safecity.runtime import Services, build_services
 from safecity.traffic import flows as traffic
 from safecity.traffic.challans import flows as challans
@@ -102,6 +103,16 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             if dispatch.simulate_units
             else None
         )
+        # Alerts left unacknowledged past their severity's limit go to a supervisor.
+        escalations = asyncio.create_task(
+            alert_flows.run_escalations(
+                session_factory=services.session_factory,
+                bus=services.bus,
+                settings=services.settings.alerts,
+                stop=stop,
+            ),
+            name="alert-escalations",
+        )
         logger.info("safecity %s started", __version__, extra={"mode": services.settings.mode})
         # What start-up built (modules, models, route tables) lives as long as the process: frozen, the
         # garbage collector no longer walks it, so its full collections, which run on the event loop's
@@ -114,7 +125,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             gc.unfreeze()
             stop.set()
             services.replays.cancel_all()
-            for task in (event_store, hotlist_matcher, units, demo_units, *traffic_tasks):
+            for task in (event_store, hotlist_matcher, units, demo_units, *traffic_tasks, escalations):
                 if task is not None:
                     await task
             if services.violations is not None:

@@ -1066,6 +1066,14 @@ CASES = [
         "signals.report",
         lambda w: (f"/api/v1/traffic/signals/{_matrix_signal(w)}/state", {"light": "red"}),
     ),
+    # the console's per-user attention preferences (sound, notifications, mute)
+    Case("GET", "/api/v1/alerts/preferences", "alerts.read", lambda w: ("/api/v1/alerts/preferences", None)),
+    Case(
+        "PUT",
+        "/api/v1/alerts/preferences",
+        "alerts.read",
+        lambda w: ("/api/v1/alerts/preferences", {"severities": [4], "muted": True}),
+    ),
 ]
 
 # Routes that belong to logging in itself, not to a role.
