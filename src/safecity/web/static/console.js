@@ -432,9 +432,40 @@
       if (href) window.open(href, name);
     }
 
-    function submitDetail(selector) {
-      const form = pane.querySelector(selector);
-      if (form) form.requestSubmit();
+    // Acknowledge the selected alert (with the note typed in its pane, if that pane is showing it). By its
+    // id, not by whichever pane is on screen: the pane of a just-chosen alert may still be loading.
+    async function acknowledgeSelected() {
+      const id = selectedId;
+      if (!id) return;
+      const shown = pane.querySelector("[data-alert-id]");
+      const noteField = shown && shown.dataset.alertId === id ? shown.querySelector("[data-ack-form] input[name=note]") : null;
+      advanceFrom = id;
+      const response = await fetch("/api/v1/alerts/" + encodeURIComponent(id) + "/ack", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": safecity.csrfToken() },
+        body: JSON.stringify({ note: noteField && noteField.value.trim() ? noteField.value.trim() : null }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) {
+        advanceFrom = null;
+        const flash = document.getElementById("flash");
+        const message = safecity.el("div", (body.error && body.error.message) || "The alert could not be acknowledged.", "flash error");
+        message.setAttribute("role", "alert");
+        if (flash) flash.replaceChildren(message);
+        return;
+      }
+      document.body.dispatchEvent(new CustomEvent("alert-changed", { detail: body }));
+    }
+
+    // A field of the selected alert's pane; if that pane is still loading, once it has loaded.
+    function focusInPane(selector) {
+      const shown = pane.querySelector("[data-alert-id]");
+      if (shown && shown.dataset.alertId === selectedId) {
+        const field = shown.querySelector(selector);
+        if (field) field.focus();
+      } else if (selectedId) {
+        select(selectedId, { focus: selector });
+      }
     }
 
     document.addEventListener("keydown", (event) => {
@@ -448,9 +479,9 @@
       const actions = {
         j: () => move(1), ArrowDown: () => move(1),
         k: () => move(-1), ArrowUp: () => move(-1),
-        a: () => { if (selectedId) { advanceFrom = selectedId; submitDetail("[data-ack-form]"); } },
-        d: () => { const f = pane.querySelector("[data-dismiss-form] input[name=reason]"); if (f) f.focus(); },
-        e: () => { const f = pane.querySelector("[data-escalate] select[name=category]"); if (f) f.focus(); },
+        a: acknowledgeSelected,
+        d: () => focusInPane("[data-dismiss-form] input[name=reason]"),
+        e: () => focusInPane("[data-escalate] select[name=category]"),
         c: () => openLink("cameraHref", "safecity-camera"),
         i: () => openLink("incidentHref", "safecity-incident"),
         m: toggleMute,
