@@ -26,7 +26,7 @@ async def escalate_once(
     now: dt.datetime | None = None,
 ) -> list[AlertOut]:
     """One pass: escalate what is overdue, commit, then publish each escalated alert to the live feeds."""
-    limits = alerts.severity_limits(settings.escalate_after_s)
+    limits = alerts.severity_limits(settings.escalate_after_s.items())
     if not limits:
         return []
 

@@ -11,11 +11,11 @@ import datetime as dt
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -398,14 +398,14 @@ ESCALATE_BATCH = 200
 MAX_NAMED = 20  # people named on an escalated alert (the role is named too)
 
 
-def severity_limits(after_s: Mapping[str, float]) -> dict[int, float]:
-    """`settings.alerts.escalate_after_s` ({"critical": 120, ...}) keyed by severity number."""
-    return {int(Severity[name.upper()]): float(seconds) for name, seconds in after_s.items()}
+def severity_limits(after_s: Iterable[tuple[str, float]]) -> dict[int, float]:
+    """`settings.alerts.escalate_after_s.items()` ({"critical": 120, ...}) keyed by severity number."""
+    return {int(Severity[name.upper()]): float(seconds) for name, seconds in after_s}
 
 
 def role_holders(*, session: Session, role: str, district_id: uuid.UUID | None) -> list[str]:
     """Usernames of active users with `role` who see `district_id` (province-wide ones see every one)."""
-    sees = User.province_wide.is_(True)
+    sees: ColumnElement[bool] = User.province_wide.is_(True)
     if district_id is not None:
         in_district = select(UserDistrict.user_id).where(UserDistrict.district_id == district_id)
         sees = or_(sees, User.id.in_(in_district))
@@ -474,7 +474,7 @@ def escalate_overdue(
 PREFERENCES = "alerts.preferences"
 
 
-def get_preferences(*, session: Session, principal: Principal, defaults: list[int]) -> PreferencesOut:
+def get_preferences(*, session: Session, principal: Principal, defaults: Sequence[int]) -> PreferencesOut:
     """The principal's console preferences, or `defaults` (the configured severities) when none stored."""
     principal.require(READ)
     stored = session.get(AlertPreference, principal.user_id) if principal.user_id else None
