@@ -104,6 +104,9 @@ def room(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[Room]:
                 camera_id=camera.id,
             )
             alert.first_raised_at = alert.raised_at = now - dt.timedelta(minutes=60 - i)
+            if i == 9:  # left unacknowledged: the escalation loop handed it to the supervisors
+                alert.escalated_at = now - dt.timedelta(minutes=48)
+                alert.escalated_to_role, alert.escalated_to_users = "supervisor", ["sup-khan"]
         _token, secret = tokens.create(
             session=session,
             actor=users.principal_for(session=session, user=machine),
@@ -198,6 +201,9 @@ def test_the_console_in_a_24_7_room(room: Room, chromium: Browser, size: tuple[i
     first = queue.first
     _inside(page, "table[data-testid=alerts] tbody tr:first-child button:text-is('Acknowledge')")
     _inside(page, "table[data-testid=alerts] tbody tr:first-child button:text-is('Dismiss')")
+    escalated = page.locator("tr.escalated")
+    expect(escalated).to_have_count(1)
+    expect(escalated.locator(".badge")).to_have_text("Escalated to supervisor")
     # 5 of the 14 alerts are high or critical: the title says so.
     expect(page).to_have_title(re.compile(r"^\(5\) ● Operator console"))
 
@@ -258,6 +264,24 @@ def test_the_console_in_a_24_7_room(room: Room, chromium: Browser, size: tuple[i
     expect(queue.first).to_have_class(re.compile(r"\bselected\b"))
     expect(page).to_have_title(re.compile(r"^\(5\) ● Operator console"))
 
+    # Dismissing from a row: the reason field of that alert takes the focus; Enter dismisses it.
+    last = queue.last
+    last_id = last.get_attribute("id") or ""
+    last.get_by_role("button", name="Dismiss").click()
+    reason = page.get_by_label("Reason for dismissing")
+    expect(reason).to_be_focused()
+    reason.type("A cat on the wall")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#{last_id}")).to_have_count(0)
+    wait_until(lambda: _status(room, last_id.removeprefix("alert-")) == AlertStatus.DISMISSED)
+    # c opens the selected alert's camera at the alert's time, in a window of its own.
+    expect(queue.last).to_have_class(re.compile(r"\bselected\b"))  # the next one, ready for the keys
+    page.keyboard.press("k")
+    with page.expect_popup() as camera_info:
+        page.keyboard.press("c")
+    expect(camera_info.value).to_have_url(re.compile(rf"/cameras/{room.camera_id}\?at=\d{{4}}-"))
+    camera_info.value.close()
+
     # 5. Mute (m) is stored for this user: it survives a reload, and a muted console stays silent.
     page.keyboard.press("m")
     expect(page.get_by_test_id("mute")).to_have_attribute("aria-pressed", "true")
@@ -289,6 +313,10 @@ def test_the_console_in_a_24_7_room(room: Room, chromium: Browser, size: tuple[i
         page.get_by_test_id("alert-detail").locator("h2").inner_text()
     )
     _fits(page)
+    popup.set_viewport_size({"width": width, "height": height})
+    popup.screenshot(path=str(SHOTS / f"console-video-{width}x{height}.png"))
+    page.keyboard.press("?")
+    page.screenshot(path=str(SHOTS / f"console-shortcuts-{width}x{height}.png"))
     context.close()
 
 

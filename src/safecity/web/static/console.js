@@ -316,6 +316,8 @@
       if (id === selectedId) {
         if (alert.status !== "new" && advanceFrom === id) {
           advanceFrom = null;
+          // Done with its note or reason field: the keys work the queue again.
+          if (pane.contains(document.activeElement)) document.activeElement.blur();
           const list = rows();
           if (list.length) select(list[Math.min(Math.max(selectedIndex, 0), list.length - 1)].id.replace(/^alert-/, ""));
           else clearSelection();
