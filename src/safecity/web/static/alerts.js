@@ -84,8 +84,11 @@
       time.dateTime = alert.raised_at;
       when.append(time);
       if (alert.repeat_count > 1) when.append(" ", el("span", "×" + alert.repeat_count, "meta"));
-      const what = el("td", alert.title);
-      what.append(el("div", alert.kind + " · " + alert.source, "meta"));
+      const what = el("td");
+      const open = el("a", alert.title);
+      open.href = "/console?alert=" + encodeURIComponent(alert.id);
+      open.title = "Open on the console";
+      what.append(open, el("div", alert.kind + " · " + alert.source, "meta"));
       if (alert.escalated_at) what.append(" ", escalationBadge(alert));
       const status = el("td", statusText(alert));
       if (alert.status !== "new" && alert.ack_note) status.append(el("div", alert.ack_note, "meta"));

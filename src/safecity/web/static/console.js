@@ -398,8 +398,26 @@
 
     // --- the second screen ---
 
-    function popOut() {
-      window.open("/console/video", "safecity-console-video", "popup,width=1280,height=760");
+    // On a desk with two screens (the Window Management API, once the user allows it) the window opens
+    // filling the other screen; elsewhere as a window of its own to drag there.
+    async function popOut() {
+      let features = "popup,width=1280,height=760";
+      if (window.screen.isExtended && window.getScreenDetails) {
+        try {
+          const details = await Promise.race([
+            window.getScreenDetails(),
+            new Promise((_resolve, reject) => window.setTimeout(reject, 1500)),
+          ]);
+          const other = details.screens.find((s) => s !== details.currentScreen);
+          if (other) {
+            features = "popup,left=" + other.availLeft + ",top=" + other.availTop +
+              ",width=" + other.availWidth + ",height=" + other.availHeight;
+          }
+        } catch (_err) {
+          // not allowed, or no answer: an ordinary window
+        }
+      }
+      window.open("/console/video", "safecity-console-video", features);
     }
     console_.querySelector("[data-popout]").addEventListener("click", popOut);
     if (channel) {
