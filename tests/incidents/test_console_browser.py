@@ -29,7 +29,7 @@ from safecity.auth import service as users
 from safecity.auth import tokens
 from safecity.auth.models import User
 from safecity.cameras.models import Camera
-from safecity.config import Settings
+from safecity.config import AlertSettings, Settings
 from safecity.core.db import utcnow
 from safecity.events.alerts import service as alerts
 from safecity.events.alerts.models import Alert, AlertPreference, AlertStatus
@@ -326,3 +326,60 @@ def _muted(room: Room) -> bool:
     muted = room.session.scalar(query.where(User.username == "desk"))
     room.session.commit()
     return bool(muted)
+
+
+def test_a_supervisor_is_called_when_an_alert_goes_unacknowledged(
+    db_url: str, tmp_path: Path, settings: Settings, chromium: Browser
+) -> None:
+    """The loop the application runs escalates a medium alert nobody acknowledged; the supervisor's console,
+    which does not sound for medium alerts, calls them for this one and shows to whom it went."""
+    quick = settings.model_copy(
+        update={"alerts": AlertSettings(escalate_after_s={"medium": 2.0}, escalate_every_s=0.3)}
+    )
+    with serve(quick, db_url, tmp_path) as app, app.services.session_factory() as session:
+        factory = Factory(session, app.services.mfa_box)
+        seed.reference_data(session=session)
+        peshawar = org.district_by_code(session=session, code="PSW")
+        assert peshawar is not None
+        factory.user("supervisor", districts=[peshawar], username="shift-lead")
+        session.commit()
+        code = factory.totp("shift-lead")
+        district_id = peshawar.id
+        session.close()
+
+        context = chromium.new_context(viewport={"width": 1366, "height": 768})
+        context.grant_permissions(["notifications"], origin=app.base)
+        context.add_init_script(WATCH)
+        page = context.new_page()
+        page.goto(f"{app.base}/login")
+        page.get_by_label("Username").fill("shift-lead")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_label("Code").fill(code)
+        page.get_by_role("button", name="Continue").click()
+        page.goto(f"{app.base}/console")
+        expect(page.get_by_test_id("feed-state")).to_have_text("Live")
+
+        with app.services.session_factory() as writer:
+            alert = alerts.raise_alert(
+                session=writer,
+                kind="vms.motion",
+                severity=Severity.MEDIUM,
+                title="Motion in the record room",
+                source="vms",
+                district_id=district_id,
+            )
+            writer.commit()
+            alert_id = alert.id
+        # The alert comes over the live feed (published by the escalation, which happens within seconds).
+        row = page.locator(f"#alert-{alert_id}")
+        expect(row.locator(".badge")).to_have_text("Escalated to supervisor", timeout=15_000)
+        page.wait_for_function("window.__fired.notifications.length >= 1")
+        fired = page.evaluate("window.__fired.notifications")
+        assert fired[0]["title"] == "MEDIUM: Motion in the record room", fired
+        assert "escalated to you" in fired[0]["body"]
+        row.click()
+        expect(page.get_by_test_id("alert-escalation")).to_contain_text(
+            "Escalated to supervisor (shift-lead)"
+        )
+        context.close()
