@@ -296,6 +296,14 @@ def test_the_console_in_a_24_7_room(room: Room, chromium: Browser, size: tuple[i
     expect(page).to_have_title(re.compile(r"^\(6\) ● Operator console"))  # the title still counts it
     assert page.evaluate("window.__fired") == {"notifications": [], "tones": 0}
 
+    # Which severities call for attention is the user's choice too: critical only.
+    page.get_by_text("Alert settings").click()
+    page.get_by_role("checkbox", name="high", exact=True).uncheck()
+    page.get_by_role("button", name="Save").click()
+    wait_until(lambda: _severities(room) == [4], message="the chosen severities were not stored")
+    critical = queue.evaluate_all("rows => rows.filter(r => r.dataset.severity === '4').length")
+    expect(page).to_have_title(re.compile(rf"^\({critical}\) ● Operator console"))
+
     # 6. /console?alert=<id> opens with that alert selected; the video pops out and follows the selection.
     page.goto(f"{room.url}/console?alert={quiet}")
     expect(page.locator(f"#alert-{quiet}")).to_have_class(re.compile(r"\bselected\b"))
@@ -308,16 +316,23 @@ def test_the_console_in_a_24_7_room(room: Room, chromium: Browser, size: tuple[i
     expect(page.locator("[data-console]")).to_have_attribute("data-popped-out", "yes")
     page.bring_to_front()
     page.keyboard.press("j")
-    expect(popup.get_by_test_id("alert-detail")).not_to_contain_text("Second intrusion, muted console")
-    expect(popup.get_by_test_id("alert-detail")).to_contain_text(
-        page.get_by_test_id("alert-detail").locator("h2").inner_text()
-    )
+    expect(page.get_by_test_id("alert-detail")).not_to_contain_text("Second intrusion, muted console")
+    now_selected = page.get_by_test_id("alert-detail").locator("h2").inner_text()
+    expect(popup.get_by_test_id("alert-detail").locator("h2")).to_have_text(now_selected)
     _fits(page)
     popup.set_viewport_size({"width": width, "height": height})
     popup.screenshot(path=str(SHOTS / f"console-video-{width}x{height}.png"))
     page.keyboard.press("?")
     page.screenshot(path=str(SHOTS / f"console-shortcuts-{width}x{height}.png"))
     context.close()
+
+
+def _severities(room: Room) -> list[int] | None:
+    """The operator's stored severities that call for attention."""
+    query = select(AlertPreference.severities).join(User, User.id == AlertPreference.user_id)
+    chosen = room.session.scalar(query.where(User.username == "desk"))
+    room.session.commit()
+    return chosen
 
 
 def _muted(room: Room) -> bool:

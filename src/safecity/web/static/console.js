@@ -349,9 +349,14 @@
 
     // --- preferences (stored per user on the server) ---
 
+    const allowButton = console_.querySelector("[data-allow-notifications]");
+    allowButton.addEventListener("click", () => Notification.requestPermission().then(showPrefs));
+
     function showPrefs() {
       muteButton.setAttribute("aria-pressed", prefs.muted ? "true" : "false");
       muteButton.textContent = prefs.muted ? "Muted" : "Sound on";
+      // Wanted but not yet allowed: the browser asks only after a click, so the bar offers one.
+      allowButton.hidden = !(prefs.notifications && "Notification" in window && Notification.permission === "default");
       if (!permissionHint) return;
       permissionHint.replaceChildren();
       if (!("Notification" in window)) permissionHint.textContent = "This browser has no desktop notifications.";
