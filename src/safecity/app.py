@@ -18,6 +18,7 @@ from safecity.cameras import onboarding
 from safecity.config import Settings, load_settings
 from safecity.dispatch import positions, simulator
 from safecity.events import service as events
+from safecity.events.alerts import flows as alert_flows
 from safecity.incidents import feed as incident_feed
 from safecity.incidents import flows as incident_flows
 from safecity.runtime import Services, build_services
@@ -129,6 +130,16 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             ),
             name="incidents-overdue",
         )
+        # Alerts left unacknowledged past their severity's limit go to a supervisor.
+        escalations = asyncio.create_task(
+            alert_flows.run_escalations(
+                session_factory=services.session_factory,
+                bus=services.bus,
+                settings=services.settings.alerts,
+                stop=stop,
+            ),
+            name="alert-escalations",
+        )
         logger.info("safecity %s started", __version__, extra={"mode": services.settings.mode})
         # What start-up built (modules, models, route tables) lives as long as the process: frozen, the
         # garbage collector no longer walks it, so its full collections, which run on the event loop's
@@ -149,6 +160,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 overdue,
                 *traffic_tasks,
                 compliance,
+                escalations,
             ):
                 if task is not None:
                     await task

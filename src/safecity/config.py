@@ -227,6 +227,30 @@ class RegistrySettings(Section):
     breaker_reset_s: float = Field(default=30.0, gt=0)  # how long an open circuit refuses before a trial
 
 
+SeverityName = Literal["info", "low", "medium", "high", "critical"]
+SeverityNumber = Literal[0, 1, 2, 3, 4]
+
+
+def _escalate_after() -> dict[SeverityName, float]:
+    return {"critical": 120.0, "high": 300.0, "medium": 900.0}
+
+
+def _attention() -> list[SeverityNumber]:
+    return [3, 4]
+
+
+class AlertSettings(Section):
+    """The console's alerts: when an unacknowledged one goes to a supervisor, what calls for attention."""
+
+    # Seconds a new alert of each severity may stay unacknowledged before it is escalated; a severity not
+    # named here is never escalated. E.g. SAFECITY_ALERTS__ESCALATE_AFTER_S='{"critical": 60, "high": 300}'.
+    escalate_after_s: dict[SeverityName, float] = Field(default_factory=_escalate_after)
+    escalate_to_role: str = Field(default="supervisor", min_length=1, max_length=40)
+    escalate_every_s: float = Field(default=15.0, gt=0, le=3600)  # how often overdue alerts are looked for
+    # Severities that sound and notify on a console until the user chooses otherwise (3 high, 4 critical).
+    attention_severities: list[SeverityNumber] = Field(default_factory=_attention)
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = True
@@ -261,6 +285,7 @@ class Settings(BaseSettings):
     challans: ChallanSettings = ChallanSettings()
     registry: RegistrySettings = RegistrySettings()
     log: LogSettings = LogSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -547,7 +547,7 @@ BAD_INPUT = [
     ("POST", "/api/v1/alerts/{id}/ack", {"note": "ok", "by": "someone else"}, "by"),
     ("GET", "/api/v1/alerts?since=2026-11-22T10:00:00", None, "since"),  # no time zone
     ("GET", "/api/v1/alerts?min_severity=9", None, "min_severity"),
-    ("GET", "/api/v1/alerts?status=resolved", None, "status"),
+    ("GET", "/api/v1/alerts?status=closed", None, "status"),
     ("POST", "/api/v1/alerts/{id}/dismiss", {"reason": "no"}, "reason"),
     ("GET", "/api/v1/alerts/stream?after=%3Cscript%3E", None, "after"),
 ]

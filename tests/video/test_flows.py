@@ -111,13 +111,19 @@ async def test_outage_raises_an_alert_and_shows_as_a_gap(
         offline = alert("camera.offline")
         assert offline is not None and offline.severity >= 3 and offline.district_id == district.id
 
-        # Bring it back: recording resumes and an "online again" alert follows.
+        # Bring it back: recording resumes and the "offline" alert is resolved.
         server.start()
         await wait_until_async(lambda: state() is CameraState.ONLINE, within=30)
         status = runtime.supervisor.status(camera_id)
         assert status is not None
         back_at = status.since  # the first packet after the outage: when footage exists again
-        await wait_until_async(lambda: alert("camera.online") is not None, within=30)
+        # Its offline alert closes itself, with a note, and nothing new joins the operators' queue.
+        await wait_until_async(
+            lambda: getattr(alert("camera.offline"), "status", None) == "resolved", within=30
+        )
+        resolved = alert("camera.offline")
+        assert resolved is not None and resolved.ack_note and "back online" in resolved.ack_note
+        assert alert("camera.online") is None
         # Recording goes on after the outage: two segments since the camera came back.
         await wait_until_async(lambda: recorded_since(back_at - dt.timedelta(seconds=1), 2), within=30)
     finally:

@@ -1096,6 +1096,14 @@ CASES = [
         lambda w: ("/api/v1/incidents/stream?max_seconds=0.05", None),  # ends soon, so the test reads it all
     ),
     Case("GET", "/api/v1/places", "org.read", lambda w: ("/api/v1/places?q=B", None)),
+    # the console's per-user attention preferences (sound, notifications, mute)
+    Case("GET", "/api/v1/alerts/preferences", "alerts.read", lambda w: ("/api/v1/alerts/preferences", None)),
+    Case(
+        "PUT",
+        "/api/v1/alerts/preferences",
+        "alerts.read",
+        lambda w: ("/api/v1/alerts/preferences", {"severities": [4], "muted": True}),
+    ),
 ]
 
 # Routes that belong to logging in itself, not to a role.

@@ -280,6 +280,11 @@ def _readable(principal: Principal, item: AlertOut | EventOut) -> bool:
     return principal.can(READ) and principal.sees_district(item.district_id)
 
 
+def _alert_changed_at(alert: AlertOut) -> dt.datetime:
+    """When the alert last changed: raised again, handled, or escalated."""
+    return max(t for t in (alert.raised_at, alert.acknowledged_at, alert.escalated_at) if t is not None)
+
+
 class AlertFeed(Feed[AlertOut]):
     """Alerts and their acknowledgements (`alerts.>`), to whoever may read alerts in their district."""
 
@@ -290,7 +295,7 @@ class AlertFeed(Feed[AlertOut]):
             subject="alerts.>",
             model=AlertOut,
             visible=_readable,
-            changed_at=lambda alert: alert.acknowledged_at or alert.raised_at,
+            changed_at=_alert_changed_at,
             event_name="alert",
             tuning=tuning,
         )

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from safecity.auth.models import UserRole
 from safecity.core.db import utcnow
 from safecity.core.errors import NotFound, SafecityError
 from safecity.events.alerts import pages as alerts_pages
+from safecity.events.alerts import service as alerts
 from safecity.incidents import flows, service
-from safecity.incidents.models import TRANSITIONS, Category, LinkKind, Status
+from safecity.incidents.models import TRANSITIONS, Category, Incident, IncidentLink, LinkKind, Status
 from safecity.incidents.schemas import MAX_ATTACHMENT_BYTES
 from safecity.incidents.sharing import service as sharing
 from safecity.org.models import District
 from safecity.web.deps import Db, get_services
 from safecity.web.i18n import N_
-from safecity.web.pages import CurrentPage, flash, htmx_action, render
+from safecity.web.pages import TEMPLATES, CurrentPage, flash, htmx_action, local_time, render
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 200
@@ -39,16 +44,67 @@ Filter = Literal["open", "all", "new", "dispatched", "on_scene", "resolved", "cl
 
 
 @router.get("/console", response_class=HTMLResponse)
-def console_page(page: CurrentPage, db: Db) -> Response:
-    page.principal.require("alerts.read")
+def console_page(page: CurrentPage, db: Db, alert: uuid.UUID | None = None) -> Response:
+    """The operator console: the ranked alert queue, the selected alert, the map; `?alert=` selects one."""
+    page.principal.require(alerts.READ)
+    settings = get_services(page.request).settings
+    prefs = alerts.get_preferences(
+        session=db, principal=page.principal, defaults=list(settings.alerts.attention_severities)
+    )
     return render(
         page,
         "incidents/console.html",
-        **alerts_pages.feed_context(page, db, "new"),
-        categories=[c.value for c in Category],
-        can_escalate=page.principal.can("incidents.manage"),
-        can_watch=page.principal.can("video.live"),
+        **alerts_pages.feed_context(page, db, "new", order="queue"),
+        selected_id=str(alert) if alert else "",
+        prefs=prefs,
+        my_roles=_roles_of(db, page.principal.user_id),
+        escalate_after=settings.alerts.escalate_after_s,
+        escalate_to=settings.alerts.escalate_to_role,
     )
+
+
+@router.get("/console/alerts/{alert_id}", response_class=HTMLResponse)
+def console_alert(page: CurrentPage, db: Db, alert_id: uuid.UUID) -> Response:
+    """One alert as the console's detail pane (and the pop-out video window) shows it: a fragment."""
+    found = alerts.get_alert(session=db, principal=page.principal, alert_id=alert_id)
+    incident = None
+    if page.principal.can("incidents.read"):
+        incident = db.execute(
+            select(Incident.id, Incident.number)
+            .join(IncidentLink, IncidentLink.incident_id == Incident.id)
+            .where(IncidentLink.kind == LinkKind.ALERT, IncidentLink.ref_id == found.id)
+            .order_by(Incident.created_at)
+        ).first()
+    at = found.first_raised_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return TEMPLATES.TemplateResponse(
+        page.request,
+        "incidents/_console_alert.html",
+        {
+            "a": found,
+            "incident": incident,
+            "camera_href": f"/cameras/{found.camera_id}?{urlencode({'at': at})}" if found.camera_id else "",
+            "severity_names": alerts_pages.SEVERITY_NAMES,
+            "localtime": lambda value: local_time(value, page.timezone),
+            "can_handle": page.principal.can(alerts.HANDLE),
+            "can_escalate": page.principal.can(service.MANAGE),
+            "can_watch": page.principal.can("video.live"),
+            "categories": [c.value for c in Category],
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/console/video", response_class=HTMLResponse)
+def console_video_page(page: CurrentPage) -> Response:
+    """The console's second screen: the selected alert's video, following the console's selection."""
+    page.principal.require(alerts.READ)
+    return render(page, "incidents/console_video.html")
+
+
+def _roles_of(db: Session, user_id: uuid.UUID | None) -> list[str]:
+    if user_id is None:
+        return []
+    return list(db.scalars(select(UserRole.role_name).where(UserRole.user_id == user_id)))
 
 
 @router.get("/incidents", response_class=HTMLResponse)

@@ -7,6 +7,7 @@ the others.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import uuid
@@ -144,9 +145,25 @@ class VideoRuntime:
                 },
             )
         elif new is CameraState.ONLINE and old is CameraState.OFFLINE:
-            await self._alert(
-                "camera.online", Severity.INFO, f"{status.name or 'Camera'} is back online", status, {}
+            await self._recovered(status)
+
+    async def _recovered(self, status: CameraStatus) -> None:
+        """The camera is back: its "offline" alert, if nobody has handled it yet, closes itself with a note.
+
+        One that an operator acknowledged or dismissed keeps their record; either way no second alert is
+        raised, so a camera that recovers adds nothing to the operators' queue.
+        """
+        back = status.since.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        try:
+            await alerts.resolve_and_publish(
+                session_factory=self.session_factory,
+                bus=self.bus,
+                source=SOURCE,
+                dedup_key=f"camera.offline:{status.camera_id}",
+                note=f"Auto-resolved: {status.name or 'the camera'} is back online since {back}",
             )
+        except Exception:  # like raising: one camera's bookkeeping never stops the others' health
+            logger.exception("camera %s: its offline alert could not be resolved", status.camera_id)
 
     async def _alert(
         self, kind: str, severity: Severity, title: str, status: CameraStatus, detail: dict[str, object]

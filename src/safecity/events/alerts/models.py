@@ -7,7 +7,18 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, Index, Integer, SmallInteger, String, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.db import Base, UTCDateTime
@@ -20,6 +31,7 @@ class AlertStatus(enum.StrEnum):
     NEW = "new"
     ACKNOWLEDGED = "acknowledged"
     DISMISSED = "dismissed"  # seen to and judged a false alarm, with the reason in ack_note
+    RESOLVED = "resolved"  # closed by the system because its cause cleared (a camera back online), noted
 
 
 class Alert(Base):
@@ -72,3 +84,20 @@ class Alert(Base):
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     ack_note: Mapped[str | None] = mapped_column(String(500))
     dedup_key: Mapped[str | None] = mapped_column(String(200))
+    # Left unacknowledged past its severity's time (settings.alerts.escalate_after_s): handed to a role.
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    escalated_to_role: Mapped[str | None] = mapped_column(String(40))
+    escalated_to_users: Mapped[list[str] | None] = mapped_column(JSON)  # that role's people in the district
+
+
+class AlertPreference(Base):
+    """How the console calls one user's attention: which severities, sound, desktop notifications, muted."""
+
+    __tablename__ = "alert_preferences"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    severities: Mapped[list[int]] = mapped_column(JSON)  # alerts of these severities call for attention
+    sound: Mapped[bool] = mapped_column(Boolean, default=True)
+    notifications: Mapped[bool] = mapped_column(Boolean, default=True)
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)  # silenced: no sound, no notifications
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -25,7 +25,9 @@ SEVERITY_NAMES = {int(s): s.name.lower() for s in Severity}
 CHANGED_EVENT = "alert-changed"  # the htmx event alerts.js listens to, carrying the alert's new state
 
 
-def feed_context(page: Page, db: Session, status: str = "new") -> dict[str, Any]:
+def feed_context(
+    page: Page, db: Session, status: str = "new", order: Literal["newest", "queue"] = "newest"
+) -> dict[str, Any]:
     """What the live alert table needs: the current alerts and the feed position to resume from."""
     # The feed's position is read before the list: whatever the hub hands out after this moment is
     # replayed to the page's stream, so nothing falls between the list and the live feed.
@@ -35,6 +37,7 @@ def feed_context(page: Page, db: Session, status: str = "new") -> dict[str, Any]
         principal=page.principal,
         status=None if status == "all" else AlertStatus(status),
         limit=PAGE_SIZE,
+        order=order,
     )
     return {
         "alerts": found,

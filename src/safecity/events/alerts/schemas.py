@@ -69,3 +69,25 @@ class AlertOut(OutModel):
     acknowledged_at: dt.datetime | None
     ack_note: str | None
     dedup_key: str | None
+    escalated_at: dt.datetime | None = None
+    escalated_to_role: str | None = None
+    escalated_to_users: list[str] | None = None
+
+
+class PreferencesIn(InModel):
+    """How the console calls this user's attention (PUT /api/v1/alerts/preferences)."""
+
+    severities: list[Severity] = Field(max_length=5, examples=[[3, 4]])
+    sound: bool = True
+    notifications: bool = True
+    muted: bool = False
+
+
+class PreferencesOut(OutModel):
+    """A user's console preferences (their stored ones, or the configured defaults)."""
+
+    severities: list[Severity]
+    sound: bool
+    notifications: bool
+    muted: bool
+    stored: bool  # False: nothing stored yet, these are the configured defaults

@@ -11,21 +11,24 @@ import datetime as dt
 import logging
 import re
 import uuid
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.audit import service as audit
+from safecity.auth.models import User, UserDistrict, UserRole
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.core.bus.base import Bus, BusError
 from safecity.core.db import transaction, utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from safecity.events.alerts.models import Alert, AlertStatus
-from safecity.events.alerts.schemas import AckIn, AlertIn, AlertOut
+from safecity.events.alerts.models import Alert, AlertPreference, AlertStatus
+from safecity.events.alerts.schemas import AckIn, AlertIn, AlertOut, PreferencesIn, PreferencesOut
+from safecity.events.models import Severity
 from safecity.events.schemas import SOURCE_PATTERN
 from safecity.org.models import District
 
@@ -188,8 +191,12 @@ def list_alerts(
     camera_id: uuid.UUID | None = None,
     min_severity: int | None = None,
     limit: int = 100,
+    order: Literal["newest", "queue"] = "newest",
 ) -> list[Alert]:
-    """Alerts within the principal's districts, latest raised first; `since` is inclusive."""
+    """Alerts within the principal's districts, latest raised first; `since` is inclusive.
+
+    `order="queue"` ranks them as an operator works them: the most severe first, then the longest waiting.
+    """
     principal.require(READ)
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}")
@@ -204,8 +211,11 @@ def list_alerts(
         query = query.where(Alert.camera_id == camera_id)
     if min_severity is not None:
         query = query.where(Alert.severity >= min_severity)
-    query = query.order_by(Alert.raised_at.desc(), Alert.id).limit(limit)
-    return list(session.scalars(query))
+    if order == "queue":
+        query = query.order_by(Alert.severity.desc(), Alert.first_raised_at, Alert.id)
+    else:
+        query = query.order_by(Alert.raised_at.desc(), Alert.id)
+    return list(session.scalars(query.limit(limit)))
 
 
 def get_alert(*, session: Session, principal: Principal, alert_id: uuid.UUID) -> Alert:
@@ -279,8 +289,10 @@ def _handle(
 
 
 def message_id(alert: AlertOut) -> str:
-    """The bus id of this state of the alert: a replay of it is suppressed, a repeat or an ack is not."""
-    return f"{alert.id}:{alert.repeat_count}:{alert.status}"
+    """The bus id of this state of the alert: a replay of it is suppressed; a repeat, an ack or an
+    escalation is not."""
+    escalated = ":escalated" if alert.escalated_at is not None else ""
+    return f"{alert.id}:{alert.repeat_count}:{alert.status}{escalated}"
 
 
 async def publish_alert(bus: Bus, alert: Alert | AlertOut) -> None:
@@ -332,3 +344,184 @@ async def raise_and_publish(
     out = await asyncio.to_thread(store)
     await publish_alert(bus, out)
     return out
+
+
+# --- closed by the system when the cause clears ------------------------------------------------------------
+
+
+def resolve(*, session: Session, source: str, dedup_key: str, note: str) -> Alert | None:
+    """Close the new alert of this source and key because its cause has cleared; audited; does not commit.
+
+    What a camera coming back online does to its "offline" alert. None when no such alert is open (it was
+    acknowledged or dismissed already: a person has seen to it, and their record stays as it is).
+    """
+    alert = _open_alert(session, source, dedup_key)
+    if alert is None:
+        return None
+    alert.status = AlertStatus.RESOLVED
+    alert.acknowledged_by = None
+    alert.acknowledged_by_name = "system"
+    alert.acknowledged_at = utcnow()
+    alert.ack_note = note[:500]
+    session.flush()
+    audit.record(
+        session=session,
+        action="alerts.resolve",
+        outcome="success",
+        object_type="alert",
+        object_id=str(alert.id),
+        district_id=alert.district_id,
+        detail={"kind": alert.kind, "note": alert.ack_note},
+    )
+    return alert
+
+
+async def resolve_and_publish(
+    *, session_factory: sessionmaker[Session], bus: Bus, source: str, dedup_key: str, note: str
+) -> AlertOut | None:
+    """Resolve in a transaction of its own, then publish the closed alert to the live feeds."""
+
+    def store() -> AlertOut | None:
+        with transaction(session_factory) as session:
+            alert = resolve(session=session, source=source, dedup_key=dedup_key, note=note)
+            return AlertOut.model_validate(alert) if alert is not None else None
+
+    out = await asyncio.to_thread(store)
+    if out is not None:
+        await publish_or_log(bus, out)
+    return out
+
+
+# --- escalation of alerts left unacknowledged --------------------------------------------------------------
+
+ESCALATE_BATCH = 200
+MAX_NAMED = 20  # people named on an escalated alert (the role is named too)
+
+
+def severity_limits(after_s: Iterable[tuple[str, float]]) -> dict[int, float]:
+    """`settings.alerts.escalate_after_s.items()` ({"critical": 120, ...}) keyed by severity number."""
+    return {int(Severity[name.upper()]): float(seconds) for name, seconds in after_s}
+
+
+def role_holders(*, session: Session, role: str, district_id: uuid.UUID | None) -> list[str]:
+    """Usernames of active users with `role` who see `district_id` (province-wide ones see every one)."""
+    sees: ColumnElement[bool] = User.province_wide.is_(True)
+    if district_id is not None:
+        in_district = select(UserDistrict.user_id).where(UserDistrict.district_id == district_id)
+        sees = or_(sees, User.id.in_(in_district))
+    query = (
+        select(User.username)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role_name == role, User.is_active.is_(True), sees)
+        .order_by(User.username)
+        .limit(MAX_NAMED)
+    )
+    return list(session.scalars(query))
+
+
+def escalate_overdue(
+    *, session: Session, limits: Mapping[int, float], role: str, now: dt.datetime | None = None
+) -> list[Alert]:
+    """Escalate new alerts left unacknowledged longer than their severity's limit to `role`; audited.
+
+    Each alert is escalated once, counted from when it was first raised (a repeat does not restart the
+    clock). Does not commit. Locked rows are skipped, so two processes never escalate the same alert twice.
+    """
+    now = now or utcnow()
+    escalated: list[Alert] = []
+    for severity, seconds in sorted(limits.items(), reverse=True):
+        cutoff = now - dt.timedelta(seconds=seconds)
+        query = (
+            select(Alert)
+            .where(
+                Alert.status == AlertStatus.NEW,
+                Alert.escalated_at.is_(None),
+                Alert.severity == severity,
+                Alert.first_raised_at <= cutoff,
+            )
+            .order_by(Alert.first_raised_at)
+            .limit(ESCALATE_BATCH)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        for alert in session.scalars(query):
+            names = role_holders(session=session, role=role, district_id=alert.district_id)
+            alert.escalated_at = now
+            alert.escalated_to_role = role
+            alert.escalated_to_users = names
+            audit.record(
+                session=session,
+                action="alerts.escalate",
+                outcome="success",
+                object_type="alert",
+                object_id=str(alert.id),
+                district_id=alert.district_id,
+                detail={
+                    "kind": alert.kind,
+                    "severity": alert.severity,
+                    "to_role": role,
+                    "to_users": names,
+                    "unacknowledged_s": round((now - alert.first_raised_at).total_seconds()),
+                },
+            )
+            escalated.append(alert)
+    session.flush()
+    return escalated
+
+
+# --- each user's console preferences -----------------------------------------------------------------------
+
+PREFERENCES = "alerts.preferences"
+
+
+def get_preferences(*, session: Session, principal: Principal, defaults: Sequence[int]) -> PreferencesOut:
+    """The principal's console preferences, or `defaults` (the configured severities) when none stored."""
+    principal.require(READ)
+    stored = session.get(AlertPreference, principal.user_id) if principal.user_id else None
+    if stored is None:
+        return PreferencesOut(
+            severities=[Severity(s) for s in defaults],
+            sound=True,
+            notifications=True,
+            muted=False,
+            stored=False,
+        )
+    return PreferencesOut(
+        severities=[Severity(s) for s in stored.severities],
+        sound=stored.sound,
+        notifications=stored.notifications,
+        muted=stored.muted,
+        stored=True,
+    )
+
+
+def set_preferences(*, session: Session, principal: Principal, data: PreferencesIn) -> PreferencesOut:
+    """Store the principal's console preferences; audited (a muted console is a supervisor's business)."""
+    principal.require(READ)
+    if principal.user_id is None:
+        raise InvalidInput("only a person's account has console preferences")
+    stored = session.get(AlertPreference, principal.user_id)
+    if stored is None:
+        stored = AlertPreference(user_id=principal.user_id)
+        session.add(stored)
+    stored.severities = sorted({int(s) for s in data.severities})
+    stored.sound = data.sound
+    stored.notifications = data.notifications
+    stored.muted = data.muted
+    stored.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session=session,
+        action=PREFERENCES,
+        outcome="success",
+        actor=principal,
+        object_type="user",
+        object_id=str(principal.user_id),
+        detail={
+            "severities": stored.severities,
+            "sound": stored.sound,
+            "notifications": stored.notifications,
+            "muted": stored.muted,
+        },
+    )
+    return get_preferences(session=session, principal=principal, defaults=stored.severities)

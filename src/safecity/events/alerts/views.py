@@ -10,7 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from safecity.core.schemas import IsoDateTime
 from safecity.events.alerts import service as alerts
 from safecity.events.alerts.models import Alert, AlertStatus
-from safecity.events.alerts.schemas import AckIn, AlertIn, AlertOut, DismissIn
+from safecity.events.alerts.schemas import AckIn, AlertIn, AlertOut, DismissIn, PreferencesIn, PreferencesOut
 from safecity.events.models import Severity
 from safecity.events.views import add_stream
 from safecity.web.deps import CurrentPrincipal, Db, get_services
@@ -48,6 +48,19 @@ add_stream(
     permission=alerts.READ,
     what="New alerts and acknowledgements (`event: alert`, AlertOut JSON)",
 )
+
+
+@router.get("/alerts/preferences", response_model=PreferencesOut)
+def get_preferences(request: Request, principal: CurrentPrincipal, db: Db) -> PreferencesOut:
+    """How the console calls the caller's attention (the configured defaults until they choose)."""
+    defaults = list(get_services(request).settings.alerts.attention_severities)
+    return alerts.get_preferences(session=db, principal=principal, defaults=defaults)
+
+
+@router.put("/alerts/preferences", response_model=PreferencesOut)
+def put_preferences(principal: CurrentPrincipal, db: Db, data: PreferencesIn) -> PreferencesOut:
+    """Choose which severities sound and notify on the caller's console, or mute it; audited."""
+    return alerts.set_preferences(session=db, principal=principal, data=data)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
