@@ -1,4 +1,4 @@
-"""Each user's video wall: the layout, cameras and tours, and named layouts, kept within what the user may watch."""
+"""Each user's video wall (layout, cameras, tours) and named layouts, kept within what the user may watch."""
 
 from __future__ import annotations
 
