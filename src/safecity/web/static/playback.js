@@ -158,7 +158,9 @@
         const ticket = ++loading;
         const since = new Date(start).toISOString();
         const until = new Date(start + length()).toISOString();
-        windowLabel.value = `${label(start, true).slice(0, 16)} – ${label(start + length(), zoom !== "day").slice(0, zoom === "day" ? 16 : 8)}`;
+        const fine = zoom === "10min" || zoom === "minute";
+        const from = label(start, true).slice(0, fine ? 19 : 16);
+        windowLabel.value = `${from} – ${zoom === "day" ? label(start + length(), true).slice(0, 16) : label(start + length(), false)}`;
         zoomButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.zoom === zoom)));
         drawTicks();
         const q = `since=${encodeURIComponent(since)}&until=${encodeURIComponent(until)}`;
