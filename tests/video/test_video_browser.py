@@ -350,12 +350,15 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                     f"() => Array.from(document.querySelectorAll('[data-preset-select] option')).some(o => o.text === {name!r})"
                 )
                 page.get_by_role("button", name="1 tile", exact=True).click()
-                page.get_by_label("Camera on tile 1", exact=True).select_option(label=bus.name)
+                with page.expect_response(
+                    lambda r: r.url.endswith("/api/v1/wall") and r.request.method == "PUT"
+                ):
+                    page.get_by_label("Camera on tile 1", exact=True).select_option(label=bus.name)
                 page.reload()
                 expect(page.get_by_role("button", name="1 tile", exact=True)).to_have_attribute(
                     "aria-pressed", "true"
                 )
-                page.get_by_label("Saved layout").select_option(label=name)
+                page.get_by_label("Saved layout", exact=True).select_option(label=name)
                 page.get_by_role("button", name="Load", exact=True).click()
                 expect(page.get_by_role("button", name="4 tiles", exact=True)).to_have_attribute(
                     "aria-pressed", "true"
@@ -371,7 +374,10 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                 dialog.get_by_label("Bazaar gate").check()
                 dialog.get_by_label("Clock tower").check()
                 dialog.get_by_label("Seconds per camera").fill("5")
-                dialog.get_by_role("button", name="Start tour").click()
+                with page.expect_response(
+                    lambda r: r.url.endswith("/api/v1/wall") and r.request.method == "PUT"
+                ):
+                    dialog.get_by_role("button", name="Start tour").click()
                 fourth = page.locator("[data-tile='3']")
                 expect(fourth.locator("[data-tour-state]")).to_have_text("Tour 1/2 · 5 s")
                 expect(page.get_by_label("Camera on tile 4", exact=True)).to_have_value(str(gate.id))
@@ -381,8 +387,7 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                 page.wait_for_function(
                     "() => document.querySelector(\"[data-tile='3'] img\").naturalWidth > 0", timeout=20_000
                 )
-                page.wait_for_timeout(300)  # the save of the tour is under way
-                page.reload()
+                page.reload()  # the tour was saved when it started
                 expect(fourth.locator("[data-tour-state]")).to_contain_text("/2 · 5 s")
                 page.screenshot(path=str(SHOTS / f"wall-tour-{width}x{height}.png"))
 
