@@ -509,9 +509,11 @@ def test_hls_js_plays_across_segments_in_chromium_and_a_marked_clip_is_exported(
             csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
             page.request.post(f"{base}/api/v1/auth/mfa/verify", data={"code": code}, headers=csrf)
 
-            page.goto(f"{base}/cameras/{camera.id}/playback?day=2025-11-22")
-            expect(page.get_by_test_id("spans")).to_contain_text("2025-11-22 10:00:00")
-            page.get_by_role("button", name="Play").click()
+            # The old playback address leads to the camera page, which plays from the moment given.
+            page.goto(f"{base}/cameras/{camera.id}/playback?at=2025-11-22T10:00:00%2B05:00")
+            expect(page).to_have_url(re.compile(rf"/cameras/{camera.id}\?at=.*#playback$"))
+            expect(page.locator(".tl-span.recorded")).to_have_count(1)  # 8 s in 2 s segments: one span
+            expect(page.get_by_test_id("timeline-window")).to_contain_text("2025-11-22 09:30 – 10:30")
             player = "() => document.getElementById('player').currentTime"
             page.wait_for_function(f"{player} > 1.5", timeout=20000)
             page.get_by_role("button", name="Mark start").click()
@@ -528,7 +530,7 @@ def test_hls_js_plays_across_segments_in_chromium_and_a_marked_clip_is_exported(
 
             # Opened at a moment (an alert's time): playback starts there, 1 s into a segment.
             # The same segments again: they must play (a cached, truncated range once broke the player).
-            page.goto(f"{base}/cameras/{camera.id}/playback?at=2025-11-22T10:00:05%2B05:00")
+            page.goto(f"{base}/cameras/{camera.id}?at=2025-11-22T10:00:05%2B05:00")
             page.wait_for_function(
                 """() => document.getElementById('player').dataset.wallTime
                     || document.getElementById('player-status').textContent""",
