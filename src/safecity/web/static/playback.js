@@ -351,6 +351,8 @@
     const settings = document.getElementById("settings");
     const openSettings = () => { if (location.hash === "#settings" && settings) settings.open = true; };
     window.addEventListener("hashchange", openSettings);
+    // The position map was drawn while closed: Leaflet measures itself again on a resize.
+    if (settings) settings.addEventListener("toggle", () => window.dispatchEvent(new Event("resize")));
     openSettings();
 
     // Opened at a moment (from an alert, event or search result): play from there; otherwise live.
