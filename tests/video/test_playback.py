@@ -513,7 +513,8 @@ def test_hls_js_plays_across_segments_in_chromium_and_a_marked_clip_is_exported(
             page.goto(f"{base}/cameras/{camera.id}/playback?at=2025-11-22T10:00:00%2B05:00")
             expect(page).to_have_url(re.compile(rf"/cameras/{camera.id}\?at=.*#playback$"))
             expect(page.locator(".tl-span.recorded")).to_have_count(1)  # 8 s in 2 s segments: one span
-            expect(page.get_by_test_id("timeline-window")).to_contain_text("2025-11-22 09:30 – 10:30")
+            window = page.get_by_test_id("timeline-window")
+            expect(window).to_contain_text("2025-11-22 09:30 \N{EN DASH} 10:30")  # an hour around it
             player = "() => document.getElementById('player').currentTime"
             page.wait_for_function(f"{player} > 1.5", timeout=20000)
             page.get_by_role("button", name="Mark start").click()

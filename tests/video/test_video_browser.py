@@ -1,6 +1,7 @@
-"""Video one click from everything, in Debian's chromium at 1366x768 and 1920x1080: the camera page (live from a
-real RTSP camera, instant replay, timeline markers, ?at=) and the video wall (fit, full screen, named
-layouts, tours, replay per tile).
+"""Video one click from everything, in Debian's chromium at 1366x768 and 1920x1080.
+
+The camera page (live from a real RTSP camera, instant replay, timeline markers, ?at=) and the video wall
+(fit, full screen, named layouts, tours, replay per tile).
 
 The cameras are real RTSP servers (GStreamer) run by the web process itself, as in the embedded deployment;
 recordings are made by the real recorder in 2-second segments while the test runs.
@@ -311,7 +312,7 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                 clock = first.get_by_test_id("tile-clock")
                 before = clock.text_content()
                 page.wait_for_function(
-                    f"t => document.querySelector(\"[data-tile='0'] [data-clock]\").textContent !== t",
+                    "t => document.querySelector(\"[data-tile='0'] [data-clock]\").textContent !== t",
                     arg=before,
                 )
                 page.screenshot(path=str(SHOTS / f"wall-{width}x{height}.png"))
@@ -319,7 +320,8 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                 # Full screen: the whole wall, then one tile (double-click), then back.
                 page.get_by_role("button", name="Full screen", exact=True).click()
                 page.wait_for_function(
-                    "() => document.fullscreenElement && document.fullscreenElement.matches('[data-wall-page]')"
+                    "() => document.fullscreenElement"
+                    " && document.fullscreenElement.matches('[data-wall-page]')"
                 )
                 boxes = _tile_boxes(page, 4)
                 assert all(b["y"] + b["height"] <= height + 0.5 for b in boxes)
@@ -347,7 +349,9 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                 page.get_by_label("Layout name").fill(name)
                 page.get_by_role("button", name="Save layout").click()
                 page.wait_for_function(
-                    f"() => Array.from(document.querySelectorAll('[data-preset-select] option')).some(o => o.text === {name!r})"
+                    "n => Array.from(document.querySelectorAll('[data-preset-select] option'))"
+                    ".some(o => o.text === n)",
+                    arg=name,
                 )
                 page.get_by_role("button", name="1 tile", exact=True).click()
                 with page.expect_response(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
@@ -68,7 +68,7 @@ def camera_view(
     *,
     at: dt.datetime | None = None,
     day: dt.date | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """What the camera page needs for its live view, instant replay, timeline and export.
 
     `at` opens playback at that moment (an hour of timeline around it); `day` shows that local day;
