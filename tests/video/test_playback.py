@@ -398,6 +398,9 @@ def test_the_camera_page_holds_playback_and_the_old_address_leads_there(
         )
     ).one()
     assert viewed.detail["view"] == "camera page"
+    day = client.get(f"/cameras/{recorded.camera.id}", params={"day": "2025-11-22"}).text
+    assert 'data-zoom="day"' in day and 'data-since="2025-11-21T19:00:00+00:00"' in day  # local midnight
+    assert 'data-at=""' in day
 
     answer = client.post(
         f"/cameras/{recorded.camera.id}/playback/clips",
