@@ -512,6 +512,21 @@ def test_hls_js_plays_across_segments_in_chromium_and_a_marked_clip_is_exported(
             csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
             page.request.post(f"{base}/api/v1/auth/mfa/verify", data={"code": code}, headers=csrf)
 
+            # The investigator's menu reaches playback: pick the camera and a moment, open it there.
+            page.goto(f"{base}/")
+            page.get_by_role("link", name="Playback", exact=True).click()
+            page.get_by_label("Camera").fill(camera.name)
+            page.get_by_label("From (optional)").fill("2025-11-22T10:00:03")
+            page.get_by_role("button", name="Find").click()
+            page.get_by_role("link", name="Play from then").click()
+            expect(page).to_have_url(
+                re.compile(rf"/cameras/{camera.id}\?at=2025-11-22T05%3A00%3A03.*#playback$")
+            )
+            page.wait_for_function(
+                "() => document.getElementById('player').dataset.wallTime >= '2025-11-22T05:00:03'",
+                timeout=20000,
+            )
+
             # The old playback address leads to the camera page, which plays from the moment given.
             page.goto(f"{base}/cameras/{camera.id}/playback?at=2025-11-22T10:00:00%2B05:00")
             expect(page).to_have_url(re.compile(rf"/cameras/{camera.id}\?at=.*#playback$"))

@@ -243,6 +243,12 @@ def test_the_camera_page_shows_live_replays_the_last_30_s_and_seeks_to_markers(
                 label = page.get_by_test_id("timeline-window").text_content() or ""
                 assert label.count(":") >= 3, label  # seconds are shown at this zoom
 
+                # The picture full screen (double-click or the button), and back.
+                page.get_by_role("button", name="Full screen", exact=True).click()
+                page.wait_for_function("() => document.fullscreenElement?.matches('[data-screen]')")
+                page.evaluate("document.exitFullscreen()")
+                page.wait_for_function("() => !document.fullscreenElement")
+
                 # Back to live.
                 page.get_by_role("button", name="Live", exact=True).click()
                 expect(page.get_by_test_id("mode")).to_have_text("LIVE")
