@@ -81,11 +81,17 @@ const safecityVideo = (function () {
   }
 
   async function sendJson(method, url, body) {
-    const response = await fetch(url, {
-      method,
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": safecity.csrfToken() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    let response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": safecity.csrfToken() },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (_err) {
+      showFlash("The server could not be reached; try again.");
+      return null;
+    }
     if (!response.ok) {
       const answer = await response.json().catch(() => ({}));
       showFlash((answer.error && answer.error.message) || "That did not work; try again.");
@@ -215,7 +221,8 @@ const safecityVideo = (function () {
     let saving = Promise.resolve();
     function save() {
       const wanted = current();
-      saving = saving.then(() => safecityVideo.sendJson("PUT", "/api/v1/wall", wanted));
+      const run = () => safecityVideo.sendJson("PUT", "/api/v1/wall", wanted);
+      saving = saving.then(run, run); // a save that failed (offline) does not stop the next one
       return saving;
     }
 
