@@ -243,6 +243,14 @@ def test_the_camera_page_shows_live_replays_the_last_30_s_and_seeks_to_markers(
                 label = page.get_by_test_id("timeline-window").text_content() or ""
                 assert label.count(":") >= 3, label  # seconds are shown at this zoom
 
+                # The mouse wheel over the timeline zooms back out, to 10 minutes.
+                page.locator("[data-track]").hover()
+                page.mouse.wheel(0, 200)
+                expect(page.get_by_role("button", name="10 min", exact=True)).to_have_attribute(
+                    "aria-pressed", "true"
+                )
+                expect(page.locator(".tl-marker.event")).to_have_count(1)
+
                 # The picture full screen (double-click or the button), and back.
                 page.get_by_role("button", name="Full screen", exact=True).click()
                 page.wait_for_function("() => document.fullscreenElement?.matches('[data-screen]')")

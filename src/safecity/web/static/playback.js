@@ -131,9 +131,10 @@
       const pct = (ms) => ((ms - start) / length()) * 100;
 
       function align(ms) {
-        // A day starts at local midnight; shorter windows start on a whole minute.
+        // A day starts at local midnight; shorter windows on a whole minute, 10 s or second.
         if (zoom === "day") return fromLocal(`${local(ms).slice(0, 10)}T00:00:00`);
-        return Math.floor(ms / 60000) * 60000;
+        const step = { hour: 60e3, "10min": 10e3, minute: 1e3 }[zoom];
+        return Math.floor(ms / step) * step;
       }
 
       function label(ms, withDate) {
@@ -275,6 +276,19 @@
         const rect = track.getBoundingClientRect();
         playFrom(start + ((event.clientX - rect.left) / rect.width) * length());
       });
+      // The mouse wheel zooms in and out around the moment under the pointer.
+      const levels = ["day", "hour", "10min", "minute"];
+      track.addEventListener("wheel", (event) => {
+        const next = levels.indexOf(zoom) + (event.deltaY < 0 ? 1 : -1);
+        if (next < 0 || next >= levels.length) return;
+        event.preventDefault();
+        const rect = track.getBoundingClientRect();
+        const ratio = (event.clientX - rect.left) / rect.width;
+        const focus = start + ratio * length();
+        zoom = levels[next];
+        start = zoom === "day" ? align(focus) : align(focus - ratio * length());
+        load();
+      }, { passive: false });
       zoomButtons.forEach((button) => button.addEventListener("click", () => {
         const focus = (player && player.wallMs()) || start + length() / 2;
         zoom = button.dataset.zoom;
