@@ -330,6 +330,18 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                     arg=before,
                 )
                 page.screenshot(path=str(SHOTS / f"wall-{width}x{height}.png"))
+                # Nine and sixteen tiles fit too (3x3, 4x4), then back to four.
+                for count in (9, 16):
+                    page.get_by_role("button", name=f"{count} tiles", exact=True).click()
+                    for box in _tile_boxes(page, count):
+                        assert (
+                            box["y"] + box["height"] <= height + 0.5
+                            and box["x"] + box["width"] <= width + 0.5
+                        )
+                    _fits(page)
+                    page.screenshot(path=str(SHOTS / f"wall-{count}-{width}x{height}.png"))
+                page.get_by_role("button", name="4 tiles", exact=True).click()
+                expect(page.locator("[data-tile='4']")).to_be_hidden()
 
                 # Full screen: the whole wall, then one tile (double-click), then back.
                 page.get_by_role("button", name="Full screen", exact=True).click()
