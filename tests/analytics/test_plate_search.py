@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -487,6 +488,9 @@ def test_search_page_shows_crops_map_points_and_a_csv_link_once_a_purpose_is_giv
         in shown.text
     )
     assert last_audit(session, "plates.search").purpose == PURPOSE
+    # Each sighting's video: the camera page, playing from the moment of the read.
+    at = quote(T0.isoformat(), safe="")
+    assert f'href="/cameras/{town.gate.id}?at={at}#playback" data-testid="sighting-video"' in shown.text
 
     assert login_as(factory.user("operator")).get("/plates").status_code == 403
 
@@ -510,6 +514,7 @@ def test_journey_page_lists_stops_in_order_and_the_companions(
     assert timeline.index("Market") < timeline.index("Gate") < timeline.index("Chowk")
     companions = shown.text.split('data-testid="companions"')[1].split("</table>")[0]
     assert ">ABC123</a>" in companions
+    assert timeline.count('#playback">Video</a>') == 3  # each stop's video, from the camera page
     assert last_audit(session, "plates.journey").purpose == PURPOSE
 
 

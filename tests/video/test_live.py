@@ -277,7 +277,7 @@ def test_the_wall_is_saved_per_user_and_shows_live_tiles(
     tiles = [str(scene.police_a.id), None, str(scene.shop_a.id)]
     saved = client.put("/api/v1/wall", json={"layout": 9, "camera_ids": tiles})
     assert saved.status_code == 200, saved.text
-    assert saved.json() == {"layout": 9, "camera_ids": tiles + [None] * 6}
+    assert saved.json() == {"layout": 9, "camera_ids": tiles + [None] * 6, "tours": [None] * 9}
     assert client.get("/api/v1/wall").json()["camera_ids"][:3] == tiles
 
     refused = client.put("/api/v1/wall", json={"layout": 4, "camera_ids": [str(scene.police_b.id)]})
@@ -304,6 +304,52 @@ def test_the_wall_is_saved_per_user_and_shows_live_tiles(
     investigator = login_as(factory.user("investigator", districts=[scene.a]))
     assert investigator.get("/wall").status_code == 403
     assert investigator.get("/api/v1/wall").status_code == 403
+
+
+def test_tours_and_named_layouts_keep_to_the_cameras_one_may_watch(
+    scene: Scene, factory: Factory, login_as: Callable[..., TestClient]
+) -> None:
+    client = login_as(factory.user("operator", districts=[scene.a]))
+    a, shop, b = str(scene.police_a.id), str(scene.shop_a.id), str(scene.police_b.id)
+    tour = {"camera_ids": [a, shop], "seconds": 15}
+    saved = client.put("/api/v1/wall", json={"layout": 4, "camera_ids": [a, None], "tours": [tour]})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["tours"] == [tour, None, None, None]
+    # A tour through another district's camera, of one camera, or too fast: refused.
+    for bad in (
+        {"camera_ids": [a, b], "seconds": 15},
+        {"camera_ids": [a], "seconds": 15},
+        {"camera_ids": [a, shop], "seconds": 1},
+    ):
+        refused = client.put("/api/v1/wall", json={"layout": 4, "camera_ids": [a], "tours": [bad]})
+        assert refused.status_code == 422, bad
+
+    # Named layouts: saved per user, replaced by name, listed by name, deleted only by their owner.
+    night = client.post(
+        "/api/v1/wall/layouts",
+        json={"name": "Night shift", "layout": 9, "camera_ids": [shop], "tours": [tour]},
+    )
+    assert night.status_code == 201, night.text
+    assert night.json()["camera_ids"] == [shop] + [None] * 8 and night.json()["tours"][0] == tour
+    again = client.post("/api/v1/wall/layouts", json={"name": "Night shift", "layout": 1, "camera_ids": [a]})
+    assert again.json()["id"] == night.json()["id"] and again.json()["layout"] == 1
+    client.post("/api/v1/wall/layouts", json={"name": "Bazaar", "layout": 4, "camera_ids": [a, shop]})
+    assert [p["name"] for p in client.get("/api/v1/wall/layouts").json()] == ["Bazaar", "Night shift"]
+    outside = client.post("/api/v1/wall/layouts", json={"name": "B", "layout": 1, "camera_ids": [b]})
+    assert outside.status_code == 422 and outside.json()["error"]["code"] == "camera_not_found"
+    assert client.post("/api/v1/wall/layouts", json={"name": " ", "layout": 1}).status_code == 422
+
+    other = login_as(factory.user("operator", districts=[scene.a]))
+    assert other.get("/api/v1/wall/layouts").json() == []
+    assert other.delete(f"/api/v1/wall/layouts/{night.json()['id']}").status_code == 404
+    assert client.delete(f"/api/v1/wall/layouts/{night.json()['id']}").status_code == 204
+    assert [p["name"] for p in client.get("/api/v1/wall/layouts").json()] == ["Bazaar"]
+
+    # A camera that leaves the operator's reach leaves their tours and layouts too.
+    scene.shop_a.enabled = False
+    factory.session.flush()
+    assert client.get("/api/v1/wall").json()["tours"][0] is None  # one camera left: no tour
+    assert client.get("/api/v1/wall/layouts").json()[0]["camera_ids"][:2] == [a, None]
 
 
 @pytest.mark.browser

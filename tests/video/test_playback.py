@@ -24,10 +24,15 @@ from sqlalchemy.orm import Session
 from test_recorder import T0, add_camera, footage, record
 
 from conftest import PASSWORD, Factory, serve
+from safecity.analytics.plates import service as plates
+from safecity.analytics.plates.schemas import SightingIn
 from safecity.audit.models import AuditEntry
 from safecity.cameras.models import Camera
 from safecity.config import Settings
 from safecity.core.errors import NotFound, PermissionDenied
+from safecity.events import service as events
+from safecity.events.alerts import service as alerts
+from safecity.events.schemas import EventIn
 from safecity.org.models import District
 from safecity.video import clips, retention
 from safecity.video.models import Recording
@@ -319,23 +324,83 @@ def test_evidence_locks_over_the_api(
 # --- the page -------------------------------------------------------------------------------------
 
 
-def test_the_playback_page_shows_the_days_recordings_and_exports_a_clip(
+def _happenings(session: Session, recorded: Recorded) -> None:
+    """An analytics event, an alert and a plate read at the recorded camera, 2, 4 and 6 s into its footage."""
+    camera = recorded.camera
+    events.record_many(
+        session=session,
+        events=[
+            EventIn(
+                id=uuid.uuid4(),
+                occurred_at=T0 + dt.timedelta(seconds=2),
+                kind="analytics.line_crossing",
+                source="analytics",
+                district_id=recorded.district.id,
+                camera_id=camera.id,
+                severity=2,
+            )
+        ],
+    )
+    alert = alerts.raise_alert(
+        session=session,
+        kind="analytics.loitering",
+        severity=3,
+        title="Loitering at the gate",
+        source="analytics",
+        camera_id=camera.id,
+    )
+    alert.raised_at = alert.first_raised_at = T0 + dt.timedelta(seconds=4)
+    moment = T0 + dt.timedelta(seconds=6)
+    plates.record(
+        session=session,
+        sighting=SightingIn(
+            camera_id=camera.id,
+            district_id=recorded.district.id,
+            seen_at=moment,
+            first_seen=moment,
+            last_seen=moment,
+            plate="LEA1234",
+            confidence=0.9,
+            layout="punjab",
+            jurisdiction="Punjab",
+            colour="white",
+            vehicle_class="car",
+        ),
+    )
+    session.flush()
+
+
+def test_the_camera_page_holds_playback_and_the_old_address_leads_there(
     recorded: Recorded, factory: Factory, login_as: Callable[..., TestClient], session: Session
 ) -> None:
     investigator = factory.user("investigator", districts=[recorded.district])
     client = login_as(investigator)
-    page = client.get(f"/cameras/{recorded.camera.id}/playback", params={"day": "2025-11-22"})
+    old = client.get(
+        f"/cameras/{recorded.camera.id}/playback",
+        params={"at": "2025-11-22T10:00:05+05:00"},
+        follow_redirects=False,
+    )
+    assert old.status_code == 303
+    assert old.headers["location"] == (
+        f"/cameras/{recorded.camera.id}?at=2025-11-22T10%3A00%3A05%2B05%3A00#playback"
+    )
+    page = client.get(f"/cameras/{recorded.camera.id}", params={"at": "2025-11-22T05:00:05Z"})
     assert page.status_code == 200, page.text
     html = page.text
     assert 'data-testid="timeline"' in html and "/static/vendor/hls.min.js" in html
-    assert "2025-11-22 10:00:00" in html and "2025-11-22 10:00:08" in html  # Asia/Karachi, UTC+5
-    assert html.count('data-kind="recorded"') == 1 and "Export clip" in html
+    assert 'data-at="2025-11-22T05:00:05+00:00"' in html and 'data-zoom="hour"' in html
+    assert "Instant replay (30 s)" in html and "Export clip" in html
+    assert 'data-testid="live"' not in html  # an investigator may play back, not watch live
+    assert "<details" in html and "fieldset disabled" in html  # the details, read-only, below
     viewed = session.scalars(
         select(AuditEntry).where(
             AuditEntry.action == "video.playback", AuditEntry.actor_id == investigator.id
         )
     ).one()
-    assert viewed.detail["day"] == "2025-11-22"
+    assert viewed.detail["view"] == "camera page"
+    day = client.get(f"/cameras/{recorded.camera.id}", params={"day": "2025-11-22"}).text
+    assert 'data-zoom="day"' in day and 'data-since="2025-11-21T19:00:00+00:00"' in day  # local midnight
+    assert 'data-at=""' in day
 
     answer = client.post(
         f"/cameras/{recorded.camera.id}/playback/clips",
@@ -353,8 +418,65 @@ def test_the_playback_page_shows_the_days_recordings_and_exports_a_clip(
     )
     assert "no recordings" in refused.text and "flash error" in refused.text
 
+    # A dispatcher watches live but may not play back: live and snapshot, no timeline, no export.
     dispatcher = login_as(factory.user("dispatcher", districts=[recorded.district]))
     assert dispatcher.get(f"/cameras/{recorded.camera.id}/playback").status_code == 403
+    live_only = dispatcher.get(f"/cameras/{recorded.camera.id}").text
+    assert 'data-testid="live"' in live_only and "Snapshot" in live_only
+    assert 'data-testid="timeline"' not in live_only and "Export clip" not in live_only
+    # An IT administrator manages cameras without watching them: the settings form is the page.
+    admin = login_as(factory.user("admin", districts=[recorded.district]))
+    form = admin.get(f"/cameras/{recorded.camera.id}").text
+    assert 'id="camera-form"' in form and "data-camera-view" not in form
+    # Another district's camera stays hidden.
+    elsewhere = login_as(factory.user("investigator", districts=[factory.district()]))
+    assert elsewhere.get(f"/cameras/{recorded.camera.id}").status_code == 404
+
+
+def test_timeline_markers_show_what_each_role_may_read(
+    recorded: Recorded, factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    _happenings(session, recorded)
+    url = f"/api/v1/cameras/{recorded.camera.id}/markers"
+    window = _span(0, 8)
+
+    supervisor = login_as(factory.user("supervisor", districts=[recorded.district]))
+    found = supervisor.get(url, params=window).json()
+    assert [(m["kind"], m["at"][:19]) for m in found] == [
+        ("event", "2025-11-22T05:00:02"),
+        ("alert", "2025-11-22T05:00:04"),
+        ("plate", "2025-11-22T05:00:06"),
+    ]
+    assert found[0]["label"] == "Analytics.line crossing" and found[0]["severity"] == "medium"
+    assert found[1]["label"] == "Loitering at the gate" and found[1]["href"].startswith("/console?alert=")
+    assert "LEA1234" not in str(found)  # a plate read shows no plate here: plate history needs a purpose
+    assert found[2]["label"] == "Plate read: white car"
+
+    # Only what each may read elsewhere: an operator reads alerts, an investigator plates.
+    operator = login_as(factory.user("operator", districts=[recorded.district]))
+    assert [m["kind"] for m in operator.get(url, params=window).json()] == ["event", "alert"]
+    investigator = login_as(factory.user("investigator", districts=[recorded.district]))
+    assert [m["kind"] for m in investigator.get(url, params=window).json()] == ["plate"]
+    assert supervisor.get(url, params=_span(3, 5)).json()[0]["kind"] == "alert"  # the range counts
+
+    dispatcher = login_as(factory.user("dispatcher", districts=[recorded.district]))
+    assert dispatcher.get(url, params=window).status_code == 403
+    elsewhere = login_as(factory.user("supervisor", districts=[factory.district()]))
+    assert elsewhere.get(url, params=window).status_code == 404
+
+
+def test_the_playback_picker_lists_the_cameras_of_ones_districts(
+    recorded: Recorded, factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    other = add_camera(session, factory.district().id)
+    client = login_as(factory.user("investigator", districts=[recorded.district]))
+    page = client.get("/playback", params={"q": recorded.camera.name[-4:], "at": "2025-11-22T10:00:05"})
+    assert page.status_code == 200, page.text
+    assert recorded.camera.name in page.text and other.name not in page.text
+    assert f"/cameras/{recorded.camera.id}?at=2025-11-22T05%3A00%3A05%2B00%3A00#playback" in page.text
+    assert "No camera of your districts matches." in client.get("/playback", params={"q": "zzz"}).text
+    dispatcher = login_as(factory.user("dispatcher", districts=[recorded.district]))
+    assert dispatcher.get("/playback").status_code == 403
 
 
 # --- in a real browser ----------------------------------------------------------------------------
@@ -390,9 +512,27 @@ def test_hls_js_plays_across_segments_in_chromium_and_a_marked_clip_is_exported(
             csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
             page.request.post(f"{base}/api/v1/auth/mfa/verify", data={"code": code}, headers=csrf)
 
-            page.goto(f"{base}/cameras/{camera.id}/playback?day=2025-11-22")
-            expect(page.get_by_test_id("spans")).to_contain_text("2025-11-22 10:00:00")
-            page.get_by_role("button", name="Play").click()
+            # The investigator's menu reaches playback: pick the camera and a moment, open it there.
+            page.goto(f"{base}/")
+            page.get_by_role("link", name="Playback", exact=True).click()
+            page.get_by_label("Camera").fill(camera.name)
+            page.get_by_label("From (optional)").fill("2025-11-22T10:00:03")
+            page.get_by_role("button", name="Find").click()
+            page.get_by_role("link", name="Play from then").click()
+            expect(page).to_have_url(
+                re.compile(rf"/cameras/{camera.id}\?at=2025-11-22T05%3A00%3A03.*#playback$")
+            )
+            page.wait_for_function(
+                "() => document.getElementById('player').dataset.wallTime >= '2025-11-22T05:00:03'",
+                timeout=20000,
+            )
+
+            # The old playback address leads to the camera page, which plays from the moment given.
+            page.goto(f"{base}/cameras/{camera.id}/playback?at=2025-11-22T10:00:00%2B05:00")
+            expect(page).to_have_url(re.compile(rf"/cameras/{camera.id}\?at=.*#playback$"))
+            expect(page.locator(".tl-span.recorded")).to_have_count(1)  # 8 s in 2 s segments: one span
+            window = page.get_by_test_id("timeline-window")
+            expect(window).to_contain_text("2025-11-22 09:30 \N{EN DASH} 10:30")  # an hour around it
             player = "() => document.getElementById('player').currentTime"
             page.wait_for_function(f"{player} > 1.5", timeout=20000)
             page.get_by_role("button", name="Mark start").click()
@@ -409,7 +549,7 @@ def test_hls_js_plays_across_segments_in_chromium_and_a_marked_clip_is_exported(
 
             # Opened at a moment (an alert's time): playback starts there, 1 s into a segment.
             # The same segments again: they must play (a cached, truncated range once broke the player).
-            page.goto(f"{base}/cameras/{camera.id}/playback?at=2025-11-22T10:00:05%2B05:00")
+            page.goto(f"{base}/cameras/{camera.id}?at=2025-11-22T10:00:05%2B05:00")
             page.wait_for_function(
                 """() => document.getElementById('player').dataset.wallTime
                     || document.getElementById('player-status').textContent""",

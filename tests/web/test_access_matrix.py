@@ -1104,6 +1104,29 @@ CASES = [
         "alerts.read",
         lambda w: ("/api/v1/alerts/preferences", {"severities": [4], "muted": True}),
     ),
+    # The camera page's timeline markers, and named video-wall layouts (video helper).
+    Case(
+        "GET",
+        "/api/v1/cameras/{camera_id}/markers",
+        "video.playback",
+        lambda w: (
+            f"/api/v1/cameras/{uuid.uuid4()}/markers?since=2026-11-22T00:00:00Z&until=2026-11-22T01:00:00Z",
+            None,
+        ),
+    ),
+    Case("GET", "/api/v1/wall/layouts", "video.live", lambda w: ("/api/v1/wall/layouts", None)),
+    Case(
+        "POST",
+        "/api/v1/wall/layouts",
+        "video.live",
+        lambda w: ("/api/v1/wall/layouts", {"name": f"Shift {uuid.uuid4().hex[:6]}", "layout": 4}),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/wall/layouts/{preset_id}",
+        "video.live",
+        lambda w: (f"/api/v1/wall/layouts/{uuid.uuid4()}", None),
+    ),
 ]
 
 # Routes that belong to logging in itself, not to a role.

@@ -172,7 +172,8 @@ def test_stored_names_are_shown_as_text_on_every_map(live: Live, chromium: Brows
     page = stored.page
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    for path in ("/", "/org/districts", "/cameras", f"/cameras/{stored.camera_id}", "/console"):
+    # The camera page keeps its map with the details, opened by their link (#settings).
+    for path in ("/", "/org/districts", "/cameras", f"/cameras/{stored.camera_id}#settings", "/console"):
         page.goto(f"{live.url}{path}")
         texts, pwned = _tooltips(page, EVIL)
         assert any(EVIL in text for text in texts), (path, texts)  # the name, as it was typed

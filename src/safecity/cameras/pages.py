@@ -26,7 +26,10 @@ from safecity.cameras.schemas import (
 )
 from safecity.cameras.views import Box, Config
 from safecity.core.errors import InvalidInput, NotFound, SafecityError
+from safecity.core.schemas import IsoDateTime
 from safecity.video import flows as video_flows
+from safecity.video import live, recorder
+from safecity.video.playback import pages as playback_pages
 from safecity.web.deps import Db
 from safecity.web.pages import CurrentPage, Page, flash, htmx_action, render
 
@@ -156,19 +159,22 @@ def cameras_page(
     )
 
 
+def _form_context(page: Page, db: Db, camera: Camera | None) -> dict[str, Any]:
+    """What the camera form (new camera, or a camera's details and settings) needs."""
+    return {
+        "camera": camera,
+        "districts": cameras.districts_for(session=db, principal=page.principal),
+        "sites": cameras.sites_for(session=db, principal=page.principal),
+        "owners": list(Owner),
+        "sharings": list(Sharing),
+        "report": _report(camera) if camera else None,
+        "points": camera_points([camera]) if camera else [],
+        "can_manage": page.principal.can(cameras.MANAGE),
+    }
+
+
 def _form_page(page: Page, db: Db, camera: Camera | None) -> Response:
-    return render(
-        page,
-        "cameras/form.html",
-        camera=camera,
-        districts=cameras.districts_for(session=db, principal=page.principal),
-        sites=cameras.sites_for(session=db, principal=page.principal),
-        owners=list(Owner),
-        sharings=list(Sharing),
-        report=_report(camera) if camera else None,
-        points=camera_points([camera]) if camera else [],
-        can_manage=page.principal.can(cameras.MANAGE),
-    )
+    return render(page, "cameras/form.html", **_form_context(page, db, camera))
 
 
 @router.get("/cameras/new", response_class=HTMLResponse)
@@ -250,9 +256,28 @@ def review_page(page: CurrentPage, db: Db) -> Response:
 
 
 @router.get("/cameras/{camera_id:uuid}", response_class=HTMLResponse)
-def camera_page(page: CurrentPage, db: Db, camera_id: uuid.UUID) -> Response:
+def camera_page(
+    page: CurrentPage,
+    db: Db,
+    camera_id: uuid.UUID,
+    at: IsoDateTime | None = None,
+    day: dt.date | None = None,
+) -> Response:
+    """A camera: live view, instant replay and playback (`at`: from that moment) for those who may watch it;
+    its details, and the settings form for those who manage cameras, below."""
     camera = cameras.get_camera(session=db, principal=page.principal, camera_id=camera_id)
-    return _form_page(page, db, camera)
+    if not any(page.principal.can(p) for p in (live.LIVE_PERMISSION, recorder.PLAYBACK_PERMISSION)):
+        return _form_page(page, db, camera)  # a camera administrator or owner: the form is the page
+    context = _form_context(page, db, camera)
+    status = playback_pages.statuses_of(page, db, [camera.id]).get(camera.id)
+    return render(
+        page,
+        "video/camera.html",
+        **context,
+        **playback_pages.camera_view(page, db, camera, at=at, day=day),
+        status=status,
+        district_name=next((d.name for d in context["districts"] if d.id == camera.district_id), ""),
+    )
 
 
 @router.post("/cameras/{camera_id:uuid}")

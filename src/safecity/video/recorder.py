@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras import access
-from safecity.cameras.models import Camera
+from safecity.cameras.models import Approval, Camera
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.storage import contained
@@ -389,6 +389,19 @@ def camera_in_scope(
         raise NotFound("no such camera")
     access.require_video_access(session=session, principal=principal, camera=camera, permission=permission)
     return camera
+
+
+def playable_cameras(*, session: Session, principal: Principal, search: str | None = None) -> list[Camera]:
+    """Approved cameras within the principal's districts whose recordings they may play back, by name."""
+    principal.require(PLAYBACK_PERMISSION)
+    query = (
+        select(Camera)
+        .where(principal.district_filter(Camera.district_id), Camera.approval == Approval.APPROVED)
+        .order_by(Camera.name)
+    )
+    if search:
+        query = query.where(Camera.name.icontains(search, autoescape=True))
+    return list(session.scalars(query))
 
 
 def check_range(since: dt.datetime, until: dt.datetime, *, limit: dt.timedelta = MAX_RANGE) -> None:

@@ -62,6 +62,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Roles", "/admin/roles", "users.read"),
     NavItem("Audit log", "/audit", "audit.read"),
     NavItem("My account", "/account", None),
+    NavItem("Playback", "/playback", "video.playback"),
 )
 
 

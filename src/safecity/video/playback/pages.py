@@ -1,30 +1,53 @@
-"""The playback page: a camera's day of recordings on a timeline, the player, clip export and locks."""
+"""Video on the camera page: live view, instant replay, a timeline with event markers, export and locks.
+
+The camera page itself is served by the camera registry (`safecity.cameras.pages`), which asks
+`camera_view` for the video part; the old /cameras/{id}/playback address sends people there.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
+from safecity.cameras.models import Camera
 from safecity.core.errors import InvalidInput, SafecityError
 from safecity.core.schemas import IsoDateTime
-from safecity.video import clips, recorder
+from safecity.video import clips, live, recorder
 from safecity.video.playback.views import clip_url, exports_dir
+from safecity.video.status import CameraStatus, scoped_statuses
+from safecity.video.views import supervisor_of
 from safecity.web.deps import Db, get_services
-from safecity.web.pages import CurrentPage, flash, htmx_action, local_time, render
+from safecity.web.pages import CurrentPage, Page, flash, htmx_action, local_time, render
 
 router = APIRouter(include_in_schema=False)
 
 DAY = 86_400
-MIN_WIDTH = {"recorded": 300.0, "gap": 1.0}
+PICKER_LIMIT = 200
 
 
-def _local(value: str, page: CurrentPage) -> dt.datetime:
+def statuses_of(page: Page, db: Session, camera_ids: list[uuid.UUID]) -> dict[uuid.UUID, CameraStatus]:
+    """The live status (online, offline, stopped) of these cameras, by id."""
+    if not camera_ids or not page.principal.can("cameras.read"):
+        return {}
+    supervisor = supervisor_of(get_services(page.request))
+    found = scoped_statuses(
+        session=db,
+        principal=page.principal,
+        live=supervisor.statuses() if supervisor is not None else {},
+        camera_ids=camera_ids,
+    )
+    return {s.camera_id: s for s in found}
+
+
+def _local(value: str, page: Page) -> dt.datetime:
     """A `datetime-local` form value, read in the display time zone, as UTC."""
     try:
         moment = dt.datetime.fromisoformat(value)
@@ -35,21 +58,56 @@ def _local(value: str, page: CurrentPage) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-def _strip(spans: list[recorder.Span], since: dt.datetime, until: dt.datetime) -> list[dict[str, object]]:
-    """Spans as rectangles of an SVG strip 86400 units wide (one per second of a 24-hour day)."""
-    scale = DAY / (until - since).total_seconds()
-    return [
-        {
-            "span": span,
-            "x": round((span.start - since).total_seconds() * scale, 1),
-            # Short recordings stay visible: at least a few pixels of a screen-wide strip.
-            "width": round(max((span.end - span.start).total_seconds() * scale, MIN_WIDTH[span.kind]), 1),
-        }
-        for span in spans
-    ]
+ZOOMS = {"day": DAY, "hour": 3600, "10min": 600, "minute": 60}
 
 
-@router.get("/cameras/{camera_id}/playback", response_class=HTMLResponse)
+def camera_view(
+    page: Page,
+    db: Session,
+    camera: Camera,
+    *,
+    at: dt.datetime | None = None,
+    day: dt.date | None = None,
+) -> dict[str, Any]:
+    """What the camera page needs for its live view, instant replay, timeline and export.
+
+    `at` opens playback at that moment (an hour of timeline around it); `day` shows that local day;
+    otherwise the last hour, live. Looking at the timeline is audited, as every playback is.
+    """
+    can_live = page.principal.can(live.LIVE_PERMISSION)
+    can_playback = page.principal.can(recorder.PLAYBACK_PERMISSION)
+    now = dt.datetime.now(dt.UTC)
+    if at is not None:
+        zoom, since = "hour", at.astimezone(dt.UTC) - dt.timedelta(minutes=30)
+    elif day is not None:
+        zoom = "day"
+        since = dt.datetime.combine(day, dt.time(), tzinfo=page.timezone).astimezone(dt.UTC)
+    else:
+        zoom, since = "hour", now - dt.timedelta(minutes=55)
+    if can_playback:
+        audit.record(
+            session=db,
+            action="video.playback",
+            outcome="success",
+            actor=page.principal,
+            object_type="camera",
+            object_id=str(camera.id),
+            district_id=camera.district_id,
+            detail={"view": "camera page", "at": at.isoformat() if at else None},
+        )
+    return {
+        "can_live": can_live,
+        "can_playback": can_playback,
+        "can_export": page.principal.can(recorder.EXPORT_PERMISSION),
+        "timezone": str(page.timezone),
+        "at": at.astimezone(dt.UTC).isoformat() if at else "",
+        "since": since.isoformat(),
+        "zoom": zoom,
+        "zooms": ZOOMS,
+    }
+
+
+@router.get("/cameras/{camera_id}/playback")
 def playback_page(
     camera_id: uuid.UUID,
     page: CurrentPage,
@@ -57,47 +115,35 @@ def playback_page(
     day: dt.date | None = None,
     at: IsoDateTime | None = None,
 ) -> Response:
-    """A camera's recordings of one day (local time): timeline, player and clip export.
-
-    `at` (e.g. an alert's time) opens its day and starts playing from that moment.
-    """
-    camera = recorder.camera_in_scope(
+    """The old playback address: playback now lives on the camera page, at the same moment."""
+    recorder.camera_in_scope(
         session=db, principal=page.principal, camera_id=camera_id, permission=recorder.PLAYBACK_PERMISSION
     )
-    day = day or (at.astimezone(page.timezone).date() if at else dt.datetime.now(page.timezone).date())
-    since = dt.datetime.combine(day, dt.time(), tzinfo=page.timezone).astimezone(dt.UTC)
-    until = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=page.timezone).astimezone(
-        dt.UTC
-    )
-    spans = recorder.timeline(
-        session=db, principal=page.principal, camera_id=camera_id, since=since, until=until
-    )
-    audit.record(
-        session=db,
-        action="video.playback",
-        outcome="success",
-        actor=page.principal,
-        object_type="camera",
-        object_id=str(camera.id),
-        district_id=camera.district_id,
-        detail={"day": day.isoformat(), "view": "timeline"},
-    )
+    query = urlencode({k: v for k, v in {"at": at.isoformat() if at else "", "day": day or ""}.items() if v})
+    return RedirectResponse(f"/cameras/{camera_id}{'?' + query if query else ''}#playback", status_code=303)
+
+
+@router.get("/playback", response_class=HTMLResponse)
+def playback_picker(page: CurrentPage, db: Db, q: str = "", at: str = "") -> Response:
+    """Pick a camera of one's districts (by name, tag or site) to play back, optionally at a moment."""
+    page.principal.require(recorder.PLAYBACK_PERMISSION)
+    query = " ".join(q.split())[:120]
+    found = recorder.playable_cameras(session=db, principal=page.principal, search=query or None)
+    moment = ""
+    if at:
+        try:
+            moment = _local(at[:40], page).isoformat()
+        except InvalidInput:
+            moment = ""
     return render(
         page,
-        "video/playback.html",
-        camera=camera,
-        day=day,
-        previous_day=day - dt.timedelta(days=1),
-        next_day=day + dt.timedelta(days=1),
-        since=since,
-        until=until,
-        spans=spans,
-        strip=_strip(spans, since, until),
-        recorded=[s for s in spans if s.kind == "recorded"],
-        hours=[(h, round(h * 3600 * DAY / (until - since).total_seconds())) for h in range(0, 25, 3)],
-        can_export=page.principal.can(recorder.EXPORT_PERMISSION),
-        timezone=str(page.timezone),
-        at=at.astimezone(dt.UTC).isoformat() if at else "",
+        "video/picker.html",
+        cameras=found[:PICKER_LIMIT],
+        more=max(0, len(found) - PICKER_LIMIT),
+        q=query,
+        at_local=at[:40] if moment else "",
+        at=moment,
+        statuses=statuses_of(page, db, [c.id for c in found[:PICKER_LIMIT]]),
     )
 
 
@@ -161,7 +207,7 @@ def lock_submit(
         )
 
     try:
-        day = f"?day={_local(since, page).astimezone(page.timezone).date()}"
+        at = "?" + urlencode({"at": _local(since, page).isoformat()})
     except InvalidInput:
-        day = ""  # run() reports the bad value
-    return htmx_action(db, run, f"/cameras/{camera_id}/playback{day}")
+        at = ""  # run() reports the bad value
+    return htmx_action(db, run, f"/cameras/{camera_id}{at}#playback")

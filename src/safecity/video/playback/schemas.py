@@ -41,3 +41,11 @@ class LockIn(InModel):
 
 class LockOut(OutModel):
     segments: int
+
+
+class MarkerOut(OutModel):
+    kind: Literal["event", "alert", "plate"]
+    at: dt.datetime
+    label: str
+    severity: str
+    href: str | None

@@ -11,7 +11,8 @@ from fastapi.responses import FileResponse, Response
 from safecity.config import Settings
 from safecity.core.schemas import IsoDateTime
 from safecity.video import clips, recorder
-from safecity.video.playback.schemas import ClipIn, ClipOut, LockIn, LockOut, SpanOut
+from safecity.video.playback import flows
+from safecity.video.playback.schemas import ClipIn, ClipOut, LockIn, LockOut, MarkerOut, SpanOut
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["recordings"])
@@ -46,6 +47,15 @@ def get_timeline(
     """Recorded spans and gaps of a camera over [since, until)."""
     spans = recorder.timeline(session=db, principal=principal, camera_id=camera_id, since=since, until=until)
     return [SpanOut.model_validate(span) for span in spans]
+
+
+@router.get("/cameras/{camera_id}/markers", response_model=list[MarkerOut])
+def get_markers(
+    camera_id: uuid.UUID, since: IsoDateTime, until: IsoDateTime, principal: CurrentPrincipal, db: Db
+) -> list[MarkerOut]:
+    """Analytics events, alerts and plate reads of a camera over [since, until), for its timeline."""
+    found = flows.markers(session=db, principal=principal, camera_id=camera_id, since=since, until=until)
+    return [MarkerOut.model_validate(m) for m in found]
 
 
 @router.get("/cameras/{camera_id}/playback.m3u8", response_class=Response)

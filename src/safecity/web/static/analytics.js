@@ -412,7 +412,7 @@
       const play = el("td");
       if (canPlayback && event.camera_id) {
         const link = el("a", "Play back");
-        link.href = "/cameras/" + encodeURIComponent(event.camera_id) + "/playback?at=" + encodeURIComponent(localIso(event.occurred_at));
+        link.href = "/cameras/" + encodeURIComponent(event.camera_id) + "?at=" + encodeURIComponent(localIso(event.occurred_at)) + "#playback";
         play.append(link);
       }
       tr.append(thumbCell, when, el("td", payload.camera_name || "—"), el("td", payload.rule_name || "—"),
