@@ -236,6 +236,10 @@ def test_an_on_request_camera_is_watched_only_under_a_current_grant(
         assert f"/cameras/{camera.id}/access" in refused.json()["error"]["message"]
     page = operator.get(f"/cameras/{camera.id}/access")
     assert page.status_code == 200 and 'data-testid="no-grant"' in page.text and "Request access" in page.text
+    # The camera page says where to ask instead of a blank picture; the wall does not offer the camera.
+    view = operator.get(f"/cameras/{camera.id}")
+    assert 'data-testid="request-access"' in view.text and 'data-testid="live"' not in view.text
+    assert str(camera.id) not in operator.get("/wall").text
 
     # A purpose is required; a window longer than the policy allows is refused.
     short = operator.post(f"/cameras/{camera.id}/access", data={"purpose": "look", "hours": "2"})
@@ -269,6 +273,9 @@ def test_an_on_request_camera_is_watched_only_under_a_current_grant(
     live = operator.get(f"/api/v1/cameras/{camera.id}/snapshot.jpg")
     assert live.status_code == 503 and live.json()["error"]["code"] == "no_live_frame"
     assert operator.get(f"/api/v1/cameras/{camera.id}/timeline?{day}").status_code == 200
+    view = operator.get(f"/cameras/{camera.id}")
+    assert 'data-testid="request-access"' not in view.text and 'data-testid="live"' in view.text
+    assert str(camera.id) in operator.get("/wall").text
     auditor = factory.principal(factory.user("auditor"))
     (use,) = audit.search(session=session, principal=auditor, action="camera.access.use")
     assert use.purpose == "INC-7: Snatching reported at the gate" and use.actor_id == operator_user.id

@@ -60,7 +60,8 @@ def camera_in_scope(*, session: Session, principal: Principal, camera_id: uuid.U
 def watchable_cameras(
     *, session: Session, principal: Principal, camera_ids: Collection[uuid.UUID] | None = None
 ) -> list[Camera]:
-    """Cameras within the principal's districts that may be watched (enabled and approved), by name."""
+    """Cameras within the principal's districts that may be watched (enabled, approved, and granted where
+    shared on request), by name."""
     query = (
         select(Camera)
         .where(
@@ -72,7 +73,8 @@ def watchable_cameras(
     )
     if camera_ids is not None:
         query = query.where(Camera.id.in_(list(camera_ids)))
-    return list(session.scalars(query))
+    found = list(session.scalars(query))
+    return access.viewable(session=session, principal=principal, cameras=found, permission=LIVE_PERMISSION)
 
 
 def live_frame(

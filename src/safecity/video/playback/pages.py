@@ -17,6 +17,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
+from safecity.cameras import access
 from safecity.cameras.models import Camera
 from safecity.core.errors import InvalidInput, SafecityError
 from safecity.core.schemas import IsoDateTime
@@ -58,6 +59,7 @@ def _local(value: str, page: Page) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+KINDS = (live.LIVE_PERMISSION, recorder.PLAYBACK_PERMISSION)  # the two kinds of video a camera page shows
 ZOOMS = {"day": DAY, "hour": 3600, "10min": 600, "minute": 60}
 
 
@@ -74,8 +76,13 @@ def camera_view(
     `at` opens playback at that moment (an hour of timeline around it); `day` shows that local day;
     otherwise the last hour, live. Looking at the timeline is audited, as every playback is.
     """
-    can_live = page.principal.can(live.LIVE_PERMISSION)
-    can_playback = page.principal.can(recorder.PLAYBACK_PERMISSION)
+
+    def may(permission: str) -> bool:  # an on-request camera: only under a current grant
+        return page.principal.can(permission) and bool(
+            access.viewable(session=db, principal=page.principal, cameras=[camera], permission=permission)
+        )
+
+    can_live, can_playback = may(live.LIVE_PERMISSION), may(recorder.PLAYBACK_PERMISSION)
     now = dt.datetime.now(dt.UTC)
     if at is not None:
         zoom, since = "hour", at.astimezone(dt.UTC) - dt.timedelta(minutes=30)
@@ -98,7 +105,10 @@ def camera_view(
     return {
         "can_live": can_live,
         "can_playback": can_playback,
-        "can_export": page.principal.can(recorder.EXPORT_PERMISSION),
+        "can_export": can_playback and page.principal.can(recorder.EXPORT_PERMISSION),
+        # Shared on request and no grant for one kind of video or both: the page says where to ask.
+        "request_access": access.request_needed(camera)
+        and any(page.principal.can(p) and not may(p) for p in KINDS),
         "timezone": str(page.timezone),
         "at": at.astimezone(dt.UTC).isoformat() if at else "",
         "since": since.isoformat(),
