@@ -129,9 +129,15 @@ FIRST_CHALLANS = {
     ],
     "users": [
         ("adjudicator", ["adjudicator"], ["PSW"], True),
+        ("auditor", ["auditor"], ["PSW"], True),
+        ("desk", ["operator"], ["PSW"], False),
+        ("dispatcher", ["dispatcher"], ["PSW"], False),
         ("finance", ["finance"], ["PSW"], True),
+        ("investigator", ["investigator"], ["PSW"], True),
         ("officer", ["traffic_officer"], ["PSW"], True),
         ("officer2", ["traffic_officer"], ["PSW"], True),
+        ("reviewer", ["camera_reviewer"], ["PSW"], False),
+        ("supervisor", ["supervisor"], ["PSW"], True),
     ],
 }
 

@@ -110,7 +110,7 @@ def migrate() -> None:
 @app.command()
 def demo() -> None:
     """Seed the demo: Peshawar's police stations, sites and cameras (real footage), a red-light camera, the
-    registry's demo vehicles, an administrator and the e-challan accounts."""
+    registry's demo vehicles, an administrator and the accounts of the control room and the e-challans."""
     from safecity import seed
 
     settings = _settings()
@@ -136,8 +136,8 @@ def demo() -> None:
         )
     if report.logins:
         console.print(
-            "\n[bold]E-challan accounts in Peshawar[/bold] (passwords shown once, two-step login set up at "
-            "the first login, as for the administrator):"
+            "\n[bold]Demo accounts in Peshawar[/bold] (control room and e-challans; passwords shown once, "
+            "two-step login set up at the first login where the role needs it, as for the administrator):"
         )
         for login in report.logins:
             console.print(

@@ -347,7 +347,7 @@ def _demo_registry(*, session: Session, actor: Principal, rows: list[dict[str, s
 
 
 def _demo_users(*, session: Session, specs: list[dict[str, Any]]) -> list[DemoLogin]:
-    """The e-challan accounts of the demo districts, with generated passwords, where the username is free."""
+    """The demo districts' accounts (control room, e-challans), passwords generated, where names are free."""
     made = []
     for spec in specs:
         if users.find_by_username(session=session, username=spec["username"]) is not None:
