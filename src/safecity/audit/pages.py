@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
 from safecity.audit import labels
@@ -45,25 +45,46 @@ def _day(value: str, page: Page, name: str, problems: list[str]) -> dt.datetime 
     return dt.datetime.combine(day, dt.time(), tzinfo=page.timezone)
 
 
-def _parse(page: Page, **typed: str) -> Parsed:
+def _parse(
+    page: CurrentPage,
+    actor: Text = "",
+    action: Text = "",
+    outcome: Text = "",
+    since: Text = "",
+    until: Text = "",
+    object: Text = "",
+    purpose: Text = "",
+) -> Parsed:
     """Understand the filter form; an empty or unreadable field never fails the page, it is left out."""
+    typed = {
+        "actor": actor,
+        "action": action,
+        "outcome": outcome,
+        "since": since,
+        "until": until,
+        "object": object,
+        "purpose": purpose,
+    }
     problems: list[str] = []
-    since = _day(typed["since"], page, "from", problems)
-    until_start = _day(typed["until"], page, "to", problems)
-    outcome = typed["outcome"].strip()
-    if outcome and outcome not in OUTCOMES:
-        problems.append(f"'{outcome}' is not an outcome; it was left out")
-        outcome = ""
+    since_start = _day(since, page, "from", problems)
+    until_start = _day(until, page, "to", problems)
+    wanted = outcome.strip()
+    if wanted and wanted not in OUTCOMES:
+        problems.append(f"'{wanted}' is not an outcome; it was left out")
+        wanted = ""
     filters = audit.Filters(
-        actor=typed["actor"].strip() or None,
-        action=typed["action"].strip() or None,
-        outcome=outcome or None,
-        since=since,
+        actor=actor.strip() or None,
+        action=action.strip() or None,
+        outcome=wanted or None,
+        since=since_start,
         until=until_start + dt.timedelta(days=1) if until_start else None,  # the whole of the last day
-        object=typed["object"].strip() or None,
-        purpose=typed["purpose"].strip() or None,
+        object=object.strip() or None,
+        purpose=purpose.strip() or None,
     )
-    return Parsed(dict(typed), filters, problems)
+    return Parsed(typed, filters, problems)
+
+
+Filters = Annotated[Parsed, Depends(_parse)]
 
 
 def _seq(value: str) -> int | None:
@@ -102,28 +123,8 @@ def _rows(db: Db, page: Page, entries: list[AuditEntry]) -> list[Row]:
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(
-    page: CurrentPage,
-    db: Db,
-    actor: Text = "",
-    action: Text = "",
-    outcome: Text = "",
-    since: Text = "",
-    until: Text = "",
-    object: Text = "",
-    purpose: Text = "",
-    before_seq: Text = "",
-    after_seq: Text = "",
+    page: CurrentPage, db: Db, parsed: Filters, before_seq: Text = "", after_seq: Text = ""
 ) -> Response:
-    parsed = _parse(
-        page,
-        actor=actor,
-        action=action,
-        outcome=outcome,
-        since=since,
-        until=until,
-        object=object,
-        purpose=purpose,
-    )
     found = audit.browse(
         session=db,
         principal=page.principal,
@@ -148,28 +149,8 @@ def audit_page(
 
 
 @router.get("/audit/export.csv")
-def audit_export(
-    page: CurrentPage,
-    db: Db,
-    actor: Text = "",
-    action: Text = "",
-    outcome: Text = "",
-    since: Text = "",
-    until: Text = "",
-    object: Text = "",
-    purpose: Text = "",
-) -> Response:
+def audit_export(page: CurrentPage, db: Db, parsed: Filters) -> Response:
     """The filtered view as a CSV file (the newest 10,000 entries), recorded as an export."""
-    parsed = _parse(
-        page,
-        actor=actor,
-        action=action,
-        outcome=outcome,
-        since=since,
-        until=until,
-        object=object,
-        purpose=purpose,
-    )
     entries = audit.export(
         session=db,
         principal=page.principal,
