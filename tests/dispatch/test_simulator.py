@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from conftest import Factory
 from safecity.core.db import utcnow
+from safecity.core.geo import haversine_m
 from safecity.dispatch import positions, simulator
 from safecity.dispatch import service as dispatch
 from safecity.dispatch.models import Unit, UnitStatus
@@ -31,12 +32,12 @@ def test_a_dispatched_unit_drives_to_the_incident_and_arrives(session: Session, 
     call = incident(session, desk, district.id, QISSA_KHWANI)
     car = _parked_at(session, unit(session, desk, district.id), SADDAR)
     assignment = dispatch.assign(session=session, principal=desk, incident_id=call.id, unit_id=car.id)
-    start = dispatch.haversine_m(SADDAR[0], SADDAR[1], *QISSA_KHWANI)
+    start = haversine_m(SADDAR[0], SADDAR[1], *QISSA_KHWANI)
 
     rng = random.Random(7)
     simulator.step(session=session, seconds=10, rng=rng)
     session.refresh(car)
-    closer = dispatch.haversine_m(car.latitude or 0, car.longitude or 0, *QISSA_KHWANI)
+    closer = haversine_m(car.latitude or 0, car.longitude or 0, *QISSA_KHWANI)
     assert start - closer == pytest.approx(simulator.SPEED_MPS * 10, rel=0.05)
 
     for _ in range(60):  # about 2.2 km at 12 m/s in 10 s steps
@@ -53,5 +54,5 @@ def test_an_available_unit_patrols_nearby(session: Session, factory: Factory) ->
     car = _parked_at(session, unit(session, desk, district.id), SADDAR)
     simulator.step(session=session, seconds=3, rng=random.Random(1))
     session.refresh(car)
-    moved = dispatch.haversine_m(car.latitude or 0, car.longitude or 0, *SADDAR)
+    moved = haversine_m(car.latitude or 0, car.longitude or 0, *SADDAR)
     assert 0 < moved <= simulator.PATROL_M + 1

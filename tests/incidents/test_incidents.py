@@ -559,3 +559,56 @@ def test_pages_call_taker_to_closing(
     listing = client.get("/incidents")
     assert incident.number in listing.text and "prio-1" in listing.text
     assert incident.number not in client.get("/incidents", params={"status": "closed"}).text
+
+
+def test_the_incident_page_pulls_up_the_cameras_near_the_scene(
+    factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    a, b = factory.district(), factory.district()
+    scene = (34.0085, 71.5725)  # Qissa Khwani Bazaar
+
+    def camera(name: str, district: District, north_m: float, **kw: object) -> Camera:
+        made = Camera(
+            name=name,
+            district_id=district.id,
+            latitude=scene[0] + north_m / 111_195,  # metres of latitude per degree
+            longitude=scene[1],
+            stream_url=f"rtsp://10.0.0.9/{name}",
+            **kw,
+        )
+        session.add(made)
+        session.flush()
+        return made
+
+    near = camera("Bazaar gate", a, 150)
+    further = camera("Police post", a, -600)
+    camera("Cantonment", a, 3_000)  # out of reach
+    camera("Switched off", a, 50, enabled=False)
+    camera("Next district", b, 80)  # not the reader's
+    operator = factory.user("operator", districts=[a])
+    incident = _open(
+        session, factory.principal(operator), latitude=scene[0], longitude=scene[1], address="Qissa Khwani"
+    )
+    service.link(
+        session=session,
+        principal=factory.principal(operator),
+        incident_id=incident.id,
+        kind=LinkKind.CAMERA,
+        ref_id=near.id,
+    )
+    session.commit()
+
+    page = login_as(operator).get(f"/incidents/{incident.id}")
+    assert page.status_code == 200
+    shown = page.text.split('data-testid="nearby-cameras"', 1)[1].split("</ul>", 1)[0]
+    assert "Bazaar gate" in shown and "Police post" in shown
+    assert shown.index("Bazaar gate") < shown.index("Police post")
+    assert "150 m" in shown and "600 m" in shown
+    for absent in ("Cantonment", "Switched off", "Next district"):
+        assert absent not in shown
+    # Each opens the camera's recording from a minute before the call; so does the linked camera.
+    at = (incident.created_at - dt.timedelta(minutes=1)).astimezone(dt.UTC).isoformat().replace("+", "%2B")
+    assert f'href="/cameras/{near.id}?at={at.replace(":", "%3A")}#playback"' in page.text
+    assert f"/cameras/{further.id}?at=" in shown
+    links = page.text.split('data-testid="links"', 1)[1].split("</table>", 1)[0]
+    assert f"/cameras/{near.id}?at=" in links

@@ -23,10 +23,12 @@ from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
+from safecity.cameras import access
 from safecity.cameras.models import Approval, Camera, Owner, Premises
 from safecity.cameras.passwords import is_default_password
 from safecity.cameras.schemas import CameraIn, CameraUpdate, ImportReport, RowProblem
 from safecity.config import Settings
+from safecity.core import geo
 from safecity.core.crypto import SecretBox
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound, PermissionDenied
@@ -419,6 +421,34 @@ def active_cameras(*, session: Session) -> list[Camera]:
     """The cameras workers should stream and record: enabled and approved, in every district."""
     query = select(Camera).where(Camera.enabled.is_(True), Camera.approval == Approval.APPROVED)
     return list(session.scalars(query.order_by(Camera.id)))
+
+
+def nearby(
+    *,
+    session: Session,
+    principal: Principal,
+    latitude: float,
+    longitude: float,
+    permission: str,
+    radius_m: float = 1000.0,
+    limit: int = 6,
+) -> list[tuple[Camera, float]]:
+    """The cameras nearest a point, with their distances in metres: within `radius_m`, in the principal's
+    districts, working (enabled, approved), and ones the principal may see `permission`'s kind of video of
+    (an on-request camera only under a grant): the cameras to pull up around a scene."""
+    south, west, north, east = geo.bounding_box(latitude, longitude, radius_m)
+    query = select(Camera).where(
+        principal.district_filter(Camera.district_id),
+        Camera.enabled.is_(True),
+        Camera.approval == Approval.APPROVED,
+        Camera.latitude.between(south, north),
+        Camera.longitude.between(west, east),
+    )
+    found = access.viewable(
+        session=session, principal=principal, cameras=list(session.scalars(query)), permission=permission
+    )
+    near = [(c, geo.haversine_m(latitude, longitude, c.latitude, c.longitude)) for c in found]
+    return sorted((pair for pair in near if pair[1] <= radius_m), key=lambda pair: pair[1])[:limit]
 
 
 def get_camera(*, session: Session, principal: Principal, camera_id: uuid.UUID) -> Camera:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import math
 import tomllib
 import uuid
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from safecity.auth.models import User
 from safecity.auth.principal import Principal
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound
+from safecity.core.geo import haversine_m
 from safecity.dispatch.models import WORKING, Agency, Assignment, Unit, UnitStatus
 from safecity.dispatch.schemas import UnitIn
 from safecity.incidents import service as incidents
@@ -33,7 +33,6 @@ READ = "incidents.read"
 MANAGE = "dispatch.manage"
 SELF = "units.self"  # a unit's own terminal: its own status and position
 CITY_SPEED_MPS = 30_000 / 3600  # assumed average speed through city traffic: 30 km/h
-EARTH_RADIUS_M = 6_371_008.8
 MAX_RECOMMENDATIONS = 50
 _CLOSED = CLOSED_STATUSES = frozenset({IncidentStatus.RESOLVED, IncidentStatus.CLOSED})
 
@@ -281,14 +280,6 @@ class Recommendation:
     unit: Unit
     distance_m: float
     eta_s: float
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres between two points given in degrees."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
 def recommend(

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.core.db import utcnow
+from safecity.core.geo import haversine_m
 from safecity.dispatch import service
 from safecity.dispatch.models import Assignment, Unit, UnitStatus
 from safecity.dispatch.positions import report_position
@@ -31,7 +32,7 @@ DEGREE_M = 111_320.0  # metres in a degree of latitude
 
 def _toward(lat: float, lon: float, to_lat: float, to_lon: float, metres: float) -> tuple[float, float]:
     """The point `metres` along the straight line from (lat, lon) towards (to_lat, to_lon), not past it."""
-    distance = service.haversine_m(lat, lon, to_lat, to_lon)
+    distance = haversine_m(lat, lon, to_lat, to_lon)
     if distance <= metres:
         return to_lat, to_lon
     share = metres / distance
@@ -55,7 +56,7 @@ def step(*, session: Session, seconds: float, rng: random.Random) -> None:
                 continue
             lat, lon = _toward(lat, lon, incident.latitude, incident.longitude, SPEED_MPS * seconds)
             report_position(session=session, unit_id=unit.id, lat=lat, lon=lon, at=now)
-            if service.haversine_m(lat, lon, incident.latitude, incident.longitude) <= ARRIVED_M:
+            if haversine_m(lat, lon, incident.latitude, incident.longitude) <= ARRIVED_M:
                 service.apply_status(
                     session=session,
                     unit=unit,

@@ -13,6 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from safecity.auth.models import UserRole
+from safecity.cameras import access
+from safecity.cameras import service as cameras
+from safecity.cameras.models import Camera
 from safecity.core.db import utcnow
 from safecity.core.errors import NotFound, SafecityError
 from safecity.events.alerts import pages as alerts_pages
@@ -24,7 +27,7 @@ from safecity.incidents.sharing import service as sharing
 from safecity.org.models import District
 from safecity.web.deps import Db, get_services
 from safecity.web.i18n import N_
-from safecity.web.pages import TEMPLATES, CurrentPage, flash, htmx_action, local_time, render
+from safecity.web.pages import TEMPLATES, CurrentPage, Page, flash, htmx_action, local_time, render
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 200
@@ -207,10 +210,22 @@ def incident_page(
         incident = sharing.read_shared(session=db, principal=page.principal, incident_id=incident_id)
         in_scope = False
     points = []
+    nearby: list[tuple[Camera, float]] = []
     if incident.latitude is not None and incident.longitude is not None:
         points.append(
-            {"lat": incident.latitude, "lon": incident.longitude, "name": incident.number, "kind": "station"}
+            {"lat": incident.latitude, "lon": incident.longitude, "name": incident.number, "kind": "incident"}
         )
+        nearby = _cameras_near(page, db, incident)
+        points += [
+            {
+                "lat": c.latitude,
+                "lon": c.longitude,
+                "name": c.name,
+                "kind": "camera",
+                "href": _watch(incident, c.id),
+            }
+            for c, _ in nearby
+        ]
     return render(
         page,
         "incidents/detail.html",
@@ -230,7 +245,30 @@ def incident_page(
         position=position,
         refresh=refresh,
         closing=[s.value for s in service.CLOSING],
+        nearby=[(c, round(metres)) for c, metres in nearby],
+        watch=lambda camera_id: _watch(incident, camera_id),
     )
+
+
+def _cameras_near(page: Page, db: Db, incident: Incident) -> list[tuple[Camera, float]]:
+    """The cameras to pull up around the scene, for those who may watch them (recordings first: the moment
+    of the call is what they will want)."""
+    kind = next((p for p in (access.PLAYBACK, access.LIVE) if page.principal.can(p)), None)
+    if kind is None or incident.latitude is None or incident.longitude is None:
+        return []
+    return cameras.nearby(
+        session=db,
+        principal=page.principal,
+        latitude=incident.latitude,
+        longitude=incident.longitude,
+        permission=kind,
+    )
+
+
+def _watch(incident: Incident, camera_id: uuid.UUID) -> str:
+    """A camera's page, playing from a minute before the incident was opened."""
+    at = (incident.created_at - dt.timedelta(minutes=1)).astimezone(dt.UTC).isoformat()
+    return f"/cameras/{camera_id}?{urlencode({'at': at})}#playback"
 
 
 def _here(incident_id: uuid.UUID) -> str:

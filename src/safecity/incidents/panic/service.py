@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import re
 import uuid
 from typing import Any
@@ -22,6 +21,7 @@ from safecity.auth.principal import Principal
 from safecity.cameras.onboarding import normalise_phone
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound
+from safecity.core.geo import haversine_m
 from safecity.incidents import service as incidents
 from safecity.incidents.models import Category, Incident, IncidentEvent, Source, Status
 from safecity.incidents.panic.models import PanicRegistration
@@ -36,7 +36,6 @@ CLOSED = (Status.RESOLVED, Status.CLOSED)
 # A phone's clock may run a little fast; a position from further in the future is refused.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 _CNIC = re.compile(r"(\d{5})-?(\d{7})-?(\d)")
-_EARTH_RADIUS_KM = 6371.0
 
 
 def normalise_cnic(text: str) -> str:
@@ -89,20 +88,12 @@ def register(
     return registration
 
 
-def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle (haversine) distance."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_KM * math.asin(math.sqrt(h))
-
-
 def nearest_district(*, session: Session, latitude: float, longitude: float) -> District:
     """The district whose headquarters is nearest to the position (the province has a few dozen)."""
     districts = list(session.scalars(select(District).order_by(District.code)))
     if not districts:
         raise NotFound("no districts are set up")
-    return min(districts, key=lambda d: _distance_km(latitude, longitude, d.latitude, d.longitude))
+    return min(districts, key=lambda d: haversine_m(latitude, longitude, d.latitude, d.longitude))
 
 
 def _check_position(latitude: float, longitude: float, at: dt.datetime) -> None:

@@ -434,14 +434,17 @@ window.safecity = (function () {
 
   // --- the places map (districts, police stations, sites; an incident's place) ----------------------
 
-  const PLACE_COLOURS = { district: "#1f5fa8", station: "#b03030", site: "#2e7d32" };
+  const PLACE_COLOURS = { district: "#1f5fa8", station: "#b03030", site: "#2e7d32", incident: "#d32f2f", camera: "#0b7285" };
 
   function initPlacesMap(container) {
     const map = createMap(container);
     if (!map) return;
     const points = JSON.parse(container.dataset.map || "[]");
-    const markers = points.map((p) => dot(map, p.lat, p.lon, p.name,
-      { radius: p.kind === "district" ? 8 : 5, color: PLACE_COLOURS[p.kind] || "#333" }));
+    const markers = points.map((p) => {
+      const marker = dot(map, p.lat, p.lon, p.name,
+        { radius: p.kind === "district" || p.kind === "incident" ? 8 : 5, color: PLACE_COLOURS[p.kind] || "#333" });
+      return p.href ? link(marker, p.href) : marker; // a camera near an incident opens its recording
+    });
     fit(map, markers, { zoom: 8 });
     const form = document.getElementById("place-form");
     if (form) pickPlace(map, form);
