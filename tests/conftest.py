@@ -50,7 +50,7 @@ from safecity.org.models import District, Province
 from safecity.runtime import Services, build_services
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 PG_ENV = "SAFECITY_TEST_DATABASE_URL"
 NATS_ENV = "SAFECITY_TEST_NATS_URL"
@@ -660,6 +660,13 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--mute-audio",
 ]
+
+
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
+    """Keep a picture of a page for a person to look at, in the folder SAFECITY_SCREENSHOTS names (if set)."""
+    if folder := os.environ.get("SAFECITY_SCREENSHOTS"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=full_page)
 
 
 @pytest.fixture

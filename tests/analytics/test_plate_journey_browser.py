@@ -51,6 +51,7 @@ def test_an_investigator_searches_a_plate_and_sees_its_route(live_app: LiveApp, 
 
     page = chromium.new_page()
     log_in(page, live_app.base, username, code)
+    page.get_by_role("navigation", name="Main").get_by_text("Analytics", exact=True).click()  # its menu
     page.get_by_role("link", name="Plates").click()
     page.get_by_label("Plate").fill("LEA-1234")
     page.get_by_label("Purpose").fill("FIR 9/2026")

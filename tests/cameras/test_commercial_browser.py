@@ -5,7 +5,6 @@ an operator watches an on-request camera only under the owner's grant, until it 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from conftest import PASSWORD, Factory, RtspCamera, encode_cctv_clip, serve
+from conftest import PASSWORD, Factory, RtspCamera, encode_cctv_clip, screenshot, serve
 from safecity.audit import service as audit
 from safecity.auth.models import User
 from safecity.cameras.models import AccessRequest, Approval, Camera, Owner, Premises, Sharing
@@ -21,7 +20,6 @@ from safecity.config import CameraSettings, Settings
 from safecity.core.db import utcnow
 
 SIZES = ((1366, 768), (1920, 1080))
-SHOTS = Path(os.environ.get("SAFECITY_COMMERCIAL_SHOTS", "/work/shots/commercial"))
 CAMERA_PASSWORD = "Kh4-bazaar-cam-77"
 
 
@@ -47,9 +45,8 @@ def _fits(page: Page, *buttons: str) -> None:
 
 
 def _shoot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size or {"width": 0, "height": 0}
-    page.screenshot(path=str(SHOTS / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)
+    screenshot(page, f"{name}-{size['width']}x{size['height']}")
 
 
 @pytest.mark.browser
@@ -148,7 +145,9 @@ def test_owner_reviewer_and_operator_in_a_browser(
 
         # --- the camera reviewer: a failed camera is approved only with a written reason ---------------
         review = _log_in(chromium, base, factory, reviewer, SIZES[0])
-        review.get_by_role("navigation", name="Main").get_by_role("link", name="Camera review").click()
+        menu = review.get_by_role("navigation", name="Main")
+        menu.get_by_text("Video", exact=True).click()
+        menu.get_by_role("link", name="Camera review").click()
         item = review.get_by_test_id("review-item").filter(has_text="Entrance")
         expect(item.get_by_test_id("override-warning")).to_contain_text("Resolution")
         for size in SIZES:

@@ -10,7 +10,6 @@ to as missed. The pages are checked (and photographed) at 1366x768 and 1920x1080
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.orm import Session
 
-from conftest import PASSWORD, Factory, serve
+from conftest import PASSWORD, Factory, screenshot, serve
 from safecity import seed
 from safecity.auth import tokens
 from safecity.config import Settings
@@ -37,7 +36,6 @@ from safecity.org import service as org
 pytestmark = pytest.mark.browser
 
 SIZES = [(1366, 768), (1920, 1080)]
-SHOTS = Path(os.environ.get("SAFECITY_SCREENSHOTS", "/work/shots/dispatch"))
 
 
 @dataclass
@@ -283,7 +281,6 @@ def test_units_dispatch_sops_and_kpis_stay_true(desk: Desk, chromium: Browser) -
     expect(dispatcher.get_by_test_id("incidents").get_by_test_id("overdue")).to_have_count(1)
 
     # 8. The three pages at both sizes: nothing sideways, the controls in view, photographed.
-    SHOTS.mkdir(parents=True, exist_ok=True)
     for width, height in SIZES:
         dispatcher.set_viewport_size({"width": width, "height": height})
         for name, path, control in (
@@ -295,7 +292,7 @@ def test_units_dispatch_sops_and_kpis_stay_true(desk: Desk, chromium: Browser) -
             expect(dispatcher.locator(control).first).to_be_visible()
             _fits(dispatcher, width)
             _in_view(dispatcher, control)
-            dispatcher.screenshot(path=str(SHOTS / f"{name}-{width}x{height}.png"), full_page=True)
+            screenshot(dispatcher, f"{name}-{width}x{height}")
         # The chart's top label is drawn whole, inside the picture.
         top = dispatcher.get_by_test_id("chart-times-top").bounding_box()
         chart = dispatcher.get_by_test_id("chart-times").bounding_box()
@@ -307,5 +304,5 @@ def test_units_dispatch_sops_and_kpis_stay_true(desk: Desk, chromium: Browser) -
         expect(dispatcher.get_by_test_id("open-steps")).to_be_visible()
         _fits(dispatcher, width)
         _in_view(dispatcher, "#status-form button")
-        dispatcher.screenshot(path=str(SHOTS / f"incident-open-{width}x{height}.png"), full_page=True)
+        screenshot(dispatcher, f"incident-open-{width}x{height}")
     assert session.get(Incident, forgotten.id) is not None

@@ -10,7 +10,6 @@ keyboard (j/k/a change the database), keeps the user's mute on the server, opens
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conftest import PASSWORD, Factory, serve, wait_until
+from conftest import PASSWORD, Factory, screenshot, serve, wait_until
 from safecity import seed
 from safecity.auth import service as users
 from safecity.auth import tokens
@@ -38,7 +37,6 @@ from safecity.org import service as org
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(os.environ.get("SAFECITY_CONSOLE_SHOTS", "/work/shots/console"))
 
 # Watches what the page does to call for attention, without changing it: every Notification made and every
 # oscillator started are counted on window.__fired.
@@ -222,8 +220,7 @@ def test_the_console_in_a_24_7_room(room: Room, chromium: Browser, size: tuple[i
     href = page.get_by_test_id("open-camera").get_attribute("href") or ""
     assert re.fullmatch(rf"/cameras/{room.camera_id}\?at=\d{{4}}-\d\d-\d\dT\d\d%3A\d\d%3A\d\dZ", href), href
     _fits(page)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"console-{width}x{height}.png"))
+    screenshot(page, f"console-{width}x{height}", full_page=False)
 
     # 3. A critical alert arrives: a tone, a desktop notification, the count in the title.
     page.evaluate("window.__fired = { notifications: [], tones: 0 }")
@@ -321,9 +318,9 @@ def test_the_console_in_a_24_7_room(room: Room, chromium: Browser, size: tuple[i
     expect(popup.get_by_test_id("alert-detail").locator("h2")).to_have_text(now_selected)
     _fits(page)
     popup.set_viewport_size({"width": width, "height": height})
-    popup.screenshot(path=str(SHOTS / f"console-video-{width}x{height}.png"))
+    screenshot(popup, f"console-video-{width}x{height}", full_page=False)
     page.keyboard.press("?")
-    page.screenshot(path=str(SHOTS / f"console-shortcuts-{width}x{height}.png"))
+    screenshot(page, f"console-shortcuts-{width}x{height}", full_page=False)
     context.close()
 
 

@@ -64,6 +64,7 @@ def test_the_traffic_page_shows_counts_speeds_and_congestion(live_app: LiveApp, 
 
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     log_in(page, live_app.base, username, code)
+    page.get_by_role("navigation", name="Main").get_by_text("Traffic", exact=True).first.click()  # its menu
     page.get_by_role("link", name="Traffic", exact=True).click()
     page.wait_for_url(f"{live_app.base}/traffic")
     location = page.get_by_test_id("traffic-location")

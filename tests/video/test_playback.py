@@ -514,6 +514,7 @@ def test_hls_js_plays_across_segments_in_chromium_and_a_marked_clip_is_exported(
 
             # The investigator's menu reaches playback: pick the camera and a moment, open it there.
             page.goto(f"{base}/")
+            page.get_by_role("navigation", name="Main").get_by_text("Video", exact=True).click()
             page.get_by_role("link", name="Playback", exact=True).click()
             page.get_by_label("Camera").fill(camera.name)
             page.get_by_label("From (optional)").fill("2025-11-22T10:00:03")

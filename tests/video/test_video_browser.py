@@ -10,7 +10,6 @@ recordings are made by the real recorder in 2-second segments while the test run
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from conftest import PASSWORD, Factory, RtspCamera, new_database, serve_in_thread, wait_until
+from conftest import PASSWORD, Factory, RtspCamera, new_database, screenshot, serve_in_thread, wait_until
 from safecity.app import build_services, create_app
 from safecity.auth.models import User
 from safecity.cameras.models import Approval, Camera, Owner
@@ -36,7 +35,6 @@ from safecity.runtime import Services
 from safecity.video.models import Recording
 
 SIZES = [(1366, 768), (1920, 1080)]
-SHOTS = Path(os.environ.get("SAFECITY_SHOTS_DIR", "/work/shots/video"))
 
 pytestmark = pytest.mark.browser
 
@@ -177,7 +175,6 @@ def test_the_camera_page_shows_live_replays_the_last_30_s_and_seeks_to_markers(
                 ],
             )
             session.commit()
-        SHOTS.mkdir(parents=True, exist_ok=True)
         # The page closes before the server stops: its live stream would hold the shutdown.
         with chromium.new_page() as page:
             errors: list[str] = []
@@ -201,7 +198,7 @@ def test_the_camera_page_shows_live_replays_the_last_30_s_and_seeks_to_markers(
                 expect(marker).to_have_count(1)
                 expect(page.get_by_test_id("markers")).to_contain_text("Analytics.loitering")
                 _fits(page)
-                page.screenshot(path=str(SHOTS / f"camera-page-live-{width}x{height}.png"))
+                screenshot(page, f"camera-page-live-{width}x{height}", full_page=False)
                 # The live view and the timeline are on the first screen.
                 for part in ("[data-screen]", "[data-track]", "[data-instant-replay]"):
                     box = page.locator(part).bounding_box()
@@ -232,7 +229,7 @@ def test_the_camera_page_shows_live_replays_the_last_30_s_and_seeks_to_markers(
                     shown,
                     marker_at,
                 )
-                page.screenshot(path=str(SHOTS / f"camera-page-playback-{width}x{height}.png"))
+                screenshot(page, f"camera-page-playback-{width}x{height}", full_page=False)
 
                 # Zoom to the minute around it: the window narrows, the marker is still there.
                 page.get_by_role("button", name="Minute", exact=True).click()
@@ -329,7 +326,7 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                     "t => document.querySelector(\"[data-tile='0'] [data-clock]\").textContent !== t",
                     arg=before,
                 )
-                page.screenshot(path=str(SHOTS / f"wall-{width}x{height}.png"))
+                screenshot(page, f"wall-{width}x{height}", full_page=False)
                 # Nine and sixteen tiles fit too (3x3, 4x4), then back to four.
                 for count in (9, 16):
                     page.get_by_role("button", name=f"{count} tiles", exact=True).click()
@@ -339,7 +336,7 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                             and box["x"] + box["width"] <= width + 0.5
                         )
                     _fits(page)
-                    page.screenshot(path=str(SHOTS / f"wall-{count}-{width}x{height}.png"))
+                    screenshot(page, f"wall-{count}-{width}x{height}", full_page=False)
                 page.get_by_role("button", name="4 tiles", exact=True).click()
                 expect(page.locator("[data-tile='4']")).to_be_hidden()
 
@@ -351,7 +348,7 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                 )
                 boxes = _tile_boxes(page, 4)
                 assert all(b["y"] + b["height"] <= height + 0.5 for b in boxes)
-                page.screenshot(path=str(SHOTS / f"wall-fullscreen-{width}x{height}.png"))
+                screenshot(page, f"wall-fullscreen-{width}x{height}", full_page=False)
                 page.evaluate("document.exitFullscreen()")
                 page.wait_for_function("() => !document.fullscreenElement")
                 page.locator("[data-tile='1'] [data-picture]").dblclick()
@@ -419,7 +416,7 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                 )
                 page.reload()  # the tour was saved when it started
                 expect(fourth.locator("[data-tour-state]")).to_contain_text("/2 · 5 s")
-                page.screenshot(path=str(SHOTS / f"wall-tour-{width}x{height}.png"))
+                screenshot(page, f"wall-tour-{width}x{height}", full_page=False)
 
                 # The tile's name opens the camera page.
                 first.locator("[data-camera-link]").click()

@@ -4,7 +4,6 @@ right page, and a place search for the call-taker; the base layer's build and th
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.orm import Session
 
-from conftest import PASSWORD, Factory, missing_part, serve
+from conftest import PASSWORD, Factory, missing_part, screenshot, serve
 from safecity import seed
 from safecity.auth import service as users
 from safecity.auth.principal import Principal
@@ -275,8 +274,7 @@ def _oriented(page: Page) -> None:
 
 
 def _shot(page: Page, name: str, size: tuple[int, int]) -> None:
-    if shots := os.environ.get("SAFECITY_SCREENSHOTS"):  # for a person to look at the maps
-        page.screenshot(path=str(Path(shots) / f"{name}-{size[0]}x{size[1]}.png"), full_page=True)
+    screenshot(page, f"{name}-{size[0]}x{size[1]}")
 
 
 @pytest.mark.browser

@@ -5,7 +5,6 @@ pages and fits the screen, the events page pages, and passwords are changed and 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from conftest import PASSWORD, Factory, serve
+from conftest import PASSWORD, Factory, screenshot, serve
 from safecity.audit import service as audit
 from safecity.auth import sessions
 from safecity.cameras.models import Camera
@@ -43,10 +42,8 @@ def live(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[Live]:
 
 
 def _shot(page: Page, name: str) -> None:
-    folder = Path(os.environ.get("SAFECITY_SCREENSHOTS", "/work/shots/webbasics"))
-    if folder.is_dir():
-        size = page.viewport_size or {"width": 0, "height": 0}
-        page.screenshot(path=str(folder / f"{name}-{size['width']}.png"), full_page=True)
+    size = page.viewport_size or {"width": 0, "height": 0}
+    screenshot(page, f"{name}-{size['width']}")
 
 
 def _log_in(page: Page, live: Live, username: str, password: str = PASSWORD) -> None:

@@ -20,6 +20,7 @@ from safecity.auth.principal import Principal
 from safecity.core.errors import PermissionDenied, SafecityError
 from safecity.web import i18n
 from safecity.web.deps import CurrentLogin, CurrentPrincipal, get_services, record_denial
+from safecity.web.i18n import N_
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 i18n.install(TEMPLATES.env)  # _(), gettext, ngettext and {% trans %}, in each page's `lang`
@@ -30,49 +31,75 @@ class NavItem:
     label: str
     href: str
     permission: str | None  # None: everyone who has logged in; "a|b": either
+    group: str = ""  # the menu it sits in; "": on the bar itself
 
+
+@dataclass(frozen=True)
+class NavGroup:
+    """A menu of the bar: the entries of one kind of work (shown as a plain link when it holds one)."""
+
+    label: str
+    items: tuple[NavItem, ...]
+
+
+# The bar's menus, one per kind of work, so a role with many pages still has one short row.
+RESPONSE, VIDEO, ANALYTICS, TRAFFIC, ADMIN = (
+    N_("Response"),
+    N_("Video"),
+    N_("Analytics"),
+    N_("Traffic"),
+    N_("Administration"),
+)
 
 # Later domains add their pages here; a role sees only what it may use.
 NAV: tuple[NavItem, ...] = (
     NavItem("Dashboard", "/", None),
     NavItem("Console", "/console", "alerts.read"),
-    NavItem("Alerts", "/alerts", "alerts.read"),
-    NavItem("Analytics events", "/analytics/events", "alerts.read"),
-    NavItem("Hotlists", "/hotlists", "plates.read"),
-    NavItem("Plates", "/plates", "plates.read"),
-    NavItem("Incidents", "/incidents", "incidents.read"),
-    NavItem("Log a call", "/incidents/new", "incidents.manage"),
-    NavItem("Units", "/units", "incidents.read"),
-    NavItem("Response times", "/kpis", "kpis.read"),
-    NavItem("Video wall", "/wall", "video.live"),
-    NavItem("Traffic", "/traffic", "traffic.read"),
-    NavItem("Review violations", "/traffic/review", "challans.review"),
-    NavItem("Precision", "/traffic/precision", "traffic.read"),
-    NavItem("Registry", "/registry", "registry.lookup"),
-    NavItem("Registry import", "/registry#import", "registry.import"),
-    NavItem("Appeals", "/traffic/appeals", "appeals.decide"),
-    NavItem("Payments", "/traffic/payments", "payments.reconcile"),
-    NavItem("Challans", "/traffic/challans", "challans.read"),
-    NavItem("Fines", "/traffic/fines", "fines.manage|challans.read"),
-    NavItem("Cameras", "/cameras", "cameras.read"),
-    NavItem("Camera review", "/cameras/review", "cameras.manage|cameras.review"),
-    NavItem("My cameras", "/owner", "cameras.own"),
-    NavItem("Districts", "/org/districts", "org.read"),
-    NavItem("Users", "/admin/users", "users.read"),
-    NavItem("Roles", "/admin/roles", "users.read"),
-    NavItem("Audit log", "/audit", "audit.read"),
+    NavItem("Alerts", "/alerts", "alerts.read", RESPONSE),
+    NavItem("Analytics events", "/analytics/events", "alerts.read", ANALYTICS),
+    NavItem("Hotlists", "/hotlists", "plates.read", ANALYTICS),
+    NavItem("Plates", "/plates", "plates.read", ANALYTICS),
+    NavItem("Incidents", "/incidents", "incidents.read", RESPONSE),
+    NavItem("Log a call", "/incidents/new", "incidents.manage", RESPONSE),
+    NavItem("Units", "/units", "incidents.read", RESPONSE),
+    NavItem("Response times", "/kpis", "kpis.read", RESPONSE),
+    NavItem("Video wall", "/wall", "video.live", VIDEO),
+    NavItem("Traffic", "/traffic", "traffic.read", TRAFFIC),
+    NavItem("Review violations", "/traffic/review", "challans.review", TRAFFIC),
+    NavItem("Precision", "/traffic/precision", "traffic.read", TRAFFIC),
+    NavItem("Registry", "/registry", "registry.lookup", TRAFFIC),
+    NavItem("Registry import", "/registry#import", "registry.import", TRAFFIC),
+    NavItem("Appeals", "/traffic/appeals", "appeals.decide", TRAFFIC),
+    NavItem("Payments", "/traffic/payments", "payments.reconcile", TRAFFIC),
+    NavItem("Challans", "/traffic/challans", "challans.read", TRAFFIC),
+    NavItem("Fines", "/traffic/fines", "fines.manage|challans.read", TRAFFIC),
+    NavItem("Cameras", "/cameras", "cameras.read", VIDEO),
+    NavItem("Camera review", "/cameras/review", "cameras.manage|cameras.review", VIDEO),
+    NavItem("My cameras", "/owner", "cameras.own", VIDEO),
+    NavItem("Districts", "/org/districts", "org.read", ADMIN),
+    NavItem("Users", "/admin/users", "users.read", ADMIN),
+    NavItem("Roles", "/admin/roles", "users.read", ADMIN),
+    NavItem("Audit log", "/audit", "audit.read", ADMIN),
     NavItem("My account", "/account", None),
-    NavItem("Playback", "/playback", "video.playback"),
+    NavItem("Playback", "/playback", "video.playback", VIDEO),
 )
 
 
-def nav_for(principal: Principal) -> list[NavItem]:
-    """The navigation entries this principal may use."""
-    return [
+def nav_for(principal: Principal) -> list[NavItem | NavGroup]:
+    """The bar's entries this principal may use: links, and menus where one kind of work has several."""
+    allowed = [
         item
         for item in NAV
         if item.permission is None or any(principal.can(p) for p in item.permission.split("|"))
     ]
+    entries: list[NavItem | NavGroup] = []
+    for item in allowed:
+        if not item.group:
+            entries.append(item)
+        elif not any(isinstance(e, NavGroup) and e.label == item.group for e in entries):
+            members = tuple(i for i in allowed if i.group == item.group)
+            entries.append(NavGroup(item.group, members) if len(members) > 1 else item)
+    return entries
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def test_an_officer_confirms_a_violation_in_chromium(live_app: LiveApp, chromium
 
     page.on("console", on_console)
     log_in(page, live_app.base, username, code)
+    page.get_by_role("navigation", name="Main").get_by_text("Traffic", exact=True).first.click()  # its menu
     page.get_by_role("link", name="Review violations").click()
     page.wait_for_url(f"{live_app.base}/traffic/review")
     row = page.locator(f'tr[data-violation="{violation_id}"]')

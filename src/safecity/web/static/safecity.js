@@ -454,6 +454,31 @@ window.safecity = (function () {
     document.querySelectorAll("[data-map]").forEach(initPlacesMap);
   });
 
+  // The bar's menus: one open at a time; a click elsewhere or Escape closes it (Escape back on its title).
+  function initMenus() {
+    const menus = [...document.querySelectorAll(".topbar details.menu")];
+    menus.forEach((menu) => menu.addEventListener("toggle", () => {
+      if (!menu.open) return;
+      menus.forEach((other) => { if (other !== menu) other.open = false; });
+      // Near the window's far edge the links open towards the middle instead of running off the side.
+      const items = menu.querySelector(".menu-items");
+      items.classList.remove("menu-flip");
+      const box = items.getBoundingClientRect();
+      if (box.right > document.documentElement.clientWidth || box.left < 0) items.classList.add("menu-flip");
+    }));
+    document.addEventListener("click", (event) => {
+      menus.forEach((menu) => { if (menu.open && !menu.contains(event.target)) menu.open = false; });
+    });
+    document.addEventListener("keydown", (event) => {
+      const open = menus.find((menu) => menu.open);
+      if (event.key === "Escape" && open) {
+        open.open = false;
+        open.querySelector("summary").focus();
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", initMenus);
+
   // --- forms: checks before sending, and error answers shown where they belong ---------------------
 
   // Every form on every page: the browser's own checks (required, pattern, min/max, type=email …) run
