@@ -40,6 +40,24 @@ CATEGORY_NAMES = (
     N_("Women's safety"),
     N_("Other"),
 )
+# Shown as `_(value)` on the incident page: the timeline's kinds, where an incident came from, link kinds.
+TIMELINE_NAMES = (
+    N_("created"),
+    N_("dispatch"),
+    N_("link"),
+    N_("note"),
+    N_("panic"),
+    N_("position"),
+    N_("priority"),
+    N_("share"),
+    N_("sop"),
+    N_("status"),
+    N_("call"),
+    N_("alert"),
+    N_("api"),
+    N_("camera"),
+    N_("attachment"),
+)
 Filter = Literal["open", "all", "new", "dispatched", "on_scene", "resolved", "closed"]
 
 
