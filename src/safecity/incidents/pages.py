@@ -107,6 +107,7 @@ def console_alert(page: CurrentPage, db: Db, alert_id: uuid.UUID) -> Response:
             "can_escalate": page.principal.can(service.MANAGE),
             "can_watch": page.principal.can("video.live"),
             "categories": [c.value for c in Category],
+            "category_labels": {c.value: label for c, label in service.CATEGORY_LABELS.items()},
         },
         headers={"Cache-Control": "no-store"},
     )

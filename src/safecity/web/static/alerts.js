@@ -105,7 +105,9 @@
       const sev = el("td");
       sev.append(el("span", t(SEVERITY[alert.severity] || String(alert.severity)), "sev"));
       const what = el("td", null, "what");
-      what.append(el("div", alert.title, "title"));
+      const title = el("div", alert.title, "title");
+      title.dir = "auto"; // an English title keeps its own direction (and its ellipsis at its end) on an Urdu page
+      what.append(title);
       const meta = el("div", (alert.camera_name || "—") + " · " + alert.kind, "meta");
       if (alert.repeat_count > 1) meta.append(" · ×" + alert.repeat_count);
       what.append(meta);

@@ -224,7 +224,7 @@
     function updateCount() {
       const waiting = rows().filter((tr) => calls(tr.dataset.severity)).length;
       const all = rows().length;
-      countEl.textContent = all ? all + " " + t("new") + (waiting ? " · " + waiting + " " + t("need attention") : "") : t("Queue clear");
+      countEl.textContent = all ? t("%(num)s new").replace("%(num)s", all) + (waiting ? " · " + waiting + " " + t("need attention") : "") : t("Queue clear");
       countEl.dataset.attention = waiting ? "yes" : "no";
       document.title = waiting ? "(" + waiting + ") ● " + baseTitle : baseTitle;
     }

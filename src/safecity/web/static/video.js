@@ -263,7 +263,7 @@ const safecityVideo = (function () {
     tiles.forEach((tile, i) => {
       const select = tile.querySelector("[data-tile-select]");
       const chosen = tile.dataset.camera;
-      select.replaceChildren(new Option("— empty —", ""));
+      select.replaceChildren(new Option(`— ${t("empty")} —`, ""));
       cameras.forEach((c) => select.add(new Option(c.name, c.id, false, c.id === chosen)));
       select.addEventListener("change", () => {
         stopReplay(i);
