@@ -96,3 +96,26 @@ def test_an_unexpected_failure_is_a_page_with_a_reference(web_app: FastAPI) -> N
         assert page.status_code == 500 and "Something went wrong on our side" in page.text
         assert "internal_error" in page.text and "Log in" in page.text  # nobody logged in: no navigation
         assert client.get(path).json()["error"]["code"] == "internal_error"
+
+
+def test_the_error_page_speaks_the_readers_language(
+    factory: Factory, login_as: Callable[..., TestClient]
+) -> None:
+    # A reader who chose Urdu: a missing page (no page of the app took the request) and a refusal, in Urdu,
+    # right to left, the next steps too; the permission's name and the error's code as they are.
+    reader = factory.user("operator", districts=[factory.district()])
+    reader.language = "ur"
+    factory.session.commit()
+    client = login_as(reader)
+    text = client.get("/no/such/page", headers=HTML).text
+    assert '<html lang="ur" dir="rtl">' in text and '<nav aria-label="مرکزی">' in text
+    assert "نہیں ملا" in text and "آپ کیا کر سکتے ہیں" in text
+    assert "پتہ چیک کریں" in text and "Check the address" not in text
+    assert re.search(r"خرابی <code>not_found</code> · HTTP 404", text)
+    refused = client.get("/audit", headers=HTML).text
+    assert "آپ یہ نہیں کر سکتے" in refused and "&#39;audit.read&#39;" in refused
+
+    # Someone not logged in who asks for Urdu in the browser gets it as well.
+    anonymous = TestClient(client.app)
+    text = anonymous.get("/no/such/page", headers={**HTML, "Accept-Language": "ur"}).text
+    assert '<html lang="ur" dir="rtl">' in text and "نہیں ملا" in text

@@ -109,10 +109,11 @@ def test_a_catalog_that_does_not_parse_or_lost_a_translation_fails_the_check(loc
         with pytest.raises(ValueError, match="not a PO line"):
             i18n.read_po_file(po, "ur")
     # A translation that drops a placeholder would show the wrong number: refused too.
-    po.write_text(text.replace("%(minutes)s منٹ", "دس منٹ"), encoding="utf-8")
+    locked = "اکاؤنٹ %(minutes)s منٹ"  # in the lock-out message only (other strings have minutes too)
+    po.write_text(text.replace(locked, "اکاؤنٹ دس منٹ"), encoding="utf-8")
     [dropped] = i18n_catalogs.problems(locale)
     assert "the account is locked" in dropped and "placeholders [] are not the msgid's ['minutes']" in dropped
-    po.write_text(text.replace("%(minutes)s منٹ", "%(minute)s منٹ"), encoding="utf-8")  # a typo
+    po.write_text(text.replace(locked, "اکاؤنٹ %(minute)s منٹ"), encoding="utf-8")  # a typo
     assert any("unknown named placeholder 'minute'" in p for p in i18n_catalogs.problems(locale))
 
 

@@ -13,7 +13,20 @@ from safecity.dispatch import service, views
 from safecity.dispatch.models import WORKING, Unit, UnitStatus
 from safecity.incidents.models import Incident
 from safecity.web.deps import Db
+from safecity.web.i18n import N_
 from safecity.web.pages import CurrentPage, flash, htmx_action, render
+
+# service.STATUS_LABELS, for the translators (the units page and the dispatch panel show `_(label)`).
+STATUS_NAMES = (
+    N_("available"),
+    N_("dispatched"),
+    N_("en route"),
+    N_("on scene"),
+    N_("returning"),
+    N_("off duty"),
+    N_("busy"),
+    N_("out of service"),
+)
 
 router = APIRouter(include_in_schema=False)
 

@@ -43,6 +43,24 @@ CATEGORY_NAMES = (
     N_("Women's safety"),
     N_("Other"),
 )
+# Shown as `_(value)` on the incident page: the timeline's kinds, where an incident came from, link kinds.
+TIMELINE_NAMES = (
+    N_("created"),
+    N_("dispatch"),
+    N_("link"),
+    N_("note"),
+    N_("panic"),
+    N_("position"),
+    N_("priority"),
+    N_("share"),
+    N_("sop"),
+    N_("status"),
+    N_("call"),
+    N_("alert"),
+    N_("api"),
+    N_("camera"),
+    N_("attachment"),
+)
 Filter = Literal["open", "all", "new", "dispatched", "on_scene", "resolved", "closed"]
 
 
@@ -92,6 +110,7 @@ def console_alert(page: CurrentPage, db: Db, alert_id: uuid.UUID) -> Response:
             "can_escalate": page.principal.can(service.MANAGE),
             "can_watch": page.principal.can("video.live"),
             "categories": [c.value for c in Category],
+            "category_labels": {c.value: label for c, label in service.CATEGORY_LABELS.items()},
         },
         headers={"Cache-Control": "no-store"},
     )

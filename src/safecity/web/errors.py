@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,7 +33,9 @@ from safecity.core.errors import (
     TooManyRequests,
 )
 from safecity.core.logging import request_id
+from safecity.web import i18n
 from safecity.web.deps import SESSION_COOKIE, client_addr, get_services
+from safecity.web.i18n import N_, gettext_in
 from safecity.web.pages import TEMPLATES, nav_for
 
 logger = logging.getLogger(__name__)
@@ -52,18 +54,18 @@ _HTTP_CODES = {
     429: "too_many_requests",
 }
 _TITLES = {
-    400: "The request could not be understood",
-    401: "Please log in",
-    403: "You may not do this",
-    404: "Not found",
-    405: "Not possible at this address",
-    409: "This clashes with something already there",
-    413: "Too large",
-    415: "Not a kind of content this page takes",
-    422: "Some fields need fixing",
-    423: "Account locked",
-    429: "Too many attempts",
-    500: "Something went wrong on our side",
+    400: N_("The request could not be understood"),
+    401: N_("Please log in"),
+    403: N_("You may not do this"),
+    404: N_("Not found"),
+    405: N_("Not possible at this address"),
+    409: N_("This clashes with something already there"),
+    413: N_("Too large"),
+    415: N_("Not a kind of content this page takes"),
+    422: N_("Some fields need fixing"),
+    423: N_("Account locked"),
+    429: N_("Too many attempts"),
+    500: N_("Something went wrong on our side"),
 }
 _PERMISSION = re.compile(r"'([a-z_]+\.[a-z_.]+)' permission")
 
@@ -105,9 +107,23 @@ def _wants_page(request: Request) -> bool:
 class Step:
     """One thing the reader can do next, with a link where there is a place to go."""
 
-    text: str
+    message: str  # English, with %(name)s placeholders filled from `values` (translated where shown)
     href: str | None = None
     label: str | None = None
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The step in English."""
+        return self.message % self.values if self.values else self.message
+
+    def shown(self, lang: str) -> dict[str, str | None]:
+        """The step as the page shows it, in `lang`."""
+        return {
+            "text": gettext_in(lang, self.message, **self.values),
+            "href": self.href,
+            "label": gettext_in(lang, self.label) if self.label else None,
+        }
 
 
 def _field_name(field: str) -> str:
@@ -118,56 +134,70 @@ def _field_name(field: str) -> str:
 
 def next_steps(status: int, code: str, message: str, *, method: str = "GET", logged_in: bool) -> list[Step]:
     """What to do about an error, in plain words: the heart of an error page."""
-    home = Step("Go to your start page.", "/", "Start page") if logged_in else None
+    home = Step(N_("Go to your start page."), "/", N_("Start page")) if logged_in else None
     steps: list[Step] = []
     if code == "csrf_failed":
         steps = [
-            Step("The page was open for a long time, or you logged in again elsewhere: reload it and retry."),
-            Step("If it keeps happening, log in again.", "/login", "Log in again"),
+            Step(
+                N_(
+                    "The page was open for a long time, or you logged in again elsewhere: "
+                    "reload it and retry."
+                )
+            ),
+            Step(N_("If it keeps happening, log in again."), "/login", N_("Log in again")),
         ]
     elif code == "password_change_required":
-        steps = [Step("Set a new password first.", CHANGE_PASSWORD_PAGE, "Change password")]
+        steps = [Step(N_("Set a new password first."), CHANGE_PASSWORD_PAGE, N_("Change password"))]
     elif status == 403:
         permission = _PERMISSION.search(message)
         if permission:
             steps.append(
                 Step(
-                    f"Ask an administrator for the permission '{permission.group(1)}' "
-                    "(a role that holds it), if your work needs it."
+                    N_(
+                        "Ask an administrator for the permission '%(permission)s' "
+                        "(a role that holds it), if your work needs it."
+                    ),
+                    values={"permission": permission.group(1)},
                 )
             )
         else:
-            steps.append(Step("Ask an administrator if your work needs this access."))
+            steps.append(Step(N_("Ask an administrator if your work needs this access.")))
     elif status == 404:
         steps = [
             Step(
-                "Check the address: the record may have been removed, or belong to a district outside yours."
+                N_(
+                    "Check the address: the record may have been removed, "
+                    "or belong to a district outside yours."
+                )
             ),
         ]
     elif status == 405:
         steps = [
-            Step(f"This address does not take a {method} request: use the page's own links and buttons.")
+            Step(
+                N_("This address does not take a %(method)s request: use the page's own links and buttons."),
+                values={"method": method},
+            )
         ]
     elif status == 409:
-        steps = [Step("Reload the page to see what is there now, then try again.")]
+        steps = [Step(N_("Reload the page to see what is there now, then try again."))]
     elif status == 413:
-        steps = [Step("Choose a smaller file, or split the upload into parts.")]
+        steps = [Step(N_("Choose a smaller file, or split the upload into parts."))]
     elif status == 415:
-        steps = [Step("Send the form from its page again.")]
+        steps = [Step(N_("Send the form from its page again."))]
     elif status == 422:
-        steps = [Step("Go back, correct the fields named above, and send the form again.")]
+        steps = [Step(N_("Go back, correct the fields named above, and send the form again."))]
     elif status == 423:
-        steps = [Step("Wait until the lock ends, or ask an administrator to unlock the account.")]
+        steps = [Step(N_("Wait until the lock ends, or ask an administrator to unlock the account."))]
     elif status == 429:
-        steps = [Step("Wait a little before trying again.")]
+        steps = [Step(N_("Wait a little before trying again."))]
     elif status >= 500:
         steps = [
-            Step("Try again in a moment."),
-            Step("If it keeps happening, tell the administrator and quote the reference below."),
+            Step(N_("Try again in a moment.")),
+            Step(N_("If it keeps happening, tell the administrator and quote the reference below.")),
         ]
     else:
-        steps = [Step("Go back and check what you entered.")]
-    return [*steps, *([home] if home else [Step("Log in.", "/login", "Log in")])]
+        steps = [Step(N_("Go back and check what you entered."))]
+    return [*steps, *([home] if home else [Step(N_("Log in."), "/login", N_("Log in"))])]
 
 
 def _back_link(headers: Mapping[str, str], host: str | None) -> str | None:
@@ -196,8 +226,18 @@ def error_page_html(
     fields = [
         {"name": _field_name(str(d.get("field", ""))), "problem": str(d.get("problem", ""))} for d in details
     ]
+    # The reader's language: as the page they asked for would have it (set by get_page), else asked for.
+    lang = getattr(request.state, "language", None) if request is not None else None
+    if lang is None and request is not None:
+        lang = i18n.choose(request, default=get_services(request).settings.default_language)
+    lang = lang or "en"
+    if request is not None:
+        request.state.language = lang
+    title = _TITLES.get(status, N_("Something went wrong") if status >= 500 else N_("That did not work"))
     template = TEMPLATES.get_template("error.html")
     return template.render(
+        lang=lang,
+        direction=i18n.direction(lang),
         request=request,
         principal=principal,
         nav=nav_for(principal) if principal else [],
@@ -207,10 +247,13 @@ def error_page_html(
         current_path=path,
         status=status,
         code=code,
-        title=_TITLES.get(status, "Something went wrong" if status >= 500 else "That did not work"),
+        title=gettext_in(lang, title),
         message=message,
         fields=fields,
-        steps=next_steps(status, code, message, method=method, logged_in=principal is not None),
+        steps=[
+            step.shown(lang)
+            for step in next_steps(status, code, message, method=method, logged_in=principal is not None)
+        ],
         back=_back_link(headers, headers.get("host")),
         reference=request_id.get(),
     )
@@ -233,6 +276,10 @@ def _viewer(request: Request) -> tuple[Principal, str] | None:
             if not isinstance(principal, Principal):
                 principal = users.principal_for(session=db, user=user, client_addr=client_addr(request))
             csrf = login_session.csrf_token
+            if getattr(request.state, "language", None) is None:  # an error before the page knew its reader
+                request.state.language = i18n.choose(
+                    request, preference=user.language, default=services.settings.default_language
+                )
             db.commit()
     except Exception:  # the page must still show when the database is what failed
         logger.warning("error page: could not tell who is reading it", exc_info=True)

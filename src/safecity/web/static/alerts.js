@@ -9,6 +9,7 @@
 (function () {
   const SEVERITY = ["info", "low", "medium", "high", "critical"];
   const VERB = { acknowledged: "Acknowledged", dismissed: "Dismissed", resolved: "Resolved" };
+  const t = (english) => safecity.text(english);
 
   function initAlerts(table) {
     const tbody = table.tBodies[0];
@@ -34,11 +35,11 @@
         const note = el("input");
         note.name = "note";
         note.maxLength = 500;
-        note.placeholder = "Note (optional)";
-        note.setAttribute("aria-label", "Note");
+        note.placeholder = t("Note (optional)");
+        note.setAttribute("aria-label", t("Note"));
         form.append(note, " ");
       }
-      const button = el("button", "Acknowledge");
+      const button = el("button", t("Acknowledge"));
       button.type = "submit";
       form.append(button);
       return form;
@@ -53,32 +54,32 @@
       reason.maxLength = 500;
       reason.minLength = 3;
       reason.required = true;
-      reason.placeholder = "Why it is a false alarm";
-      reason.setAttribute("aria-label", "Reason");
-      const button = el("button", "Dismiss");
+      reason.placeholder = t("Why it is a false alarm");
+      reason.setAttribute("aria-label", t("Reason"));
+      const button = el("button", t("Dismiss"));
       button.type = "submit";
       form.append(reason, " ", button);
       return form;
     }
 
     function statusText(alert) {
-      if (alert.status === "new") return "New";
-      const who = alert.acknowledged_by_name || "system";
-      return (VERB[alert.status] || alert.status) + " by " + who + " at " + localTime(alert.acknowledged_at);
+      if (alert.status === "new") return t("New");
+      const who = alert.acknowledged_by_name || t("system");
+      return t(VERB[alert.status] || alert.status) + " " + t("by") + " " + who + " " + t("at") + " " + localTime(alert.acknowledged_at);
     }
 
     function escalationBadge(alert) {
       const names = (alert.escalated_to_users || []).join(", ");
-      const badge = el("span", "Escalated to " + alert.escalated_to_role, "badge escalated");
-      badge.title = "Unacknowledged too long; escalated at " + localTime(alert.escalated_at) +
-        (names ? " to " + names : "");
+      const badge = el("span", t("Escalated to") + " " + alert.escalated_to_role, "badge escalated");
+      badge.title = t("Unacknowledged too long; escalated at") + " " + localTime(alert.escalated_at) +
+        (names ? " → " + names : "");
       return badge;
     }
 
     function tableRow(alert) {
       const tr = el("tr", null, "alert sev-" + Number(alert.severity));
       const sev = el("td");
-      sev.append(el("span", SEVERITY[alert.severity] || String(alert.severity), "sev"));
+      sev.append(el("span", t(SEVERITY[alert.severity] || String(alert.severity)), "sev"));
       const when = el("td");
       const time = el("time", localTime(alert.raised_at));
       time.dateTime = alert.raised_at;
@@ -87,7 +88,7 @@
       const what = el("td");
       const open = el("a", alert.title);
       open.href = "/console?alert=" + encodeURIComponent(alert.id);
-      open.title = "Open on the console";
+      open.title = t("Open on the console");
       what.append(open, el("div", alert.kind + " · " + alert.source, "meta"));
       if (alert.escalated_at) what.append(" ", escalationBadge(alert));
       const status = el("td", statusText(alert));
@@ -102,9 +103,11 @@
     function queueRow(alert) {
       const tr = el("tr", null, "alert sev-" + Number(alert.severity) + (alert.escalated_at ? " escalated" : ""));
       const sev = el("td");
-      sev.append(el("span", SEVERITY[alert.severity] || String(alert.severity), "sev"));
+      sev.append(el("span", t(SEVERITY[alert.severity] || String(alert.severity)), "sev"));
       const what = el("td", null, "what");
-      what.append(el("div", alert.title, "title"));
+      const title = el("div", alert.title, "title");
+      title.dir = "auto"; // an English title keeps its own direction (and its ellipsis at its end) on an Urdu page
+      what.append(title);
       const meta = el("div", (alert.camera_name || "—") + " · " + alert.kind, "meta");
       if (alert.repeat_count > 1) meta.append(" · ×" + alert.repeat_count);
       what.append(meta);
@@ -112,11 +115,11 @@
       const when = el("td", null, "when");
       const time = el("time", localTime(alert.first_raised_at).slice(11));
       time.dateTime = alert.first_raised_at;
-      time.title = "First raised " + localTime(alert.first_raised_at) + ", last " + localTime(alert.raised_at);
+      time.title = t("First raised") + " " + localTime(alert.first_raised_at) + ", " + t("last") + " " + localTime(alert.raised_at);
       when.append(time);
       const action = el("td", null, "act");
       if (alert.status === "new" && canHandle) {
-        const dismiss = el("button", "Dismiss", "secondary");
+        const dismiss = el("button", t("Dismiss"), "secondary");
         dismiss.type = "button";
         dismiss.dataset.dismissRow = "";
         action.append(ackForm(alert, false), dismiss);

@@ -14,6 +14,7 @@
   const REPEAT_CRITICAL_MS = 30000; // an unacknowledged critical alert sounds again this often
   const CHANNEL = "safecity-console";
   const SEVERITY = ["info", "low", "medium", "high", "critical"];
+  const t = (english) => safecity.text(english);
 
   async function getJson(url) {
     const response = await fetch(url);
@@ -120,7 +121,7 @@
   async function loadDetail(pane, id) {
     const response = await fetch("/console/alerts/" + encodeURIComponent(id), { headers: { Accept: "text/html" } });
     if (!response.ok) {
-      pane.replaceChildren(safecity.el("p", "This alert cannot be shown (it may be outside your districts).", "placeholder"));
+      pane.replaceChildren(safecity.el("p", t("This alert cannot be shown (it may be outside your districts)."), "placeholder"));
       return null;
     }
     const html = await response.text();
@@ -223,7 +224,7 @@
     function updateCount() {
       const waiting = rows().filter((tr) => calls(tr.dataset.severity)).length;
       const all = rows().length;
-      countEl.textContent = all ? all + " new" + (waiting ? " · " + waiting + " need attention" : "") : "Queue clear";
+      countEl.textContent = all ? t("%(num)s new").replace("%(num)s", all) + (waiting ? " · " + waiting + " " + t("need attention") : "") : t("Queue clear");
       countEl.dataset.attention = waiting ? "yes" : "no";
       document.title = waiting ? "(" + waiting + ") ● " + baseTitle : baseTitle;
     }
@@ -291,12 +292,12 @@
         const body = await response.json().catch(() => ({}));
         result.replaceChildren();
         if (!response.ok) {
-          result.textContent = (body.error && body.error.message) || "The alert could not be escalated.";
+          result.textContent = (body.error && body.error.message) || t("The alert could not be escalated.");
           return;
         }
         const link = document.createElement("a");
         link.href = "/incidents/" + encodeURIComponent(body.id);
-        link.textContent = "Incident " + body.number + " opened";
+        link.textContent = t("Incident") + " " + body.number + " " + t("opened");
         link.dataset.openIncident = "";
         result.append(link);
         detail.dataset.incidentHref = link.getAttribute("href");
@@ -369,15 +370,15 @@
 
     function showPrefs() {
       muteButton.setAttribute("aria-pressed", prefs.muted ? "true" : "false");
-      muteButton.textContent = prefs.muted ? "Muted" : "Sound on";
+      muteButton.textContent = prefs.muted ? t("Muted") : t("Sound on");
       // Wanted but not yet allowed: the browser asks only after a click, so the bar offers one.
       allowButton.hidden = !(prefs.notifications && "Notification" in window && Notification.permission === "default");
       if (!permissionHint) return;
       permissionHint.replaceChildren();
-      if (!("Notification" in window)) permissionHint.textContent = "This browser has no desktop notifications.";
-      else if (Notification.permission === "denied") permissionHint.textContent = "Notifications are blocked for this site in the browser's settings.";
+      if (!("Notification" in window)) permissionHint.textContent = t("This browser has no desktop notifications.");
+      else if (Notification.permission === "denied") permissionHint.textContent = t("Notifications are blocked for this site in the browser's settings.");
       else if (Notification.permission === "default" && prefs.notifications) {
-        const allow = safecity.el("button", "Allow desktop notifications", "secondary");
+        const allow = safecity.el("button", t("Allow desktop notifications"), "secondary");
         allow.type = "button";
         allow.addEventListener("click", () => Notification.requestPermission().then(showPrefs));
         permissionHint.append(allow);
@@ -489,7 +490,7 @@
       if (!response.ok) {
         advanceFrom = null;
         const flash = document.getElementById("flash");
-        const message = safecity.el("div", (body.error && body.error.message) || "The alert could not be acknowledged.", "flash error");
+        const message = safecity.el("div", (body.error && body.error.message) || t("The alert could not be acknowledged."), "flash error");
         message.setAttribute("role", "alert");
         if (flash) flash.replaceChildren(message);
         return;
@@ -547,7 +548,7 @@
     const pane = root.querySelector("[data-detail]");
     const state = root.querySelector("[data-follow-state]");
     if (!("BroadcastChannel" in window)) {
-      state.textContent = "This browser cannot follow the console from a second window.";
+      state.textContent = t("This browser cannot follow the console from a second window.");
       return;
     }
     const channel = new BroadcastChannel(CHANNEL);
@@ -557,14 +558,14 @@
       if (message.type !== "select") return;
       if (!message.id) {
         shown = null;
-        pane.replaceChildren(safecity.el("p", "No alert selected on the console.", "placeholder"));
+        pane.replaceChildren(safecity.el("p", t("No alert selected on the console."), "placeholder"));
         return;
       }
       if (message.id === shown) return;
       shown = message.id;
       pane.dataset.loading = message.id;
       await loadDetail(pane, message.id);
-      state.textContent = "Following the console's selected alert.";
+      state.textContent = t("Following the console's selected alert.");
     });
     channel.postMessage({ type: "hello" });
     window.addEventListener("pagehide", () => {

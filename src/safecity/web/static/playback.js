@@ -5,6 +5,7 @@
 
 (function () {
   const STATUS_POLL_MS = 3000;
+  const t = (english) => safecity.text(english);
   const PLAY_AHEAD_MS = 12 * 3600 * 1000; // one playlist covers this much from the chosen moment
 
   function init() {
@@ -58,7 +59,7 @@
       status.textContent = "";
       img.hidden = false;
       img.src = `/api/v1/cameras/${cameraId}/live.mjpeg?width=1280`;
-      setMode("live", "LIVE");
+      setMode("live", t("LIVE"));
     }
 
     function stopLive() {
@@ -70,14 +71,14 @@
       if (!canPlayback) return;
       const now = Date.now();
       if (sinceMs >= now) {
-        status.textContent = "That moment has not happened yet.";
+        status.textContent = t("That moment has not happened yet.");
         return;
       }
       stopLive();
       stopPlayer();
       status.textContent = "";
       video.hidden = false;
-      setMode(nextMode, nextMode === "replay" ? "REPLAY · last 30 s" : "PLAYBACK");
+      setMode(nextMode, nextMode === "replay" ? t("REPLAY · last 30 s") : t("PLAYBACK"));
       player = safecityVideo.playRecorded(video, cameraId, sinceMs, Math.max(sinceMs + 1000, untilMs), (message) => {
         status.textContent = message;
       });
@@ -92,7 +93,7 @@
       img.addEventListener("error", () => {
         if (mode !== "live") return;
         img.removeAttribute("src");
-        status.textContent = "No live picture right now: the camera is offline or not running.";
+        status.textContent = t("No live picture right now: the camera is offline or not running.");
       });
     }
     if (liveButton) liveButton.addEventListener("click", showLive);
@@ -175,7 +176,7 @@
           if (s.ok) spans = await s.json();
           if (m.ok) markers = await m.json();
         } catch (_err) {
-          status.textContent = "The timeline could not be loaded; it retries when you move it.";
+          status.textContent = t("The timeline could not be loaded; it retries when you move it.");
         }
         if (ticket !== loading) return; // a newer window was asked for meanwhile
         drawTrack(spans, markers);
@@ -229,11 +230,11 @@
       function listMarkers(markers) {
         if (!markerTable) return;
         markerTable.replaceChildren();
-        markerCount.textContent = markers.length ? `(${markers.length} in view)` : "";
+        markerCount.textContent = markers.length ? `(${markers.length} ${t("in view")})` : "";
         if (!markers.length) {
           const row = markerTable.insertRow();
           const cell = row.insertCell();
-          cell.textContent = "Nothing in this part of the timeline.";
+          cell.textContent = t("Nothing in this part of the timeline.");
           return;
         }
         markers.forEach((marker) => {
@@ -249,12 +250,12 @@
           if (marker.href) {
             const link = document.createElement("a");
             link.href = marker.href;
-            link.textContent = "open";
+            link.textContent = t("open");
             what.append(" · ", link);
           }
           const go = document.createElement("button");
           go.type = "button";
-          go.textContent = "Play";
+          go.textContent = t("Play");
           go.setAttribute("aria-label", `Play ${marker.label} at ${label(at, true)}`);
           go.addEventListener("click", () => playFrom(at));
           row.insertCell().append(go);
@@ -339,7 +340,7 @@
         const ms = player ? player.wallMs() : null;
         const input = button.form.elements[button.dataset.mark];
         if (input && ms !== null) input.value = local(ms);
-        else status.textContent = "Play recorded video first: marks take the time being played.";
+        else status.textContent = t("Play recorded video first: marks take the time being played.");
       });
     });
 
@@ -351,7 +352,7 @@
         const [found] = await response.json();
         if (!found) return;
         badge.className = `badge ${found.state}`;
-        badge.textContent = found.state === "online" ? `online · ${found.fps.toFixed(1)} fps` : found.state;
+        badge.textContent = found.state === "online" ? `${t("online")} · ${found.fps.toFixed(1)} fps` : t(found.state);
         badge.title = found.last_error || "";
         if (found.state === "online" && mode === "live" && img && !img.hasAttribute("src")) showLive();
       } catch (_err) {

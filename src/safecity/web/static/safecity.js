@@ -392,10 +392,10 @@ window.safecity = (function () {
   function liveFeed(path, { after, handlers, resync, state }) {
     let lastId = after;
     let pause = RETRY_MS;
-    const setState = (name, text) => {
+    const setState = (name, english) => {
       if (!state) return;
       state.dataset.state = name;
-      state.textContent = text;
+      state.textContent = text(english);
     };
     function connect() {
       const url = new URL(path, window.location.href);
@@ -608,7 +608,23 @@ window.safecity = (function () {
     flashError("the server could not be reached: check the connection and try again", "network_error");
   });
 
+  // A text a page script writes, in the page's language: the page's <script type="application/json"
+  // id="page-messages"> maps the English to the translation (the template renders it); else the English.
+  let messages = null;
+  function text(english) {
+    if (messages === null) {
+      const source = document.getElementById("page-messages");
+      try {
+        messages = source ? JSON.parse(source.textContent) : {};
+      } catch (_err) {
+        messages = {};
+      }
+    }
+    return Object.prototype.hasOwnProperty.call(messages, english) ? messages[english] : english;
+  }
+
   return {
     csrfToken, el, createMap, cluster, dot, link, fit, pickPlace, placeSearch, liveFeed, showErrors, submitErrors, flashError,
+    text,
   };
 })();

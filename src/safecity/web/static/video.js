@@ -5,6 +5,7 @@
 
 const safecityVideo = (function () {
   const REPLAY_S = 30;
+  const t = (english) => safecity.text(english);
 
   // "YYYY-MM-DDTHH:MM:SS" of a moment in the display time zone: what a datetime-local input holds.
   function formatter(zone) {
@@ -48,7 +49,7 @@ const safecityVideo = (function () {
       hls.on(window.Hls.Events.ERROR, (_e, data) => {
         if (!data.fatal) return;
         const code = data.response && data.response.code;
-        onError(code === 404 ? "Nothing was recorded in that time." : `Playback failed (${data.details}).`);
+        onError(code === 404 ? t("Nothing was recorded in that time.") : `${t("Playback failed")} (${data.details}).`);
         hls.destroy();
         hls = null;
       });
@@ -59,7 +60,7 @@ const safecityVideo = (function () {
       video.src = url; // Safari plays HLS natively
       video.play().catch(() => {});
     } else {
-      onError("This browser cannot play HLS video.");
+      onError(t("This browser cannot play HLS video."));
     }
     return player;
   }
@@ -89,12 +90,12 @@ const safecityVideo = (function () {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (_err) {
-      showFlash("The server could not be reached; try again.");
+      showFlash(t("The server could not be reached; try again."));
       return null;
     }
     if (!response.ok) {
       const answer = await response.json().catch(() => ({}));
-      showFlash((answer.error && answer.error.message) || "That did not work; try again.");
+      showFlash((answer.error && answer.error.message) || t("That did not work; try again."));
       return null;
     }
     return response.status === 204 ? {} : response.json();
@@ -105,6 +106,7 @@ const safecityVideo = (function () {
 
 (function () {
   const STATUS_POLL_MS = 2000;
+  const t = (english) => safecity.text(english);
 
   function initWall(wall) {
     const page = wall.closest("[data-wall-page]") || wall;
@@ -164,14 +166,14 @@ const safecityVideo = (function () {
       } else if (img.hasAttribute("src")) {
         img.removeAttribute("src");  // closes the stream: a hidden tile costs nothing
       }
-      tile.querySelector("[data-empty]").textContent = id ? "No live picture" : "Empty";
+      tile.querySelector("[data-empty]").textContent = id ? t("No live picture") : t("Empty");
     }
 
     // --- tours: a tile shows each of its cameras in turn.
     function tourLabel(i) {
       const s = state[i];
       tiles[i].querySelector("[data-tour-state]").textContent = s.tour ?
-        `Tour ${s.tourIndex + 1}/${s.tour.camera_ids.length} · ${s.tour.seconds} s` : "";
+        `${t("Tour")} ${s.tourIndex + 1}/${s.tour.camera_ids.length} · ${s.tour.seconds} s` : "";
       tiles[i].classList.toggle("touring", Boolean(s.tour));
     }
 
@@ -235,7 +237,7 @@ const safecityVideo = (function () {
       const tile = tiles[i];
       tile.querySelector("[data-replay]").hidden = true;
       tile.classList.remove("replaying");
-      tile.querySelector("[data-mode]").textContent = "LIVE";
+      tile.querySelector("[data-mode]").textContent = t("LIVE");
       const button = tile.querySelector("[data-tile-replay]");
       if (button) button.textContent = "⟲ 30 s";
       setStream(tile, i < layout);
@@ -251,7 +253,7 @@ const safecityVideo = (function () {
       setStream(tile, false);
       tile.classList.add("replaying");
       video.hidden = false;
-      tile.querySelector("[data-mode]").textContent = "REPLAY";
+      tile.querySelector("[data-mode]").textContent = t("REPLAY");
       tile.querySelector("[data-tile-replay]").textContent = "Live";
       state[i].replay = safecityVideo.playRecorded(video, id, now - safecityVideo.REPLAY_S * 1000, now, (message) => {
         tile.querySelector("[data-mode]").textContent = message;
@@ -261,7 +263,7 @@ const safecityVideo = (function () {
     tiles.forEach((tile, i) => {
       const select = tile.querySelector("[data-tile-select]");
       const chosen = tile.dataset.camera;
-      select.replaceChildren(new Option("— empty —", ""));
+      select.replaceChildren(new Option(`— ${t("empty")} —`, ""));
       cameras.forEach((c) => select.add(new Option(c.name, c.id, false, c.id === chosen)));
       select.addEventListener("change", () => {
         stopReplay(i);
@@ -328,7 +330,7 @@ const safecityVideo = (function () {
         const ids = Array.from(dialog.querySelectorAll("[data-tour-cameras] input:checked")).map((x) => x.value);
         const seconds = Math.min(3600, Math.max(5, Number(dialog.querySelector("[data-tour-seconds]").value) || 10));
         if (ids.length < 2) {
-          safecityVideo.showFlash("A tour needs at least two cameras.");
+          safecityVideo.showFlash(t("A tour needs at least two cameras."));
           return;
         }
         state[i].tour = { camera_ids: ids, seconds };
@@ -349,14 +351,14 @@ const safecityVideo = (function () {
     const presetName = document.querySelector("[data-preset-name]");
     function listPresets() {
       const chosen = presetSelect.value;
-      presetSelect.replaceChildren(new Option("Saved layouts…", ""));
+      presetSelect.replaceChildren(new Option(t("Saved layouts…"), ""));
       presets.forEach((p) => presetSelect.add(new Option(p.name, p.id, false, p.id === chosen)));
     }
     document.querySelector("[data-preset-save]").addEventListener("click", async () => {
       const name = presetName.value.trim();
       if (!name) {
         presetName.focus();
-        safecityVideo.showFlash("Give the layout a name first.");
+        safecityVideo.showFlash(t("Give the layout a name first."));
         return;
       }
       const saved = await safecityVideo.sendJson("POST", "/api/v1/wall/layouts", { name, ...current() });
@@ -409,7 +411,7 @@ const safecityVideo = (function () {
         const badge = tile.querySelector("[data-status]");
         const stateName = status ? status.state : "unknown";
         badge.className = `badge ${stateName}`;
-        badge.textContent = stateName === "online" ? `online · ${status.fps.toFixed(1)} fps` : stateName;
+        badge.textContent = stateName === "online" ? `${t("online")} · ${status.fps.toFixed(1)} fps` : t(stateName);
         badge.title = status && status.last_error ? status.last_error : "";
         tile.dataset.frameAt = status && status.last_frame_at ? status.last_frame_at : "";
         if (stateName === "online" && tile.dataset.broken) {
