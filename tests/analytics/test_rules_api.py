@@ -442,7 +442,7 @@ def test_the_pages_show_rules_read_only_and_filter_events(
     )
     assert page.status_code == 200
     assert f'id="event-{crossing.id}"' in page.text and f'id="event-{crowd.id}"' not in page.text
-    assert "playback?at=2026-11-22T10%3A00%3A00%2B05%3A00" in page.text
+    assert f"/cameras/{place.cam_a.id}?at=2026-11-22T10%3A00%3A00%2B05%3A00#playback" in page.text
     by_kind = operator.get("/analytics/events", params={"kind": "crowd", "since": "2026-11-22T09:00"})
     assert f'id="event-{crowd.id}"' in by_kind.text and f'id="event-{crossing.id}"' not in by_kind.text
     assert "not a date" in operator.get("/analytics/events", params={"since": "yesterday"}).text
