@@ -9,12 +9,12 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Mapping
-from contextlib import suppress
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.auth.principal import Principal
+from safecity.core import periodic
 from safecity.core.bus.base import Bus
 from safecity.core.db import transaction, utcnow
 from safecity.dispatch import service as dispatch
@@ -135,16 +135,8 @@ async def run_overdue(
         with transaction(session_factory) as session:
             return raise_overdue(session=session, targets_s=targets_s)
 
-    while not await _stopped(stop, every_s):
-        try:
-            for alert in await asyncio.to_thread(sweep):
-                await alerts.publish_or_log(bus, alert)
-        except Exception:  # one bad round must not end the checks
-            logger.exception("the overdue-dispatch check failed")
+    async def check() -> None:
+        for alert in await asyncio.to_thread(sweep):
+            await alerts.publish_or_log(bus, alert)
 
-
-async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
-    """Wait `seconds` or until `stop` is set; whether it was."""
-    with suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-    return stop.is_set()
+    await periodic.repeat(stop, every_s, check, what="the overdue-dispatch check")

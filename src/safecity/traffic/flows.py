@@ -5,7 +5,6 @@ the bus's plate sightings, and the periodic congestion evaluation of road segmen
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 
@@ -14,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.analytics.plates.schemas import SightingOut
+from safecity.core import periodic
 from safecity.core.bus import Bus, Message, subscribe_when_ready
 from safecity.core.db import transaction, utcnow
 from safecity.events.alerts import service as alerts
@@ -211,12 +211,9 @@ async def run_congestion(
     """Evaluate the segments every `every_s` seconds until `stop` is set; the first time one interval after
     start-up, when there is a fresh interval's traffic to judge (and start-up touches no segment).
     """
-    while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_s)
-        if stop.is_set():
-            return
-        try:
-            await evaluate_congestion(session_factory=session_factory, bus=bus)
-        except Exception:  # the database may be away for a moment: try again next time
-            logger.exception("segments could not be evaluated")
+    await periodic.repeat(
+        stop,
+        every_s,
+        lambda: evaluate_congestion(session_factory=session_factory, bus=bus),
+        what="evaluating the segments' congestion",
+    )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.config import AlertSettings
+from safecity.core import periodic
 from safecity.core.bus.base import Bus
 from safecity.core.db import transaction
 from safecity.events.alerts import service as alerts
@@ -53,12 +53,9 @@ async def run_escalations(
     *, session_factory: sessionmaker[Session], bus: Bus, settings: AlertSettings, stop: asyncio.Event
 ) -> None:
     """Escalate overdue alerts every `settings.escalate_every_s` seconds until `stop` is set."""
-    while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=settings.escalate_every_s)
-        if stop.is_set():
-            return
-        try:
-            await escalate_once(session_factory=session_factory, bus=bus, settings=settings)
-        except Exception:  # tried again next round; escalation never takes the process down
-            logger.exception("escalating overdue alerts failed; tried again next round")
+    await periodic.repeat(
+        stop,
+        settings.escalate_every_s,
+        lambda: escalate_once(session_factory=session_factory, bus=bus, settings=settings),
+        what="escalating overdue alerts",
+    )

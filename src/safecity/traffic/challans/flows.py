@@ -13,7 +13,6 @@ Both wait one interval before their first look, so start-up touches nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -29,6 +28,7 @@ from safecity.analytics.plates.hotlists.models import HotlistEntry, ListKind, Ma
 from safecity.analytics.plates.hotlists.schemas import EntryIn, HotlistIn
 from safecity.auth.principal import Principal
 from safecity.config import Settings
+from safecity.core import periodic
 from safecity.core.db import READ_ONLY, transaction, utcnow
 from safecity.core.errors import NotFound, SafecityError
 from safecity.traffic.challans import service as challans
@@ -265,18 +265,9 @@ class Issuer:
     async def run(self, *, stop: asyncio.Event, every_s: float | None = None) -> None:
         """Look for violations to issue every `every_s` seconds until `stop` is set."""
         every = every_s or self.settings.challans.issue_every_s
-        while not await _wait(stop, every):
-            try:
-                await self.issue_pending()
-            except Exception:
-                logger.exception("confirmed violations could not be looked up")
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> bool:
-    """Wait `seconds` or until `stop` is set; True if it was set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    return stop.is_set()
+        await periodic.repeat(
+            stop, every, self.issue_pending, what="issuing challans for confirmed violations"
+        )
 
 
 # --- reminders, overdue, the unpaid hotlist ---------------------------------------------------------------
@@ -449,17 +440,17 @@ async def run_sweeps(
     """Sweep every `every_s` seconds (settings: an hour) until `stop` is set."""
     every = every_s or settings.challans.sweep_every_s
     issuer = Issuer(session_factory, settings)
-    while not await _wait(stop, every):
-        try:
-            report = await sweep(session_factory=session_factory, settings=settings, issuer=issuer)
-            logger.info(
-                "challans sweep: %d issued, %d PDFs made, %d reminded, %d overdue, hotlist +%d -%d",
-                len(report.issued),
-                len(report.documents),
-                len(report.reminded),
-                len(report.overdue),
-                len(report.hotlisted),
-                len(report.unlisted),
-            )
-        except Exception:
-            logger.exception("the challans sweep failed; tried again next time")
+
+    async def once() -> None:
+        report = await sweep(session_factory=session_factory, settings=settings, issuer=issuer)
+        logger.info(
+            "challans sweep: %d issued, %d PDFs made, %d reminded, %d overdue, hotlist +%d -%d",
+            len(report.issued),
+            len(report.documents),
+            len(report.reminded),
+            len(report.overdue),
+            len(report.hotlisted),
+            len(report.unlisted),
+        )
+
+    await periodic.repeat(stop, every, once, what="the challans sweep")
