@@ -662,6 +662,16 @@ CHROMIUM_ARGS = [
 ]
 
 
+def fits_window(page: Page, *buttons: str) -> None:
+    """Nothing scrolls sideways, and the named buttons (the first of each name) lie inside the window."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{page.url}: {overflow} px wider than the window"
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    for name in buttons:
+        box = page.get_by_role("button", name=name, exact=True).first.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (name, box)
+
+
 def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
     """Keep a picture of a page for a person to look at, in the folder SAFECITY_SCREENSHOTS names (if set)."""
     if folder := os.environ.get("SAFECITY_SCREENSHOTS"):

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from conftest import PASSWORD, Factory, RtspCamera, encode_cctv_clip, screenshot, serve
+from conftest import PASSWORD, Factory, RtspCamera, encode_cctv_clip, fits_window, screenshot, serve
 from safecity.audit import service as audit
 from safecity.auth.models import User
 from safecity.cameras.models import AccessRequest, Approval, Camera, Owner, Premises, Sharing
@@ -33,15 +33,6 @@ def _log_in(browser: Browser, base: str, factory: Factory, user: User, size: tup
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_test_id("username")).to_have_text(user.username)
     return page
-
-
-def _fits(page: Page, *buttons: str) -> None:
-    """No sideways scrolling, and the named buttons lie inside the window's width."""
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    width = page.viewport_size["width"] if page.viewport_size else 0
-    for name in buttons:
-        box = page.get_by_role("button", name=name).first.bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, name
 
 
 def _shoot(page: Page, name: str) -> None:
@@ -135,13 +126,13 @@ def test_owner_reviewer_and_operator_in_a_browser(
         expect(row.get_by_test_id("compliance-state")).to_have_text("failed", timeout=45_000)
         for size in SIZES:
             page.set_viewport_size({"width": size[0], "height": size[1]})
-            _fits(page, "Register")
+            fits_window(page, "Register")
             _shoot(page, "owner")
         row.get_by_role("link", name="Details, changes and viewers").click()
         expect(page.get_by_test_id("compliance")).to_contain_text("320x240 is below the minimum")
         for size in SIZES:
             page.set_viewport_size({"width": size[0], "height": size[1]})
-            _fits(page, "Save")
+            fits_window(page, "Save")
             _shoot(page, "owner-camera")
 
         # --- the camera reviewer: a failed camera is approved only with a written reason ---------------
@@ -153,7 +144,7 @@ def test_owner_reviewer_and_operator_in_a_browser(
         expect(item.get_by_test_id("override-warning")).to_contain_text("Resolution")
         for size in SIZES:
             review.set_viewport_size({"width": size[0], "height": size[1]})
-            _fits(review, "Approve despite the findings", "Reject")
+            fits_window(review, "Approve despite the findings", "Reject")
             _shoot(review, "review")
         approve = item.get_by_role("button", name="Approve despite the findings")
         approve.click()  # no reason: the form refuses to send
@@ -186,7 +177,7 @@ def test_owner_reviewer_and_operator_in_a_browser(
         expect(watch.get_by_test_id("live")).to_have_count(0)
         for size in SIZES:
             watch.set_viewport_size({"width": size[0], "height": size[1]})
-            _fits(watch, "Request access")
+            fits_window(watch, "Request access")
             _shoot(watch, "access-refused")
         watch.get_by_label("Purpose").fill("Chain snatching reported at the souk gate at 14:10")
         watch.get_by_label("Incident or FIR number (optional)").fill("INC-PSH-2026-000042")
@@ -205,7 +196,7 @@ def test_owner_reviewer_and_operator_in_a_browser(
         watch.wait_for_function("el => el.naturalWidth === 320", arg=picture.element_handle(), timeout=30_000)
         for size in reversed(SIZES):
             watch.set_viewport_size({"width": size[0], "height": size[1]})
-            _fits(watch, "Request access")
+            fits_window(watch, "Request access")
             _shoot(watch, "access-granted")
         with live.services.session_factory() as session:  # the window closes in a few seconds
             grant = session.scalars(select(AccessRequest)).one()

@@ -23,7 +23,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from conftest import PASSWORD, Factory, RtspCamera, new_database, screenshot, serve_in_thread, wait_until
+from conftest import (
+    PASSWORD,
+    Factory,
+    RtspCamera,
+    fits_window,
+    new_database,
+    screenshot,
+    serve_in_thread,
+    wait_until,
+)
 from safecity.app import build_services, create_app
 from safecity.auth.models import User
 from safecity.cameras.models import Approval, Camera, Owner
@@ -116,11 +125,6 @@ def _wait_recorded(room: Room, camera: Camera, seconds: float) -> tuple[dt.datet
     return _recorded(room, camera)
 
 
-def _fits(page: Page) -> None:
-    """Nothing overflows sideways."""
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
-
-
 def _frame_changes(page: Page, selector: str) -> bool:
     """Whether the picture an <img> shows changes over a second (a live stream, not a still)."""
     grab = f"""() => {{
@@ -197,7 +201,7 @@ def test_the_camera_page_shows_live_replays_the_last_30_s_and_seeks_to_markers(
                 marker = page.locator(".tl-marker.event")
                 expect(marker).to_have_count(1)
                 expect(page.get_by_test_id("markers")).to_contain_text("Analytics.loitering")
-                _fits(page)
+                fits_window(page)
                 screenshot(page, f"camera-page-live-{width}x{height}", full_page=False)
                 # The live view and the timeline are on the first screen.
                 for part in ("[data-screen]", "[data-track]", "[data-instant-replay]"):
@@ -316,7 +320,7 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                     assert box["y"] >= 0 and box["y"] + box["height"] <= height + 0.5, (box, height)
                 assert boxes[0]["y"] == boxes[1]["y"] and boxes[2]["y"] > boxes[0]["y"]  # two rows of two
                 assert boxes[2]["x"] == boxes[0]["x"]
-                _fits(page)
+                fits_window(page)
                 # Each tile: the camera's name linking to its page, and a running clock.
                 first = page.locator("[data-tile='0']")
                 expect(first.locator("[data-camera-link]")).to_have_attribute("href", f"/cameras/{gate.id}")
@@ -335,7 +339,7 @@ def test_the_wall_fits_goes_full_screen_saves_layouts_and_tours(
                             box["y"] + box["height"] <= height + 0.5
                             and box["x"] + box["width"] <= width + 0.5
                         )
-                    _fits(page)
+                    fits_window(page)
                     screenshot(page, f"wall-{count}-{width}x{height}", full_page=False)
                 page.get_by_role("button", name="4 tiles", exact=True).click()
                 expect(page.locator("[data-tile='4']")).to_be_hidden()

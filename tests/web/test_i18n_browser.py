@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from analytics.test_rule_editor_browser import log_in
-from conftest import Factory, LiveApp, screenshot, serve
+from conftest import Factory, LiveApp, fits_window, screenshot, serve
 from safecity.config import Settings
 from safecity.incidents import service as incidents
 
@@ -24,16 +24,6 @@ SIZES = [(1366, 768), (1920, 1080)]
 def live(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[LiveApp]:
     with serve(settings, db_url, tmp_path) as app:
         yield app
-
-
-def _fits(page: Page, *buttons: str) -> None:
-    """Nothing scrolls sideways, and the named buttons lie inside the window."""
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{page.url}: {overflow} px wider than the window"
-    width = page.viewport_size["width"] if page.viewport_size else 0
-    for name in buttons:
-        box = page.get_by_role("button", name=name, exact=True).bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (name, box)
 
 
 def _right_to_left(page: Page) -> None:
@@ -88,7 +78,7 @@ def test_an_operator_switches_to_urdu_and_the_pages_turn_right_to_left(
     expect(nav.get_by_role("link", name="ڈیش بورڈ", exact=True)).to_be_visible()
     expect(nav.get_by_role("link", name="Incidents", exact=True)).to_have_count(0)
     expect(page.get_by_label("انٹرفیس کی زبان")).to_have_value("ur")
-    _fits(page, "محفوظ کریں", "لاگ آؤٹ")
+    fits_window(page, "محفوظ کریں", "لاگ آؤٹ")
     _shot(page, "account-ur", size)
 
     # The incident list: Urdu headings and labels; the number and the time stay left to right.
@@ -103,7 +93,7 @@ def test_an_operator_switches_to_urdu_and_the_pages_turn_right_to_left(
     expect(row).to_contain_text("اسٹریٹ کرائم")
     expect(row).to_contain_text("نیا")
     assert row.locator("bdi[dir=ltr]").inner_text().strip()  # the incident number
-    _fits(page, "فلٹر کریں")
+    fits_window(page, "فلٹر کریں")
     _shot(page, "incidents-ur", size)
 
     # The call-taker's form.
@@ -114,7 +104,7 @@ def test_an_operator_switches_to_urdu_and_the_pages_turn_right_to_left(
     _right_to_left(page)
     expect(page.get_by_label("پتہ یا نمایاں مقام")).to_be_visible()
     expect(page.get_by_label("فون")).to_have_attribute("dir", "ltr")
-    _fits(page, "واقعہ درج کریں")
+    fits_window(page, "واقعہ درج کریں")
     _shot(page, "new-incident-ur", size)
 
     # Logging out leads to the login page in Urdu (the choice is remembered on this browser too).
@@ -122,7 +112,7 @@ def test_an_operator_switches_to_urdu_and_the_pages_turn_right_to_left(
     page.wait_for_url(f"{live.base}/login")
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
     expect(page.get_by_role("heading", name="لاگ ان کریں")).to_be_visible()
-    _fits(page, "لاگ ان کریں")
+    fits_window(page, "لاگ ان کریں")
     _shot(page, "login-ur", size)
     page.get_by_role("link", name="English").click()
     expect(page.locator("html")).to_have_attribute("dir", "ltr")
@@ -137,7 +127,7 @@ def test_an_operator_switches_to_urdu_and_the_pages_turn_right_to_left(
         "f => f.family.replaceAll('\"', '') === 'safecity nastaliq' && f.status === 'loaded').length)"
     )
     assert nastaliq >= 1
-    _fits(page, "چالان تلاش کریں")
+    fits_window(page, "چالان تلاش کریں")
     _shot(page, "portal-ur", size)
 
 
@@ -169,5 +159,5 @@ def test_the_longest_menu_wraps_in_urdu_instead_of_running_off_the_side(
     nav.get_by_text("انتظامیہ", exact=True).click()
     expect(nav.get_by_role("link", name="آڈٹ لاگ", exact=True)).to_be_visible()
     expect(nav.get_by_role("link", name="صارفین", exact=True)).to_be_visible()
-    _fits(page, "محفوظ کریں", "لاگ آؤٹ")
+    fits_window(page, "محفوظ کریں", "لاگ آؤٹ")
     _shot(page, "account-ur-long-menu", size)

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from analytics.test_rule_editor_browser import log_in
-from conftest import Factory, LiveApp, screenshot, serve
+from conftest import Factory, LiveApp, fits_window, screenshot, serve
 from safecity.cameras.models import Camera
 from safecity.config import Settings
 from safecity.events.alerts import service as alerts
@@ -28,16 +28,6 @@ SIZES = [(1366, 768), (1920, 1080)]
 def live(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[LiveApp]:
     with serve(settings, db_url, tmp_path) as app:
         yield app
-
-
-def _fits(page: Page, *buttons: str) -> None:
-    """Nothing scrolls sideways, and the named buttons (the first of each name) lie inside the window."""
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{page.url}: {overflow} px wider than the window"
-    width = page.viewport_size["width"] if page.viewport_size else 0
-    for name in buttons:
-        box = page.get_by_role("button", name=name, exact=True).first.bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (name, box)
 
 
 def _right_to_left(page: Page, heading: str) -> None:
@@ -103,12 +93,12 @@ def test_an_operator_in_urdu_works_the_console_an_incident_a_camera_and_the_wall
     expect(queue.locator("th").first).to_have_text("شدت")
     expect(queue.locator("tr.alert").first.locator(".sev")).to_have_text("انتہائی سنگین")
     expect(page.get_by_role("heading", name="نقشہ")).to_be_visible()
-    _fits(page, "وصولی کی تصدیق", "مسترد کریں", "ویڈیو الگ ونڈو میں")
+    fits_window(page, "وصولی کی تصدیق", "مسترد کریں", "ویڈیو الگ ونڈو میں")
     queue.locator("tr.alert").first.click()
     detail = page.get_by_test_id("alert-detail")
     expect(detail.get_by_role("button", name="واقعہ درج کریں")).to_be_visible()
     expect(detail.get_by_test_id("alert-state")).to_have_text("نیا، ابھی تصدیق نہیں ہوئی")
-    _fits(page, "وصولی کی تصدیق", "واقعہ درج کریں")
+    fits_window(page, "وصولی کی تصدیق", "واقعہ درج کریں")
     _shot(page, "console-ur", size)
     page.keyboard.press("?")
     expect(page.get_by_role("heading", name="کی بورڈ شارٹ کٹ")).to_be_visible()
@@ -125,7 +115,7 @@ def test_an_operator_in_urdu_works_the_console_an_incident_a_camera_and_the_wall
     expect(page.get_by_test_id("status")).to_have_text("نیا")
     expect(page.get_by_test_id("sop-state").first).to_have_text("مکمل نہیں")
     expect(page.get_by_test_id("assignments")).to_contain_text("ابھی کوئی یونٹ نہیں بھیجا گیا")
-    _fits(page, "حالت تبدیل کریں", "ترجیح مقرر کریں", "نوٹ شامل کریں")
+    fits_window(page, "حالت تبدیل کریں", "ترجیح مقرر کریں", "نوٹ شامل کریں")
     _shot(page, "incident-ur", size)
 
     # The camera page: live, instant replay, the timeline and export in Urdu; the clock left to right.
@@ -136,7 +126,7 @@ def test_an_operator_in_urdu_works_the_console_an_incident_a_camera_and_the_wall
     expect(page.get_by_role("region", name="ٹائم لائن")).to_be_visible()
     expect(page.get_by_role("heading", name="یہاں کے واقعات")).to_be_visible()
     expect(page.get_by_test_id("clock")).to_have_attribute("dir", "ltr")
-    _fits(page, "براہ راست", "فوری ری پلے (30 سیکنڈ)", "پوری اسکرین", "ابھی", "چلائیں")
+    fits_window(page, "براہ راست", "فوری ری پلے (30 سیکنڈ)", "پوری اسکرین", "ابھی", "چلائیں")
     _shot(page, "camera-ur", size)
 
     # The wall: layouts, saved layouts, full screen in Urdu; the tiles inside the window.
@@ -144,7 +134,7 @@ def test_an_operator_in_urdu_works_the_console_an_incident_a_camera_and_the_wall
     _right_to_left(page, "ویڈیو وال")
     expect(page.get_by_role("button", name="4 خانے")).to_be_visible()
     expect(page.get_by_role("group", name="محفوظ لے آؤٹ")).to_be_visible()
-    _fits(page, "4 خانے", "لے آؤٹ محفوظ کریں", "پوری اسکرین")
+    fits_window(page, "4 خانے", "لے آؤٹ محفوظ کریں", "پوری اسکرین")
     width = size[0]
     for box in page.locator("figure.tile:not([hidden])").evaluate_all(
         "tiles => tiles.map(t => { const r = t.getBoundingClientRect(); return [r.left, r.right]; })"

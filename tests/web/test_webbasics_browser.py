@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from conftest import PASSWORD, Factory, screenshot, serve
+from conftest import PASSWORD, Factory, fits_window, screenshot, serve
 from safecity.audit import service as audit
 from safecity.auth import sessions
 from safecity.cameras.models import Camera
@@ -58,13 +58,6 @@ def _log_in(page: Page, live: Live, username: str, password: str = PASSWORD) -> 
         page.wait_for_url(lambda url: "/login" not in url)
 
 
-def _fits(page: Page) -> None:
-    """No sideways scrolling: the page is no wider than the window."""
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), page.evaluate(
-        "[document.documentElement.scrollWidth, window.innerWidth]"
-    )
-
-
 def test_errors_are_pages_with_a_next_step_and_forms_mark_their_fields(live: Live, chromium: Browser) -> None:
     user = live.factory.user("operator", districts=[live.factory.district()], mfa=False)
     live.factory.session.commit()
@@ -78,7 +71,7 @@ def test_errors_are_pages_with_a_next_step_and_forms_mark_their_fields(live: Liv
         expect(page.get_by_test_id("next-steps")).to_contain_text("Check the address")
         expect(page.get_by_test_id("error-code")).to_contain_text("not_found")
         expect(page.get_by_role("navigation", name="Main")).to_be_visible()  # in the layout, logged in
-        _fits(page)
+        fits_window(page)
         _shot(page, "error-404")
 
         page.goto(f"{live.url}/audit")
@@ -111,11 +104,11 @@ def test_errors_are_pages_with_a_next_step_and_forms_mark_their_fields(live: Liv
         expect(page.get_by_text("the current password is not right").first).to_be_visible()
         expect(current).to_have_attribute("aria-invalid", "true")
         expect(page.locator("#flash")).to_contain_text("bad_password")
-        _fits(page)
+        fits_window(page)
         _shot(page, "form-errors")
 
 
-def test_the_audit_log_filters_names_pages_and_fits(live: Live, chromium: Browser) -> None:
+def test_the_audit_log_filters_names_pages_andfits_window(live: Live, chromium: Browser) -> None:
     f = live.factory
     a, b = f.district("AUDA"), f.district("AUDB")
     ours = f.user("operator", districts=[a], mfa=False, username="nadia.khan")
@@ -163,13 +156,13 @@ def test_the_audit_log_filters_names_pages_and_fits(live: Live, chromium: Browse
         expect(page.get_by_test_id("audit-count").first).to_contain_text(
             re.compile(r"Entries 1 to 50 of \d+")
         )
-        _fits(page)
+        fits_window(page)
         _shot(page, "audit")
 
         page.get_by_role("link", name="Older →").first.click()
         # Each read is itself audited, so the log has grown by one entry in the meantime.
         expect(page.get_by_test_id("audit-count").first).to_contain_text(re.compile(r"Entries 52 to \d+ of"))
-        _fits(page)
+        fits_window(page)
         page.get_by_role("link", name="← Newer").first.click()
         expect(page.get_by_test_id("audit-count").first).to_contain_text(re.compile(r"Entries 3 to 52 of"))
 
@@ -263,7 +256,7 @@ def test_a_user_changes_their_password_and_an_admin_reset_forces_a_change(
     row.get_by_role("button", name="Reset password").click()
     temporary = boss.get_by_test_id("temporary-password").inner_text().strip()
     assert len(temporary) >= 12
-    _fits(boss)
+    fits_window(boss)
     _shot(boss, "password-reset")
 
     page = chromium.new_page(viewport={"width": 1920, "height": 1080})
