@@ -63,7 +63,7 @@ def test_a_dry_run_reports_every_bad_row_and_stores_nothing(admin: TestClient, s
     )
     problems = {r["row"]: " ".join(r["problems"]) for r in report["results"]}
     assert "owner_cnic: a CNIC is 13 digits" in problems[5]
-    assert "owner_phone: not a Pakistani mobile number" in problems[6]
+    assert "owner_phone: give a Pakistani mobile number" in problems[6]
     assert "class: 'spaceship' is no vehicle class" in problems[7]
     assert "plate: LEA1234 is also on row 2" in problems[8]
     assert "has 4 cells; expected 13" in problems[9]

@@ -16,7 +16,6 @@ import asyncio
 import datetime as dt
 import email.utils
 import logging
-import re
 import socket
 import time
 import uuid
@@ -41,13 +40,12 @@ from safecity.config import Settings
 from safecity.core.crypto import SecretBox
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from safecity.core.identifiers import normalise_phone
 from safecity.org.models import District
 
 logger = logging.getLogger(__name__)
 
 # Pakistani mobile numbers: (+92|0092|0)?3NNNNNNNNN, stored as +923NNNNNNNNN (see shared/PAKISTAN.md).
-_MOBILE = re.compile(r"(?:\+92|0092|0)?(3\d{9})")
-_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 # The audit actions of watching a camera, recorded by the live, playback and export code.
 VIEW_ACTIONS = ("video.live", "video.playback", "video.export")
 REVIEW = "cameras.review"
@@ -62,14 +60,6 @@ RTSP_DEFAULT_PORT = 554
 # How long the check samples packets to measure the frame rate (stream time), and at most how many.
 FPS_SAMPLE_SECONDS = 1.0
 FPS_SAMPLE_PACKETS = 120
-
-
-def normalise_phone(text: str) -> str:
-    """A Pakistani mobile number as +923NNNNNNNNN, or InvalidInput."""
-    match = _MOBILE.fullmatch(_PHONE_PUNCTUATION.sub("", text))
-    if match is None:
-        raise InvalidInput("give a Pakistani mobile number, such as 0300 1234567 or +92 300 1234567")
-    return "+92" + match.group(1)
 
 
 # --- premises and their cameras -------------------------------------------------------------------

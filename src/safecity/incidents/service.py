@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
-from safecity.cameras.onboarding import normalise_phone
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from safecity.core.identifiers import normalise_phone
 from safecity.events.alerts import service as alerts
 from safecity.events.alerts.models import Alert, AlertStatus
 from safecity.incidents import feed

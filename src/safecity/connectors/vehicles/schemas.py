@@ -13,8 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from safecity.analytics.plates.hotlists.schemas import normalise_plate
 from safecity.analytics.plates.service import fold
-from safecity.cameras.onboarding import normalise_phone
-from safecity.core.errors import InvalidInput
+from safecity.core.identifiers import format_cnic, mobile
 from safecity.core.schemas import InModel, OutModel
 
 # The columns of an Excise extract, in this order (the header row must name them).
@@ -48,7 +47,6 @@ _COLOUR_WORDS: dict[str, str] = {
     "khaki": "brown",
 }  # fmt: skip
 _SHADES = ("light ", "dark ", "metallic ", "pearl ")
-_CNIC = re.compile(r"(\d{5})-?(\d{7})-?(\d)")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _DATE_DMY = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
 
@@ -59,14 +57,6 @@ def plate_key(text: str) -> str:
     ValueError (saying what is wrong) when it is no plate.
     """
     return fold(normalise_plate(text))
-
-
-def format_cnic(text: str) -> str:
-    """A CNIC written NNNNN-NNNNNNN-N; ValueError unless it is 13 digits (dashes where they belong)."""
-    match = _CNIC.fullmatch("".join(text.split()))
-    if match is None:
-        raise ValueError("a CNIC is 13 digits, written 12345-1234567-1")
-    return "-".join(match.groups())
 
 
 def fine_class(text: str | None) -> str | None:
@@ -168,14 +158,7 @@ class RegistrationIn(BaseModel):
     @field_validator("owner_phone")
     @classmethod
     def _phone(cls, value: str) -> str:
-        if not value:
-            return ""
-        try:
-            return normalise_phone(value)
-        except InvalidInput:
-            raise ValueError(
-                "not a Pakistani mobile number such as 0300 1234567 or +92 300 1234567"
-            ) from None
+        return mobile(value) if value else ""
 
     @field_validator("owner_email")
     @classmethod

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -18,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
-from safecity.cameras.onboarding import normalise_phone
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound
 from safecity.core.geo import haversine_m
+from safecity.core.identifiers import normalise_cnic, normalise_phone
 from safecity.incidents import service as incidents
 from safecity.incidents.models import Category, Incident, IncidentEvent, Source, Status
 from safecity.incidents.panic.models import PanicRegistration
@@ -35,15 +34,6 @@ PRIORITY = 1
 CLOSED = (Status.RESOLVED, Status.CLOSED)
 # A phone's clock may run a little fast; a position from further in the future is refused.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
-_CNIC = re.compile(r"(\d{5})-?(\d{7})-?(\d)")
-
-
-def normalise_cnic(text: str) -> str:
-    """A CNIC as its 13 digits (dashes as in 12345-1234567-1 allowed), or InvalidInput."""
-    match = _CNIC.fullmatch(text.strip())
-    if match is None:
-        raise InvalidInput("a CNIC is 13 digits, such as 12345-1234567-1", code="bad_cnic")
-    return "".join(match.groups())
 
 
 def register(

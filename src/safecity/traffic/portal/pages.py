@@ -21,8 +21,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy.orm import Session
 
 from safecity import __version__
-from safecity.cameras.onboarding import normalise_phone
 from safecity.core.errors import InvalidInput, SafecityError, TooManyRequests
+from safecity.core.identifiers import normalise_phone
 from safecity.core.languages import LANGUAGES, supported
 from safecity.traffic.appeals import service as appeals
 from safecity.traffic.portal import service
