@@ -15,6 +15,7 @@ from safecity.incidents import models as incidents_models
 from safecity.incidents.panic import models as panic_models
 from safecity.incidents.sharing import models as sharing_models
 from safecity.org import models as org_models
+from safecity.records import models as records_models
 from safecity.traffic import models as traffic_models
 from safecity.traffic.appeals import models as appeals_models
 from safecity.traffic.challans import models as challans_models
@@ -42,6 +43,7 @@ __all__ = [
     "panic_models",
     "payments_models",
     "plates_models",
+    "records_models",
     "registry_models",
     "reviews_models",
     "sharing_models",
