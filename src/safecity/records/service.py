@@ -135,36 +135,20 @@ def add_person(*, session: Session, data: PersonIn, district_id: uuid.UUID, sour
 def add_details(*, session: Session, person: Person, data: PersonIn, source: str) -> None:
     """The aliases, phones and addresses of `data` that the person's record lacks, with their source."""
     now = utcnow()
-    known_names = set(session.scalars(select(PersonName.name).where(PersonName.person_id == person.id)))
-    for alias in data.aliases:
-        if alias not in known_names and alias != person.name:
-            session.add(PersonName(person_id=person.id, name=alias))
-            session.add(
-                Fact(entity="person", entity_id=person.id, field="alias", value=alias, source=source, at=now)
-            )
-    known_phones = set(session.scalars(select(PersonPhone.number).where(PersonPhone.person_id == person.id)))
-    for number in data.phones:
-        if number not in known_phones:
-            session.add(PersonPhone(person_id=person.id, number=number))
-            session.add(
-                Fact(entity="person", entity_id=person.id, field="phone", value=number, source=source, at=now)
-            )
-    known_addresses = set(
-        session.scalars(select(PersonAddress.address).where(PersonAddress.person_id == person.id))
+    lists: tuple[tuple[str, list[str], type[PersonName | PersonPhone | PersonAddress], str], ...] = (
+        ("alias", [a for a in data.aliases if a != person.name], PersonName, "name"),
+        ("phone", data.phones, PersonPhone, "number"),
+        ("address", data.addresses, PersonAddress, "address"),
     )
-    for address in data.addresses:
-        if address not in known_addresses:
-            session.add(PersonAddress(person_id=person.id, address=address))
-            session.add(
-                Fact(
-                    entity="person",
-                    entity_id=person.id,
-                    field="address",
-                    value=address,
-                    source=source,
-                    at=now,
+    for field, items, table, column in lists:
+        known = set(session.scalars(select(getattr(table, column)).where(table.person_id == person.id)))
+        for item in items:
+            if item not in known:
+                known.add(item)
+                session.add(table(person_id=person.id, **{column: item}))
+                session.add(
+                    Fact(entity="person", entity_id=person.id, field=field, value=item, source=source, at=now)
                 )
-            )
 
 
 def add_vehicle(
