@@ -12,15 +12,14 @@ from pydantic import ValidationError
 
 from safecity.core.errors import InvalidInput
 
-MAX_IMPORT_BYTES = 16 * 1024 * 1024  # the web upload limit; about 100,000 rows of a usual extract
 MAX_FILE_NAME = 48
 
 
-def decode_csv(raw: bytes) -> str:
-    """An uploaded file as text: UTF-8 (a byte-order mark dropped) within the size limit, or a refusal."""
-    if len(raw) > MAX_IMPORT_BYTES:
+def decode_csv(raw: bytes, *, limit: int) -> str:
+    """An uploaded file as text: UTF-8 (a byte-order mark dropped) within `limit` bytes, or a refusal."""
+    if len(raw) > limit:
         raise InvalidInput(
-            f"the file is larger than {MAX_IMPORT_BYTES / 1048576:g} MiB: split it",
+            f"the file is larger than {limit / 1048576:g} MiB: split it",
             code="import_too_large",
         )
     try:
@@ -31,11 +30,11 @@ def decode_csv(raw: bytes) -> str:
         ) from None
 
 
-def check_text(text: str) -> None:
-    """Refuse text over the size limit, or holding NUL bytes (a spreadsheet saved as is, not as CSV)."""
-    if len(text) > MAX_IMPORT_BYTES:
+def check_text(text: str, *, limit: int) -> None:
+    """Refuse text over `limit` characters, or holding NUL bytes (a spreadsheet saved as is, not as CSV)."""
+    if len(text) > limit:
         raise InvalidInput(
-            f"the file is larger than {MAX_IMPORT_BYTES / 1048576:g} MiB: split it",
+            f"the file is larger than {limit / 1048576:g} MiB: split it",
             code="import_too_large",
         )
     if "\x00" in text:

@@ -29,9 +29,8 @@ from safecity.connectors.vehicles.schemas import (
     VehicleOut,
     plate_key,
 )
-from safecity.core.csvfile import MAX_IMPORT_BYTES as MAX_IMPORT_BYTES
-from safecity.core.csvfile import check_text, file_label, problems, read_csv
-from safecity.core.csvfile import decode_csv as decode_csv
+from safecity.core import csvfile
+from safecity.core.csvfile import file_label, problems, read_csv
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput
 
@@ -39,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 LOOKUP = "registry.lookup"
 IMPORT = "registry.import"
+MAX_IMPORT_BYTES = 16 * 1024 * 1024  # the web upload limit; about 100,000 rows of a usual extract
 MAX_IMPORT_ROWS = 100_000
 MAX_REPORTED = 1000  # bad rows listed in a report (all are counted)
 _CHUNK = 1000  # plates per IN (...) query
@@ -156,6 +156,11 @@ def health(*, session: Session, registry: VehicleRegistry) -> HealthOut:
 # --- CSV import of an Excise extract ----------------------------------------------------------------
 
 
+def decode_csv(raw: bytes) -> str:
+    """An uploaded extract as text: UTF-8 (a byte-order mark dropped) within the size limit, or a refusal."""
+    return csvfile.decode_csv(raw, limit=MAX_IMPORT_BYTES)
+
+
 def _existing(session: Session, keys: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(keys), _CHUNK):
@@ -181,7 +186,7 @@ def import_csv(
     schedule's. The import is one audit entry with its counts.
     """
     principal.require(IMPORT)
-    check_text(text)
+    csvfile.check_text(text, limit=MAX_IMPORT_BYTES)
     name = file_label(file_name, "extract.csv")
     seen: dict[str, int] = {}
     bad: list[RowResult] = []
