@@ -1,0 +1,162 @@
+"""Importing from another department's database: a real second SQLite file the test creates, read through
+one SELECT whose columns name the fields; URLs of other schemes and anything but one SELECT are refused;
+credentials never shown."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from conftest import Factory
+from safecity.audit.models import AuditEntry
+from safecity.records.models import Person
+from safecity.records.quality.models import ImportSource
+
+URL = "/api/v1/records/quality/sources"
+QUERY = "SELECT nic AS cnic, full_name AS name, father AS father_name, mobile AS phones FROM inmates;"
+
+
+@pytest.fixture
+def admin(factory: Factory, login_as: Callable[..., TestClient]) -> TestClient:
+    return login_as(factory.user("admin"))
+
+
+@pytest.fixture
+def prisons(tmp_path: Path) -> Path:
+    """The prisons department's database: a SQLite file with its own table and column names."""
+    path = tmp_path / "prisons.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE inmates (nic TEXT, full_name TEXT, father TEXT, mobile TEXT)")
+        db.executemany(
+            "INSERT INTO inmates VALUES (?, ?, ?, ?)",
+            [
+                ("17301-1111111-1", "Gul Khan", "Sher Khan", "0300 1111111"),
+                ("17301-2222222-1", "Robert'); DROP TABLE inmates;--", "", None),
+                ("1730133", "Short Cnic", "", "042 111"),  # two problems
+            ],
+        )
+    db.close()
+    return path
+
+
+def inmates(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        count = int(db.execute("SELECT count(*) FROM inmates").fetchone()[0])
+    db.close()
+    return count
+
+
+def test_a_source_is_read_with_a_dry_run_first_and_stored_all_or_nothing(
+    admin: TestClient, factory: Factory, prisons: Path, session: Session
+) -> None:
+    district = factory.district()
+    added = admin.post(
+        URL,
+        json={
+            "name": "prisons-kp",
+            "kind": "persons",
+            "district_id": str(district.id),
+            "url": f"sqlite:///{prisons}",
+            "query": QUERY,
+        },
+    )
+    assert added.status_code == 201, added.text
+    run = f"{URL}/{added.json()['id']}/run"
+
+    checked = admin.post(f"{run}?dry_run=true").json()
+    assert (checked["rows"], checked["new"], checked["errors"], checked["source"]) == (
+        3,
+        2,
+        1,
+        "import:prisons-kp",
+    )
+    problems = checked["results"][0]
+    assert problems["line"] == 3 and len(problems["problems"]) == 2  # the CNIC and the phone
+    refused = admin.post(f"{run}?dry_run=false")
+    assert refused.status_code == 422
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Person)) == 0
+
+    with sqlite3.connect(prisons) as db:
+        db.execute("DELETE FROM inmates WHERE full_name = 'Short Cnic'")
+    db.close()
+    stored = admin.post(f"{run}?dry_run=false")
+    assert stored.status_code == 200 and stored.json()["imported"] == 2
+    session.expire_all()
+    names = set(session.scalars(select(Person.name)))
+    assert names == {"Gul Khan", "Robert'); DROP TABLE inmates;--"}
+    assert inmates(prisons) == 2  # the source is only read
+
+
+def test_other_schemes_and_anything_but_one_select_are_refused_and_credentials_never_shown(
+    admin: TestClient, factory: Factory, prisons: Path, session: Session
+) -> None:
+    district = factory.district()
+
+    def add(name: str, url: str, query: str = QUERY) -> tuple[int, str]:
+        response = admin.post(
+            URL,
+            json={
+                "name": name,
+                "kind": "persons",
+                "district_id": str(district.id),
+                "url": url,
+                "query": query,
+            },
+        )
+        code = response.json()["error"]["code"] if response.status_code >= 400 else ""
+        assert "s3cret" not in response.text
+        return response.status_code, code
+
+    assert add("mysql", "mysql://reader:s3cret@db.excise/vehicles") == (422, "bad_source_url")
+    assert add("file", "file:///etc/passwd") == (422, "bad_source_url")
+    assert add("junk", "not a url at all s3cret") == (422, "bad_source_url")
+    for query in (
+        "DELETE FROM inmates",
+        "SELECT * FROM inmates; DROP TABLE inmates",
+        "SELECT * FROM inmates -- and more",
+        "WITH x AS (SELECT 1) DELETE FROM inmates",
+        "UPDATE inmates SET nic = NULL",
+    ):
+        assert add("writes", f"sqlite:///{prisons}", query) == (422, "not_a_select"), query
+    assert inmates(prisons) == 3
+
+    # A password is kept sealed: not in the answer, the list, the table's shown URL or the audit entry.
+    status, _ = add("excise", "postgresql+psycopg://reader:s3cret@127.0.0.1:1/excise")
+    assert status == 201
+    listed = admin.get(URL)
+    assert "s3cret" not in listed.text and "127.0.0.1:1/excise" in listed.text
+    source = session.scalars(select(ImportSource).where(ImportSource.name == "excise")).one()
+    assert "s3cret" not in source.url_sealed and "s3cret" not in source.url_shown
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "records.import_source")).all()
+    assert entries and all("s3cret" not in str(e.detail) for e in entries)
+    # A source that does not answer: a plain message, without the credentials.
+    failed = admin.post(f"{URL}/{source.id}/run?dry_run=true")
+    assert failed.status_code == 422 and failed.json()["error"]["code"] == "source_failed"
+    assert "s3cret" not in failed.text
+
+
+def test_a_source_of_another_district_is_not_seen(
+    admin: TestClient, factory: Factory, login_as: Callable[..., TestClient], prisons: Path, session: Session
+) -> None:
+    mine, other = factory.district(), factory.district()
+    added = admin.post(
+        URL,
+        json={
+            "name": "theirs",
+            "kind": "persons",
+            "district_id": str(other.id),
+            "url": f"sqlite:///{prisons}",
+            "query": QUERY,
+        },
+    )
+    clerk = factory.user("admin", districts=[mine])
+    local = login_as(clerk)
+    assert local.get(URL).json() == []
+    assert local.post(f"{URL}/{added.json()['id']}/run").status_code == 404
