@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from people import add_person
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from conftest import Factory
+from records.quality.people import add_person
 from safecity.audit.models import AuditEntry
 from safecity.org.models import District
 from safecity.records.models import Fact, Person, PersonPhone, Vehicle
