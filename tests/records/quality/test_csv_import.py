@@ -5,6 +5,7 @@ overwriting what someone entered by hand (the import's differing value becomes a
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,7 +42,9 @@ def admin(factory: Factory, login_as: Callable[..., TestClient]) -> TestClient:
     return login_as(factory.user("admin"))
 
 
-def send(client: TestClient, district: District, text: str, *, dry_run: bool, kind: str = "persons") -> dict:
+def send(
+    client: TestClient, district: District, text: str, *, dry_run: bool, kind: str = "persons"
+) -> dict[str, Any]:
     response = client.post(
         f"{URL}?dry_run={str(dry_run).lower()}",
         json={"kind": kind, "district_id": str(district.id), "csv": text, "file_name": "prisons-kp.csv"},

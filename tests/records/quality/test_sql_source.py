@@ -5,13 +5,15 @@ credentials never shown."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from conftest import Factory
 from safecity.audit.models import AuditEntry
@@ -160,3 +162,38 @@ def test_a_source_of_another_district_is_not_seen(
     local = login_as(clerk)
     assert local.get(URL).json() == []
     assert local.post(f"{URL}/{added.json()['id']}/run").status_code == 404
+
+
+def test_a_postgresql_source_is_read_in_a_read_only_transaction(
+    admin: TestClient, factory: Factory, db_url: str
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL source is read from the PostgreSQL leg's own server")
+    probe = f"probe_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(db_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SEQUENCE {probe}"))
+    try:
+        district = factory.district()
+
+        def source(name: str, query: str) -> str:
+            body = {
+                "name": name,
+                "kind": "persons",
+                "district_id": str(district.id),
+                "url": db_url,
+                "query": query,
+            }
+            added = admin.post(URL, json=body)
+            assert added.status_code == 201, added.text
+            return f"{URL}/{added.json()['id']}/run?dry_run=true"
+
+        # nextval() writes: a read-only transaction refuses it.
+        writes = admin.post(source("pg-writes", f"SELECT 'Probe' AS name, nextval('{probe}')::text AS notes"))
+        assert writes.status_code == 422 and "read-only transaction" in writes.json()["error"]["message"]
+        reads = admin.post(source("pg-reads", "SELECT '17301-5555555-1' AS cnic, 'Pg Person' AS name"))
+        assert reads.status_code == 200 and reads.json()["new"] == 1
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SEQUENCE {probe}"))
+        engine.dispose()
