@@ -16,6 +16,7 @@ from conftest import Factory
 from records.quality.people import add_person
 from safecity.audit.models import AuditEntry
 from safecity.org.models import District
+from safecity.records import service as records
 from safecity.records.models import Fact, Person, PersonPhone, Vehicle
 
 HEADER = "cnic,name,name_ur,father_name,date_of_birth,phones,aliases"
@@ -189,3 +190,38 @@ def test_unknown_columns_and_an_empty_file_are_refused_and_a_short_row_reported(
         URL, json={"kind": "persons", "district_id": str(district.id), "csv": "name,cnic\nA\n"}
     ).json()
     assert short["results"][0]["problems"] == ["has 1 cells; expected 2 (name,cnic)"]
+
+
+def test_the_conflicts_page_shows_both_values_with_their_sources_and_puts_the_chosen_one_in_force(
+    district: District, factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    gul = add_person(session, district.id, name="Gul Khan", father_name="Sher Khan")
+    # A connector says otherwise: kept beside the hand-entered value, not applied.
+    records.set_fields(
+        session=session,
+        entity="person",
+        row=gul,
+        values={"father_name": "Sher Ali Khan"},
+        source="connector:nadra",
+        overwrite=False,
+    )
+    session.flush()
+    investigator = login_as(factory.user("investigator"))
+    url = f"/records/quality/persons/{gul.id}/conflicts"
+    asked = investigator.get(url)
+    assert asked.status_code == 200 and 'data-testid="purpose-form"' in asked.text
+    assert 'data-testid="conflict"' not in asked.text  # nothing shown before a purpose is given
+    shown = investigator.get(url, params={"purpose": "FIR 7/2026 PS Saddar"})
+    assert shown.text.count('data-testid="conflict"') == 1
+    assert "Sher Ali Khan" in shown.text and "connector:nadra" in shown.text and "own:clerk" in shown.text
+    fact = session.scalars(
+        select(Fact).where(Fact.entity_id == gul.id, Fact.field == "father_name", Fact.current.is_(False))
+    ).one()
+    chosen = investigator.post(
+        url, data={"field": "father_name", "fact_id": str(fact.id), "purpose": "FIR 7/2026"}
+    )
+    assert chosen.status_code == 204 and chosen.headers["HX-Redirect"].startswith(url)
+    session.expire_all()
+    assert gul.father_name == "Sher Ali Khan"
+    operator = login_as(factory.user("operator"))
+    assert operator.post(url, data={"field": "father_name", "fact_id": str(fact.id)}).status_code != 204
