@@ -119,6 +119,7 @@ def test_other_schemes_and_anything_but_one_select_are_refused_and_credentials_n
     assert add("mysql", "mysql://reader:s3cret@db.excise/vehicles") == (422, "bad_source_url")
     assert add("file", "file:///etc/passwd") == (422, "bad_source_url")
     assert add("junk", "not a url at all s3cret") == (422, "bad_source_url")
+    assert add("memory", "sqlite://") == (422, "bad_source_url")
     for query in (
         "DELETE FROM inmates",
         "SELECT * FROM inmates; DROP TABLE inmates",
@@ -142,6 +143,12 @@ def test_other_schemes_and_anything_but_one_select_are_refused_and_credentials_n
     failed = admin.post(f"{URL}/{source.id}/run?dry_run=true")
     assert failed.status_code == 422 and failed.json()["error"]["code"] == "source_failed"
     assert "s3cret" not in failed.text
+
+    # A SQLite file that is not there is an error; none is made on this server.
+    assert add("gone", f"sqlite:///{prisons.with_name('gone.db')}") == (201, "")
+    gone = session.scalars(select(ImportSource).where(ImportSource.name == "gone")).one()
+    assert admin.post(f"{URL}/{gone.id}/run").json()["error"]["code"] == "source_failed"
+    assert not prisons.with_name("gone.db").exists()
 
 
 def test_a_source_of_another_district_is_not_seen(

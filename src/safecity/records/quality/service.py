@@ -72,6 +72,7 @@ MAX_IMPORT_BYTES = 16 * 1024 * 1024
 MAX_IMPORT_ROWS = 50_000
 MAX_REPORTED = 1000  # bad rows listed in a report (all are counted)
 SQL_TIMEOUT_S = 30
+SQL_CONNECT_TIMEOUT_S = 10
 SQL_SCHEMES = ("postgresql", "postgresql+psycopg", "sqlite", "sqlite+pysqlite")
 LIST_SEPARATOR = ";"  # between the aliases, phones or addresses in one cell
 
@@ -350,6 +351,8 @@ def check_url(url: str) -> str:
         raise InvalidInput(
             f"a source is read through one of: {', '.join(SQL_SCHEMES)}", code="bad_source_url", field="url"
         )
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise InvalidInput("name the SQLite database file", code="bad_source_url", field="url")
     return parsed.render_as_string(hide_password=True)
 
 
@@ -412,7 +415,15 @@ def _read_only(connection: Connection) -> None:
 
 def _select(url: str, query: str) -> tuple[list[tuple[int, Mapping[str, Any] | str]], list[str]]:
     """The rows of one SELECT on another database (numbered from 1) and its column names, read only."""
-    engine = create_engine(url, poolclass=NullPool)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        # Opened read-only: a file that is not there is an error, not a new empty database on this server.
+        parsed = parsed.set(database=f"file:{parsed.database}", query={"mode": "ro", "uri": "true"})
+        engine = create_engine(parsed, poolclass=NullPool)
+    else:
+        engine = create_engine(
+            parsed, poolclass=NullPool, connect_args={"connect_timeout": SQL_CONNECT_TIMEOUT_S}
+        )
     try:
         with engine.connect() as connection, connection.begin():
             _read_only(connection)
