@@ -204,3 +204,24 @@ def test_a_postgresql_source_is_read_in_a_read_only_transaction(
         with engine.begin() as conn:
             conn.execute(text(f"DROP SEQUENCE {probe}"))
         engine.dispose()
+
+
+def test_the_import_page_adds_a_source_and_never_shows_its_password(
+    admin: TestClient, factory: Factory, login_as: Callable[..., TestClient], prisons: Path
+) -> None:
+    district = factory.district()
+    operator = login_as(factory.user("operator"))
+    assert operator.get("/records/quality/imports").status_code == 403
+    assert operator.get("/records/quality/duplicates").status_code == 403
+    page = admin.get("/records/quality/imports")
+    assert page.status_code == 200 and 'data-testid="source-form"' in page.text
+    form = {"name": "prisons", "kind": "persons", "district_id": str(district.id), "query": QUERY}
+    refused = admin.post("/records/quality/sources", data={**form, "url": "mysql://reader:s3cret@h/db"})
+    assert refused.headers["HX-Retarget"] == "#flash" and "s3cret" not in refused.text
+    added = admin.post("/records/quality/sources", data={**form, "url": f"sqlite:///{prisons}"})
+    assert added.status_code == 204
+    listed = admin.get("/records/quality/imports")
+    assert "prisons.db" in listed.text and QUERY.removesuffix(";") in listed.text
+    source_id = listed.text.split("/records/quality/sources/")[1].split("/run")[0]
+    report = admin.post(f"/records/quality/sources/{source_id}/run", data={"dry_run": "1"})
+    assert 'data-testid="import-report"' in report.text and "3 rows checked" in report.text
