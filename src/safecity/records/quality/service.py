@@ -30,6 +30,7 @@ from safecity.core import csvfile
 from safecity.core.crypto import SecretBox
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from safecity.org.models import District
 from safecity.records import service as records
 from safecity.records.models import (
     Fact,
@@ -103,8 +104,6 @@ def _check_header(kind: Kind, header: list[str]) -> None:
 
 
 def _in_district(session: Session, principal: Principal, district_id: uuid.UUID) -> None:
-    from safecity.org.models import District
-
     if session.get(District, district_id) is None or not principal.sees_district(district_id):
         raise NotFound("no such district among yours", code="district_not_found")
 
