@@ -1127,6 +1127,86 @@ CASES = [
         "video.live",
         lambda w: (f"/api/v1/wall/layouts/{uuid.uuid4()}", None),
     ),
+    # The records' data quality: bulk imports, duplicates and merges, conflicting values (helpers at the end).
+    Case(
+        "POST",
+        "/api/v1/records/quality/imports",
+        "records.import",
+        lambda w: (
+            "/api/v1/records/quality/imports?dry_run=true",
+            {
+                "kind": "persons",
+                "district_id": str(w.a.id),
+                "csv": "cnic,name\n17301-1234567-1,Matrix Person\n",
+            },
+        ),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/quality/sources",
+        "records.import",
+        lambda w: ("/api/v1/records/quality/sources", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/quality/sources",
+        "records.import",
+        lambda w: (
+            "/api/v1/records/quality/sources",
+            {
+                "name": f"matrix-{uuid.uuid4().hex[:8]}",
+                "kind": "persons",
+                "district_id": str(w.a.id),
+                "url": "sqlite:////nonexistent/matrix.db",
+                "query": "SELECT cnic, name FROM people",
+            },
+        ),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/quality/sources/{source_id}/run",
+        "records.import",
+        lambda w: (f"/api/v1/records/quality/sources/{uuid.uuid4()}/run?dry_run=true", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/quality/duplicates",
+        "records.merge",
+        lambda w: ("/api/v1/records/quality/duplicates", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/quality/merges",
+        "records.merge",
+        lambda w: ("/api/v1/records/quality/merges", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/quality/merges",
+        "records.merge",
+        lambda w: ("/api/v1/records/quality/merges", _matrix_merge(w)),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/quality/merges/{merge_id}/undo",
+        "records.merge",
+        lambda w: (f"/api/v1/records/quality/merges/{uuid.uuid4()}/undo", {"reason": "matrix check"}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/quality/persons/{person_id}/conflicts",
+        "records.read",
+        lambda w: (f"/api/v1/records/quality/persons/{uuid.uuid4()}/conflicts?purpose=matrix+check", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/quality/persons/{person_id}/conflicts",
+        "records.manage",
+        lambda w: (
+            f"/api/v1/records/quality/persons/{uuid.uuid4()}/conflicts",
+            {"field": "name", "fact_id": str(uuid.uuid4())},
+        ),
+    ),
 ]
 
 # Routes that belong to logging in itself, not to a role.
@@ -1905,3 +1985,23 @@ def _own_unit(world: World) -> str:
         unit.account_id = account
         session.commit()
     return str(unit.id)
+
+
+# --- records' data quality helpers -------------------------------------------------------------------
+
+
+def _matrix_merge(world: World) -> dict[str, str]:
+    """Two persons of district A to merge (a fresh pair for each role)."""
+    from safecity.records import service as records
+    from safecity.records.schemas import PersonIn
+
+    session = object_session(world.a)
+    assert session is not None
+    kept, merged = (
+        records.add_person(
+            session=session, data=PersonIn(name=f"Matrix {n}"), district_id=world.a.id, source="own:matrix"
+        )
+        for n in ("Kept", "Merged")
+    )
+    session.flush()
+    return {"kept_id": str(kept.id), "merged_id": str(merged.id), "reason": "matrix check"}

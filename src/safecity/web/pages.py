@@ -80,6 +80,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Users", "/admin/users", "users.read", ADMIN),
     NavItem("Roles", "/admin/roles", "users.read", ADMIN),
     NavItem("Audit log", "/audit", "audit.read", ADMIN),
+    NavItem("Records import", "/records/quality/imports", "records.import", ADMIN),
+    NavItem("Duplicate persons", "/records/quality/duplicates", "records.merge", ADMIN),
     NavItem("My account", "/account", None),
     NavItem("Playback", "/playback", "video.playback", VIDEO),
 )

@@ -41,6 +41,8 @@ from safecity.incidents.sharing import views as sharing_views
 from safecity.org import pages as org_pages
 from safecity.org import service as org
 from safecity.org import views as org_views
+from safecity.records.quality import pages as records_quality_pages
+from safecity.records.quality import views as records_quality_views
 from safecity.traffic import pages as traffic_pages
 from safecity.traffic import views as traffic_views
 from safecity.traffic.appeals import pages as appeals_pages
@@ -146,6 +148,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     hotlists_pages,
     registry_views,
     registry_pages,
+    records_quality_views,
+    records_quality_pages,
     reviews_views,
     reviews_pages,
     payments_views,

@@ -4,10 +4,8 @@ all or nothing) and the connector's health.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,6 +29,8 @@ from safecity.connectors.vehicles.schemas import (
     VehicleOut,
     plate_key,
 )
+from safecity.core import csvfile
+from safecity.core.csvfile import file_label, problems, read_csv
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput
 
@@ -41,7 +41,6 @@ IMPORT = "registry.import"
 MAX_IMPORT_BYTES = 16 * 1024 * 1024  # the web upload limit; about 100,000 rows of a usual extract
 MAX_IMPORT_ROWS = 100_000
 MAX_REPORTED = 1000  # bad rows listed in a report (all are counted)
-MAX_FILE_NAME = 48
 _CHUNK = 1000  # plates per IN (...) query
 
 
@@ -159,51 +158,7 @@ def health(*, session: Session, registry: VehicleRegistry) -> HealthOut:
 
 def decode_csv(raw: bytes) -> str:
     """An uploaded extract as text: UTF-8 (a byte-order mark dropped) within the size limit, or a refusal."""
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise InvalidInput(
-            f"the file is larger than {MAX_IMPORT_BYTES / 1048576:g} MiB: split it",
-            code="import_too_large",
-        )
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"the file is not UTF-8 text (byte {exc.start + 1}): save it as 'CSV UTF-8'", code="bad_encoding"
-        ) from None
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    found = []
-    for error in exc.errors():
-        field = ".".join(str(p) for p in error["loc"]) or "row"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        found.append(f"{field}: {message}")
-    return found
-
-
-def _rows(text: str) -> Iterator[tuple[int, list[str] | str]]:
-    """(line, cells) for each non-empty row after the header, or (line, problem) where CSV breaks."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-    except csv.Error as exc:
-        raise InvalidInput(f"line 1 is not valid CSV: {exc}", code="bad_csv") from None
-    if header != list(CSV_HEADER):
-        raise InvalidInput(f"the header must be {','.join(CSV_HEADER)}", code="bad_csv_header")
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            # A field over the csv module's limit (128 KiB) or a broken quote: the rest cannot be read.
-            yield (
-                reader.line_num,
-                "a field is too long" if "field limit" in str(exc) else f"not valid CSV: {exc}",
-            )
-            return
-        if any(c.strip() for c in cells):
-            yield reader.line_num, cells
+    return csvfile.decode_csv(raw, limit=MAX_IMPORT_BYTES)
 
 
 def _existing(session: Session, keys: Sequence[str]) -> set[str]:
@@ -231,21 +186,16 @@ def import_csv(
     schedule's. The import is one audit entry with its counts.
     """
     principal.require(IMPORT)
-    if len(text) > MAX_IMPORT_BYTES:
-        raise InvalidInput(
-            f"the file is larger than {MAX_IMPORT_BYTES / 1048576:g} MiB: split it",
-            code="import_too_large",
-        )
-    if "\x00" in text:
-        raise InvalidInput(
-            "the file holds NUL bytes: is it a spreadsheet rather than CSV?", code="bad_encoding"
-        )
-    name = "".join(c for c in file_name if c.isprintable())[-MAX_FILE_NAME:] or "extract.csv"
+    csvfile.check_text(text, limit=MAX_IMPORT_BYTES)
+    name = file_label(file_name, "extract.csv")
     seen: dict[str, int] = {}
     bad: list[RowResult] = []
     good: list[RegistrationIn] = []
     rows = 0
-    for line, cells in _rows(text.removeprefix("\ufeff")):
+    header, body = read_csv(text)
+    if header != list(CSV_HEADER):
+        raise InvalidInput(f"the header must be {','.join(CSV_HEADER)}", code="bad_csv_header")
+    for line, cells in body:
         if isinstance(cells, str):
             bad.append(RowResult(row=line, plate="", problems=[cells]))
             break
@@ -262,7 +212,7 @@ def import_csv(
         try:
             record = RegistrationIn.model_validate(dict(zip(CSV_HEADER, cells, strict=True)))
         except ValidationError as exc:
-            bad.append(RowResult(row=line, plate=shown, problems=_problems(exc)))
+            bad.append(RowResult(row=line, plate=shown, problems=problems(exc)))
             continue
         if record.plate in seen:
             bad.append(

@@ -1,0 +1,1 @@
+"""Data quality of the records: bulk imports (CSV, SQL), duplicate persons merged reversibly, conflicts."""
