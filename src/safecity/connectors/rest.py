@@ -30,6 +30,7 @@ from pydantic import Field, SecretStr
 
 from safecity.connectors.base import (
     BreakerState,
+    Connector,
     ConnectorBadResponse,
     ConnectorConfig,
     ConnectorError,
@@ -273,6 +274,10 @@ class RestClient:
         """
         return self._call("POST", path, params=None, body=json.dumps(body).encode())
 
+    def ping(self) -> None:
+        """GET `<url>/` past the cache: any answer but a failure (a 404 too) shows the service is there."""
+        self._call("GET", "", params=None, body=None)
+
     def _call(
         self, method: str, path: str, *, params: dict[str, str] | None, body: bytes | None
     ) -> Any | None:
@@ -393,3 +398,25 @@ class RestClient:
             last_success_at=outcome.last_success_at,
             opened_until=utcnow() + dt.timedelta(seconds=wait) if state == "open" else None,
         )
+
+
+class RestConnector(Connector):
+    """A connector that calls one REST/JSON service through its own RestClient (breaker, cache, rate)."""
+
+    def __init__(self, config: ConnectorConfig) -> None:
+        super().__init__(config)
+        if not isinstance(config, RestConfig):
+            raise TypeError(f"{type(self).__name__} needs a REST config")
+        self.client = RestClient(config, name=self.name)
+
+    def health(self) -> Health:
+        """The circuit's state, the last failure and the last success."""
+        return self.client.health(type=self.type)
+
+    def test(self) -> None:
+        """Reach the service with our credentials."""
+        self.client.ping()
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self.client.close()

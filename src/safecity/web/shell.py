@@ -24,6 +24,9 @@ from safecity.auth import views as auth_views
 from safecity.cameras import pages as cameras_pages
 from safecity.cameras import views as cameras_views
 from safecity.cameras.onvif import views as onvif_views
+from safecity.connectors import pages as connectors_pages
+from safecity.connectors import views as connectors_views
+from safecity.connectors.identity import views as identity_views
 from safecity.connectors.vehicles import pages as registry_pages
 from safecity.connectors.vehicles import views as registry_views
 from safecity.core.db import ping
@@ -146,6 +149,9 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     hotlists_pages,
     registry_views,
     registry_pages,
+    identity_views,  # before connectors_views: /identity/{cnic} is not a connector's name
+    connectors_views,
+    connectors_pages,
     reviews_views,
     reviews_pages,
     payments_views,
