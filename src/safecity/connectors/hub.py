@@ -57,7 +57,8 @@ class ConnectorHub:
 
     def sync(self, session: Session) -> None:
         """Build what was added or changed since the last sync, close what was removed or changed."""
-        revisions = dict(session.execute(select(ConnectorSetting.name, ConnectorSetting.revision)).tuples())
+        rows = session.execute(select(ConnectorSetting.name, ConnectorSetting.revision))
+        revisions: dict[str, int] = {name: revision for name, revision in rows}  # noqa: C416 - rows, not pairs
         stale: list[Connector] = []
         with self._lock:
             for name in [n for n in self._built if n not in revisions]:

@@ -8,11 +8,11 @@ import base64
 import binascii
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
 from safecity.core.identifiers import format_cnic
 
@@ -21,6 +21,10 @@ MAX_PHOTO_SIDE = 2000
 # Arabic-script letters and marks (Urdu), with spaces and the few marks names carry.
 _URDU = re.compile(r"^[\u0600-\u06FF\u0750-\u077F\uFB50-\uFDFF\uFE70-\uFEFF .\-]+$")
 _LATIN = re.compile(r"^[A-Za-z][A-Za-z .'\-]*$")
+# A photo in JSON: standard base64 (as the service sends it), not pydantic's URL-safe flavour.
+Jpeg = Annotated[
+    bytes, PlainSerializer(lambda b: base64.b64encode(b).decode(), return_type=str, when_used="json")
+]
 _GENDERS = {
     "m": "male",
     "male": "male",
@@ -138,7 +142,7 @@ class IdentityIn(BaseModel):
 class IdentityOut(BaseModel):
     """A person as the identity service knows them (personal data: every verification states its purpose)."""
 
-    model_config = ConfigDict(ser_json_bytes="base64", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     cnic: str  # NNNNN-NNNNNNN-N
     name_en: str
@@ -148,15 +152,13 @@ class IdentityOut(BaseModel):
     date_of_birth: dt.date | None
     gender: str  # male, female, transgender; "" when not given
     addresses: list[str]  # present, then permanent (when different)
-    photo: bytes | None  # a JPEG that decodes (base64 in JSON)
+    photo: Jpeg | None  # a JPEG that decodes (base64 in JSON)
     source: str  # the connector's name
     checked_at: dt.datetime
 
 
 class VerificationOut(BaseModel):
     """The answer to a verification: whether an identity service is configured, and what it said."""
-
-    model_config = ConfigDict(ser_json_bytes="base64")
 
     cnic: str
     configured: bool  # False: no identity service is configured here (found is then False)
