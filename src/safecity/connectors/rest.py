@@ -247,8 +247,9 @@ class RestClient:
                 self._client.close()
                 self._client = None
 
-    def get_json(self, path: str, *, params: dict[str, str] | None = None) -> Any | None:
+    def get_json(self, path: str, *, params: dict[str, str] | None = None, cached: bool = True) -> Any | None:
         """The JSON at `<url>/<path>` (one path segment; query `params`), or None when there is none (404).
+        `cached=False` for what changes between calls (a feed polled for news): always asked, never kept.
 
         Raises:
             ConnectorTimeout: no answer in time, after the retries.
@@ -256,10 +257,12 @@ class RestClient:
             ConnectorRefused: 401 or 403 (our credentials).
             ConnectorBadResponse: not JSON, too large, or another 4xx.
         """
+        if not cached:
+            return self._call("GET", path, params=params, body=None)
         key = path if not params else f"{path}?{sorted(params.items())}"
-        hit, cached = self.cache.get(key)
+        hit, value = self.cache.get(key)
         if hit:
-            return cached
+            return value
         value = self._call("GET", path, params=params, body=None)
         self.cache.put(
             key, value, self.config.cache_ttl_s if value is not None else self.config.negative_ttl_s

@@ -4,13 +4,10 @@ all or nothing) and the connector's health.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -18,6 +15,7 @@ from safecity.analytics.plates.hotlists.schemas import normalise_plate
 from safecity.analytics.plates.service import require_purpose
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
+from safecity.connectors import csvimport
 from safecity.connectors.vehicles.models import Registration
 from safecity.connectors.vehicles.registries import VehicleRegistry
 from safecity.connectors.vehicles.schemas import (
@@ -38,10 +36,8 @@ logger = logging.getLogger(__name__)
 
 LOOKUP = "registry.lookup"
 IMPORT = "registry.import"
-MAX_IMPORT_BYTES = 16 * 1024 * 1024  # the web upload limit; about 100,000 rows of a usual extract
-MAX_IMPORT_ROWS = 100_000
-MAX_REPORTED = 1000  # bad rows listed in a report (all are counted)
-MAX_FILE_NAME = 48
+MAX_IMPORT_BYTES = csvimport.MAX_IMPORT_BYTES
+MAX_REPORTED = csvimport.MAX_REPORTED
 _CHUNK = 1000  # plates per IN (...) query
 
 
@@ -158,52 +154,8 @@ def health(*, session: Session, registry: VehicleRegistry) -> HealthOut:
 
 
 def decode_csv(raw: bytes) -> str:
-    """An uploaded extract as text: UTF-8 (a byte-order mark dropped) within the size limit, or a refusal."""
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise InvalidInput(
-            f"the file is larger than {MAX_IMPORT_BYTES / 1048576:g} MiB: split it",
-            code="import_too_large",
-        )
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"the file is not UTF-8 text (byte {exc.start + 1}): save it as 'CSV UTF-8'", code="bad_encoding"
-        ) from None
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    found = []
-    for error in exc.errors():
-        field = ".".join(str(p) for p in error["loc"]) or "row"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        found.append(f"{field}: {message}")
-    return found
-
-
-def _rows(text: str) -> Iterator[tuple[int, list[str] | str]]:
-    """(line, cells) for each non-empty row after the header, or (line, problem) where CSV breaks."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-    except csv.Error as exc:
-        raise InvalidInput(f"line 1 is not valid CSV: {exc}", code="bad_csv") from None
-    if header != list(CSV_HEADER):
-        raise InvalidInput(f"the header must be {','.join(CSV_HEADER)}", code="bad_csv_header")
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            # A field over the csv module's limit (128 KiB) or a broken quote: the rest cannot be read.
-            yield (
-                reader.line_num,
-                "a field is too long" if "field limit" in str(exc) else f"not valid CSV: {exc}",
-            )
-            return
-        if any(c.strip() for c in cells):
-            yield reader.line_num, cells
+    """An uploaded extract as text (csvimport.decode_csv within this import's size limit)."""
+    return csvimport.decode_csv(raw, limit=MAX_IMPORT_BYTES)
 
 
 def _existing(session: Session, keys: Sequence[str]) -> set[str]:
@@ -231,52 +183,17 @@ def import_csv(
     schedule's. The import is one audit entry with its counts.
     """
     principal.require(IMPORT)
-    if len(text) > MAX_IMPORT_BYTES:
-        raise InvalidInput(
-            f"the file is larger than {MAX_IMPORT_BYTES / 1048576:g} MiB: split it",
-            code="import_too_large",
-        )
-    if "\x00" in text:
-        raise InvalidInput(
-            "the file holds NUL bytes: is it a spreadsheet rather than CSV?", code="bad_encoding"
-        )
-    name = "".join(c for c in file_name if c.isprintable())[-MAX_FILE_NAME:] or "extract.csv"
-    seen: dict[str, int] = {}
-    bad: list[RowResult] = []
-    good: list[RegistrationIn] = []
-    rows = 0
-    for line, cells in _rows(text.removeprefix("\ufeff")):
-        if isinstance(cells, str):
-            bad.append(RowResult(row=line, plate="", problems=[cells]))
-            break
-        rows += 1
-        if rows > MAX_IMPORT_ROWS:
-            raise InvalidInput(
-                f"import at most {MAX_IMPORT_ROWS} rows at a time: split the file", code="import_too_large"
-            )
-        shown = cells[0].strip()[:20]
-        if len(cells) != len(CSV_HEADER):
-            problem = f"has {len(cells)} cells; expected {len(CSV_HEADER)} ({','.join(CSV_HEADER)})"
-            bad.append(RowResult(row=line, plate=shown, problems=[problem]))
-            continue
-        try:
-            record = RegistrationIn.model_validate(dict(zip(CSV_HEADER, cells, strict=True)))
-        except ValidationError as exc:
-            bad.append(RowResult(row=line, plate=shown, problems=_problems(exc)))
-            continue
-        if record.plate in seen:
-            bad.append(
-                RowResult(
-                    row=line,
-                    plate=shown,
-                    problems=[f"plate: {record.plate} is also on row {seen[record.plate]}"],
-                )
-            )
-            continue
-        seen[record.plate] = line
-        good.append(record)
-    if rows == 0 and not bad:
-        raise InvalidInput("the file has no vehicles", code="empty_import")
+    name = csvimport.file_name(file_name, "extract.csv")
+    checked = csvimport.check_rows(
+        text,
+        header=CSV_HEADER,
+        model=RegistrationIn,
+        key=lambda r: r.plate,
+        what="vehicles",
+        limit=MAX_IMPORT_BYTES,
+    )
+    good, rows = checked.good, checked.rows
+    bad = [RowResult(row=b.row, plate=b.shown, problems=b.problems) for b in checked.bad]
     held = _existing(session, [r.plate for r in good])
     report = ImportReport(
         dry_run=dry_run,
