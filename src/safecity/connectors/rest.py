@@ -373,6 +373,13 @@ class RestClient:
         except (ValueError, RecursionError):
             raise ConnectorBadResponse(f"{self.name} sent something that is not JSON") from None
 
+    def bad_answer(self, message: str) -> ConnectorBadResponse:
+        """The error for an answer that parsed but does not fit (wrong shape, invalid fields): counted as a
+        failure in the health and the circuit, and the cache is dropped so it is not served again."""
+        self.cache.clear()
+        self._failed(message)
+        return ConnectorBadResponse(message)
+
     def _failed(self, reason: str) -> None:
         self.breaker.failed()
         with self._lock:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from safecity.connectors.base import Connector, ConnectorBadResponse, ConnectorConfig
+from safecity.connectors.base import Connector, ConnectorConfig
 from safecity.connectors.ctlist.schemas import ListingIn
 from safecity.connectors.rest import RestConfig, RestConnector
 
@@ -54,7 +54,7 @@ class RestCtList(CtListSource, RestConnector):
         """Fetch the list (never from the cache)."""
         data: Any = self.client.get_json("listings", cached=False)
         if not isinstance(data, list):
-            raise ConnectorBadResponse(f"{self.name} answered something other than a list of listings")
+            raise self.client.bad_answer(f"{self.name} answered something other than a list of listings")
         found, refused = [], 0
         for position, item in enumerate(data):
             try:

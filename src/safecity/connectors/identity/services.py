@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from safecity.connectors.base import Connector, ConnectorBadResponse, ConnectorConfig
+from safecity.connectors.base import Connector, ConnectorConfig
 from safecity.connectors.identity.schemas import MAX_PHOTO_BYTES, IdentityIn, IdentityOut
 from safecity.connectors.rest import RestConfig, RestConnector
 from safecity.core.db import utcnow
@@ -59,8 +59,7 @@ class RestIdentity(IdentityService, RestConnector):
                 raise ValueError("the answer is of another CNIC")
             return record.out(source=self.name, checked_at=utcnow(), photo_limit=self.photo_limit)
         except (ValidationError, ValueError) as exc:
-            self.client.cache.clear()  # a wrong answer must not be served again from the cache
-            raise ConnectorBadResponse(
+            raise self.client.bad_answer(
                 f"{self.name} answered an identity that does not fit: {_why(exc)}"
             ) from None
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from safecity.connectors.base import Connector, ConnectorBadResponse, ConnectorConfig
+from safecity.connectors.base import Connector, ConnectorConfig
 from safecity.connectors.prisons.schemas import PrisonEventIn
 from safecity.connectors.rest import RestConfig, RestConnector
 
@@ -60,7 +60,7 @@ class RestPrisons(PrisonSource, RestConnector):
         if data is None:
             return [], 0
         if not isinstance(data, list):
-            raise ConnectorBadResponse(f"{self.name} answered something other than a list of events")
+            raise self.client.bad_answer(f"{self.name} answered something other than a list of events")
         events, refused = [], 0
         for position, item in enumerate(data):
             try:
