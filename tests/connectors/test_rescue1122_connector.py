@@ -142,7 +142,6 @@ def test_an_incident_is_logged_without_calling_their_hanging_service(
     factory: Factory,
     district: District,
     login_as: Callable[..., TestClient],
-    client: TestClient,
 ) -> None:
     service.answer("incidents", {}, method="POST", delay_s=5)
     admin = login_as(factory.user("admin"))
