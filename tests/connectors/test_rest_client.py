@@ -30,10 +30,10 @@ def test_a_call_beyond_the_rate_fails_at_once_when_its_turn_is_later_than_its_ti
     service: Service,
 ) -> None:
     service.answer("a", {"ok": 1})
-    rest = client(service, rate_per_s=0.5, burst=1, timeout_s=0.2)
+    rest = client(service, rate_per_s=0.01, burst=1, timeout_s=0.2)
     assert rest.get_json("a") == {"ok": 1}
     with pytest.raises(ConnectorUnavailable, match="rate limit"):
-        rest.get_json("a")  # the next token comes in 2 s, later than the call's 0.2 s
+        rest.get_json("a")  # the next token comes in 100 s, later than the call's 0.2 s
     assert service.hits("a") == 1
     assert rest.breaker.state == "closed" and rest.breaker.failures == 0  # our limit, not their failure
 

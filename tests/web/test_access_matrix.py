@@ -1157,7 +1157,8 @@ CASES = [
         lambda w: (
             "/api/v1/connectors/ctlist/imports?dry_run=true",
             {
-                "csv": "cnic,name,father_name,district,listed_on,delisted_on\n17301-1234567-2,Matrix,,,2020-01-01,\n"
+                "csv": "cnic,name,father_name,district,listed_on,delisted_on\n"
+                "17301-1234567-2,Matrix,,,2020-01-01,\n"
             },
         ),
     ),
