@@ -1,7 +1,7 @@
 """connectors: configured connectors (secrets sealed), prison events, CT schedule listings, Rescue 1122 links
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 Create Date: 2026-12-06 04:42:29.173961
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import safecity.core.db
 
 revision: str = "0029"
-down_revision: str | None = "0027"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
