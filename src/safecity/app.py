@@ -16,6 +16,7 @@ from safecity import __version__
 from safecity.analytics.plates.hotlists.flows import HotlistMatcher
 from safecity.cameras import onboarding
 from safecity.config import Settings, load_settings
+from safecity.connectors import flows as connector_flows
 from safecity.dispatch import positions, simulator
 from safecity.events import service as events
 from safecity.events.alerts import flows as alert_flows
@@ -140,6 +141,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             ),
             name="alert-escalations",
         )
+        # Connectors: prisons feeds polled, CT lists fetched, incidents delivered to Rescue 1122.
+        connector_work = asyncio.create_task(
+            connector_flows.run(
+                session_factory=services.session_factory, bus=services.bus, hub=services.connectors, stop=stop
+            ),
+            name="connectors",
+        )
         logger.info("safecity %s started", __version__, extra={"mode": services.settings.mode})
         # What start-up built (modules, models, route tables) lives as long as the process: frozen, the
         # garbage collector no longer walks it, so its full collections, which run on the event loop's
@@ -161,9 +169,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 *traffic_tasks,
                 compliance,
                 escalations,
+                connector_work,
             ):
                 if task is not None:
                     await task
+            services.connectors.close()
             if services.violations is not None:
                 await services.violations.stop()
             if services.analytics is not None:

@@ -11,6 +11,9 @@ from safecity.analytics.flows import AnalyticsRuntime
 from safecity.analytics.replay import ReplayJobs
 from safecity.audit.chain import AuditChain
 from safecity.config import DispatchSettings, RegistrySettings, Settings
+from safecity.connectors.base import Connector
+from safecity.connectors.hub import ConnectorHub
+from safecity.connectors.identity.services import IdentityService
 from safecity.connectors.vehicles.registries import VehicleRegistry, build_registry
 from safecity.core.bus import Bus, create_bus
 from safecity.core.crypto import SecretBox
@@ -41,6 +44,21 @@ class Services:
     # The vehicle registry connector (its circuit breaker and cache are shared by the process's requests).
     vehicle_registry: VehicleRegistry = field(default_factory=lambda: build_registry(RegistrySettings()))
     incident_feed: IncidentFeed | None = None  # changes of incidents, live (the incident page follows it)
+    # The connectors an administrator configured (/admin/connectors), one shared instance each.
+    connectors: ConnectorHub = field(init=False)
+
+    def __post_init__(self) -> None:
+        box = SecretBox(self.settings.secret_key.get_secret_value(), "connectors")
+        self.connectors = ConnectorHub(box, self.session_factory)
+
+    @property
+    def identity(self) -> IdentityService | None:
+        """The identity verification service (by CNIC), if one is configured."""
+        return next((c for c in self.connectors.all() if isinstance(c, IdentityService)), None)
+
+    def fixed_connectors(self) -> list[Connector]:
+        """The connectors the settings file configures (listed, tested, not edited on the admin page)."""
+        return [self.vehicle_registry]
 
 
 def build_services(settings: Settings, *, session_factory: sessionmaker[Session] | None = None) -> Services:

@@ -6,6 +6,10 @@ from safecity.analytics.plates.hotlists import models as hotlists_models
 from safecity.audit import models as audit_models
 from safecity.auth import models as auth_models
 from safecity.cameras import models as camera_models
+from safecity.connectors import models as connectors_models
+from safecity.connectors.ctlist import models as ctlist_models
+from safecity.connectors.prisons import models as prisons_models
+from safecity.connectors.rescue1122 import models as rescue_models
 from safecity.connectors.vehicles import models as registry_models
 from safecity.core.db import Base
 from safecity.dispatch import models as dispatch_models
@@ -35,6 +39,8 @@ __all__ = [
     "auth_models",
     "camera_models",
     "challans_models",
+    "connectors_models",
+    "ctlist_models",
     "dispatch_models",
     "events_models",
     "hotlists_models",
@@ -44,9 +50,11 @@ __all__ = [
     "panic_models",
     "payments_models",
     "plates_models",
+    "prisons_models",
     "records_models",
     "records_quality_models",
     "registry_models",
+    "rescue_models",
     "reviews_models",
     "sharing_models",
     "traffic_models",

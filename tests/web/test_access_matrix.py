@@ -1207,6 +1207,41 @@ CASES = [
             {"field": "name", "fact_id": str(uuid.uuid4())},
         ),
     ),
+    # Connectors to other departments (connectors helper): admin configuration, identity, the CT schedule.
+    Case("GET", "/api/v1/connectors", "connectors.manage", lambda w: ("/api/v1/connectors", None)),
+    Case(
+        "PUT",
+        "/api/v1/connectors/{name}",
+        "connectors.manage",
+        lambda w: (
+            "/api/v1/connectors/matrix-ct",
+            {"type": "ctlist.rest", "config": {"url": "http://127.0.0.1:9/ctd"}},
+        ),
+    ),
+    Case(
+        "POST",
+        "/api/v1/connectors/{name}/test",
+        "connectors.manage",
+        lambda w: ("/api/v1/connectors/vehicle%20registry/test", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/connectors/identity/{cnic}",
+        "records.read",
+        lambda w: ("/api/v1/connectors/identity/17301-1234567-2?purpose=matrix", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/connectors/ctlist/imports",
+        "records.manage",
+        lambda w: (
+            "/api/v1/connectors/ctlist/imports?dry_run=true",
+            {
+                "csv": "cnic,name,father_name,district,listed_on,delisted_on\n"
+                "17301-1234567-2,Matrix,,,2020-01-01,\n"
+            },
+        ),
+    ),
 ]
 
 # Routes that belong to logging in itself, not to a role.
@@ -1219,7 +1254,10 @@ LOGIN_ROUTES = {
     ("POST", "/api/v1/auth/password"),
 }
 # Public routes: no login, their own proof (a bank's callback is signed with the shared payment secret).
-PUBLIC_ROUTES = {("POST", "/api/v1/traffic/payments/callback")}
+PUBLIC_ROUTES = {
+    ("POST", "/api/v1/traffic/payments/callback"),
+    ("POST", "/api/v1/connectors/rescue1122/incidents"),  # Rescue 1122's webhook, signed with the link's key
+}
 
 
 def test_every_api_route_is_in_the_matrix(web_app: FastAPI) -> None:

@@ -18,6 +18,7 @@ PAGES = {
     "/org/districts": "Districts",
     "/admin/users": "Users",
     "/admin/roles": "Roles",
+    "/admin/connectors": "Connectors",
     "/audit": "Audit log",
     "/traffic/review": "Review violations",
     "/traffic/precision": "Precision",
@@ -33,7 +34,17 @@ TRAFFIC = {"/traffic/challans", "/traffic/fines"}  # every holder of challans.re
 @pytest.mark.parametrize(
     ("role", "visible"),
     [
-        ("admin", {"/org/districts", "/admin/users", "/admin/roles", "/traffic/precision", "/traffic/fines"}),
+        (
+            "admin",
+            {
+                "/org/districts",
+                "/admin/users",
+                "/admin/roles",
+                "/admin/connectors",
+                "/traffic/precision",
+                "/traffic/fines",
+            },
+        ),
         ("auditor", {"/org/districts", "/admin/users", "/admin/roles", "/audit"}),
         ("operator", {"/org/districts", "/traffic/precision"}),
         ("camera_owner", set()),

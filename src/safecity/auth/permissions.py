@@ -53,6 +53,9 @@ CATALOGUE: tuple[Permission, ...] = (
     Permission("fines.manage", "Change the fine schedule (every change audited)"),
     Permission("registry.lookup", "Look up vehicle owners in the registry, with a purpose", sensitive=True),
     Permission("registry.import", "Import extracts of the vehicle registry", sensitive=True),
+    Permission(
+        "connectors.manage", "Configure connectors to other departments and their credentials", sensitive=True
+    ),
     Permission("signals.report", "Report traffic signals' states (signal controller tokens)"),
     Permission("forensics.investigate", "Search events, rebuild routes, build cases", sensitive=True),
     Permission("units.self", "A unit's own terminal: set that unit's status and position"),

@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict
 from safecity.core.errors import SafecityError
 from safecity.core.plugins import Registry
 
-PLUGIN_MODULES = ("safecity.connectors.vehicles.registries",)
+PLUGIN_MODULES = (
+    "safecity.connectors.vehicles.registries",
+    "safecity.connectors.identity.services",
+    "safecity.connectors.prisons.sources",
+    "safecity.connectors.ctlist.sources",
+    "safecity.connectors.rescue1122.links",
+)
 
 BreakerState = Literal["closed", "open", "half_open"]
 
@@ -104,6 +110,9 @@ class Connector(ABC):
     @abstractmethod
     def health(self) -> Health:
         """The connector's state now."""
+
+    def test(self) -> None:  # noqa: B027 - a connector that calls nothing has nothing to try
+        """One light call that proves the link and its credentials work; raises a ConnectorError if not."""
 
     def close(self) -> None:  # noqa: B027 - a connector without connections has nothing to close
         """Release connections (a no-op for connectors that hold none)."""

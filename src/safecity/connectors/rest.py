@@ -5,6 +5,8 @@ exponential back-off and full jitter; a 404 is an answer ("no such record"); 401
 retried. Consecutive failed calls open the circuit: while open, calls fail at once (`ConnectorUnavailable`)
 instead of piling up on a sick service; after `breaker_reset_s` one trial call is let through (half-open)
 and its outcome closes or re-opens the circuit. Answers (and "not found", briefly) are cached for a TTL.
+Calls are held to the rate agreed with the other department (a token bucket: `rate_per_s`, `burst`); a call
+beyond it waits for its turn up to its timeout, else fails at once (`ConnectorUnavailable`, "rate limit").
 The bearer token is a SecretStr: it goes into the Authorization header and nowhere else (never a log line,
 an error message or the health view).
 """
@@ -28,6 +30,7 @@ from pydantic import Field, SecretStr
 
 from safecity.connectors.base import (
     BreakerState,
+    Connector,
     ConnectorBadResponse,
     ConnectorConfig,
     ConnectorError,
@@ -59,6 +62,8 @@ class RestConfig(ConnectorConfig):
     breaker_failures: int = Field(default=5, ge=1)  # consecutive failed calls that open the circuit
     breaker_reset_s: float = Field(default=30.0, gt=0)  # how long an open circuit refuses before a trial
     max_response_bytes: int = Field(default=1_000_000, ge=1024)
+    rate_per_s: float = Field(default=50.0, gt=0, le=10_000)  # calls a second we allow ourselves, sustained
+    burst: int = Field(default=20, ge=1, le=10_000)  # calls that may go out at once before the rate applies
 
 
 class CircuitBreaker:
@@ -111,6 +116,41 @@ class CircuitBreaker:
             if self._trial or self.failures >= self.threshold:  # a failed trial re-opens at once
                 self._opened_at = self._clock()
             self._trial = False
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` saved up; a call takes one, waiting for it if it must."""
+
+    def __init__(
+        self,
+        *,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def take(self, *, wait_s: float) -> bool:
+        """Take a token, waiting up to `wait_s` for one; False (nothing taken) when none comes in time."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            needed = (1.0 - self._tokens) / self.rate
+            if needed > wait_s:
+                return False
+            # Reserve the token now (tokens may go negative): callers queue in order, none starves.
+            self._tokens -= 1.0
+        if needed > 0:
+            self._sleep(needed)
+        return True
 
 
 class TtlCache:
@@ -185,6 +225,7 @@ class RestClient:
             failures=config.breaker_failures, reset_s=config.breaker_reset_s, clock=clock
         )
         self.cache = TtlCache(clock=clock)
+        self.bucket = TokenBucket(rate=config.rate_per_s, burst=config.burst, clock=clock, sleep=sleep)
         self._sleep = sleep
         self._outcome = _Outcome()
         self._lock = threading.Lock()
@@ -206,8 +247,9 @@ class RestClient:
                 self._client.close()
                 self._client = None
 
-    def get_json(self, path: str) -> Any | None:
-        """The JSON at `<url>/<path>`, or None when the service says there is none (404).
+    def get_json(self, path: str, *, params: dict[str, str] | None = None, cached: bool = True) -> Any | None:
+        """The JSON at `<url>/<path>` (one path segment; query `params`), or None when there is none (404).
+        `cached=False` for what changes between calls (a feed polled for news): always asked, never kept.
 
         Raises:
             ConnectorTimeout: no answer in time, after the retries.
@@ -215,21 +257,46 @@ class RestClient:
             ConnectorRefused: 401 or 403 (our credentials).
             ConnectorBadResponse: not JSON, too large, or another 4xx.
         """
-        key = path
-        hit, cached = self.cache.get(key)
+        if not cached:
+            return self._call("GET", path, params=params, body=None)
+        key = path if not params else f"{path}?{sorted(params.items())}"
+        hit, value = self.cache.get(key)
         if hit:
-            return cached
+            return value
+        value = self._call("GET", path, params=params, body=None)
+        self.cache.put(
+            key, value, self.config.cache_ttl_s if value is not None else self.config.negative_ttl_s
+        )
+        return value
+
+    def post_json(self, path: str, body: Any) -> Any | None:
+        """POST `body` as JSON to `<url>/<path>`; the answer's JSON (None for an empty or 404 answer).
+
+        Retried like a GET: the receiving service must treat a repeated POST as the same one (an id in the
+        body). Raises as `get_json` does.
+        """
+        return self._call("POST", path, params=None, body=json.dumps(body).encode())
+
+    def ping(self) -> None:
+        """GET `<url>/` past the cache: any answer but a failure (a 404 too) shows the service is there."""
+        self._call("GET", "", params=None, body=None)
+
+    def _call(
+        self, method: str, path: str, *, params: dict[str, str] | None, body: bytes | None
+    ) -> Any | None:
+        """One call with the breaker, the rate limit and the retries around it."""
         if not self.breaker.admit():
             wait = self.breaker.retry_in()
             raise ConnectorUnavailable(
                 f"{self.name} is failing and is left alone for another {wait:.0f} s (circuit open); "
                 f"last error: {self._outcome.last_error or 'unknown'}"
             )
+        self._rate_limit()
         url = f"{self.config.url.rstrip('/')}/{quote(path, safe='')}"
         attempts = self.config.retries + 1
         for attempt in range(attempts):
             try:
-                value = self._try(url)
+                value = self._try(method, url, params=params, body=body)
             except _Retryable as exc:
                 if attempt + 1 < attempts:
                     logger.warning(
@@ -254,17 +321,29 @@ class RestClient:
                 self._failed(exc.message)
                 raise
             self._succeeded()
-            self.cache.put(
-                key, value, self.config.cache_ttl_s if value is not None else self.config.negative_ttl_s
-            )
             return value
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    def _try(self, url: str) -> Any | None:
+    def _rate_limit(self) -> None:
+        """Wait for our turn within the agreed rate, up to the timeout; ConnectorUnavailable beyond it."""
+        if not self.bucket.take(wait_s=self.config.timeout_s):
+            raise ConnectorUnavailable(
+                f"rate limit: {self.name} is asked more than {self.config.rate_per_s:g} times a second; "
+                "try again shortly"
+            )
+
+    def _try(self, method: str, url: str, *, params: dict[str, str] | None, body: bytes | None) -> Any | None:
         """One request; _Retryable for what another try may cure, ConnectorError for what it will not."""
         deadline = time.monotonic() + self.config.timeout_s  # the whole request, not each read
         try:
-            with self._http().stream("GET", url, timeout=self.config.timeout_s) as response:
+            with self._http().stream(
+                method,
+                url,
+                params=params,
+                content=body,
+                headers={"Content-Type": "application/json"} if body is not None else None,
+                timeout=self.config.timeout_s,
+            ) as response:
                 status = response.status_code
                 if status >= 500:
                     raise _Retryable(f"HTTP {status}")
@@ -272,14 +351,14 @@ class RestClient:
                     return None
                 if status in (401, 403):
                     raise ConnectorRefused(f"{self.name} refused our credentials (HTTP {status})")
-                if status != 200:
+                if status not in (200, 201, 202, 204):
                     raise ConnectorBadResponse(f"{self.name} answered HTTP {status}")
-                body = bytearray()
+                answer = bytearray()
                 for chunk in response.iter_bytes():
-                    body += chunk
+                    answer += chunk
                     if time.monotonic() > deadline:  # a trickle of bytes never resets the clock
                         raise httpx.ReadTimeout("the answer took too long")
-                    if len(body) > self.config.max_response_bytes:
+                    if len(answer) > self.config.max_response_bytes:
                         raise ConnectorBadResponse(
                             f"{self.name} sent more than {self.config.max_response_bytes} bytes"
                         )
@@ -287,10 +366,19 @@ class RestClient:
             raise _Retryable(f"no answer within {self.config.timeout_s:g} s", timeout=True) from None
         except httpx.TransportError as exc:
             raise _Retryable(f"connection failed ({type(exc).__name__})") from None
+        if not answer.strip() and method != "GET":  # a POST may answer 200/201/204 with nothing
+            return None
         try:
-            return json.loads(bytes(body))
+            return json.loads(bytes(answer))
         except (ValueError, RecursionError):
             raise ConnectorBadResponse(f"{self.name} sent something that is not JSON") from None
+
+    def bad_answer(self, message: str) -> ConnectorBadResponse:
+        """The error for an answer that parsed but does not fit (wrong shape, invalid fields): counted as a
+        failure in the health and the circuit, and the cache is dropped so it is not served again."""
+        self.cache.clear()
+        self._failed(message)
+        return ConnectorBadResponse(message)
 
     def _failed(self, reason: str) -> None:
         self.breaker.failed()
@@ -320,3 +408,25 @@ class RestClient:
             last_success_at=outcome.last_success_at,
             opened_until=utcnow() + dt.timedelta(seconds=wait) if state == "open" else None,
         )
+
+
+class RestConnector(Connector):
+    """A connector that calls one REST/JSON service through its own RestClient (breaker, cache, rate)."""
+
+    def __init__(self, config: ConnectorConfig) -> None:
+        super().__init__(config)
+        if not isinstance(config, RestConfig):
+            raise TypeError(f"{type(self).__name__} needs a REST config")
+        self.client = RestClient(config, name=self.name)
+
+    def health(self) -> Health:
+        """The circuit's state, the last failure and the last success."""
+        return self.client.health(type=self.type)
+
+    def test(self) -> None:
+        """Reach the service with our credentials."""
+        self.client.ping()
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self.client.close()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
+import time
+from typing import Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -48,3 +51,38 @@ class SecretBox:
 def token_digest(token: str) -> str:
     """SHA-256 of a bearer secret (session or API token); only the digest is stored."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+SIGNATURE_PREFIX = "sha256="
+SignatureProblem = Literal["unsigned", "bad_signature", "stale_timestamp"]
+
+
+def sign_body(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=<hex>`: HMAC-SHA256 of "<timestamp>.<body>" under a shared secret (a signed callback)."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return SIGNATURE_PREFIX + digest
+
+
+def check_signed(
+    *,
+    secret: str,
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    max_skew_s: float,
+    now: float | None = None,
+) -> SignatureProblem | None:
+    """What is wrong with a signed callback (constant-time), or None when it is genuine and fresh.
+
+    `timestamp` is Unix seconds; one further than `max_skew_s` from now is stale (a replay of an old one).
+    """
+    if not signature or not timestamp:
+        return "unsigned"
+    if not hmac.compare_digest(signature.strip().encode(), sign_body(secret, timestamp, body).encode()):
+        return "bad_signature"
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return "stale_timestamp"
+    current = time.time() if now is None else now
+    return "stale_timestamp" if abs(current - sent) > max_skew_s else None

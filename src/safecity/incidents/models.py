@@ -73,6 +73,7 @@ class Source(enum.StrEnum):
     ALERT = "alert"
     API = "api"
     PANIC = "panic"
+    RESCUE1122 = "rescue1122"  # Rescue 1122's own incident, shared with us (connectors/rescue1122)
 
 
 class LinkKind(enum.StrEnum):

@@ -37,6 +37,8 @@ class IncidentIn(InModel):
             raise ValueError("give both latitude and longitude, or neither")
         if self.source == Source.ALERT:
             raise ValueError("incidents from alerts are made by escalating the alert")
+        if self.source == Source.RESCUE1122:
+            raise ValueError("incidents from Rescue 1122 arrive through its signed webhook")
         return self
 
 

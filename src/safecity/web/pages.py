@@ -78,6 +78,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("My cameras", "/owner", "cameras.own", VIDEO),
     NavItem("Districts", "/org/districts", "org.read", ADMIN),
     NavItem("Users", "/admin/users", "users.read", ADMIN),
+    NavItem("Connectors", "/admin/connectors", "connectors.manage", ADMIN),
     NavItem("Roles", "/admin/roles", "users.read", ADMIN),
     NavItem("Audit log", "/audit", "audit.read", ADMIN),
     NavItem("Records import", "/records/quality/imports", "records.import", ADMIN),

@@ -24,6 +24,11 @@ from safecity.auth import views as auth_views
 from safecity.cameras import pages as cameras_pages
 from safecity.cameras import views as cameras_views
 from safecity.cameras.onvif import views as onvif_views
+from safecity.connectors import pages as connectors_pages
+from safecity.connectors import views as connectors_views
+from safecity.connectors.ctlist import views as ctlist_views
+from safecity.connectors.identity import views as identity_views
+from safecity.connectors.rescue1122 import views as rescue_views
 from safecity.connectors.vehicles import pages as registry_pages
 from safecity.connectors.vehicles import views as registry_views
 from safecity.core.db import ping
@@ -150,6 +155,11 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     registry_pages,
     records_quality_views,
     records_quality_pages,
+    identity_views,  # before connectors_views: /identity/{cnic} is not a connector's name
+    ctlist_views,
+    rescue_views,  # Rescue 1122's webhook: public, signed
+    connectors_views,
+    connectors_pages,
     reviews_views,
     reviews_pages,
     payments_views,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from safecity.config import RegistrySettings
 from safecity.connectors.base import Connector, ConnectorBadResponse, ConnectorConfig, Health, build_connector
-from safecity.connectors.rest import RestClient, RestConfig
+from safecity.connectors.rest import RestConfig, RestConnector
 from safecity.connectors.vehicles.models import Registration
 from safecity.connectors.vehicles.schemas import RegistrationIn, plate_key
 from safecity.core.db import utcnow
@@ -72,18 +72,17 @@ class RestRegistryConfig(RestConfig):
     type: Literal["vehicles.rest"] = "vehicles.rest"
 
 
-class RestRegistry(VehicleRegistry):
+class RestRegistry(VehicleRegistry, RestConnector):
     """The registry's REST service: `GET <url>/<plate>` answers one registration as JSON (404: none)."""
 
     type = "vehicles.rest"
     config_class = RestRegistryConfig
 
     def __init__(self, config: ConnectorConfig) -> None:
-        super().__init__(config)
         if not isinstance(config, RestRegistryConfig):
             raise TypeError("a REST registry needs a RestRegistryConfig")
+        super().__init__(config)
         self.rest = config
-        self.client = RestClient(config, name=self.name)
 
     @property
     def source(self) -> str:
@@ -115,14 +114,6 @@ class RestRegistry(VehicleRegistry):
             self.client.cache.clear()
             raise ConnectorBadResponse(f"{self.name} answered the registration of another plate")
         return _store(session, record, source=self.source, now=now)
-
-    def health(self) -> Health:
-        """The circuit's state and the last failure."""
-        return self.client.health(type=self.type)
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self.client.close()
 
 
 def _store(session: Session, record: RegistrationIn, *, source: str, now: dt.datetime) -> Registration:

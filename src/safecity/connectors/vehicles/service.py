@@ -8,7 +8,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -16,6 +15,7 @@ from safecity.analytics.plates.hotlists.schemas import normalise_plate
 from safecity.analytics.plates.service import require_purpose
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
+from safecity.connectors import csvimport
 from safecity.connectors.vehicles.models import Registration
 from safecity.connectors.vehicles.registries import VehicleRegistry
 from safecity.connectors.vehicles.schemas import (
@@ -30,7 +30,6 @@ from safecity.connectors.vehicles.schemas import (
     plate_key,
 )
 from safecity.core import csvfile
-from safecity.core.csvfile import file_label, problems, read_csv
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput
 
@@ -38,9 +37,8 @@ logger = logging.getLogger(__name__)
 
 LOOKUP = "registry.lookup"
 IMPORT = "registry.import"
-MAX_IMPORT_BYTES = 16 * 1024 * 1024  # the web upload limit; about 100,000 rows of a usual extract
-MAX_IMPORT_ROWS = 100_000
-MAX_REPORTED = 1000  # bad rows listed in a report (all are counted)
+MAX_IMPORT_BYTES = csvimport.MAX_IMPORT_BYTES
+MAX_REPORTED = csvimport.MAX_REPORTED
 _CHUNK = 1000  # plates per IN (...) query
 
 
@@ -157,7 +155,7 @@ def health(*, session: Session, registry: VehicleRegistry) -> HealthOut:
 
 
 def decode_csv(raw: bytes) -> str:
-    """An uploaded extract as text: UTF-8 (a byte-order mark dropped) within the size limit, or a refusal."""
+    """An uploaded extract as text (csvfile.decode_csv within this import's size limit)."""
     return csvfile.decode_csv(raw, limit=MAX_IMPORT_BYTES)
 
 
@@ -186,47 +184,17 @@ def import_csv(
     schedule's. The import is one audit entry with its counts.
     """
     principal.require(IMPORT)
-    csvfile.check_text(text, limit=MAX_IMPORT_BYTES)
-    name = file_label(file_name, "extract.csv")
-    seen: dict[str, int] = {}
-    bad: list[RowResult] = []
-    good: list[RegistrationIn] = []
-    rows = 0
-    header, body = read_csv(text)
-    if header != list(CSV_HEADER):
-        raise InvalidInput(f"the header must be {','.join(CSV_HEADER)}", code="bad_csv_header")
-    for line, cells in body:
-        if isinstance(cells, str):
-            bad.append(RowResult(row=line, plate="", problems=[cells]))
-            break
-        rows += 1
-        if rows > MAX_IMPORT_ROWS:
-            raise InvalidInput(
-                f"import at most {MAX_IMPORT_ROWS} rows at a time: split the file", code="import_too_large"
-            )
-        shown = cells[0].strip()[:20]
-        if len(cells) != len(CSV_HEADER):
-            problem = f"has {len(cells)} cells; expected {len(CSV_HEADER)} ({','.join(CSV_HEADER)})"
-            bad.append(RowResult(row=line, plate=shown, problems=[problem]))
-            continue
-        try:
-            record = RegistrationIn.model_validate(dict(zip(CSV_HEADER, cells, strict=True)))
-        except ValidationError as exc:
-            bad.append(RowResult(row=line, plate=shown, problems=problems(exc)))
-            continue
-        if record.plate in seen:
-            bad.append(
-                RowResult(
-                    row=line,
-                    plate=shown,
-                    problems=[f"plate: {record.plate} is also on row {seen[record.plate]}"],
-                )
-            )
-            continue
-        seen[record.plate] = line
-        good.append(record)
-    if rows == 0 and not bad:
-        raise InvalidInput("the file has no vehicles", code="empty_import")
+    name = csvfile.file_label(file_name, "extract.csv")
+    checked = csvimport.check_rows(
+        text,
+        header=CSV_HEADER,
+        model=RegistrationIn,
+        key=lambda r: r.plate,
+        what="vehicles",
+        limit=MAX_IMPORT_BYTES,
+    )
+    good, rows = checked.good, checked.rows
+    bad = [RowResult(row=b.row, plate=b.shown, problems=b.problems) for b in checked.bad]
     held = _existing(session, [r.plate for r in good])
     report = ImportReport(
         dry_run=dry_run,

@@ -1,7 +1,7 @@
 """records quality: other departments' databases to import from, and merges of duplicate persons
 
 Revision ID: 0032
-Revises: 0028
+Revises: 0029
 Create Date: 2026-12-06 04:50:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import safecity.core.db
 
 revision: str = "0032"
-down_revision: str | None = "0028"
+down_revision: str | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

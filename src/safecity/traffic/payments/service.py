@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
-import hmac
 import io
 import json
 import logging
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -33,6 +30,7 @@ from sqlalchemy.orm import Session
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.config import ChallanSettings
+from safecity.core.crypto import check_signed, sign_body
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, SafecityError
 from safecity.org.models import District
@@ -55,7 +53,6 @@ logger = logging.getLogger(__name__)
 RECONCILE = "payments.reconcile"
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
-SIGNATURE_PREFIX = "sha256="
 # A challan in these states can still be paid (an overdue one, and one whose appeal is pending).
 PAYABLE = (ChallanStatus.ISSUED, ChallanStatus.OVERDUE, ChallanStatus.IN_APPEAL)
 OUTSTANDING = PAYABLE
@@ -103,8 +100,7 @@ class PaymentRefused(SafecityError):
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The signature header's value for a body sent at `timestamp` (what a bank computes)."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return SIGNATURE_PREFIX + digest
+    return sign_body(secret, timestamp, body)
 
 
 def demo_callback(*, session: Session, number: str, now: dt.datetime) -> bytes:
@@ -169,17 +165,18 @@ def verify_signature(
         )
     if settings.payment_secret is None or not settings.payment_secret.get_secret_value():
         raise PaymentsNotConfigured("payments are not configured on this server (no payment secret)")
-    secret = settings.payment_secret.get_secret_value()
-    expected = sign(secret, timestamp, body)
-    if not hmac.compare_digest(signature.strip().encode(), expected.encode()):
+    problem = check_signed(
+        secret=settings.payment_secret.get_secret_value(),
+        body=body,
+        signature=signature,
+        timestamp=timestamp,
+        max_skew_s=settings.payment_max_skew_s,
+        now=now,
+    )
+    if problem == "bad_signature":
         _refuse_unsigned(session, client_addr, "bad_signature")
         raise NotAuthenticated("the signature does not match the body", code="bad_signature")
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        sent = None
-    current = time.time() if now is None else now
-    if sent is None or abs(current - sent) > settings.payment_max_skew_s:
+    if problem is not None:
         _refuse_unsigned(session, client_addr, "stale_timestamp")
         raise NotAuthenticated(
             f"the timestamp is not within {settings.payment_max_skew_s} s of now", code="stale_timestamp"

@@ -1,0 +1,1 @@
+"""The counter-terrorism schedule list (Fourth Schedule): who is listed, where, since when."""

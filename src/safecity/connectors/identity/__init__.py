@@ -1,0 +1,1 @@
+"""Identity verification by CNIC (a NADRA-like service)."""

@@ -1,0 +1,1 @@
+"""Prisons: releases, escapes and transfers of prisoners, polled from the prisons department."""

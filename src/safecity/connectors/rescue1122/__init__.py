@@ -1,0 +1,1 @@
+"""Rescue 1122: incidents shared both ways with the emergency service."""
