@@ -408,3 +408,12 @@ class LinkedOut(OutModel):
 
     vehicles: list[VehicleOut]
     persons: list[tuple[uuid.UUID, str, str]]  # id, name, why
+
+
+class PersonBriefOut(OutModel):
+    """A person as a list shows it: the name only (the record is read with a purpose)."""
+
+    id: uuid.UUID
+    name: str
+    name_ur: str
+    district_id: uuid.UUID

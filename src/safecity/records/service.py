@@ -29,10 +29,12 @@ from safecity.auth.principal import Principal
 from safecity.connectors.vehicles.schemas import plate_key
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from safecity.core.identifiers import format_cnic
 from safecity.core.storage import contained
 from safecity.events.alerts import service as alerts
 from safecity.incidents import service as incidents
 from safecity.org.models import PoliceStation
+from safecity.records import flows
 from safecity.records.models import (
     BreakGlass,
     Fact,
@@ -56,14 +58,24 @@ from safecity.records.models import (
 )
 from safecity.records.schemas import (
     FirIn,
+    FirOut,
+    FirRoleOut,
     LinkIn,
+    LinkOut,
     MissingIn,
+    MissingOut,
     PersonIn,
     PersonNew,
+    PersonOut,
+    PersonRecordOut,
+    SightingOut,
+    SourcedOut,
     StolenIn,
     VehicleIn,
     VehicleNew,
+    VehicleOut,
     WarrantIn,
+    WarrantOut,
 )
 from safecity.traffic.appeals.service import check_attachment
 
@@ -369,6 +381,7 @@ def create_person(*, session: Session, principal: Principal, data: PersonNew) ->
 
 def update_person(*, session: Session, principal: Principal, person_id: uuid.UUID, data: PersonIn) -> Person:
     """Change a person's record by hand: each changed value is a new fact; lists gain what they lack."""
+    principal.require(MANAGE)
     person = get_person(session=session, principal=principal, person_id=person_id)
     _writable(principal, person.district_id)
     if data.sensitivity != person.sensitivity:
@@ -529,7 +542,7 @@ def _assemble(
             .join(PoliceStation, PoliceStation.id == Fir.police_station_id)
             .where(FirParty.person_id == pid)
             .order_by(Fir.registered_on.desc())
-        ).tuples()
+        )
     ]
     links = [
         (link, other)
@@ -543,7 +556,7 @@ def _assemble(
                 ),
             )
             .order_by(PersonLink.created_at)
-        ).tuples()
+        )
         if _shown(principal, other)
     ]
     vehicles = list(
@@ -619,6 +632,7 @@ def add_photo(
     *, session: Session, principal: Principal, person_id: uuid.UUID, data: bytes, photos_dir: Path
 ) -> PersonPhoto:
     """A photo of a person: a JPEG or PNG checked by decoding it, stored once under its SHA-256."""
+    principal.require(MANAGE)
     person = get_person(session=session, principal=principal, person_id=person_id)
     _writable(principal, person.district_id)
     checked = check_attachment(data, max_bytes=MAX_PHOTO_BYTES)
@@ -699,6 +713,7 @@ def create_vehicle(*, session: Session, principal: Principal, data: VehicleNew) 
         owner_id=data.owner_id,
     )
     session.flush()
+    flows.attach_past_sightings(session=session, vehicle=vehicle)
     _audit(
         session,
         principal,
@@ -724,6 +739,7 @@ def update_vehicle(
     *, session: Session, principal: Principal, vehicle_id: uuid.UUID, data: VehicleNew
 ) -> Vehicle:
     """Change a vehicle's record by hand (its owner too); each changed value is a new fact."""
+    principal.require(MANAGE)
     vehicle = get_vehicle(session=session, principal=principal, vehicle_id=vehicle_id)
     _writable(principal, vehicle.district_id)
     if data.owner_id is not None:
@@ -811,6 +827,7 @@ def report_stolen(
     *, session: Session, principal: Principal, vehicle_id: uuid.UUID, data: StolenIn
 ) -> StolenVehicle:
     """Report a vehicle stolen: its plate goes on the stolen-vehicles hotlist (hotlists.manage too)."""
+    principal.require(MANAGE)
     vehicle = get_vehicle(session=session, principal=principal, vehicle_id=vehicle_id)
     _writable(principal, vehicle.district_id)
     if session.scalar(
@@ -864,6 +881,7 @@ def report_stolen(
 
 def recover_stolen(*, session: Session, principal: Principal, report_id: uuid.UUID) -> StolenVehicle:
     """A stolen vehicle recovered: the report is closed and its plate taken off the hotlist."""
+    principal.require(MANAGE)
     report = session.get(StolenVehicle, report_id)
     if report is None:
         raise NotFound("no such stolen-vehicle report")
@@ -969,13 +987,14 @@ def list_firs(*, session: Session, principal: Principal, limit: int = 50) -> lis
         .order_by(Fir.registered_on.desc(), Fir.number.desc())
         .limit(limit)
     )
-    return [(fir, name) for fir, name in session.execute(query).tuples()]
+    return [(fir, name) for fir, name in session.execute(query)]
 
 
 def set_fir_status(
     *, session: Session, principal: Principal, fir_id: uuid.UUID, status: FirStatus, note: str = ""
 ) -> FirStatusChange:
     """Move an FIR to its next status; each change is a row of its history."""
+    principal.require(MANAGE)
     fir = get_fir(session=session, principal=principal, fir_id=fir_id)
     _writable(principal, fir.district_id)
     if status == fir.status:
@@ -1014,17 +1033,14 @@ def fir_parties(
         .join(FirParty, FirParty.person_id == Person.id)
         .where(FirParty.fir_id == fir_id)
     )
-    return [
-        (p, role)
-        for p, role in session.execute(query.order_by(FirParty.role)).tuples()
-        if _shown(principal, p)
-    ]
+    return [(p, role) for p, role in session.execute(query.order_by(FirParty.role)) if _shown(principal, p)]
 
 
 def add_party(
     *, session: Session, principal: Principal, fir_id: uuid.UUID, person_id: uuid.UUID, role: PartyRole
 ) -> FirParty:
     """Name a person in an FIR as complainant, accused, victim or witness."""
+    principal.require(MANAGE)
     fir = get_fir(session=session, principal=principal, fir_id=fir_id)
     _writable(principal, fir.district_id)
     get_person(session=session, principal=principal, person_id=person_id)
@@ -1062,6 +1078,7 @@ def warrant_state(warrant: Warrant, today: dt.date | None = None) -> str:
 
 def add_warrant(*, session: Session, principal: Principal, person_id: uuid.UUID, data: WarrantIn) -> Warrant:
     """A court's warrant against a person."""
+    principal.require(MANAGE)
     person = get_person(session=session, principal=principal, person_id=person_id)
     _writable(principal, person.district_id)
     if data.expires_on is not None and data.expires_on < data.issued_on:
@@ -1087,6 +1104,7 @@ def add_warrant(*, session: Session, principal: Principal, person_id: uuid.UUID,
 
 def execute_warrant(*, session: Session, principal: Principal, warrant_id: uuid.UUID) -> Warrant:
     """Record that a warrant was executed, by whom and when (not once it is executed or expired)."""
+    principal.require(MANAGE)
     warrant = session.get(Warrant, warrant_id)
     if warrant is None:
         raise NotFound("no such warrant")
@@ -1117,6 +1135,7 @@ def report_missing(
     *, session: Session, principal: Principal, person_id: uuid.UUID, data: MissingIn
 ) -> MissingPerson:
     """Report a person missing, until found."""
+    principal.require(MANAGE)
     person = get_person(session=session, principal=principal, person_id=person_id)
     _writable(principal, person.district_id)
     report = MissingPerson(
@@ -1138,6 +1157,7 @@ def report_missing(
 
 def mark_found(*, session: Session, principal: Principal, report_id: uuid.UUID) -> MissingPerson:
     """A missing person found: the report is closed."""
+    principal.require(MANAGE)
     report = session.get(MissingPerson, report_id)
     if report is None:
         raise NotFound("no such missing-person report")
@@ -1161,6 +1181,7 @@ def mark_found(*, session: Session, principal: Principal, report_id: uuid.UUID) 
 
 def add_link(*, session: Session, principal: Principal, person_id: uuid.UUID, data: LinkIn) -> PersonLink:
     """Link two persons (associate, relative, co-accused, gang member); stored once for both sides."""
+    principal.require(MANAGE)
     person = get_person(session=session, principal=principal, person_id=person_id)
     _writable(principal, person.district_id)
     other = get_person(session=session, principal=principal, person_id=data.other_id)
@@ -1293,7 +1314,7 @@ def linked(
                 select(Person, FirParty.role, FirParty.fir_id)
                 .join(FirParty, FirParty.person_id == Person.id)
                 .where(FirParty.fir_id.in_(fir_ids))
-            ).tuples():
+            ):
                 persons.setdefault(person.id, (person, f"{role.value} in {fir_label(session, fir_id)}"))
         vehicles = list({v.id: v for v in vehicles}.values())
     for vehicle in vehicles:
@@ -1311,3 +1332,67 @@ def linked(
         {"plate": plate, "vehicles": len(vehicles), "persons": len(shown)},
     )
     return Linked(vehicles=vehicles, persons=shown)
+
+
+# --- what the API answers --------------------------------------------------------------------------
+
+
+def media_dir(data_dir: Path) -> Path:
+    """Where the records' photos are kept, under the data directory."""
+    return data_dir / "records"
+
+
+def person_out(*, session: Session, person: Person) -> PersonOut:
+    """A person's record with its aliases, phones, addresses and photos."""
+    return _person_out(
+        person,
+        list(session.scalars(select(PersonName.name).where(PersonName.person_id == person.id))),
+        list(session.scalars(select(PersonPhone.number).where(PersonPhone.person_id == person.id))),
+        list(session.scalars(select(PersonAddress.address).where(PersonAddress.person_id == person.id))),
+        list(session.scalars(select(PersonPhoto.id).where(PersonPhoto.person_id == person.id))),
+    )
+
+
+def _person_out(
+    person: Person, aliases: list[str], phones: list[str], addresses: list[str], photos: list[uuid.UUID]
+) -> PersonOut:
+    fields = {name: getattr(person, name) for name in PersonOut.model_fields if hasattr(person, name)}
+    fields["cnic"] = format_cnic(person.cnic) if person.cnic else None
+    return PersonOut(**fields, aliases=aliases, phones=phones, addresses=addresses, photo_ids=photos)
+
+
+def warrant_out(warrant: Warrant) -> WarrantOut:
+    """A warrant with its state."""
+    return WarrantOut.model_validate(
+        {
+            **{k: getattr(warrant, k) for k in WarrantOut.model_fields if k != "state"},
+            "state": warrant_state(warrant),
+        }
+    )
+
+
+def record_out(record: PersonRecord) -> PersonRecordOut:
+    """A person's record as read, for the API."""
+    return PersonRecordOut(
+        person=_person_out(
+            record.person,
+            record.aliases,
+            record.phones,
+            [a.address for a in record.addresses],
+            [p.id for p in record.photos],
+        ),
+        facts=[SourcedOut.model_validate(f) for f in record.facts],
+        firs=[
+            FirRoleOut.model_validate({**FirOut.model_validate(fir).model_dump(), "role": role})
+            for fir, role, _ in record.firs
+        ],
+        warrants=[warrant_out(w) for w in record.warrants],
+        vehicles=[VehicleOut.model_validate(v) for v in record.vehicles],
+        links=[
+            LinkOut(id=link.id, other_id=other.id, other_name=other.name, kind=link.kind, note=link.note)
+            for link, other in record.links
+        ],
+        missing=[MissingOut.model_validate(m) for m in record.missing],
+        sightings=[SightingOut.model_validate(x) for x in record.sightings],
+        break_glass_id=record.break_glass.id if record.break_glass else None,
+    )

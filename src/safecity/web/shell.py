@@ -41,6 +41,8 @@ from safecity.incidents.sharing import views as sharing_views
 from safecity.org import pages as org_pages
 from safecity.org import service as org
 from safecity.org import views as org_views
+from safecity.records import pages as records_pages
+from safecity.records import views as records_views
 from safecity.traffic import pages as traffic_pages
 from safecity.traffic import views as traffic_views
 from safecity.traffic.appeals import pages as appeals_pages
@@ -146,6 +148,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     hotlists_pages,
     registry_views,
     registry_pages,
+    records_views,
+    records_pages,
     reviews_views,
     reviews_pages,
     payments_views,
