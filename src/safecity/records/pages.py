@@ -19,6 +19,7 @@ from safecity.org import service as org
 from safecity.records import service
 from safecity.records.models import FirStatus, LinkKind, PartyRole, Sensitivity
 from safecity.records.schemas import (
+    MAX_PHOTO_BYTES,
     FirIn,
     LinkIn,
     MissingIn,
@@ -298,7 +299,7 @@ def photo_submit(
     photo: Annotated[UploadFile, File()],
     purpose: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    data = photo.file.read(service.MAX_PHOTO_BYTES + 1)
+    data = photo.file.read(MAX_PHOTO_BYTES + 1)
     return htmx_action(
         db,
         lambda: service.add_photo(

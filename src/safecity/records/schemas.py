@@ -417,3 +417,12 @@ class PersonBriefOut(OutModel):
     name: str
     name_ur: str
     district_id: uuid.UUID
+
+
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+
+
+class PhotoIn(InModel):
+    """A photo of a person, base64 in JSON (the API speaks JSON only): a JPEG or PNG of at most 5 MB."""
+
+    data_base64: str = Field(min_length=1, max_length=(MAX_PHOTO_BYTES * 4) // 3 + 4)

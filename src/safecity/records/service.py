@@ -57,6 +57,7 @@ from safecity.records.models import (
     Warrant,
 )
 from safecity.records.schemas import (
+    MAX_PHOTO_BYTES,
     FirIn,
     FirOut,
     FirRoleOut,
@@ -273,7 +274,6 @@ SENSITIVE = "records.sensitive"  # juveniles, victims, informants
 REVIEW = "records.review"  # break-glass reads
 AUDIT_READ = "audit.read"
 MIN_REASON = 10  # a break-glass reason says why, not "x"
-MAX_PHOTO_BYTES = 5 * 1024 * 1024
 ALERT_SOURCE = "records"
 STOLEN_LIST = "Stolen vehicles (records)"
 

@@ -13,10 +13,11 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 
 from safecity.analytics.plates.service import MAX_PURPOSE
+from safecity.incidents import service as incidents
 from safecity.records import service
 from safecity.records.schemas import (
     BreakGlassOut,
@@ -33,6 +34,7 @@ from safecity.records.schemas import (
     PersonNew,
     PersonOut,
     PersonRecordOut,
+    PhotoIn,
     ReadOut,
     ReviewIn,
     StolenIn,
@@ -116,15 +118,11 @@ def person_reads(principal: CurrentPrincipal, db: Db, person_id: uuid.UUID) -> l
 
 @router.post("/persons/{person_id}/photos", status_code=201)
 def add_photo(
-    request: Request,
-    principal: CurrentPrincipal,
-    db: Db,
-    person_id: uuid.UUID,
-    photo: Annotated[UploadFile, File()],
+    request: Request, principal: CurrentPrincipal, db: Db, person_id: uuid.UUID, body: PhotoIn
 ) -> dict[str, str]:
-    """Add a photo (JPEG or PNG, at most 5 MB, checked by decoding it)."""
+    """Add a photo (JPEG or PNG, at most 5 MB, base64; checked by decoding it)."""
     principal.require(service.MANAGE)
-    data = photo.file.read(service.MAX_PHOTO_BYTES + 1)
+    data = incidents.decode_base64(body.data_base64)
     row = service.add_photo(
         session=db, principal=principal, person_id=person_id, data=data, photos_dir=_media(request)
     )
