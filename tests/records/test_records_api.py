@@ -227,7 +227,7 @@ def test_an_fir_runs_its_course_and_shows_on_each_partys_record(
 
 def test_warrants_are_active_until_executed_or_expired(investigator: TestClient, district: District) -> None:
     person_id = _person(investigator, district)
-    today = dt.date.today()
+    today = dt.datetime.now(dt.UTC).date()
     active = investigator.post(
         f"/api/v1/records/persons/{person_id}/warrants",
         json={
