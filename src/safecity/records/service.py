@@ -672,6 +672,7 @@ def photo_bytes(
     *, session: Session, principal: Principal, photo_id: uuid.UUID, photos_dir: Path
 ) -> tuple[bytes, str]:
     """A stored photo and its media type, for one who may read its person's record; checked by SHA-256."""
+    principal.require(READ)
     photo = session.get(PersonPhoto, photo_id)
     if photo is None:
         raise NotFound("no such photo")
