@@ -5,16 +5,24 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import Factory
+from safecity import seed
+from safecity.analytics.flows import store_sighting
 from safecity.analytics.plates import service as plates
+from safecity.analytics.plates.live import CameraRef, Finished
 from safecity.analytics.plates.schemas import SightingIn
+from safecity.analytics.plates.types import PlateRead
+from safecity.analytics.plates.voting import combine
 from safecity.cameras.models import Camera
+from safecity.org import service as org
 from safecity.org.models import District
 from safecity.records import flows
 from safecity.records import service as records
@@ -73,8 +81,11 @@ def test_a_plate_read_attaches_to_each_vehicle_with_that_plate_once(
     )
     assert (stored.latitude, stored.longitude) == (31.51, 74.34)
     assert session.scalars(select(Sighting).where(Sighting.vehicle_id == other.id)).all() == []
-    unread = _read(session, camera, "LEB1234", AT).folded
-    assert unread == "LE81234"  # a read with look-alike characters folds to the vehicle's key
+    # A read with a look-alike character (8 for B) folds to the same key: attached too.
+    misread = _read(session, camera, "LE81234", AT + dt.timedelta(minutes=1))
+    assert [s.vehicle_id for s in flows.attach_plate_sighting(session=session, sighting=misread)] == [
+        vehicle.id
+    ]
 
 
 def test_a_new_vehicle_gathers_the_reads_from_before_its_record(
@@ -117,3 +128,43 @@ def test_a_confirmed_face_match_attaches_to_the_person_once(factory: Factory, se
         flows.attach_face_match(
             session=session, person_id=uuid.uuid4(), match_ref="match-2", camera_id=None, at=AT
         )
+
+
+def test_the_plate_pipelines_stored_read_reaches_the_vehicles_record(
+    own_db: tuple[str, sessionmaker[Session]], tmp_path: Path, pickup: np.ndarray
+) -> None:
+    """The pipeline's own store (store_sighting) attaches the read in the same transaction."""
+    _, factory_db = own_db
+    with factory_db() as session:
+        seed.reference_data(session=session)
+        district = org.district_by_code(session=session, code="PSW")
+        assert district is not None
+        camera = _camera(session, district, "Tehkal")
+        vehicle = records.add_vehicle(
+            session=session,
+            data=VehicleIn(registration="LXR-9021"),
+            district_id=district.id,
+            source="own:test",
+        )
+        session.commit()
+        camera_id, district_id, vehicle_id = camera.id, district.id, vehicle.id
+    read = PlateRead("LXR9021", 0.95, (0.95,) * 7, (14, 103, 125, 35), "pk-punjab", "PK-PB", "LXR-9021")
+    done = Finished(
+        camera=CameraRef(camera_id, "Tehkal", district_id),
+        vote=combine([read] * 3, region="PK", floor=0.6),
+        region="PK",
+        plate_crop=pickup[-40:, : pickup.shape[1] // 2].copy(),  # the bumper, as a crop
+        vehicle=pickup,
+        box=(214, 480, 125, 35),
+        seen_at=AT,
+        first_seen=AT,
+        last_seen=AT + dt.timedelta(seconds=2),
+        track_id=7,
+        vehicle_class="truck",
+        colour="white",
+        direction="right",
+    )
+    out = store_sighting(done, session_factory=factory_db, snapshots_dir=tmp_path)
+    with factory_db() as session:
+        attached = session.scalars(select(Sighting).where(Sighting.vehicle_id == vehicle_id)).one()
+        assert (attached.ref, attached.camera_name, attached.at) == (str(out.id), "Tehkal", AT)
