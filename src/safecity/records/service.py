@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from safecity.analytics.plates.hotlists import service as hotlists
@@ -303,8 +303,9 @@ def _shown(principal: Principal, person: Person) -> bool:
     return person.sensitivity == Sensitivity.NONE or principal.can(SENSITIVE)
 
 
-def _shown_clause(principal: Principal) -> Any:
-    return Person.sensitivity == Sensitivity.NONE if not principal.can(SENSITIVE) else Person.id.is_not(None)
+def _shown_clause(principal: Principal) -> ColumnElement[bool]:
+    """Sensitive records left out of a list unless the principal holds records.sensitive."""
+    return true() if principal.can(SENSITIVE) else Person.sensitivity == Sensitivity.NONE
 
 
 def get_person(*, session: Session, principal: Principal, person_id: uuid.UUID) -> Person:
