@@ -343,3 +343,24 @@ def test_a_photo_is_a_decoded_picture_stored_by_its_hash(
         json={"data_base64": _b64(jpeg.tobytes()[: len(jpeg) // 2])},
     )
     assert truncated.status_code == 422 and truncated.json()["error"]["code"].startswith("attachment_")
+
+
+def test_each_district_reports_stolen_vehicles_onto_a_list_it_keeps(
+    factory: Factory, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    entries = []
+    for plate in ("LEB-1234", "PSA-5678"):
+        district = factory.district()
+        investigator = login_as(factory.user("investigator", districts=[district]))
+        vehicle = investigator.post(
+            "/api/v1/records/vehicles", json={"registration": plate, "district_id": str(district.id)}
+        )
+        stolen = investigator.post(
+            f"/api/v1/records/vehicles/{vehicle.json()['id']}/stolen",
+            json={"stolen_at": "2026-11-30T18:00:00Z"},
+        )
+        assert stolen.status_code == 201, stolen.text
+        entry = session.get(HotlistEntry, uuid.UUID(stolen.json()["hotlist_entry_id"]))
+        assert entry is not None
+        entries.append(entry)
+    assert entries[0].hotlist_id != entries[1].hotlist_id  # neither district changes the other's list

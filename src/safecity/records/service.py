@@ -802,15 +802,17 @@ def vehicle_sightings(*, session: Session, vehicle_id: uuid.UUID, limit: int = 2
 # --- stolen vehicles: on the stolen-vehicles hotlist until recovered ----------------------------------
 
 
-def _stolen_list(session: Session, principal: Principal) -> Hotlist:
-    """The hotlist stolen-vehicle reports put plates on (made the first time one is reported)."""
-    found = session.scalar(
-        select(Hotlist)
-        .where(Hotlist.kind == ListKind.STOLEN, Hotlist.name == STOLEN_LIST)
-        .order_by(Hotlist.created_at)
-    )
-    if found is not None:
-        return found
+def _stolen_list(session: Session, principal: Principal, district_id: uuid.UUID) -> Hotlist:
+    """The records' stolen-vehicles hotlist this principal keeps: the first one they may change, else a new
+    one covering the vehicle's district (a province-wide account's covers the province)."""
+    query = select(Hotlist.id).where(Hotlist.kind == ListKind.STOLEN, Hotlist.name == STOLEN_LIST)
+    for hotlist_id in session.scalars(query.order_by(Hotlist.created_at)):
+        try:
+            return hotlists.get_hotlist(
+                session=session, principal=principal, hotlist_id=hotlist_id, permission=hotlists.MANAGE
+            )
+        except (NotFound, PermissionDenied):
+            continue  # another district's list
     return hotlists.create_hotlist(
         session=session,
         principal=principal,
@@ -820,6 +822,7 @@ def _stolen_list(session: Session, principal: Principal) -> Hotlist:
             agency="Police records",
             reason="Vehicles reported stolen in the records",
             instructions="Stolen vehicle: stop it safely and check the records before approaching",
+            district_ids=None if principal.province_wide else [district_id],
             severity=3,
         ),
     )
@@ -840,7 +843,7 @@ def report_stolen(
         raise Conflict("this vehicle is reported stolen already", code="already_stolen")
     if data.fir_id is not None and session.get(Fir, data.fir_id) is None:
         raise NotFound("no such FIR")
-    hotlist = _stolen_list(session, principal)
+    hotlist = _stolen_list(session, principal, vehicle.district_id)
     entry_id = session.scalar(
         select(HotlistEntry.id).where(
             HotlistEntry.hotlist_id == hotlist.id, HotlistEntry.folded == vehicle.plate_key
