@@ -37,6 +37,9 @@ from safecity.incidents import service as incidents
 from safecity.incidents.schemas import IncidentIn
 from safecity.org import service as org
 from safecity.org.schemas import PlaceIn
+from safecity.records import service as records
+from safecity.records.models import FirStatus, LinkKind, PartyRole, Person
+from safecity.records.schemas import FirIn, LinkIn, PersonNew, VehicleNew, WarrantIn
 from safecity.traffic import service as traffic
 from safecity.traffic.challans import service as challans
 from safecity.traffic.schemas import SectionIn
@@ -107,6 +110,8 @@ def demo(*, session: Session, settings: Settings) -> DemoReport:
                 "traffic.read",
                 "traffic.manage",
                 "registry.import",
+                "records.read",
+                "records.manage",
             }
         ),
         district_ids=None,
@@ -132,6 +137,7 @@ def demo(*, session: Session, settings: Settings) -> DemoReport:
     logins = _demo_users(session=session, specs=data["users"])
     added += [f"user {login.username}" for login in logins]
     added += _demo_control_room(session=session, actor=actor, units=data["units"], calls=data["incidents"])
+    added += _demo_records(session=session, actor=actor, data=data["records"])
     return DemoReport(
         DEMO_ADMIN,
         password,
@@ -344,6 +350,71 @@ def _demo_registry(*, session: Session, actor: Principal, rows: list[dict[str, s
     if report.errors:  # demo.toml is ours: a bad row is a bug, said plainly
         raise ValueError(f"demo.toml's registry rows are refused: {report.results}")
     return [f"registry rows for {', '.join(row['plate'] for row in missing)}"]
+
+
+def _demo_records(*, session: Session, actor: Principal, data: dict[str, Any]) -> list[str]:
+    """The demo's criminal records (persons, their vehicles, an FIR, a warrant, a link), once: a run that
+    finds the first person's CNIC held adds nothing."""
+    specs = data["persons"]
+    first = PersonNew.model_validate({k: v for k, v in specs[0].items() if k != "key"})
+    if session.scalar(select(Person.id).where(Person.cnic == first.cnic)) is not None:
+        return []
+    peshawar = org.district_by_code(session=session, code="PSW")
+    if peshawar is None:
+        return []
+    people = {
+        spec["key"]: records.create_person(
+            session=session,
+            principal=actor,
+            data=PersonNew.model_validate(
+                {**{k: v for k, v in spec.items() if k != "key"}, "district_id": peshawar.id}
+            ),
+        ).id
+        for spec in specs
+    }
+    for spec in data["vehicles"]:
+        fields = {k: v for k, v in spec.items() if k != "owner"}
+        vehicle = VehicleNew.model_validate(
+            {**fields, "district_id": peshawar.id, "owner_id": people[spec["owner"]]}
+        )
+        records.create_vehicle(session=session, principal=actor, data=vehicle)
+    stations = {
+        s.name: s.id for s in org.list_stations(session=session, actor=actor, district_id=peshawar.id)
+    }
+    for spec in data["firs"]:
+        fir = records.add_fir(
+            session=session,
+            principal=actor,
+            data=FirIn.model_validate(
+                {
+                    **{k: v for k, v in spec.items() if k not in ("station", "status", "parties")},
+                    "police_station_id": stations[spec["station"]],
+                }
+            ),
+        )
+        for key, role in spec["parties"]:
+            records.add_party(
+                session=session, principal=actor, fir_id=fir.id, person_id=people[key], role=PartyRole(role)
+            )
+        records.set_fir_status(
+            session=session, principal=actor, fir_id=fir.id, status=FirStatus(spec["status"])
+        )
+    for spec in data["warrants"]:
+        fields = {k: v for k, v in spec.items() if k != "person"}
+        records.add_warrant(
+            session=session,
+            principal=actor,
+            person_id=people[spec["person"]],
+            data=WarrantIn.model_validate(fields),
+        )
+    for spec in data["links"]:
+        records.add_link(
+            session=session,
+            principal=actor,
+            person_id=people[spec["a"]],
+            data=LinkIn(other_id=people[spec["b"]], kind=LinkKind(spec["kind"]), note=spec["note"]),
+        )
+    return [f"records of {', '.join(s['name'] for s in specs)}"]
 
 
 def _demo_users(*, session: Session, specs: list[dict[str, Any]]) -> list[DemoLogin]:

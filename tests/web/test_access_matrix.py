@@ -1242,6 +1242,168 @@ CASES = [
             },
         ),
     ),
+    # --- criminal records (persons, vehicles, FIRs, warrants, break-glass reviews) ---
+    Case("GET", "/api/v1/records/sections", "records.read", lambda w: ("/api/v1/records/sections", None)),
+    Case("GET", "/api/v1/records/persons", "records.read", lambda w: ("/api/v1/records/persons?q=M", None)),
+    Case(
+        "POST",
+        "/api/v1/records/persons",
+        "records.manage",
+        lambda w: ("/api/v1/records/persons", {"name": "Matrix Person", "district_id": str(w.a.id)}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/persons/{person_id}",
+        "records.read",
+        lambda w: (f"/api/v1/records/persons/{uuid.uuid4()}?purpose=matrix", None),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/records/persons/{person_id}",
+        "records.manage",
+        lambda w: (f"/api/v1/records/persons/{uuid.uuid4()}", {"name": "Matrix Person"}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/persons/{person_id}/reads",
+        "audit.read",
+        lambda w: (f"/api/v1/records/persons/{uuid.uuid4()}/reads", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/persons/{person_id}/photos",
+        "records.manage",
+        lambda w: (f"/api/v1/records/persons/{uuid.uuid4()}/photos", {"data_base64": "aGk="}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/photos/{photo_id}",
+        "records.read",
+        lambda w: (f"/api/v1/records/photos/{uuid.uuid4()}", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/persons/{person_id}/warrants",
+        "records.manage",
+        lambda w: (
+            f"/api/v1/records/persons/{uuid.uuid4()}/warrants",
+            {"court": "Matrix Court", "issued_on": "2026-01-01"},
+        ),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/warrants/{warrant_id}/execute",
+        "records.manage",
+        lambda w: (f"/api/v1/records/warrants/{uuid.uuid4()}/execute", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/persons/{person_id}/missing",
+        "records.manage",
+        lambda w: (
+            f"/api/v1/records/persons/{uuid.uuid4()}/missing",
+            {"last_seen_at": "2026-01-01T10:00:00Z"},
+        ),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/missing/{report_id}/found",
+        "records.manage",
+        lambda w: (f"/api/v1/records/missing/{uuid.uuid4()}/found", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/persons/{person_id}/links",
+        "records.manage",
+        lambda w: (
+            f"/api/v1/records/persons/{uuid.uuid4()}/links",
+            {"other_id": str(uuid.uuid4()), "kind": "associate"},
+        ),
+    ),
+    Case("GET", "/api/v1/records/vehicles", "records.read", lambda w: ("/api/v1/records/vehicles", None)),
+    Case(
+        "POST",
+        "/api/v1/records/vehicles",
+        "records.manage",
+        lambda w: ("/api/v1/records/vehicles", {"registration": "MTX-123", "district_id": str(w.a.id)}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/vehicles/{vehicle_id}",
+        "records.read",
+        lambda w: (f"/api/v1/records/vehicles/{uuid.uuid4()}", None),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/records/vehicles/{vehicle_id}",
+        "records.manage",
+        lambda w: (f"/api/v1/records/vehicles/{uuid.uuid4()}", {"registration": "MTX-123"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/vehicles/{vehicle_id}/stolen",
+        "records.manage",
+        lambda w: (f"/api/v1/records/vehicles/{uuid.uuid4()}/stolen", {"stolen_at": "2026-01-01T10:00:00Z"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/stolen/{report_id}/recover",
+        "records.manage",
+        lambda w: (f"/api/v1/records/stolen/{uuid.uuid4()}/recover", None),
+    ),
+    Case("GET", "/api/v1/records/firs", "records.read", lambda w: ("/api/v1/records/firs", None)),
+    Case(
+        "POST",
+        "/api/v1/records/firs",
+        "records.manage",
+        lambda w: (
+            "/api/v1/records/firs",
+            {
+                "police_station_id": str(w.station_b.id),
+                "registered_on": "2026-01-01",
+                "sections": ["PPC 379"],
+            },
+        ),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/firs/{fir_id}",
+        "records.read",
+        lambda w: (f"/api/v1/records/firs/{uuid.uuid4()}", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/firs/{fir_id}/status",
+        "records.manage",
+        lambda w: (f"/api/v1/records/firs/{uuid.uuid4()}/status", {"status": "under_investigation"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/firs/{fir_id}/parties",
+        "records.manage",
+        lambda w: (
+            f"/api/v1/records/firs/{uuid.uuid4()}/parties",
+            {"person_id": str(uuid.uuid4()), "role": "accused"},
+        ),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/linked",
+        "records.read",
+        lambda w: ("/api/v1/records/linked?plate=MTX123", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/break-glass",
+        "records.review",
+        lambda w: ("/api/v1/records/break-glass", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/records/break-glass/{glass_id}/review",
+        "records.review",
+        lambda w: (f"/api/v1/records/break-glass/{uuid.uuid4()}/review", {"verdict": "justified"}),
+    ),
 ]
 
 # Routes that belong to logging in itself, not to a role.

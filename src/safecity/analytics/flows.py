@@ -43,6 +43,7 @@ from safecity.core.bus import Bus, BusError
 from safecity.events import service as events
 from safecity.events.alerts import service as alerts
 from safecity.events.schemas import EventIn, EventOut
+from safecity.records import flows as records
 from safecity.traffic import flows as traffic
 from safecity.traffic.speeds import SpeedBook
 from safecity.video.ingest import IngestSupervisor
@@ -387,6 +388,7 @@ def store_sighting(
     )
     with session_factory() as session:
         row = plates.record(session=session, sighting=sighting)
+        records.attach_plate_sighting(session=session, sighting=row)  # the records' vehicles seen
         out = SightingOut.model_validate(row)
         session.commit()
     return out

@@ -41,6 +41,14 @@ CATALOGUE: tuple[Permission, ...] = (
     Permission("records.manage", "Change criminal records", sensitive=True),
     Permission("records.import", "Import persons and vehicles in bulk (CSV, SQL sources)", sensitive=True),
     Permission("records.merge", "Merge duplicate persons of the records, and undo merges", sensitive=True),
+    Permission(
+        "records.sensitive",
+        "Read records of juveniles, victims and informants (with records.read)",
+        sensitive=True,
+    ),
+    Permission(
+        "records.review", "Review break-glass reads of records beyond one's districts", sensitive=True
+    ),
     Permission("faces.search", "Search by face and see face matches", sensitive=True),
     Permission("plates.read", "Search plate reads and vehicle journeys, see hotlist hits", sensitive=True),
     Permission("hotlists.manage", "Keep hotlists of stolen and wanted vehicles", sensitive=True),

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from safecity import __version__
 from safecity.auth.principal import Principal
-from safecity.core.errors import PermissionDenied, SafecityError
+from safecity.core.errors import InvalidInput, PermissionDenied, SafecityError
 from safecity.web import i18n
 from safecity.web.deps import CurrentLogin, CurrentPrincipal, get_services, record_denial
 from safecity.web.i18n import N_
@@ -63,6 +63,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Log a call", "/incidents/new", "incidents.manage", RESPONSE),
     NavItem("Units", "/units", "incidents.read", RESPONSE),
     NavItem("Response times", "/kpis", "kpis.read", RESPONSE),
+    NavItem("Records", "/records", "records.read", RESPONSE),
+    NavItem("Break-glass reviews", "/records/break-glass", "records.review", RESPONSE),
     NavItem("Video wall", "/wall", "video.live", VIDEO),
     NavItem("Traffic", "/traffic", "traffic.read", TRAFFIC),
     NavItem("Review violations", "/traffic/review", "challans.review", TRAFFIC),
@@ -131,6 +133,17 @@ def local_time(value: dt.datetime | None, zone: ZoneInfo) -> str:
     if value is None:
         return "—"
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def typed_moment(value: str, page: Page, name: str) -> dt.datetime | None:
+    """A time the user typed (datetime-local, in their zone) as an aware datetime; empty means none."""
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"'{name}' is not a date and time", field=name) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=page.timezone)
 
 
 def render(page: Page, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -46,6 +46,8 @@ from safecity.incidents.sharing import views as sharing_views
 from safecity.org import pages as org_pages
 from safecity.org import service as org
 from safecity.org import views as org_views
+from safecity.records import pages as records_pages
+from safecity.records import views as records_views
 from safecity.records.quality import pages as records_quality_pages
 from safecity.records.quality import views as records_quality_views
 from safecity.traffic import pages as traffic_pages
@@ -160,6 +162,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     rescue_views,  # Rescue 1122's webhook: public, signed
     connectors_views,
     connectors_pages,
+    records_views,
+    records_pages,
     reviews_views,
     reviews_pages,
     payments_views,

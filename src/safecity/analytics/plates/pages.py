@@ -31,7 +31,7 @@ from safecity.cameras import service as cameras
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, SafecityError
 from safecity.web.deps import Db
-from safecity.web.pages import CurrentPage, Page, refuse, render
+from safecity.web.pages import CurrentPage, Page, refuse, render, typed_moment
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,17 +43,6 @@ SEARCH_MODES: dict[str, str] = {
     "fuzzy": "Fuzzy (one misread)",
 }
 Text = Annotated[str, Query(max_length=200)]
-
-
-def _moment(value: str, page: Page, name: str) -> dt.datetime | None:
-    """A time the user typed (datetime-local, in their zone) as an aware datetime; empty means none."""
-    if not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"'{name}' is not a date and time") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=page.timezone)
 
 
 def _camera(value: str) -> uuid.UUID | None:
@@ -114,8 +103,8 @@ def search_page(
                 q=q,
                 mode=mode,
                 camera_ids=(camera_id,) if camera_id else (),
-                since=_moment(since, page, "from"),
-                until=_moment(until, page, "until"),
+                since=typed_moment(since, page, "from"),
+                until=typed_moment(until, page, "until"),
             )
             result = plates.search(
                 session=db,
@@ -197,7 +186,7 @@ def journey_page(
     error = None
     if go:
         try:
-            since_at, until_at = _moment(since, page, "from"), _moment(until, page, "until")
+            since_at, until_at = typed_moment(since, page, "from"), typed_moment(until, page, "until")
             if since_at is None or until_at is None:
                 raise InvalidInput("give the period: from and until")
             result = plates.journey(
