@@ -1276,6 +1276,12 @@ CASES = [
         lambda w: (f"/api/v1/records/persons/{uuid.uuid4()}/photos", {"data_base64": "aGk="}),
     ),
     Case(
+        "POST",
+        "/api/v1/records/persons/{person_id}/identity",
+        "records.manage",
+        lambda w: (f"/api/v1/records/persons/{uuid.uuid4()}/identity?purpose=matrix+check", None),
+    ),
+    Case(
         "GET",
         "/api/v1/records/photos/{photo_id}",
         "records.read",

@@ -310,6 +310,26 @@ def photo_submit(
     )
 
 
+@router.post("/records/persons/{person_id}/identity")
+def identity_submit(
+    page: CurrentPage, db: Db, person_id: uuid.UUID, purpose: Annotated[str, Form(max_length=400)] = ""
+) -> Response:
+    # On success the page reloads: the service's values show with their source, differences side by side.
+    return htmx_action(
+        db,
+        lambda: service.verify_identity(
+            session=db,
+            principal=page.principal,
+            person_id=person_id,
+            identity=get_services(page.request).identity,
+            purpose=purpose,
+            photos_dir=_media(page),
+        ),
+        person_url(person_id, purpose),
+        audit_refusal=page,
+    )
+
+
 @router.get("/records/photos/{photo_id}")
 def photo_file(page: CurrentPage, db: Db, photo_id: uuid.UUID) -> Response:
     data, media_type = service.photo_bytes(

@@ -365,6 +365,23 @@ class SightingOut(OutModel):
     longitude: float | None
 
 
+class PrisonEventOut(OutModel):
+    """What a prison reported of the person's CNIC."""
+
+    event: str  # released, escaped, transferred
+    prison: str
+    at: dt.datetime
+    source: str
+
+
+class CtListingOut(OutModel):
+    """The person's entry on the counter-terrorism schedule (current when not delisted)."""
+
+    listed_on: dt.date
+    delisted_on: dt.date | None
+    source: str
+
+
 class PersonRecordOut(OutModel):
     """Everything a person's record shows, each field with its sources."""
 
@@ -377,6 +394,8 @@ class PersonRecordOut(OutModel):
     missing: list[MissingOut]
     sightings: list[SightingOut]
     break_glass_id: uuid.UUID | None
+    prison_events: list[PrisonEventOut]
+    ct_listing: CtListingOut | None
 
 
 class BreakGlassOut(OutModel):

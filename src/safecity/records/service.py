@@ -26,6 +26,12 @@ from safecity.analytics.plates.service import require_purpose
 from safecity.audit import service as audit
 from safecity.audit.models import AuditEntry
 from safecity.auth.principal import Principal
+from safecity.connectors.base import ConnectorBadResponse
+from safecity.connectors.ctlist import service as ctlist
+from safecity.connectors.ctlist.models import Listing
+from safecity.connectors.identity.services import IdentityService
+from safecity.connectors.prisons import service as prisons
+from safecity.connectors.prisons.models import PrisonEvent
 from safecity.connectors.vehicles.schemas import plate_key
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -58,6 +64,7 @@ from safecity.records.models import (
 )
 from safecity.records.schemas import (
     MAX_PHOTO_BYTES,
+    CtListingOut,
     FirIn,
     FirOut,
     FirRoleOut,
@@ -69,6 +76,7 @@ from safecity.records.schemas import (
     PersonNew,
     PersonOut,
     PersonRecordOut,
+    PrisonEventOut,
     SightingOut,
     SourcedOut,
     StolenIn,
@@ -443,6 +451,8 @@ class PersonRecord:
     sightings: list[Sighting]
     break_glass: BreakGlass | None
     sources: dict[str, list[Fact]]  # field -> its facts, current first
+    prison_events: list[PrisonEvent]  # what the prisons said of this CNIC (released, escaped …)
+    ct_listing: Listing | None  # the counter-terrorism schedule's entry of this CNIC, current or past
 
 
 def read_person(
@@ -591,6 +601,8 @@ def _assemble(
         sightings=sightings,
         break_glass=glass,
         sources=sources,
+        prison_events=prisons.events_for(session=session, cnic=person.cnic) if person.cnic else [],
+        ct_listing=ctlist.listing_for(session=session, cnic=person.cnic) if person.cnic else None,
     )
 
 
@@ -622,6 +634,20 @@ def add_photo(
     principal.require(MANAGE)
     person = get_person(session=session, principal=principal, person_id=person_id)
     _writable(principal, person.district_id)
+    photo = _store_photo(session, person, data, photos_dir, own(principal.username))
+    _audit(
+        session,
+        principal,
+        "records.photo.add",
+        "record_person",
+        person.id,
+        person.district_id,
+        {"sha256": photo.sha256},
+    )
+    return photo
+
+
+def _store_photo(session: Session, person: Person, data: bytes, photos_dir: Path, source: str) -> PersonPhoto:
     checked = check_attachment(data, max_bytes=MAX_PHOTO_BYTES)
     if not checked.mime.startswith("image/"):
         raise InvalidInput(
@@ -634,7 +660,6 @@ def add_photo(
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(checked.data)
-    source = own(principal.username)
     photo = PersonPhoto(
         id=uuid.uuid4(), person_id=person.id, path=relative, sha256=checked.sha256, source=source
     )
@@ -643,16 +668,85 @@ def add_photo(
         Fact(entity="person", entity_id=person.id, field="photo", value=checked.sha256, source=source)
     )
     session.flush()
+    return photo
+
+
+_RELATION = {("father", "f"): "d/o", ("father", "m"): "s/o", ("husband", "f"): "w/o"}
+
+
+def verify_identity(
+    *,
+    session: Session,
+    principal: Principal,
+    person_id: uuid.UUID,
+    identity: IdentityService | None,
+    purpose: str,
+    photos_dir: Path,
+) -> tuple[list[str], list[str]]:
+    """Ask the identity service (NADRA-like) about a person's CNIC and keep what it says as its facts.
+
+    Nothing entered by hand is overwritten: a differing value from the service is kept beside it, as a
+    conflict for someone to resolve. Returns the fields the answer filled in or changed, and those where it
+    differs from a hand-entered value. Audited with the purpose ("records.identity").
+
+    Raises:
+        InvalidInput: no purpose, no CNIC on the record, or no identity service configured.
+        NotFound: the service knows no one with this CNIC.
+        ConnectorError: the service timed out, is unavailable or answered garbage (nothing is stored).
+    """
+    principal.require(MANAGE)
+    stated = require_purpose(purpose)
+    person = get_person(session=session, principal=principal, person_id=person_id)
+    _writable(principal, person.district_id)
+    if identity is None:
+        raise InvalidInput(
+            "no identity service is configured (Administration → Connectors)", code="no_identity"
+        )
+    if not person.cnic:
+        raise InvalidInput("the record has no CNIC to verify", code="no_cnic")
+    found = identity.verify(cnic=person.cnic)
+    if found is None:
+        raise NotFound(
+            f"{identity.name} knows no one with CNIC {format_cnic(person.cnic)}", code="identity_not_found"
+        )
+    gender = {"male": "m", "female": "f", "transgender": "x"}.get(found.gender.lower(), "")
+    try:
+        said = PersonIn(
+            name=found.name_en,
+            name_ur=found.name_ur,
+            father_name=found.guardian_name,
+            relation=_RELATION.get((found.guardian_relation, gender), "s/o"),
+            gender=gender,
+            date_of_birth=found.date_of_birth,
+            addresses=found.addresses,
+        )
+    except ValidationError as exc:
+        raise ConnectorBadResponse(f"{identity.name} answered a record that does not hold together") from exc
+    source = f"connector:{identity.name}"[:64]
+    fields = {"name", "name_ur", "father_name", "gender", "date_of_birth"}
+    if found.guardian_relation:
+        fields.add("relation")
+    values = {f: v for f, v in said.model_dump(include=fields).items() if v not in (None, "")}
+    changed = set_fields(
+        session=session, entity="person", row=person, values=values, source=source, overwrite=False
+    )
+    differ = [f for f, v in values.items() if _json(getattr(person, f)) != _json(v)]
+    add_details(session=session, person=person, data=said, source=source)
+    known = set(session.scalars(select(PersonPhoto.sha256).where(PersonPhoto.person_id == person.id)))
+    if found.photo is not None and hashlib.sha256(found.photo).hexdigest() not in known:
+        _store_photo(session, person, found.photo, photos_dir, source)
+        changed.append("photo")
     _audit(
         session,
         principal,
-        "records.photo.add",
+        "records.identity",
         "record_person",
         person.id,
         person.district_id,
-        {"sha256": checked.sha256},
+        {"connector": identity.name, "changed": changed, "differ": differ},
+        purpose=stated,
     )
-    return photo
+    return changed, differ
 
 
 def photo_bytes(
@@ -1386,4 +1480,6 @@ def record_out(record: PersonRecord) -> PersonRecordOut:
         missing=[MissingOut.model_validate(m) for m in record.missing],
         sightings=[SightingOut.model_validate(x) for x in record.sightings],
         break_glass_id=record.break_glass.id if record.break_glass else None,
+        prison_events=[PrisonEventOut.model_validate(e) for e in record.prison_events],
+        ct_listing=CtListingOut.model_validate(record.ct_listing) if record.ct_listing else None,
     )

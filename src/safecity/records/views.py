@@ -129,6 +129,25 @@ def add_photo(
     return {"id": str(row.id), "sha256": row.sha256}
 
 
+@router.post("/persons/{person_id}/identity")
+def verify_identity(
+    request: Request, principal: CurrentPrincipal, db: Db, person_id: uuid.UUID, purpose: Purpose = ""
+) -> dict[str, list[str]]:
+    """Verify the person's CNIC with the identity service; its answer is kept as its facts (audited).
+
+    A hand-entered value is never overwritten: where the service differs, both are kept (a conflict).
+    """
+    changed, differ = service.verify_identity(
+        session=db,
+        principal=principal,
+        person_id=person_id,
+        identity=get_services(request).identity,
+        purpose=purpose,
+        photos_dir=_media(request),
+    )
+    return {"changed": changed, "differ": differ}
+
+
 @router.get("/photos/{photo_id}", response_class=Response)
 def photo(request: Request, principal: CurrentPrincipal, db: Db, photo_id: uuid.UUID) -> Response:
     """A person's photo, checked against its SHA-256."""
