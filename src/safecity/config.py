@@ -263,6 +263,8 @@ class ClusterSettings(Section):
     stop_margin_s: float = Field(default=2.0, gt=0.0, le=60.0)
     # Refuse cameras when this worker's clock and the NATS server's differ by more (timestamps would lie).
     max_clock_skew_s: float = Field(default=2.0, gt=0.0, le=3600.0)
+    # Names the KV buckets (<prefix>_workers, <prefix>_leases): stacks sharing one NATS use their own.
+    kv_prefix: str = Field(default="safecity", pattern=r"^[A-Za-z0-9_-]{1,40}$")
 
     @model_validator(mode="after")
     def _renewals_fit_in_a_lease(self) -> ClusterSettings:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from safecity.analytics.flows import AnalyticsRuntime
 from safecity.analytics.replay import ReplayJobs
 from safecity.audit.chain import AuditChain
+from safecity.cluster.leases import create_assignment
 from safecity.config import DispatchSettings, RegistrySettings, Settings
 from safecity.connectors.vehicles.registries import VehicleRegistry, build_registry
 from safecity.core.bus import Bus, create_bus
@@ -52,7 +53,9 @@ def build_services(settings: Settings, *, session_factory: sessionmaker[Session]
             engine, info=AuditChain.from_settings(settings).session_info()
         )
     bus = create_bus(settings.bus_url.get_secret_value())
-    video = VideoRuntime(settings, session_factory, bus) if settings.video.run_in_web else None
+    # On the NATS bus a web process that runs cameras takes its share through leases like any worker.
+    assignment = create_assignment(settings.bus_url.get_secret_value(), settings.cluster)
+    video = VideoRuntime(settings, session_factory, bus, assignment) if settings.video.run_in_web else None
     return Services(
         settings=settings,
         session_factory=session_factory,

@@ -47,8 +47,6 @@ from safecity.core.db import utcnow
 
 logger = logging.getLogger(__name__)
 
-WORKERS_BUCKET = "safecity_workers"
-LEASES_BUCKET = "safecity_leases"
 GUARD_S = 0.2  # how often held leases are checked against their safe end
 PROBLEMS_KEPT = 20
 SNAPSHOT_IDLE_S = 5.0
@@ -315,14 +313,20 @@ async def _bucket(nc: NATS, name: str, ttl: float) -> KeyValue:
     return kv
 
 
-async def read_view(url: str) -> ClusterView:
+def buckets(cfg: ClusterSettings) -> tuple[str, str]:
+    """The KV buckets of the workers' heartbeats and of the camera leases."""
+    return f"{cfg.kv_prefix}_workers", f"{cfg.kv_prefix}_leases"
+
+
+async def read_view(url: str, cfg: ClusterSettings) -> ClusterView:
     """The workers and leases as JetStream holds them (for a process that runs no cameras, e.g. the web)."""
     nc = NATS()
     await nc.connect(url, name="safecity-cluster-view", max_reconnect_attempts=0, connect_timeout=5)
     try:
         js = nc.jetstream(timeout=5.0)
         try:
-            workers_kv, leases_kv = await js.key_value(WORKERS_BUCKET), await js.key_value(LEASES_BUCKET)
+            workers, leases = buckets(cfg)
+            workers_kv, leases_kv = await js.key_value(workers), await js.key_value(leases)
         except nats.js.errors.BucketNotFoundError:
             return ClusterView("jetstream", (), ())  # no worker ever joined
         return await _view(workers_kv, leases_kv)
@@ -382,8 +386,9 @@ class JetStreamAssignment(Assignment):
         )
         self._nc = nc
         try:
-            self._workers = await _bucket(nc, WORKERS_BUCKET, self._cfg.lease_s)
-            self._leases = await _bucket(nc, LEASES_BUCKET, self._cfg.lease_s)
+            workers, leases = buckets(self._cfg)
+            self._workers = await _bucket(nc, workers, self._cfg.lease_s)
+            self._leases = await _bucket(nc, leases, self._cfg.lease_s)
             await self._register()
         except BaseException:
             await self.disconnect()
