@@ -259,10 +259,11 @@ async def _snapshot(kv: KeyValue) -> dict[str, KeyValue.Entry]:
     watcher = await kv.watchall(ignore_deletes=True, inactive_threshold=SNAPSHOT_IDLE_S)
     found: dict[str, KeyValue.Entry] = {}
     try:
-        async for entry in watcher:
-            if entry is None:  # the end of what was there
-                break
-            found[entry.key] = entry
+        async with asyncio.timeout(SNAPSHOT_IDLE_S):  # the watcher itself would wait forever
+            async for entry in watcher:
+                if entry is None:  # the end of what was there
+                    break
+                found[entry.key] = entry
     finally:
         await watcher.stop()  # type: ignore[no-untyped-call]
     return found
@@ -360,6 +361,7 @@ class JetStreamAssignment(Assignment):
         self._heartbeat_rev = 0
         self._lock = asyncio.Lock()  # one change of the running cameras at a time
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         self.clock_skew_s: float | None = None
         self.problems: deque[str] = deque(maxlen=PROBLEMS_KEPT)
 
@@ -433,6 +435,7 @@ class JetStreamAssignment(Assignment):
 
     async def stop(self) -> None:
         """Stop the loops and this process's cameras, then give their leases and the heartbeat back."""
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -460,7 +463,8 @@ class JetStreamAssignment(Assignment):
     # --- the loops -------------------------------------------------------------------------------
 
     async def _ticks(self) -> None:
-        while True:
+        # Ends on the flag too: nats-py can turn a cancelled request into a timeout, swallowing the cancel.
+        while not self._stopping:
             try:
                 await self.tick()
             except WorkerIdInUse as exc:
@@ -474,7 +478,7 @@ class JetStreamAssignment(Assignment):
 
     async def _guard(self) -> None:
         """Stop each camera whose lease could expire soon by this process's clock: it could not renew."""
-        while True:
+        while not self._stopping:
             end = time.monotonic() - self._cfg.lease_s + self._cfg.stop_margin_s
             late = [c for c, held in self._owned.items() if held.renewed_at <= end]
             if late:
