@@ -7,11 +7,12 @@ VideoRuntime starts and stops its cameras when the assignment calls it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import nats
@@ -91,7 +92,7 @@ async def cluster() -> AsyncIterator[Cluster]:
 def no_overlap(runners: list[Runner]) -> bool:
     """No camera ran in two runners at once."""
     spans = sorted((s for r in runners for s in r.spans), key=lambda s: (s[0], s[1]))
-    for (camera, _, end), (next_camera, next_start, _) in zip(spans, spans[1:], strict=False):
+    for (camera, _, end), (next_camera, next_start, _) in itertools.pairwise(spans):
         if camera == next_camera and (end is None or end > next_start):
             return False
     return True
