@@ -664,8 +664,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+async def current_view(bus_url: str, cfg: ClusterSettings, local: Assignment | None) -> ClusterView | None:
+    """The cluster as JetStream holds it (NATS bus), else this process's own assignment (None: it runs no
+    cameras)."""
+    if _on_nats(bus_url):
+        return await read_view(bus_url, cfg)
+    return None if local is None else await local.view()
+
+
+def _on_nats(bus_url: str) -> bool:
+    return bus_url.startswith(("nats://", "tls://"))
+
+
 def create_assignment(bus_url: str, cfg: ClusterSettings, *, worker_id: str | None = None) -> Assignment:
     """Leases through JetStream on the NATS bus; on the memory bus, one process runs every camera."""
-    if bus_url.startswith(("nats://", "tls://")):
+    if _on_nats(bus_url):
         return JetStreamAssignment(bus_url, cfg, worker_id=worker_id)
     return LocalAssignment(worker_id or cfg.worker_id, cfg.capacity)

@@ -80,6 +80,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Users", "/admin/users", "users.read", ADMIN),
     NavItem("Roles", "/admin/roles", "users.read", ADMIN),
     NavItem("Audit log", "/audit", "audit.read", ADMIN),
+    NavItem("Workers", "/admin/workers", "cluster.read", ADMIN),
     NavItem("My account", "/account", None),
     NavItem("Playback", "/playback", "video.playback", VIDEO),
 )

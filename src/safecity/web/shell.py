@@ -24,6 +24,8 @@ from safecity.auth import views as auth_views
 from safecity.cameras import pages as cameras_pages
 from safecity.cameras import views as cameras_views
 from safecity.cameras.onvif import views as onvif_views
+from safecity.cluster import pages as cluster_pages
+from safecity.cluster import views as cluster_views
 from safecity.connectors.vehicles import pages as registry_pages
 from safecity.connectors.vehicles import views as registry_views
 from safecity.core.db import ping
@@ -152,6 +154,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     payments_pages,
     appeals_views,
     appeals_pages,
+    cluster_views,
+    cluster_pages,
     portal_pages,  # the citizen portal: public, no account
     i18n,  # the Urdu fonts (public)
 )
