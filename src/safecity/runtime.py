@@ -90,7 +90,7 @@ def violations_for(
     """
     if video is None:
         return None
-    return ViolationsRuntime(settings, session_factory, bus, video.supervisor)
+    return ViolationsRuntime(settings, session_factory, bus, video.supervisor, video.assignment.owned)
 
 
 def _notifier(cfg: DispatchSettings) -> Notifier | None:
