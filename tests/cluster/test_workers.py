@@ -6,12 +6,14 @@ workers at once beyond the lease.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import signal
 import subprocess
 import sys
 import uuid
+from asyncio.subprocess import PIPE
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -170,6 +172,16 @@ async def test_three_workers_share_the_cameras_and_take_over_from_a_killed_one(
         await wait_until_async(
             lambda: recording_since(spread_at) == camera_ids, within=60, message=workers.logs()
         )
+
+        # A second process with a live worker's id is refused, saying why; the cluster is untouched.
+        command = [str(Path(sys.executable).with_name("safecity")), "worker", "--metrics-port", "0"]
+        twin = await asyncio.create_subprocess_exec(
+            *command, "--worker-id", "w1", env=workers.env, stdout=PIPE, stderr=PIPE
+        )
+        out, said = await asyncio.wait_for(twin.communicate(), 120)
+        assert twin.returncode == 2, out + said
+        assert "worker id 'w1' is live on host" in " ".join(said.decode().split()), said
+        assert await spread()
 
         # Kill one worker outright: its leases are left to expire.
         view = await workers.view()

@@ -67,15 +67,17 @@ class VideoRuntime:
         self.assignment.bind(self._run_owned)
 
     async def start(self) -> None:
-        """Reconcile the recording index with the disk, join the assignment (a worker id in use elsewhere
-        refuses the start: `WorkerIdInUse`), then start this process's cameras and the housekeeping loops.
+        """Join the assignment (a worker id in use elsewhere refuses the start: `WorkerIdInUse`), reconcile
+        the recording index with the disk, then start this process's cameras and the housekeeping loops.
+
+        The assignment takes no camera before the first refresh tells it which cameras there are.
         """
         self._loop = asyncio.get_running_loop()
+        await self.assignment.start()
         self.settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         report = await asyncio.to_thread(self._reconcile)
         logger.info("recordings reconciled: %s", report)
         self.supervisor.start()
-        await self.assignment.start()
         await self.refresh()
         self._tasks = [
             asyncio.create_task(self._every(REFRESH_S, self.refresh), name="cameras-refresh"),
