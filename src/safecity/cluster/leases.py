@@ -474,6 +474,8 @@ class JetStreamAssignment(Assignment):
                 return
             except (nats.errors.Error, TimeoutError) as exc:  # the guard stops cameras whose lease runs out
                 logger.warning("worker %s: NATS: %r", self.worker_id, exc)
+            except Exception:  # a bug or bad data must not end the renewals: the next round tries again
+                logger.exception("worker %s: lease round failed", self.worker_id)
             await asyncio.sleep(self._cfg.renew_s)
 
     async def _guard(self) -> None:
@@ -528,7 +530,7 @@ class JetStreamAssignment(Assignment):
         self.clock_skew_s = (sent + received) / 2 - entry.created.timestamp()
         if not self.accepting:
             self._problem(
-                f"clock differs from the NATS server's by {self.clock_skew_s:+.1f} s (bound "
+                f"clock differs from the NATS server's by {self.clock_skew_s:+.0f} s (bound "
                 f"{self._cfg.max_clock_skew_s:g} s): this worker takes no cameras"
             )
 
@@ -553,12 +555,13 @@ class JetStreamAssignment(Assignment):
         ).encode()
 
     async def _renew(self) -> None:
-        lost = [c for c in await asyncio.gather(*(self._renew_one(c) for c in list(self._owned))) if c]
-        if lost:
-            await self._drop(lost, "its lease was changed by someone else")
+        owned = list(self._owned)
+        for camera_id, why in zip(owned, await asyncio.gather(*map(self._renew_one, owned)), strict=True):
+            if why is not None:
+                await self._drop([camera_id], why)
 
-    async def _renew_one(self, camera_id: uuid.UUID) -> uuid.UUID | None:
-        """Renew one lease; the camera's id if the lease is no longer this process's."""
+    async def _renew_one(self, camera_id: uuid.UUID) -> str | None:
+        """Renew one lease; why it is no longer this process's, if it is not."""
         kv, key = self._require(self._leases), str(camera_id)
         held = self._owned.get(camera_id)
         if held is None:
@@ -570,9 +573,9 @@ class JetStreamAssignment(Assignment):
             try:
                 entry = await kv.get(key)
             except nats.js.errors.KeyNotFoundError:
-                return camera_id  # expired: another worker may hold it any moment
+                return "its lease expired before it could be renewed"  # another worker may take it now
             if _json(entry.value).get("instance") != self._instance or entry.revision is None:
-                return camera_id
+                return "its lease was changed by someone else"
             revision = entry.revision  # our own renewal whose answer was lost; renewed next round
             sent = held.renewed_at
         except (nats.errors.Error, TimeoutError):
@@ -596,7 +599,8 @@ class JetStreamAssignment(Assignment):
             await self._release(release)
         # Leases of this process that it no longer runs (dropped while NATS was away): give them back.
         for key, entry in leases.items():
-            if _json(entry.value).get("instance") == self._instance and uuid.UUID(key) not in self._owned:
+            lease = _lease(entry) if _json(entry.value).get("instance") == self._instance else None
+            if lease is not None and lease.camera_id not in self._owned:
                 with contextlib.suppress(nats.js.errors.Error):
                     await leases_kv.delete(key, last=entry.revision)
         claimed = False
