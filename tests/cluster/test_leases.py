@@ -19,7 +19,7 @@ import nats
 import pytest
 
 from conftest import MISSING, NATS_ENV, START, wait_until_async
-from safecity.cluster.leases import JetStreamAssignment, WorkerIdInUse, buckets, plan
+from safecity.cluster.leases import JetStreamAssignment, LocalAssignment, WorkerIdInUse, buckets, plan
 from safecity.config import ClusterSettings
 
 pytestmark = pytest.mark.anyio
@@ -116,6 +116,18 @@ def test_plan_is_fair_sticky_and_pinned() -> None:
     assert plan(cameras, {"a": 10, "b": 10}, {})[pinned] in {"a", "b"}
     # Capacity is a hard limit: what does not fit is left unassigned.
     assert len(plan(cameras, {"a": 5}, {})) == 5
+
+
+async def test_one_box_runs_every_camera() -> None:
+    """The memory bus: this process runs every camera (today's behaviour), and says so in its view."""
+    box = LocalAssignment("box")
+    cameras = {uuid.uuid4(): None for _ in range(3)}
+    box.set_cameras(cameras)
+    await box.start()
+    assert box.owned() is None
+    view = await box.view()
+    assert view.kind == "local" and [w.worker_id for w in view.workers] == ["box"]
+    assert set(view.workers[0].cameras) == set(cameras) == {le.camera_id for le in view.leases}
 
 
 async def test_joining_workers_take_a_fair_share(cluster: Cluster) -> None:
