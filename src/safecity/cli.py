@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -249,18 +250,34 @@ def worker(
     metrics_port: Annotated[
         int, typer.Option(help="Serve Prometheus /metrics (ingest, analytics) on this port; 0: none.")
     ] = 9464,
+    worker_id: Annotated[
+        str | None,
+        typer.Option(help="This worker's id among the workers on NATS (default: configured, else host-pid)."),
+    ] = None,
+    capacity: Annotated[
+        int | None, typer.Option(min=1, help="Cameras this worker may run at most (default: configured).")
+    ] = None,
 ) -> None:
     """Run this machine's cameras (ingest, recording, retention, health alerts, analytics, traffic
-    enforcement) without the UI."""
+    enforcement) without the UI. On the NATS bus the workers share the cameras through JetStream leases;
+    on the memory bus this worker runs every camera."""
     import asyncio
+    import signal
 
     from prometheus_client import start_http_server
 
+    from safecity.cluster.leases import WorkerIdInUse, create_assignment
     from safecity.core.bus import create_bus
     from safecity.runtime import analytics_for, violations_for
     from safecity.video.flows import VideoRuntime
 
     settings = _settings()
+    cluster = settings.cluster.model_copy(
+        update={k: v for k, v in {"worker_id": worker_id, "capacity": capacity}.items() if v is not None}
+    )
+    if worker_id is not None and not re.fullmatch(r"[-_.A-Za-z0-9]{1,100}", worker_id):
+        err.print("[red]error:[/red] --worker-id takes letters, digits, '-', '_' and '.' (at most 100)")
+        raise typer.Exit(2)
     configure_logging(settings.log.level, json_format=settings.log.json_format)
     if metrics_port:
         # Loopback unless configured otherwise, like the web server: metrics name cameras.
@@ -271,20 +288,36 @@ def worker(
         bus = create_bus(settings.bus_url.get_secret_value())
         await bus.start()
         session_factory = _session_factory(engine, settings)
-        runtime = VideoRuntime(settings, session_factory, bus)
+        assignment = create_assignment(settings.bus_url.get_secret_value(), cluster)
+        runtime = VideoRuntime(settings, session_factory, bus, assignment)
         analytics = analytics_for(settings, session_factory, bus, runtime)
         enforcement = violations_for(settings, session_factory, bus, runtime)
-        await runtime.start()
+        try:
+            await runtime.start()
+        except BaseException:
+            await bus.close()
+            engine.dispose()
+            raise
         if analytics is not None:
             await analytics.start()
         if enforcement is not None:
             await enforcement.start()
+        owned = assignment.owned()
         console.print(
-            f"safecity worker running {len(runtime.supervisor.camera_ids())} cameras, "
-            f"{len(analytics.cameras) if analytics else 0} with analytics (stop with Ctrl+C)"
+            f"safecity worker {assignment.worker_id} running "
+            + (
+                f"{len(runtime.supervisor.camera_ids())} cameras, "
+                f"{len(analytics.cameras) if analytics else 0} with analytics"
+                if owned is None
+                else "the cameras its leases give it (see /admin/workers)"
+            )
+            + " (stop with Ctrl+C)"
         )
+        # SIGTERM (systemctl stop) ends like Ctrl+C: cameras stopped and their leases handed over at once.
+        done = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, done.set)
         try:
-            await asyncio.Event().wait()
+            await done.wait()
         finally:
             if enforcement is not None:
                 await enforcement.stop()
@@ -294,8 +327,12 @@ def worker(
             await bus.close()
             engine.dispose()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    except WorkerIdInUse as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(2) from exc
 
 
 @admin_app.command("create")

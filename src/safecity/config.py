@@ -251,6 +251,28 @@ class AlertSettings(Section):
     attention_severities: list[SeverityNumber] = Field(default_factory=_attention)
 
 
+class ClusterSettings(Section):
+    """How `safecity worker` processes share the cameras through JetStream leases (NATS bus only)."""
+
+    # Unique among the live workers; letters, digits, "-", "_" and "." (a NATS KV key). Default: host-pid.
+    worker_id: str | None = Field(default=None, pattern=r"^[-_.A-Za-z0-9]{1,100}$")
+    capacity: int = Field(default=100, ge=1, le=10_000)  # cameras this worker may run at most
+    lease_s: float = Field(default=6.0, ge=2.0, le=300.0)  # a lease (and a heartbeat) not renewed expires
+    renew_s: float = Field(default=1.5, gt=0.0, le=60.0)  # how often leases and the heartbeat are renewed
+    # A worker that could not renew stops its cameras this long before its lease could expire.
+    stop_margin_s: float = Field(default=2.0, gt=0.0, le=60.0)
+    # Refuse cameras when this worker's clock and the NATS server's differ by more (timestamps would lie).
+    max_clock_skew_s: float = Field(default=2.0, gt=0.0, le=3600.0)
+    # Names the KV buckets (<prefix>_workers, <prefix>_leases): stacks sharing one NATS use their own.
+    kv_prefix: str = Field(default="safecity", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+
+    @model_validator(mode="after")
+    def _renewals_fit_in_a_lease(self) -> ClusterSettings:
+        if self.renew_s * 2 > self.lease_s - self.stop_margin_s:
+            raise ValueError("cluster: lease_s must leave room for two renewals before the stop margin")
+        return self
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = True
@@ -286,6 +308,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     log: LogSettings = LogSettings()
     alerts: AlertSettings = AlertSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     @classmethod
     def settings_customise_sources(

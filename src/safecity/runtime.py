@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from safecity.analytics.flows import AnalyticsRuntime
 from safecity.analytics.replay import ReplayJobs
 from safecity.audit.chain import AuditChain
+from safecity.cluster.leases import create_assignment
 from safecity.config import DispatchSettings, RegistrySettings, Settings
 from safecity.connectors.base import Connector
 from safecity.connectors.hub import ConnectorHub
@@ -70,7 +71,9 @@ def build_services(settings: Settings, *, session_factory: sessionmaker[Session]
             engine, info=AuditChain.from_settings(settings).session_info()
         )
     bus = create_bus(settings.bus_url.get_secret_value())
-    video = VideoRuntime(settings, session_factory, bus) if settings.video.run_in_web else None
+    # On the NATS bus a web process that runs cameras takes its share through leases like any worker.
+    assignment = create_assignment(settings.bus_url.get_secret_value(), settings.cluster)
+    video = VideoRuntime(settings, session_factory, bus, assignment) if settings.video.run_in_web else None
     return Services(
         settings=settings,
         session_factory=session_factory,
@@ -105,7 +108,7 @@ def violations_for(
     """
     if video is None:
         return None
-    return ViolationsRuntime(settings, session_factory, bus, video.supervisor)
+    return ViolationsRuntime(settings, session_factory, bus, video.supervisor, video.assignment.owned)
 
 
 def _notifier(cfg: DispatchSettings) -> Notifier | None:

@@ -226,6 +226,7 @@ CASES = [
     Case("POST", "/api/v1/sites", "org.manage", lambda w: ("/api/v1/sites", _place(w))),
     Case("GET", "/api/v1/audit", "audit.read", lambda w: ("/api/v1/audit", None)),
     Case("POST", "/api/v1/audit/verify", "audit.read", lambda w: ("/api/v1/audit/verify", {})),
+    Case("GET", "/api/v1/workers", "cluster.read", lambda w: ("/api/v1/workers", None)),
     Case("GET", "/api/v1/events", "alerts.read", lambda w: ("/api/v1/events", None)),
     Case(
         "POST",

@@ -36,6 +36,7 @@ CATALOGUE: tuple[Permission, ...] = (
     Permission("dispatch.manage", "Assign units to incidents"),
     Permission("kpis.read", "Read response-time figures"),
     Permission("metrics.read", "Scrape the Prometheus metrics (for monitoring API tokens)"),
+    Permission("cluster.read", "See the workers that run the cameras, their load and health"),
     Permission("panic.report", "Report panic-button presses and positions (mobile app tokens)"),
     Permission("records.read", "Read criminal records: persons, vehicles, FIRs, warrants", sensitive=True),
     Permission("records.manage", "Change criminal records", sensitive=True),

@@ -95,6 +95,8 @@ class Camera(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     retention_days: Mapped[int] = mapped_column(Integer, default=30)
     recording: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The worker that should run it (e.g. one near it) while that worker is alive; None: any (cluster/).
+    pinned_worker: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -17,6 +17,7 @@ from safecity.core.schemas import InModel, OutModel
 
 TAG_PATTERN = re.compile(r"^[\w][\w .:-]{0,31}$")
 MAX_TAGS = 20
+WORKER_ID = r"^[-_.A-Za-z0-9]{1,100}$"  # a worker's id as `safecity worker --worker-id` takes it
 
 
 def normalise_tags(tags: list[str]) -> list[str]:
@@ -64,6 +65,7 @@ class CameraIn(_Point, _View, _Streams):
     retention_days: int = Field(default=30, ge=1, le=3650)
     enabled: bool = True
     recording: bool = True
+    pinned_worker: str | None = Field(default=None, pattern=WORKER_ID)
 
     _tags = field_validator("tags")(normalise_tags)
 
@@ -90,6 +92,7 @@ class CameraUpdate(InModel):
     retention_days: int | None = Field(default=None, ge=1, le=3650)
     enabled: bool | None = None
     recording: bool | None = None
+    pinned_worker: str | None = Field(default=None, pattern=WORKER_ID)  # null: not pinned
 
     @field_validator("tags")
     @classmethod
@@ -140,6 +143,7 @@ class CameraOut(OutModel):
     tags: list[str]
     enabled: bool
     recording: bool
+    pinned_worker: str | None
     retention_days: int
     compliance: ComplianceReport | None
     created_at: dt.datetime
@@ -171,6 +175,7 @@ class CameraOut(OutModel):
             tags=list(camera.tags),
             enabled=camera.enabled,
             recording=camera.recording,
+            pinned_worker=camera.pinned_worker,
             retention_days=camera.retention_days,
             compliance=None
             if camera.compliance is None

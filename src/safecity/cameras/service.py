@@ -475,6 +475,7 @@ def _new_camera(
         retention_days=data.retention_days,
         enabled=data.enabled,
         recording=data.recording,
+        pinned_worker=data.pinned_worker,
     )
     set_streams(
         camera,
@@ -529,7 +530,7 @@ def create_camera(
     return camera
 
 
-_CLEARABLE = frozenset({"bearing", "field_of_view"})
+_CLEARABLE = frozenset({"bearing", "field_of_view", "pinned_worker"})
 _PLAIN_FIELDS = frozenset(
     {
         "name",
@@ -544,6 +545,7 @@ _PLAIN_FIELDS = frozenset(
         "retention_days",
         "enabled",
         "recording",
+        "pinned_worker",
     }
 )
 # What a camera owner may change on their own camera; the rest (who owns it, how it is shared, whether it
@@ -596,7 +598,7 @@ def update_camera(
     changed: list[str] = []
     for name in _PLAIN_FIELDS & given:
         value = getattr(data, name)
-        # Only bearing and field of view may be cleared with null; null elsewhere means "unchanged".
+        # Only bearing, field of view and the pin may be cleared with null; elsewhere null is "unchanged".
         if (value is not None or name in _CLEARABLE) and getattr(camera, name) != value:
             setattr(camera, name, value)
             changed.append(name)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from safecity.analytics.plates import service as plates
 from safecity.auth.principal import Principal
 from safecity.cameras import service as cameras
+from safecity.cluster.leases import Assignment, LocalAssignment
 from safecity.config import Settings
 from safecity.core.bus import Bus, BusError
 from safecity.core.db import utcnow
@@ -40,14 +41,21 @@ PLATES_RETENTION_S = 600.0  # plate sightings expire by the day: a pass every te
 
 @dataclass
 class VideoRuntime:
-    """Runs ingest and recording for every enabled, approved camera, and turns health changes into alerts."""
+    """Runs ingest and recording for the enabled, approved cameras that its assignment gives this process
+    (on one box: all of them), and turns health changes into alerts.
+
+    Analytics and traffic enforcement follow the supervisor's cameras, so they follow the assignment too.
+    """
 
     settings: Settings
     session_factory: sessionmaker[Session]
     bus: Bus
+    assignment: Assignment = field(default_factory=LocalAssignment)
     supervisor: IngestSupervisor = field(init=False)
     recording_allowed: bool = field(default=True, init=False)
     _recorded: set[uuid.UUID] = field(default_factory=set, init=False)
+    _specs: list[CameraSpec] = field(default_factory=list, init=False)  # every active camera's
+    _syncing: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
 
@@ -55,10 +63,17 @@ class VideoRuntime:
         self.supervisor = IngestSupervisor(
             self.settings.video, on_status_change=self._on_status_change, sink_factory=self._sinks
         )
+        # A camera gained or lost runs (or stops) at once, not at the next registry refresh.
+        self.assignment.bind(self._run_owned)
 
     async def start(self) -> None:
-        """Reconcile the recording index with the disk, then start every camera and the housekeeping loops."""
+        """Join the assignment (a worker id in use elsewhere refuses the start: `WorkerIdInUse`), reconcile
+        the recording index with the disk, then start this process's cameras and the housekeeping loops.
+
+        The assignment takes no camera before the first refresh tells it which cameras there are.
+        """
         self._loop = asyncio.get_running_loop()
+        await self.assignment.start()
         self.settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         report = await asyncio.to_thread(self._reconcile)
         logger.info("recordings reconciled: %s", report)
@@ -76,18 +91,26 @@ class VideoRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.assignment.stop()  # its cameras stopped before their leases are given back
         await asyncio.to_thread(self.supervisor.stop)
 
     async def refresh(self) -> None:
-        """Bring the running workers in line with the registry."""
-        specs = await asyncio.to_thread(self._load_specs)
-        await asyncio.to_thread(self.supervisor.sync, specs)
+        """Bring the running workers in line with the registry and this process's assignment."""
+        self._specs = await asyncio.to_thread(self._load_specs)
+        await self._run_owned(self.assignment.owned())
+
+    async def _run_owned(self, owned: frozenset[uuid.UUID] | None) -> None:
+        """Run the active cameras in `owned` (None: all), stopping the others; returns once they have."""
+        specs = [s for s in self._specs if owned is None or s.camera_id in owned]
+        async with self._syncing:
+            await asyncio.to_thread(self.supervisor.sync, specs)
 
     def _load_specs(self) -> list[CameraSpec]:
         box = cameras.credentials_box(self.settings)
         with self.session_factory() as session:
             active = cameras.active_cameras(session=session)
             self._recorded = {c.id for c in active if c.recording}
+            self.assignment.set_cameras({c.id: c.pinned_worker for c in active})
             return [
                 CameraSpec(
                     camera_id=c.id, url=cameras.connect_url(c, box), name=c.name, district_id=c.district_id

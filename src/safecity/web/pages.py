@@ -85,6 +85,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Audit log", "/audit", "audit.read", ADMIN),
     NavItem("Records import", "/records/quality/imports", "records.import", ADMIN),
     NavItem("Duplicate persons", "/records/quality/duplicates", "records.merge", ADMIN),
+    NavItem("Workers", "/admin/workers", "cluster.read", ADMIN),
     NavItem("My account", "/account", None),
     NavItem("Playback", "/playback", "video.playback", VIDEO),
 )

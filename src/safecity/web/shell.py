@@ -24,6 +24,8 @@ from safecity.auth import views as auth_views
 from safecity.cameras import pages as cameras_pages
 from safecity.cameras import views as cameras_views
 from safecity.cameras.onvif import views as onvif_views
+from safecity.cluster import pages as cluster_pages
+from safecity.cluster import views as cluster_views
 from safecity.connectors import pages as connectors_pages
 from safecity.connectors import views as connectors_views
 from safecity.connectors.ctlist import views as ctlist_views
@@ -170,6 +172,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     payments_pages,
     appeals_views,
     appeals_pages,
+    cluster_views,
+    cluster_pages,
     portal_pages,  # the citizen portal: public, no account
     i18n,  # the Urdu fonts (public)
 )

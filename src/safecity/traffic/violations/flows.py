@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,6 +40,10 @@ from safecity.video.ingest import FrameSlot
 logger = logging.getLogger(__name__)
 
 SUBJECT = "events.analytics.>"  # as analytics publish them (analytics.flows.subject)
+# One durable shared by every worker: JetStream hands each event to one of them, whichever camera it came
+# from. That is right here: making a violation from an event reads the database only (the recording is
+# needed later, by the camera's own worker: EvidenceAssembler.cameras), and an event whose worker died
+# before acking is redelivered to a living one, where a per-worker filter would lose it.
 DURABLE = "traffic-violations"
 RETRY_DELAY = 5.0
 MAX_BATCH = 200  # events checked in one transaction
@@ -163,6 +167,11 @@ class EvidenceAssembler:
     session_factory: sessionmaker[Session]
     failed: dict[uuid.UUID, float] = field(default_factory=dict)  # violation → when its build failed
     burst_most: int = evidence.BURST_MOST  # violations built together (1: each on its own)
+    # The cameras whose packets this process builds (None: every camera's). With many workers each builds
+    # its own cameras' packets: the recordings are its own, freshest on its disk or the shared store's
+    # cache, and no two workers decode the same footage for a packet only one of them can store
+    # (finish_evidence keeps the first). A camera that moves takes its waiting packets to its new worker.
+    cameras: Callable[[], frozenset[uuid.UUID] | None] = lambda: None
 
     def _plans(self, ids: list[uuid.UUID], now: dt.datetime) -> Iterator[violations.EvidencePlan]:
         """The packets that can be built now, read in one session as they are wanted (blocking)."""
@@ -247,6 +256,7 @@ class EvidenceAssembler:
                 session=session,
                 before=now - dt.timedelta(seconds=self.settings.challans.evidence_clip_s),
                 limit=EVIDENCE_BATCH,
+                camera_ids=self.cameras(),
             )
         ids = [i for i in ids if i not in self.failed]
         bursts = evidence.bursts(
@@ -402,6 +412,7 @@ class ViolationsRuntime:
     session_factory: sessionmaker[Session]
     bus: Bus
     slots: Slots | None = None
+    cameras: Callable[[], frozenset[uuid.UUID] | None] = lambda: None  # this process's (None: all)
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
@@ -416,7 +427,9 @@ class ViolationsRuntime:
                 stop=stop,
                 max_signal_age_s=cfg.signal_max_age_s,
             ),
-            "violations-evidence": EvidenceAssembler(self.settings, self.session_factory).run(stop=stop),
+            "violations-evidence": EvidenceAssembler(
+                self.settings, self.session_factory, cameras=self.cameras
+            ).run(stop=stop),
         }
         if cfg.signals_mqtt:
             work["signals-mqtt"] = consume_signals(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -975,14 +975,23 @@ def _record_passages(session: Session, passages: Sequence[SectionPassage]) -> li
 # --- violations: evidence --------------------------------------------------------------------------------
 
 
-def due_for_evidence(*, session: Session, before: dt.datetime, limit: int = 100) -> list[uuid.UUID]:
-    """COLLECTING violations that happened before `before` (their clip's end has passed), oldest first."""
+def due_for_evidence(
+    *,
+    session: Session,
+    before: dt.datetime,
+    limit: int = 100,
+    camera_ids: Collection[uuid.UUID] | None = None,
+) -> list[uuid.UUID]:
+    """COLLECTING violations that happened before `before` (their clip's end has passed), oldest first;
+    only those of `camera_ids` when given."""
     query = (
         select(Violation.id)
         .where(Violation.status == ViolationStatus.COLLECTING, Violation.occurred_at <= before)
         .order_by(Violation.occurred_at)
         .limit(limit)
     )
+    if camera_ids is not None:
+        query = query.where(Violation.camera_id.in_(camera_ids))
     return list(session.scalars(query))
 
 
