@@ -16,6 +16,7 @@ from safecity.incidents.panic import models as panic_models
 from safecity.incidents.sharing import models as sharing_models
 from safecity.org import models as org_models
 from safecity.records import models as records_models
+from safecity.records.search import models as records_search_models
 from safecity.traffic import models as traffic_models
 from safecity.traffic.appeals import models as appeals_models
 from safecity.traffic.challans import models as challans_models
@@ -44,6 +45,7 @@ __all__ = [
     "payments_models",
     "plates_models",
     "records_models",
+    "records_search_models",
     "registry_models",
     "reviews_models",
     "sharing_models",

@@ -41,6 +41,8 @@ from safecity.incidents.sharing import views as sharing_views
 from safecity.org import pages as org_pages
 from safecity.org import service as org
 from safecity.org import views as org_views
+from safecity.records.search import pages as records_search_pages
+from safecity.records.search import views as records_search_views
 from safecity.traffic import pages as traffic_pages
 from safecity.traffic import views as traffic_views
 from safecity.traffic.appeals import pages as appeals_pages
@@ -152,6 +154,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     payments_pages,
     appeals_views,
     appeals_pages,
+    records_search_views,
+    records_search_pages,
     portal_pages,  # the citizen portal: public, no account
     i18n,  # the Urdu fonts (public)
 )

@@ -11,6 +11,8 @@ A key is: "A" when the token starts with a vowel, the consonants, then the class
 so Ali (AlI) and Aliya (AlA) stay apart while Ali, Aly and علی meet.
 """
 
+# ruff: noqa: RUF001, RUF002 - Urdu and Arabic letters are what this module works on
+
 from __future__ import annotations
 
 import difflib
@@ -58,7 +60,19 @@ _URDU_LETTERS = {
 }
 # Arabic forms and Urdu forms of the same letter; NFKC has already turned presentation forms into these.
 _URDU_VARIANTS = str.maketrans(
-    {"ي": "ی", "ى": "ی", "ئ": "ی", "ۓ": "ے", "ك": "ک", "ه": "ہ", "ة": "ہ", "ۀ": "ہ", "أ": "ا", "إ": "ا", "آ": "ا"}
+    {
+        "ي": "ی",
+        "ى": "ی",
+        "ئ": "ی",
+        "ۓ": "ے",
+        "ك": "ک",
+        "ه": "ہ",
+        "ة": "ہ",
+        "ۀ": "ہ",
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+    }
 )
 # Diacritics (harakat, shadda, sukun), tatweel, hamza, zero-width joiners and direction marks: never part
 # of a spelling. The superscript alef of مصطفیٰ is read first (an alef). A zero-width non-joiner (U+200C)
@@ -204,5 +218,7 @@ def keys(text: str) -> list[str]:
 def similarity(query: str, name: str) -> float:
     """How alike two names are, 0 to 1: their keys' spelling first, then the letters as written."""
     by_keys = difflib.SequenceMatcher(None, " ".join(keys(query)), " ".join(keys(name))).ratio()
-    as_written = difflib.SequenceMatcher(None, " ".join(tokens(query.lower())), " ".join(tokens(name.lower())))
+    as_written = difflib.SequenceMatcher(
+        None, " ".join(tokens(query.lower())), " ".join(tokens(name.lower()))
+    )
     return 0.7 * by_keys + 0.3 * as_written.ratio()
