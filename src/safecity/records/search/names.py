@@ -206,12 +206,16 @@ def token_key(word: str) -> str:
 
 def keys(text: str) -> list[str]:
     """The distinct keys of a name's words, in order (single letters and particles give none)."""
-    found: list[str] = []
+    words: list[str] = []
     for token in tokens(text):
-        for word in _split(token):
-            key = token_key(word) if len(word) > 1 else ""
-            if len(key) > 1 and key not in found:
-                found.append(key)
+        if words and words[-1] == "abdul" and is_urdu(token):
+            token = token.removeprefix("ال")  # عبد الرحمن: the article belongs to Abdul
+        words.extend(_split(token))
+    found: list[str] = []
+    for word in words:
+        key = token_key(word) if len(word) > 1 else ""
+        if len(key) > 1 and key not in found:
+            found.append(key)
     return found
 
 
