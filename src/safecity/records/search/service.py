@@ -133,7 +133,7 @@ def detect(q: str) -> list[QueryKind]:
     compact = SEPARATORS.sub("", q).upper()
     if compact.isascii() and compact.isalnum() and re.search(r"\d", compact) and 3 <= len(compact) <= 16:
         kinds.append("plate")
-    if not re.search(r"\d", q) and names.keys(q):
+    if not kinds and names.keys(q):
         kinds.append("name")
     return kinds
 
@@ -197,7 +197,7 @@ def _by_plate(session: Session, found: _Found, q: str) -> dict[str, str]:
 
 
 def _candidates(session: Session, keys: list[str]) -> list[uuid.UUID]:
-    """Persons whose names hold the query's words: all of them first, then the rarest word's."""
+    """Persons whose names hold the query's words: those with all of them first, then the rarest word's."""
     counts = {
         key: session.scalar(
             select(func.count()).select_from(
@@ -207,11 +207,9 @@ def _candidates(session: Session, keys: list[str]) -> list[uuid.UUID]:
         or 0
         for key in keys
     }
-    rarest = sorted(keys, key=lambda k: counts[k])
-    if counts[rarest[0]] == 0:
-        return []
+    rarest = sorted((k for k in keys if counts[k]), key=lambda k: counts[k])
     found: dict[uuid.UUID, None] = {}
-    if len(keys) > 1:
+    if len(rarest) > 1 and len(rarest) == len(keys):
         first = NameKey.__table__.alias("k0")
         statement = select(first.c.person_id).where(first.c.key == rarest[0])
         for n, key in enumerate(rarest[1:], start=1):
@@ -220,8 +218,10 @@ def _candidates(session: Session, keys: list[str]) -> list[uuid.UUID]:
                 other, and_(other.c.person_id == first.c.person_id, other.c.key == key)
             )
         found.update(dict.fromkeys(session.scalars(statement.distinct().limit(CANDIDATES))))
-    if len(found) < CANDIDATES:
-        some = select(NameKey.person_id).where(NameKey.key == rarest[0]).distinct().limit(CANDIDATES)
+    for key in rarest:  # then those with some of the words, the rarer words first
+        if len(found) >= CANDIDATES:
+            break
+        some = select(NameKey.person_id).where(NameKey.key == key).distinct().limit(CANDIDATES)
         found.update(dict.fromkeys(session.scalars(some)))
     return list(islice(found, CANDIDATES))
 
