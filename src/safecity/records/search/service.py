@@ -422,6 +422,7 @@ def _check_plate(session: Session, principal: Principal, key: str) -> CheckOut:
             HotlistEntry.folded == key,
             Hotlist.enabled.is_(True),
             or_(Hotlist.expires_at.is_(None), Hotlist.expires_at > now),
+            or_(HotlistEntry.expires_at.is_(None), HotlistEntry.expires_at > now),
         )
         .distinct()
     )
