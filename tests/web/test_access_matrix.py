@@ -892,7 +892,9 @@ CASES = [
         ),
     ),
     # --- records search (one search box, an officer's quick check) ---
-    Case("GET", "/api/v1/records/search", "records.read", lambda w: ("/api/v1/records/search?q=Matrix", None)),
+    Case(
+        "GET", "/api/v1/records/search", "records.read", lambda w: ("/api/v1/records/search?q=Matrix", None)
+    ),
     Case(
         "GET",
         "/api/v1/records/check",

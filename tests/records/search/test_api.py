@@ -103,7 +103,9 @@ def test_a_cnic_check_answers_wanted_and_missing_with_the_least_data(
     )
     session.commit()
 
-    answer = mobile.get("/api/v1/records/check", params={"cnic": "35202-1234567-1", "purpose": "call 15 #881"})
+    answer = mobile.get(
+        "/api/v1/records/check", params={"cnic": "35202-1234567-1", "purpose": "call 15 #881"}
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json() == {
         "kind": "cnic",
@@ -118,9 +120,12 @@ def test_a_cnic_check_answers_wanted_and_missing_with_the_least_data(
     beyond = mobile.get("/api/v1/records/check", params={"cnic": "3520276543213", "purpose": "call 15 #882"})
     assert beyond.json() | {"record_id": None} == beyond.json()
     assert beyond.json()["found"] is True and beyond.json()["wanted"] is False
-    assert mobile.get(
-        "/api/v1/records/check", params={"cnic": "35202-1111111-1", "purpose": "call"}
-    ).json()["wanted"] is False
+    assert (
+        mobile.get("/api/v1/records/check", params={"cnic": "35202-1111111-1", "purpose": "call"}).json()[
+            "wanted"
+        ]
+        is False
+    )
     unknown = mobile.get("/api/v1/records/check", params={"cnic": "35202-9999999-9", "purpose": "call"})
     assert unknown.json()["found"] is False
     entries = checks(session)
@@ -131,7 +136,9 @@ def test_a_cnic_check_answers_wanted_and_missing_with_the_least_data(
     assert entries[0].object_id == str(wanted.id) and entries[1].object_id is None
 
 
-def test_a_plate_check_answers_stolen_and_hotlisted(session: Session, mobile: TestClient, home: District) -> None:
+def test_a_plate_check_answers_stolen_and_hotlisted(
+    session: Session, mobile: TestClient, home: District
+) -> None:
     car = vehicle(session, home, "LEB-105")
     session.add(StolenVehicle(district_id=home.id, vehicle_id=car.id, stolen_at=NOW))
     hotlist = Hotlist(
@@ -196,4 +203,6 @@ def test_the_search_api_ranks_with_why_and_needs_records_read(
     assert mobile.get("/api/v1/records/search", params={"q": "x", "limit": 101}).status_code == 422
     operator = login_as(factory.user("operator", districts=[home]))
     assert operator.get("/api/v1/records/search", params={"q": "Hussain"}).status_code == 403
-    assert operator.get("/api/v1/records/check", params={"plate": "LEB105", "purpose": "x"}).status_code == 403
+    assert (
+        operator.get("/api/v1/records/check", params={"plate": "LEB105", "purpose": "x"}).status_code == 403
+    )

@@ -1,7 +1,5 @@
 """Name keys: spellings and scripts of one name meet, different names stay apart (names.py, no database)."""
 
-# ruff: noqa: RUF001 - Urdu names are the subject of these tests
-
 from __future__ import annotations
 
 import pytest
@@ -77,7 +75,9 @@ def test_particles_single_letters_and_digits_give_no_keys() -> None:
 
 
 def test_injection_shaped_names_are_just_words() -> None:
-    assert names.keys("Robert'); DROP TABLE record_persons;--") == names.keys("Robert DROP TABLE record persons")
+    assert names.keys("Robert'); DROP TABLE record_persons;--") == names.keys(
+        "Robert DROP TABLE record persons"
+    )
     assert names.keys("علی'; DELETE FROM x --") == [*names.keys("علی"), *names.keys("DELETE FROM x")]
 
 

@@ -1,8 +1,6 @@
 """The records search on the database: the name index follows every write, hits are ranked with their why,
 scoped to the reader's districts, sensitive and merged persons kept out, every search audited."""
 
-# ruff: noqa: RUF001 - Urdu names are the subject of these tests
-
 from __future__ import annotations
 
 import datetime as dt
@@ -93,7 +91,9 @@ def test_the_index_follows_every_write_through_the_orm(session: Session, home: D
 
     session.delete(person)
     session.flush()
-    assert session.scalar(select(func.count()).select_from(NameKey).where(NameKey.person_id == person.id)) == 0
+    assert (
+        session.scalar(select(func.count()).select_from(NameKey).where(NameKey.person_id == person.id)) == 0
+    )
 
 
 def test_a_core_bulk_load_is_found_after_reindex(session: Session, home: District) -> None:
