@@ -15,11 +15,10 @@ so Ali (AlI) and Aliya (AlA) stay apart while Ali, Aly and علی meet.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 # Arabic-script letters as the skeleton writes them; those missing (alef, ain, hamzas, yeh, waw, heh at
@@ -206,6 +205,11 @@ def token_key(word: str) -> str:
 
 def keys(text: str) -> list[str]:
     """The distinct keys of a name's words, in order (single letters and particles give none)."""
+    return list(_keys(text))
+
+
+@lru_cache(maxsize=65_536)  # a city's names repeat: ranking folds the same few thousand again and again
+def _keys(text: str) -> tuple[str, ...]:
     words: list[str] = []
     for token in tokens(text):
         if words and words[-1] == "abdul" and is_urdu(token):
@@ -216,13 +220,21 @@ def keys(text: str) -> list[str]:
         key = token_key(word) if len(word) > 1 else ""
         if len(key) > 1 and key not in found:
             found.append(key)
-    return found
+    return tuple(found)
 
 
 def similarity(query: str, name: str) -> float:
-    """How alike two names are, 0 to 1: their keys' spelling first, then the letters as written."""
-    by_keys = difflib.SequenceMatcher(None, " ".join(keys(query)), " ".join(keys(name))).ratio()
-    as_written = difflib.SequenceMatcher(
-        None, " ".join(tokens(query.lower())), " ".join(tokens(name.lower()))
-    )
-    return 0.7 * by_keys + 0.3 * as_written.ratio()
+    """How alike two names are, 0 to 1: the share of words whose keys meet (of the longer name), then
+    the share of the query's words spelt exactly as written (cheap set arithmetic: it ranks every hit)."""
+    query_keys, name_keys = set(_keys(query)), set(_keys(name))
+    if not query_keys or not name_keys:
+        return 0.0
+    by_keys = len(query_keys & name_keys) / max(len(query_keys), len(name_keys))
+    query_words = set(_words(query))
+    as_written = len(query_words & set(_words(name))) / len(query_words) if query_words else 0.0
+    return 0.7 * by_keys + 0.3 * as_written
+
+
+@lru_cache(maxsize=65_536)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(tokens(text.casefold()))

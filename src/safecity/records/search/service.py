@@ -51,8 +51,9 @@ MAX_QUERY = 200
 MAX_LIMIT = 100
 # Persons read per name query: the rarest word's first ones, after those that match every word. A name
 # as common as Muhammad alone matches a fifth of a city; the reader narrows it with a second word.
-CANDIDATES = 500
-RANKED = 100  # of those, the best by words matched are ranked by spelling too (the costly step)
+CANDIDATES = 300
+RANKED = 3  # times the hits asked for: of the candidates, the best by words matched are ranked by spelling
+
 _FIR = re.compile(
     r"(?:FIR\s*(?:NO\.?)?\s*)?(\d{1,6})\s*/\s*((?:19|20)\d\d)(?:\s+(?:P\.?S\.?\s+)?(\S.{0,79}))?",
     re.IGNORECASE,
@@ -226,7 +227,7 @@ def _candidates(session: Session, keys: list[str]) -> list[uuid.UUID]:
     return list(islice(found, CANDIDATES))
 
 
-def _by_name(session: Session, found: _Found, q: str) -> dict[str, Any]:
+def _by_name(session: Session, found: _Found, q: str, limit: int) -> dict[str, Any]:
     keys = names.keys(q)
     candidates = _candidates(session, keys)
     matched: dict[uuid.UUID, dict[str, list[tuple[str, str]]]] = {}
@@ -259,7 +260,7 @@ def _by_name(session: Session, found: _Found, q: str) -> dict[str, Any]:
             if share == 1:  # a partial match beyond one's districts is no news worth breaking glass for
                 found.elsewhere.add(("person", person_id))
             continue
-        if shown >= RANKED:
+        if shown >= RANKED * limit:
             break
         shown += 1
         reasons = sorted(
@@ -308,7 +309,7 @@ def search(*, session: Session, principal: Principal, q: str, limit: int = 20) -
     if "plate" in kinds:
         detail |= _by_plate(session, found, text)
     if "name" in kinds:
-        detail |= _by_name(session, found, text)
+        detail |= _by_name(session, found, text, limit)
     hits = sorted(found.hits.values(), key=lambda h: (-h.score, h.title))[:limit]
     detail |= {"hits": len(hits), "elsewhere": len(found.elsewhere)}
     audit.record(
