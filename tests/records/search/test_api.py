@@ -206,3 +206,21 @@ def test_the_search_api_ranks_with_why_and_needs_records_read(
     assert (
         operator.get("/api/v1/records/check", params={"plate": "LEB105", "purpose": "x"}).status_code == 403
     )
+
+
+def test_the_results_page_shows_hits_and_needs_records_read(
+    session: Session, home: District, factory: Factory, login_as: Callable[[User], TestClient]
+) -> None:
+    person(session, home, "Robert <script>alert(1)</script>", "35202-3333333-3")
+    investigator = login_as(factory.user("investigator", districts=[home]))
+    page = investigator.get("/records/search", params={"q": "Robert script alert"})
+    assert page.status_code == 200
+    assert 'data-testid="records-search"' in page.text  # the header's box, for a holder of records.read
+    assert "name ~ Robert &lt;script&gt;alert(1)&lt;/script&gt;" in page.text  # names are text, escaped
+    assert "<script>alert" not in page.text
+    assert investigator.get("/records/search").status_code == 200  # the empty form
+    too_long = investigator.get("/records/search", params={"q": "a" * 250})
+    assert too_long.status_code == 422 and "at most 200 characters" in too_long.text
+    operator = login_as(factory.user("operator", districts=[home]))
+    assert operator.get("/records/search", params={"q": "Robert"}).status_code == 403
+    assert 'data-testid="records-search"' not in operator.get("/").text
