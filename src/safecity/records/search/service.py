@@ -45,6 +45,9 @@ from safecity.records.search import names
 from safecity.records.search.models import NameKey, chunks, reindex
 from safecity.records.search.schemas import CheckOut, QueryKind, SearchHit, SearchOut
 
+# reindex is kept with its table (models.py) and offered here to bulk loaders, with the search.
+__all__ = ["check", "detect", "reindex", "search"]
+
 READ = "records.read"
 SENSITIVE = "records.sensitive"  # juveniles, victims, informants
 MAX_QUERY = 200
@@ -59,7 +62,6 @@ _FIR = re.compile(
     re.IGNORECASE,
 )
 _FIELD_LABELS = {"name": "name", "father": "father's name", "alias": "alias"}
-__all__ = ["check", "detect", "reindex", "search"]  # reindex: for bulk loaders, kept with the table
 _FATHER_WEIGHT = 0.5  # a word matched only in the father's name says less about who this is
 
 
@@ -180,7 +182,10 @@ def _by_fir(session: Session, found: _Found, q: str) -> dict[str, str]:
 
 
 def _by_plate(session: Session, found: _Found, q: str) -> dict[str, str]:
-    key = plate_key(q)
+    try:
+        key = plate_key(q)
+    except ValueError:  # letters and digits, yet no plate of any layout: no plate hits
+        return {}
     written = SEPARATORS.sub("", q).upper()
     statement = select(Vehicle).where(Vehicle.plate_key.in_(sorted(one_edit_away(key))))
     for vehicle in session.scalars(statement):
