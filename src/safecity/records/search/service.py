@@ -52,9 +52,10 @@ READ = "records.read"
 SENSITIVE = "records.sensitive"  # juveniles, victims, informants
 MAX_QUERY = 200
 MAX_LIMIT = 100
-# Persons read per name query: the rarest word's first ones, after those that match every word. A name
-# as common as Muhammad alone matches a fifth of a city; the reader narrows it with a second word.
-CANDIDATES = 300
+# Persons read per name query, times the hits asked for: those that match every word, then the rarest
+# word's. A name as common as Muhammad alone matches a fifth of a city; the reader narrows it with a
+# second word. Beyond the reader's districts they are counted among these only.
+CANDIDATES = 3
 RANKED = 3  # times the hits asked for: of the candidates, the best by words matched are ranked by spelling
 
 _FIR = re.compile(
@@ -202,12 +203,14 @@ def _by_plate(session: Session, found: _Found, q: str) -> dict[str, str]:
     return {"plate": key}  # folded: what was looked for, as plate searches record it
 
 
-def _candidates(session: Session, keys: list[str]) -> list[uuid.UUID]:
-    """Persons whose names hold the query's words: those with all of them first, then the rarest word's."""
+def _candidates(session: Session, keys: list[str], wanted: int) -> list[uuid.UUID]:
+    """Up to `wanted` persons whose names hold the query's words: those with all of them first, then
+    those with some, the rarer words first. Each step stops as soon as it has enough (an index walk of a
+    common word's rows is what a search costs, so it is never walked further than the page needs)."""
     counts = {
         key: session.scalar(
             select(func.count()).select_from(
-                select(NameKey.person_id).where(NameKey.key == key).limit(CANDIDATES + 1).subquery()
+                select(NameKey.person_id).where(NameKey.key == key).limit(wanted + 1).subquery()
             )
         )
         or 0
@@ -223,18 +226,18 @@ def _candidates(session: Session, keys: list[str]) -> list[uuid.UUID]:
             statement = statement.join(
                 other, and_(other.c.person_id == first.c.person_id, other.c.key == key)
             )
-        found.update(dict.fromkeys(session.scalars(statement.distinct().limit(CANDIDATES))))
-    for key in rarest:  # then those with some of the words, the rarer words first
-        if len(found) >= CANDIDATES:
+        found.update(dict.fromkeys(session.scalars(statement.distinct().limit(wanted))))
+    for key in rarest:
+        if len(found) >= wanted:
             break
-        some = select(NameKey.person_id).where(NameKey.key == key).distinct().limit(CANDIDATES)
+        some = select(NameKey.person_id).where(NameKey.key == key).distinct().limit(wanted)
         found.update(dict.fromkeys(session.scalars(some)))
-    return list(islice(found, CANDIDATES))
+    return list(islice(found, wanted))
 
 
 def _by_name(session: Session, found: _Found, q: str, limit: int) -> dict[str, Any]:
     keys = names.keys(q)
-    candidates = _candidates(session, keys)
+    candidates = _candidates(session, keys, CANDIDATES * limit)
     matched: dict[uuid.UUID, dict[str, list[tuple[str, str]]]] = {}
     for chunk in chunks(candidates):
         rows = session.execute(
