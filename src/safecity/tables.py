@@ -21,6 +21,7 @@ from safecity.incidents.sharing import models as sharing_models
 from safecity.org import models as org_models
 from safecity.records import models as records_models
 from safecity.records.quality import models as records_quality_models
+from safecity.records.search import models as records_search_models
 from safecity.traffic import models as traffic_models
 from safecity.traffic.appeals import models as appeals_models
 from safecity.traffic.challans import models as challans_models
@@ -53,6 +54,7 @@ __all__ = [
     "prisons_models",
     "records_models",
     "records_quality_models",
+    "records_search_models",
     "registry_models",
     "rescue_models",
     "reviews_models",

@@ -892,6 +892,16 @@ CASES = [
             },
         ),
     ),
+    # --- records search (one search box, an officer's quick check) ---
+    Case(
+        "GET", "/api/v1/records/search", "records.read", lambda w: ("/api/v1/records/search?q=Matrix", None)
+    ),
+    Case(
+        "GET",
+        "/api/v1/records/check",
+        "records.read",
+        lambda w: ("/api/v1/records/check?cnic=35202-1234567-1&purpose=matrix", None),
+    ),
     Case(
         "GET", "/api/v1/traffic/violations", "challans.read", lambda w: ("/api/v1/traffic/violations", None)
     ),

@@ -52,6 +52,8 @@ from safecity.records import pages as records_pages
 from safecity.records import views as records_views
 from safecity.records.quality import pages as records_quality_pages
 from safecity.records.quality import views as records_quality_views
+from safecity.records.search import pages as records_search_pages
+from safecity.records.search import views as records_search_views
 from safecity.traffic import pages as traffic_pages
 from safecity.traffic import views as traffic_views
 from safecity.traffic.appeals import pages as appeals_pages
@@ -157,6 +159,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     hotlists_pages,
     registry_views,
     registry_pages,
+    records_search_views,
+    records_search_pages,
     records_quality_views,
     records_quality_pages,
     identity_views,  # before connectors_views: /identity/{cnic} is not a connector's name
