@@ -115,3 +115,36 @@ def test_a_sensitive_person_page_is_not_found(
     investigator = login_as(factory.user("investigator", districts=[district]))
     assert investigator.get(f"/records/persons/{story.person_id}?purpose=case 5").status_code == 404
     assert investigator.get(f"/records/persons/{uuid.uuid4()}?purpose=case 5").status_code == 404
+
+
+def test_the_person_form_enters_and_edits_a_record_with_urdu_names_and_clear_refusals(
+    factory: Factory, session: Session, login_as: Callable[..., TestClient]
+) -> None:
+    district = factory.district()
+    investigator = login_as(factory.user("investigator", districts=[district], username="inv.form"))
+    form = {
+        "name": "Sher  Zaman",
+        "name_ur": "شیر زمان",
+        "cnic": "17301-7654321-3",
+        "father_name": "Gul Zaman",
+        "date_of_birth": "1990-01-31",
+        "aliases": "Sheru\nZaman Khan",
+        "phones": "0301 2345678",
+    }
+    bad = investigator.post("/records/persons", data={**form, "cnic": "1730"}, headers={"HX-Request": "true"})
+    assert bad.headers.get("HX-Retarget") == "#flash" and "13 digits" in bad.text
+    made = investigator.post("/records/persons", data=form, headers={"HX-Request": "true"})
+    assert made.status_code == 204, made.text
+    person_id = uuid.UUID(made.headers["HX-Redirect"].split("/")[3].split("?")[0])
+    edited = investigator.post(
+        f"/records/persons/{person_id}",
+        data={**form, "identifying_marks": "scar on the left hand", "purpose": "case 9"},
+        headers={"HX-Request": "true"},
+    )
+    assert edited.status_code == 204, edited.text
+    session.expire_all()
+    person = records.get_person(session=session, principal=CLERK, person_id=person_id)
+    assert (person.name, person.name_ur, person.cnic) == ("Sher Zaman", "شیر زمان", "1730176543213")
+    assert person.identifying_marks == "scar on the left hand" and person.district_id == district.id
+    page = investigator.get(f"/records/persons/{person_id}", params={"purpose": "case 9"})
+    assert "Sheru" in page.text and "+923012345678" in page.text and "own:inv.form" in page.text

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from safecity.core.errors import PermissionDenied, SafecityError
@@ -93,21 +93,22 @@ def new_person_page(page: CurrentPage, db: Db) -> Response:
 
 
 def _person_values(
-    cnic: str,
-    name: str,
-    name_ur: str,
-    father_name: str,
-    father_name_ur: str,
-    relation: str,
-    gender: str,
-    date_of_birth: str,
-    identifying_marks: str,
-    sensitivity: str,
-    aliases: str,
-    phones: str,
-    addresses: str,
-    notes: str,
+    name: Annotated[str, Form(max_length=200)],
+    cnic: Annotated[str, Form(max_length=40)] = "",
+    name_ur: Annotated[str, Form(max_length=200)] = "",
+    father_name: Annotated[str, Form(max_length=200)] = "",
+    father_name_ur: Annotated[str, Form(max_length=200)] = "",
+    relation: Annotated[str, Form(max_length=3)] = "s/o",
+    gender: Annotated[str, Form(max_length=1)] = "",
+    date_of_birth: Annotated[str, Form(max_length=10)] = "",
+    identifying_marks: Text = "",
+    sensitivity: Annotated[str, Form(max_length=16)] = "none",
+    aliases: Text = "",
+    phones: Text = "",
+    addresses: Text = "",
+    notes: Text = "",
 ) -> dict[str, Any]:
+    """The person form's fields as PersonIn takes them (the new and the edit form are the same form)."""
     return {
         "cnic": cnic or None,
         "name": name,
@@ -126,42 +127,16 @@ def _person_values(
     }
 
 
+PersonValues = Annotated[dict[str, Any], Depends(_person_values)]
+
+
 @router.post("/records/persons")
 def new_person_submit(
     page: CurrentPage,
     db: Db,
-    name: Annotated[str, Form(max_length=200)],
+    values: PersonValues,
     district_id: Annotated[str, Form(max_length=40)] = "",
-    cnic: Annotated[str, Form(max_length=40)] = "",
-    name_ur: Annotated[str, Form(max_length=200)] = "",
-    father_name: Annotated[str, Form(max_length=200)] = "",
-    father_name_ur: Annotated[str, Form(max_length=200)] = "",
-    relation: Annotated[str, Form(max_length=3)] = "s/o",
-    gender: Annotated[str, Form(max_length=1)] = "",
-    date_of_birth: Annotated[str, Form(max_length=10)] = "",
-    identifying_marks: Text = "",
-    sensitivity: Annotated[str, Form(max_length=16)] = "none",
-    aliases: Text = "",
-    phones: Text = "",
-    addresses: Text = "",
-    notes: Text = "",
 ) -> Response:
-    values = _person_values(
-        cnic,
-        name,
-        name_ur,
-        father_name,
-        father_name_ur,
-        relation,
-        gender,
-        date_of_birth,
-        identifying_marks,
-        sensitivity,
-        aliases,
-        phones,
-        addresses,
-        notes,
-    )
     try:
         data = service.parse(PersonNew, {**values, "district_id": district_id or None})
         person = service.create_person(session=db, principal=page.principal, data=data)
@@ -250,38 +225,9 @@ def edit_person_submit(
     page: CurrentPage,
     db: Db,
     person_id: uuid.UUID,
-    name: Annotated[str, Form(max_length=200)],
+    values: PersonValues,
     purpose: Annotated[str, Form(max_length=400)] = "",
-    cnic: Annotated[str, Form(max_length=40)] = "",
-    name_ur: Annotated[str, Form(max_length=200)] = "",
-    father_name: Annotated[str, Form(max_length=200)] = "",
-    father_name_ur: Annotated[str, Form(max_length=200)] = "",
-    relation: Annotated[str, Form(max_length=3)] = "s/o",
-    gender: Annotated[str, Form(max_length=1)] = "",
-    date_of_birth: Annotated[str, Form(max_length=10)] = "",
-    identifying_marks: Text = "",
-    sensitivity: Annotated[str, Form(max_length=16)] = "none",
-    aliases: Text = "",
-    phones: Text = "",
-    addresses: Text = "",
-    notes: Text = "",
 ) -> Response:
-    values = _person_values(
-        cnic,
-        name,
-        name_ur,
-        father_name,
-        father_name_ur,
-        relation,
-        gender,
-        date_of_birth,
-        identifying_marks,
-        sensitivity,
-        aliases,
-        phones,
-        addresses,
-        notes,
-    )
     try:
         service.update_person(
             session=db, principal=page.principal, person_id=person_id, data=service.parse(PersonIn, values)
