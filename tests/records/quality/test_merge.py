@@ -162,6 +162,9 @@ def test_a_proposed_duplicate_is_merged_then_the_undo_restores_exactly(
     assert session.scalars(select(Warrant.person_id)).one() == kept.id
     assert "Billu" in set(session.scalars(select(PersonName.name).where(PersonName.person_id == kept.id)))
     assert session.scalar(select(Sighting.person_id)) == kept.id
+    # The search follows the move: the merged one's alias finds the kept record.
+    found = investigator.get("/api/v1/records/search", params={"q": "Billu"}).json()["hits"]
+    assert [h["id"] for h in found if h["kind"] == "person"] == [str(kept.id)]
     # The merged record's values are other sources' values on the kept record: a conflict, not in force.
     conflicts = investigator.get(
         f"{API}/persons/{kept.id}/conflicts", params={"purpose": "merge check"}
@@ -177,6 +180,8 @@ def test_a_proposed_duplicate_is_merged_then_the_undo_restores_exactly(
     undone = investigator.post(f"{API}/merges/{merge_id}/undo", json={"reason": "two brothers after all"})
     assert undone.status_code == 200, undone.text
     assert snapshot(session) == before
+    found = investigator.get("/api/v1/records/search", params={"q": "Billu"}).json()["hits"]
+    assert [h["id"] for h in found if h["kind"] == "person"] == [str(dup.id)]
     again = investigator.post(f"{API}/merges/{merge_id}/undo", json={"reason": "twice"})
     assert again.status_code == 409
     actions = [

@@ -60,6 +60,7 @@ from safecity.records.quality.schemas import (
     SourceIn,
 )
 from safecity.records.schemas import PersonIn, VehicleIn
+from safecity.records.search import models as search_index
 
 logger = logging.getLogger(__name__)
 
@@ -681,6 +682,8 @@ def merge(
     row = Merge(kept_id=kept.id, merged_id=merged.id, moved=moved, reason=reason, by=principal.username)
     session.add(row)
     session.flush()
+    # Aliases moved by UPDATE statements, which the index's flush listener does not see.
+    search_index.reindex(session=session, person_ids=[kept.id, merged.id])
     audit.record(
         session=session,
         action="records.merge",
@@ -732,6 +735,7 @@ def undo(*, session: Session, principal: Principal, merge_id: uuid.UUID, reason:
     merged.updated_at = kept.updated_at = row.undone_at = utcnow()
     row.undone_by, row.undo_reason = principal.username, reason
     session.flush()
+    search_index.reindex(session=session, person_ids=[kept.id, merged.id])
     audit.record(
         session=session,
         action="records.merge_undo",
