@@ -59,8 +59,6 @@ async def run(
     due: dict[int, float] = {}  # by connector instance: a rebuilt connector starts afresh
 
     def turn() -> list[AlertOut]:
-        with session_factory() as session:
-            hub.sync(session)
         raised: list[AlertOut] = []
         now = time.monotonic()
         for connector in hub.all():

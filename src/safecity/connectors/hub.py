@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from safecity.connectors.base import CONNECTORS, Connector, ConnectorConfig
 from safecity.connectors.models import ConnectorSetting
 from safecity.core.crypto import SecretBox
+from safecity.core.db import READ_ONLY
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class ConnectorHub:
             return
         try:
             with self._session_factory() as session:
+                session.connection(execution_options=READ_ONLY)  # a look: no write lock on SQLite
                 self.sync(session)
         except SQLAlchemyError:
             logger.warning("connector settings could not be read; keeping the connectors held", exc_info=True)
