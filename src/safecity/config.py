@@ -163,6 +163,26 @@ class PlatesSettings(Section):
     retention_days: int = Field(default=90, ge=1, le=3650)
 
 
+class FaceQualitySettings(Section):
+    """The limits a face must meet to be recognised (enrolled, matched or searched with)."""
+
+    min_size: int = Field(default=40, ge=16, le=1024)  # face width in the picture, pixels
+    min_sharpness: float = Field(default=20.0, ge=0)  # variance of the Laplacian of the aligned face
+    max_yaw: float = Field(default=0.7, gt=0, le=1)  # 0 frontal, 1 in profile
+    min_brightness: float = Field(default=40.0, ge=0, le=255)
+    max_brightness: float = Field(default=220.0, ge=0, le=255)
+
+
+class FaceSettings(Section):
+    """Face recognition: the engine, its same-person threshold, and how long unmatched faces are kept."""
+
+    detector: dict[str, Any] = Field(default_factory=lambda: {"type": "retinaface"})  # a face-detector plugin
+    quality: FaceQualitySettings = FaceQualitySettings()
+    threshold: float = Field(default=0.92, gt=-1, lt=1)  # cosine similarity: the same person at or above
+    # Faces seen by the cameras that matched nothing are deleted after this (retrospective search window).
+    unmatched_retention_hours: int = Field(default=24, ge=1, le=24 * 31)
+
+
 class ChallanSettings(Section):
     """E-challans: review, issue, delivery, payment and appeal."""
 
@@ -304,6 +324,7 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     plates: PlatesSettings = PlatesSettings()
+    faces: FaceSettings = FaceSettings()
     challans: ChallanSettings = ChallanSettings()
     registry: RegistrySettings = RegistrySettings()
     log: LogSettings = LogSettings()

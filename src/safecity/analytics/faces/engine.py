@@ -9,40 +9,26 @@ threshold. One engine is used by one thread at a time (dlib's models are not sha
 
 from __future__ import annotations
 
-from typing import Any
-
 import dlib
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from safecity.analytics import catalog
 from safecity.analytics.detectors.base import check_image
 from safecity.analytics.faces.base import FaceDetector, build_detector
-from safecity.analytics.faces.quality import QualitySettings, assess, yaw_of
+from safecity.analytics.faces.quality import assess, yaw_of
 from safecity.analytics.faces.types import Comparison, Embedding, Face, FaceSeen
 from safecity.analytics.types import Image
+from safecity.config import FaceSettings
 
 CHIP_SIZE = 150  # what dlib's ResNet was trained on
 CHIP_PADDING = 0.25
 
 
-class FaceEngineSettings(BaseModel):
-    """Which detector finds faces, the quality gate, and the same-person threshold."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    detector: dict[str, Any] = Field(default_factory=lambda: {"type": "retinaface"})
-    quality: QualitySettings = QualitySettings()
-    threshold: float = Field(default=0.92, gt=-1, lt=1)  # cosine similarity: same person at or above
-
-
 class FaceEngine:
     """Finds, aligns, checks and embeds faces; compares two pictures."""
 
-    def __init__(
-        self, settings: FaceEngineSettings | None = None, detector: FaceDetector | None = None
-    ) -> None:
-        self.settings = settings or FaceEngineSettings()
+    def __init__(self, settings: FaceSettings | None = None, detector: FaceDetector | None = None) -> None:
+        self.settings = settings or FaceSettings()
         self.detector = detector or build_detector(self.settings.detector)
         landmarks, resnet = catalog.locate(catalog.spec("dlib_resnet"))
         self._landmarks = dlib.shape_predictor(str(landmarks))

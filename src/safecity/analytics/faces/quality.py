@@ -8,22 +8,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from safecity.analytics.faces.types import Point, Quality
 from safecity.analytics.types import Image
-
-
-class QualitySettings(BaseModel):
-    """The limits a face must meet to be recognised."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    min_size: int = Field(default=40, ge=16, le=1024)  # face width in the picture, pixels
-    min_sharpness: float = Field(default=20.0, ge=0)  # variance of the Laplacian of the aligned face
-    max_yaw: float = Field(default=0.7, gt=0, le=1)  # 0 frontal, 1 in profile
-    min_brightness: float = Field(default=40.0, ge=0, le=255)
-    max_brightness: float = Field(default=220.0, ge=0, le=255)
+from safecity.config import FaceQualitySettings
 
 
 def yaw_of(eyes: tuple[Point, Point], nose: Point) -> float:
@@ -34,7 +22,7 @@ def yaw_of(eyes: tuple[Point, Point], nose: Point) -> float:
     return float(min(1.0, offset / half))
 
 
-def assess(chip: Image, *, size: int, yaw: float, settings: QualitySettings) -> Quality:
+def assess(chip: Image, *, size: int, yaw: float, settings: FaceQualitySettings) -> Quality:
     """The quality of one aligned face; `size` is its width in the original picture."""
     grey = cv2.cvtColor(chip, cv2.COLOR_BGR2GRAY)
     sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
