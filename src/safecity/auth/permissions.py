@@ -50,7 +50,12 @@ CATALOGUE: tuple[Permission, ...] = (
     Permission(
         "records.review", "Review break-glass reads of records beyond one's districts", sensitive=True
     ),
-    Permission("faces.search", "Search by face and see face matches", sensitive=True),
+    Permission("faces.search", "Search faces seen by the cameras by photo (retrospective)", sensitive=True),
+    Permission("faces.read", "See face-match leads beside the enrolled photos", sensitive=True),
+    Permission("faces.confirm", "Confirm or reject face-match leads (two people per match)", sensitive=True),
+    Permission("faces.enrol", "Keep face watchlists and enrol persons' photos", sensitive=True),
+    Permission("faces.authorise", "Approve or revoke authorisations for face recognition", sensitive=True),
+    Permission("faces.oversee", "See the oversight report of face recognition", sensitive=True),
     Permission("plates.read", "Search plate reads and vehicle journeys, see hotlist hits", sensitive=True),
     Permission("hotlists.manage", "Keep hotlists of stolen and wanted vehicles", sensitive=True),
     Permission("traffic.read", "See traffic counts, speeds and congestion"),
