@@ -27,7 +27,7 @@ from safecity.traffic.appeals.models import Appeal, AppealStatus
 from safecity.traffic.challans.models import Challan, ChallanStatus, Fine
 from safecity.traffic.reviews import service as reviews
 from safecity.traffic.reviews.models import Decision, Suspension
-from safecity.traffic.violations.models import Offence, Violation
+from safecity.traffic.violations.models import Offence, Violation, ViolationStatus
 
 POLICY = ChallanSettings(min_precision=0.8, min_decided=4)
 REGISTRY = build_registry(RegistrySettings())
@@ -219,3 +219,62 @@ def test_lifting_from_the_dashboard(
     viewer = login_as(factory.user("operator", districts=[district]))
     view = viewer.get("/traffic/precision")
     assert view.status_code == 200 and "/lift" not in view.text  # traffic.read sees, cannot lift
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_lifting_sends_the_withheld_violations_to_the_queue_or_keeps_them_back(
+    factory: Factory,
+    session: Session,
+    settings: Settings,
+    login_as: Callable[..., TestClient],
+    release: bool,
+) -> None:
+    district = factory.district()
+    camera, other = make_camera(session, district, "Chowk north"), make_camera(session, district, "Mall")
+    suspension = Suspension(camera_id=camera.id, precision=0.5, decided=10)
+    session.add(suspension)
+    held = ViolationStatus.WITHHELD
+    withheld = [make_violation(session, camera, settings.evidence_dir, status=held) for _ in range(3)]
+    elsewhere = make_violation(session, other, settings.evidence_dir, status=held)
+    decided = make_violation(session, camera, settings.evidence_dir, status=ViolationStatus.REJECTED)
+    session.commit()
+
+    officer = login_as(factory.user("traffic_officer", districts=[district]))
+    lifted = officer.post(
+        f"/api/v1/traffic/suspensions/{suspension.id}/lift", params={"release_withheld": str(release).lower()}
+    )
+    assert lifted.status_code == 200
+    assert lifted.json()["released"] == (3 if release else None)
+    session.expire_all()
+    expected = ViolationStatus.PENDING if release else ViolationStatus.WITHHELD
+    assert {session.get(Violation, v.id).status for v in withheld} == {expected}  # type: ignore[union-attr]
+    if release:  # a reviewer who had the old version open must reload before deciding
+        assert all(session.get(Violation, v.id).version == 1 for v in withheld)  # type: ignore[union-attr]
+    # Another camera's withheld violations, and the decided ones, are left as they were.
+    assert session.get(Violation, elsewhere.id).status == ViolationStatus.WITHHELD  # type: ignore[union-attr]
+    assert session.get(Violation, decided.id).status == ViolationStatus.REJECTED  # type: ignore[union-attr]
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "traffic.suspensions.lift")).one()
+    assert entry.detail["released"] == (3 if release else None)
+
+
+def test_two_recounts_at_once_suspend_a_camera_once(
+    factory: Factory, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    district = factory.district()
+    camera = make_camera(session, district)
+    register(session, "LEA1234")
+    who = factory.principal(factory.user("traffic_officer", districts=[district]))
+    for violation, reason in zip(
+        [make_violation(session, camera, tmp_path) for _ in range(4)],
+        (None, "signal_fault", "wrong_vehicle", "not_a_violation"),
+        strict=True,
+    ):
+        _decide(session, who, violation, reason)
+    (first,) = session.scalars(select(Suspension).where(Suspension.camera_id == camera.id)).all()
+
+    # The other decision's recount checked before this one's suspension was visible to it.
+    monkeypatch.setattr(reviews, "active_suspension", lambda **_: None)
+    again = reviews.recompute(session=session, camera_id=camera.id, policy=POLICY)
+    assert again.suspension is None and again.alert is None
+    assert session.scalars(select(Suspension).where(Suspension.camera_id == camera.id)).all() == [first]
+    assert len(session.scalars(select(Alert).where(Alert.camera_id == camera.id)).all()) == 1

@@ -8,7 +8,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.db import Base, UTCDateTime, utcnow
@@ -45,6 +45,16 @@ class Suspension(Base):
     """A camera whose violations stopped feeding the queue: its precision fell below the threshold."""
 
     __tablename__ = "traffic_suspensions"
+    # One suspension in force per camera, even when two officers' decisions recount it at the same moment.
+    __table_args__ = (
+        Index(
+            "uq_traffic_suspensions_in_force",
+            "camera_id",
+            unique=True,
+            sqlite_where=text("lifted_at IS NULL"),
+            postgresql_where=text("lifted_at IS NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), index=True)
@@ -53,3 +63,5 @@ class Suspension(Base):
     suspended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     lifted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     lifted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Violations withheld while it was in force that the lifting sent to the review queue (None: kept back).
+    released: Mapped[int | None] = mapped_column(Integer)

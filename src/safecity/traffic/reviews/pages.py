@@ -164,10 +164,20 @@ def precision_page(page: CurrentPage, db: Db) -> Response:
 
 
 @router.post("/traffic/precision/suspensions/{suspension_id}/lift")
-def lift_submit(page: CurrentPage, db: Db, suspension_id: uuid.UUID) -> Response:
+def lift_submit(
+    page: CurrentPage,
+    db: Db,
+    suspension_id: uuid.UUID,
+    release_withheld: Annotated[bool, Form()] = False,  # an unticked box sends nothing
+) -> Response:
     return htmx_action(
         db,
-        lambda: service.lift(session=db, principal=page.principal, suspension_id=suspension_id),
+        lambda: service.lift(
+            session=db,
+            principal=page.principal,
+            suspension_id=suspension_id,
+            release_withheld=release_withheld,
+        ),
         "/traffic/precision",
         audit_refusal=page,
     )

@@ -120,3 +120,4 @@ class SuspensionOut(OutModel):
     suspended_at: dt.datetime
     lifted_at: dt.datetime | None
     lifted_by: uuid.UUID | None
+    released: int | None  # withheld violations the lifting sent to the review queue (None: kept back)

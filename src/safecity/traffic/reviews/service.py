@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from safecity.analytics.plates.hotlists.schemas import normalise_plate
@@ -644,8 +645,11 @@ def recompute(*, session: Session, camera_id: uuid.UUID, policy: ChallanSettings
     suspension = Suspension(
         id=uuid.uuid4(), camera_id=camera_id, precision=round(precision, 4), decided=figures.decided
     )
-    session.add(suspension)
-    session.flush()
+    try:
+        with session.begin_nested():  # another decision's recount may have suspended it a moment ago
+            session.add(suspension)
+    except IntegrityError:
+        return Recomputed(camera_id, figures, None, None)
     name = camera.name if camera else str(camera_id)
     alert = alerts.raise_alert(
         session=session,
@@ -756,9 +760,15 @@ def precision(*, session: Session, principal: Principal, policy: ChallanSettings
     )
 
 
-def lift(*, session: Session, principal: Principal, suspension_id: uuid.UUID) -> Suspension:
+def lift(
+    *, session: Session, principal: Principal, suspension_id: uuid.UUID, release_withheld: bool = True
+) -> Suspension:
     """Lift a camera's suspension (traffic.manage, in the camera's district): its violations feed the queue
-    again and its precision is counted afresh from now; audited."""
+    again and its precision is counted afresh from now; audited.
+
+    With `release_withheld` the violations withheld while it was in force go to the review queue too (each
+    still needs its human check); without, they stay withheld: kept as they are, never ticketed.
+    """
     principal.require(MANAGE)
     suspension = session.get(Suspension, suspension_id)
     camera = session.get(Camera, suspension.camera_id) if suspension else None
@@ -775,6 +785,15 @@ def lift(*, session: Session, principal: Principal, suspension_id: uuid.UUID) ->
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("this suspension has been lifted already", code="already_lifted")
+    if release_withheld:
+        released = session.execute(
+            update(Violation)
+            .where(Violation.camera_id == camera.id, Violation.status == ViolationStatus.WITHHELD)
+            .values(status=ViolationStatus.PENDING, version=Violation.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        suspension.released = released.rowcount  # type: ignore[attr-defined]
+    session.flush()
     session.refresh(suspension)
     audit.record(
         session=session,
@@ -788,6 +807,7 @@ def lift(*, session: Session, principal: Principal, suspension_id: uuid.UUID) ->
             "camera_id": str(camera.id),
             "precision": suspension.precision,
             "decided": suspension.decided,
+            "released": suspension.released,
         },
     )
     return suspension

@@ -148,8 +148,13 @@ def precision(request: Request, principal: CurrentPrincipal, db: Db) -> Precisio
 
 
 @router.post("/suspensions/{suspension_id}/lift", response_model=SuspensionOut)
-def lift(suspension_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> SuspensionOut:
-    """Lift a camera's suspension (traffic.manage); audited."""
+def lift(
+    suspension_id: uuid.UUID, principal: CurrentPrincipal, db: Db, release_withheld: bool = True
+) -> SuspensionOut:
+    """Lift a camera's suspension (traffic.manage); the violations it withheld go to the review queue
+    unless release_withheld is false; audited."""
     return SuspensionOut.model_validate(
-        service.lift(session=db, principal=principal, suspension_id=suspension_id)
+        service.lift(
+            session=db, principal=principal, suspension_id=suspension_id, release_withheld=release_withheld
+        )
     )
