@@ -9,6 +9,7 @@ BENCHMARKS = (
     "bench.bench_event_store",
     "bench.bench_bus",
     "bench.bench_ingest",
+    "bench.bench_capacity",
     "bench.bench_dispatch",
     "bench.bench_alert_feed",
     "bench.bench_analytics",

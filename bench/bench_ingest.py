@@ -35,23 +35,25 @@ FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 WIDTH, HEIGHT, FPS, GOP = 1280, 720, 25, 50
 
 
-def make_clip(path: Path, seconds: float) -> Path:
-    """Real CCTV footage as H.264 1280x720 at 25 fps, a key frame every 2 s (the footage loops if short)."""
+def make_clip(
+    path: Path, seconds: float, *, width: int = WIDTH, height: int = HEIGHT, bitrate: int | None = None
+) -> Path:
+    """Real CCTV footage as H.264 at 25 fps, a key frame every 2 s (the footage loops if short); 1280x720
+    unless told, at the encoder's own rate or a camera's constant `bitrate` (bits/s)."""
     wanted = round(seconds * FPS)
     with av.open(str(FOOTAGE)) as source, av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.codec_context.options = {
-            "preset": "veryfast",
-            "g": str(GOP),
-            "keyint_min": str(GOP),
-            "bf": "0",
-        }
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        options = {"preset": "veryfast", "g": str(GOP), "keyint_min": str(GOP), "bf": "0"}
+        if bitrate is not None:  # what a camera set to CBR sends
+            kbit = str(bitrate // 1000)
+            options.update({"b": f"{kbit}k", "maxrate": f"{kbit}k", "bufsize": f"{2 * int(kbit)}k"})
+        stream.codec_context.options = options
         written = 0
         while written < wanted:
             source.seek(0)
             for frame in source.decode(video=0):
-                image = frame.reformat(width=WIDTH, height=HEIGHT, format="yuv420p")
+                image = frame.reformat(width=width, height=height, format="yuv420p")
                 image.pts, image.time_base = written, Fraction(1, FPS)  # re-timed to 25 fps
                 out.mux(stream.encode(image))
                 written += 1
