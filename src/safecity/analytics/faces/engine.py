@@ -9,6 +9,7 @@ threshold. One engine is used by one thread at a time (dlib's models are not sha
 
 from __future__ import annotations
 
+import cv2
 import dlib
 import numpy as np
 
@@ -22,6 +23,8 @@ from safecity.config import FaceSettings
 
 CHIP_SIZE = 150  # what dlib's ResNet was trained on
 CHIP_PADDING = 0.25
+PORTRAIT_BORDER = 0.25  # of the picture's longer side, around a picture in which no face was found
+UPSCALE = 2.0  # then the picture enlarged this much (at most to the detector's working size)
 
 
 class FaceEngine:
@@ -40,8 +43,28 @@ class FaceEngine:
         return self.settings.threshold
 
     def detect(self, image: Image) -> list[Face]:
-        """Every face in a BGR picture, best score first."""
-        return self.detector.detect(image)
+        """Every face in a BGR picture, best score first.
+
+        When the detector finds none, it tries again on the picture framed by a black border (a portrait
+        whose face fills the frame gives the detector no context around the face), then on the picture
+        enlarged (faces too small for the detector's anchors).
+        """
+        picture = check_image(image)
+        found = self.detector.detect(picture)
+        if found:
+            return found
+        height, width = picture.shape[:2]
+        border = round(max(height, width) * PORTRAIT_BORDER)
+        framed = cv2.copyMakeBorder(picture, border, border, border, border, cv2.BORDER_CONSTANT, value=0)
+        found = [_moved(f, -border, 1.0) for f in self.detector.detect(np.asarray(framed))]
+        if found:
+            return found
+        factor = min(UPSCALE, self.detector.config.max_side / max(height, width))
+        if factor < 1.5:  # the detector would scale it straight back down
+            return []
+        size = (round(width * factor), round(height * factor))
+        larger = np.asarray(cv2.resize(picture, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
+        return [_moved(f, 0, 1 / factor) for f in self.detector.detect(larger)]
 
     def analyse(self, image: Image, faces: list[Face] | None = None, *, gate: bool = True) -> list[FaceSeen]:
         """Each face aligned, assessed and (when it passes the gate, or `gate` is off) embedded.
@@ -88,6 +111,14 @@ class FaceEngine:
         return FaceSeen(
             face=face, quality=quality, chip=np.ascontiguousarray(chip[:, :, ::-1]), embedding=embedding
         )
+
+
+def _moved(face: Face, shift: int, factor: float) -> Face:
+    """A face found in a framed or scaled copy, in the original picture's pixels."""
+    x, y, w, h = face.box
+    box = (round((x + shift) * factor), round((y + shift) * factor), round(w * factor), round(h * factor))
+    points = tuple(((px + shift) * factor, (py + shift) * factor) for px, py in face.landmarks)
+    return Face(box, face.score, points)
 
 
 def _mid(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
