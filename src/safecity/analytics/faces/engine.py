@@ -42,16 +42,17 @@ class FaceEngine:
         """The score at or above which two faces are taken for the same person."""
         return self.settings.threshold
 
-    def detect(self, image: Image) -> list[Face]:
+    def detect(self, image: Image, *, retry: bool = True) -> list[Face]:
         """Every face in a BGR picture, best score first.
 
-        When the detector finds none, it tries again on the picture framed by a black border (a portrait
-        whose face fills the frame gives the detector no context around the face), then on the picture
-        enlarged (faces too small for the detector's anchors).
+        When the detector finds none and `retry` is on, it tries again on the picture framed by a black
+        border (a portrait whose face fills the frame gives the detector no context around the face), then
+        on the picture enlarged (faces too small for the detector's anchors). Live video passes
+        retry=False: most frames hold no face, and each retry costs about one more detection.
         """
         picture = check_image(image)
         found = self.detector.detect(picture)
-        if found:
+        if found or not retry:
             return found
         height, width = picture.shape[:2]
         border = round(max(height, width) * PORTRAIT_BORDER)
@@ -66,19 +67,22 @@ class FaceEngine:
         larger = np.asarray(cv2.resize(picture, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
         return [_moved(f, 0, 1 / factor) for f in self.detector.detect(larger)]
 
-    def analyse(self, image: Image, faces: list[Face] | None = None, *, gate: bool = True) -> list[FaceSeen]:
+    def analyse(
+        self, image: Image, faces: list[Face] | None = None, *, gate: bool = True, retry: bool = True
+    ) -> list[FaceSeen]:
         """Each face aligned, assessed and (when it passes the gate, or `gate` is off) embedded.
 
         Args:
             image: a BGR picture.
             faces: faces already found in it (default: detect them).
             gate: False embeds faces the quality gate refused too (their reasons are still reported).
+            retry: False for live video frames (see `detect`).
 
         Returns:
             One FaceSeen per face, the most prominent (largest, nearest the centre) first.
         """
         picture = check_image(image)
-        found = self.detect(picture) if faces is None else faces
+        found = self.detect(picture, retry=retry) if faces is None else faces
         height, width = picture.shape[:2]
         rgb = np.ascontiguousarray(picture[:, :, ::-1])
         ranked = sorted(found, key=lambda f: -_prominence(f, width, height))
