@@ -13,6 +13,7 @@ from safecity.analytics.detectors.base import InvalidFrame
 from safecity.analytics.faces.base import DETECTORS, build_detector
 from safecity.analytics.faces.engine import FaceEngine
 from safecity.analytics.faces.evaluation import evaluate
+from safecity.analytics.faces.quality import assess, yaw_of
 
 MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")
 # Where the astronaut's face is in skimage's 512x512 picture (x, y, width, height), by eye.
@@ -189,3 +190,19 @@ def test_tar_at_far_takes_the_lowest_threshold_within_the_rate() -> None:
     assert 0.989 < result.threshold_at_far_1pct < 0.990  # ten impostors (0.990-0.999) at or above it
     assert result.tar_at_far_1pct == pytest.approx(0.6)
     assert result.cv_accuracy > 0.99
+
+
+def test_a_face_turned_away_is_refused(engine: FaceEngine, astronaut: np.ndarray) -> None:
+    # No packaged photo shows a profile: the gate is fed the astronaut's chip with landmarks of a turned head
+    # (the nose level with the far eye), as the landmarks of a real profile place it.
+    chip = engine.analyse(astronaut)[0].chip
+    yaw = yaw_of(((60.0, 70.0), (90.0, 70.0)), (92.0, 85.0))
+    assert yaw == 1.0
+    quality = assess(chip, size=95, yaw=yaw, settings=engine.settings.quality)
+    assert quality.reasons == ("turned_away",)
+    assert assess(
+        chip,
+        size=95,
+        yaw=yaw_of(((60.0, 70.0), (90.0, 70.0)), (76.0, 85.0)),
+        settings=engine.settings.quality,
+    ).ok
