@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from safecity.analytics.faces import evaluation as evaluation_module
+    from safecity.analytics.faces.engine import FaceEngine
+    from safecity.analytics.faces.types import Embedding
     from safecity.cameras.models import Camera
 
 app = typer.Typer(
@@ -720,6 +722,22 @@ def _pairs_from_csv(path: Path) -> list[tuple[str, Path]]:
     return pairs
 
 
+def _best_face(engine: FaceEngine, path: Path) -> tuple[int, Embedding | None]:
+    """The faces in a picture file and the embedding of the most prominent; (-1, None) if unreadable."""
+    from rich.markup import escape
+
+    from safecity.analytics.detectors.base import InvalidFrame
+
+    picture = _read_picture(path)
+    if picture is None:
+        return -1, None
+    try:
+        return engine.best(picture)
+    except InvalidFrame as exc:  # a picture too large to be a photo: refused like an unreadable one
+        err.print(f"[red]error:[/red] {escape(str(path))}: {escape(str(exc))}")
+        return -1, None
+
+
 def _is_header(cells: list[str], folder: Path) -> bool:
     """A first row naming no file and looking like column names (file_a, image1 …), not paths."""
     if any(Path(c.strip()).exists() or (folder / c.strip()).exists() for c in cells):
@@ -755,7 +773,6 @@ def faces_compare(
     is still compared, and the exit status is 1.
     """
     from safecity.analytics.faces.engine import FaceEngine
-    from safecity.analytics.faces.types import Embedding
 
     if pairs is not None and pictures:
         raise typer.BadParameter("give two pictures or --pairs, not both")
@@ -767,8 +784,7 @@ def faces_compare(
 
     def analysed(path: Path) -> tuple[int, Embedding | None]:
         if path not in seen:
-            picture = _read_picture(path)
-            seen[path] = (-1, None) if picture is None else engine.best(picture)
+            seen[path] = _best_face(engine, path)
         return seen[path]
 
     table = Table("A", "B", "score", "same person", "faces found", title=f"threshold {engine.threshold:.3f}")
@@ -817,7 +833,6 @@ def faces_evaluate(
 
     from safecity.analytics.faces import evaluation
     from safecity.analytics.faces.engine import FaceEngine
-    from safecity.analytics.faces.types import Embedding
 
     try:
         dataset = evaluation.load_set(folder, seed=seed)
@@ -831,9 +846,8 @@ def faces_evaluate(
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("analysing pictures", total=len(files))
         for name in files:
-            picture = _read_picture(folder / name)
-            failed = failed or picture is None
-            embeddings[name] = None if picture is None else engine.best(picture)[1]
+            found, embeddings[name] = _best_face(engine, folder / name)
+            failed = failed or found < 0
             progress.advance(task)
     if failed:
         raise typer.Exit(1)

@@ -137,3 +137,16 @@ def test_evaluate_a_labelled_folder(pictures: Path, tmp_path: Path) -> None:
     table = CliRunner().invoke(app, ["faces", "evaluate", str(folder)])
     assert "10-fold accuracy" in table.stdout
     assert CliRunner().invoke(app, ["faces", "evaluate", str(tmp_path)]).exit_code == 2
+
+
+def test_a_picture_too_large_to_be_a_photo_is_refused(pictures: Path, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.png"
+    cv2.imwrite(str(huge), np.zeros((16, 9000, 3), np.uint8))  # small file, 9000 px wide
+    result = CliRunner().invoke(
+        app, ["faces", "compare", str(huge), str(pictures / "astronaut.png"), "--json"]
+    )
+    assert result.exit_code == 1
+    [line] = _lines(result.stdout)
+    assert line["score"] is None
+    assert line["faces_found"] == [-1, 1]
+    assert "huge.png" in result.stderr
