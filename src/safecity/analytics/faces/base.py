@@ -18,7 +18,7 @@ from safecity.analytics.faces.types import Face
 from safecity.analytics.types import Image
 from safecity.core.plugins import Registry
 
-PLUGIN_MODULES = ("safecity.analytics.faces.retinaface",)
+PLUGIN_MODULES = ("safecity.analytics.faces.retinaface", "safecity.analytics.faces.mtcnn")
 
 
 class FaceDetectorConfig(BaseModel):

@@ -9,6 +9,7 @@ threshold. One engine is used by one thread at a time (dlib's models are not sha
 
 from __future__ import annotations
 
+import cv2
 import dlib
 import numpy as np
 
@@ -22,6 +23,8 @@ from safecity.config import FaceSettings
 
 CHIP_SIZE = 150  # what dlib's ResNet was trained on
 CHIP_PADDING = 0.25
+PORTRAIT_BORDER = 0.25  # of the picture's longer side, around a picture in which no face was found
+UPSCALE = 2.0  # then the picture enlarged this much (at most to the detector's working size)
 
 
 class FaceEngine:
@@ -39,39 +42,74 @@ class FaceEngine:
         """The score at or above which two faces are taken for the same person."""
         return self.settings.threshold
 
-    def detect(self, image: Image) -> list[Face]:
-        """Every face in a BGR picture, best score first."""
-        return self.detector.detect(image)
+    def detect(self, image: Image, *, retry: bool = True) -> list[Face]:
+        """Every face in a BGR picture, best score first.
 
-    def analyse(self, image: Image, faces: list[Face] | None = None, *, gate: bool = True) -> list[FaceSeen]:
+        When the detector finds none and `retry` is on, it tries again on the picture framed by a black
+        border (a portrait whose face fills the frame gives the detector no context around the face), then
+        on the picture enlarged (faces too small for the detector's anchors). Live video passes
+        retry=False: most frames hold no face, and each retry costs about one more detection.
+        """
+        picture = check_image(image)
+        found = self.detector.detect(picture)
+        if found or not retry:
+            return found
+        height, width = picture.shape[:2]
+        border = round(max(height, width) * PORTRAIT_BORDER)
+        framed = cv2.copyMakeBorder(picture, border, border, border, border, cv2.BORDER_CONSTANT, value=0)
+        found = [_moved(f, -border, 1.0) for f in self.detector.detect(np.asarray(framed))]
+        if found:
+            return found
+        factor = min(UPSCALE, self.detector.config.max_side / max(height, width))
+        if factor < 1.5:  # the detector would scale it straight back down
+            return []
+        size = (round(width * factor), round(height * factor))
+        larger = np.asarray(cv2.resize(picture, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
+        return [_moved(f, 0, 1 / factor) for f in self.detector.detect(larger)]
+
+    def analyse(
+        self, image: Image, faces: list[Face] | None = None, *, gate: bool = True, retry: bool = True
+    ) -> list[FaceSeen]:
         """Each face aligned, assessed and (when it passes the gate, or `gate` is off) embedded.
 
         Args:
             image: a BGR picture.
             faces: faces already found in it (default: detect them).
             gate: False embeds faces the quality gate refused too (their reasons are still reported).
+            retry: False for live video frames (see `detect`).
 
         Returns:
             One FaceSeen per face, the most prominent (largest, nearest the centre) first.
         """
         picture = check_image(image)
-        found = self.detect(picture) if faces is None else faces
-        rgb = np.ascontiguousarray(picture[:, :, ::-1])
-        seen = [self._one(rgb, face, gate) for face in found]
+        found = self.detect(picture, retry=retry) if faces is None else faces
         height, width = picture.shape[:2]
-        return sorted(seen, key=lambda s: -_prominence(s.face, width, height))
+        rgb = np.ascontiguousarray(picture[:, :, ::-1])
+        ranked = sorted(found, key=lambda f: -_prominence(f, width, height))
+        return [self._one(rgb, face, gate) for face in ranked]
+
+    def best(self, image: Image) -> tuple[int, Embedding | None]:
+        """How many faces a picture shows, and the embedding of the most prominent (quality gate off).
+
+        Only that face is aligned and embedded, so a crowd behind the subject costs detection only.
+        """
+        picture = check_image(image)
+        found = self.detect(picture)
+        if not found:
+            return 0, None
+        height, width = picture.shape[:2]
+        subject = max(found, key=lambda f: _prominence(f, width, height))
+        return len(found), self.analyse(picture, [subject], gate=False)[0].embedding
 
     def compare(self, a: Image, b: Image) -> Comparison:
         """The most prominent face of each picture compared (quality gate off: a score is always given)."""
-        first, second = self.analyse(a, gate=False), self.analyse(b, gate=False)
-        score = None
-        if first and second and first[0].embedding is not None and second[0].embedding is not None:
-            score = self.score(first[0].embedding, second[0].embedding)
-        return Comparison(score=score, threshold=self.threshold, faces_found=(len(first), len(second)))
+        (found_a, first), (found_b, second) = self.best(a), self.best(b)
+        score = None if first is None or second is None else self.score(first, second)
+        return Comparison(score=score, threshold=self.threshold, faces_found=(found_a, found_b))
 
     @staticmethod
     def score(a: Embedding, b: Embedding) -> float:
-        """Cosine similarity of two embeddings: 1 identical, about 0.5 or below for different people."""
+        """Cosine similarity of two embeddings: 1 identical; different people measured 0.82-0.89 on ORL."""
         return float(np.dot(a, b))
 
     def _one(self, rgb: Image, face: Face, gate: bool) -> FaceSeen:
@@ -88,6 +126,14 @@ class FaceEngine:
         return FaceSeen(
             face=face, quality=quality, chip=np.ascontiguousarray(chip[:, :, ::-1]), embedding=embedding
         )
+
+
+def _moved(face: Face, shift: int, factor: float) -> Face:
+    """A face found in a framed or scaled copy, in the original picture's pixels."""
+    x, y, w, h = face.box
+    box = (round((x + shift) * factor), round((y + shift) * factor), round(w * factor), round(h * factor))
+    points = tuple(((px + shift) * factor, (py + shift) * factor) for px, py in face.landmarks)
+    return Face(box, face.score, points)
 
 
 def _mid(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:

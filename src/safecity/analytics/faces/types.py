@@ -19,7 +19,7 @@ class Face:
     """A face found in a picture: its box (x, y, width, height), the detector's score, five landmarks.
 
     The landmarks are the eyes, the nose tip and the mouth corners, in that order, in picture pixels
-    (empty when the detector gives none).
+    (empty when the detector gives none). A face cut by the picture's edge has a box reaching past it.
     """
 
     box: tuple[int, int, int, int]
