@@ -142,7 +142,10 @@ def open_incident(
     A lead not confirmed is refused (Conflict, `match_not_confirmed`); one opened already too.
     """
     principal.require(incidents.MANAGE)
-    match = matches.get_match(session=session, principal=principal, match_id=match_id, lock=True)
+    # An operator may act on a lead the examiners confirmed without seeing its faces (faces.read).
+    match = matches.locked(session=session, match_id=match_id)
+    if match is None or not principal.sees_district(match.district_id):
+        raise NotFound("no face match with that id")
     if match.status != MatchStatus.CONFIRMED:
         raise Conflict(
             "two different examiners must confirm this match before it can open an incident",

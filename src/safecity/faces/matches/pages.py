@@ -16,9 +16,8 @@ from sqlalchemy import select
 
 from safecity.cameras.models import Camera
 from safecity.core.errors import InvalidInput, SafecityError
-from safecity.events.alerts.models import Alert
 from safecity.faces.matches import flows, service, views
-from safecity.faces.matches.models import Decision, FaceMatch, MatchStatus
+from safecity.faces.matches.models import Decision, MatchStatus
 from safecity.faces.matches.schemas import DecisionIn
 from safecity.incidents import service as incidents
 from safecity.web.deps import Db
@@ -89,11 +88,5 @@ def incident_submit(page: CurrentPage, db: Db, background: BackgroundTasks, matc
         incident = flows.open_incident(session=db, principal=page.principal, match_id=match_id)
     except SafecityError as exc:
         return refuse(db, exc, page)
-    alert_id = incident_alert(db, match_id)
-    views.publish_alert(page.request, background, db.get(Alert, alert_id) if alert_id else None)
+    views.publish_alert(page.request, background, service.alert_of(session=db, match_id=match_id))
     return Response(status_code=204, headers={"HX-Redirect": f"/incidents/{incident.id}"})
-
-
-def incident_alert(db: Db, match_id: uuid.UUID) -> uuid.UUID | None:
-    """The alert a lead raised (escalated with its incident)."""
-    return db.scalar(select(FaceMatch.alert_id).where(FaceMatch.id == match_id))

@@ -28,6 +28,7 @@ from safecity.auth.principal import Principal
 from safecity.core.crypto import SecretBox
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound
+from safecity.events.alerts.models import Alert
 from safecity.faces.matches.models import Decision, FaceMatch, FaceSighting, MatchDecision, MatchStatus
 from safecity.faces.matches.schemas import DecisionIn, DecisionOut, MatchDetailOut, MatchOut, ReasonOut
 
@@ -230,18 +231,32 @@ def list_matches(
     return list(session.scalars(query.limit(limit)))
 
 
+def locked(*, session: Session, match_id: uuid.UUID) -> FaceMatch | None:
+    """A lead, locked for a change (no permission check: the caller checks)."""
+    query = (
+        select(FaceMatch)
+        .where(FaceMatch.id == match_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(query).one_or_none()
+
+
 def get_match(
     *, session: Session, principal: Principal, match_id: uuid.UUID, lock: bool = False
 ) -> FaceMatch:
     """One lead within the principal's districts (NotFound otherwise, so its existence does not leak)."""
     principal.require(READ)
-    query = select(FaceMatch).where(FaceMatch.id == match_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    match = session.scalars(query).one_or_none()
+    match = locked(session=session, match_id=match_id) if lock else session.get(FaceMatch, match_id)
     if match is None or not principal.sees_district(match.district_id):
         raise NotFound("no face match with that id")
     return match
+
+
+def alert_of(*, session: Session, match_id: uuid.UUID) -> Alert | None:
+    """The alert a lead raised (no permission check: for publishing its change after an action)."""
+    alert_id = session.scalar(select(FaceMatch.alert_id).where(FaceMatch.id == match_id))
+    return session.get(Alert, alert_id) if alert_id is not None else None
 
 
 def view_match(*, session: Session, principal: Principal, match_id: uuid.UUID) -> MatchDetailOut:

@@ -107,6 +107,5 @@ def open_incident(
 ) -> IncidentDetailOut:
     """Open an incident from a confirmed lead (409 `match_not_confirmed` before two examiners confirmed)."""
     incident = flows.open_incident(session=db, principal=principal, match_id=match_id, priority=body.priority)
-    match = service.get_match(session=db, principal=principal, match_id=match_id)
-    publish_alert(request, background, db.get(Alert, match.alert_id) if match.alert_id else None)
+    publish_alert(request, background, service.alert_of(session=db, match_id=match_id))
     return IncidentDetailOut.model_validate(incident)
