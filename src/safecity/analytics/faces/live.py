@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import Counter
 
 from safecity.analytics.faces.types import Embedding, FaceSeen
@@ -92,7 +93,7 @@ class Gallery:
     authorisation_ids: tuple[uuid.UUID, ...]
     faces: tuple[Enrolled, ...]
     valid_until: dt.datetime | None
-    vectors: np.ndarray  # one row per face, L2-normalised
+    vectors: npt.NDArray[np.float32]  # one row per face, L2-normalised
 
     @classmethod
     def of(cls, live: Authorised) -> Gallery:
