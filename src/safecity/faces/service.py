@@ -625,12 +625,8 @@ def request_authorisation(*, session: Session, principal: Principal, data: Autho
     if len(found) != len(watchlist_ids) or not all(principal.sees_district(w.district_id) for w in found):
         raise InvalidInput("a watchlist named is unknown or outside your districts", code="unknown_watchlist")
     if camera_ids:
-        districts = {
-            c: d
-            for c, d in session.execute(
-                select(Camera.id, Camera.district_id).where(Camera.id.in_(camera_ids))
-            )
-        }
+        rows = session.execute(select(Camera.id, Camera.district_id).where(Camera.id.in_(camera_ids)))
+        districts = {row.id: row.district_id for row in rows}
         if len(districts) != len(camera_ids):
             raise InvalidInput("a camera named is unknown", code="unknown_camera", field="camera_ids")
         if any(d != district_id for d in districts.values()):
