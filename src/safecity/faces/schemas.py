@@ -116,6 +116,19 @@ class EnrolmentReport(OutModel):
         return sum(1 for r in self.results if r.accepted)
 
 
+class PhotoIn(InModel):
+    """One photo to enrol, base64 in JSON (the API speaks JSON only): a JPEG or PNG of at most 5 MB."""
+
+    name: str = Field(default="photo", max_length=200, pattern=LINE_PATTERN)
+    data_base64: str = Field(min_length=1, max_length=(MAX_ENROL_PHOTO_BYTES * 4) // 3 + 4)
+
+
+class EnrolIn(InModel):
+    """Photos of one person to enrol (several views make a better gallery)."""
+
+    photos: list[PhotoIn] = Field(min_length=1, max_length=MAX_ENROL_PHOTOS)
+
+
 class EnrolmentOut(OutModel):
     """An enrolled photo as listed (never its biometric data)."""
 
@@ -178,6 +191,13 @@ class AuthorisationOut(OutModel):
     camera_ids: list[uuid.UUID]
 
 
+class MonthOut(OutModel):
+    """One month of the oversight report."""
+
+    month: str
+    counts: dict[str, int]
+
+
 class EvaluationOut(OutModel):
     """Published error rates of the engine."""
 
@@ -193,3 +213,10 @@ class EvaluationOut(OutModel):
     groups: dict[str, Any]
     published_by: str
     published_at: dt.datetime
+
+
+class RatesOut(OutModel):
+    """The threshold in force and the published error rates, newest first."""
+
+    threshold: float
+    evaluations: list[EvaluationOut]

@@ -9,13 +9,14 @@ changed since it last asked; `valid_until` when the answer changes by the clock 
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import hashlib
 import logging
+import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +31,11 @@ from safecity.audit import service as audit
 from safecity.audit.models import AuditEntry
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
-from safecity.config import Settings
+from safecity.config import FaceSettings, Settings
 from safecity.core.crypto import SecretBox
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from safecity.core.identifiers import cnic_digits
 from safecity.faces.models import (
     Authorisation,
     AuthorisationKind,
@@ -47,6 +49,7 @@ from safecity.faces.models import (
 from safecity.faces.schemas import (
     MAX_ENROL_PHOTO_BYTES,
     MAX_ENROL_PHOTOS,
+    MIN_TEXT,
     AuthorisationIn,
     AuthorisationOut,
     EnrolmentReport,
@@ -90,6 +93,25 @@ OVERSIGHT_ACTIONS = {
 def biometric_box(settings: Settings) -> SecretBox:
     """The key that seals enrolled faces and embeddings (purpose "biometrics": no other key opens them)."""
     return SecretBox(settings.secret_key.get_secret_value(), "biometrics")
+
+
+class SharedFaceEngine:
+    """The process's face engine, built on first use and lent to one thread at a time (dlib's models are
+    not shared across threads); enrolments queue for it.
+    """
+
+    def __init__(self, settings: FaceSettings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._engine: FaceEngine | None = None
+
+    @contextmanager
+    def borrow(self) -> Iterator[FaceEngine]:
+        """The engine, held by the calling thread until the block ends."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = FaceEngine(self._settings)
+            yield self._engine
 
 
 def _require_any(principal: Principal, permissions: Iterable[str]) -> None:
@@ -215,8 +237,6 @@ def update_watchlist(
     changed = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
     for field, value in changed.items():
         setattr(watchlist, field, value)
-    if watchlist.expires_at is not None and watchlist.review_at > watchlist.expires_at:
-        raise InvalidInput("the review date must come before the expiry", code="review_after_expiry")
     watchlist.updated_at = utcnow()
     session.flush()
     _audit(
@@ -293,6 +313,26 @@ def add_entry(
     return entry
 
 
+def person_by_cnic(*, session: Session, principal: Principal, cnic: str) -> uuid.UUID:
+    """The record id of the live person with this CNIC (faces.enrol: to put them on a watchlist)."""
+    principal.require(ENROL)
+    try:
+        digits = cnic_digits(cnic)
+    except ValueError:
+        raise InvalidInput("give a CNIC as 35202-1234567-1", code="bad_cnic", field="person") from None
+    found = session.scalar(select(Person.id).where(Person.cnic == digits, Person.merged_into_id.is_(None)))
+    if found is None:
+        raise InvalidInput("no person with this CNIC in the records", code="unknown_person", field="person")
+    return found
+
+
+def cameras_of(*, session: Session, principal: Principal) -> list[Camera]:
+    """The cameras of the principal's districts, by name (to choose those an authorisation covers)."""
+    _require_any(principal, FACES_ANY)
+    query = select(Camera).where(principal.district_filter(Camera.district_id))
+    return list(session.scalars(query.order_by(Camera.name, Camera.id)))
+
+
 def get_entry(
     *, session: Session, principal: Principal, entry_id: uuid.UUID
 ) -> tuple[WatchlistEntry, Watchlist]:
@@ -313,12 +353,17 @@ def remove_entry(
     """
     principal.require(ENROL)
     entry, watchlist = get_entry(session=session, principal=principal, entry_id=entry_id)
+    text = " ".join(reason.split())
+    if len(text) < MIN_TEXT:
+        raise InvalidInput(
+            f"say why (at least {MIN_TEXT} characters)", code="reason_required", field="reason"
+        )
     if entry.removed_at is not None:
         raise Conflict("the entry was removed already", code="entry_removed")
     now = utcnow()
     entry.removed_at = now
     entry.removed_by = principal.username[:64]
-    entry.removal_reason = " ".join(reason.split())[:500]
+    entry.removal_reason = text[:500]
     entry.updated_at = now
     watchlist.updated_at = now
     dropped = session.scalar(select(func.count()).where(Enrolment.entry_id == entry.id))
@@ -573,6 +618,16 @@ def delete_enrolment(*, session: Session, principal: Principal, enrolment_id: uu
     )
 
 
+def entry_enrolments(*, session: Session, principal: Principal, entry_id: uuid.UUID) -> list[Enrolment]:
+    """The photos enrolled for an entry (hash, quality, who and when), oldest first."""
+    entry, _ = get_entry(session=session, principal=principal, entry_id=entry_id)
+    return list(
+        session.scalars(
+            select(Enrolment).where(Enrolment.entry_id == entry.id).order_by(Enrolment.created_at)
+        )
+    )
+
+
 def _embedding(box: SecretBox, sealed: bytes) -> Embedding:
     vector = np.frombuffer(box.decrypt_bytes(sealed), dtype="<f4").astype(np.float32)
     if vector.shape != (EMBEDDING_DIM,):
@@ -724,13 +779,16 @@ def revoke_authorisation(
     *, session: Session, principal: Principal, authorisation_id: uuid.UUID, reason: str
 ) -> Authorisation:
     """End an authorisation now (faces.authorise, or its requester withdrawing it), with a reason."""
+    _require_any(principal, (AUTHORISE, SEARCH, ENROL))  # those who may ask may withdraw their own
     authorisation = get_authorisation(session=session, principal=principal, authorisation_id=authorisation_id)
     own = principal.user_id is not None and principal.user_id == authorisation.requested_by_id
     if not own:
         principal.require(AUTHORISE)
     text = " ".join(reason.split())
-    if len(text) < 10:
-        raise InvalidInput("say why (at least 10 characters)", code="reason_required", field="reason")
+    if len(text) < MIN_TEXT:
+        raise InvalidInput(
+            f"say why (at least {MIN_TEXT} characters)", code="reason_required", field="reason"
+        )
     if authorisation.revoked_at is not None:
         raise Conflict("the authorisation was revoked already", code="authorisation_revoked")
     now = utcnow()
@@ -1086,9 +1144,3 @@ def oversight(*, session: Session, principal: Principal, months: int = 12) -> li
         y, m = (y, m - 1) if m > 1 else (y - 1, 12)
     _audit(session, principal, "faces.oversight.read", "face_oversight", since.date().isoformat(), None, {})
     return figures
-
-
-def month_name(key: str) -> str:
-    """`2026-12` as `Dec 2026`."""
-    year, month = key.split("-")
-    return f"{calendar.month_abbr[int(month)]} {year}"
