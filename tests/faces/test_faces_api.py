@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -269,3 +270,30 @@ def test_everyone_reads_the_error_rates_and_auditors_the_oversight(
         "month,requested,approved,revoked,enrolments"
     )
     assert auditor.get("/faces/oversight").status_code == 200
+
+
+FACE_PAGES = ("/faces", "/faces/authorisations", "/faces/rates", "/faces/oversight")
+LISTS = {"/faces", "/faces/authorisations"}
+
+
+@pytest.mark.parametrize(
+    ("role", "in_menu"),
+    [
+        ("supervisor", set(FACE_PAGES)),
+        ("investigator", LISTS | {"/faces/rates"}),
+        ("face_examiner", LISTS | {"/faces/rates"}),
+        ("auditor", set(FACE_PAGES)),
+        ("operator", {"/faces/rates"}),
+        ("traffic_officer", set()),  # no alerts to act on: the rates page is open to it, not in its menu
+    ],
+)
+def test_each_role_sees_the_face_pages_it_may_use(
+    role: str, in_menu: set[str], factory: Factory, here: Place, login_as: Callable[..., TestClient]
+) -> None:
+    client = login_as(factory.user(role, districts=[here.district]))
+    nav = re.search(r'<nav aria-label="Main">(.*?)</nav>', client.get("/").text, re.S)
+    assert nav is not None
+    assert {href for href in FACE_PAGES if f'href="{href}"' in nav.group(1)} == in_menu
+    for href in FACE_PAGES:
+        status = client.get(href).status_code
+        assert (status == 200) == (href in in_menu | {"/faces/rates"}), f"{role} {href}: {status}"
