@@ -39,6 +39,8 @@ from safecity.dispatch import views as dispatch_views
 from safecity.events import views as events_views
 from safecity.events.alerts import pages as alerts_pages
 from safecity.events.alerts import views as alerts_views
+from safecity.faces import pages as faces_pages
+from safecity.faces import views as faces_views
 from safecity.faces.matches import pages as face_matches_pages
 from safecity.faces.matches import views as face_matches_views
 from safecity.incidents import pages as incidents_pages
@@ -174,6 +176,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     connectors_pages,
     records_views,
     records_pages,
+    faces_views,
+    faces_pages,
     reviews_views,
     reviews_pages,
     payments_views,
