@@ -95,11 +95,11 @@ def test_add_remove_search(
     assert hit[0] == keys[7]
     assert hit[1] == pytest.approx(1.0, abs=1e-5)
 
-    gone = keys[:1000]
+    gone = keys[:600]  # under a third: in approximate mode they stay in the graph as tombstones
     assert index.remove([*gone, uuid.uuid4()]) == len(gone)  # unknown keys are ignored
     assert len(index) == len(keys) - len(gone)
     assert keys[7] not in index
-    everything = index.search(vectors[:1000], k=50)
+    everything = index.search(vectors[:600], k=50)  # each query is a removed face itself
     assert not {key for hits in everything for key, _ in hits} & set(gone)
     assert all(len(hits) == 50 for hits in everything)
     assert index.search(vectors[1500], k=1)[0][0][0] == keys[1500]
