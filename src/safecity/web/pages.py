@@ -59,6 +59,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Analytics events", "/analytics/events", "alerts.read", ANALYTICS),
     NavItem("Hotlists", "/hotlists", "plates.read", ANALYTICS),
     NavItem("Plates", "/plates", "plates.read", ANALYTICS),
+    NavItem("Face match leads", "/faces/matches", "faces.read", RESPONSE),
     NavItem("Incidents", "/incidents", "incidents.read", RESPONSE),
     NavItem("Log a call", "/incidents/new", "incidents.manage", RESPONSE),
     NavItem("Units", "/units", "incidents.read", RESPONSE),
