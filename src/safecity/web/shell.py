@@ -41,6 +41,7 @@ from safecity.events.alerts import pages as alerts_pages
 from safecity.events.alerts import views as alerts_views
 from safecity.faces.matches import pages as face_matches_pages
 from safecity.faces.matches import views as face_matches_views
+from safecity.faces.search import views as face_search_views
 from safecity.incidents import pages as incidents_pages
 from safecity.incidents import views as incidents_views
 from safecity.incidents.kpis import pages as kpis_pages
@@ -161,6 +162,7 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     hotlists_pages,
     face_matches_views,  # before any /faces/{...} route: "matches" is not another id
     face_matches_pages,
+    face_search_views,
     registry_views,
     registry_pages,
     records_search_views,

@@ -10,10 +10,11 @@ from pydantic import Field, model_validator
 
 from safecity.core.schemas import InModel, IsoDateTime, OutModel
 from safecity.events.alerts.schemas import NOTE_PATTERN
-from safecity.faces.schemas import MAX_AUTHORISATION_DAYS, MIN_TEXT
+from safecity.faces.schemas import MAX_AUTHORISATION_DAYS, MAX_ENROL_PHOTO_BYTES, MIN_TEXT
 
 MAX_RESULTS = 200
 MAX_CAMERAS = 2000
+MAX_PHOTO_BASE64 = (MAX_ENROL_PHOTO_BYTES + 2) // 3 * 4  # the largest photo taken, as base64
 
 
 class Area(InModel):
@@ -32,9 +33,8 @@ class Area(InModel):
 
 
 class SearchIn(InModel):
-    """Where, when, why and under which authorisation to search the faces seen for a photo's person."""
+    """Where, when and why to search the faces seen for the person of a photo (under an authorisation)."""
 
-    authorisation_id: uuid.UUID
     purpose: str = Field(min_length=MIN_TEXT, max_length=500, pattern=NOTE_PATTERN)
     since: IsoDateTime
     until: IsoDateTime
@@ -52,6 +52,12 @@ class SearchIn(InModel):
         if bool(self.camera_ids) == (self.area is not None):
             raise ValueError("name the cameras or draw an area (one of the two)")
         return self
+
+
+class PhotoSearchIn(SearchIn):
+    """The API's request: the search and the photo, a JPEG or PNG as base64."""
+
+    photo: str = Field(min_length=1, max_length=MAX_PHOTO_BASE64)
 
 
 class FaceFoundOut(OutModel):

@@ -30,7 +30,7 @@ from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.core.crypto import SecretBox
-from safecity.core.errors import InvalidInput, PermissionDenied, SafecityError
+from safecity.core.errors import InvalidInput, NotFound, PermissionDenied, SafecityError
 from safecity.faces import service as faces
 from safecity.faces.matches.models import FaceSighting
 from safecity.faces.models import Authorisation, AuthorisationKind
@@ -49,32 +49,34 @@ def search_by_photo(
     principal: Principal,
     engine: FaceEngine,
     box: SecretBox,
+    authorisation_id: uuid.UUID,
     photo: bytes,
     query: SearchIn,
 ) -> SearchOut:
     """Faces seen by the cameras in the period that resemble the photo's face, best first (faces.search).
 
-    A refusal raises PermissionDenied (403: no permission, no authorisation that covers the cameras and
-    period) or InvalidInput (422: the photo has no usable face, with the quality gate's reasons; no
-    camera in the area); it is audited and that audit committed, since nothing else was written.
+    A refusal raises PermissionDenied (403: no permission; an authorisation that does not cover the
+    cameras and period), NotFound (404: no such authorisation in the searcher's districts) or
+    InvalidInput (422: the photo has no usable face, with the quality gate's reasons; no camera in the
+    area); it is audited and that audit committed, since nothing else was written.
 
     Slow (the engine runs here): call it from a worker thread; the engine must not be used by another
     thread meanwhile.
     """
     sha256 = hashlib.sha256(photo).hexdigest()
     context: dict[str, Any] = {
-        "authorisation": str(query.authorisation_id),
+        "authorisation": str(authorisation_id),
         "since": query.since.isoformat(),
         "until": query.until.isoformat(),
         "photo_sha256": sha256,
     }
     try:
         principal.require(SEARCH)
-        authorisation = _authorisation(session, principal, query)
+        authorisation = _authorisation(session, principal, authorisation_id, query)
         cameras = _cameras(session, authorisation, query)
         quality, embedding = _query_face(engine, photo)
     except SafecityError as refused:
-        _refuse(session, principal, query, context, refused)
+        _refuse(session, principal, authorisation_id, query, context, refused)
 
     min_score = engine.threshold if query.min_score is None else query.min_score
     scanned, found = _score(session, box, [c.id for c in cameras], query, embedding, min_score)
@@ -114,7 +116,12 @@ def search_by_photo(
 
 
 def _refuse(
-    session: Session, principal: Principal, query: SearchIn, context: dict[str, Any], refused: SafecityError
+    session: Session,
+    principal: Principal,
+    authorisation_id: uuid.UUID,
+    query: SearchIn,
+    context: dict[str, Any],
+    refused: SafecityError,
 ) -> NoReturn:
     """Audit a refused search and keep that record (the search wrote nothing else), then raise."""
     audit.record(
@@ -123,7 +130,7 @@ def _refuse(
         outcome="denied" if isinstance(refused, PermissionDenied) else "failure",
         actor=principal,
         object_type="face_authorisation",
-        object_id=str(query.authorisation_id),
+        object_id=str(authorisation_id),
         purpose=query.purpose,
         detail={**context, "code": refused.code, "reason": refused.message},
     )
@@ -132,12 +139,14 @@ def _refuse(
     raise refused
 
 
-def _authorisation(session: Session, principal: Principal, query: SearchIn) -> Authorisation:
-    """The authorisation named, if it allows this search now; else why not (403)."""
-    authorisation = session.get(Authorisation, query.authorisation_id)
+def _authorisation(
+    session: Session, principal: Principal, authorisation_id: uuid.UUID, query: SearchIn
+) -> Authorisation:
+    """The authorisation named, if it allows this search now; else why not (404, 403)."""
+    authorisation = session.get(Authorisation, authorisation_id)
     if authorisation is None or not principal.sees_district(authorisation.district_id):
         # One answer for both: an authorisation of another district is not revealed.
-        raise PermissionDenied("no such authorisation in your districts", code="authorisation_not_found")
+        raise NotFound("no such authorisation in your districts", code="authorisation_not_found")
     if authorisation.kind != AuthorisationKind.RETROSPECTIVE:
         raise PermissionDenied(
             "a live-matching authorisation does not allow searching stored faces",

@@ -1,0 +1,317 @@
+"""Retrospective search by photo: it finds the person among the faces the cameras saw, only where and when
+a current retrospective authorisation allows, and every search, run or refused, is in the audit log.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from faces_data import Place, astronaut, astronaut_jpeg, astronaut_mirrored_jpeg, coffee_jpeg, jpeg, place
+from faces_data import watchlist_in as _watchlist_in
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from conftest import Factory
+from safecity.analytics.faces.engine import FaceEngine
+from safecity.audit.models import AuditEntry
+from safecity.auth.principal import Principal
+from safecity.cameras.models import Camera
+from safecity.config import Settings
+from safecity.core.crypto import SecretBox
+from safecity.core.errors import InvalidInput, NotFound, PermissionDenied
+from safecity.faces import service as faces
+from safecity.faces.matches import service as matches
+from safecity.faces.models import AuthorisationKind
+from safecity.faces.schemas import AuthorisationIn, EntryIn
+from safecity.faces.search import service as search
+from safecity.faces.search.schemas import Area, SearchIn
+
+NOW = dt.datetime.now(dt.UTC)
+PURPOSE = "Trace the accused of FIR 12/2026 on the day of the robbery"
+
+
+@pytest.fixture(scope="module")
+def face_engine() -> Iterator[FaceEngine]:
+    yield FaceEngine()
+
+
+@pytest.fixture
+def box(settings: Settings) -> SecretBox:
+    return faces.biometric_box(settings)
+
+
+@dataclass(frozen=True)
+class Scene:
+    here: Place
+    other_camera: uuid.UUID  # same district, far away
+    investigator: Principal
+    supervisors: tuple[Principal, Principal]
+    watchlist_id: uuid.UUID
+    wanted: uuid.UUID  # the astronaut seen by the searched camera within the period
+    stranger: uuid.UUID  # someone else seen there then
+
+
+def _sighting(
+    session: Session,
+    box: SecretBox,
+    camera_id: uuid.UUID,
+    district_id: uuid.UUID,
+    at: dt.datetime,
+    vector: np.ndarray,
+) -> uuid.UUID:
+    return matches.record_sighting(
+        session=session,
+        box=box,
+        camera_id=camera_id,
+        district_id=district_id,
+        seen_at=at,
+        face_box=[10, 10, 150, 150],
+        quality={"ok": True},
+        chip_jpeg=jpeg(astronaut()[:150, :150]),
+        embedding=vector,
+        authorisation_id=None,
+        keep_for=dt.timedelta(hours=24),
+    ).id
+
+
+@pytest.fixture
+def scene(session: Session, factory: Factory, box: SecretBox, face_engine: FaceEngine) -> Scene:
+    district = factory.district()
+    here = place(session, district)
+    far = Camera(name="Ring Road", district_id=district.id, latitude=31.40, longitude=74.20, stream_url="")
+    session.add(far)
+    session.flush()
+    investigator = factory.principal(factory.user("investigator", districts=[district]))
+    supervisors = (
+        factory.principal(factory.user("supervisor", districts=[district])),
+        factory.principal(factory.user("supervisor", districts=[district])),
+    )
+    listed = faces.create_watchlist(session=session, principal=investigator, data=_watchlist_in(district))
+    faces.add_entry(
+        session=session,
+        principal=investigator,
+        watchlist_id=listed.id,
+        data=EntryIn(person_id=here.person_id, reason="Arrest warrant of 2 Dec 2026", legal_reference="W-88"),
+    )
+    seen = face_engine.analyse(astronaut())[0].embedding
+    assert seen is not None
+    rng = np.random.default_rng(4)
+    other = rng.standard_normal(128).astype(np.float32)
+    other /= np.linalg.norm(other)
+    hour = dt.timedelta(hours=1)
+    wanted = _sighting(session, box, here.camera_id, district.id, NOW - 2 * hour, seen)
+    stranger = _sighting(session, box, here.camera_id, district.id, NOW - 2 * hour, other)
+    _sighting(session, box, here.camera_id, district.id, NOW - 20 * hour, seen)  # before the period
+    _sighting(session, box, far.id, district.id, NOW - 2 * hour, seen)  # a camera not searched
+    return Scene(here, far.id, investigator, supervisors, listed.id, wanted, stranger)
+
+
+def _authorisation(
+    session: Session,
+    scene: Scene,
+    *,
+    kind: AuthorisationKind = AuthorisationKind.RETROSPECTIVE,
+    cameras: list[uuid.UUID] | None = None,
+    approve: bool = True,
+) -> uuid.UUID:
+    requester, approver = scene.supervisors
+    asked = faces.request_authorisation(
+        session=session,
+        principal=requester,
+        data=AuthorisationIn(
+            kind=kind,
+            legal_basis="Order of the SSP Investigation no. 7/2026",
+            purpose="Trace the accused of FIR 12/2026",
+            district_id=scene.here.district.id,
+            watchlist_ids=[scene.watchlist_id],
+            camera_ids=[scene.here.camera_id] if cameras is None else cameras,
+            starts_at=NOW - dt.timedelta(hours=6),
+            ends_at=NOW + dt.timedelta(hours=6),
+        ),
+    )
+    if approve:
+        faces.approve_authorisation(session=session, principal=approver, authorisation_id=asked.id)
+    return asked.id
+
+
+def _query(**changes: object) -> SearchIn:
+    values: dict[str, object] = {
+        "purpose": PURPOSE,
+        "since": NOW - dt.timedelta(hours=5),
+        "until": NOW,
+        "camera_ids": [],
+    }
+    values.update(changes)
+    return SearchIn.model_validate(values)
+
+
+def _audits(session: Session, authorisation_id: uuid.UUID) -> list[tuple[str, str, str | None, str | None]]:
+    rows = session.execute(
+        select(AuditEntry.outcome, AuditEntry.actor_name, AuditEntry.purpose, AuditEntry.detail)
+        .where(AuditEntry.action == "faces.search", AuditEntry.object_id == str(authorisation_id))
+        .order_by(AuditEntry.seq)
+    )
+    return [(outcome, actor, purpose, (detail or {}).get("code")) for outcome, actor, purpose, detail in rows]
+
+
+def test_a_photo_finds_the_person_where_and_when_authorised(
+    session: Session, scene: Scene, box: SecretBox, face_engine: FaceEngine
+) -> None:
+    authorisation_id = _authorisation(session, scene)
+    found = search.search_by_photo(
+        session=session,
+        principal=scene.investigator,
+        engine=face_engine,
+        box=box,
+        photo=astronaut_mirrored_jpeg(),  # another photo of the same person
+        authorisation_id=authorisation_id,
+        query=_query(camera_ids=[scene.here.camera_id], min_score=0.5),
+    )
+    assert (found.cameras, found.scanned) == (1, 2)  # not the face before the period, nor the other camera's
+    assert found.query_quality["ok"] is True
+    assert [r.sighting_id for r in found.results] == [scene.wanted]  # the stranger scores below 0.5
+    (hit,) = found.results
+    assert hit.same_person and hit.score >= face_engine.threshold
+    assert hit.camera_name == "Mall Road" and (hit.latitude, hit.longitude) == (31.56, 74.31)
+    assert base64.b64decode(hit.chip)[:2] == b"\xff\xd8"  # the JPEG, decrypted
+    assert hit.video_url is not None
+    assert hit.video_url.startswith(f"/cameras/{scene.here.camera_id}?at=")
+    assert hit.video_url.endswith("#playback")
+    ((outcome, actor, purpose, code),) = _audits(session, authorisation_id)
+    assert (outcome, actor, purpose, code) == ("success", scene.investigator.username, PURPOSE, None)
+
+
+def test_an_area_searches_the_covered_cameras_inside_it(
+    session: Session, scene: Scene, box: SecretBox, face_engine: FaceEngine
+) -> None:
+    authorisation_id = _authorisation(session, scene, cameras=[])  # no cameras named: its district's
+    everywhere = Area(south=31.0, west=74.0, north=32.0, east=75.0)
+    found = search.search_by_photo(
+        session=session,
+        principal=scene.investigator,
+        engine=face_engine,
+        box=box,
+        photo=astronaut_jpeg(),
+        authorisation_id=authorisation_id,
+        query=_query(area=everywhere),
+    )
+    assert found.cameras == 2
+    assert {r.camera_name for r in found.results} == {"Mall Road", "Ring Road"}
+    assert all(r.same_person for r in found.results)  # the default floor is the threshold
+    assert [r.score for r in found.results] == sorted((r.score for r in found.results), reverse=True)
+
+    just_the_mall = Area(south=31.5, west=74.3, north=31.6, east=74.4)
+    found = search.search_by_photo(
+        session=session,
+        principal=scene.investigator,
+        engine=face_engine,
+        box=box,
+        photo=astronaut_jpeg(),
+        authorisation_id=authorisation_id,
+        query=_query(area=just_the_mall),
+    )
+    assert [r.sighting_id for r in found.results] == [scene.wanted]
+
+
+def test_a_search_without_leave_is_refused_and_audited(
+    session: Session, scene: Scene, box: SecretBox, face_engine: FaceEngine, factory: Factory
+) -> None:
+    covered = [scene.here.camera_id]
+    live = _authorisation(session, scene, kind=AuthorisationKind.LIVE)
+    pending = _authorisation(session, scene, approve=False)
+    current = _authorisation(session, scene)
+    operator = factory.principal(factory.user("operator", districts=[scene.here.district]))
+    outsider = factory.principal(factory.user("investigator", districts=[factory.district()]))
+    cases: list[tuple[Principal, SearchIn, type[Exception], str]] = [
+        (operator, _query(current, camera_ids=covered), PermissionDenied, "permission_denied"),
+        (
+            scene.investigator,
+            _query(live, camera_ids=covered),
+            PermissionDenied,
+            "authorisation_not_retrospective",
+        ),
+        (
+            scene.investigator,
+            _query(pending, camera_ids=covered),
+            PermissionDenied,
+            "authorisation_not_current",
+        ),
+        (outsider, _query(current, camera_ids=covered), PermissionDenied, "authorisation_not_found"),
+        (
+            scene.investigator,
+            _query(current, camera_ids=covered, since=NOW - dt.timedelta(hours=7)),
+            PermissionDenied,
+            "authorisation_period",
+        ),
+        (
+            scene.investigator,
+            _query(current, camera_ids=[scene.here.camera_id, scene.other_camera]),
+            PermissionDenied,
+            "authorisation_cameras",
+        ),
+        (
+            scene.investigator,
+            _query(current, area=Area(south=31.3, west=74.1, north=31.5, east=74.25)),  # only the far camera
+            InvalidInput,
+            "no_cameras",
+        ),
+        (scene.investigator, _query(current, camera_ids=[uuid.uuid4()]), InvalidInput, "camera_not_found"),
+    ]
+    for principal, query, error, code in cases:
+        with pytest.raises(error) as refused:
+            search.search_by_photo(
+                session=session,
+                principal=principal,
+                engine=face_engine,
+                box=box,
+                photo=astronaut_jpeg(),
+                query=query,
+            )
+        assert refused.value.code == code
+        ((outcome, actor, purpose, audited),) = _audits(session, query.authorisation_id)[-1:]
+        assert (outcome, actor, purpose, audited) == (
+            "denied" if error in (PermissionDenied, NotFound) else "failure",
+            principal.username,
+            PURPOSE,
+            code,
+        )
+    assert len(_audits(session, current)) == 6
+
+
+@pytest.mark.parametrize(
+    ("photo", "code"),
+    [(coffee_jpeg, "no_face"), (lambda: b"not a picture", "not_a_picture")],
+)
+def test_a_photo_without_a_usable_face_is_refused_with_the_reason(
+    session: Session, scene: Scene, box: SecretBox, face_engine: FaceEngine, photo: object, code: str
+) -> None:
+    authorisation_id = _authorisation(session, scene)
+    with pytest.raises(InvalidInput) as refused:
+        search.search_by_photo(
+            session=session,
+            principal=scene.investigator,
+            engine=face_engine,
+            box=box,
+            photo=photo(),  # type: ignore[operator]
+            authorisation_id=authorisation_id,
+            query=_query(camera_ids=[scene.here.camera_id]),
+        )
+    assert (refused.value.code, refused.value.field) == (code, "photo")
+    assert _audits(session, authorisation_id) == [("failure", scene.investigator.username, PURPOSE, code)]
+
+
+def test_the_query_must_say_where_and_a_sane_period() -> None:
+    with pytest.raises(ValueError, match="one of the two"):
+        _query()
+    with pytest.raises(ValueError, match="one of the two"):
+        _query(camera_ids=[uuid.uuid4()], area=Area(south=1, west=1, north=2, east=2))
+    with pytest.raises(ValueError, match="end after"):
+        _query(camera_ids=[uuid.uuid4()], until=NOW - dt.timedelta(days=1))
+    with pytest.raises(ValueError, match="north must be above"):
+        Area(south=2, west=1, north=1, east=2)
