@@ -228,53 +228,34 @@ def test_a_search_without_leave_is_refused_and_audited(
     current = _authorisation(session, scene)
     operator = factory.principal(factory.user("operator", districts=[scene.here.district]))
     outsider = factory.principal(factory.user("investigator", districts=[factory.district()]))
-    cases: list[tuple[Principal, SearchIn, type[Exception], str]] = [
-        (operator, _query(current, camera_ids=covered), PermissionDenied, "permission_denied"),
-        (
-            scene.investigator,
-            _query(live, camera_ids=covered),
-            PermissionDenied,
-            "authorisation_not_retrospective",
-        ),
-        (
-            scene.investigator,
-            _query(pending, camera_ids=covered),
-            PermissionDenied,
-            "authorisation_not_current",
-        ),
-        (outsider, _query(current, camera_ids=covered), PermissionDenied, "authorisation_not_found"),
-        (
-            scene.investigator,
-            _query(current, camera_ids=covered, since=NOW - dt.timedelta(hours=7)),
-            PermissionDenied,
-            "authorisation_period",
-        ),
-        (
-            scene.investigator,
-            _query(current, camera_ids=[scene.here.camera_id, scene.other_camera]),
-            PermissionDenied,
-            "authorisation_cameras",
-        ),
-        (
-            scene.investigator,
-            _query(current, area=Area(south=31.3, west=74.1, north=31.5, east=74.25)),  # only the far camera
-            InvalidInput,
-            "no_cameras",
-        ),
-        (scene.investigator, _query(current, camera_ids=[uuid.uuid4()]), InvalidInput, "camera_not_found"),
+    who = scene.investigator
+    early = NOW - dt.timedelta(hours=7)  # before the authorisation starts
+    both = [scene.here.camera_id, scene.other_camera]  # the authorisation names only the first
+    far = Area(south=31.3, west=74.1, north=31.5, east=74.25)  # only the far camera is inside
+    cases: list[tuple[Principal, uuid.UUID, SearchIn, type[Exception], str]] = [
+        (operator, current, _query(camera_ids=covered), PermissionDenied, "permission_denied"),
+        (who, live, _query(camera_ids=covered), PermissionDenied, "authorisation_not_retrospective"),
+        (who, pending, _query(camera_ids=covered), PermissionDenied, "authorisation_not_current"),
+        (outsider, current, _query(camera_ids=covered), NotFound, "authorisation_not_found"),
+        (who, uuid.uuid4(), _query(camera_ids=covered), NotFound, "authorisation_not_found"),
+        (who, current, _query(camera_ids=covered, since=early), PermissionDenied, "authorisation_period"),
+        (who, current, _query(camera_ids=both), PermissionDenied, "authorisation_cameras"),
+        (who, current, _query(area=far), InvalidInput, "no_cameras"),
+        (who, current, _query(camera_ids=[uuid.uuid4()]), InvalidInput, "camera_not_found"),
     ]
-    for principal, query, error, code in cases:
+    for principal, authorisation_id, query, error, code in cases:
         with pytest.raises(error) as refused:
             search.search_by_photo(
                 session=session,
                 principal=principal,
                 engine=face_engine,
                 box=box,
+                authorisation_id=authorisation_id,
                 photo=astronaut_jpeg(),
                 query=query,
             )
         assert refused.value.code == code
-        ((outcome, actor, purpose, audited),) = _audits(session, query.authorisation_id)[-1:]
+        ((outcome, actor, purpose, audited),) = _audits(session, authorisation_id)[-1:]
         assert (outcome, actor, purpose, audited) == (
             "denied" if error in (PermissionDenied, NotFound) else "failure",
             principal.username,
@@ -286,7 +267,7 @@ def test_a_search_without_leave_is_refused_and_audited(
 
 @pytest.mark.parametrize(
     ("photo", "code"),
-    [(coffee_jpeg, "no_face"), (lambda: b"not a picture", "not_a_picture")],
+    [(coffee_jpeg, "no_face"), (lambda: b"not a picture", "not_allowed")],
 )
 def test_a_photo_without_a_usable_face_is_refused_with_the_reason(
     session: Session, scene: Scene, box: SecretBox, face_engine: FaceEngine, photo: object, code: str

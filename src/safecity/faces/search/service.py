@@ -127,7 +127,7 @@ def _refuse(
     audit.record(
         session=session,
         action=ACTION,
-        outcome="denied" if isinstance(refused, PermissionDenied) else "failure",
+        outcome="failure" if isinstance(refused, InvalidInput) else "denied",
         actor=principal,
         object_type="face_authorisation",
         object_id=str(authorisation_id),
