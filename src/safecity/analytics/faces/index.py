@@ -10,10 +10,12 @@ Two modes, chosen by the number of live faces:
   `ef_search` candidates. It goes back to exact below half of `exact_below` (not at once, so a gallery
   at the border does not rebuild on every change).
 
-Why HNSW, measured on clustered synthetic galleries shaped like dlib's embeddings
-(bench/bench_faces_index.py): at 1 M faces an IVF-flat index needed to visit over 10 % of its lists to
-come near recall@1 0.97, which put it at the 5 ms limit, while HNSW reaches 0.99 at well under 1 ms. Its
-price is removal: FAISS's HNSW cannot remove a vector. So removal is a tombstone: the slot is marked dead
+Why HNSW, measured on clustered synthetic galleries shaped like dlib's embeddings, five photos per
+person (bench/bench_faces_index.py, one thread per query): an IVF-flat index (√n lists) reached recall@1
+0.96 at 100 k faces only when visiting 10 % of its lists, and 0.974 at 1 M (96 of 1000 lists, p95 7.9
+ms); HNSW reached 0.998 at 200 k faces with a p95 of 0.46 ms (ef_search 128), and 0.979 at 1 M (ef_search
+256; the machine's two cores were shared with other work then, so its times are no guide). Its price is
+removal: FAISS's HNSW cannot remove a vector. So removal is a tombstone: the slot is marked dead
 in a bitmap that every approximate search passes to FAISS as an ID selector (dead entries are walked
 through but never returned, so a removed or expired enrolment is gone from the very next search), and
 the graph is rebuilt without them once dead slots reach a third of the graph (searching through many
@@ -53,7 +55,7 @@ Vectors = npt.NDArray[np.float32]
 Hit = tuple[uuid.UUID, float]
 
 DEFAULT_EXACT_BELOW = 50_000  # exact search over 50 k faces: a few ms on one core, no index to keep
-DEFAULT_EF_SEARCH = 128  # candidates per HNSW search: recall@1 >= 0.99 at 1 M faces (the benchmark)
+DEFAULT_EF_SEARCH = 256  # candidates per HNSW search (recall against speed: see the benchmark)
 HNSW_M = 32  # graph links per node: FAISS's recommended range for 128-d vectors
 HNSW_EF_CONSTRUCTION = 64
 INSERT_CHUNK = 10_000  # faces inserted into a live graph under one hold of the lock
