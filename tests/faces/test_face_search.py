@@ -7,19 +7,21 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from faces_data import Place, astronaut, astronaut_jpeg, astronaut_mirrored_jpeg, coffee_jpeg, jpeg, place
 from faces_data import watchlist_in as _watchlist_in
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conftest import Factory
 from safecity.analytics.faces.engine import FaceEngine
 from safecity.audit.models import AuditEntry
+from safecity.auth.models import User
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import Settings
@@ -51,6 +53,7 @@ class Scene:
     here: Place
     other_camera: uuid.UUID  # same district, far away
     investigator: Principal
+    investigator_user: User
     supervisors: tuple[Principal, Principal]
     watchlist_id: uuid.UUID
     wanted: uuid.UUID  # the astronaut seen by the searched camera within the period
@@ -87,7 +90,8 @@ def scene(session: Session, factory: Factory, box: SecretBox, face_engine: FaceE
     far = Camera(name="Ring Road", district_id=district.id, latitude=31.40, longitude=74.20, stream_url="")
     session.add(far)
     session.flush()
-    investigator = factory.principal(factory.user("investigator", districts=[district]))
+    investigator_user = factory.user("investigator", districts=[district])
+    investigator = factory.principal(investigator_user)
     supervisors = (
         factory.principal(factory.user("supervisor", districts=[district])),
         factory.principal(factory.user("supervisor", districts=[district])),
@@ -109,7 +113,7 @@ def scene(session: Session, factory: Factory, box: SecretBox, face_engine: FaceE
     stranger = _sighting(session, box, here.camera_id, district.id, NOW - 2 * hour, other)
     _sighting(session, box, here.camera_id, district.id, NOW - 20 * hour, seen)  # before the period
     _sighting(session, box, far.id, district.id, NOW - 2 * hour, seen)  # a camera not searched
-    return Scene(here, far.id, investigator, supervisors, listed.id, wanted, stranger)
+    return Scene(here, far.id, investigator, investigator_user, supervisors, listed.id, wanted, stranger)
 
 
 def _authorisation(
@@ -296,3 +300,58 @@ def test_the_query_must_say_where_and_a_sane_period() -> None:
         _query(camera_ids=[uuid.uuid4()], until=NOW - dt.timedelta(days=1))
     with pytest.raises(ValueError, match="north must be above"):
         Area(south=2, west=1, north=1, east=2)
+
+
+def test_the_api_searches_by_a_photo_sent_as_base64(
+    session: Session, scene: Scene, login_as: Callable[[User], TestClient]
+) -> None:
+    authorisation_id = _authorisation(session, scene)
+    client = login_as(scene.investigator_user)
+    body = {
+        "purpose": PURPOSE,
+        "since": (NOW - dt.timedelta(hours=5)).isoformat(),
+        "until": NOW.isoformat(),
+        "camera_ids": [str(scene.here.camera_id)],
+        "photo": base64.b64encode(astronaut_jpeg()).decode(),
+    }
+    url = f"/api/v1/faces/search/{authorisation_id}"
+    answer = client.post(url, json=body)
+    assert answer.status_code == 200, answer.text
+    assert [r["sighting_id"] for r in answer.json()["results"]] == [str(scene.wanted)]
+
+    answer = client.post(url, json=body | {"photo": base64.b64encode(coffee_jpeg()).decode()})
+    assert (answer.status_code, answer.json()["error"]["code"]) == (422, "no_face")
+    answer = client.post(url, json=body | {"photo": "not base64!"})
+    assert (answer.status_code, answer.json()["error"]["code"]) == (422, "photo_not_base64")
+    answer = client.post(url, json=body | {"since": (NOW - dt.timedelta(hours=9)).isoformat()})
+    assert (answer.status_code, answer.json()["error"]["code"]) == (403, "authorisation_period")
+
+
+def test_the_page_shows_the_faces_found_on_a_timeline_and_a_map(
+    session: Session, scene: Scene, login_as: Callable[[User], TestClient]
+) -> None:
+    authorisation_id = _authorisation(session, scene)
+    client = login_as(scene.investigator_user)
+    form = client.get("/faces/search")
+    assert form.status_code == 200
+    assert f'value="{authorisation_id}"' in form.text and "Mall Road" in form.text
+
+    local = "%Y-%m-%dT%H:%M"
+    fields = {
+        "authorisation": str(authorisation_id),
+        "camera": [str(scene.here.camera_id)],
+        "since": (NOW - dt.timedelta(hours=5)).astimezone(dt.UTC).strftime(local) + "+00:00",
+        "until": NOW.astimezone(dt.UTC).strftime(local) + "+00:00",
+        "purpose": PURPOSE,
+    }
+    photo = {"photo": ("suspect.jpg", astronaut_mirrored_jpeg(), "image/jpeg")}
+    found = client.post("/faces/search", data=fields, files=photo)
+    assert found.status_code == 200, found.text
+    assert found.text.count('class="chip"') == 1
+    assert 'data-testid="face-video"' in found.text and "data-face-map=" in found.text
+    assert "31.56" in found.text  # the camera's place, for the map
+
+    early = fields | {"since": (NOW - dt.timedelta(hours=9)).strftime(local) + "+00:00"}
+    refused = client.post("/faces/search", data=early, files=photo)
+    assert refused.status_code == 422
+    assert "within the authorisation" in refused.text and 'class="chip"' not in refused.text

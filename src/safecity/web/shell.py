@@ -41,6 +41,7 @@ from safecity.events.alerts import pages as alerts_pages
 from safecity.events.alerts import views as alerts_views
 from safecity.faces.matches import pages as face_matches_pages
 from safecity.faces.matches import views as face_matches_views
+from safecity.faces.search import pages as face_search_pages
 from safecity.faces.search import views as face_search_views
 from safecity.incidents import pages as incidents_pages
 from safecity.incidents import views as incidents_views
@@ -163,6 +164,7 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     face_matches_views,  # before any /faces/{...} route: "matches" is not another id
     face_matches_pages,
     face_search_views,
+    face_search_pages,
     registry_views,
     registry_pages,
     records_search_views,
