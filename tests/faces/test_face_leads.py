@@ -202,7 +202,7 @@ def test_two_different_examiners_confirm_a_lead_and_one_examiner_twice_is_refuse
     detail = service.detail(session=session, match=match)
     assert [d.username for d in detail.decisions] == [first.username, second.username]
     actions = session.scalars(
-        select(AuditEntry.action).where(AuditEntry.object_id == str(match.id)).order_by(AuditEntry.id)
+        select(AuditEntry.action).where(AuditEntry.object_id == str(match.id)).order_by(AuditEntry.seq)
     ).all()
     assert actions == ["faces.match", "faces.match.confirm", "faces.match.confirm"]
 

@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Coroutine, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,14 +163,22 @@ def write_clip(path: Path, picture: np.ndarray, *, seconds: int, fps: int) -> Pa
     return path
 
 
-def log_in(page: Page, base: str, username: str, code: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Code").fill(code)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(lambda url: "/login" not in url)
+@contextmanager
+def signed_in(chromium: Browser, base: str, username: str, code: str) -> Iterator[Page]:
+    """A browser of the user's own, logged in through the form with the second factor; closed after."""
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/login")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_label("Code").fill(code)
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url(lambda url: "/login" not in url)
+        yield page
+    finally:
+        context.close()
 
 
 def run(app: LiveApp, work: Coroutine[Any, Any, object]) -> None:
@@ -197,7 +206,8 @@ def test_her_face_on_a_live_camera_is_a_lead_two_examiners_confirm_before_the_in
     clip = write_clip(tmp_path / "astronaut.mp4", scene(), seconds=240, fps=5)
     server = rtsp_camera(clip=clip)
     with_video = settings.model_copy(update={"video": VideoSettings(run_in_web=True, analytics_fps=5)})
-    with serve(with_video, db_url, tmp_path) as app:
+    # The browsers close before the server stops: their live feeds' connections would hold its shutdown.
+    with serve(with_video, db_url, tmp_path) as app, ExitStack() as browsers:
         services = app.services
         assert services.video is not None and services.analytics is not None
         video, analytics = services.video, services.analytics
@@ -229,8 +239,9 @@ def test_her_face_on_a_live_camera_is_a_lead_two_examiners_confirm_before_the_in
         assert count(app, FaceSighting, camera_id) == 0
 
         # The first examiner's console is open when the authorisation is approved.
-        one = chromium.new_context().new_page()
-        log_in(one, app.base, first.username, factory.totp(first.username))
+        one = browsers.enter_context(
+            signed_in(chromium, app.base, first.username, factory.totp(first.username))
+        )
         one.goto(f"{app.base}/console")
         expect(one.get_by_test_id("feed-state")).to_have_text("Live")
         with services.session_factory() as session:
@@ -278,8 +289,9 @@ def test_her_face_on_a_live_camera_is_a_lead_two_examiners_confirm_before_the_in
         assert early == [409, "match_not_confirmed"], early
 
         # A second, different examiner confirms; only then is the incident opened.
-        two = chromium.new_context().new_page()
-        log_in(two, app.base, second.username, factory.totp(second.username))
+        two = browsers.enter_context(
+            signed_in(chromium, app.base, second.username, factory.totp(second.username))
+        )
         two.goto(f"{app.base}/faces/matches/{match_id}")
         two.get_by_role("button", name="Confirm: the same person").click()
         expect(two.get_by_test_id("match-status")).to_have_text("confirmed")

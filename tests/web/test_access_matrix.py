@@ -739,6 +739,45 @@ CASES = [
         # The event has no snapshot: a 404 for those allowed, a 403 for the rest.
         lambda w: (f"/api/v1/events/{_matrix_event(w)}/snapshot.jpg", None),
     ),
+    # face-match leads: read (faces.read), decided (faces.confirm), opened as an incident once confirmed
+    # (incidents.manage); the ids are of no lead (a 404 for those allowed, a 403 for the rest)
+    Case("GET", "/api/v1/faces/matches", "faces.read", lambda w: ("/api/v1/faces/matches", None)),
+    Case(
+        "GET",
+        "/api/v1/faces/matches/reasons",
+        "faces.read",
+        lambda w: ("/api/v1/faces/matches/reasons", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/matches/{match_id}",
+        "faces.read",
+        lambda w: (f"/api/v1/faces/matches/{uuid.uuid4()}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/matches/{match_id}/face.jpg",
+        "faces.read",
+        lambda w: (f"/api/v1/faces/matches/{uuid.uuid4()}/face.jpg", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/matches/{match_id}/enrolled/{enrolment_id}.jpg",
+        "faces.read",
+        lambda w: (f"/api/v1/faces/matches/{uuid.uuid4()}/enrolled/{uuid.uuid4()}.jpg", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/faces/matches/{match_id}/decisions",
+        "faces.confirm",
+        lambda w: (f"/api/v1/faces/matches/{uuid.uuid4()}/decisions", {"decision": "confirm"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/faces/matches/{match_id}/incident",
+        "incidents.manage",
+        lambda w: (f"/api/v1/faces/matches/{uuid.uuid4()}/incident", {"priority": 2}),
+    ),
     # hotlists: lists and their plates (plates.read, hotlists.manage), hits (alerts.*); helpers at the end
     Case("GET", "/api/v1/hotlists", "plates.read", lambda w: ("/api/v1/hotlists", None)),
     Case(

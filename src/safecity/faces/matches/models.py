@@ -67,7 +67,10 @@ class FaceSighting(Base):
     quality: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the quality gate's report
     chip: Mapped[bytes] = mapped_column(LargeBinary)  # the aligned face, JPEG, encrypted
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32 x 128, encrypted
-    authorisation_id: Mapped[uuid.UUID | None] = mapped_column()  # the live authorisation it was seen under
+    # The live authorisation it was seen under.
+    authorisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("face_authorisations.id", ondelete="SET NULL")
+    )
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # None: part of a lead, kept
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -88,11 +91,19 @@ class FaceMatch(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     sighting_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("face_sightings.id", ondelete="RESTRICT"))
-    enrolment_id: Mapped[uuid.UUID | None] = mapped_column()
-    entry_id: Mapped[uuid.UUID | None] = mapped_column()
-    watchlist_id: Mapped[uuid.UUID | None] = mapped_column()
+    enrolment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("face_enrolments.id", ondelete="SET NULL")
+    )
+    entry_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("face_watchlist_entries.id", ondelete="SET NULL")
+    )
+    watchlist_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("face_watchlists.id", ondelete="SET NULL")
+    )
     person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("record_persons.id", ondelete="SET NULL"))
-    authorisation_id: Mapped[uuid.UUID | None] = mapped_column()
+    authorisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("face_authorisations.id", ondelete="SET NULL")
+    )
     camera_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cameras.id", ondelete="SET NULL"))
     district_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("districts.id", ondelete="RESTRICT"))
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

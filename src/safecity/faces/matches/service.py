@@ -121,7 +121,8 @@ def record_match(
         select(FaceMatch)
         .where(
             FaceMatch.camera_id == sighting.camera_id,
-            FaceMatch.entry_id == entry_id,
+            # The same person: on two watchlists, still one lead.
+            FaceMatch.person_id == person_id if person_id is not None else FaceMatch.entry_id == entry_id,
             FaceMatch.last_seen_at >= sighting.seen_at - DEDUP_WINDOW,
         )
         .order_by(FaceMatch.last_seen_at.desc())
