@@ -1558,7 +1558,26 @@ CASES = [
     ),
     Case("GET", "/api/v1/faces/rates", None, lambda w: ("/api/v1/faces/rates", None)),
     Case("GET", "/api/v1/faces/oversight", "faces.oversee", lambda w: ("/api/v1/faces/oversight", None)),
+    # No authorisation exists in this world: a role allowed to search gets 404, one that is not 403 first.
+    Case(
+        "POST",
+        "/api/v1/faces/search/{authorisation_id}",
+        "faces.search",
+        lambda w: (f"/api/v1/faces/search/{uuid.uuid4()}", _face_search()),
+    ),
 ]
+
+
+def _face_search() -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    return {
+        "purpose": "Trace the accused of FIR 12/2026",
+        "since": (now - dt.timedelta(hours=2)).isoformat(),
+        "until": now.isoformat(),
+        "camera_ids": [str(uuid.uuid4())],
+        "photo": "aGVsbG8=",
+    }
+
 
 # Routes that belong to logging in itself, not to a role.
 LOGIN_ROUTES = {

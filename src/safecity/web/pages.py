@@ -66,6 +66,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Face error rates", "/faces/rates", FACES_ANY + "|alerts.read", ANALYTICS),
     NavItem("Plates", "/plates", "plates.read", ANALYTICS),
     NavItem("Face match leads", "/faces/matches", "faces.read", RESPONSE),
+    NavItem("Face search", "/faces/search", "faces.search", ANALYTICS),
     NavItem("Incidents", "/incidents", "incidents.read", RESPONSE),
     NavItem("Log a call", "/incidents/new", "incidents.manage", RESPONSE),
     NavItem("Units", "/units", "incidents.read", RESPONSE),

@@ -43,6 +43,8 @@ from safecity.faces import pages as faces_pages
 from safecity.faces import views as faces_views
 from safecity.faces.matches import pages as face_matches_pages
 from safecity.faces.matches import views as face_matches_views
+from safecity.faces.search import pages as face_search_pages
+from safecity.faces.search import views as face_search_views
 from safecity.incidents import pages as incidents_pages
 from safecity.incidents import views as incidents_views
 from safecity.incidents.kpis import pages as kpis_pages
@@ -163,6 +165,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     hotlists_pages,
     face_matches_views,  # before any /faces/{...} route: "matches" is not another id
     face_matches_pages,
+    face_search_views,
+    face_search_pages,
     registry_views,
     registry_pages,
     records_search_views,
