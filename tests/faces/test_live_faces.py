@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from conftest import PASSWORD, Factory, LiveApp, RtspCamera, serve, wait_until
 from safecity.analytics.faces.engine import FaceEngine
-from safecity.analytics.faces.live import CameraFaces, FaceFound, FaceQueue, FaceWorker
+from safecity.analytics.faces.live import REFRESH_S, CameraFaces, FaceFound, FaceQueue, FaceWorker
 from safecity.analytics.plates.live import CameraRef
 from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
@@ -109,8 +109,13 @@ def test_a_covered_camera_matches_her_face_at_two_frames_a_second_until_revoked(
     worker = FaceWorker(
         face_engine, queue, loader(session, box), lambda: faces.gallery_stamp(session=session)
     )
-    worker.refresh(time.monotonic())
+    start = time.monotonic()
+    worker.refresh(start)
     assert camera.gallery.authorisation_ids == (sought.authorisation_id,)
+    index = camera.gallery.index
+    assert index is not None and len(index) == 1
+    worker.refresh(start + REFRESH_S)  # asked for again: the same faces keep their index
+    assert camera.gallery.index is index and camera.loaded_at == start + REFRESH_S
 
     # Ten frames a second for two seconds: four are handed over (two a second), the newest kept waiting.
     offered = [camera.offer(frame, frame.image) for frame in frames_of(scene(), 20, 10)]
@@ -134,7 +139,7 @@ def test_a_covered_camera_matches_her_face_at_two_frames_a_second_until_revoked(
         authorisation_id=sought.authorisation_id,
         reason="the warrant was executed this morning",
     )
-    worker.refresh(time.monotonic() + 1.5)
+    worker.refresh(start + REFRESH_S + 1.5)
     assert not camera.gallery.covers(dt.datetime.now(dt.UTC))
     assert not any(camera.offer(f, f.image) for f in frames_of(scene(), 10, 10, start=100.0))
     assert len(queue) == 0

@@ -29,14 +29,14 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import numpy.typing as npt
 from prometheus_client import Counter
 
+from safecity.analytics.faces.index import FaceIndex
 from safecity.analytics.faces.types import Embedding, FaceSeen
 from safecity.analytics.plates.live import CameraRef
 from safecity.analytics.types import Image
@@ -91,20 +91,16 @@ class Gallery:
     """A camera's enrolled faces under its current live authorisations, ready to search."""
 
     authorisation_ids: tuple[uuid.UUID, ...]
-    faces: tuple[Enrolled, ...]
+    faces: Mapping[uuid.UUID, Enrolled]  # by enrolment id
     valid_until: dt.datetime | None
-    vectors: npt.NDArray[np.float32]  # one row per face, L2-normalised
+    index: FaceIndex | None  # None: no face to match
 
     @classmethod
-    def of(cls, live: Authorised) -> Gallery:
-        """The searchable form of what the faces domain returned."""
-        faces = tuple(live.faces)
-        vectors = (
-            np.stack([np.asarray(f.embedding, dtype=np.float32) for f in faces])
-            if faces
-            else np.zeros((0, 128), dtype=np.float32)
-        )
-        return cls(tuple(live.authorisation_ids), faces, live.valid_until, vectors)
+    def of(cls, live: Authorised, indexes: GalleryIndexes | None = None) -> Gallery:
+        """The searchable form of what the faces domain returned (its index shared through `indexes`)."""
+        faces = {f.enrolment_id: f for f in live.faces}
+        index = (indexes or GalleryIndexes()).get(faces) if faces else None
+        return cls(tuple(live.authorisation_ids), faces, live.valid_until, index)
 
     def covers(self, now: dt.datetime) -> bool:
         """Whether a live authorisation covers the camera at `now` (else no face may be processed)."""
@@ -112,14 +108,47 @@ class Gallery:
 
     def best(self, embedding: Embedding) -> tuple[Enrolled, float] | None:
         """The enrolled face scoring highest against `embedding`, and its score; None for an empty gallery."""
-        if not self.faces:
+        if self.index is None:
             return None
-        scores = self.vectors @ np.asarray(embedding, dtype=np.float32)
-        index = int(np.argmax(scores))
-        return self.faces[index], float(scores[index])
+        hits = self.index.search(np.asarray(embedding, dtype=np.float32), 1)[0]
+        if not hits:
+            return None
+        key, score = hits[0]
+        return self.faces[key], score
 
 
-NO_GALLERY = Gallery((), (), None, np.zeros((0, 128), dtype=np.float32))
+class GalleryIndexes:
+    """The 1:N indexes of the galleries in use, one per set of enrolled faces.
+
+    Cameras under the same authorisations share one; a gallery asked for again with the same faces (the
+    usual case: every few seconds) reuses its index rather than building it again (an approximate index
+    over a large gallery takes minutes to build). An enrolment's embedding never changes, so the set of
+    enrolment ids is the whole key.
+    """
+
+    def __init__(self) -> None:
+        self._built: dict[frozenset[uuid.UUID], FaceIndex] = {}
+        self._used: set[frozenset[uuid.UUID]] = set()
+
+    def get(self, faces: Mapping[uuid.UUID, Enrolled]) -> FaceIndex:
+        """The index of these faces (built on first use)."""
+        key = frozenset(faces)
+        index = self._built.get(key)
+        if index is None:
+            keys = list(faces)
+            index = FaceIndex(len(np.asarray(faces[keys[0]].embedding)))
+            index.add(keys, np.stack([np.asarray(faces[k].embedding, dtype=np.float32) for k in keys]))
+            self._built[key] = index
+        self._used.add(key)
+        return index
+
+    def forget_unused(self) -> None:
+        """Drop the indexes no gallery asked for since the last call."""
+        self._built = {k: v for k, v in self._built.items() if k in self._used}
+        self._used = set()
+
+
+NO_GALLERY = Gallery((), {}, None, None)
 
 
 @dataclass(frozen=True)
@@ -259,10 +288,10 @@ class CameraFaces:
             or (ends is not None and dt.datetime.now(dt.UTC) >= ends)
         )
 
-    def reload(self, loader: GalleryLoader, now: float) -> None:
+    def reload(self, loader: GalleryLoader, now: float, indexes: GalleryIndexes | None = None) -> None:
         """Ask for the gallery again; one that cannot be read is none (nothing is matched until it can)."""
         try:
-            self.gallery = Gallery.of(loader(self.ref.camera_id))
+            self.gallery = Gallery.of(loader(self.ref.camera_id), indexes)
         except Exception as exc:
             self.gallery = NO_GALLERY
             self.last_error = f"gallery not read: {type(exc).__name__}: {exc}"
@@ -320,6 +349,7 @@ class FaceWorker:
     _stamp: str | None = None
     _stamp_at: float = -float("inf")
     _purged_at: float = -float("inf")
+    _indexes: GalleryIndexes = field(default_factory=GalleryIndexes)
 
     def start(self) -> None:
         """Start matching."""
@@ -353,9 +383,15 @@ class FaceWorker:
                 logger.exception("the faces domain's stamp could not be read")
             else:
                 changed, self._stamp = stamp != self._stamp, stamp
-        for camera in self.queue.cameras():
-            if camera.due(now, changed):
-                camera.reload(self.loader, now)
+        due = [camera for camera in self.queue.cameras() if camera.due(now, changed)]
+        if not due:
+            return
+        for camera in due:
+            camera.reload(self.loader, now, self._indexes)
+        for camera in self.queue.cameras():  # those not due keep theirs: it stays in use
+            if camera.gallery.faces:
+                self._indexes.get(camera.gallery.faces)
+        self._indexes.forget_unused()
 
     def purge_due(self, now: float) -> None:
         """Delete the faces past their time, every PURGE_EVERY_S."""
