@@ -14,7 +14,8 @@ import pytest
 from faces_data import astronaut
 from lead_story import Listed, listed
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from conftest import Factory
 from safecity.analytics.faces.engine import FaceEngine
@@ -305,3 +306,34 @@ def test_a_camera_without_a_current_authorisation_has_an_empty_gallery(
     gallery = Gallery.of(live)
     assert not gallery.covers(dt.datetime.now(dt.UTC))
     assert gallery.best(np.asarray(seen.embedding)) is None
+
+
+def test_the_purge_command_deletes_the_unmatched_faces_past_their_time(
+    own_db: tuple[str, sessionmaker[Session]],
+    settings: Settings,
+    face_engine: FaceEngine,
+    seen: FaceSeen,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from safecity.cli import app
+
+    url, make_session = own_db
+    box = faces.biometric_box(settings)
+    with make_session() as session:
+        factory = Factory(session, SecretBox(settings.secret_key.get_secret_value(), "mfa"))
+        sought = listed(session, factory, face_engine, box, factory.district())
+        now = dt.datetime.now(dt.UTC)
+        lead = see(session, box, sought, seen, at=now)
+        gone = see(session, box, sought, seen, at=now + dt.timedelta(seconds=1), keep_for=dt.timedelta(0))
+        session.commit()
+    monkeypatch.setenv("SAFECITY_DATABASE_URL", url)
+    monkeypatch.setenv("SAFECITY_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SAFECITY_SECRET_KEY", settings.secret_key.get_secret_value())
+    result = CliRunner().invoke(app, ["faces", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted 1 face" in result.output
+    with make_session() as session:
+        assert set(session.scalars(select(FaceSighting.id))) == {lead.sighting_id}
+        assert gone.sighting_id != lead.sighting_id
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "faces.retention")).one()
+        assert audited.detail["deleted"] == 1
