@@ -130,6 +130,7 @@ def test_a_matching_face_is_a_pending_lead_kept_with_its_alert_and_audited(
     alert = session.get(Alert, stored.alert.id)
     assert alert is not None and alert.source == "faces" and alert.severity == 3
     assert alert.detail["match_url"] == f"/faces/matches/{match.id}"
+    assert alert.title == "Face match lead at Mall Road (Wanted in Lahore): to be checked by two examiners"
     assert match.alert_id == alert.id
     audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "faces.match")).all()
     assert [a.object_id for a in audited] == [str(match.id)]

@@ -278,6 +278,7 @@ def test_her_face_on_a_live_camera_is_a_lead_two_examiners_confirm_before_the_in
             wait_until(
                 lambda p=picture: p.evaluate("img => img.complete && img.naturalWidth === 150"), within=10
             )
+        expect(one.get_by_test_id("match-watchlist")).to_have_text("Wanted in Lahore")
         score = float(one.get_by_test_id("match-score").inner_text())
         assert score >= float(one.get_by_test_id("match-threshold").inner_text())
         expect(one.get_by_test_id("recording-link")).to_have_attribute(

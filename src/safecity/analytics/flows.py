@@ -9,6 +9,7 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections import deque
@@ -121,6 +122,9 @@ class AnalyticsRuntime:
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _sightings: set[concurrent.futures.Future[None]] = field(default_factory=set, init=False)  # being stored
     _face_box: SecretBox | None = field(default=None, init=False)
+    # Faces are stored one at a time: a lead's look for the same person's earlier lead on the camera must see
+    # the one stored just before it (one camera is analysed by one process, so one lock per process does).
+    _face_store: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     async def start(self) -> None:
         """Start analysing the cameras with rules, and follow rule changes."""
@@ -300,16 +304,15 @@ class AnalyticsRuntime:
             self._sightings.add(pending)
             pending.add_done_callback(self._sightings.discard)
 
+    def _store_face(self, found: FaceFound, box: SecretBox) -> face_matches.Stored:
+        keep_for = dt.timedelta(hours=self.settings.faces.unmatched_retention_hours)
+        with self._face_store:
+            return store_face(found, session_factory=self.session_factory, box=box, keep_for=keep_for)
+
     async def _record_face(self, found: FaceFound, box: SecretBox) -> None:
         camera_id = found.camera.camera_id
         try:
-            stored = await asyncio.to_thread(
-                store_face,
-                found,
-                session_factory=self.session_factory,
-                box=box,
-                keep_for=dt.timedelta(hours=self.settings.faces.unmatched_retention_hours),
-            )
+            stored = await asyncio.to_thread(self._store_face, found, box)
         except Exception:
             logger.exception("camera %s: a face seen could not be stored", camera_id)
             return

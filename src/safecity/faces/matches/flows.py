@@ -23,6 +23,7 @@ from safecity.events.models import Severity
 from safecity.faces.matches import service as matches
 from safecity.faces.matches.models import FaceMatch, FaceSighting, MatchStatus
 from safecity.faces.matches.schemas import DecisionIn
+from safecity.faces.models import Watchlist
 from safecity.incidents import service as incidents
 from safecity.incidents.models import Category, Incident
 from safecity.records import flows as records
@@ -100,16 +101,20 @@ def record_face(
     )
     if match is None:
         return Stored(sighting.id, None, None)
+    watchlist = session.get(Watchlist, best.watchlist_id)
+    listed = f" ({watchlist.name})" if watchlist is not None else ""
     alert = alerts.raise_alert(
         session=session,
         kind=KIND,
         severity=int(Severity.HIGH),
-        title=f"Face match lead at {camera.name}: to be checked by two examiners"[:200],
+        title=f"Face match lead at {camera.name}{listed}: to be checked by two examiners"[:200],
         source=SOURCE,
         camera_id=camera.id,
         detail={
             "match_id": str(match.id),
             "match_url": f"/faces/matches/{match.id}",
+            "watchlist": watchlist.name if watchlist is not None else None,
+            "watchlist_kind": watchlist.kind.value if watchlist is not None else None,
             "score": round(match.score, 3),
             "threshold": match.threshold,
             "seen_at": match.seen_at.isoformat(),

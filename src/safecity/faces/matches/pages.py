@@ -19,6 +19,7 @@ from safecity.core.errors import InvalidInput, SafecityError
 from safecity.faces.matches import flows, service, views
 from safecity.faces.matches.models import Decision, MatchStatus
 from safecity.faces.matches.schemas import DecisionIn
+from safecity.faces.models import Watchlist
 from safecity.incidents import service as incidents
 from safecity.web.deps import Db
 from safecity.web.pages import CurrentPage, refuse, render
@@ -41,6 +42,7 @@ def matches_page(page: CurrentPage, db: Db, status: str = "") -> Response:
 def match_page(page: CurrentPage, db: Db, match_id: uuid.UUID) -> Response:
     match = service.view_match(session=db, principal=page.principal, match_id=match_id)
     camera = db.get(Camera, match.camera_id) if match.camera_id else None
+    watchlist = db.get(Watchlist, match.watchlist_id) if match.watchlist_id else None
     at = match.seen_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     enrolled = views.enrolled(page.request, page.principal, db, match_id)
     me = page.principal.user_id
@@ -49,6 +51,7 @@ def match_page(page: CurrentPage, db: Db, match_id: uuid.UUID) -> Response:
         "faces/match.html",
         m=match,
         camera=camera,
+        watchlist=watchlist,
         recording_href=f"/cameras/{match.camera_id}?{urlencode({'at': at})}" if match.camera_id else "",
         enrolled=[enrolment_id for enrolment_id, _ in enrolled],
         reasons=service.reasons(),
