@@ -115,7 +115,8 @@ class AnalyticsRuntime:
     plate_queue: PlateQueue = field(default_factory=PlateQueue, init=False)
     plate_worker: PlateWorker | None = field(default=None, init=False)
     face_queue: FaceQueue = field(default_factory=FaceQueue, init=False)
-    face_worker: FaceWorker | None = field(default=None, init=False)
+    face_worker: FaceWorker | None = field(default=None, init=False)  # the keeper of the galleries
+    face_helpers: list[FaceWorker] = field(default_factory=list, init=False)  # more threads that only match
     # Seconds from a frame's decoding to its event being stored, for the latest events.
     event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
@@ -144,8 +145,8 @@ class AnalyticsRuntime:
             await asyncio.to_thread(self.worker.stop)
         if self.plate_worker is not None:  # after the cameras: it finishes the passes they left open
             await asyncio.to_thread(self.plate_worker.stop)
-        if self.face_worker is not None:
-            await asyncio.to_thread(self.face_worker.stop)
+        for worker in [*self.face_helpers, *([self.face_worker] if self.face_worker else [])]:
+            await asyncio.to_thread(worker.stop)
         if self.plate_worker is not None or self.face_worker is not None:
             await asyncio.gather(
                 *(asyncio.wrap_future(f) for f in list(self._sightings)), return_exceptions=True
@@ -202,6 +203,17 @@ class AnalyticsRuntime:
                 engine, self.face_queue, self._gallery, self._gallery_stamp, purge=self._purge_faces
             )
             self.face_worker.start()
+            for n in range(1, self.settings.faces.live_threads):
+                helper = FaceWorker(
+                    await asyncio.to_thread(FaceEngine, self.settings.faces),
+                    self.face_queue,
+                    self._gallery,
+                    self._gallery_stamp,
+                    keeper=False,
+                    name=f"analytics-faces-{n}",
+                )
+                helper.start()
+                self.face_helpers.append(helper)
         for camera_id in [c for c in self.cameras if c not in wanted]:
             await asyncio.to_thread(self.cameras.pop(camera_id).stop)
         for camera_id, plan in wanted.items():

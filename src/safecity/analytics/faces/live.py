@@ -344,6 +344,10 @@ class FaceWorker:
     loader: GalleryLoader
     stamp: Stamp
     purge: Callable[[], int] | None = None  # deletes the faces past their time; how many
+    # Several workers may share a queue (each with its own engine); only the keeper asks for galleries and
+    # purges, the others only match.
+    keeper: bool = True
+    name: str = "analytics-faces"
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _stamp: str | None = None
@@ -353,7 +357,7 @@ class FaceWorker:
 
     def start(self) -> None:
         """Start matching."""
-        self._thread = threading.Thread(target=self._run, name="analytics-faces", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -365,9 +369,10 @@ class FaceWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            now = time.monotonic()
-            self.refresh(now)
-            self.purge_due(now)
+            if self.keeper:
+                now = time.monotonic()
+                self.refresh(now)
+                self.purge_due(now)
             job = self.queue.get(timeout=0.5)
             if job is not None:
                 self.run_one(job)
