@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from faces_data import Place, astronaut_jpeg, coffee_jpeg, place
@@ -297,3 +298,37 @@ def test_each_role_sees_the_face_pages_it_may_use(
     for href in FACE_PAGES:
         status = client.get(href).status_code
         assert (status == 200) == (href in in_menu | {"/faces/rates"}), f"{role} {href}: {status}"
+
+
+def test_the_authorisations_page_asks_approves_and_revokes(
+    factory: Factory, here: Place, login_as: Callable[..., TestClient], session: Session
+) -> None:
+    asker = login_as(factory.user("investigator", districts=[here.district], username="inv.ask"))
+    watchlist = _watchlist(asker, here)
+    local = dt.datetime.now(dt.UTC).astimezone(ZoneInfo("Asia/Karachi")).replace(tzinfo=None, microsecond=0)
+    form = {
+        "kind": "live",
+        "purpose": "Find the missing child at the Mall Road",
+        "legal_basis": "Order of the DIG Operations no. 116/2026",
+        "watchlist_ids": [watchlist["id"]],
+        "camera_ids": [str(here.camera_id)],
+        "starts_at": local.isoformat(timespec="minutes"),
+        "ends_at": (local + dt.timedelta(hours=2)).isoformat(timespec="minutes"),
+    }
+    asked = asker.post("/faces/authorisations", data=form)
+    assert asked.status_code == 204 and asked.headers["HX-Redirect"] == "/faces/authorisations", asked.text
+    (row,) = faces.list_authorisations(session=session, principal=factory.principal(factory.user("auditor")))
+    assert (row.requested_by, row.approved_at) == ("inv.ask", None)
+    assert row.ends_at - row.starts_at == dt.timedelta(hours=2)
+
+    supervisor = login_as(factory.user("supervisor", districts=[here.district], username="sup.page"))
+    assert supervisor.post(f"/faces/authorisations/{row.id}/approve").status_code == 204
+    page = supervisor.get("/faces/authorisations").text
+    assert 'data-status="current"' in page and "sup.page" in page
+    short = supervisor.post(f"/faces/authorisations/{row.id}/revoke", data={"reason": "done"})
+    assert short.status_code == 200 and "at least 10 characters" in short.text  # shown in the flash area
+    revoked = supervisor.post(
+        f"/faces/authorisations/{row.id}/revoke", data={"reason": "The child was found"}
+    )
+    assert revoked.status_code == 204
+    assert 'data-status="revoked"' in asker.get("/faces/authorisations").text
