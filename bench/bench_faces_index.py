@@ -1,7 +1,8 @@
 """Watchlist 1:N search over a million enrolled faces: the approximate index against exact search.
 
 Run: `python -m bench.bench_faces_index [--size 1000000] [--samples 5] [--queries 1000]
-[--exact-queries 100] [--ef-search 32,64,128,256] [--build-threads 2]`.
+[--exact-queries 100] [--ef-search 32,64,128,256] [--hnsw-m 32] [--ef-construction 64]
+[--build-threads 2]`.
 Target: <= 5 ms per query at recall@1 >= 0.99 against exact search.
 
 The gallery is synthetic but shaped like dlib's embeddings: identities are unit vectors around a common
@@ -125,6 +126,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000, help="queries for the approximate index")
     parser.add_argument("--exact-queries", type=int, default=100, help="queries timed in exact mode")
     parser.add_argument("--ef-search", default="32,64,128,256", help="HNSW candidates, comma-separated")
+    parser.add_argument("--hnsw-m", type=int, default=HNSW_M, help="HNSW links per node")
+    parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help="HNSW build effort")
     parser.add_argument("--build-threads", type=int, default=2, help="FAISS threads for building the graph")
     args = parser.parse_args()
     console = Console()
@@ -139,8 +142,8 @@ def main() -> None:
     queries = faces.photos(rng.integers(0, identities, args.queries))
     console.print(
         f"gallery: {len(gallery):,} faces of {identities:,} identities, {args.queries} queries "
-        f"(made in {time.perf_counter() - start:.1f} s); HNSW M {HNSW_M}, "
-        f"efConstruction {HNSW_EF_CONSTRUCTION}"
+        f"(made in {time.perf_counter() - start:.1f} s); HNSW M {args.hnsw_m}, "
+        f"efConstruction {args.ef_construction}"
     )
 
     truth = _exact_top1(keys, gallery, queries)
@@ -148,7 +151,12 @@ def main() -> None:
     faiss.omp_set_num_threads(args.build_threads)
     before = _rss_mib()
     start = time.perf_counter()
-    index = FaceIndex(DIM, exact_below=min(50_000, len(gallery)))
+    index = FaceIndex(
+        DIM,
+        exact_below=min(50_000, len(gallery)),
+        hnsw_m=args.hnsw_m,
+        ef_construction=args.ef_construction,
+    )
     index.add(keys, gallery)
     build_s = time.perf_counter() - start
     memory = _rss_mib() - before

@@ -167,7 +167,8 @@ def test_save_and_load(
     gallery: tuple[Population, list[uuid.UUID], npt.NDArray[np.int64], Vectors],
 ) -> None:
     _, keys, _, vectors = gallery
-    index = _filled(keys, vectors, exact_below=exact_below)
+    index = FaceIndex(DIM, exact_below=exact_below, hnsw_m=16, ef_construction=40)
+    index.add(keys, vectors)
     index.remove(keys[:10])
     path = tmp_path / "faces.index"
     index.save(path, stamp="enrolments@42")
@@ -182,6 +183,7 @@ def test_save_and_load(
         exact_below,
         index.ef_search,
     )
+    assert (loaded.hnsw_m, loaded.ef_construction) == (16, 40)
     assert keys[0] not in loaded
     assert keys[10] in loaded
     assert loaded.search(vectors[:300], k=3) == index.search(vectors[:300], k=3)

@@ -57,7 +57,7 @@ Hit = tuple[uuid.UUID, float]
 DEFAULT_EXACT_BELOW = 50_000  # exact search over 50 k faces: a few ms on one core, no index to keep
 DEFAULT_EF_SEARCH = 256  # candidates per HNSW search (recall against speed: see the benchmark)
 HNSW_M = 32  # graph links per node: FAISS's recommended range for 128-d vectors
-HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_CONSTRUCTION = 64  # candidates while linking: more builds a better graph, more slowly
 INSERT_CHUNK = 10_000  # faces inserted into a live graph under one hold of the lock
 MAGIC = b"SAFECITY-FACEINDEX\n"
 FORMAT_VERSION = 1
@@ -78,6 +78,8 @@ class FaceIndex:
         *,
         exact_below: int = DEFAULT_EXACT_BELOW,
         ef_search: int = DEFAULT_EF_SEARCH,
+        hnsw_m: int = HNSW_M,
+        ef_construction: int = HNSW_EF_CONSTRUCTION,
     ) -> None:
         if dim < 1:
             raise ValueError("dim must be at least 1")
@@ -85,8 +87,12 @@ class FaceIndex:
             raise ValueError("exact_below must be at least 2")
         if ef_search < 1:
             raise ValueError("ef_search must be at least 1")
+        if hnsw_m < 2 or ef_construction < 1:
+            raise ValueError("hnsw_m must be at least 2 and ef_construction at least 1")
         self.dim = dim
         self.exact_below = exact_below
+        self.hnsw_m = hnsw_m  # the graph's shape, used by the next build (a loaded graph keeps its own)
+        self.ef_construction = ef_construction
         self.stamp = ""  # which state of the database this copy reflects: set by `save`, read by `load`
         self._ef_search = ef_search
         self._lock = threading.Lock()  # searches and the mutations of the state
@@ -264,7 +270,7 @@ class FaceIndex:
         vectors = self._vectors[live_slots]  # fancy indexing: new arrays, the old stay intact
         keys = self._keys[live_slots]
         n = len(live_slots)
-        graph = _build_graph(vectors) if approximate else None
+        graph = _build_graph(vectors, self.hnsw_m, self.ef_construction) if approximate else None
         slots = {uuid.UUID(bytes=keys[i].tobytes()): i for i in range(n)}
         with self._lock:
             self._vectors, self._keys = vectors, keys
@@ -313,6 +319,8 @@ class FaceIndex:
                     "live": len(self._slots),
                     "exact_below": self.exact_below,
                     "ef_search": self._ef_search,
+                    "hnsw_m": self.hnsw_m,
+                    "ef_construction": self.ef_construction,
                     "graph_bytes": len(graph),
                     "stamp": stamp,
                     "sha256": digest.hexdigest(),
@@ -360,7 +368,13 @@ class FaceIndex:
             digest.update(part)
         if digest.hexdigest() != header["sha256"]:
             raise FaceIndexError(f"{path}: checksum mismatch (the file is damaged)")
-        index = cls(dim, exact_below=header["exact_below"], ef_search=header["ef_search"])
+        index = cls(
+            dim,
+            exact_below=header["exact_below"],
+            ef_search=header["ef_search"],
+            hnsw_m=header["hnsw_m"],
+            ef_construction=header["ef_construction"],
+        )
         index.stamp = header["stamp"]
         index._keys = np.frombuffer(parts[0], dtype=np.uint8).reshape(count, 16).copy()
         index._live = np.unpackbits(np.frombuffer(parts[1], dtype=np.uint8), count=count).astype(bool)
@@ -376,10 +390,10 @@ class FaceIndex:
         return index
 
 
-def _build_graph(vectors: Vectors) -> Any:
+def _build_graph(vectors: Vectors, m: int, ef_construction: int) -> Any:
     """An HNSW inner-product graph over `vectors` (ids = row numbers)."""
-    graph = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    graph = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = ef_construction
     graph.add(vectors)
     return graph
 
@@ -411,11 +425,20 @@ def _parse_header(raw: bytes, path: Path) -> dict[str, Any]:
         raise FaceIndexError(f"{path}: damaged header") from error
     if not isinstance(header, dict) or header.get("version") != FORMAT_VERSION:
         raise FaceIndexError(f"{path}: unknown face index format")
-    for name in ("dim", "count", "live", "exact_below", "ef_search", "graph_bytes"):
+    for name in (
+        "dim",
+        "count",
+        "live",
+        "exact_below",
+        "ef_search",
+        "hnsw_m",
+        "ef_construction",
+        "graph_bytes",
+    ):
         value = header.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise FaceIndexError(f"{path}: damaged header ({name})")
-    if header["dim"] < 1 or header["exact_below"] < 2 or header["ef_search"] < 1:
+    if header["dim"] < 1 or header["exact_below"] < 2 or header["ef_search"] < 1 or header["hnsw_m"] < 2:
         raise FaceIndexError(f"{path}: damaged header")
     if not isinstance(header.get("stamp"), str) or not isinstance(header.get("sha256"), str):
         raise FaceIndexError(f"{path}: damaged header")

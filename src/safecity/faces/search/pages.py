@@ -71,7 +71,10 @@ def search_submit(
     purpose: Text,
     camera: Annotated[list[str] | None, Form(max_length=36)] = None,
 ) -> HTMLResponse:
-    """Run the search and show the faces found on a timeline and a map; a refusal says why (audited)."""
+    """Run the search and show the faces found on a timeline and a map; a refusal says why (audited).
+
+    Always a 200 page (htmx swaps the results part in), a refusal shown in place of the results.
+    """
     values = {
         "authorisation": authorisation,
         "cameras": camera or [],
@@ -116,7 +119,6 @@ def search_submit(
         result=result,
         timeline=sorted(found, key=lambda r: r.seen_at),
         points=_points(found, page),
-        status_code=422 if error else 200,
     )
 
 

@@ -4,6 +4,8 @@
 
 (function () {
   function faceMap(container) {
+    if (container.dataset.drawn) return;
+    container.dataset.drawn = "yes";
     const map = safecity.createMap(container);
     if (!map) return;
     const points = JSON.parse(container.dataset.faceMap || "[]");
@@ -11,7 +13,7 @@
     safecity.fit(map, markers);
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll("[data-face-map]").forEach(faceMap);
-  });
+  const drawAll = () => document.querySelectorAll("[data-face-map]").forEach(faceMap);
+  document.addEventListener("DOMContentLoaded", drawAll);
+  document.addEventListener("htmx:afterSettle", drawAll); // the results arrive by htmx
 })();
