@@ -32,7 +32,8 @@ from safecity.faces.matches import flows, service
 from safecity.faces.matches.models import Decision, FaceMatch, FaceSighting, MatchStatus
 from safecity.faces.matches.schemas import DecisionIn
 from safecity.incidents import service as incidents
-from safecity.incidents.models import Category
+from safecity.incidents.models import Category, LinkKind
+from safecity.incidents.schemas import IncidentIn
 from safecity.records.models import Sighting as RecordSighting
 
 KEEP = dt.timedelta(hours=24)
@@ -262,6 +263,25 @@ def test_a_face_alert_opens_an_incident_only_from_a_confirmed_lead(
             session=session, principal=first, alert_id=stored.alert.id, category=Category.OTHER, priority=2
         )
     assert from_alert.value.code == "face_match_not_confirmed"
+    other = incidents.create_incident(
+        session=session,
+        principal=first,
+        data=IncidentIn(
+            district_id=sought.place.district.id,
+            category=Category.STREET_CRIME,
+            priority=2,
+            title="Snatching on Mall Road",
+        ),
+    )
+    with pytest.raises(Conflict) as linked:  # nor can the lead's alert be tied to another incident by hand
+        incidents.link(
+            session=session,
+            principal=first,
+            incident_id=other.id,
+            kind=LinkKind.ALERT,
+            ref_id=stored.alert.id,
+        )
+    assert linked.value.code == "face_match_not_confirmed"
     flows.decide(
         session=session, principal=first, match_id=stored.match_id, data=DecisionIn(decision=Decision.CONFIRM)
     )

@@ -497,6 +497,12 @@ def link(
         alert = session.get(Alert, ref_id)
         if alert is None or not principal.sees_district(alert.district_id):
             raise NotFound("no alert with that id")
+        if alert.source == FACE_LEADS:  # a lead acts on an incident only through its confirmed match
+            raise Conflict(
+                "a face match is a lead: it opens its own incident from its page once two examiners "
+                "confirmed it",
+                code="face_match_not_confirmed",
+            )
         label = alert.title
     else:
         raise InvalidInput("upload files as attachments")
