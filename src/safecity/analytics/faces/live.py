@@ -13,7 +13,9 @@ Each camera holds the gallery its current live authorisations allow (the enrolle
 watchlists). The worker asks for it again when anything of the faces domain changed (its stamp), when the
 authorisation's end passes, and at least every REFRESH_S; until a gallery is known, and whenever it says no
 authorisation covers the camera, the camera hands over no frame at all: no face is detected, embedded or
-stored (fail closed: a gallery that cannot be read counts as none).
+stored (fail closed: a gallery that cannot be read counts as none). A face the quality gate refuses is
+counted by its reason and not kept: it could not be matched or searched, so keeping its picture would hold
+biometric data for nothing.
 
 Faces are found in the whole frame, not within person boxes: RetinaFace is built to find small faces in
 whole scenes, it costs about as much per frame as the person detector, and so a camera covered only for
