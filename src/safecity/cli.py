@@ -927,6 +927,27 @@ def plates_purge() -> None:
     console.print(f"[green]Deleted {deleted} {noun}[/green] older than {days} days (held ones are kept).")
 
 
+faces_app = typer.Typer(help="Face recognition.", no_args_is_help=True)
+app.add_typer(faces_app, name="faces")
+
+
+@faces_app.command("purge")
+def faces_purge() -> None:
+    """Delete faces the cameras saw that matched nothing, once faces.unmatched_retention_hours have passed."""
+    from safecity.faces.matches import service as face_sightings
+
+    settings = _settings()
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        _require_current_schema(engine)
+        with console.status("Deleting faces past their time…"):
+            deleted = face_sightings.purge(session_factory=_session_factory(engine, settings))
+    finally:
+        engine.dispose()
+    noun = "face" if deleted == 1 else "faces"
+    console.print(f"[green]Deleted {deleted} {noun}[/green] past their time (faces of leads are kept).")
+
+
 i18n_app = typer.Typer(
     help="The interface's translations (gettext catalogs under web/locale).", no_args_is_help=True
 )

@@ -187,6 +187,9 @@ class FaceSettings(Section):
     threshold: float = Field(default=0.92, gt=-1, lt=1)
     # Faces seen by the cameras that matched nothing are deleted after this (retrospective search window).
     unmatched_retention_hours: int = Field(default=24, ge=1, le=24 * 31)
+    # Threads matching live cameras' faces, each with its own engine (about 100 MB); one keeps about five
+    # cameras at 2 fps (an embedding costs some 80 ms of a core): see bench/bench_live_faces.py.
+    live_threads: int = Field(default=2, ge=1, le=64)
 
 
 class ChallanSettings(Section):

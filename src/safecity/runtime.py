@@ -21,6 +21,7 @@ from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory
 from safecity.dispatch.notifiers import Notifier, build_notifier
 from safecity.events.feed import AlertFeed, EventFeed, durable_name
+from safecity.faces.service import SharedFaceEngine
 from safecity.incidents.feed import IncidentFeed
 from safecity.traffic.violations.flows import ViolationsRuntime
 from safecity.video.flows import VideoRuntime
@@ -47,8 +48,11 @@ class Services:
     incident_feed: IncidentFeed | None = None  # changes of incidents, live (the incident page follows it)
     # The connectors an administrator configured (/admin/connectors), one shared instance each.
     connectors: ConnectorHub = field(init=False)
+    # The face engine for enrolments made in this process (built on first use, one thread at a time).
+    faces: SharedFaceEngine = field(init=False)
 
     def __post_init__(self) -> None:
+        self.faces = SharedFaceEngine(self.settings.faces)
         box = SecretBox(self.settings.secret_key.get_secret_value(), "connectors")
         self.connectors = ConnectorHub(box, self.session_factory)
 

@@ -15,6 +15,8 @@ from safecity.core.db import Base
 from safecity.dispatch import models as dispatch_models
 from safecity.events import models as events_models
 from safecity.events.alerts import models as alerts_models
+from safecity.faces import models as faces_models
+from safecity.faces.matches import models as face_matches_models
 from safecity.incidents import models as incidents_models
 from safecity.incidents.panic import models as panic_models
 from safecity.incidents.sharing import models as sharing_models
@@ -44,6 +46,8 @@ __all__ = [
     "ctlist_models",
     "dispatch_models",
     "events_models",
+    "face_matches_models",
+    "faces_models",
     "hotlists_models",
     "incidents_models",
     "metadata",

@@ -35,6 +35,9 @@ ROLES: dict[str, dict[str, Any]] = tomllib.loads(
 )
 
 
+FACES_ANY = "faces.search|faces.read|faces.confirm|faces.enrol|faces.authorise|faces.oversee"
+
+
 @dataclass
 class World:
     """Two districts with records in each, and a target user in district A."""
@@ -739,6 +742,45 @@ CASES = [
         # The event has no snapshot: a 404 for those allowed, a 403 for the rest.
         lambda w: (f"/api/v1/events/{_matrix_event(w)}/snapshot.jpg", None),
     ),
+    # face-match leads: read (faces.read), decided (faces.confirm), opened as an incident once confirmed
+    # (incidents.manage); the ids are of no lead (a 404 for those allowed, a 403 for the rest)
+    Case("GET", "/api/v1/faces/matches", "faces.read", lambda w: ("/api/v1/faces/matches", None)),
+    Case(
+        "GET",
+        "/api/v1/faces/matches/reasons",
+        "faces.read",
+        lambda w: ("/api/v1/faces/matches/reasons", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/matches/{match_id}",
+        "faces.read",
+        lambda w: (f"/api/v1/faces/matches/{uuid.uuid4()}", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/matches/{match_id}/face.jpg",
+        "faces.read",
+        lambda w: (f"/api/v1/faces/matches/{uuid.uuid4()}/face.jpg", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/matches/{match_id}/enrolled/{enrolment_id}.jpg",
+        "faces.read",
+        lambda w: (f"/api/v1/faces/matches/{uuid.uuid4()}/enrolled/{uuid.uuid4()}.jpg", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/faces/matches/{match_id}/decisions",
+        "faces.confirm",
+        lambda w: (f"/api/v1/faces/matches/{uuid.uuid4()}/decisions", {"decision": "confirm"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/faces/matches/{match_id}/incident",
+        "incidents.manage",
+        lambda w: (f"/api/v1/faces/matches/{uuid.uuid4()}/incident", {"priority": 2}),
+    ),
     # hotlists: lists and their plates (plates.read, hotlists.manage), hits (alerts.*); helpers at the end
     Case("GET", "/api/v1/hotlists", "plates.read", lambda w: ("/api/v1/hotlists", None)),
     Case(
@@ -1421,7 +1463,121 @@ CASES = [
         "records.review",
         lambda w: (f"/api/v1/records/break-glass/{uuid.uuid4()}/review", {"verdict": "justified"}),
     ),
+    # --- face recognition: watchlists, enrolment, authorisations, error rates, oversight (helpers at the end)
+    Case("GET", "/api/v1/faces/watchlists", FACES_ANY, lambda w: ("/api/v1/faces/watchlists", None)),
+    Case(
+        "POST",
+        "/api/v1/faces/watchlists",
+        "faces.enrol",
+        lambda w: ("/api/v1/faces/watchlists", _faces_list(w)),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/watchlists/{watchlist_id}",
+        FACES_ANY,
+        lambda w: (f"/api/v1/faces/watchlists/{_matrix_watchlist(w)}", None),
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/faces/watchlists/{watchlist_id}",
+        "faces.enrol",
+        lambda w: (f"/api/v1/faces/watchlists/{_matrix_watchlist(w)}", {"name": "Matrix renamed"}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/watchlists/{watchlist_id}/entries",
+        FACES_ANY,
+        lambda w: (f"/api/v1/faces/watchlists/{_matrix_watchlist(w)}/entries", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/faces/watchlists/{watchlist_id}/entries",
+        "faces.enrol",
+        lambda w: (f"/api/v1/faces/watchlists/{_matrix_watchlist(w)}/entries", _faces_entry(w)),
+    ),
+    Case(
+        "POST",
+        "/api/v1/faces/entries/{entry_id}/remove",
+        "faces.enrol",
+        lambda w: (f"/api/v1/faces/entries/{uuid.uuid4()}/remove", {"reason": "matrix check, removed"}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/entries/{entry_id}/enrolments",
+        FACES_ANY,
+        lambda w: (f"/api/v1/faces/entries/{uuid.uuid4()}/enrolments", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/faces/entries/{entry_id}/enrolments",
+        "faces.enrol",
+        lambda w: (
+            f"/api/v1/faces/entries/{uuid.uuid4()}/enrolments",
+            {"photos": [{"name": "x.jpg", "data_base64": "eA=="}]},
+        ),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/enrolments/{enrolment_id}/chip.jpg",
+        "faces.read|faces.enrol|faces.confirm",
+        lambda w: (f"/api/v1/faces/enrolments/{uuid.uuid4()}/chip.jpg", None),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/faces/enrolments/{enrolment_id}",
+        "faces.enrol",
+        lambda w: (f"/api/v1/faces/enrolments/{uuid.uuid4()}", None),
+    ),
+    Case("GET", "/api/v1/faces/authorisations", FACES_ANY, lambda w: ("/api/v1/faces/authorisations", None)),
+    Case(
+        "POST",
+        "/api/v1/faces/authorisations",
+        "faces.search|faces.enrol|faces.authorise",
+        lambda w: ("/api/v1/faces/authorisations", _faces_authorisation(w)),
+    ),
+    Case(
+        "GET",
+        "/api/v1/faces/authorisations/{authorisation_id}",
+        FACES_ANY,
+        lambda w: (f"/api/v1/faces/authorisations/{uuid.uuid4()}", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/faces/authorisations/{authorisation_id}/approve",
+        "faces.authorise",
+        lambda w: (f"/api/v1/faces/authorisations/{_matrix_request(w)}/approve", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/faces/authorisations/{authorisation_id}/revoke",
+        "faces.authorise|faces.search|faces.enrol",
+        lambda w: (
+            f"/api/v1/faces/authorisations/{uuid.uuid4()}/revoke",
+            {"reason": "matrix check, revoked"},
+        ),
+    ),
+    Case("GET", "/api/v1/faces/rates", None, lambda w: ("/api/v1/faces/rates", None)),
+    Case("GET", "/api/v1/faces/oversight", "faces.oversee", lambda w: ("/api/v1/faces/oversight", None)),
+    # No authorisation exists in this world: a role allowed to search gets 404, one that is not 403 first.
+    Case(
+        "POST",
+        "/api/v1/faces/search/{authorisation_id}",
+        "faces.search",
+        lambda w: (f"/api/v1/faces/search/{uuid.uuid4()}", _face_search()),
+    ),
 ]
+
+
+def _face_search() -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    return {
+        "purpose": "Trace the accused of FIR 12/2026",
+        "since": (now - dt.timedelta(hours=2)).isoformat(),
+        "until": now.isoformat(),
+        "camera_ids": [str(uuid.uuid4())],
+        "photo": "aGVsbG8=",
+    }
+
 
 # Routes that belong to logging in itself, not to a role.
 LOGIN_ROUTES = {
@@ -1552,8 +1708,15 @@ def test_no_role_reads_another_districts_records(
             jurisdiction="Punjab",
         ),
     )
+    watchlist_b = _faces_watchlist_of(world.b)
     client = login_as(factory.user(role, districts=[world.a]))
-    b_ids = {str(world.b.id), str(world.station_b.id), str(world.site_b.id), str(world.user_b_id)}
+    b_ids = {
+        str(world.b.id),
+        str(world.station_b.id),
+        str(world.site_b.id),
+        str(world.user_b_id),
+        watchlist_b,
+    }
 
     for path in (
         "/api/v1/users",
@@ -1565,6 +1728,8 @@ def test_no_role_reads_another_districts_records(
         "/api/v1/plates/sightings?purpose=matrix",
         "/api/v1/plates/sightings.csv?purpose=matrix",
         "/api/v1/places?q=B&limit=50",
+        "/api/v1/faces/watchlists",
+        "/api/v1/faces/authorisations",
     ):
         response = client.get(path)
         if response.status_code == 403:
@@ -1572,7 +1737,11 @@ def test_no_role_reads_another_districts_records(
         assert response.status_code == 200, response.text
         body = response.text
         assert not any(i in body for i in b_ids), f"{role} saw district B's records at {path}"
-    for path in (f"/api/v1/districts/{world.b.id}", f"/api/v1/users/{world.user_b_id}"):
+    for path in (
+        f"/api/v1/districts/{world.b.id}",
+        f"/api/v1/users/{world.user_b_id}",
+        f"/api/v1/faces/watchlists/{watchlist_b}",
+    ):
         assert client.get(path).status_code in (403, 404)
     stations_of_b = client.get("/api/v1/stations", params={"district_id": str(world.b.id)})
     assert stations_of_b.status_code == 403 or stations_of_b.json() == []
@@ -2222,3 +2391,87 @@ def _matrix_merge(world: World) -> dict[str, str]:
     )
     session.flush()
     return {"kept_id": str(kept.id), "merged_id": str(merged.id), "reason": "matrix check"}
+
+
+# --- face recognition helpers ------------------------------------------------------------------------
+
+
+def _faces_list(world: World) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    return {
+        "name": "Matrix watchlist",
+        "kind": "missing",
+        "legal_basis": "Matrix legal basis",
+        "district_id": str(world.a.id),
+        "review_at": (now + dt.timedelta(days=30)).isoformat(),
+    }
+
+
+def _matrix_watchlist(world: World) -> str:
+    """A watchlist of district A, committed."""
+    return _faces_watchlist_of(world.a)
+
+
+def _faces_watchlist_of(district: District) -> str:
+    """A watchlist of `district`, committed."""
+    from safecity.auth.principal import Principal
+    from safecity.faces import service as faces
+    from safecity.faces.schemas import WatchlistIn
+
+    session = object_session(district)
+    assert session is not None
+    keeper = Principal(None, "matrix-keeper", frozenset({"faces.enrol"}), None, via="system")
+    body = {
+        "name": "Matrix watchlist",
+        "kind": "missing",
+        "legal_basis": "Matrix legal basis",
+        "district_id": str(district.id),
+        "review_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat(),
+    }
+    watchlist = faces.create_watchlist(
+        session=session, principal=keeper, data=WatchlistIn.model_validate(body)
+    )
+    session.commit()
+    return str(watchlist.id)
+
+
+def _faces_entry(world: World) -> dict[str, Any]:
+    """A person of district A's records to put on a watchlist."""
+    from safecity.records import service as records
+    from safecity.records.schemas import PersonIn
+
+    session = object_session(world.a)
+    assert session is not None
+    person = records.add_person(
+        session=session, data=PersonIn(name="Matrix Listed"), district_id=world.a.id, source="own:matrix"
+    )
+    session.commit()
+    return {"person_id": str(person.id), "reason": "Matrix reason for listing"}
+
+
+def _faces_authorisation(world: World) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    return {
+        "kind": "retrospective",
+        "legal_basis": "Matrix legal basis",
+        "purpose": "Matrix purpose of the search",
+        "district_id": str(world.a.id),
+        "watchlist_ids": [_matrix_watchlist(world)],
+        "starts_at": now.isoformat(),
+        "ends_at": (now + dt.timedelta(days=1)).isoformat(),
+    }
+
+
+def _matrix_request(world: World) -> str:
+    """A pending authorisation of district A asked for by someone else, committed."""
+    from safecity.auth.principal import Principal
+    from safecity.faces import service as faces
+    from safecity.faces.schemas import AuthorisationIn
+
+    session = object_session(world.a)
+    assert session is not None
+    asker = Principal(None, "matrix-asker", frozenset({"faces.search"}), None, via="system")
+    data = AuthorisationIn.model_validate(_faces_authorisation(world))
+    authorisation = faces.request_authorisation(session=session, principal=asker, data=data)
+    session.commit()
+    return str(authorisation.id)

@@ -9,12 +9,14 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +24,8 @@ from safecity.analytics import attributes, snapshots
 from safecity.analytics import service as analytics
 from safecity.analytics.counting import CountBook
 from safecity.analytics.detectors import Detector, DetectorConfig, build_detector
+from safecity.analytics.faces.engine import FaceEngine
+from safecity.analytics.faces.live import CameraFaces, FaceFound, FaceQueue, FaceWorker
 from safecity.analytics.pipeline import (
     CameraAnalytics,
     CameraInfo,
@@ -40,9 +44,15 @@ from safecity.analytics.stats import AnalyticsStats
 from safecity.cameras.models import Camera
 from safecity.config import AnalyticsSettings, Settings
 from safecity.core.bus import Bus, BusError
+from safecity.core.crypto import SecretBox
+from safecity.core.db import READ_ONLY, transaction, utcnow
 from safecity.events import service as events
 from safecity.events.alerts import service as alerts
 from safecity.events.schemas import EventIn, EventOut
+from safecity.faces import service as faces
+from safecity.faces.matches import flows as face_matches
+from safecity.faces.matches import service as face_sightings
+from safecity.faces.models import AuthorisationKind
 from safecity.records import flows as records
 from safecity.traffic import flows as traffic
 from safecity.traffic.speeds import SpeedBook
@@ -63,11 +73,18 @@ class CameraPlan:
     rules: list[tuple[uuid.UUID, RuleConfig]]
     detection: DetectorConfig
     plates: PlateSettings | None = None  # how it reads number plates (None: it does not)
+    faces: bool = False  # a current live authorisation covers it: faces are matched
 
     @property
     def needs_detector(self) -> bool:
-        """Whether the shared detector must run for this camera (a dedicated ANPR camera alone needs none)."""
-        return bool(self.rules) or self.plates is None or self.plates.mode == "vehicles"
+        """Whether the shared detector must run for this camera (a dedicated ANPR camera, or face matching,
+        alone needs none).
+        """
+        if self.rules:
+            return True
+        if self.plates is not None:
+            return self.plates.mode == "vehicles"
+        return not self.faces
 
 
 def configured_detector(cfg: AnalyticsSettings) -> Detector:
@@ -97,11 +114,18 @@ class AnalyticsRuntime:
     speeds: SpeedBook = field(default_factory=SpeedBook, init=False)  # traffic: crossings, paired into speeds
     plate_queue: PlateQueue = field(default_factory=PlateQueue, init=False)
     plate_worker: PlateWorker | None = field(default=None, init=False)
+    face_queue: FaceQueue = field(default_factory=FaceQueue, init=False)
+    face_worker: FaceWorker | None = field(default=None, init=False)  # the keeper of the galleries
+    face_helpers: list[FaceWorker] = field(default_factory=list, init=False)  # more threads that only match
     # Seconds from a frame's decoding to its event being stored, for the latest events.
     event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _sightings: set[concurrent.futures.Future[None]] = field(default_factory=set, init=False)  # being stored
+    _face_box: SecretBox | None = field(default=None, init=False)
+    # Faces are stored one at a time: a lead's look for the same person's earlier lead on the camera must see
+    # the one stored just before it (one camera is analysed by one process, so one lock per process does).
+    _face_store: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     async def start(self) -> None:
         """Start analysing the cameras with rules, and follow rule changes."""
@@ -121,6 +145,9 @@ class AnalyticsRuntime:
             await asyncio.to_thread(self.worker.stop)
         if self.plate_worker is not None:  # after the cameras: it finishes the passes they left open
             await asyncio.to_thread(self.plate_worker.stop)
+        for worker in [*self.face_helpers, *([self.face_worker] if self.face_worker else [])]:
+            await asyncio.to_thread(worker.stop)
+        if self.plate_worker is not None or self.face_worker is not None:
             await asyncio.gather(
                 *(asyncio.wrap_future(f) for f in list(self._sightings)), return_exceptions=True
             )
@@ -169,6 +196,24 @@ class AnalyticsRuntime:
             reader = await asyncio.to_thread(build_reader, PLATE_READER)
             self.plate_worker = PlateWorker(reader, self.plate_queue)
             self.plate_worker.start()
+        if self.face_worker is None and any(p.faces for p in wanted.values()):
+            self._face_box = faces.biometric_box(self.settings)
+            engine = await asyncio.to_thread(FaceEngine, self.settings.faces)
+            self.face_worker = FaceWorker(
+                engine, self.face_queue, self._gallery, self._gallery_stamp, purge=self._purge_faces
+            )
+            self.face_worker.start()
+            for n in range(1, self.settings.faces.live_threads):
+                helper = FaceWorker(
+                    await asyncio.to_thread(FaceEngine, self.settings.faces),
+                    self.face_queue,
+                    self._gallery,
+                    self._gallery_stamp,
+                    keeper=False,
+                    name=f"analytics-faces-{n}",
+                )
+                helper.start()
+                self.face_helpers.append(helper)
         for camera_id in [c for c in self.cameras if c not in wanted]:
             await asyncio.to_thread(self.cameras.pop(camera_id).stop)
         for camera_id, plan in wanted.items():
@@ -182,6 +227,8 @@ class AnalyticsRuntime:
                 reading = running.plates.settings if running.plates is not None else None
                 if reading != plan.plates:
                     await asyncio.to_thread(running.set_plates, self._camera_plates(plan))
+                if (running.faces is not None) != plan.faces:
+                    running.set_faces(self._camera_faces(plan))
                 continue
             if running is not None:
                 await asyncio.to_thread(running.stop)
@@ -200,6 +247,7 @@ class AnalyticsRuntime:
                 motion_threshold=self.settings.analytics.motion_threshold,
                 detection=plan.detection,
                 plates=self._camera_plates(plan),
+                faces=self._camera_faces(plan),
             )
             camera.start()
             self.cameras[camera_id] = camera
@@ -213,12 +261,21 @@ class AnalyticsRuntime:
         floor = self.plate_worker.reader.config.min_confidence
         return CameraPlates(ref, plan.plates, self.plate_queue, sink=self._on_sighting, floor=floor)
 
+    def _camera_faces(self, plan: CameraPlan) -> CameraFaces | None:
+        if not plan.faces or self.face_worker is None:
+            return None
+        info = plan.info
+        return CameraFaces(
+            CameraRef(info.camera_id, info.name, info.district_id), self.face_queue, sink=self._on_face
+        )
+
     def _load(self, ingested: set[uuid.UUID]) -> dict[uuid.UUID, CameraPlan]:
         if not self.settings.analytics.enabled or not ingested:
             return {}
         with self.session_factory() as session:
             reading = plates.reading_cameras(session=session)
-            ids = (analytics.cameras_with_rules(session=session) | set(reading)) & ingested
+            matching = live_face_cameras(session=session)
+            ids = (analytics.cameras_with_rules(session=session) | set(reading) | matching) & ingested
             found = session.scalars(select(Camera).where(Camera.id.in_(ids))).all()
             detection = analytics.detection_configs(
                 session=session, camera_ids={c.id for c in found}, defaults=self.settings.analytics
@@ -229,9 +286,50 @@ class AnalyticsRuntime:
                     analytics.rules_for_camera(session=session, camera_id=c.id),
                     detection[c.id],
                     reading.get(c.id),
+                    c.id in matching,
                 )
                 for c in found
             }
+
+    # --- from a face seen to a stored sighting and perhaps a lead ------------------------------------
+
+    def _gallery(self, camera_id: uuid.UUID) -> faces.LiveGallery:
+        """What the camera may be matched against now (the face worker's thread asks)."""
+        if self._face_box is None:
+            raise RuntimeError("face matching has not started")
+        with self.session_factory() as session:
+            session.connection(execution_options=READ_ONLY)  # reads only: no write lock on SQLite
+            return faces.live_gallery(session=session, box=self._face_box, camera_id=camera_id, at=utcnow())
+
+    def _gallery_stamp(self) -> str:
+        with self.session_factory() as session:
+            session.connection(execution_options=READ_ONLY)
+            return faces.gallery_stamp(session=session)
+
+    def _purge_faces(self) -> int:
+        return face_sightings.purge(session_factory=self.session_factory)
+
+    def _on_face(self, found: FaceFound) -> None:
+        # Called on the face worker's thread: hand over to the event loop and return at once.
+        if self._loop is not None and self._face_box is not None:
+            pending = asyncio.run_coroutine_threadsafe(self._record_face(found, self._face_box), self._loop)
+            self._sightings.add(pending)
+            pending.add_done_callback(self._sightings.discard)
+
+    def _store_face(self, found: FaceFound, box: SecretBox) -> face_matches.Stored:
+        keep_for = dt.timedelta(hours=self.settings.faces.unmatched_retention_hours)
+        with self._face_store:
+            return store_face(found, session_factory=self.session_factory, box=box, keep_for=keep_for)
+
+    async def _record_face(self, found: FaceFound, box: SecretBox) -> None:
+        camera_id = found.camera.camera_id
+        try:
+            stored = await asyncio.to_thread(self._store_face, found, box)
+        except Exception:
+            logger.exception("camera %s: a face seen could not be stored", camera_id)
+            return
+        if stored.alert is not None:
+            await alerts.publish_or_log(self.bus, stored.alert)
 
     # --- from a rule firing to an event ---------------------------------------------------------
 
@@ -420,3 +518,47 @@ def replay_recordings(
         cancel=job.cancel,
         on_frame=job.advance,
     )
+
+
+def live_face_cameras(*, session: Session) -> set[uuid.UUID]:
+    """The cameras a current live face-matching authorisation names."""
+    current = faces.current_authorisations(
+        session=session, kind=AuthorisationKind.LIVE, camera_id=None, at=utcnow()
+    )
+    targets = faces.authorisation_targets(session=session, authorisation_ids=[a.id for a in current])
+    return {camera_id for _, cameras in targets.values() for camera_id in cameras}
+
+
+def store_face(
+    found: FaceFound, *, session_factory: sessionmaker[Session], box: SecretBox, keep_for: dt.timedelta
+) -> face_matches.Stored:
+    """Store a face seen (and its lead and alert when it matched), in one transaction; blocking: run it
+    off the event loop and off the face worker's thread.
+    """
+    seen = found.seen
+    if seen.embedding is None:
+        raise ValueError("a face the quality gate refused is never stored")
+    ok, jpeg = cv2.imencode(".jpg", seen.chip, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    if not ok:
+        raise ValueError("the face could not be encoded as JPEG")
+    best = None
+    if found.best is not None and found.score is not None:
+        enrolled = found.best
+        best = face_matches.Candidate(
+            enrolled.enrolment_id, enrolled.entry_id, enrolled.watchlist_id, enrolled.person_id, found.score
+        )
+    with transaction(session_factory) as session:
+        return face_matches.record_face(
+            session=session,
+            box=box,
+            camera_id=found.camera.camera_id,
+            seen_at=found.seen_at,
+            face_box=seen.face.box,
+            quality=seen.quality.as_json(),
+            chip_jpeg=jpeg.tobytes(),
+            embedding=seen.embedding,
+            authorisation_id=found.authorisation_id,
+            keep_for=keep_for,
+            threshold=found.threshold,
+            best=best,
+        )

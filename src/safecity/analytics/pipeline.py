@@ -23,6 +23,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -37,6 +38,9 @@ from safecity.analytics.stats import AnalyticsStats, CameraAnalyticsStats
 from safecity.analytics.tracking import Track, Tracker
 from safecity.analytics.types import Detections, Image
 from safecity.video.ingest import Frame, FrameSlot
+
+if TYPE_CHECKING:
+    from safecity.analytics.faces.live import CameraFaces
 
 logger = logging.getLogger(__name__)
 
@@ -172,9 +176,11 @@ class CameraAnalytics:
         motion_threshold: float,
         detection: DetectorConfig | None = None,
         plates: CameraPlates | None = None,
+        faces: CameraFaces | None = None,
     ) -> None:
         self.info = info
         self.plates = plates  # how this camera reads number plates (None: it does not)
+        self.faces = faces  # its face matching (None: no live authorisation covers it)
         self.detection = detection  # this camera's way of feeding the shared detector (None: its own)
         self.slot = slot
         self.queue = queue
@@ -213,6 +219,7 @@ class CameraAnalytics:
         if self._thread is not None:
             self._thread.join(timeout)
         self.set_plates(None)
+        self.set_faces(None)
 
     def set_plates(self, plates: CameraPlates | None) -> None:
         """Read plates this new way from the next frame on; the passes open so far are finished."""
@@ -221,10 +228,22 @@ class CameraAnalytics:
             if old is not None:
                 old.close(self.tracker.active())
 
+    def set_faces(self, faces: CameraFaces | None) -> None:
+        """Match faces this new way from the next frame on (None: stop; its pending frame is dropped)."""
+        old, self.faces = self.faces, faces
+        if old is not None and old is not faces:
+            old.close()
+
     @property
     def needs_detector(self) -> bool:
-        """False for a dedicated ANPR camera without rules: it reads plates without the vehicle detector."""
-        return bool(self.rules) or self.plates is None or not self.plates.dedicated
+        """False for a dedicated ANPR camera, or a face-matching one, without rules: neither needs the
+        object detector.
+        """
+        if self.rules:
+            return True
+        if self.plates is not None:
+            return not self.plates.dedicated
+        return self.faces is None
 
     def set_rules(self, rules: Sequence[tuple[uuid.UUID, RuleConfig]]) -> None:
         """Apply a changed set of rules from the next frame on (tracks are kept)."""
@@ -257,6 +276,9 @@ class CameraAnalytics:
             self._rejected_total.inc()
             logger.warning("camera %s: frame %s refused: %s", self.info.camera_id, frame.seq, exc)
             return False
+        faces = self.faces
+        if faces is not None:  # before the motion gate: a face held still in view is still matched
+            faces.offer(frame, image)
         if not self.gate.check(image, frame.monotonic):
             return False
         plates = self.plates

@@ -47,6 +47,21 @@ class SecretBox:
         except InvalidTag as exc:
             raise ValueError("secret cannot be decrypted with the configured key") from exc
 
+    def encrypt_bytes(self, plaintext: bytes) -> bytes:
+        """Encrypt bytes (a picture, an embedding): version, nonce and sealed data, for a binary column."""
+        nonce = os.urandom(12)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, self._purpose)
+
+    def decrypt_bytes(self, sealed: bytes) -> bytes:
+        """Decrypt what `encrypt_bytes` produced; ValueError if it was altered or sealed by another key."""
+        if sealed[: len(_VERSION)] != _VERSION or len(sealed) < len(_VERSION) + 12 + 16:
+            raise ValueError("unknown secret format")
+        body = sealed[len(_VERSION) :]
+        try:
+            return self._aead.decrypt(body[:12], body[12:], self._purpose)
+        except InvalidTag as exc:
+            raise ValueError("secret cannot be decrypted with the configured key") from exc
+
 
 def token_digest(token: str) -> str:
     """SHA-256 of a bearer secret (session or API token); only the digest is stored."""

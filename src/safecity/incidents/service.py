@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 READ = "incidents.read"
 MANAGE = "incidents.manage"
+FACE_LEADS = "faces"  # the source of face-match alerts: leads that open incidents only once confirmed
 MAX_LIST_LIMIT = 500
 SOPS_FILE = Path(__file__).with_name("sops.toml")
 CATEGORY_LABELS = {c: c.value.replace("_", " ").capitalize() for c in Category}
@@ -496,6 +497,12 @@ def link(
         alert = session.get(Alert, ref_id)
         if alert is None or not principal.sees_district(alert.district_id):
             raise NotFound("no alert with that id")
+        if alert.source == FACE_LEADS:  # a lead acts on an incident only through its confirmed match
+            raise Conflict(
+                "a face match is a lead: it opens its own incident from its page once two examiners "
+                "confirmed it",
+                code="face_match_not_confirmed",
+            )
         label = alert.title
     else:
         raise InvalidInput("upload files as attachments")
@@ -512,11 +519,14 @@ def escalate_alert(
     category: Category,
     priority: int,
     title: str | None = None,
+    confirmed_lead: bool = False,
 ) -> Incident:
     """Open an incident from an alert in its district, link the alert and its camera, acknowledge the alert.
 
     An alert already acknowledged is still linked; an alert already escalated is a Conflict. The alert is
     acknowledged only for a principal allowed to handle alerts (a dispatcher's escalation says so instead).
+    A face match's alert is a lead, not a decision: it is refused (Conflict, `face_match_not_confirmed`)
+    unless the faces domain opens it from a match two examiners confirmed (`confirmed_lead`).
     """
     principal.require(MANAGE)
     if not 1 <= priority <= 4:
@@ -524,6 +534,12 @@ def escalate_alert(
     alert = session.get(Alert, alert_id)
     if alert is None or not principal.sees_district(alert.district_id):
         raise NotFound("no alert with that id")
+    if alert.source == FACE_LEADS and not confirmed_lead:
+        raise Conflict(
+            "a face match is a lead: two different examiners must confirm it on its page, "
+            "and the incident is opened from there",
+            code="face_match_not_confirmed",
+        )
     if alert.district_id is None:
         raise InvalidInput("this alert belongs to no district; open the incident by hand")
     earlier = session.scalars(

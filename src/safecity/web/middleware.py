@@ -25,7 +25,14 @@ NO_STORE = (b"cache-control", b"no-store")
 STATIC_PREFIX = "/static/"  # the same for everyone: browsers may keep it
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Routes that take files get the larger upload limit (a portal appeal's own limit is enforced as it is read).
-UPLOAD_SUFFIX = ("/attachments", "/entries/import", "/registry/imports", "/quality/imports", "/appeal")
+UPLOAD_SUFFIX = (
+    "/attachments",
+    "/entries/import",
+    "/registry/imports",
+    "/quality/imports",
+    "/appeal",
+    "/enrolments",  # face enrolment: several photos at once
+)
 _JSON_TYPES = ("application/json",)
 
 

@@ -51,6 +51,8 @@ RESPONSE, VIDEO, ANALYTICS, TRAFFIC, ADMIN = (
     N_("Administration"),
 )
 
+FACES_ANY = "faces.search|faces.read|faces.confirm|faces.enrol|faces.authorise|faces.oversee"
+
 # Later domains add their pages here; a role sees only what it may use.
 NAV: tuple[NavItem, ...] = (
     NavItem("Dashboard", "/", None),
@@ -58,7 +60,13 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Alerts", "/alerts", "alerts.read", RESPONSE),
     NavItem("Analytics events", "/analytics/events", "alerts.read", ANALYTICS),
     NavItem("Hotlists", "/hotlists", "plates.read", ANALYTICS),
+    NavItem("Face watchlists", "/faces", FACES_ANY, ANALYTICS),
+    NavItem("Face authorisations", "/faces/authorisations", FACES_ANY, ANALYTICS),
+    # Everyone who acts on alerts must know how often face matching is wrong.
+    NavItem("Face error rates", "/faces/rates", FACES_ANY + "|alerts.read", ANALYTICS),
     NavItem("Plates", "/plates", "plates.read", ANALYTICS),
+    NavItem("Face match leads", "/faces/matches", "faces.read", RESPONSE),
+    NavItem("Face search", "/faces/search", "faces.search", ANALYTICS),
     NavItem("Incidents", "/incidents", "incidents.read", RESPONSE),
     NavItem("Log a call", "/incidents/new", "incidents.manage", RESPONSE),
     NavItem("Units", "/units", "incidents.read", RESPONSE),
@@ -83,6 +91,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Connectors", "/admin/connectors", "connectors.manage", ADMIN),
     NavItem("Roles", "/admin/roles", "users.read", ADMIN),
     NavItem("Audit log", "/audit", "audit.read", ADMIN),
+    NavItem("Face oversight", "/faces/oversight", "faces.oversee", ADMIN),
     NavItem("Records import", "/records/quality/imports", "records.import", ADMIN),
     NavItem("Duplicate persons", "/records/quality/duplicates", "records.merge", ADMIN),
     NavItem("Workers", "/admin/workers", "cluster.read", ADMIN),

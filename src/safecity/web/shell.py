@@ -39,6 +39,12 @@ from safecity.dispatch import views as dispatch_views
 from safecity.events import views as events_views
 from safecity.events.alerts import pages as alerts_pages
 from safecity.events.alerts import views as alerts_views
+from safecity.faces import pages as faces_pages
+from safecity.faces import views as faces_views
+from safecity.faces.matches import pages as face_matches_pages
+from safecity.faces.matches import views as face_matches_views
+from safecity.faces.search import pages as face_search_pages
+from safecity.faces.search import views as face_search_views
 from safecity.incidents import pages as incidents_pages
 from safecity.incidents import views as incidents_views
 from safecity.incidents.kpis import pages as kpis_pages
@@ -157,6 +163,10 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     plates_pages,
     hotlists_views,
     hotlists_pages,
+    face_matches_views,  # before any /faces/{...} route: "matches" is not another id
+    face_matches_pages,
+    face_search_views,
+    face_search_pages,
     registry_views,
     registry_pages,
     records_search_views,
@@ -170,6 +180,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     connectors_pages,
     records_views,
     records_pages,
+    faces_views,
+    faces_pages,
     reviews_views,
     reviews_pages,
     payments_views,

@@ -1,0 +1,424 @@
+"""Face matching on live cameras, only while a live authorisation covers the camera.
+
+    camera thread ─ CameraAnalytics.offer ─▶ CameraFaces.offer (covered now? MATCH_FPS at most)
+                                   │ put (one pending frame per camera; a newer one replaces it)
+                                   ▼
+                              FaceQueue ──▶ FaceWorker (thread: its own face engine)
+                                                │ every face: quality gate ▶ embedding ▶ best in the
+                                                │ camera's gallery
+                                                ▼
+                                        sink(FaceFound) ─▶ stored (and a lead raised) by the analytics flows
+
+Each camera holds the gallery its current live authorisations allow (the enrolled faces of their
+watchlists). The worker asks for it again when anything of the faces domain changed (its stamp), when the
+authorisation's end passes, and at least every REFRESH_S; until a gallery is known, and whenever it says no
+authorisation covers the camera, the camera hands over no frame at all: no face is detected, embedded or
+stored (fail closed: a gallery that cannot be read counts as none). A face the quality gate refuses is
+counted by its reason and not kept: it could not be matched or searched, so keeping its picture would hold
+biometric data for nothing.
+
+Faces are found in the whole frame, not within person boxes: RetinaFace is built to find small faces in
+whole scenes, it costs about as much per frame as the person detector, and so a camera covered only for
+face matching needs no person detector at all (nor does face matching then depend on the detector's rate,
+or miss a face whose body is hidden).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+from prometheus_client import Counter
+
+from safecity.analytics.faces.index import FaceIndex
+from safecity.analytics.faces.types import Embedding, FaceSeen
+from safecity.analytics.plates.live import CameraRef
+from safecity.analytics.types import Image
+from safecity.video.ingest import Frame
+
+if TYPE_CHECKING:  # the engine (dlib) is loaded by whoever builds one, not by importing the pipeline
+    from safecity.analytics.faces.engine import FaceEngine
+
+logger = logging.getLogger(__name__)
+
+MATCH_FPS = 2.0  # frames per second searched for faces, per camera
+REFRESH_S = 5.0  # a camera's gallery is asked for again at least this often
+STAMP_EVERY_S = 1.0  # how often the worker asks whether anything of the faces domain changed
+PURGE_EVERY_S = 60.0  # how often faces past their time are deleted
+
+FRAMES = Counter("safecity_face_frames_total", "Frames searched for faces", ["camera"])
+FACES = Counter("safecity_face_faces_total", "Faces found on live cameras", ["camera"])
+REFUSED = Counter("safecity_face_refused_total", "Faces the quality gate refused", ["camera", "reason"])
+MATCHED = Counter("safecity_face_matches_total", "Faces at or above the threshold", ["camera"])
+DROPS = Counter("safecity_face_queue_drops_total", "Frames replaced by a newer one before face matching")
+FAILURES = Counter("safecity_face_failures_total", "Frames face matching failed on", ["camera"])
+
+
+class Enrolled(Protocol):
+    """An enrolled face of a gallery (the faces domain's GalleryFace)."""
+
+    @property
+    def enrolment_id(self) -> uuid.UUID: ...
+    @property
+    def entry_id(self) -> uuid.UUID: ...
+    @property
+    def watchlist_id(self) -> uuid.UUID: ...
+    @property
+    def person_id(self) -> uuid.UUID | None: ...
+    @property
+    def embedding(self) -> Embedding: ...
+
+
+class Authorised(Protocol):
+    """What the faces domain says a camera may be matched against now (its LiveGallery)."""
+
+    @property
+    def authorisation_ids(self) -> tuple[uuid.UUID, ...]: ...
+    @property
+    def faces(self) -> Sequence[Enrolled]: ...
+    @property
+    def valid_until(self) -> dt.datetime | None: ...
+
+
+@dataclass(frozen=True, eq=False)
+class Gallery:
+    """A camera's enrolled faces under its current live authorisations, ready to search."""
+
+    authorisation_ids: tuple[uuid.UUID, ...]
+    faces: Mapping[uuid.UUID, Enrolled]  # by enrolment id
+    valid_until: dt.datetime | None
+    index: FaceIndex | None  # None: no face to match
+
+    @classmethod
+    def of(cls, live: Authorised, indexes: GalleryIndexes | None = None) -> Gallery:
+        """The searchable form of what the faces domain returned (its index shared through `indexes`)."""
+        faces = {f.enrolment_id: f for f in live.faces}
+        index = (indexes or GalleryIndexes()).get(faces) if faces else None
+        return cls(tuple(live.authorisation_ids), faces, live.valid_until, index)
+
+    def covers(self, now: dt.datetime) -> bool:
+        """Whether a live authorisation covers the camera at `now` (else no face may be processed)."""
+        return bool(self.authorisation_ids) and (self.valid_until is None or now < self.valid_until)
+
+    def best(self, embedding: Embedding) -> tuple[Enrolled, float] | None:
+        """The enrolled face scoring highest against `embedding`, and its score; None for an empty gallery."""
+        if self.index is None:
+            return None
+        hits = self.index.search(np.asarray(embedding, dtype=np.float32), 1)[0]
+        if not hits:
+            return None
+        key, score = hits[0]
+        return self.faces[key], score
+
+
+class GalleryIndexes:
+    """The 1:N indexes of the galleries in use, one per set of enrolled faces.
+
+    Cameras under the same authorisations share one; a gallery asked for again with the same faces (the
+    usual case: every few seconds) reuses its index rather than building it again (an approximate index
+    over a large gallery takes minutes to build). An enrolment's embedding never changes, so the set of
+    enrolment ids is the whole key.
+    """
+
+    def __init__(self) -> None:
+        self._built: dict[frozenset[uuid.UUID], FaceIndex] = {}
+        self._used: set[frozenset[uuid.UUID]] = set()
+
+    def get(self, faces: Mapping[uuid.UUID, Enrolled]) -> FaceIndex:
+        """The index of these faces (built on first use)."""
+        key = frozenset(faces)
+        index = self._built.get(key)
+        if index is None:
+            keys = list(faces)
+            index = FaceIndex(len(np.asarray(faces[keys[0]].embedding)))
+            index.add(keys, np.stack([np.asarray(faces[k].embedding, dtype=np.float32) for k in keys]))
+            self._built[key] = index
+        self._used.add(key)
+        return index
+
+    def forget_unused(self) -> None:
+        """Drop the indexes no gallery asked for since the last call."""
+        self._built = {k: v for k, v in self._built.items() if k in self._used}
+        self._used = set()
+
+
+NO_GALLERY = Gallery((), {}, None, None)
+
+
+@dataclass(frozen=True)
+class FaceFound:
+    """A face seen on a covered camera: what one stored sighting (and perhaps a lead) is made of."""
+
+    camera: CameraRef
+    seen_at: dt.datetime
+    seen: FaceSeen  # its embedding is set: refused faces are not handed over
+    authorisation_id: uuid.UUID
+    best: Enrolled | None
+    score: float | None
+    threshold: float
+
+    @property
+    def matched(self) -> bool:
+        """Whether the best enrolled face reached the threshold."""
+        return self.score is not None and self.score >= self.threshold
+
+
+# Called on the worker thread: they must return quickly or be cheap.
+Sink = Callable[[FaceFound], None]
+GalleryLoader = Callable[[uuid.UUID], Authorised]  # camera id -> what its live authorisations allow now
+Stamp = Callable[[], str]  # changes whenever anything of watchlists, enrolments or authorisations does
+
+
+@dataclass
+class FaceJob:
+    """A frame waiting for face matching."""
+
+    camera: CameraFaces
+    frame: Frame
+    image: Image
+
+
+class FaceQueue:
+    """At most one pending frame per camera, served in the order cameras first asked."""
+
+    def __init__(self) -> None:
+        self._pending: OrderedDict[uuid.UUID, FaceJob] = OrderedDict()
+        self._cameras: dict[uuid.UUID, CameraFaces] = {}
+        self._cond = threading.Condition()
+        self._closed = False
+        self.drops = 0
+
+    def put(self, job: FaceJob) -> None:
+        """Queue a camera's frame, replacing the one it has waiting."""
+        key = job.camera.ref.camera_id
+        with self._cond:
+            if key in self._pending:
+                self.drops += 1
+                DROPS.inc()
+            self._pending[key] = job
+            self._cond.notify()
+
+    def get(self, timeout: float) -> FaceJob | None:
+        """The longest-waiting camera's frame, or None after `timeout` s or once closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending or self._closed, timeout)
+            if not self._pending:
+                return None
+            return self._pending.popitem(last=False)[1]
+
+    def register(self, camera: CameraFaces) -> None:
+        """Let the worker keep this camera's gallery current (even while it hands over no frame)."""
+        with self._cond:
+            self._cameras[camera.ref.camera_id] = camera
+
+    def unregister(self, camera: CameraFaces) -> None:
+        """Forget the camera and its pending frame."""
+        with self._cond:
+            if self._cameras.get(camera.ref.camera_id) is camera:
+                del self._cameras[camera.ref.camera_id]
+            pending = self._pending.get(camera.ref.camera_id)
+            if pending is not None and pending.camera is camera:
+                del self._pending[camera.ref.camera_id]
+
+    def cameras(self) -> list[CameraFaces]:
+        """The cameras registered."""
+        with self._cond:
+            return list(self._cameras.values())
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def close(self) -> None:
+        """Wake the worker; it returns None from now on once the queue is empty."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class CameraFaces:
+    """One camera's face matching: the camera thread offers frames, the worker thread keeps the gallery
+    current and matches the faces. The gallery is one reference, replaced whole, so each side reads it whole.
+    """
+
+    def __init__(self, ref: CameraRef, queue: FaceQueue, *, sink: Sink, fps: float = MATCH_FPS) -> None:
+        self.ref = ref
+        self.queue = queue
+        self.sink = sink
+        self.every = 1.0 / fps
+        self.gallery = NO_GALLERY  # until the worker has asked: nothing is processed
+        self.loaded_at = -float("inf")  # monotonic; worker thread
+        self.frames = 0
+        self.faces = 0
+        self.matches = 0
+        self.last_error: str | None = None
+        self._last_put = -float("inf")  # camera thread
+        self._label = str(ref.camera_id)
+        queue.register(self)
+
+    # --- camera thread -----------------------------------------------------------------------------
+
+    def offer(self, frame: Frame, image: Image) -> bool:
+        """Hand a checked frame to the worker when the camera is covered and its turn has come."""
+        if not self.gallery.covers(dt.datetime.now(dt.UTC)):
+            return False
+        if frame.monotonic - self._last_put < self.every:
+            return False
+        self._last_put = frame.monotonic
+        self.queue.put(FaceJob(self, frame, image))
+        return True
+
+    def close(self) -> None:
+        """Stop matching: the pending frame is dropped and the worker forgets the camera."""
+        self.queue.unregister(self)
+
+    # --- worker thread -----------------------------------------------------------------------------
+
+    def due(self, now: float, changed: bool) -> bool:
+        """Whether the gallery must be asked for again at (monotonic) `now`."""
+        ends = self.gallery.valid_until
+        return (
+            changed
+            or now - self.loaded_at >= REFRESH_S
+            or (ends is not None and dt.datetime.now(dt.UTC) >= ends)
+        )
+
+    def reload(self, loader: GalleryLoader, now: float, indexes: GalleryIndexes | None = None) -> None:
+        """Ask for the gallery again; one that cannot be read is none (nothing is matched until it can)."""
+        try:
+            self.gallery = Gallery.of(loader(self.ref.camera_id), indexes)
+        except Exception as exc:
+            self.gallery = NO_GALLERY
+            self.last_error = f"gallery not read: {type(exc).__name__}: {exc}"
+            logger.exception("camera %s: the face gallery could not be read", self.ref.camera_id)
+        self.loaded_at = now
+
+    def process(self, job: FaceJob, engine: FaceEngine) -> list[FaceFound]:
+        """Find, check, embed and match every face of a frame; hand each usable one to the sink."""
+        gallery = self.gallery
+        if not gallery.covers(dt.datetime.now(dt.UTC)):
+            return []  # the authorisation ended while the frame waited
+        self.frames += 1
+        FRAMES.labels(self._label).inc()
+        found = []
+        for seen in engine.analyse(job.image):
+            self.faces += 1
+            FACES.labels(self._label).inc()
+            if seen.embedding is None:
+                for reason in seen.quality.reasons:
+                    REFUSED.labels(self._label, reason).inc()
+                continue
+            best = gallery.best(seen.embedding)
+            face = FaceFound(
+                camera=self.ref,
+                seen_at=job.frame.captured_at,
+                seen=seen,
+                authorisation_id=gallery.authorisation_ids[0],
+                best=best[0] if best else None,
+                score=best[1] if best else None,
+                threshold=engine.threshold,
+            )
+            if face.matched:
+                self.matches += 1
+                MATCHED.labels(self._label).inc()
+            found.append(face)
+        for face in found:
+            try:
+                self.sink(face)
+            except Exception:  # a face that cannot be handed over must not stop the matching
+                logger.exception("camera %s: a face could not be handed over", self.ref.camera_id)
+        return found
+
+
+@dataclass
+class FaceWorker:
+    """The face matcher's thread: keeps every camera's gallery current and matches the waiting frames."""
+
+    engine: FaceEngine
+    queue: FaceQueue
+    loader: GalleryLoader
+    stamp: Stamp
+    purge: Callable[[], int] | None = None  # deletes the faces past their time; how many
+    # Several workers may share a queue (each with its own engine); only the keeper asks for galleries and
+    # purges, the others only match.
+    keeper: bool = True
+    name: str = "analytics-faces"
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _stamp: str | None = None
+    _stamp_at: float = -float("inf")
+    _purged_at: float = -float("inf")
+    _indexes: GalleryIndexes = field(default_factory=GalleryIndexes)
+
+    def start(self) -> None:
+        """Start matching."""
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the frame in hand."""
+        self._stop.set()
+        self.queue.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.keeper:
+                now = time.monotonic()
+                self.refresh(now)
+                self.purge_due(now)
+            job = self.queue.get(timeout=0.5)
+            if job is not None:
+                self.run_one(job)
+
+    def refresh(self, now: float) -> None:
+        """Ask again for the galleries that are due (all of them when the faces domain changed)."""
+        changed = False
+        if now - self._stamp_at >= STAMP_EVERY_S:
+            self._stamp_at = now
+            try:
+                stamp = self.stamp()
+            except Exception:  # the database may be away for a moment: the periodic reload still runs
+                logger.exception("the faces domain's stamp could not be read")
+            else:
+                changed, self._stamp = stamp != self._stamp, stamp
+        due = [camera for camera in self.queue.cameras() if camera.due(now, changed)]
+        if not due:
+            return
+        for camera in due:
+            camera.reload(self.loader, now, self._indexes)
+        for camera in self.queue.cameras():  # those not due keep theirs: it stays in use
+            if camera.gallery.faces:
+                self._indexes.get(camera.gallery.faces)
+        self._indexes.forget_unused()
+
+    def purge_due(self, now: float) -> None:
+        """Delete the faces past their time, every PURGE_EVERY_S."""
+        if self.purge is None or now - self._purged_at < PURGE_EVERY_S:
+            return
+        self._purged_at = now
+        try:
+            deleted = self.purge()
+        except Exception:
+            logger.exception("faces past their time could not be deleted; tried again later")
+            return
+        if deleted:
+            logger.info("face retention: %s faces past their time deleted", deleted)
+
+    def run_one(self, job: FaceJob) -> list[FaceFound]:
+        """Match one frame; a failure is that frame's problem only."""
+        try:
+            return job.camera.process(job, self.engine)
+        except Exception as exc:
+            job.camera.last_error = f"{type(exc).__name__}: {exc}"
+            FAILURES.labels(str(job.camera.ref.camera_id)).inc()
+            logger.exception("camera %s: face matching failed on a frame", job.camera.ref.camera_id)
+            return []

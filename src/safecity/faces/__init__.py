@@ -1,0 +1,1 @@
+"""Face recognition under rules: watchlists, enrolments, authorisations, published error rates."""

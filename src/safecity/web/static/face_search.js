@@ -1,0 +1,19 @@
+// Face search: the cameras where the faces found were seen, on a map. Labels come from the server and are
+// only ever put in as text (safecity.dot).
+"use strict";
+
+(function () {
+  function faceMap(container) {
+    if (container.dataset.drawn) return;
+    container.dataset.drawn = "yes";
+    const map = safecity.createMap(container);
+    if (!map) return;
+    const points = JSON.parse(container.dataset.faceMap || "[]");
+    const markers = points.map((p) => safecity.dot(map, p.lat, p.lon, p.label, { radius: 6, color: "#7a3fb0" }));
+    safecity.fit(map, markers);
+  }
+
+  const drawAll = () => document.querySelectorAll("[data-face-map]").forEach(faceMap);
+  document.addEventListener("DOMContentLoaded", drawAll);
+  document.addEventListener("htmx:afterSettle", drawAll); // the results arrive by htmx
+})();

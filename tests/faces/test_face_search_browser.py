@@ -1,0 +1,132 @@
+"""In Debian's chromium: an investigator searches the faces seen by a camera with a photo, under a
+retrospective authorisation, and finds the person on the timeline and the map with a link to the video.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import pytest
+from faces_data import astronaut, astronaut_mirrored_jpeg, jpeg, place, watchlist_in
+
+from conftest import PASSWORD, Factory, LiveApp, serve
+from safecity.analytics.faces.engine import FaceEngine
+from safecity.config import Settings
+from safecity.faces import service as faces
+from safecity.faces.matches import service as matches
+from safecity.faces.models import AuthorisationKind
+from safecity.faces.schemas import AuthorisationIn, EntryIn
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+
+@pytest.fixture
+def live_app(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[LiveApp]:
+    with serve(settings, db_url, tmp_path) as app:
+        yield app
+
+
+def log_in(page: Page, base: str, username: str, code: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Code").fill(code)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+@pytest.mark.browser
+def test_an_investigator_finds_a_face_on_the_timeline_and_the_map(
+    live_app: LiveApp, chromium: Browser, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    settings = live_app.services.settings
+    box = faces.biometric_box(settings)
+    seen = FaceEngine(settings.faces).analyse(astronaut())[0].embedding
+    assert seen is not None
+    with live_app.services.session_factory() as session:
+        factory = Factory(session, live_app.services.mfa_box)
+        district = factory.district()
+        here = place(session, district)
+        investigator = factory.user("investigator", districts=[district])
+        requester, approver = (
+            factory.principal(factory.user("supervisor", districts=[district])) for _ in range(2)
+        )
+        listed = faces.create_watchlist(session=session, principal=requester, data=watchlist_in(district))
+        faces.add_entry(
+            session=session,
+            principal=requester,
+            watchlist_id=listed.id,
+            data=EntryIn(
+                person_id=here.person_id, reason="Arrest warrant of 2 Dec 2026", legal_reference="W-88"
+            ),
+        )
+        asked = faces.request_authorisation(
+            session=session,
+            principal=requester,
+            data=AuthorisationIn(
+                kind=AuthorisationKind.RETROSPECTIVE,
+                legal_basis="Order of the SSP Investigation no. 7/2026",
+                purpose="Trace the accused of FIR 12/2026",
+                district_id=district.id,
+                watchlist_ids=[listed.id],
+                camera_ids=[here.camera_id],
+                starts_at=now - dt.timedelta(hours=6),
+                ends_at=now + dt.timedelta(hours=6),
+            ),
+        )
+        faces.approve_authorisation(session=session, principal=approver, authorisation_id=asked.id)
+        matches.record_sighting(
+            session=session,
+            box=box,
+            camera_id=here.camera_id,
+            district_id=district.id,
+            seen_at=now - dt.timedelta(hours=2),
+            face_box=[10, 10, 150, 150],
+            quality={"ok": True},
+            chip_jpeg=jpeg(astronaut()[:150, :150]),
+            embedding=seen,
+            authorisation_id=None,
+            keep_for=dt.timedelta(hours=24),
+        )
+        session.commit()
+        username, code, camera_id = investigator.username, factory.totp(investigator.username), here.camera_id
+    photo = tmp_path / "suspect.jpg"
+    photo.write_bytes(astronaut_mirrored_jpeg())
+    local = ZoneInfo(settings.timezone)
+
+    page = chromium.new_page()
+    log_in(page, live_app.base, username, code)
+    page.get_by_role("navigation", name="Main").get_by_text("Analytics", exact=True).click()  # its menu
+    page.get_by_role("link", name="Face search").click()
+    page.get_by_label("Photo").set_input_files(photo)
+    page.get_by_label("Authorisation").select_option(str(asked.id))
+    page.get_by_label("Cameras").select_option(str(camera_id))
+    page.get_by_label("From").fill((now - dt.timedelta(hours=5)).astimezone(local).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Until").fill(now.astimezone(local).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Purpose").fill("FIR 12/2026: where was the accused before the robbery")
+    page.get_by_role("button", name="Search").click()
+
+    expect(page.get_by_test_id("face-search-summary")).to_contain_text("1 faces found among 1")
+    entries = page.get_by_test_id("face-timeline").locator("li")
+    expect(entries).to_have_count(1)
+    expect(entries.first).to_contain_text("Mall Road")
+    expect(entries.first.locator("img.chip")).to_be_visible()
+    expect(page.get_by_test_id("face-map").locator(".leaflet-interactive")).to_have_count(1)
+    video = page.get_by_test_id("face-video")
+    expect(video).to_have_attribute("href", f"/cameras/{camera_id}?at={_quoted(now - dt.timedelta(hours=2))}")
+    page.close()
+
+
+def _quoted(at: dt.datetime) -> str:
+    from urllib.parse import quote
+
+    return quote(at.isoformat(), safe="") + "#playback"
