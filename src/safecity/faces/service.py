@@ -632,6 +632,7 @@ def _embedding(box: SecretBox, sealed: bytes) -> Embedding:
     vector = np.frombuffer(box.decrypt_bytes(sealed), dtype="<f4").astype(np.float32)
     if vector.shape != (EMBEDDING_DIM,):
         raise ValueError(f"an enrolled embedding has {vector.size} values, not {EMBEDDING_DIM}")
+    vector.flags.writeable = False  # shared by every matcher of the gallery
     return vector
 
 
@@ -930,9 +931,9 @@ def authorisation_out(
 # --- the gallery live matching uses ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: an embedding array has no truth value
 class GalleryFace:
-    """One enrolled face a camera may match, with what it belongs to."""
+    """One enrolled face a camera may match, with what it belongs to (its embedding is read-only)."""
 
     enrolment_id: uuid.UUID
     entry_id: uuid.UUID
