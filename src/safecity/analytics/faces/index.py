@@ -14,7 +14,10 @@ Why HNSW, measured on clustered synthetic galleries shaped like dlib's embedding
 person (bench/bench_faces_index.py, one thread per query): an IVF-flat index (√n lists) reached recall@1
 0.96 at 100 k faces only when visiting 10 % of its lists, and 0.974 at 1 M (96 of 1000 lists, p95 7.9
 ms); HNSW reached 0.998 at 200 k faces with a p95 of 0.46 ms (ef_search 128), and 0.979 at 1 M (ef_search
-256; the machine's two cores were shared with other work then, so its times are no guide). Its price is
+256; the machine's two cores were shared with other work then, so its times are no guide). With one
+photo per person (a watchlist's probe far from its single mate) HNSW does worse: 0.85 at 1 M (ef_search
+512, p95 2.7 ms); at 100 k a graph built with ef_construction 256 instead of 64 (1.8x the build time)
+raised it from 0.97 to 0.993. So the 1 M target is not yet shown: see the benchmark's options. Its price is
 removal: FAISS's HNSW cannot remove a vector. So removal is a tombstone: the slot is marked dead
 in a bitmap that every approximate search passes to FAISS as an ID selector (dead entries are walked
 through but never returned, so a removed or expired enrolment is gone from the very next search), and
