@@ -49,7 +49,10 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(analytics_app, name="analytics")
 plates_app = typer.Typer(help="Number plates (ANPR).", no_args_is_help=True)
 app.add_typer(plates_app, name="plates")
-faces_app = typer.Typer(help="Face recognition: compare pictures, measure error rates.", no_args_is_help=True)
+faces_app = typer.Typer(
+    help="Face recognition: compare pictures, measure error rates, purge faces that matched nothing.",
+    no_args_is_help=True,
+)
 app.add_typer(faces_app, name="faces")
 challans_app = typer.Typer(help="E-challans.", no_args_is_help=True)
 app.add_typer(challans_app, name="challans")
@@ -820,6 +823,10 @@ def faces_evaluate(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="The figures as one JSON object.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for drawn different-identity pairs and the folds.")] = 0,
+    publish: Annotated[
+        str | None,
+        typer.Option(help="Publish the figures on /faces/rates under this name of the set (audited)."),
+    ] = None,
 ) -> None:
     """Measure verification error rates on a labelled set of pictures (progress on stderr).
 
@@ -839,7 +846,8 @@ def faces_evaluate(
     except (evaluation.EvaluationSetError, OSError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    engine = FaceEngine(_settings().faces)
+    settings = _settings()
+    engine = FaceEngine(settings.faces)
     embeddings: dict[str, Embedding | None] = {}
     failed = False
     files = dataset.files()
@@ -862,6 +870,14 @@ def faces_evaluate(
         groups=evaluation.pair_groups(dataset),
         seed=seed,
     )
+    if publish is not None:
+        from safecity.faces import service as faces
+
+        with _db(settings) as session:
+            faces.publish_evaluation(
+                session=session, principal=None, result=result.as_json(), dataset=publish
+            )
+        err.print(f"published on /faces/rates as {publish!r}")
     if as_json:
         typer.echo(json.dumps(result.as_json()))
         return
@@ -925,10 +941,6 @@ def plates_purge() -> None:
         engine.dispose()
     noun = "sighting" if deleted == 1 else "sightings"
     console.print(f"[green]Deleted {deleted} {noun}[/green] older than {days} days (held ones are kept).")
-
-
-faces_app = typer.Typer(help="Face recognition.", no_args_is_help=True)
-app.add_typer(faces_app, name="faces")
 
 
 @faces_app.command("purge")

@@ -150,3 +150,38 @@ def test_a_picture_too_large_to_be_a_photo_is_refused(pictures: Path, tmp_path: 
     assert line["score"] is None
     assert line["faces_found"] == [-1, 1]
     assert "huge.png" in result.stderr
+
+
+def test_evaluate_publishes_its_figures_on_the_rates_page(
+    pictures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    rows = ["file,identity"]
+    for name, identity in (("astronaut.png", "e"), ("astronaut_small.jpg", "e"), ("messi.jpg", "l")):
+        (folder / name).write_bytes((pictures / name).read_bytes())
+        rows.append(f"{name},{identity}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.setenv("SAFECITY_DATABASE_URL", f"sqlite:///{tmp_path / 'safecity.db'}")
+    monkeypatch.setenv("SAFECITY_DATA_DIR", str(tmp_path))
+    assert CliRunner().invoke(app, ["migrate"]).exit_code == 0
+    result = CliRunner().invoke(app, ["faces", "evaluate", str(folder), "--publish", "Packaged photos"])
+    assert result.exit_code == 0, result.output
+
+    from safecity.config import load_settings
+    from safecity.core.db import create_db_engine, create_session_factory
+    from safecity.faces import service as faces
+
+    engine = create_db_engine(load_settings().effective_database_url)
+    try:
+        with create_session_factory(engine)() as session:
+            published = faces.latest_evaluation(session=session)
+            assert published is not None
+            assert (published.dataset, published.pairs, published.published_by) == (
+                "Packaged photos",
+                2,
+                "system",
+            )
+            assert published.accuracy == 1.0 and published.threshold == 0.92
+    finally:
+        engine.dispose()

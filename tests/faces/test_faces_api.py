@@ -244,8 +244,8 @@ def test_everyone_reads_the_error_rates_and_auditors_the_oversight(
         principal=None,
         result={
             "accuracy": 0.9825,
-            "tar_at_far_1": 0.97,
-            "tar_at_far_01": 0.93,
+            "tar_at_far_1pct": 0.97,
+            "tar_at_far_0_1pct": 0.93,
             "fmr": 0.0012,
             "fnmr": 0.031,
             "threshold": 0.92,

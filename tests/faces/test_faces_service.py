@@ -459,8 +459,8 @@ def test_error_rates_are_published_from_the_evaluation(
     assert faces.latest_evaluation(session=session) is None
     result = {
         "accuracy": 0.975,
-        "tar_at_far_1": 0.95,
-        "tar_at_far_01": 0.9,
+        "tar_at_far_1pct": 0.95,
+        "tar_at_far_0_1pct": 0.9,
         "fmr": 0.001,
         "fnmr": 0.04,
         "threshold": 0.92,
