@@ -17,7 +17,15 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck, StorageType, StreamConfig
 
-from safecity.core.bus.base import STREAMS, Bus, BusError, Message, StreamSpec, Subscription
+from safecity.core.bus.base import (
+    EPHEMERAL_IDLE_S,
+    STREAMS,
+    Bus,
+    BusError,
+    Message,
+    StreamSpec,
+    Subscription,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +85,20 @@ class _NatsMessage(Message):
 
 
 class _NatsSubscription(Subscription):
-    def __init__(self, psub: JetStreamContext.PullSubscription, subject: str, durable: str) -> None:
+    def __init__(
+        self,
+        psub: JetStreamContext.PullSubscription,
+        subject: str,
+        durable: str,
+        *,
+        js: JetStreamContext,
+        ephemeral: bool,
+    ) -> None:
         self._psub = psub
         self._subject = subject
         self._durable = durable
+        self._js = js
+        self._ephemeral = ephemeral
         self._closed = False
 
     async def next(self, timeout: float = 1.0) -> Message | None:  # noqa: ASYNC109 (a poll, not a deadline)
@@ -96,6 +114,8 @@ class _NatsSubscription(Subscription):
             try:
                 msgs = await self._psub.fetch(1, timeout=remaining)
             except TimeoutError:
+                if self._ephemeral:
+                    await self._check_consumer()
                 return None
             except nats.errors.ConnectionClosedError as exc:
                 raise BusError("bus closed") from exc
@@ -106,13 +126,29 @@ class _NatsSubscription(Subscription):
                 continue
             return _NatsMessage(msgs[0])
 
+    async def _check_consumer(self) -> None:
+        """Raise BusError if the server deleted this ephemeral consumer (unused past its idle limit, e.g.
+        while this process was cut off): a pull on a missing consumer only times out, silently.
+        """
+        try:
+            await self._psub.consumer_info()
+        except nats.js.errors.NotFoundError:
+            raise BusError(f"consumer {self._durable} is gone; subscribe again") from None
+        except (TimeoutError, nats.errors.Error):
+            return  # cannot tell now: the next quiet poll asks again
+
     async def close(self) -> None:
-        """Stop receiving; the durable consumer's position is kept by the server."""
+        """Stop receiving; the durable consumer's position is kept by the server (an ephemeral one is
+        deleted, best effort: if that fails the server drops it once idle).
+        """
         if self._closed:
             return
         self._closed = True
         with suppress(nats.errors.Error):  # a closed connection has already dropped the inbox
             await self._psub.unsubscribe()
+        if self._ephemeral:
+            with suppress(TimeoutError, nats.errors.Error):
+                await self._js.delete_consumer(self._psub._stream, self._durable)
 
 
 class NatsBus(Bus):
@@ -141,6 +177,11 @@ class NatsBus(Bus):
     def connected(self) -> bool:
         """Whether the connection to the server is up (false while reconnecting)."""
         return self._nc is not None and bool(self._nc.is_connected)
+
+    @property
+    def outlives_process(self) -> bool:
+        """JetStream keeps what it acknowledged on the server's disk."""
+        return True
 
     async def start(self) -> None:
         """Connect (reconnecting forever afterwards) and create or update the bus's streams."""
@@ -281,14 +322,19 @@ class NatsBus(Bus):
                 future.cancel()  # frees its slot in nats-py's pending limit
             await self.publish(subject, data, msg_id=msg_id)
 
-    async def subscribe(self, subject: str, *, durable: str, ack_wait: float = 30.0) -> Subscription:
-        """Bind to (or create) the durable pull consumer `durable` on `subject`, delivering from the start."""
+    async def subscribe(
+        self, subject: str, *, durable: str, ack_wait: float = 30.0, ephemeral: bool = False
+    ) -> Subscription:
+        """Bind to (or create) the durable pull consumer `durable` on `subject`, delivering from the start
+        (an `ephemeral` one: from new messages, dropped by the server after EPHEMERAL_IDLE_S unused).
+        """
         js = self._require_js()
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.NEW if ephemeral else DeliverPolicy.ALL,
             ack_wait=ack_wait,
+            inactive_threshold=EPHEMERAL_IDLE_S if ephemeral else None,
         )
 
         async def attempt(_timeout: float) -> JetStreamContext.PullSubscription:
@@ -298,7 +344,7 @@ class NatsBus(Bus):
                 raise BusError(f"no stream for subject filter {subject!r}") from None
 
         psub = await self._retry(f"subscribe {durable} to {subject}", attempt)
-        return _NatsSubscription(psub, subject, durable)
+        return _NatsSubscription(psub, subject, durable, js=js, ephemeral=ephemeral)
 
     async def close(self) -> None:
         """Close the connection, flushing pending acks; the server keeps messages and consumers."""
