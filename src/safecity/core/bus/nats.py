@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from functools import partial
@@ -47,6 +48,9 @@ _TRANSIENT: tuple[type[Exception], ...] = (
 _FIRST_PAUSE = 0.05
 _MAX_PAUSE = 1.0
 _MIN_FETCH = 0.01  # below this a pull request would expire before the server could answer
+# Messages fetched per pull request at most. Their ack_wait runs from delivery, so a consumer should
+# handle this many well within its ack_wait (the stores handle hundreds per commit).
+FETCH_BATCH = 100
 # Publishes in flight per publish_many window; under nats-py's cap of 4000, so publish_async never stalls
 # (its stall timeout would cost a task per message) and every window's futures are settled or cancelled.
 _WINDOW = 1000
@@ -100,6 +104,8 @@ class _NatsSubscription(Subscription):
         self._js = js
         self._ephemeral = ephemeral
         self._closed = False
+        # Fetched, not handed out yet (given back on close; if this process dies, the server redelivers).
+        self._buffer: deque[Msg] = deque()
 
     async def next(self, timeout: float = 1.0) -> Message | None:  # noqa: ASYNC109 (a poll, not a deadline)
         """The next message, or None if none arrived within `timeout` seconds."""
@@ -111,8 +117,12 @@ class _NatsSubscription(Subscription):
             remaining = end - loop.time()
             if remaining < _MIN_FETCH:
                 return None
+            if self._buffer:
+                return _NatsMessage(self._buffer.popleft())
             try:
-                msgs = await self._psub.fetch(1, timeout=remaining)
+                # What the server has ready, up to FETCH_BATCH, in one round trip (or the first to come):
+                # one request per message would cap a consumer at the round-trip rate.
+                self._buffer.extend(await self._psub.fetch(FETCH_BATCH, timeout=remaining))
             except TimeoutError:
                 if self._ephemeral:
                     await self._check_consumer()
@@ -124,7 +134,8 @@ class _NatsSubscription(Subscription):
                 logger.warning("fetch for %s (%s) failed, retrying: %s", self._durable, self._subject, exc)
                 await asyncio.sleep(min(_MAX_PAUSE, max(end - loop.time(), 0.0)))
                 continue
-            return _NatsMessage(msgs[0])
+            if self._buffer:
+                return _NatsMessage(self._buffer.popleft())
 
     async def _check_consumer(self) -> None:
         """Raise BusError if the server deleted this ephemeral consumer (unused past its idle limit, e.g.
@@ -144,6 +155,9 @@ class _NatsSubscription(Subscription):
         if self._closed:
             return
         self._closed = True
+        # Fetched but never handed out: given back at once rather than after their ack_wait.
+        while self._buffer:
+            await _NatsMessage(self._buffer.popleft()).nak()
         with suppress(nats.errors.Error):  # a closed connection has already dropped the inbox
             await self._psub.unsubscribe()
         if self._ephemeral:
