@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -390,23 +391,34 @@ def as_published(sighting: SightingIn) -> SightingOut:
     return SightingOut.model_validate({**sighting.model_dump(), "hold": None})
 
 
+def as_stored(sighting: SightingOut) -> SightingIn:
+    """A published sighting as the store takes it; ValidationError if it is not storable."""
+    return SightingIn.model_validate(sighting.model_dump(exclude={"hold"}))
+
+
 def _published_as_stored(data: bytes) -> SightingIn:
     """A sighting from the bus, as the store takes it; ValidationError if it is malformed."""
-    return SightingIn.model_validate(SightingOut.model_validate_json(data).model_dump(exclude={"hold"}))
+    return as_stored(SightingOut.model_validate_json(data))
+
+
+def record_sightings(*, session: Session, sightings: Sequence[SightingIn]) -> int:
+    """Store sightings (skipping ids already stored) and attach the new ones to the records' vehicles with
+    their plate; returns how many were new. The caller commits.
+    """
+    new = plates.record_many(session=session, sightings=sightings)
+    if new:
+        rows = session.scalars(select(Sighting).where(Sighting.id.in_(new), Sighting.folded.is_not(None)))
+        for row in rows.all():
+            records.attach_plate_sighting(session=session, sighting=row)  # the records' vehicles seen
+    return len(new)
 
 
 def store_sightings(session_factory: sessionmaker[Session], sightings: list[SightingIn]) -> int:
-    """Store sightings (skipping ids already stored) and attach the new ones to the records' vehicles with
-    their plate, in one transaction; returns how many were new. Blocking.
-    """
+    """`record_sightings` in a transaction of its own; blocking."""
     with session_factory() as session:
-        new = plates.record_many(session=session, sightings=sightings)
-        if new:
-            rows = session.scalars(select(Sighting).where(Sighting.id.in_(new), Sighting.folded.is_not(None)))
-            for row in rows.all():
-                records.attach_plate_sighting(session=session, sighting=row)  # the records' vehicles seen
+        stored = record_sightings(session=session, sightings=sightings)
         session.commit()
-    return len(new)
+    return stored
 
 
 def store_sighting(
