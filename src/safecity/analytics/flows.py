@@ -43,7 +43,7 @@ from safecity.analytics.stats import AnalyticsStats
 from safecity.cameras.models import Camera
 from safecity.config import AnalyticsSettings, Settings
 from safecity.core.bus import Bus
-from safecity.core.bus.store import StoreConsumer, hand_over
+from safecity.core.bus.store import StoreConsumer, hand_over, store_here
 from safecity.events import service as events
 from safecity.events.alerts import service as alerts
 from safecity.events.schemas import EventIn, EventOut
@@ -251,7 +251,7 @@ class AnalyticsRuntime:
 
     async def _record(self, hit: Hit) -> None:
         try:
-            event = await asyncio.to_thread(self._event_of, hit)
+            event, stored = await asyncio.to_thread(self._make_event, hit)
             out = EventOut.model_validate(event.model_dump())
             await events.submit(
                 bus=self.bus,
@@ -259,6 +259,7 @@ class AnalyticsRuntime:
                 subject=subject(hit.camera.camera_id),
                 event=event,
                 published=out.model_dump_json().encode(),
+                stored=stored,
             )
             self.event_latencies.append(time.monotonic() - hit.frame.monotonic)
         except Exception:
@@ -266,6 +267,11 @@ class AnalyticsRuntime:
             return
         if event.severity >= self.settings.analytics.alert_severity:
             await self._alert(hit, event)
+
+    def _make_event(self, hit: Hit) -> tuple[EventIn, bool]:
+        """The event of a hit (its snapshot written), stored here on the in-process bus; blocking."""
+        event = self._event_of(hit)
+        return event, events.store_here(bus=self.bus, session_factory=self.session_factory, event=event)
 
     def _event_of(self, hit: Hit) -> EventIn:
         """Write the snapshot, then make the event; the snapshot exists before anything refers to it."""
@@ -316,17 +322,29 @@ class AnalyticsRuntime:
     async def _record_sighting(self, done: Finished) -> None:
         camera_id = done.camera.camera_id
         try:
-            sighting = await asyncio.to_thread(sighting_of, done, snapshots_dir=self.settings.snapshots_dir)
+            sighting, stored = await asyncio.to_thread(self._make_sighting, done)
             await hand_over(
                 bus=self.bus,
                 subject=plates.subject(camera_id),
                 msg_id=str(sighting.id),
                 data=as_published(sighting).model_dump_json().encode(),
                 store=partial(store_sightings, self.session_factory, [sighting]),
+                stored=stored,
                 what="plate sighting",
             )
         except Exception:
             logger.exception("camera %s: a plate sighting could not be stored", camera_id)
+
+    def _make_sighting(self, done: Finished) -> tuple[SightingIn, bool]:
+        """The sighting of a finished pass (its pictures written), stored here on the in-process bus."""
+        sighting = sighting_of(done, snapshots_dir=self.settings.snapshots_dir)
+        stored = store_here(
+            bus=self.bus,
+            store=partial(store_sightings, self.session_factory, [sighting]),
+            what="plate sighting",
+            key=str(sighting.id),
+        )
+        return sighting, stored
 
     async def _alert(self, hit: Hit, event: EventIn) -> None:
         rule = hit.firing.rule

@@ -36,8 +36,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.auth.principal import Principal
+from safecity.core.bus import store as bus_store
 from safecity.core.bus.base import Bus
-from safecity.core.bus.store import StoreConsumer, hand_over
+from safecity.core.bus.store import StoreConsumer
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.storage import contained
 from safecity.events.models import Event
@@ -308,15 +309,29 @@ async def store_from_bus(
     )
 
 
+def store_here(*, bus: Bus, session_factory: sessionmaker[Session], event: EventIn) -> bool:
+    """Store the event at once if the bus keeps messages only in this process (see `store.store_here`)."""
+    return bus_store.store_here(
+        bus=bus, store=partial(_commit, session_factory, [event]), what="event", key=str(event.id)
+    )
+
+
 async def submit(
-    *, bus: Bus, session_factory: sessionmaker[Session], subject: str, event: EventIn, published: bytes
+    *,
+    bus: Bus,
+    session_factory: sessionmaker[Session],
+    subject: str,
+    event: EventIn,
+    published: bytes,
+    stored: bool,
 ) -> None:
-    """Hand an event to the store and publish it as `published` on `subject` (see `store.hand_over`)."""
-    await hand_over(
+    """Publish an event as `published` on `subject`, after `store_here` (see `store.hand_over`)."""
+    await bus_store.hand_over(
         bus=bus,
         subject=subject,
         msg_id=str(event.id),
         data=published,
         store=partial(_commit, session_factory, [event]),
+        stored=stored,
         what="event",
     )

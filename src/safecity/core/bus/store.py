@@ -175,28 +175,44 @@ async def next_batch(
     return messages
 
 
-async def hand_over(
-    *, bus: Bus, subject: str, msg_id: str, data: bytes, store: Callable[[], object], what: str
-) -> None:
-    """Hand a record (with id `msg_id`) to its store and publish it as `data` on `subject`.
+def store_here(*, bus: Bus, store: Callable[[], object], what: str, key: str) -> bool:
+    """Store a record at once where the bus keeps messages only in this process (the embedded mode);
+    whether it was stored. Blocking: call it in the thread that made the record (one thread hop, not two).
 
-    On a bus that keeps messages outside this process (NATS) it is published only: the store's consumer
-    stores it, however long the database is away. On the in-process bus it is stored first (`store`,
-    blocking, run in a thread), as the embedded mode always did. Either way, if one path fails the record
-    takes the other. Raises BusError or SQLAlchemyError only when both failed.
+    On a bus that outlives the process (NATS) it stores nothing: the store's consumer will.
     """
-    if not bus.outlives_process:
-        try:
-            await asyncio.to_thread(store)
-        except SQLAlchemyError as exc:
-            # This process's store consumer stores it from the bus once the database is back.
-            logger.warning("%s %s not stored now (%s); left to the bus", what, msg_id, type(exc).__name__)
-            await bus.publish(subject, data, msg_id=msg_id)
-            return
+    if bus.outlives_process:
+        return False
+    try:
+        store()
+    except SQLAlchemyError as exc:
+        # This process's store consumer stores it from the bus once the database is back.
+        logger.warning("%s %s not stored now (%s); left to the bus", what, key, type(exc).__name__)
+        return False
+    return True
+
+
+async def hand_over(
+    *,
+    bus: Bus,
+    subject: str,
+    msg_id: str,
+    data: bytes,
+    store: Callable[[], object],
+    stored: bool,
+    what: str,
+) -> None:
+    """Publish a record (with id `msg_id`) as `data` on `subject`, after `store_here` (`stored`: its answer).
+
+    On NATS the record is published only: the store's consumer stores it, however long the database is
+    away; if the bus refuses it, it is stored directly (`store`, blocking, in a thread). On the in-process
+    bus it was stored first, as the embedded mode always did, or it waits on the bus for this process's
+    store consumer. Raises BusError or SQLAlchemyError only when both paths failed.
+    """
     try:
         await bus.publish(subject, data, msg_id=msg_id)
     except BusError:
-        if not bus.outlives_process:
+        if stored:
             logger.warning("%s %s stored but not published", what, msg_id)
             return
         logger.warning("%s %s could not be published; stored directly", what, msg_id)
