@@ -238,7 +238,9 @@ class Feed(Generic[T]):
             except BusError as exc:
                 # A consumer the server dropped (idle past its limit while this process was cut off)
                 # is made again on the next round.
-                self._subscription = None
+                old, self._subscription = self._subscription, None
+                if old is not None:
+                    await old.close()
                 if not failing:
                     logger.warning("feed %s cannot read the bus, retrying: %s", self._durable, exc)
                     failing = True
