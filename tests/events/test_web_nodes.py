@@ -47,7 +47,9 @@ class Node:
 @dataclass
 class Cluster:
     nodes: list[Node]
-    operator: str
+    operators: list[
+        str
+    ]  # one per node (a TOTP code is accepted once, so one person cannot log in twice at once)
     totp: Factory
     token: str  # an external system's, allowed to raise alerts
     district_id: uuid.UUID
@@ -77,22 +79,20 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         with nodes[0].services.session_factory() as session:
             factory = Factory(session, nodes[0].services.mfa_box)
             district = factory.district()
-            operator = factory.user("operator", districts=[district])
+            operators = [factory.user("operator", districts=[district]).username for _ in nodes]
             system = factory.user("admin", districts=[district], mfa=False)
             _, secret = tokens.create(
                 session=session, actor=factory.principal(system), name="vms", permissions=["alerts.raise"]
             )
             session.commit()
-            yield Cluster(nodes, operator.username, factory, secret, district.id)
+            yield Cluster(nodes, operators, factory, secret, district.id)
 
 
-async def _login(http: httpx.AsyncClient, cluster: Cluster) -> None:
-    response = await http.post(
-        "/api/v1/auth/login", json={"username": cluster.operator, "password": PASSWORD}
-    )
+async def _login(http: httpx.AsyncClient, cluster: Cluster, operator: str) -> None:
+    response = await http.post("/api/v1/auth/login", json={"username": operator, "password": PASSWORD})
     assert response.status_code == 200, response.text
     http.headers["X-CSRF-Token"] = response.json()["csrf_token"]
-    verified = await http.post("/api/v1/auth/mfa/verify", json={"code": cluster.totp.totp(cluster.operator)})
+    verified = await http.post("/api/v1/auth/mfa/verify", json={"code": cluster.totp.totp(operator)})
     assert verified.status_code == 204, verified.text
 
 
@@ -110,11 +110,13 @@ async def _alert_titles(lines: AsyncIterator[str]) -> AsyncIterator[str]:
         fields = {}
 
 
-async def _collect(base: str, cluster: Cluster, wanted: set[str], connected: asyncio.Event) -> set[str]:
-    """Log the operator in at `base`, follow its alert feed, and return once every `wanted` title came."""
+async def _collect(
+    base: str, cluster: Cluster, operator: str, wanted: set[str], connected: asyncio.Event
+) -> set[str]:
+    """Log `operator` in at `base`, follow the alert feed, and return once every `wanted` title came."""
     seen: set[str] = set()
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        await _login(http, cluster)
+        await _login(http, cluster, operator)
         async with http.stream("GET", "/api/v1/alerts/stream") as response:
             assert response.status_code == 200
             connected.set()
@@ -130,11 +132,16 @@ async def test_an_alert_raised_through_one_node_reaches_operators_on_every_node(
     titles = {f"Smoke at gate {n} ({uuid.uuid4().hex[:6]})" for n in range(6)}
     connected = [asyncio.Event(), asyncio.Event()]
     followers = [
-        asyncio.create_task(_collect(node.base, cluster, titles, ready))
-        for node, ready in zip((node_b, node_a), connected, strict=True)
+        asyncio.create_task(_collect(node.base, cluster, operator, titles, ready))
+        for node, operator, ready in zip((node_b, node_a), cluster.operators, connected, strict=True)
     ]
-    for ready in connected:
-        await asyncio.wait_for(ready.wait(), 30)
+    for ready, follower in zip(connected, followers, strict=True):
+        waiting = asyncio.create_task(ready.wait())
+        await asyncio.wait({waiting, follower}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if follower.done():
+            follower.result()  # its failure (a refused login, say), rather than a bare timeout
+        assert ready.is_set(), "an operator's live feed did not connect"
     async with httpx.AsyncClient(base_url=node_a.base, timeout=30) as http:
         for title in sorted(titles):
             raised = await http.post(
