@@ -5,13 +5,16 @@ as the application sets it (WAL, synchronous=FULL, foreign keys); PostgreSQL is 
 or postgresql://postgres@127.0.0.1:5432/test, in a throwaway schema dropped at the end. Every case loads
 the same events into an emptied table; cases are interleaved round by round and each keeps its best
 round, since these machines are noisy. `record_many` commits after every batch, as the bus consumer
-does; the baselines load everything in one transaction, the most favourable case for them.
+does; the baselines load everything in one transaction, the most favourable case for them. The
+`store_from_bus` rows time the event store's consumer draining a backlog already on the bus (in-process,
+and NATS JetStream at SAFECITY_TEST_NATS_URL or 127.0.0.1:4222 when it answers): commit, then ack.
 Targets: SQLite >= 20,000 events/s; PostgreSQL >= 50,000 events/s and >= 0.3x COPY.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -25,23 +28,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import nats
 import psycopg
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from safecity import migrations
-from safecity.core.db import create_db_engine
+from safecity.core.bus import Bus, MemoryBus, NatsBus, StreamSpec
+from safecity.core.db import create_db_engine, create_session_factory
 from safecity.events import service
 from safecity.events.models import Event
-from safecity.events.schemas import EventIn
+from safecity.events.schemas import EventIn, EventOut
 from safecity.org.models import District, Province
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 SQLITE_GOAL = 20_000
 PG_GOAL = 50_000
 PG_GOAL_RATIO = 0.3
@@ -60,11 +66,12 @@ KINDS = (
 
 @dataclass(frozen=True)
 class Case:
-    """One way of loading the events, run once per round."""
+    """One way of loading the events, run once per round (after `prepare`, which is not timed)."""
 
     method: str
     load: Callable[[], None]
     role: Literal["baseline", "ours", "reference"]  # only "ours" is held to the goals
+    prepare: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,99 @@ def record_many_case(engine: Engine, events: list[EventIn], batch: int) -> Calla
     return load
 
 
+class ThroughBus:
+    """The events as the analytics publish them on a bus (`prepare`, untimed), then stored by the event
+    store's consumer (`load`): how fast the store drains a backlog, e.g. after a database outage.
+    """
+
+    def __init__(self, engine: Engine, events: list[EventIn], bus_url: str, batch: int) -> None:
+        self._factory = create_session_factory(engine)
+        self._bus_url = bus_url
+        self._batch = batch
+        self._loop = asyncio.new_event_loop()  # the bus lives on one loop from prepare to load
+        self._bus: Bus | None = None
+        self._prefix = ""
+        self._items = [
+            (
+                f"analytics.cam{e.source}",
+                EventOut.model_validate(e.model_dump()).model_dump_json().encode(),
+                str(e.id),
+            )
+            for e in events
+        ]
+
+    def prepare(self) -> None:
+        """A new stream of the round's own, holding every event."""
+        self._loop.run_until_complete(self._prepare())
+
+    async def _prepare(self) -> None:
+        self._prefix = f"bench{uuid.uuid4().hex[:10]}"
+        spec = StreamSpec(f"B_{self._prefix}", (f"{self._prefix}.>",))
+        bus: Bus = (
+            MemoryBus(streams=(spec,), max_msgs=10_000_000)
+            if self._bus_url == "memory://"
+            else NatsBus(self._bus_url, streams=(spec,))
+        )
+        await bus.start()
+        await bus.publish_many(
+            (f"{self._prefix}.{subject}", data, msg_id) for subject, data, msg_id in self._items
+        )
+        self._bus = bus
+
+    def load(self) -> None:
+        """Run the store's consumer until every event is stored."""
+        self._loop.run_until_complete(self._drain())
+
+    async def _drain(self) -> None:
+        assert self._bus is not None
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            service.store_from_bus(
+                bus=self._bus,
+                session_factory=self._factory,
+                subject=f"{self._prefix}.>",
+                durable="bench-store",
+                batch_size=self._batch,
+                stop=stop,
+            )
+        )
+        while True:  # the consumer runs until stopped: stop it once the last event is in
+            if await asyncio.to_thread(self._stored) >= len(self._items):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+        await self._bus.close()
+        if isinstance(self._bus, NatsBus):
+            nc = await nats.connect(self._bus_url)
+            await nc.jetstream().delete_stream(f"B_{self._prefix}")
+            await nc.close()
+
+    def _stored(self) -> int:
+        with self._factory() as session:
+            return session.scalar(select(func.count()).select_from(Event)) or 0
+
+    def close(self) -> None:
+        """Close the loop."""
+        self._loop.close()
+
+
+def bus_cases(engine: Engine, events: list[EventIn], nats_url: str | None) -> list[tuple[Case, ThroughBus]]:
+    """The event store's consumer draining the in-process bus and, if reachable, NATS JetStream."""
+    urls = ["memory://"] + ([nats_url] if nats_url else [])
+    cases = []
+    for url in urls:
+        through = ThroughBus(engine, events, url, 500)
+        name = "in-process bus" if url == "memory://" else "NATS JetStream"
+        cases.append(
+            (
+                Case(f"store_from_bus from {name}, batches of 500", through.load, "ours", through.prepare),
+                through,
+            )
+        )
+    return cases
+
+
 def core_executemany_case(engine: Engine, events: list[EventIn]) -> Callable[[], None]:
     """A plain Core executemany, the path record_many does not take on PostgreSQL: measured, not guessed."""
     statement = postgresql.insert(Event).on_conflict_do_nothing(index_elements=[Event.id])
@@ -177,6 +277,8 @@ def best_rates(cases: list[Case], clear: Callable[[], None], count: int, rounds:
     for _ in range(rounds):
         for case in cases:
             clear()
+            if case.prepare is not None:
+                case.prepare()
             best[case.method] = max(best[case.method], count / timed(case.load))
     return best
 
@@ -198,7 +300,7 @@ def summarise(
     return results
 
 
-def bench_sqlite(count: int, rounds: int) -> list[Result]:
+def bench_sqlite(count: int, rounds: int, nats_url: str | None) -> list[Result]:
     """record_many against sqlite3's executemany, on a temporary database file."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.db"
@@ -237,13 +339,17 @@ def bench_sqlite(count: int, rounds: int) -> list[Result]:
             Case(f"record_many, batches of {b:,}", record_many_case(engine, events, b), "ours")
             for b in BATCH_SIZES
         ]
+        through = bus_cases(engine, events, nats_url)
+        cases += [case for case, _ in through]
         best = best_rates(cases, clear, count, rounds)
+        for _, bus in through:
+            bus.close()
         raw.close()
         engine.dispose()
     return summarise("SQLite", cases, best, f">= {SQLITE_GOAL:,}/s", lambda rate, _: rate >= SQLITE_GOAL)
 
 
-def bench_postgres(base_url: str, count: int, rounds: int) -> list[Result]:
+def bench_postgres(base_url: str, count: int, rounds: int, nats_url: str | None) -> list[Result]:
     """record_many against psycopg's COPY, in a throwaway schema."""
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = create_db_engine(base_url)
@@ -284,7 +390,11 @@ def bench_postgres(base_url: str, count: int, rounds: int) -> list[Result]:
                     "reference",
                 )
             )
+            through = bus_cases(engine, events, nats_url)
+            cases += [case for case, _ in through]
             best = best_rates(cases, clear, count, rounds)
+            for _, bus in through:
+                bus.close()
         engine.dispose()
     finally:
         with admin.begin() as conn:
@@ -311,6 +421,20 @@ def postgres_reachable(url: str) -> str | None:
         engine.dispose()
 
 
+def nats_reachable(url: str) -> bool:
+    """Whether a NATS server answers at `url`."""
+
+    async def probe() -> bool:
+        try:
+            nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+        except Exception:  # any failure to connect means: no NATS cases
+            return False
+        await nc.close()
+        return True
+
+    return asyncio.run(probe())
+
+
 def main() -> None:
     """Measure and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -318,11 +442,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each case keeps its best")
     args = parser.parse_args()
     console = Console(width=110)  # the table stays whole when printed to a file or a pipe
-    results = bench_sqlite(args.count, args.rounds)
+    nats_url = os.environ.get("SAFECITY_TEST_NATS_URL", DEFAULT_NATS_URL)
+    if not nats_reachable(nats_url):
+        console.print(f"[yellow]NATS cases skipped: nothing answers at {nats_url}[/]")
+        nats_url = ""
+    results = bench_sqlite(args.count, args.rounds, nats_url or None)
     pg_url = os.environ.get("SAFECITY_TEST_DATABASE_URL", DEFAULT_PG_URL)
     unreachable = postgres_reachable(pg_url)
     if unreachable is None:
-        results += bench_postgres(pg_url, args.count, args.rounds)
+        results += bench_postgres(pg_url, args.count, args.rounds, nats_url or None)
     else:
         console.print(f"[yellow]PostgreSQL skipped: {make_url(pg_url)!r} unreachable ({unreachable})[/]")
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.routing import NoMatchFound
 
 from safecity import __version__
+from safecity.analytics import flows as analytics_flows
 from safecity.analytics.plates.hotlists.flows import HotlistMatcher
 from safecity.cameras import onboarding
 from safecity.config import Settings, load_settings
@@ -60,9 +61,16 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         if services.violations is not None:
             await services.violations.start()
         stop = asyncio.Event()
+        # The stores' consumers: on NATS, events and plate reads reach the database only through them.
         event_store = asyncio.create_task(
             events.store_from_bus(bus=services.bus, session_factory=services.session_factory, stop=stop),
             name="event-store",
+        )
+        sighting_store = asyncio.create_task(
+            analytics_flows.sightings_from_bus(
+                bus=services.bus, session_factory=services.session_factory, stop=stop
+            ),
+            name="plate-sighting-store",
         )
         # Traffic: average speeds of plates read at both ends of a section; congestion of road segments.
         traffic_tasks = [
@@ -162,6 +170,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             services.replays.cancel_all()
             for task in (
                 event_store,
+                sighting_store,
                 hotlist_matcher,
                 units,
                 demo_units,

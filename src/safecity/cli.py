@@ -274,8 +274,10 @@ def worker(
 
     from prometheus_client import start_http_server
 
+    from safecity.analytics import flows as analytics_flows
     from safecity.cluster.leases import WorkerIdInUse, create_assignment
     from safecity.core.bus import create_bus
+    from safecity.events import service as events
     from safecity.runtime import analytics_for, violations_for
     from safecity.video.flows import VideoRuntime
 
@@ -321,6 +323,17 @@ def worker(
             )
             + " (stop with Ctrl+C)"
         )
+        # The stores' consumers run here too: a city of workers stores its events and plate reads even
+        # while no web node runs (on the memory bus: those this worker could not store at once).
+        stop_stores = asyncio.Event()
+        stores = [
+            asyncio.create_task(
+                events.store_from_bus(bus=bus, session_factory=session_factory, stop=stop_stores)
+            ),
+            asyncio.create_task(
+                analytics_flows.sightings_from_bus(bus=bus, session_factory=session_factory, stop=stop_stores)
+            ),
+        ]
         # SIGTERM (systemctl stop) ends like Ctrl+C: cameras stopped and their leases handed over at once.
         done = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, done.set)
@@ -332,6 +345,8 @@ def worker(
             if analytics is not None:
                 await analytics.stop()
             await runtime.stop()
+            stop_stores.set()  # after the cameras: what they published last is stored (or stays queued)
+            await asyncio.gather(*stores)
             await bus.close()
             engine.dispose()
 

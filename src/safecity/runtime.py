@@ -20,7 +20,7 @@ from safecity.core.bus import Bus, create_bus
 from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory
 from safecity.dispatch.notifiers import Notifier, build_notifier
-from safecity.events.feed import AlertFeed, EventFeed, durable_name
+from safecity.events.feed import AlertFeed, EventFeed, consumer_name
 from safecity.faces.service import SharedFaceEngine
 from safecity.incidents.feed import IncidentFeed
 from safecity.traffic.violations.flows import ViolationsRuntime
@@ -83,15 +83,15 @@ def build_services(settings: Settings, *, session_factory: sessionmaker[Session]
         session_factory=session_factory,
         bus=bus,
         mfa_box=SecretBox(settings.secret_key.get_secret_value(), "mfa"),
-        alert_feed=AlertFeed(bus, durable=durable_name()),
-        event_feed=EventFeed(bus, durable=durable_name("event-feed")),
+        alert_feed=AlertFeed(bus, durable=consumer_name()),
+        event_feed=EventFeed(bus, durable=consumer_name("event-feed")),
         video=video,
         analytics=analytics_for(settings, session_factory, bus, video),
         violations=violations_for(settings, session_factory, bus, video),
         dispatch_notifier=_notifier(settings.dispatch),
         engine=engine,
         vehicle_registry=build_registry(settings.registry),
-        incident_feed=IncidentFeed(bus, durable=durable_name("incident-feed")),
+        incident_feed=IncidentFeed(bus, durable=consumer_name("incident-feed")),
     )
 
 

@@ -123,6 +123,23 @@ async def test_messages_published_before_subscribe_are_delivered(harness: Harnes
     await sub.close()
 
 
+async def test_ephemeral_consumers_each_get_every_new_message_and_go_when_closed(harness: Harness) -> None:
+    """Two web nodes' own consumers: each gets every message published after it started, none before."""
+    await harness.bus.publish(harness.subject("feed"), b"before", msg_id="e0")
+    names = [_unique("node-a"), _unique("node-b")]
+    subs = [await harness.bus.subscribe(harness.subject(">"), durable=n, ephemeral=True) for n in names]
+    for i in range(3):
+        await harness.bus.publish(harness.subject("feed"), f"{i}".encode(), msg_id=f"e{i + 1}")
+    for sub in subs:
+        assert [m.data for m in await _drain(sub)] == [b"0", b"1", b"2"]
+        await sub.close()
+    # Closed, the consumer is gone: one of the same name starts afresh, at new messages.
+    await harness.bus.publish(harness.subject("feed"), b"while closed", msg_id="e9")
+    again = await harness.bus.subscribe(harness.subject(">"), durable=names[0], ephemeral=True)
+    assert await _drain(again, timeout=0.3) == []
+    await again.close()
+
+
 async def test_durable_resumes_after_close(harness: Harness) -> None:
     durable = _unique("d")
     for i in range(5):

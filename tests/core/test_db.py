@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from safecity.auth.models import User
-from safecity.core.db import utcnow
+from safecity.core.db import claim, utcnow
 
 
 def test_naive_datetime_is_refused(session: Session) -> None:
@@ -49,3 +50,17 @@ def test_postgres_commits_synchronously(engine: Engine) -> None:
         pytest.skip("PostgreSQL setting")
     with engine.connect() as conn:
         assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
+
+
+def test_a_claim_is_held_by_one_transaction_at_a_time(engine: Engine) -> None:
+    """Two web nodes' loops: while one transaction holds a claim the other is refused it, not kept waiting."""
+    name = f"test:{uuid.uuid4()}"
+    with Session(engine) as first, Session(engine) as second:
+        assert claim(first, name)
+        postgres = engine.dialect.name == "postgresql"
+        assert claim(second, name) is not postgres  # SQLite: one machine, every claim granted
+        second.rollback()
+        first.commit()  # the claim ends with its transaction
+        assert claim(second, name)
+        assert claim(second, f"{name}:other")
+        second.commit()

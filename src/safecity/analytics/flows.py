@@ -13,7 +13,9 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -37,13 +39,15 @@ from safecity.analytics.pipeline import (
 from safecity.analytics.plates import build_reader
 from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.live import CameraPlates, CameraRef, Finished, PlateQueue, PlateWorker
+from safecity.analytics.plates.models import Sighting
 from safecity.analytics.plates.schemas import Alternative, PlateSettings, SightingIn, SightingOut
 from safecity.analytics.replay import ReplayJob, ReplayResult, recording_pictures, replay
 from safecity.analytics.schemas import DetectionSettings, RuleConfig
 from safecity.analytics.stats import AnalyticsStats
 from safecity.cameras.models import Camera
 from safecity.config import AnalyticsSettings, Settings
-from safecity.core.bus import Bus, BusError
+from safecity.core.bus import Bus
+from safecity.core.bus.store import StoreConsumer, hand_over, store_here
 from safecity.core.crypto import SecretBox
 from safecity.core.db import READ_ONLY, transaction, utcnow
 from safecity.events import service as events
@@ -63,6 +67,7 @@ logger = logging.getLogger(__name__)
 SOURCE = "analytics"
 PLATE_READER = {"type": "rapidocr"}
 REFRESH_S = 5.0  # how soon a rule drawn, or a detector setting changed, in the UI starts to apply
+SIGHTING_STORE = "plate-sighting-store"  # the sighting store's durable consumer, shared by every process
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,8 @@ class AnalyticsRuntime:
     face_queue: FaceQueue = field(default_factory=FaceQueue, init=False)
     face_worker: FaceWorker | None = field(default=None, init=False)  # the keeper of the galleries
     face_helpers: list[FaceWorker] = field(default_factory=list, init=False)  # more threads that only match
-    # Seconds from a frame's decoding to its event being stored, for the latest events.
+    # Seconds from a frame's decoding to its event being kept (stored, or on a bus that outlives this
+    # process, from where the event store takes it), for the latest events.
     event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
@@ -343,23 +349,30 @@ class AnalyticsRuntime:
 
     async def _record(self, hit: Hit) -> None:
         try:
-            event = await asyncio.to_thread(self._store, hit)
+            event, stored = await asyncio.to_thread(self._make_event, hit)
+            out = EventOut.model_validate(event.model_dump())
+            await events.submit(
+                bus=self.bus,
+                session_factory=self.session_factory,
+                subject=subject(hit.camera.camera_id),
+                event=event,
+                published=out.model_dump_json().encode(),
+                stored=stored,
+            )
             self.event_latencies.append(time.monotonic() - hit.frame.monotonic)
         except Exception:
             logger.exception("camera %s: an analytics event could not be stored", hit.camera.camera_id)
             return
-        out = EventOut.model_validate(event.model_dump())
-        try:
-            await self.bus.publish(
-                subject(hit.camera.camera_id), out.model_dump_json().encode(), msg_id=str(event.id)
-            )
-        except BusError:
-            logger.warning("camera %s: event %s stored but not published", hit.camera.camera_id, event.id)
         if event.severity >= self.settings.analytics.alert_severity:
             await self._alert(hit, event)
 
-    def _store(self, hit: Hit) -> EventIn:
-        """Write the snapshot, then the event; the snapshot exists before anything refers to it."""
+    def _make_event(self, hit: Hit) -> tuple[EventIn, bool]:
+        """The event of a hit (its snapshot written), stored here on the in-process bus; blocking."""
+        event = self._event_of(hit)
+        return event, events.store_here(bus=self.bus, session_factory=self.session_factory, event=event)
+
+    def _event_of(self, hit: Hit) -> EventIn:
+        """Write the snapshot, then make the event; the snapshot exists before anything refers to it."""
         rule, firing, camera_id = hit.firing.rule, hit.firing, hit.camera.camera_id
         event_id = uuid.uuid4()
         relative = snapshots.relative_path(camera_id, event_id, hit.frame.captured_at)
@@ -393,9 +406,6 @@ class AnalyticsRuntime:
                 "recording": {"camera_id": str(camera_id), "at": hit.frame.captured_at.isoformat()},
             },
         )
-        with self.session_factory() as session:
-            events.record_many(session=session, events=[event])
-            session.commit()
         return event
 
     # --- from a vehicle pass to a plate sighting ----------------------------------------------------
@@ -410,21 +420,29 @@ class AnalyticsRuntime:
     async def _record_sighting(self, done: Finished) -> None:
         camera_id = done.camera.camera_id
         try:
-            out = await asyncio.to_thread(
-                store_sighting,
-                done,
-                session_factory=self.session_factory,
-                snapshots_dir=self.settings.snapshots_dir,
+            sighting, stored = await asyncio.to_thread(self._make_sighting, done)
+            await hand_over(
+                bus=self.bus,
+                subject=plates.subject(camera_id),
+                msg_id=str(sighting.id),
+                data=as_published(sighting).model_dump_json().encode(),
+                store=partial(store_sightings, self.session_factory, [sighting]),
+                stored=stored,
+                what="plate sighting",
             )
         except Exception:
             logger.exception("camera %s: a plate sighting could not be stored", camera_id)
-            return
-        try:
-            await self.bus.publish(
-                plates.subject(camera_id), out.model_dump_json().encode(), msg_id=str(out.id)
-            )
-        except BusError:
-            logger.warning("camera %s: plate sighting %s stored but not published", camera_id, out.id)
+
+    def _make_sighting(self, done: Finished) -> tuple[SightingIn, bool]:
+        """The sighting of a finished pass (its pictures written), stored here on the in-process bus."""
+        sighting = sighting_of(done, snapshots_dir=self.settings.snapshots_dir)
+        stored = store_here(
+            bus=self.bus,
+            store=partial(store_sightings, self.session_factory, [sighting]),
+            what="plate sighting",
+            key=str(sighting.id),
+        )
+        return sighting, stored
 
     async def _alert(self, hit: Hit, event: EventIn) -> None:
         rule = hit.firing.rule
@@ -450,11 +468,9 @@ class AnalyticsRuntime:
             logger.exception("camera %s: alert for event %s not raised", hit.camera.camera_id, event.id)
 
 
-def store_sighting(
-    done: Finished, *, session_factory: sessionmaker[Session], snapshots_dir: Path
-) -> SightingOut:
-    """Write a finished pass's plate crop and vehicle picture, then the sighting that refers to them (one
-    transaction); blocking: run it off the event loop and off the reader's thread.
+def sighting_of(done: Finished, *, snapshots_dir: Path) -> SightingIn:
+    """A finished pass as a sighting with a new id, its plate crop and vehicle picture written first (so
+    they exist before anything refers to them); blocking: run it off the event loop and the reader's thread.
     """
     camera_id, vote = done.camera.camera_id, done.vote
     sighting_id = uuid.uuid4()
@@ -462,7 +478,7 @@ def store_sighting(
     vehicle = plates.crop_path(camera_id, sighting_id, done.seen_at, part="vehicle")
     snapshots.save(done.plate_crop, snapshots_dir, crop)
     snapshots.save(done.vehicle, snapshots_dir, vehicle)
-    sighting = SightingIn(
+    return SightingIn(
         id=sighting_id,
         camera_id=camera_id,
         district_id=done.camera.district_id,
@@ -484,12 +500,83 @@ def store_sighting(
         crop=crop,
         snapshot=vehicle,
     )
+
+
+def as_published(sighting: SightingIn) -> SightingOut:
+    """The sighting as the bus carries it (and the API shows it): as stored, held by nothing yet."""
+    return SightingOut.model_validate({**sighting.model_dump(), "hold": None})
+
+
+def as_stored(sighting: SightingOut) -> SightingIn:
+    """A published sighting as the store takes it; ValidationError if it is not storable."""
+    return SightingIn.model_validate(sighting.model_dump(exclude={"hold"}))
+
+
+def _published_as_stored(data: bytes) -> SightingIn:
+    """A sighting from the bus, as the store takes it; ValidationError if it is malformed."""
+    return as_stored(SightingOut.model_validate_json(data))
+
+
+def record_sightings(*, session: Session, sightings: Sequence[SightingIn]) -> int:
+    """Store sightings (skipping ids already stored) and attach the new ones to the records' vehicles with
+    their plate; returns how many were new. The caller commits.
+    """
+    new = plates.record_many(session=session, sightings=sightings)
+    if new:
+        rows = session.scalars(select(Sighting).where(Sighting.id.in_(new), Sighting.folded.is_not(None)))
+        for row in rows.all():
+            records.attach_plate_sighting(session=session, sighting=row)  # the records' vehicles seen
+    return len(new)
+
+
+def store_sightings(session_factory: sessionmaker[Session], sightings: list[SightingIn]) -> int:
+    """`record_sightings` in a transaction of its own; blocking."""
     with session_factory() as session:
-        row = plates.record(session=session, sighting=sighting)
-        records.attach_plate_sighting(session=session, sighting=row)  # the records' vehicles seen
-        out = SightingOut.model_validate(row)
+        stored = record_sightings(session=session, sightings=sightings)
         session.commit()
-    return out
+    return stored
+
+
+def store_sighting(
+    done: Finished, *, session_factory: sessionmaker[Session], snapshots_dir: Path
+) -> SightingOut:
+    """Write a finished pass's pictures, then store the sighting that refers to them; blocking."""
+    sighting = sighting_of(done, snapshots_dir=snapshots_dir)
+    store_sightings(session_factory, [sighting])
+    return as_published(sighting)
+
+
+async def sightings_from_bus(
+    *,
+    bus: Bus,
+    session_factory: sessionmaker[Session],
+    stop: asyncio.Event,
+    subject: str = "plates.sighting.>",
+    durable: str = SIGHTING_STORE,
+    batch_size: int = 500,
+    max_wait: float = 0.2,
+    ack_wait: float = 30.0,
+) -> None:
+    """Store the plate sightings published on the bus in batches until `stop` is set: commit, then ack.
+
+    On NATS this is how sightings reach the store (the readers only publish them); on the in-process bus
+    it finds them stored already.
+    """
+    consumer = StoreConsumer(
+        what="plate sighting",
+        parse=_published_as_stored,
+        commit=partial(store_sightings, session_factory),
+        key=lambda sighting: sighting.id,
+    )
+    await consumer.run(
+        bus=bus,
+        subject=subject,
+        durable=durable,
+        stop=stop,
+        batch_size=batch_size,
+        max_wait=max_wait,
+        ack_wait=ack_wait,
+    )
 
 
 def replay_recordings(

@@ -21,7 +21,7 @@ from safecity.connectors.rescue1122 import service as rescue
 from safecity.connectors.rescue1122.links import RescueLink
 from safecity.core import periodic
 from safecity.core.bus.base import Bus
-from safecity.core.db import transaction
+from safecity.core.db import claim, transaction
 from safecity.events.alerts import service as alerts
 from safecity.events.alerts.schemas import AlertOut
 
@@ -68,6 +68,11 @@ async def run(
             due[id(connector)] = now + interval
             try:
                 with transaction(session_factory) as session:
+                    # Every web node runs this loop: one of them at a time does a connector's turn (two
+                    # would deliver the same incident to Rescue 1122 twice); the other skips it, and on its
+                    # next turn finds the work done.
+                    if not claim(session, f"connector:{connector.name}"):
+                        continue
                     raised += work(session, connector)
             except ConnectorError as exc:
                 logger.warning("connector %s: %s", connector.name, exc.message)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -107,6 +107,19 @@ def ping(factory: sessionmaker[Session]) -> None:
     """Ask the database for SELECT 1 in a read-only transaction, so that it waits for no writer."""
     with factory() as session:
         session.connection(execution_options=READ_ONLY).exec_driver_sql("SELECT 1")
+
+
+def claim(session: Session, name: str) -> bool:
+    """Whether this transaction may do the work called `name` now, no other process doing it meanwhile.
+
+    PostgreSQL: a transaction-scoped advisory lock, taken without waiting (False: another process holds
+    it; do it on a later turn). Several web nodes run the same background loops, and work with outside
+    effects (a delivery to another agency) must run in one of them at a time. SQLite: True (one machine,
+    and its writers already take turns).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext(:name))"), {"name": name}))
 
 
 @contextmanager

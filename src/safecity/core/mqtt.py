@@ -45,19 +45,23 @@ async def consume(
     reconnect_s: float,
     client_factory: ClientFactory | None = None,
     ready: asyncio.Event | None = None,
+    group: str | None = None,
 ) -> None:
     """Apply every message on `topics` with `handle` until `stop` is set; `what` names the messages in logs.
 
     A malformed or refused message is logged and skipped; a lost broker is reconnected to every
-    `reconnect_s` seconds. `ready` is set each time the subscriptions are in place.
+    `reconnect_s` seconds. `ready` is set each time the subscriptions are in place. With a `group`, the
+    consumers of that name (the processes of a city's web nodes) share the messages, each applied by one
+    of them (an MQTT shared subscription), rather than every process applying every message.
     """
     make_client = client_factory or (lambda: aiomqtt.Client(host, port))
+    subscribed = [f"$share/{group}/{topic}" if group else topic for topic in topics]
     while not stop.is_set():
         try:
             async with make_client() as client:
-                for topic in topics:
+                for topic in subscribed:
                     await client.subscribe(topic, qos=1)
-                logger.info("listening to %s on %s", what, ", ".join(topics))
+                logger.info("listening to %s on %s", what, ", ".join(subscribed))
                 if ready is not None:
                     ready.set()
                 await _until_stopped(_apply_all(client, handle, what), stop)

@@ -39,6 +39,9 @@ class StatusMessage(InModel):
     status: UnitStatus
 
 
+GROUP = "safecity-units"  # the MQTT shared subscription of the web nodes' unit consumers
+
+
 def report_position(
     *,
     session: Session,
@@ -109,6 +112,9 @@ async def consume_positions(
         reconnect_s=reconnect_s,
         client_factory=client_factory,
         ready=ready,
+        # Every web node runs this consumer: each message is applied once (a status or an acknowledgement
+        # applied by each node would be written to the incident's timeline once per node).
+        group=GROUP,
     )
 
 

@@ -116,7 +116,7 @@ class Feed(Generic[T]):
 
     Args:
         bus: where the items are published.
-        durable: the consumer's name, stable across restarts of this process.
+        durable: the name of this process's own consumer (`consumer_name`): unique to the process.
         subject: what to read (NATS wildcards).
         model: the items' type; a message that does not parse as one is logged and dropped.
         visible: whether a principal may see an item.
@@ -145,8 +145,8 @@ class Feed(Generic[T]):
         self._changed_at = changed_at
         self.event_name = event_name
         self._queue_size = tuning.queue_size
-        # A new durable consumer starts at the stream's beginning: items older than this are history,
-        # which browsers load from the database, not news to push.
+        # Items older than this (redelivered after an outage, say) are history, which browsers load
+        # from the database, not news to push.
         self._max_age = dt.timedelta(seconds=tuning.max_age)
         self._epoch = uuid.uuid4().hex[:8]  # positions of an earlier process mean nothing to this one
         self._seq = 0
@@ -174,7 +174,7 @@ class Feed(Generic[T]):
         if self._task is not None:
             return
         try:
-            self._subscription = await self._bus.subscribe(self._subject, durable=self._durable)
+            self._subscription = await self._subscribe()
         except BusError as exc:
             logger.warning(
                 "feed %s cannot subscribe to %s yet, retrying: %s", self._durable, self._subject, exc
@@ -223,14 +223,24 @@ class Feed(Generic[T]):
             return None
         return [item for item in self._recent if item.seq > seq]
 
+    async def _subscribe(self) -> Subscription:
+        # This process's own consumer: every web node gets every item (a consumer shared by name would
+        # hand each item to one node only, and the operators on the others would never see it).
+        return await self._bus.subscribe(self._subject, durable=self._durable, ephemeral=True)
+
     async def _run(self) -> None:
         failing = False
         while True:
             try:
                 if self._subscription is None:
-                    self._subscription = await self._bus.subscribe(self._subject, durable=self._durable)
+                    self._subscription = await self._subscribe()
                 message = await self._subscription.next(timeout=5.0)
             except BusError as exc:
+                # A consumer the server dropped (idle past its limit while this process was cut off)
+                # is made again on the next round.
+                old, self._subscription = self._subscription, None
+                if old is not None:
+                    await old.close()
                 if not failing:
                     logger.warning("feed %s cannot read the bus, retrying: %s", self._durable, exc)
                     failing = True
@@ -317,9 +327,11 @@ class EventFeed(Feed[EventOut]):
         )
 
 
-def durable_name(prefix: str = "alert-feed") -> str:
-    """A durable consumer name for this host, stable across restarts (one web process per host)."""
-    return f"{prefix}-{re.sub(r'[^A-Za-z0-9_-]', '_', socket.gethostname())}"
+def consumer_name(prefix: str = "alert-feed") -> str:
+    """A consumer name of this process alone: its host, and a random part, since several web processes
+    may run on one host (uvicorn --workers, or two ports behind a proxy) and each must get every item.
+    """
+    return f"{prefix}-{re.sub(r'[^A-Za-z0-9_-]', '_', socket.gethostname())[:40]}-{uuid.uuid4().hex[:12]}"
 
 
 async def sse_stream(

@@ -9,12 +9,12 @@ import logging
 import math
 import uuid
 from collections.abc import Sequence
-from contextlib import suppress
+from functools import partial
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -33,11 +33,12 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.auth.principal import Principal
-from safecity.core.bus.base import Bus, Message, Subscription, subscribe_when_ready
+from safecity.core.bus import store as bus_store
+from safecity.core.bus.base import Bus
+from safecity.core.bus.store import StoreConsumer
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.storage import contained
 from safecity.events.models import Event
@@ -51,10 +52,6 @@ PERIODS: dict[Per, dt.timedelta] = {"hour": dt.timedelta(hours=1), "day": dt.tim
 MAX_BUCKETS = 1000  # per count_over_time call: a chart's worth
 # Rows per PostgreSQL statement: enough to amortise the statement, bounded so the JSON document is too.
 PG_CHUNK = 5000
-RETRY_DELAY = 2.0  # seconds before events the database could not take are delivered again
-# Errors that say an event itself is unstorable (an unknown district, a value the column refuses):
-# retrying cannot help, so such an event is logged and dropped rather than redelivered forever.
-REFUSED = (IntegrityError, DataError)
 
 _as_json = TypeAdapter(list[EventIn])
 
@@ -268,117 +265,7 @@ def snapshot_file(
     return path
 
 
-async def store_from_bus(
-    *,
-    bus: Bus,
-    session_factory: sessionmaker[Session],
-    subject: str = "events.>",
-    durable: str = "event-store",
-    batch_size: int = 500,
-    max_wait: float = 0.2,
-    ack_wait: float = 30.0,
-    stop: asyncio.Event,
-) -> None:
-    """Store events from the bus in batches until `stop` is set: commit first, then acknowledge.
-
-    Producers on this machine store their events before publishing them (a replay is skipped by its
-    id); this consumer stores what producers elsewhere (workers, other systems) only published.
-    """
-    subscription = await subscribe_when_ready(bus, subject, durable=durable, stop=stop, ack_wait=ack_wait)
-    if subscription is None:
-        return
-    try:
-        while not stop.is_set():
-            messages = await _next_batch(subscription, batch_size=batch_size, max_wait=max_wait, stop=stop)
-            if messages:
-                await _store_batch(messages, session_factory=session_factory, stop=stop)
-    finally:
-        await subscription.close()
-
-
-async def _next_batch(
-    subscription: Subscription, *, batch_size: int, max_wait: float, stop: asyncio.Event
-) -> list[Message]:
-    """Up to `batch_size` messages, waiting at most `max_wait` s after the first for the rest."""
-    loop = asyncio.get_running_loop()
-    messages: list[Message] = []
-    deadline: float | None = None
-    while len(messages) < batch_size and not stop.is_set():
-        timeout = max_wait if deadline is None else deadline - loop.time()
-        if timeout <= 0:
-            break
-        message = await subscription.next(timeout=timeout)
-        if message is None:
-            if messages:
-                break
-            continue  # idle: look at `stop` again, then keep waiting
-        if deadline is None:
-            deadline = loop.time() + max_wait
-        messages.append(message)
-    return messages
-
-
-async def _store_batch(
-    messages: list[Message], *, session_factory: sessionmaker[Session], stop: asyncio.Event
-) -> None:
-    """Store the batch's valid events, then acknowledge; on a database outage, leave them for redelivery."""
-    parsed: list[tuple[Message, EventIn]] = []
-    for message in messages:
-        try:
-            parsed.append((message, EventIn.model_validate_json(message.data)))
-        except ValidationError as exc:
-            # Field locations and error types only: the message's values may hold personal data.
-            problems = sorted(
-                {f"{'.'.join(map(str, e['loc'])) or '<root>'}:{e['type']}" for e in exc.errors()}
-            )
-            logger.warning(
-                "malformed event on %s (msg_id %s) dropped: %s", message.subject, message.msg_id, problems
-            )
-            await message.ack()
-    if not parsed:
-        return
-    try:
-        stored = await asyncio.to_thread(_commit, session_factory, [event for _, event in parsed])
-        logger.debug("stored %s new events of %s", stored, len(parsed))
-    except REFUSED:
-        # Some event is unstorable: find it, so that it cannot hold up the rest of the batch.
-        logger.warning("a batch of %s events was refused; storing them one by one", len(parsed))
-        await _store_one_by_one(parsed, session_factory=session_factory, stop=stop)
-        return
-    except SQLAlchemyError as exc:
-        await _retry_later([m for m, _ in parsed], exc, stop=stop)
-        return
-    for message, _ in parsed:
-        await message.ack()
-
-
-async def _store_one_by_one(
-    parsed: list[tuple[Message, EventIn]], *, session_factory: sessionmaker[Session], stop: asyncio.Event
-) -> None:
-    for index, (message, event) in enumerate(parsed):
-        try:
-            await asyncio.to_thread(_commit, session_factory, [event])
-        except REFUSED as exc:
-            logger.error("event %s (%s) refused by the database, dropped: %s", event.id, event.kind, exc.orig)
-        except SQLAlchemyError as exc:
-            await _retry_later([m for m, _ in parsed[index:]], exc, stop=stop)
-            return
-        await message.ack()
-
-
-async def _retry_later(messages: list[Message], exc: SQLAlchemyError, *, stop: asyncio.Event) -> None:
-    """Hand messages back for redelivery and pause, so a database outage is not a busy loop."""
-    # The driver's message only: SQLAlchemy's own text would quote the parameters, i.e. the payloads.
-    logger.error(
-        "the database could not store %s events (%s: %s); they will be delivered again",
-        len(messages),
-        type(exc).__name__,
-        getattr(exc, "orig", None),
-    )
-    for message in messages:
-        await message.nak(delay=RETRY_DELAY)
-    with suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), RETRY_DELAY)
+EVENT_STORE = "event-store"  # the store's durable consumer, shared by every process that runs it
 
 
 def _commit(session_factory: sessionmaker[Session], events: list[EventIn]) -> int:
@@ -386,3 +273,65 @@ def _commit(session_factory: sessionmaker[Session], events: list[EventIn]) -> in
         stored = record_many(session=session, events=events)
         session.commit()
     return stored
+
+
+async def store_from_bus(
+    *,
+    bus: Bus,
+    session_factory: sessionmaker[Session],
+    subject: str = "events.>",
+    durable: str = EVENT_STORE,
+    batch_size: int = 500,
+    max_wait: float = 0.2,
+    ack_wait: float = 30.0,
+    stop: asyncio.Event,
+) -> None:
+    """Store events from the bus in batches until `stop` is set: commit first, then acknowledge.
+
+    On NATS this is how events reach the store: producers publish only, so an event outlives a database
+    outage or a crash in the stream. On the in-process bus producers store their events before publishing
+    them, and this finds them stored (a replay is skipped by its id).
+    """
+    consumer = StoreConsumer(
+        what="event",
+        parse=EventIn.model_validate_json,
+        commit=partial(_commit, session_factory),
+        key=lambda event: event.id,
+    )
+    await consumer.run(
+        bus=bus,
+        subject=subject,
+        durable=durable,
+        stop=stop,
+        batch_size=batch_size,
+        max_wait=max_wait,
+        ack_wait=ack_wait,
+    )
+
+
+def store_here(*, bus: Bus, session_factory: sessionmaker[Session], event: EventIn) -> bool:
+    """Store the event at once if the bus keeps messages only in this process (see `store.store_here`)."""
+    return bus_store.store_here(
+        bus=bus, store=partial(_commit, session_factory, [event]), what="event", key=str(event.id)
+    )
+
+
+async def submit(
+    *,
+    bus: Bus,
+    session_factory: sessionmaker[Session],
+    subject: str,
+    event: EventIn,
+    published: bytes,
+    stored: bool,
+) -> None:
+    """Publish an event as `published` on `subject`, after `store_here` (see `store.hand_over`)."""
+    await bus_store.hand_over(
+        bus=bus,
+        subject=subject,
+        msg_id=str(event.id),
+        data=published,
+        store=partial(_commit, session_factory, [event]),
+        stored=stored,
+        what="event",
+    )

@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
 from safecity.analytics import service as analytics
 from safecity.analytics.plates.models import CameraPlates, Sighting
@@ -72,6 +74,34 @@ def record(*, session: Session, sighting: SightingIn) -> Sighting:
     session.add(row)
     session.flush()
     return row
+
+
+def record_many(*, session: Session, sightings: Sequence[SightingIn]) -> list[uuid.UUID]:
+    """Store sightings (their pictures already written), skipping ids already stored; returns the ids of
+    the new ones. The caller commits.
+    """
+    if not sightings:
+        return []
+    session.flush()
+    rows = []
+    for sighting in sightings:
+        row = sighting.model_dump(exclude={"alternatives"})
+        row["alternatives"] = [a.model_dump() for a in sighting.alternatives]
+        row["folded"] = fold(sighting.plate) if sighting.plate is not None else None
+        row["folded_rev"] = row["folded"][::-1] if row["folded"] is not None else None
+        rows.append(row)
+    dialect = session.get_bind().dialect.name
+    statement: ReturningInsert[tuple[uuid.UUID]]
+    if dialect == "postgresql":
+        pg = postgresql.insert(Sighting).on_conflict_do_nothing(index_elements=[Sighting.id])
+        statement = pg.returning(Sighting.id)
+    elif dialect == "sqlite":
+        lite = sqlite.insert(Sighting).on_conflict_do_nothing(index_elements=[Sighting.id])
+        statement = lite.returning(Sighting.id)
+    else:
+        raise NotImplementedError(f"plate sightings are stored on SQLite or PostgreSQL, not {dialect}")
+    # Core, on the session's connection: one multi-row INSERT … RETURNING per few hundred rows.
+    return list(session.connection().scalars(statement, rows))
 
 
 # --- how each camera reads plates ----------------------------------------------------------------------

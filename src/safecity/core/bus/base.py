@@ -31,6 +31,11 @@ STREAMS: tuple[StreamSpec, ...] = (
 )
 
 
+# How long a process's own (ephemeral) consumer may go unused before the server deletes it: long enough to
+# ride out a NATS restart or a paused process, short enough that dead web nodes' consumers do not pile up.
+EPHEMERAL_IDLE_S = 3600.0
+
+
 class BusError(Exception):
     """The bus could not do what was asked (not started, no stream for a subject, server unreachable)."""
 
@@ -78,6 +83,11 @@ class Bus(ABC):
     def connected(self) -> bool:
         """Whether the bus can take messages now (for readiness checks)."""
 
+    @property
+    @abstractmethod
+    def outlives_process(self) -> bool:
+        """Whether a published message is kept outside this process (by a server), through its crash."""
+
     @abstractmethod
     async def start(self) -> None:
         """Connect and create the bus's streams (`STREAMS` unless told otherwise) if they are missing."""
@@ -92,8 +102,16 @@ class Bus(ABC):
             await self.publish(subject, data, msg_id=msg_id)
 
     @abstractmethod
-    async def subscribe(self, subject: str, *, durable: str, ack_wait: float = 30.0) -> Subscription:
-        """Consume `subject` as the durable consumer `durable`; unacked messages return after `ack_wait` s."""
+    async def subscribe(
+        self, subject: str, *, durable: str, ack_wait: float = 30.0, ephemeral: bool = False
+    ) -> Subscription:
+        """Consume `subject` as the durable consumer `durable`; unacked messages return after `ack_wait` s.
+
+        Consumers of one name share the messages (each goes to one of them). An `ephemeral` consumer is
+        one process's own (a live feed fanning out to its browsers): it starts at the messages published
+        from then on, is deleted when closed, and the server forgets it once unused for `EPHEMERAL_IDLE_S`
+        (a process that died leaves nothing behind).
+        """
 
     @abstractmethod
     async def close(self) -> None:

@@ -181,9 +181,11 @@ class _MemoryMessage(Message):
 
 
 class _MemorySubscription(Subscription):
-    def __init__(self, bus: MemoryBus, consumer: _Consumer) -> None:
+    def __init__(self, bus: MemoryBus, consumer: _Consumer, *, name: str, ephemeral: bool) -> None:
         self._bus = bus
         self._consumer = consumer
+        self._name = name
+        self._ephemeral = ephemeral
         self._closed = False
 
     async def next(self, timeout: float = 1.0) -> Message | None:  # noqa: ASYNC109 (a poll, not a deadline)
@@ -205,8 +207,12 @@ class _MemorySubscription(Subscription):
             await self._consumer.stream.wait(wait)
 
     async def close(self) -> None:
-        """Stop receiving; the durable consumer's position is kept."""
+        """Stop receiving; the durable consumer's position is kept (an ephemeral one is deleted)."""
         self._closed = True
+        if self._ephemeral:
+            consumers = self._consumer.stream.consumers
+            if consumers.get(self._name) is self._consumer:
+                del consumers[self._name]
 
 
 class MemoryBus(Bus):
@@ -229,6 +235,11 @@ class MemoryBus(Bus):
     def connected(self) -> bool:
         """In-process: ready as soon as it is started."""
         return self.started
+
+    @property
+    def outlives_process(self) -> bool:
+        """In-process: its messages end with the process."""
+        return False
 
     async def start(self) -> None:
         """Create the bus's streams that are missing; existing ones keep their messages."""
@@ -254,14 +265,20 @@ class MemoryBus(Bus):
             raise BusError(f"cannot publish to wildcard subject {subject!r}")
         self._stream_for(tokens, "subject").append(subject, tokens, data, msg_id)
 
-    async def subscribe(self, subject: str, *, durable: str, ack_wait: float = 30.0) -> Subscription:
-        """Consume `subject` as `durable`; the first subscribe fixes the consumer's subject and ack_wait."""
+    async def subscribe(
+        self, subject: str, *, durable: str, ack_wait: float = 30.0, ephemeral: bool = False
+    ) -> Subscription:
+        """Consume `subject` as `durable`; the first subscribe fixes the consumer's subject and ack_wait.
+
+        An `ephemeral` consumer starts after the stream's latest message and is deleted when closed.
+        """
         tokens = _tokens(subject)
         stream = self._stream_for(tokens, "subject filter")
         consumer = stream.consumers.get(durable)
         if consumer is None:
-            consumer = stream.consumers[durable] = _Consumer(stream, tokens, ack_wait)
-        return _MemorySubscription(self, consumer)
+            start = stream.last_seq + 1 if ephemeral else 1
+            consumer = stream.consumers[durable] = _Consumer(stream, tokens, ack_wait, next_seq=start)
+        return _MemorySubscription(self, consumer, name=durable, ephemeral=ephemeral)
 
     async def close(self) -> None:
         """Stop the bus; its streams and consumers stay for a later `start()`."""

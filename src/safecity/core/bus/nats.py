@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from functools import partial
@@ -17,7 +18,15 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck, StorageType, StreamConfig
 
-from safecity.core.bus.base import STREAMS, Bus, BusError, Message, StreamSpec, Subscription
+from safecity.core.bus.base import (
+    EPHEMERAL_IDLE_S,
+    STREAMS,
+    Bus,
+    BusError,
+    Message,
+    StreamSpec,
+    Subscription,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +48,9 @@ _TRANSIENT: tuple[type[Exception], ...] = (
 _FIRST_PAUSE = 0.05
 _MAX_PAUSE = 1.0
 _MIN_FETCH = 0.01  # below this a pull request would expire before the server could answer
+# Messages fetched per pull request at most. Their ack_wait runs from delivery, so a consumer should
+# handle this many well within its ack_wait (the stores handle hundreds per commit).
+FETCH_BATCH = 100
 # Publishes in flight per publish_many window; under nats-py's cap of 4000, so publish_async never stalls
 # (its stall timeout would cost a task per message) and every window's futures are settled or cancelled.
 _WINDOW = 1000
@@ -77,11 +89,23 @@ class _NatsMessage(Message):
 
 
 class _NatsSubscription(Subscription):
-    def __init__(self, psub: JetStreamContext.PullSubscription, subject: str, durable: str) -> None:
+    def __init__(
+        self,
+        psub: JetStreamContext.PullSubscription,
+        subject: str,
+        durable: str,
+        *,
+        js: JetStreamContext,
+        ephemeral: bool,
+    ) -> None:
         self._psub = psub
         self._subject = subject
         self._durable = durable
+        self._js = js
+        self._ephemeral = ephemeral
         self._closed = False
+        # Fetched, not handed out yet (given back on close; if this process dies, the server redelivers).
+        self._buffer: deque[Msg] = deque()
 
     async def next(self, timeout: float = 1.0) -> Message | None:  # noqa: ASYNC109 (a poll, not a deadline)
         """The next message, or None if none arrived within `timeout` seconds."""
@@ -93,9 +117,15 @@ class _NatsSubscription(Subscription):
             remaining = end - loop.time()
             if remaining < _MIN_FETCH:
                 return None
+            if self._buffer:
+                return _NatsMessage(self._buffer.popleft())
             try:
-                msgs = await self._psub.fetch(1, timeout=remaining)
+                # What the server has ready, up to FETCH_BATCH, in one round trip (or the first to come):
+                # one request per message would cap a consumer at the round-trip rate.
+                self._buffer.extend(await self._psub.fetch(FETCH_BATCH, timeout=remaining))
             except TimeoutError:
+                if self._ephemeral:
+                    await self._check_consumer()
                 return None
             except nats.errors.ConnectionClosedError as exc:
                 raise BusError("bus closed") from exc
@@ -104,15 +134,35 @@ class _NatsSubscription(Subscription):
                 logger.warning("fetch for %s (%s) failed, retrying: %s", self._durable, self._subject, exc)
                 await asyncio.sleep(min(_MAX_PAUSE, max(end - loop.time(), 0.0)))
                 continue
-            return _NatsMessage(msgs[0])
+            if self._buffer:
+                return _NatsMessage(self._buffer.popleft())
+
+    async def _check_consumer(self) -> None:
+        """Raise BusError if the server deleted this ephemeral consumer (unused past its idle limit, e.g.
+        while this process was cut off): a pull on a missing consumer only times out, silently.
+        """
+        try:
+            await self._psub.consumer_info()
+        except nats.js.errors.NotFoundError:
+            raise BusError(f"consumer {self._durable} is gone; subscribe again") from None
+        except (TimeoutError, nats.errors.Error):
+            return  # cannot tell now: the next quiet poll asks again
 
     async def close(self) -> None:
-        """Stop receiving; the durable consumer's position is kept by the server."""
+        """Stop receiving; the durable consumer's position is kept by the server (an ephemeral one is
+        deleted, best effort: if that fails the server drops it once idle).
+        """
         if self._closed:
             return
         self._closed = True
+        # Fetched but never handed out: given back at once rather than after their ack_wait.
+        while self._buffer:
+            await _NatsMessage(self._buffer.popleft()).nak()
         with suppress(nats.errors.Error):  # a closed connection has already dropped the inbox
             await self._psub.unsubscribe()
+        if self._ephemeral:
+            with suppress(TimeoutError, nats.errors.Error):
+                await self._js.delete_consumer(self._psub._stream, self._durable)
 
 
 class NatsBus(Bus):
@@ -141,6 +191,11 @@ class NatsBus(Bus):
     def connected(self) -> bool:
         """Whether the connection to the server is up (false while reconnecting)."""
         return self._nc is not None and bool(self._nc.is_connected)
+
+    @property
+    def outlives_process(self) -> bool:
+        """JetStream keeps what it acknowledged on the server's disk."""
+        return True
 
     async def start(self) -> None:
         """Connect (reconnecting forever afterwards) and create or update the bus's streams."""
@@ -281,14 +336,19 @@ class NatsBus(Bus):
                 future.cancel()  # frees its slot in nats-py's pending limit
             await self.publish(subject, data, msg_id=msg_id)
 
-    async def subscribe(self, subject: str, *, durable: str, ack_wait: float = 30.0) -> Subscription:
-        """Bind to (or create) the durable pull consumer `durable` on `subject`, delivering from the start."""
+    async def subscribe(
+        self, subject: str, *, durable: str, ack_wait: float = 30.0, ephemeral: bool = False
+    ) -> Subscription:
+        """Bind to (or create) the durable pull consumer `durable` on `subject`, delivering from the start
+        (an `ephemeral` one: from new messages, dropped by the server after EPHEMERAL_IDLE_S unused).
+        """
         js = self._require_js()
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.NEW if ephemeral else DeliverPolicy.ALL,
             ack_wait=ack_wait,
+            inactive_threshold=EPHEMERAL_IDLE_S if ephemeral else None,
         )
 
         async def attempt(_timeout: float) -> JetStreamContext.PullSubscription:
@@ -298,7 +358,7 @@ class NatsBus(Bus):
                 raise BusError(f"no stream for subject filter {subject!r}") from None
 
         psub = await self._retry(f"subscribe {durable} to {subject}", attempt)
-        return _NatsSubscription(psub, subject, durable)
+        return _NatsSubscription(psub, subject, durable, js=js, ephemeral=ephemeral)
 
     async def close(self) -> None:
         """Close the connection, flushing pending acks; the server keeps messages and consumers."""

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from safecity.analytics import flows as analytics_flows
 from safecity.analytics.plates.hotlists import service as hotlists
 from safecity.analytics.plates.hotlists.models import HitStatus, HotlistEntry, ListKind
 from safecity.analytics.plates.schemas import SightingOut
@@ -199,8 +200,14 @@ class HotlistMatcher:
             for item in batch:
                 try:
                     with session.begin_nested():
+                        # The sighting store may not have stored it yet (on NATS it stores what the cameras
+                        # publish, as this does; after an outage it has a backlog): whichever comes first
+                        # stores it, the other finds it there.
+                        analytics_flows.record_sightings(
+                            session=session, sightings=[analytics_flows.as_stored(item.sighting)]
+                        )
                         outcomes.append(self._store_one(session, item))
-                except (NotFound, IntegrityError):  # not stored yet; or stored meanwhile by a redelivery
+                except (NotFound, IntegrityError, ValidationError):  # not storable (yet), or stored meanwhile
                     outcomes.append(None)
         return outcomes
 
