@@ -17,6 +17,7 @@ from safecity.events import models as events_models
 from safecity.events.alerts import models as alerts_models
 from safecity.faces import models as faces_models
 from safecity.faces.matches import models as face_matches_models
+from safecity.forensics import models as forensics_models
 from safecity.incidents import models as incidents_models
 from safecity.incidents.panic import models as panic_models
 from safecity.incidents.sharing import models as sharing_models
@@ -48,6 +49,7 @@ __all__ = [
     "events_models",
     "face_matches_models",
     "faces_models",
+    "forensics_models",
     "hotlists_models",
     "incidents_models",
     "metadata",

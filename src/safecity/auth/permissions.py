@@ -72,6 +72,13 @@ CATALOGUE: tuple[Permission, ...] = (
     ),
     Permission("signals.report", "Report traffic signals' states (signal controller tokens)"),
     Permission("forensics.investigate", "Search events, rebuild routes, build cases", sensitive=True),
+    Permission("cases.share", "Share a case with another district's investigators", sensitive=True),
+    Permission(
+        "evidence.unredacted",
+        "Approve exporting evidence without blurring bystanders (with a reason)",
+        sensitive=True,
+    ),
+    Permission("video.unmask", "Lift a camera's privacy masks for a stated purpose", sensitive=True),
     Permission("units.self", "A unit's own terminal: set that unit's status and position"),
     Permission("cameras.review", "Check and approve or reject owners' cameras joining the network"),
 )

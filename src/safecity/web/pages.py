@@ -43,10 +43,11 @@ class NavGroup:
 
 
 # The bar's menus, one per kind of work, so a role with many pages still has one short row.
-RESPONSE, VIDEO, ANALYTICS, TRAFFIC, ADMIN = (
+RESPONSE, VIDEO, ANALYTICS, FORENSICS, TRAFFIC, ADMIN = (
     N_("Response"),
     N_("Video"),
     N_("Analytics"),
+    N_("Forensics"),
     N_("Traffic"),
     N_("Administration"),
 )
@@ -97,6 +98,11 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Workers", "/admin/workers", "cluster.read", ADMIN),
     NavItem("My account", "/account", None),
     NavItem("Playback", "/playback", "video.playback", VIDEO),
+    NavItem("Search cameras", "/forensics", "forensics.investigate", FORENSICS),
+    NavItem("Routes", "/forensics/routes", "forensics.investigate", FORENSICS),
+    NavItem("Video synopsis", "/forensics/synopsis", "forensics.investigate", FORENSICS),
+    NavItem("Cases", "/cases", "forensics.investigate|cases.share", FORENSICS),
+    NavItem("Verify evidence", "/evidence/verify", None, FORENSICS),
 )
 
 
