@@ -21,6 +21,7 @@ from safecity.connectors import flows as connector_flows
 from safecity.dispatch import positions, simulator
 from safecity.events import service as events
 from safecity.events.alerts import flows as alert_flows
+from safecity.forensics import flows as forensic_flows
 from safecity.incidents import feed as incident_feed
 from safecity.incidents import flows as incident_flows
 from safecity.runtime import Services, build_services
@@ -71,6 +72,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 bus=services.bus, session_factory=services.session_factory, stop=stop
             ),
             name="plate-sighting-store",
+        )
+        track_store = asyncio.create_task(
+            forensic_flows.tracks_from_bus(
+                bus=services.bus, session_factory=services.session_factory, stop=stop
+            ),
+            name="object-track-store",
         )
         # Traffic: average speeds of plates read at both ends of a section; congestion of road segments.
         traffic_tasks = [
@@ -171,6 +178,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             for task in (
                 event_store,
                 sighting_store,
+                track_store,
                 hotlist_matcher,
                 units,
                 demo_units,

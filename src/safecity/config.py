@@ -154,6 +154,9 @@ class AnalyticsSettings(Section):
     motion_threshold: float = Field(default=0.002, gt=0, lt=1)  # fraction of pixels changed that is motion
     alert_severity: int = Field(default=3, ge=0, le=4)  # events this severe (3 high, 4 critical) also alert
     snapshots_dir: Path | None = None  # default: <data_dir>/snapshots
+    # Keep every object the analysed cameras followed (class, colour, direction, path, best view) for
+    # forensic search, routes and synopses.
+    keep_tracks: bool = True
 
 
 class PlatesSettings(Section):

@@ -122,12 +122,15 @@ def size(box: npt.ArrayLike, frame_size: tuple[int, int]) -> dict[str, float]:
     }
 
 
-def motion(path: list[tuple[float, float, float]], frame_size: tuple[int, int]) -> dict[str, Any]:
-    """Direction of travel and image speed over the last MOTION_WINDOW_S of a path.
+def motion(
+    path: list[tuple[float, float, float]], frame_size: tuple[int, int], *, window_s: float = MOTION_WINDOW_S
+) -> dict[str, Any]:
+    """Direction of travel and image speed over the last `window_s` of a path.
 
     Args:
         path: (monotonic s, x, y) points, x and y in fractions of the frame, oldest first.
         frame_size: (width, height) of the frame, pixels.
+        window_s: how far back to look (the whole path for a finished track's overall direction).
 
     Returns:
         `direction` (one of DIRECTIONS, in the picture: "up" is towards its top; None while standing
@@ -138,7 +141,7 @@ def motion(path: list[tuple[float, float, float]], frame_size: tuple[int, int]) 
     if len(path) < 2:
         return {"direction": None, "heading_deg": None, "speed_px_s": 0.0}
     end = path[-1]
-    start = next((p for p in path if end[0] - p[0] <= MOTION_WINDOW_S), path[0])
+    start = next((p for p in path if end[0] - p[0] <= window_s), path[0])
     dx, dy = (end[1] - start[1]) * width, (end[2] - start[2]) * height
     travel, seconds = math.hypot(dx, dy), end[0] - start[0]
     speed = round(travel / seconds, 1) if seconds > 0 else 0.0

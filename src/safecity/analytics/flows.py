@@ -31,6 +31,7 @@ from safecity.analytics.faces.live import CameraFaces, FaceFound, FaceQueue, Fac
 from safecity.analytics.pipeline import (
     CameraAnalytics,
     CameraInfo,
+    Followed,
     Hit,
     InferenceQueue,
     InferenceWorker,
@@ -57,6 +58,9 @@ from safecity.faces import service as faces
 from safecity.faces.matches import flows as face_matches
 from safecity.faces.matches import service as face_sightings
 from safecity.faces.models import AuthorisationKind
+from safecity.forensics import flows as forensic_flows
+from safecity.forensics import service as forensics
+from safecity.forensics.schemas import TrackIn
 from safecity.records import flows as records
 from safecity.traffic import flows as traffic
 from safecity.traffic.speeds import SpeedBook
@@ -127,7 +131,8 @@ class AnalyticsRuntime:
     event_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=500), init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
-    _sightings: set[concurrent.futures.Future[None]] = field(default_factory=set, init=False)  # being stored
+    # Sightings, faces and finished tracks being stored.
+    _sightings: set[concurrent.futures.Future[None]] = field(default_factory=set, init=False)
     _face_box: SecretBox | None = field(default=None, init=False)
     # Faces are stored one at a time: a lead's look for the same person's earlier lead on the camera must see
     # the one stored just before it (one camera is analysed by one process, so one lock per process does).
@@ -153,10 +158,7 @@ class AnalyticsRuntime:
             await asyncio.to_thread(self.plate_worker.stop)
         for worker in [*self.face_helpers, *([self.face_worker] if self.face_worker else [])]:
             await asyncio.to_thread(worker.stop)
-        if self.plate_worker is not None or self.face_worker is not None:
-            await asyncio.gather(
-                *(asyncio.wrap_future(f) for f in list(self._sightings)), return_exceptions=True
-            )
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in list(self._sightings)), return_exceptions=True)
         await asyncio.to_thread(self.flush_counts)
 
     def stats(self) -> AnalyticsStats:
@@ -254,6 +256,7 @@ class AnalyticsRuntime:
                 detection=plan.detection,
                 plates=self._camera_plates(plan),
                 faces=self._camera_faces(plan),
+                on_track=self._on_track if self.settings.analytics.keep_tracks else None,
             )
             camera.start()
             self.cameras[camera_id] = camera
@@ -336,6 +339,42 @@ class AnalyticsRuntime:
             return
         if stored.alert is not None:
             await alerts.publish_or_log(self.bus, stored.alert)
+
+    # --- from a finished track to a stored object (forensic search) ---------------------------------
+
+    def _on_track(self, followed: Followed) -> None:
+        # Called on the detector thread: hand over to the event loop and return at once.
+        if self._loop is not None:
+            pending = asyncio.run_coroutine_threadsafe(self._record_track(followed), self._loop)
+            self._sightings.add(pending)
+            pending.add_done_callback(self._sightings.discard)
+
+    async def _record_track(self, followed: Followed) -> None:
+        camera_id = followed.camera.camera_id
+        try:
+            track, stored = await asyncio.to_thread(self._make_track, followed)
+            await hand_over(
+                bus=self.bus,
+                subject=forensics.subject(camera_id),
+                msg_id=str(track.id),
+                data=track.model_dump_json().encode(),
+                store=partial(forensic_flows.store_tracks, self.session_factory, [track]),
+                stored=stored,
+                what="object track",
+            )
+        except Exception:
+            logger.exception("camera %s: a finished track could not be stored", camera_id)
+
+    def _make_track(self, followed: Followed) -> tuple[TrackIn, bool]:
+        """The record of a finished track (its view written), stored here on the in-process bus."""
+        track = forensic_flows.track_of(followed, snapshots_dir=self.settings.snapshots_dir)
+        stored = store_here(
+            bus=self.bus,
+            store=partial(forensic_flows.store_tracks, self.session_factory, [track]),
+            what="object track",
+            key=str(track.id),
+        )
+        return track, stored
 
     # --- from a rule firing to an event ---------------------------------------------------------
 

@@ -23,9 +23,10 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
+import cv2
 import numpy as np
 from prometheus_client import Counter, Histogram
 
@@ -83,6 +84,23 @@ class Hit:
 
 # Called on the detector thread: it must return quickly (hand the hit over to an event loop).
 Sink = Callable[[Hit], None]
+
+
+@dataclass(frozen=True)
+class Followed:
+    """An object the camera stopped following (gone from view, or the camera stopped): what forensic
+    search keeps of it.
+    """
+
+    camera: CameraInfo
+    track: Track
+    view: Image | None  # its best (largest) view, cut from the frame; None if none could be cut
+
+
+# Called on the detector thread, like Sink.
+TrackSink = Callable[[Followed], None]
+VIEW_MAX_PX = 320  # an object's kept view is at most this wide or high
+VIEW_GROWTH = 1.25  # a new view is cut only when the box grew this much (not on every frame)
 
 
 class _Rate:
@@ -177,8 +195,11 @@ class CameraAnalytics:
         detection: DetectorConfig | None = None,
         plates: CameraPlates | None = None,
         faces: CameraFaces | None = None,
+        on_track: TrackSink | None = None,
     ) -> None:
         self.info = info
+        self.on_track = on_track  # where finished tracks go (None: nowhere)
+        self._views: dict[int, tuple[float, Image]] = {}  # track id: (box area, best view so far)
         self.plates = plates  # how this camera reads number plates (None: it does not)
         self.faces = faces  # its face matching (None: no live authorisation covers it)
         self.detection = detection  # this camera's way of feeding the shared detector (None: its own)
@@ -220,6 +241,40 @@ class CameraAnalytics:
             self._thread.join(timeout)
         self.set_plates(None)
         self.set_faces(None)
+        with self._lock:  # the objects in view now are followed no further: they are finished here
+            self._finish(self.tracker.active())
+
+    def _keep_views(self, image: Image, tracks: Sequence[Track]) -> None:
+        """Cut a new best view of each object whose box grew markedly since its last one."""
+        if self.on_track is None:
+            return
+        height, width = image.shape[:2]
+        for track in tracks:
+            x1, y1, x2, y2 = (int(v) for v in track.box)
+            x1, y1, x2, y2 = max(0, x1), max(0, y1), min(width, x2), min(height, y2)
+            area = float((x2 - x1) * (y2 - y1))
+            kept = self._views.get(track.track_id)
+            if area <= 0 or (kept is not None and area < kept[0] * VIEW_GROWTH):
+                continue
+            view = image[y1:y2, x1:x2]
+            scale = VIEW_MAX_PX / max(view.shape[:2])
+            small = (
+                cv2.resize(view, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+                if scale < 1
+                else None
+            )
+            self._views[track.track_id] = (area, view.copy() if small is None else cast(Image, small))
+
+    def _finish(self, tracks: Sequence[Track]) -> None:
+        """Hand the finished tracks over to `on_track` (those seen in more than one frame)."""
+        for track in tracks:
+            _, view = self._views.pop(track.track_id, (0.0, None))
+            if self.on_track is None or len(track.path) < 2:
+                continue
+            try:
+                self.on_track(Followed(self.info, track, view))
+            except Exception:  # a track that cannot be handed over must not stop the detector
+                logger.exception("camera %s: finished track not handed over", self.info.camera_id)
 
     def set_plates(self, plates: CameraPlates | None) -> None:
         """Read plates this new way from the next frame on; the passes open so far are finished."""
@@ -301,6 +356,8 @@ class CameraAnalytics:
             )
             expired = self.tracker.expire(frame.monotonic)
             self.engine.forget(t.track_id for t in expired)
+            self._keep_views(job.image, tracks)
+            self._finish(expired)
             firings = self.engine.evaluate(tracks, at=frame.monotonic, wall=frame.captured_at)
             self.tracks = self.tracker.active()
             if self.plates is not None:

@@ -24,6 +24,7 @@ BOX_BUFFER = 0.3
 MIN_OVERLAP = 0.1
 # Detections in a row before a track is confirmed and gets its id (one-frame ghosts never do).
 CONFIRM_FRAMES = 2
+PATH_LENGTH = 300  # positions kept per track (a minute at 5 fps): rules look back seconds, synopses a minute
 
 
 @dataclass(eq=False)
@@ -42,6 +43,10 @@ class Track:
     votes: Counter[int] = field(default_factory=Counter)  # detections seen per class
     frame_size: tuple[int, int] = (0, 0)  # (width, height) of the frames it was seen in, pixels
     colours: dict[str, float] = field(default_factory=dict)  # colour confidence summed per colour seen
+    # (t, x1, y1, x2, y2): the box over time in fractions of the frame, oldest first, bounded like `path`.
+    boxes: deque[tuple[float, float, float, float, float]] = field(
+        default_factory=lambda: deque(maxlen=PATH_LENGTH)
+    )
 
     def colour(self) -> tuple[str | None, float]:
         """The colour seen most (weighted by confidence) and its share of all colour seen."""
@@ -78,6 +83,8 @@ class Track:
         self.last_seen = at
         self.last_wall = wall
         self.path.append((at, float(box[0] + box[2]) / 2 / width, float(box[3]) / height))
+        x1, y1, x2, y2 = (float(v) for v in box)
+        self.boxes.append((at, x1 / width, y1 / height, x2 / width, y2 / height))
         self.votes[class_id] += 1
         # The class changes only when another one has strictly more votes, so a tie keeps the first.
         if self.votes[class_id] > self.votes[self.class_id]:
@@ -87,7 +94,9 @@ class Track:
 class Tracker:
     """Follows the objects of one camera from frame to frame (ByteTrack, tuned for a few frames a second)."""
 
-    def __init__(self, *, fps: float = 5.0, lost_after_s: float = 2.0, path_length: int = 300) -> None:
+    def __init__(
+        self, *, fps: float = 5.0, lost_after_s: float = 2.0, path_length: int = PATH_LENGTH
+    ) -> None:
         self.lost_after_s = lost_after_s
         self.path_length = path_length
         self._bytetrack = ByteTrackTracker(
@@ -164,6 +173,7 @@ class Tracker:
                 box=detections.boxes[index],
                 score=float(detections.scores[index]),
                 path=deque(maxlen=self.path_length),
+                boxes=deque(maxlen=self.path_length),
             )
         track.observe(
             detections.boxes[index],

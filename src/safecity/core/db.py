@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -120,6 +121,26 @@ def claim(session: Session, name: str) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext(:name))"), {"name": name}))
+
+
+def insert_new(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """Insert rows of `model` (keyed by `id`), skipping ids already stored; the ids of the new ones.
+
+    Replayed or redelivered records (the bus delivers at least once) are stored once. Core, on the
+    session's connection: one multi-row INSERT … RETURNING; the caller commits.
+    """
+    if not rows:
+        return []
+    session.flush()  # rows the caller added (a camera, say) must exist before these refer to them
+    table: Any = model.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=["id"])
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=["id"])
+    else:
+        raise NotImplementedError(f"safecity stores on SQLite or PostgreSQL, not {dialect}")
+    return list(session.connection().scalars(statement.returning(table.c.id), list(rows)))
 
 
 @contextmanager

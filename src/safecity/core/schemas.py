@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 ISO_EXAMPLE = "2026-01-31T08:00:00+05:00"
 
@@ -33,6 +33,21 @@ class InModel(BaseModel):
         if has_nul(data):
             raise ValueError("text must not contain NUL characters")
         return data
+
+
+class Area(InModel):
+    """A rectangle of the map (WGS 84 degrees): the cameras inside it are searched."""
+
+    south: float = Field(ge=-90, le=90)
+    west: float = Field(ge=-180, le=180)
+    north: float = Field(ge=-90, le=90)
+    east: float = Field(ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Area:
+        if self.north <= self.south or self.east <= self.west:
+            raise ValueError("the area's north must be above its south, its east right of its west")
+        return self
 
 
 class OutModel(BaseModel):

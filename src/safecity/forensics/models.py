@@ -39,7 +39,7 @@ class ObjectTrack(Base):
     colour_share: Mapped[float] = mapped_column(Float, default=0.0)  # of all colour votes, the colour's
     first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    direction: Mapped[str | None] = mapped_column(String(8))
+    direction: Mapped[str | None] = mapped_column(String(12))
     path: Mapped[list[Any]] = mapped_column(JSON)
     frame_width: Mapped[int] = mapped_column(SmallInteger)
     frame_height: Mapped[int] = mapped_column(SmallInteger)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
+from safecity.cameras.models import Camera
 from safecity.core.errors import Conflict, NotFound
 from safecity.video.models import Clip, Recording
 from safecity.video.recorder import (
@@ -42,6 +43,15 @@ def _hls_time(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@dataclass(frozen=True)
+class Span:
+    """A stretch of one camera's recordings: [since, until)."""
+
+    camera_id: uuid.UUID
+    since: dt.datetime
+    until: dt.datetime
+
+
 def playlist(
     *,
     session: Session,
@@ -51,20 +61,44 @@ def playlist(
     until: dt.datetime,
     segment_url: Callable[[uuid.UUID], str],
 ) -> str:
-    """An HLS (VOD) playlist of a camera's segments over [since, until), starting playback at `since`.
+    """An HLS (VOD) playlist of a camera's segments over [since, until), starting playback at `since`."""
+    return spans_playlist(
+        session=session, principal=principal, spans=[Span(camera_id, since, until)], segment_url=segment_url
+    )
+
+
+def spans_playlist(
+    *,
+    session: Session,
+    principal: Principal,
+    spans: Sequence[Span],
+    segment_url: Callable[[uuid.UUID], str],
+) -> str:
+    """An HLS (VOD) playlist of the segments of several stretches of recordings, one after the other (a
+    route across cameras plays as one video), starting playback at the first stretch's `since`.
 
     Every segment is a whole fMP4 file served once: its head (ftyp+moov) by byte range as the EXT-X-MAP,
     the rest as the media segment. Segments restart their timestamps at zero, so each is preceded by a
-    discontinuity; EXT-X-PROGRAM-DATE-TIME gives the player the wall-clock time. Viewing is audited.
+    discontinuity; EXT-X-PROGRAM-DATE-TIME gives the player the wall-clock time. Viewing is audited, once
+    per camera. A segment shared by two overlapping stretches of one camera is played once.
     """
-    camera = camera_in_scope(
-        session=session, principal=principal, camera_id=camera_id, permission=PLAYBACK_PERMISSION
-    )
-    check_range(since, until, limit=MAX_PLAYLIST)
-    rows = segments(session=session, camera_id=camera_id, since=since, until=until)
-    if not rows:
+    found: list[tuple[Span, Camera, list[Recording]]] = []
+    seen: set[uuid.UUID] = set()
+    for span in spans:
+        camera = camera_in_scope(
+            session=session, principal=principal, camera_id=span.camera_id, permission=PLAYBACK_PERMISSION
+        )
+        check_range(span.since, span.until, limit=MAX_PLAYLIST)
+        rows = segments(session=session, camera_id=span.camera_id, since=span.since, until=span.until)
+        rows = [row for row in rows if row.id not in seen]
+        seen.update(row.id for row in rows)
+        if rows:
+            found.append((span, camera, rows))
+    if not found:
         raise NotFound("no recordings of this camera in that time range")
-    longest = max((row.end - row.start).total_seconds() for row in rows)
+    first_span, _, first_rows = found[0]
+    every = [row for _, _, rows in found for row in rows]
+    longest = max((row.end - row.start).total_seconds() for row in every)
     lines = [
         "#EXTM3U",
         "#EXT-X-VERSION:7",
@@ -73,9 +107,10 @@ def playlist(
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-INDEPENDENT-SEGMENTS",
     ]
-    if since > rows[0].start:
-        lines.append(f"#EXT-X-START:TIME-OFFSET={(since - rows[0].start).total_seconds():.3f},PRECISE=YES")
-    for number, row in enumerate(rows):
+    if first_span.since > first_rows[0].start:
+        offset = (first_span.since - first_rows[0].start).total_seconds()
+        lines.append(f"#EXT-X-START:TIME-OFFSET={offset:.3f},PRECISE=YES")
+    for number, row in enumerate(every):
         url = segment_url(row.id)
         if number:
             lines.append("#EXT-X-DISCONTINUITY")
@@ -87,16 +122,17 @@ def playlist(
             url,
         ]
     lines.append("#EXT-X-ENDLIST")
-    audit.record(
-        session=session,
-        action="video.playback",
-        outcome="success",
-        actor=principal,
-        object_type="camera",
-        object_id=str(camera.id),
-        district_id=camera.district_id,
-        detail={"since": since.isoformat(), "until": until.isoformat(), "segments": len(rows)},
-    )
+    for span, camera, rows in found:
+        audit.record(
+            session=session,
+            action="video.playback",
+            outcome="success",
+            actor=principal,
+            object_type="camera",
+            object_id=str(camera.id),
+            district_id=camera.district_id,
+            detail={"since": span.since.isoformat(), "until": span.until.isoformat(), "segments": len(rows)},
+        )
     return "\n".join(lines) + "\n"
 
 

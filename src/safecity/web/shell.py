@@ -40,6 +40,8 @@ from safecity.events import views as events_views
 from safecity.events.alerts import pages as alerts_pages
 from safecity.events.alerts import views as alerts_views
 from safecity.faces import pages as faces_pages
+from safecity.forensics import pages as forensics_pages
+from safecity.forensics import views as forensics_views
 from safecity.faces import views as faces_views
 from safecity.faces.matches import pages as face_matches_pages
 from safecity.faces.matches import views as face_matches_views
@@ -182,6 +184,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     records_pages,
     faces_views,
     faces_pages,
+    forensics_views,
+    forensics_pages,
     reviews_views,
     reviews_pages,
     payments_views,

@@ -15,9 +15,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, union_all
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.dml import ReturningInsert
 
 from safecity.analytics import service as analytics
 from safecity.analytics.plates.models import CameraPlates, Sighting
@@ -35,7 +33,7 @@ from safecity.analytics.plates.schemas import (
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
-from safecity.core.db import utcnow
+from safecity.core.db import insert_new, utcnow
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.storage import contained
 
@@ -80,9 +78,6 @@ def record_many(*, session: Session, sightings: Sequence[SightingIn]) -> list[uu
     """Store sightings (their pictures already written), skipping ids already stored; returns the ids of
     the new ones. The caller commits.
     """
-    if not sightings:
-        return []
-    session.flush()
     rows = []
     for sighting in sightings:
         row = sighting.model_dump(exclude={"alternatives"})
@@ -90,18 +85,7 @@ def record_many(*, session: Session, sightings: Sequence[SightingIn]) -> list[uu
         row["folded"] = fold(sighting.plate) if sighting.plate is not None else None
         row["folded_rev"] = row["folded"][::-1] if row["folded"] is not None else None
         rows.append(row)
-    dialect = session.get_bind().dialect.name
-    statement: ReturningInsert[tuple[uuid.UUID]]
-    if dialect == "postgresql":
-        pg = postgresql.insert(Sighting).on_conflict_do_nothing(index_elements=[Sighting.id])
-        statement = pg.returning(Sighting.id)
-    elif dialect == "sqlite":
-        lite = sqlite.insert(Sighting).on_conflict_do_nothing(index_elements=[Sighting.id])
-        statement = lite.returning(Sighting.id)
-    else:
-        raise NotImplementedError(f"plate sightings are stored on SQLite or PostgreSQL, not {dialect}")
-    # Core, on the session's connection: one multi-row INSERT … RETURNING per few hundred rows.
-    return list(session.connection().scalars(statement, rows))
+    return insert_new(session, Sighting, rows)
 
 
 # --- how each camera reads plates ----------------------------------------------------------------------

@@ -28,6 +28,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("AUDIT", ("audit.>",)),
     StreamSpec("PLATES", ("plates.>",)),
     StreamSpec("INCIDENTS", ("incidents.>",)),
+    StreamSpec("FORENSICS", ("forensics.>",)),
 )
 
 

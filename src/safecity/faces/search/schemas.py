@@ -8,28 +8,13 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from safecity.core.schemas import InModel, IsoDateTime, OutModel
+from safecity.core.schemas import Area, InModel, IsoDateTime, OutModel
 from safecity.events.alerts.schemas import NOTE_PATTERN
 from safecity.faces.schemas import MAX_AUTHORISATION_DAYS, MAX_ENROL_PHOTO_BYTES, MIN_TEXT
 
 MAX_RESULTS = 200
 MAX_CAMERAS = 2000
 MAX_PHOTO_BASE64 = (MAX_ENROL_PHOTO_BYTES + 2) // 3 * 4  # the largest photo taken, as base64
-
-
-class Area(InModel):
-    """A rectangle of the map (WGS 84 degrees): the cameras inside it are searched."""
-
-    south: float = Field(ge=-90, le=90)
-    west: float = Field(ge=-180, le=180)
-    north: float = Field(ge=-90, le=90)
-    east: float = Field(ge=-180, le=180)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Area:
-        if self.north <= self.south or self.east <= self.west:
-            raise ValueError("the area's north must be above its south, its east right of its west")
-        return self
 
 
 class SearchIn(InModel):

@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("colour_share", sa.Float(), nullable=False),
         sa.Column("first_seen", safecity.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seen", safecity.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("direction", sa.String(length=8), nullable=True),
+        sa.Column("direction", sa.String(length=12), nullable=True),
         sa.Column("path", sa.JSON(), nullable=False),
         sa.Column("frame_width", sa.SmallInteger(), nullable=False),
         sa.Column("frame_height", sa.SmallInteger(), nullable=False),

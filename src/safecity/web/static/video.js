@@ -27,7 +27,11 @@ const safecityVideo = (function () {
   // Play recorded video of [sinceMs, untilMs) in `video`. Returns a player whose wallMs() is the wall-clock
   // time of the frame shown (from the playlist's program date-times), and destroy() to stop it.
   function playRecorded(video, cameraId, sinceMs, untilMs, onError) {
-    const url = playlistUrl(cameraId, sinceMs, untilMs);
+    return playPlaylist(video, playlistUrl(cameraId, sinceMs, untilMs), onError);
+  }
+
+  // Play the HLS playlist at `url` (a camera's recordings, or a route's across cameras) in `video`.
+  function playPlaylist(video, url, onError) {
     let hls = null;
     let fragment = null;
     const player = {
@@ -101,7 +105,7 @@ const safecityVideo = (function () {
     return response.status === 204 ? {} : response.json();
   }
 
-  return { REPLAY_S, formatter, playRecorded, toggleFullscreen, showFlash, sendJson };
+  return { REPLAY_S, formatter, playRecorded, playPlaylist, toggleFullscreen, showFlash, sendJson };
 })();
 
 (function () {
