@@ -40,13 +40,13 @@ from safecity.events import views as events_views
 from safecity.events.alerts import pages as alerts_pages
 from safecity.events.alerts import views as alerts_views
 from safecity.faces import pages as faces_pages
-from safecity.forensics import pages as forensics_pages
-from safecity.forensics import views as forensics_views
 from safecity.faces import views as faces_views
 from safecity.faces.matches import pages as face_matches_pages
 from safecity.faces.matches import views as face_matches_views
 from safecity.faces.search import pages as face_search_pages
 from safecity.faces.search import views as face_search_views
+from safecity.forensics import pages as forensics_pages
+from safecity.forensics import views as forensics_views
 from safecity.incidents import pages as incidents_pages
 from safecity.incidents import views as incidents_views
 from safecity.incidents.kpis import pages as kpis_pages
