@@ -145,8 +145,7 @@ def search_submit(
             raise InvalidInput(_problem(exc), code="invalid_search") from None
         result = service.search(session=db, principal=page.principal, query=query)
         span = (query.since.timestamp(), query.until.timestamp())
-    except SafecityError as exc:
-        db.rollback()
+    except SafecityError as exc:  # refused before anything was written
         error = exc.message
     hits = result.hits if result else []
     return _form(
@@ -223,8 +222,7 @@ def route_submit(
             since=typed_moment(since, page, "from"),
             until=typed_moment(until, page, "until"),
         )
-    except SafecityError as exc:
-        db.rollback()
+    except SafecityError as exc:  # refused before anything was written
         error = exc.message
     stops = result.stops if result else []
     return _route_page(
