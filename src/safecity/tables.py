@@ -14,8 +14,8 @@ from safecity.connectors.vehicles import models as registry_models
 from safecity.core.db import Base
 from safecity.dispatch import models as dispatch_models
 from safecity.events import models as events_models
-from safecity.evidence import models as evidence_models
 from safecity.events.alerts import models as alerts_models
+from safecity.evidence import models as evidence_models
 from safecity.faces import models as faces_models
 from safecity.faces.matches import models as face_matches_models
 from safecity.forensics import models as forensics_models

@@ -78,7 +78,7 @@ def item_href(item: CaseItem) -> str:
 def cases_page(page: CurrentPage, db: Db, mine: bool = False, status: str = "") -> Response:
     wanted = CaseStatus(status) if status in {s.value for s in CaseStatus} else None
     found = service.list_cases(session=db, principal=page.principal, mine=mine, status=wanted)
-    districts = dict(db.execute(select(District.id, District.name)).tuples().all())
+    districts = dict(db.execute(select(District.id, District.name)))
     leads = service.usernames(session=db, user_ids={c.lead_id for c in found})
     return render(
         page,
@@ -143,7 +143,7 @@ def _case_context(page: Page, db: Session, case: Case, purpose: str) -> dict[str
     )
     districts = list(db.scalars(select(District).order_by(District.name)))
     camera_ids = {i.camera_id for i in items if i.camera_id}
-    cameras = dict(db.execute(select(Camera.id, Camera.name).where(Camera.id.in_(camera_ids))).tuples().all())
+    cameras = dict(db.execute(select(Camera.id, Camera.name).where(Camera.id.in_(camera_ids))))
     principal = page.principal
     return {
         "case": case,

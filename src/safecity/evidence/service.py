@@ -707,4 +707,4 @@ def usernames(*, session: Session, user_ids: set[uuid.UUID | None]) -> dict[uuid
     ids = {u for u in user_ids if u is not None}
     if not ids:
         return {}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).tuples().all())
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))))
