@@ -25,6 +25,7 @@ from safecity.audit.models import AuditEntry
 from safecity.auth.models import User
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
+from safecity.config import Settings
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.events.models import Event
 from safecity.evidence import service
@@ -37,6 +38,7 @@ from safecity.org.models import District
 from safecity.video import recorder, retention
 from safecity.video.models import Recording
 from safecity.video.recorder import SegmentInfo, SegmentRecorder
+from safecity.web.pages import TEMPLATES
 
 T0 = dt.datetime(2025, 11, 22, 5, 0, 0, tzinfo=dt.UTC)
 FPS, GOP = 10, 10
@@ -510,3 +512,56 @@ def test_pages_render_for_the_lead_and_take_items_from_forms(
 
     made = client.post("/cases/new", data={"title": "Page-made case"}, headers={"HX-Request": "true"})
     assert made.status_code == 204 and made.headers["HX-Redirect"].startswith("/cases/")
+
+
+def test_other_pages_add_footage_to_a_case_through_the_add_to_case_form(
+    session: Session, desk: Desk, footage: Path, settings: Settings, login_as: Callable[[User], TestClient]
+) -> None:
+    camera = _camera(session, desk.a)
+    infos = _record(session, camera, settings.recordings_dir, footage, T0)
+    case = _open(session, desk.investigator_a, "Bank robbery")
+    closed = _open(session, desk.investigator_a, "Old case")
+    service.close_case(session=session, principal=desk.investigator_a, case_id=closed.id, reason="solved")
+    assert service.workable_cases(session=session, principal=desk.investigator_a) == [case]
+    assert service.workable_cases(session=session, principal=desk.investigator_b) == []
+
+    partial = TEMPLATES.get_template("evidence/_add_to_case.html").render(
+        lang="en",
+        add_to_cases=[case],
+        kind="recording",
+        camera_id=camera.id,
+        start=T0.isoformat(),
+        end=(T0 + dt.timedelta(seconds=1)).isoformat(),
+    )
+    assert 'hx-post="/cases/items"' in partial and case.number in partial and closed.number not in partial
+
+    client = login_as(desk.lead)
+    # The times as the form of a page in Peshawar sends them: local, without a zone (05:00 UTC = 10:00 PKT).
+    added = client.post(
+        "/cases/items",
+        data={
+            "case_id": str(case.id),
+            "kind": "recording",
+            "camera_id": str(camera.id),
+            "start": "2025-11-22T10:00:00",
+            "end": "2025-11-22T10:00:01",
+            "reason": "the robbers leaving",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert added.status_code == 204, added.text
+    (item,) = service.list_items(session=session, case_id=case.id)
+    assert (item.kind, item.start, item.end) == (ItemKind.RECORDING, T0, T0 + dt.timedelta(seconds=1))
+    session.expire_all()
+    first = session.scalars(select(Recording).where(Recording.path == infos[0].path)).one()
+    assert first.locked and first.lock_reason == f"case {case.number}"
+    page = client.get(f"/cases/{case.id}", params={"purpose": "review"})
+    assert f'href="/cameras/{camera.id}?at=2025-11-22T05%3A00%3A00Z#playback"' in page.text
+    assert "under evidence lock" in page.text
+
+    refused = client.post(
+        "/cases/items",
+        data={"case_id": str(closed.id), "kind": "recording", "camera_id": str(camera.id), "reason": "late"},
+        headers={"HX-Request": "true"},
+    )
+    assert refused.headers.get("HX-Retarget") == "#flash" and "camera, start and end" in refused.text

@@ -306,6 +306,12 @@ def list_cases(
     return list(session.scalars(query))
 
 
+def workable_cases(*, session: Session, principal: Principal, limit: int = 100) -> list[Case]:
+    """Open cases the principal may add to (for the "add to case" form of other pages), newest first."""
+    found = list_cases(session=session, principal=principal, status=CaseStatus.OPEN, limit=limit)
+    return [c for c in found if may_work(session=session, principal=principal, case=c)]
+
+
 def view_case(*, session: Session, principal: Principal, case_id: uuid.UUID, purpose: str) -> Case:
     """The case read for a stated purpose: a "viewed" line in its custody log and the audit log."""
     case = get_case(session=session, principal=principal, case_id=case_id)
@@ -707,4 +713,5 @@ def usernames(*, session: Session, user_ids: set[uuid.UUID | None]) -> dict[uuid
     ids = {u for u in user_ids if u is not None}
     if not ids:
         return {}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))))
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(ids)))
+    return {row.id: row.username for row in rows}
