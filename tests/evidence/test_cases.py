@@ -565,3 +565,43 @@ def test_other_pages_add_footage_to_a_case_through_the_add_to_case_form(
         headers={"HX-Request": "true"},
     )
     assert refused.headers.get("HX-Retarget") == "#flash" and "camera, start and end" in refused.text
+
+
+def test_an_export_is_recorded_in_custody_and_audit_whatever_its_detail(session: Session, desk: Desk) -> None:
+    """As the evidence-package exporter records one: a large detail stays whole in the custody line."""
+    case = _open(session, desk.investigator_a)
+    files = {f"clip-{n}.mp4": "ab" * 32 for n in range(60)}  # a manifest far over the audit entry's limit
+    line = service.record_custody(
+        session=session,
+        case_id=case.id,
+        item_id=None,
+        action="exported",
+        principal=desk.investigator_a,
+        purpose="  court   hearing 12 Dec ",
+        detail={"purpose": "clashes with nothing", "files": files},
+    )
+    assert line.action == CustodyAction.EXPORTED and line.purpose == "court hearing 12 Dec"
+    assert service.custody(session=session, case_id=case.id)[-1].detail["files"] == files
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "evidence.exported")).one()
+    assert entry.purpose == "court hearing 12 Dec" and entry.detail["custody_id"] == str(line.id)
+    assert "detail" not in entry.detail
+    small = service.record_custody(
+        session=session,
+        case_id=case.id,
+        item_id=None,
+        action=CustodyAction.DOWNLOADED,
+        principal=desk.investigator_a,
+        purpose="defence copy",
+        detail={"package": "p.zip"},
+    )
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "evidence.downloaded")).one()
+    assert entry.detail["detail"] == {"package": "p.zip"} and entry.detail["custody_id"] == str(small.id)
+    with pytest.raises(ValueError, match="not a valid"):
+        service.record_custody(
+            session=session,
+            case_id=case.id,
+            item_id=None,
+            action="shredded",
+            principal=desk.investigator_a,
+            purpose="no",
+        )
