@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from conftest import CCTV_FOOTAGE, Factory, missing_part
+from safecity.analytics.plates.models import Sighting
 from safecity.audit.models import AuditEntry
 from safecity.auth.models import User
 from safecity.auth.principal import Principal
@@ -29,8 +30,9 @@ from safecity.config import Settings
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.events.models import Event
 from safecity.evidence import service
-from safecity.evidence.models import CaseCounter, CaseCustody, CustodyAction, ItemKind
+from safecity.evidence.models import Case, CaseCounter, CaseCustody, CaseItem, CustodyAction, ItemKind
 from safecity.evidence.schemas import CaseIn, ItemIn, TaskIn
+from safecity.forensics.models import ObjectTrack
 from safecity.incidents import service as incidents
 from safecity.incidents.models import Category
 from safecity.incidents.schemas import IncidentIn
@@ -77,7 +79,7 @@ def desk(factory: Factory) -> Desk:
     )
 
 
-def _open(session: Session, principal: Principal, title: str = "Snatching at Saddar") -> service.Case:
+def _open(session: Session, principal: Principal, title: str = "Snatching at Saddar") -> Case:
     return service.create_case(session=session, principal=principal, data=CaseIn(title=title))
 
 
@@ -605,3 +607,59 @@ def test_an_export_is_recorded_in_custody_and_audit_whatever_its_detail(session:
             principal=desk.investigator_a,
             purpose="no",
         )
+
+
+def test_plate_reads_and_object_tracks_join_a_case_and_the_read_is_held(session: Session, desk: Desk) -> None:
+    camera, camera_b = _camera(session, desk.a), _camera(session, desk.b)
+
+    def sighting(cam: Camera, district: District) -> Sighting:
+        row = Sighting(
+            camera_id=cam.id,
+            district_id=district.id,
+            seen_at=T0,
+            first_seen=T0,
+            last_seen=T0,
+            plate="LEA1234",
+            folded="LEA1234",
+            folded_rev="4321AEL",
+            confidence=0.97,
+            layout="pk-private",
+            jurisdiction="PB",
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+    read, read_b = sighting(camera, desk.a), sighting(camera_b, desk.b)
+    track = ObjectTrack(
+        id=uuid.uuid4(),
+        camera_id=camera.id,
+        district_id=desk.a.id,
+        track_id=7,
+        class_name="motorcycle",
+        colour="red",
+        first_seen=T0 + dt.timedelta(minutes=5),
+        last_seen=T0 + dt.timedelta(minutes=6),
+        path=[[0, 0.1, 0.1, 0.2, 0.2]],
+        frame_width=320,
+        frame_height=240,
+    )
+    session.add(track)
+    session.flush()
+    case = _open(session, desk.investigator_a)
+
+    def add(kind: ItemKind, ref: uuid.UUID) -> CaseItem:
+        return service.add_item(
+            session=session,
+            principal=desk.investigator_a,
+            case_id=case.id,
+            data=ItemIn(kind=kind, ref_id=ref, reason="the getaway bike"),
+        )
+
+    plate_item, track_item = add(ItemKind.PLATE_SIGHTING, read.id), add(ItemKind.OBJECT_TRACK, track.id)
+    assert (plate_item.label, plate_item.start, plate_item.camera_id) == ("LEA1234", T0, camera.id)
+    assert read.hold == service.HOLD, "a plate read of a case outlives the plate retention period"
+    assert (track_item.label, track_item.start) == ("red motorcycle", track.first_seen)
+    with pytest.raises(NotFound):
+        add(ItemKind.PLATE_SIGHTING, read_b.id)
+    assert read_b.hold is None
