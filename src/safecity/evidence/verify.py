@@ -148,18 +148,18 @@ def load_keyring(data: bytes | str) -> list[TrustedKey]:
     return keys
 
 
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def keyring_document(keys: Iterable[TrustedKey]) -> list[dict[str, Any]]:
     """A keyring as the JSON list `load_keyring` reads (public keys only)."""
-
-    def iso(value: dt.datetime | None) -> str | None:
-        return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
     return [
         {
             "fingerprint": k.fingerprint,
             "public_key": base64.b64encode(k.public_key).decode(),
-            "created_at": iso(k.created_at),
-            "retired_at": iso(k.retired_at),
+            "created_at": _iso(k.created_at),
+            "retired_at": _iso(k.retired_at),
         }
         for k in keys
     ]
@@ -289,7 +289,7 @@ def _check_signature(
             "key",
             False,
             f"signed by key {short(named)} with a date after the key was retired "
-            f"({key.retired_at.isoformat()}): a retired key signs nothing new",
+            f"({_iso(key.retired_at)}): a retired key signs nothing new",
         )
         return
     state = "retired, still valid for what it signed" if key.retired_at else "active"

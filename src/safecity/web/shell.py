@@ -39,6 +39,7 @@ from safecity.dispatch import views as dispatch_views
 from safecity.events import views as events_views
 from safecity.events.alerts import pages as alerts_pages
 from safecity.events.alerts import views as alerts_views
+from safecity.evidence.keys import pages as evidence_keys_pages
 from safecity.faces import pages as faces_pages
 from safecity.faces import views as faces_views
 from safecity.faces.matches import pages as face_matches_pages
@@ -132,6 +133,7 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     org_pages,
     audit_views,
     audit_pages,
+    evidence_keys_pages,  # the evidence verifier: public; before any /evidence/{...} route
     events_views,
     alerts_views,
     alerts_pages,
