@@ -15,10 +15,10 @@ from pathlib import Path
 import av
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from signing_data import CUSTODY, SNAPSHOT, VIDEO, build, media, sha256_of
 
 from safecity.evidence import package
 from safecity.evidence.package import Ed25519Signer, PackageError
-from signing_data import CUSTODY, SNAPSHOT, VIDEO, build, media, sha256_of
 
 
 @pytest.fixture(scope="module")

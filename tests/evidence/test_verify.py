@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from signing_data import SNAPSHOT, VIDEO, build, edit_json, flip_one_byte, media, rewrite
 from typer.testing import CliRunner
 
 from safecity.cli import app
@@ -19,7 +20,6 @@ from safecity.evidence import package
 from safecity.evidence import verify as verifier
 from safecity.evidence.package import Ed25519Signer
 from safecity.evidence.verify import BAD_SIGNATURE, NO_TRUSTED_KEYS, SWAPPED_KEY, Report, TrustedKey
-from signing_data import SNAPSHOT, VIDEO, build, edit_json, flip_one_byte, media, rewrite
 
 runner = CliRunner()
 
@@ -192,11 +192,14 @@ def test_a_package_re_signed_by_a_forged_key_is_refused_though_its_signature_is_
         replace={"manifest.json": lambda _: manifest_bytes, "signature.json": lambda _: signature},
     )
     report = verifier.verify(forged, trusted)
-    assert [c for c in report.checks if c.subject == "signature"][0].ok  # a valid signature, by the wrong key
+    assert next(
+        c for c in report.checks if c.subject == "signature"
+    ).ok  # a valid signature, by the wrong key
     assert failures(report) == [
         (
             "key",
-            f"signed by a key that is not in the trusted keyring (fingerprint {package.short(forger.fingerprint)}): "
+            "signed by a key that is not in the trusted keyring "
+            f"(fingerprint {package.short(forger.fingerprint)}): "
             "a forged key, or a key of another deployment",
         )
     ]
