@@ -110,6 +110,7 @@ def build(
     files: list[PackageFile],
     *,
     purpose: str = "for the court",
+    exported_at: dt.datetime = T0 + dt.timedelta(hours=3),
     verifier_html: str | None = "<!doctype html><title>verifier</title>",
 ) -> package.PackageInfo:
     """A package of case FIR-123/2026 with `files`, signed by `signer`."""
@@ -120,7 +121,7 @@ def build(
         custody=CUSTODY,
         signer=signer,
         exported_by="inspector.khan",
-        exported_at=T0 + dt.timedelta(hours=3),
+        exported_at=exported_at,
         purpose=purpose,
         verifier_html=verifier_html,
     )
