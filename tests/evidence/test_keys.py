@@ -80,7 +80,10 @@ def test_rotation_retires_the_key_keeps_it_and_old_packages_still_verify(
     assert verifier.verify(tmp_path / "before.zip", trusted).ok
     assert verifier.verify(tmp_path / "after.zip", trusted).ok
     before = verifier.verify(tmp_path / "before.zip", trusted)
-    assert "(retired, still valid for what it signed)" in next(c for c in before.checks if c.subject == "key").message
+    assert (
+        "(retired, still valid for what it signed)"
+        in next(c for c in before.checks if c.subject == "key").message
+    )
 
     [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "evidence.key.rotate")).all()
     assert (entry.object_id, entry.purpose, entry.outcome) == (new.fingerprint, "yearly rotation", "success")
@@ -101,7 +104,9 @@ def test_the_keyring_holds_every_public_key_and_no_private_one(session: Session,
     keys.ensure_key(session=session, secret_key=secret(settings))
     keys.rotate(session=session, secret_key=secret(settings), actor=SYSTEM)
     document = json.loads(keys.keyring_json(session=session))
-    assert [set(entry) for entry in document] == [{"fingerprint", "public_key", "created_at", "retired_at"}] * 2
+    assert [set(entry) for entry in document] == [
+        {"fingerprint", "public_key", "created_at", "retired_at"}
+    ] * 2
     assert [entry["retired_at"] is None for entry in document] == [True, False]
     loaded = verifier.load_keyring(keys.keyring_json(session=session))
     assert [k.fingerprint for k in loaded] == [k.fingerprint for k in keys.list_keys(session=session)]
@@ -125,7 +130,10 @@ def test_the_verifier_page_keys_json_and_download_answer_anyone(
     assert 'href="/evidence/verify.html"' in page.text and 'href="/evidence/keys.json"' in page.text
     embedded = re.search(r'<script type="application/json" id="keyring">(.*?)</script>', page.text, re.S)
     assert embedded is not None
-    assert [k.fingerprint for k in verifier.load_keyring(embedded.group(1))] == [new.fingerprint, old.fingerprint]
+    assert [k.fingerprint for k in verifier.load_keyring(embedded.group(1))] == [
+        new.fingerprint,
+        old.fingerprint,
+    ]
 
     ring = client.get("/evidence/keys.json")
     assert ring.status_code == 200 and ring.headers["content-type"] == "application/json"
@@ -136,7 +144,11 @@ def test_the_verifier_page_keys_json_and_download_answer_anyone(
     assert download.status_code == 200
     assert download.headers["content-disposition"] == 'attachment; filename="safecity-evidence-verifier.html"'
     html = download.text
-    assert "<script src=" not in html and "<link " not in html and "http://" not in html.replace("http://www.w3", "")
+    assert (
+        "<script src=" not in html
+        and "<link " not in html
+        and "http://" not in html.replace("http://www.w3", "")
+    )
     assert "crypto.subtle.verify" in html and new.fingerprint in html
     assert html.count("<script>") == 1 and "<style>" in html
 
@@ -148,7 +160,9 @@ def test_someone_signed_in_keeps_their_menu_on_the_verifier(
     client = login_as(factory.user("operator"))
     page = client.get("/evidence/verify")
     assert page.status_code == 200
-    assert '<nav aria-label="Main">' in page.text and 'href="/evidence/verify" aria-current="page"' in page.text
+    assert (
+        '<nav aria-label="Main">' in page.text and 'href="/evidence/verify" aria-current="page"' in page.text
+    )
 
 
 def test_the_page_in_urdu(session: Session, settings: Settings, client: TestClient) -> None:
@@ -162,7 +176,10 @@ def test_the_page_in_urdu(session: Session, settings: Settings, client: TestClie
 
 def test_the_verifier_page_embeds_no_keys_before_set_up() -> None:
     html = key_pages.verifier_html(keys=[])
-    assert "No keys are embedded in this page" in html and '<script type="application/json" id="keyring">[]' in html
+    assert (
+        "No keys are embedded in this page" in html
+        and '<script type="application/json" id="keyring">[]' in html
+    )
 
 
 # --- the CLI on a real database file ------------------------------------------------------------
@@ -182,7 +199,9 @@ def db_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _keys_in(path: Path) -> list[tuple[str, bool | None]]:
     engine = create_engine(f"sqlite:///{path}")
     with Session(engine) as s:
-        found = [(k.fingerprint, k.active) for k in s.scalars(select(EvidenceKey).order_by(EvidenceKey.created_at))]
+        found = [
+            (k.fingerprint, k.active) for k in s.scalars(select(EvidenceKey).order_by(EvidenceKey.created_at))
+        ]
     engine.dispose()
     return found
 
@@ -212,7 +231,11 @@ def test_migrate_makes_the_key_and_the_cli_lists_rotates_exports_and_verifies(
     rotated = runner.invoke(app, ["evidence", "keys", "rotate", "--reason", "yearly"])
     assert rotated.exit_code == 0, rotated.output
     [(old, old_state), (new, new_state)] = _keys_in(db_file)
-    assert (old, old_state, new_state) == (first, None, True) and package.short(new) in rotated.output and package.short(first) in rotated.output
+    assert (
+        (old, old_state, new_state) == (first, None, True)
+        and package.short(new) in rotated.output
+        and package.short(first) in rotated.output
+    )
 
     # Without --keyring, verify trusts this deployment's keys (retired ones too).
     verified = runner.invoke(app, ["evidence", "verify", str(tmp_path / "case.zip")])
@@ -223,7 +246,9 @@ def test_migrate_makes_the_key_and_the_cli_lists_rotates_exports_and_verifies(
     assert exported.exit_code == 0 and "Wrote 2 public key(s)" in exported.output
     ring = json.loads((tmp_path / "keys.json").read_text())
     assert [e["fingerprint"] for e in ring] == [new, old]
-    with_ring = runner.invoke(app, ["evidence", "verify", str(tmp_path / "case.zip"), "--keyring", str(tmp_path / "keys.json")])
+    with_ring = runner.invoke(
+        app, ["evidence", "verify", str(tmp_path / "case.zip"), "--keyring", str(tmp_path / "keys.json")]
+    )
     assert with_ring.exit_code == 0
 
     bad = flip_one_byte(tmp_path / "case.zip", tmp_path / "bad.zip", VIDEO)

@@ -461,6 +461,7 @@
     }
     el("keyring-file").addEventListener("change", async function (event) {
       var f = event.target.files && event.target.files[0];
+      event.target.value = ""; // choosing the same file again checks it again
       if (!f) return;
       try {
         await loadKeyring(await f.text(), "from " + f.name);
@@ -475,6 +476,7 @@
     });
     el("package-file").addEventListener("change", function (event) {
       var f = event.target.files && event.target.files[0];
+      event.target.value = ""; // choosing the same file again checks it again
       if (f) run(f);
     });
     var drop = el("drop");
