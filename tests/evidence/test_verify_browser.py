@@ -16,7 +16,7 @@ from signing_data import VIDEO, build, edit_json, flip_one_byte, media, rewrite
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from conftest import screenshot
+from conftest import screenshot, serve
 from safecity.cli import app
 from safecity.config import Settings
 from safecity.core.db import utcnow
@@ -183,3 +183,40 @@ def package_key(signer: Ed25519Signer) -> dict[str, str | None]:
 
 def ring_json(ring: list[dict[str, str | None]]) -> str:
     return json.dumps(ring)
+
+
+def test_the_deployments_page_verifies_in_the_browser_under_its_content_security_policy(
+    db_url: str, settings: Settings, chromium: Browser, tmp_path: Path
+) -> None:
+    """/evidence/verify, no login: the same checks from /static, the keys read from the page's JSON."""
+    with serve(settings, db_url, tmp_path / "db") as live, live.services.session_factory() as session:
+        signer = keys.signer(session=session, secret_key=settings.secret_key.get_secret_value())
+        session.commit()
+        good = tmp_path / "case.zip"
+        build(good, signer, media(tmp_path / "media"), exported_at=utcnow())
+        bad = flip_one_byte(good, tmp_path / "case-copy.zip", VIDEO)
+
+        page = chromium.new_page(viewport={"width": 1366, "height": 768})
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+        page.goto(f"{live.base}/evidence/verify")
+        expect(page.locator("#verifier")).to_have_attribute("data-ready", "true")
+        expect(page.get_by_role("heading", name="Verify an evidence package")).to_be_visible()
+        expect(page.locator("table.fingerprints")).to_contain_text(package.short(signer.fingerprint))
+        expect(page.get_by_test_id("download-verifier")).to_have_attribute("href", "/evidence/verify.html")
+
+        check(page, good)
+        expect(page.locator("#verdict")).to_have_attribute("data-ok", "true")
+        check(page, bad)
+        expect(page.locator(f'li.check.fail[data-subject="{VIDEO}"]')).to_contain_text("SHA-256 differs")
+        screenshot(page, "evidence-verify-page")
+
+        with page.expect_download() as started:
+            page.get_by_test_id("download-verifier").click()
+        saved = tmp_path / "downloaded.html"
+        started.value.save_as(saved)
+        assert started.value.suggested_filename == "safecity-evidence-verifier.html"
+        offline = open_verifier(chromium, saved)
+        check(offline, good)
+        expect(offline.locator("#verdict")).to_have_attribute("data-ok", "true")
+        assert refused == []

@@ -395,7 +395,7 @@
       var caseRef = m.case && (m.case.number || m.case.id) ? String(m.case.number || m.case.id) : "?";
       var title = m.case && m.case.title ? " (" + m.case.title + ")" : "";
       summary.textContent = "Case " + caseRef + title + ", exported by " + m.exported_by + " at " + m.exported_at +
-        " for: " + m.purpose + (report.keyFingerprint ? ". Signing key " + short(report.keyFingerprint) + "." : ".");
+        ". Purpose: " + m.purpose + (report.keyFingerprint ? ". Signing key " + short(report.keyFingerprint) + "." : ".");
     }
     var list = el("checks");
     list.textContent = "";
