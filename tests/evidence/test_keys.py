@@ -57,8 +57,6 @@ def test_a_key_is_made_once_sealed_and_signs(session: Session, settings: Setting
 
     signer = keys.signer(session=session, secret_key=secret(settings))
     assert signer.fingerprint == key.fingerprint
-    created = session.scalars(select(AuditEntry).where(AuditEntry.action == "evidence.key.create")).all()
-    assert [e.object_id for e in created] == [key.fingerprint]
 
 
 def test_rotation_retires_the_key_keeps_it_and_old_packages_still_verify(
@@ -261,4 +259,4 @@ def test_migrate_makes_the_key_and_the_cli_lists_rotates_exports_and_verifies(
     with Session(engine) as s:
         actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("evidence.key.%"))))
     engine.dispose()
-    assert actions == ["evidence.key.create", "evidence.key.rotate"]
+    assert actions == ["evidence.key.rotate"]
