@@ -260,3 +260,14 @@ def test_migrate_makes_the_key_and_the_cli_lists_rotates_exports_and_verifies(
         actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("evidence.key.%"))))
     engine.dispose()
     assert actions == ["evidence.key.rotate"]
+
+
+def test_two_processes_making_the_first_key_at_once_end_with_one(
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second one did not see the first's key yet: its insert fails on the unique `active`, it takes
+    the key that won, and its transaction goes on."""
+    winner = keys.ensure_key(session=session, secret_key=secret(settings))
+    monkeypatch.setattr(keys, "active", lambda *, session: None)  # what a racing process saw a moment ago
+    assert keys.ensure_key(session=session, secret_key=secret(settings)).id == winner.id
+    assert [k.id for k in session.scalars(select(EvidenceKey))] == [winner.id]

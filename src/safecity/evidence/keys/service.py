@@ -13,6 +13,7 @@ import logging
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
@@ -62,7 +63,11 @@ def ensure_key(*, session: Session, secret_key: str) -> EvidenceKey:
     key = active(session=session)
     if key is not None:
         return key
-    key = _new_key(session, secret_key)
+    try:
+        with session.begin_nested():  # another process making the first key at the same moment wins
+            key = _new_key(session, secret_key)
+    except IntegrityError:
+        return session.scalars(select(EvidenceKey).where(EvidenceKey.active.is_(True))).one()
     logger.info("created the evidence-signing key %s", short(key.fingerprint))
     return key
 
