@@ -164,12 +164,31 @@ def test_a_verifier_without_keys_trusts_nothing_until_a_keyring_is_loaded(
         "bad.json: keyring entry 1: public_key is not base64"
     )
 
+    drop(page, good)  # dragged from a folder onto the page
+    expect(page.locator("#verdict[data-ok]")).to_contain_text("NOT VERIFIED: case.zip:")
+
     page.set_input_files("#keyring-file", str(tmp_path / "keys.json"))
     expect(page.locator("#keyring-source")).to_contain_text(
         f"Trusted keys (from keys.json): {package.short(deployment.fingerprint)} (active)"
     )
-    check(page, good)
+    drop(page, good)
+    expect(page.locator("#verdict[data-ok]")).to_contain_text("VERIFIED: case.zip: every check passed")
     expect(page.locator("#verdict")).to_have_attribute("data-ok", "true")
+
+
+def drop(page: Page, zip_path: Path) -> None:
+    """Drop the file on the page's drop zone, as dragging it from a file manager does."""
+    page.evaluate("() => { const v = document.getElementById('verdict'); v.removeAttribute('data-ok'); }")
+    transfer = page.evaluate_handle(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], name, {type: "application/zip"}));
+            return dt;
+        }""",
+        [zip_path.name, base64.b64encode(zip_path.read_bytes()).decode()],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
 
 
 def package_key(signer: Ed25519Signer) -> dict[str, str | None]:
