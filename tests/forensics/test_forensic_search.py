@@ -273,8 +273,12 @@ def test_the_search_page_shows_hits_on_a_timeline_and_a_map(
         "cls": "car",
         "area": "34.0,71.5,34.03,71.53",
     }
+    case = client.post("/api/v1/cases", json={"title": "Bank robbery of 6 December"})
+    assert case.status_code in {200, 201}, case.text
     page = client.post("/forensics", data=form)
     assert page.status_code == 200
+    # Each hit can be added to one's open case from the results.
+    assert page.text.count('data-testid="add-to-case"') == 2 and "Bank robbery of 6 December" in page.text
     assert page.text.count('class="tick tick-object"') == 2
     assert "car, red, moving right" in page.text and "data-forensic-map" in page.text
     refused = client.post("/forensics", data=form | {"area": "north"})

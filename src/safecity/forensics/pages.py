@@ -15,6 +15,7 @@ from safecity.analytics.attributes import COLOURS, DIRECTIONS
 from safecity.analytics.types import COCO_CLASSES, PIPELINE_CLASSES
 from safecity.core.errors import InvalidInput, SafecityError
 from safecity.core.schemas import Area
+from safecity.evidence import pages as evidence_pages
 from safecity.forensics import service
 from safecity.forensics.schemas import HitOut, RouteOut, SearchIn, SearchOut
 from safecity.video import recorder
@@ -53,6 +54,7 @@ def _form(page: Page, db: Db, **context: Any) -> HTMLResponse:
     return render(
         page,
         "forensics/search.html",
+        **evidence_pages.add_to_case_context(page, db),
         cameras=cameras,
         camera_points=[
             {"lat": c.latitude, "lon": c.longitude, "label": c.name}
