@@ -15,6 +15,7 @@ from safecity.core.db import Base
 from safecity.dispatch import models as dispatch_models
 from safecity.events import models as events_models
 from safecity.events.alerts import models as alerts_models
+from safecity.evidence import models as evidence_models
 from safecity.faces import models as faces_models
 from safecity.faces.matches import models as face_matches_models
 from safecity.forensics import models as forensics_models
@@ -47,6 +48,7 @@ __all__ = [
     "ctlist_models",
     "dispatch_models",
     "events_models",
+    "evidence_models",
     "face_matches_models",
     "faces_models",
     "forensics_models",

@@ -39,6 +39,8 @@ from safecity.dispatch import views as dispatch_views
 from safecity.events import views as events_views
 from safecity.events.alerts import pages as alerts_pages
 from safecity.events.alerts import views as alerts_views
+from safecity.evidence import pages as evidence_pages
+from safecity.evidence import views as evidence_views
 from safecity.faces import pages as faces_pages
 from safecity.faces import views as faces_views
 from safecity.faces.matches import pages as face_matches_pages
@@ -171,6 +173,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     registry_pages,
     records_search_views,
     records_search_pages,
+    evidence_views,
+    evidence_pages,
     records_quality_views,
     records_quality_pages,
     identity_views,  # before connectors_views: /identity/{cnic} is not a connector's name
