@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from safecity.analytics.faces.engine import FaceEngine
     from safecity.analytics.faces.types import Embedding
     from safecity.cameras.models import Camera
+    from safecity.evidence.verify import TrustedKey
 
 app = typer.Typer(
     help="safecity: Safe City platform (cameras, analytics, command and control).", no_args_is_help=True
@@ -100,6 +101,7 @@ def migrate() -> None:
     """Create or upgrade the database schema and its reference data (roles, districts)."""
     from safecity import seed
     from safecity.audit.chain import chain_key
+    from safecity.evidence.keys import service as evidence_keys
 
     settings = _settings()
     engine = create_db_engine(settings.effective_database_url)
@@ -109,6 +111,8 @@ def migrate() -> None:
             migrations.upgrade(engine, audit_key=chain_key(settings))
         with transaction(_session_factory(engine, settings)) as session:
             added = seed.reference_data(session=session)
+            # The evidence-signing key is made at set-up, so its fingerprint can be published before use.
+            evidence_keys.ensure_key(session=session, secret_key=settings.secret_key.get_secret_value())
     finally:
         engine.dispose()
     console.print(
@@ -462,6 +466,142 @@ def audit_verify() -> None:
         table.add_row(str(problem.seq), problem.reason)
     console.print(table)
     raise typer.Exit(1)
+
+
+# --- evidence: signed packages and the keys that sign them ------------------------------------------
+
+evidence_app = typer.Typer(
+    help="Evidence packages: verify one offline; the keys that sign them.", no_args_is_help=True
+)
+evidence_keys_app = typer.Typer(
+    help="The deployment's evidence-signing keys (Ed25519).", no_args_is_help=True
+)
+evidence_app.add_typer(evidence_keys_app, name="keys")
+app.add_typer(evidence_app, name="evidence")
+
+
+def _deployment_keys() -> list[TrustedKey]:
+    """This deployment's keys from its database, when one is configured and reachable; else none."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from safecity.evidence.keys import service as evidence_keys
+
+    try:
+        settings = load_settings()
+    except ValueError:
+        return []
+    url = settings.effective_database_url
+    database = make_url(url).database
+    if make_url(url).get_backend_name() == "sqlite" and (not database or not Path(database).is_file()):
+        return []  # no deployment here: never create an empty database on the checker's machine
+    engine = create_db_engine(url)
+    try:
+        if not migrations.is_current(engine):
+            return []
+        with _session_factory(engine, settings)() as session:
+            return evidence_keys.trusted_keys(session=session)
+    except SQLAlchemyError:
+        return []
+    finally:
+        engine.dispose()
+
+
+@evidence_app.command("verify")
+def evidence_verify(
+    package: Annotated[Path, typer.Argument(help="The evidence package (ZIP) to check.")],
+    keyring: Annotated[
+        Path | None,
+        typer.Option(help="The deployment's public keys (keys.json from its /evidence/verify page)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check an evidence package offline: signature, trusted key, every file's SHA-256 and size, the
+    custody log, nothing added or removed. Exits 0 when every check passes, 1 otherwise."""
+    from safecity.evidence import verify as verifier
+
+    if keyring is not None:
+        try:
+            trusted = verifier.load_keyring(keyring.read_bytes())
+        except (OSError, verifier.KeyringError) as exc:
+            err.print(f"[red]error:[/red] the keyring {keyring}: {exc}")
+            raise typer.Exit(2) from exc
+    else:
+        trusted = _deployment_keys()
+    report = verifier.verify(package, trusted)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for check in report.checks:
+            mark = "[green]ok  [/green]" if check.ok else "[red]FAIL[/red]"
+            console.print(f"{mark} {check.message}", markup=True, highlight=False, soft_wrap=True)
+        if report.ok:
+            console.print(
+                f"[bold green]VERIFIED:[/bold green] every check passed ({len(report.checks)} checks)."
+            )
+        else:
+            console.print(f"[bold red]NOT VERIFIED:[/bold red] {len(report.failures)} check(s) failed.")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@evidence_keys_app.command("list")
+def evidence_keys_list() -> None:
+    """List the signing keys: fingerprint, created, retired (the active one first)."""
+    from safecity.evidence.keys import service as evidence_keys
+    from safecity.evidence.package import short
+
+    with _db(_settings()) as session:
+        keys = evidence_keys.list_keys(session=session)
+        table = Table("fingerprint (compare)", "created (UTC)", "state", "full fingerprint")
+        for key in keys:
+            state = "active" if key.active else f"retired {key.retired_at:%Y-%m-%d %H:%M}"
+            table.add_row(short(key.fingerprint), f"{key.created_at:%Y-%m-%d %H:%M}", state, key.fingerprint)
+    if not keys:
+        console.print("No signing key yet: `safecity migrate` creates one (or the first export does).")
+        return
+    console.print(table, soft_wrap=True)
+
+
+@evidence_keys_app.command("rotate")
+def evidence_keys_rotate(
+    reason: Annotated[str | None, typer.Option(help="Why (recorded in the audit log).")] = None,
+) -> None:
+    """Retire the active signing key (kept, so what it signed still verifies) and create a new one."""
+    from safecity.auth.principal import SYSTEM
+    from safecity.evidence.keys import service as evidence_keys
+    from safecity.evidence.package import short
+
+    settings = _settings()
+    with _db(settings) as session:
+        old = evidence_keys.active(session=session)
+        key = evidence_keys.rotate(
+            session=session, secret_key=settings.secret_key.get_secret_value(), actor=SYSTEM, reason=reason
+        )
+        new, retired = key.fingerprint, old.fingerprint if old is not None else None
+    if retired:
+        console.print(f"Retired key {short(retired)} (kept for verifying what it signed).")
+    console.print(
+        f"[green]New signing key:[/green] {short(new)}  (full: {new})\n"
+        "Publish the new keyring (`safecity evidence keys export keys.json`, or /evidence/keys.json)."
+    )
+
+
+@evidence_keys_app.command("export")
+def evidence_keys_export(
+    file: Annotated[Path, typer.Argument(help="Where to write the keyring (JSON, public keys only).")],
+) -> None:
+    """Write the public keyring (every key, active and retired) for verifiers: --keyring of verify."""
+    from safecity.evidence.keys import service as evidence_keys
+
+    with _db(_settings()) as session:
+        document = evidence_keys.keyring_json(session=session)
+        count = len(evidence_keys.list_keys(session=session))
+    if not count:
+        err.print("[red]error:[/red] no signing key yet: run `safecity migrate` first")
+        raise typer.Exit(1)
+    file.write_text(document, encoding="utf-8")
+    console.print(f"Wrote {count} public key(s) to {file}.")
 
 
 @app.command()

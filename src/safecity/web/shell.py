@@ -41,6 +41,7 @@ from safecity.events.alerts import pages as alerts_pages
 from safecity.events.alerts import views as alerts_views
 from safecity.evidence import pages as evidence_pages
 from safecity.evidence import views as evidence_views
+from safecity.evidence.keys import pages as evidence_keys_pages
 from safecity.faces import pages as faces_pages
 from safecity.faces import views as faces_views
 from safecity.faces.matches import pages as face_matches_pages
@@ -134,6 +135,7 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     org_pages,
     audit_views,
     audit_pages,
+    evidence_keys_pages,  # the evidence verifier: public; before any /evidence/{...} route
     events_views,
     alerts_views,
     alerts_pages,
