@@ -52,6 +52,7 @@ BLUR_CELLS = 8  # the box is reduced to about this many cells across its longer 
 THUMB_SIDE = 128
 THUMB_CONTEXT = 0.6  # of the box's size shown around it in the thumbnail
 PLAN_VERSION = 1
+PICTURES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 CRF = "18"  # visually lossless outside the blurred boxes: evidence, not a preview
 
 
@@ -248,6 +249,42 @@ def find_regions(image: Image, *, detectors: Detectors | None = None) -> list[Re
         Faces first, then plates; each with blur on.
     """
     return (detectors or shared_detectors()).find(image)
+
+
+def plan_image(image: Image, *, detectors: Detectors | None = None) -> RedactionPlan:
+    """A picture's faces and plates as a plan of its own (a single moment, t = 0), to review like a video's.
+
+    Each region is a track with one key; `regions_of` turns the reviewed plan back into regions to blur.
+    """
+    height, width = image.shape[:2]
+    counters = {"face": 0, "plate": 0, "manual": 0}
+    tracks = []
+    for region in find_regions(image, detectors=detectors):
+        counters[region.kind] += 1
+        tracks.append(
+            RegionTrack(
+                id=f"{region.kind[0]}{counters[region.kind]}",
+                kind=region.kind,
+                start=0.0,
+                end=0.0,
+                keys=[Key(t=0.0, box=region.box)],
+                score=region.score,
+                thumbnail=_jpeg_url(_thumbnail(image, region.box)),
+            )
+        )
+    return RedactionPlan(
+        width=width, height=height, fps=1.0, duration=0.0, sample_every_s=1.0, samples=1, tracks=tracks
+    )
+
+
+def regions_of(plan: RedactionPlan, t: float = 0.0) -> list[Region]:
+    """The plan's regions at `t` (a picture's plan: t = 0), with their blur as reviewed."""
+    out = []
+    for track in plan.tracks:
+        box = track.box_at(t)
+        if box is not None:
+            out.append(Region(kind=track.kind, box=box, score=track.score, blur=track.blur))
+    return out
 
 
 def padded(box: Box, fraction: float) -> Box:
@@ -574,8 +611,15 @@ def frame_at(path: Path, t: float) -> Image:
 
 
 def preview(path: Path, plan: RedactionPlan, t: float, *, max_side: int = 960) -> bytes:
-    """A JPEG of the frame at `t` seconds with every region there drawn (red: blurred, green: kept)."""
-    image = frame_at(path, t)
+    """A JPEG of the frame at `t` seconds (of a picture: the picture) with every region there drawn (red:
+    blurred, green: kept)."""
+    if path.suffix.lower() in PICTURES:
+        read = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if read is None:
+            raise InvalidInput(f"{path.name} is not a picture", code="not_a_picture")
+        image: Image = np.asarray(read, dtype=np.uint8)
+    else:
+        image = frame_at(path, t)
     drawn = draw_regions(
         image, [(track.id, box, track.blur) for track in plan.tracks if (box := track.box_at(t)) is not None]
     )
