@@ -12,7 +12,16 @@ import av
 import cv2
 import numpy as np
 import pytest
-from skimage import data
+from redaction_media import (
+    ASTRONAUT_FACE,
+    FPS,
+    FRAMES,
+    PLATE_AT,
+    astronaut,
+    photo_with_plate,
+    true_face,
+    write_walk,
+)
 
 from safecity.core.errors import InvalidInput
 from safecity.evidence.redaction import (
@@ -25,15 +34,9 @@ from safecity.evidence.redaction import (
     redact_image,
     redact_video,
 )
-from safecity.video.demo import FONT, PHOTO, plate_card
+from safecity.video.demo import FONT, PHOTO
 
 pytestmark = pytest.mark.skipif(not (PHOTO.is_file() and FONT.is_file()), reason="darknet/dejavu missing")
-
-ASTRONAUT_FACE = (177, 56, 95, 120)  # where RetinaFace finds it in skimage's astronaut (x, y, w, h)
-PATCH = (slice(0, 220), slice(140, 330))  # the head cut out to walk across the photo
-FACE_IN_PATCH = (37, 56, 95, 120)
-FPS, FRAMES, FACE_TOP = 10, 40, 150
-PLATE_AT = (460, 120)  # the plate's top left on the pickup truck
 
 
 def _sharpness(image: np.ndarray, box: tuple[int, int, int, int]) -> float:
@@ -59,40 +62,6 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
 
 
-def _astronaut() -> np.ndarray:
-    return np.ascontiguousarray(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
-
-
-def _photo_with_plate() -> np.ndarray:
-    photo = cv2.imread(str(PHOTO))
-    plate = plate_card(["LEA-1234"])
-    x, y = PLATE_AT
-    photo[y : y + plate.shape[0], x : x + plate.shape[1]] = plate
-    return photo
-
-
-def _face_x(i: int) -> int:
-    """The walking head's left edge in frame i (12 pixels a frame, left to right)."""
-    return 40 + 12 * i
-
-
-def _true_face(i: int) -> tuple[int, int, int, int]:
-    fx, fy, fw, fh = FACE_IN_PATCH
-    return (_face_x(i) + fx, FACE_TOP + fy, fw, fh)
-
-
-def _frames() -> list[np.ndarray]:
-    head = _astronaut()[PATCH]
-    background = _photo_with_plate()
-    out = []
-    for i in range(FRAMES):
-        frame = background.copy()
-        x = _face_x(i)
-        frame[FACE_TOP : FACE_TOP + head.shape[0], x : x + head.shape[1]] = head
-        out.append(frame)
-    return out
-
-
 def _decode(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
@@ -106,17 +75,7 @@ def detectors() -> Detectors:
 @pytest.fixture(scope="module")
 def walk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An H.264 MP4 (10 fps, 4 s, a key frame a second) of the astronaut's head crossing the photo."""
-    path = tmp_path_factory.mktemp("walk") / "walk.mp4"
-    frames = _frames()
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.options = {"preset": "veryfast", "crf": "16", "g": str(FPS)}
-        for image in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
-        container.mux(stream.encode())
-    return path
+    return write_walk(tmp_path_factory.mktemp("walk") / "walk.mp4")
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +84,7 @@ def plan(walk: Path, detectors: Detectors) -> RedactionPlan:
 
 
 def test_the_astronauts_face_is_found(detectors: Detectors) -> None:
-    regions = find_regions(_astronaut(), detectors=detectors)
+    regions = find_regions(astronaut(), detectors=detectors)
     faces = [r for r in regions if r.kind == "face"]
     assert len(faces) == 1 and faces[0].blur and faces[0].score > 0.9
     x, y, w, h = faces[0].box
@@ -135,7 +94,7 @@ def test_the_astronauts_face_is_found(detectors: Detectors) -> None:
 
 
 def test_a_plate_on_a_vehicle_photo_is_found_and_the_photo_alone_has_none(detectors: Detectors) -> None:
-    plates = [r for r in find_regions(_photo_with_plate(), detectors=detectors) if r.kind == "plate"]
+    plates = [r for r in find_regions(photo_with_plate(), detectors=detectors) if r.kind == "plate"]
     assert len(plates) == 1
     x, y, w, h = plates[0].box
     assert x <= PLATE_AT[0] + 25 and y <= PLATE_AT[1] + 15 and w > 3 * h
@@ -146,7 +105,7 @@ def test_redacted_image_blurs_the_face_and_leaves_the_rest_and_the_original(
     tmp_path: Path, detectors: Detectors
 ) -> None:
     src = tmp_path / "astronaut.png"
-    cv2.imwrite(str(src), _astronaut())
+    cv2.imwrite(str(src), astronaut())
     before = _digest(src)
     regions = find_regions(cv2.imread(str(src)), detectors=detectors)
     dst = redact_image(src, tmp_path / "redacted.png", regions)
@@ -161,7 +120,7 @@ def test_redacted_image_blurs_the_face_and_leaves_the_rest_and_the_original(
 
 def test_a_region_with_its_blur_removed_stays_sharp(tmp_path: Path) -> None:
     src = tmp_path / "astronaut.png"
-    cv2.imwrite(str(src), _astronaut())
+    cv2.imwrite(str(src), astronaut())
     kept = Region(kind="face", box=ASTRONAUT_FACE, score=0.99, blur=False)
     manual = Region(kind="manual", box=(330, 250, 150, 200))
     dst = redact_image(src, tmp_path / "out.jpg", [kept, manual])
@@ -173,7 +132,7 @@ def test_a_region_with_its_blur_removed_stays_sharp(tmp_path: Path) -> None:
 
 def test_a_copy_never_replaces_its_original(tmp_path: Path) -> None:
     src = tmp_path / "astronaut.png"
-    cv2.imwrite(str(src), _astronaut())
+    cv2.imwrite(str(src), astronaut())
     with pytest.raises(InvalidInput):
         redact_image(src, src, [Region(kind="manual", box=(0, 0, 50, 50))])
 
@@ -184,7 +143,7 @@ def test_the_walking_face_is_one_region_track_and_the_plate_another(plan: Redact
     walking = [
         t
         for t in plan.tracks
-        if t.kind == "face" and any(_overlap(k.box, _true_face(round(k.t * FPS))) > 0.3 for k in t.keys)
+        if t.kind == "face" and any(_overlap(k.box, true_face(round(k.t * FPS))) > 0.3 for k in t.keys)
     ]
     assert len(walking) == 1, [(t.id, t.start, t.end) for t in walking]
     assert len([t for t in plan.tracks if t.kind == "plate"]) == 1
@@ -204,8 +163,8 @@ def test_interpolated_boxes_cover_the_face_in_every_frame(plan: RedactionPlan) -
         box = face.box_at(i / FPS)
         assert box is not None
         x, y, w, h = box
-        tx, ty, tw, th = _inside(_true_face(i), 0.05)
-        assert x <= tx and y <= ty and x + w >= tx + tw and y + h >= ty + th, (i, box, _true_face(i))
+        tx, ty, tw, th = _inside(true_face(i), 0.05)
+        assert x <= tx and y <= ty and x + w >= tx + tw and y + h >= ty + th, (i, box, true_face(i))
 
 
 def test_a_plan_survives_json_and_is_editable(plan: RedactionPlan) -> None:
@@ -241,7 +200,7 @@ def test_redacted_video_blurs_the_face_in_every_frame_and_keeps_the_original(
     head = out.read_bytes()[:4096]
     assert head.find(b"moov") != -1 and (head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat"))
     for i in range(0, FRAMES, 3):
-        face = _inside(_true_face(i))
+        face = _inside(true_face(i))
         assert _sharpness(redacted[i], face) < 0.1 * _sharpness(original[i], face), i
         truck = (470, 90, 200, 30)  # above the plate, below nothing that moves
         assert _sharpness(redacted[i], truck) > 0.7 * _sharpness(original[i], truck), i
@@ -256,7 +215,7 @@ def test_a_region_kept_sharp_and_a_manual_box_blurred_in_its_span_only(
     out = redact_video(walk, tmp_path / "edited.mp4", edited)
     original, redacted = _decode(walk), _decode(out)
     for i in (5, 15, 25, 35):
-        face = _inside(_true_face(i))
+        face = _inside(true_face(i))
         assert _sharpness(redacted[i], face) > 0.6 * _sharpness(original[i], face), i
     box = _inside(manual.keys[0].box)
     for i in range(FRAMES):

@@ -10,7 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from safecity.auth.models import User
 from safecity.core.errors import InvalidInput, SafecityError
 from safecity.evidence import service as cases
 from safecity.evidence.exports import service, views
@@ -36,6 +39,13 @@ def _done(request: Request, url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
+def _usernames(db: Session, user_ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    ids = {u for u in user_ids if u is not None}
+    if not ids:
+        return {}
+    return dict(db.execute(select(User.id, User.username).where(User.id.in_(ids))).tuples().all())
+
+
 def _problems(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors())
 
@@ -45,7 +55,7 @@ def exports_page(page: CurrentPage, db: Db, case_id: uuid.UUID) -> Response:
     exports = service.list_exports(session=db, principal=page.principal, case_id=case_id)
     case = cases.get_case(session=db, principal=page.principal, case_id=case_id)
     items = [i for i in cases.list_items(session=db, case_id=case.id) if i.kind in EXPORTABLE]
-    names = cases.usernames(session=db, user_ids={e.created_by for e in exports})
+    names = _usernames(db, {e.created_by for e in exports})
     return render(
         page,
         "evidence/exports/list.html",
@@ -93,7 +103,7 @@ def create_submit(
 def _view(page: Page, db: Db, case_id: uuid.UUID, export: EvidenceExport) -> dict[str, Any]:
     case = cases.get_case(session=db, principal=page.principal, case_id=case_id)
     items = {str(i.id): i for i in cases.list_items(session=db, case_id=case.id)}
-    names = cases.usernames(session=db, user_ids={export.created_by, export.approved_by})
+    names = _usernames(db, {export.created_by, export.approved_by})
     media = []
     for entry in export.media or []:
         plan = entry.get("plan") or {}
