@@ -17,11 +17,11 @@ from pathlib import Path
 import av
 import pytest
 from fastapi.testclient import TestClient
+from redaction_media import write_walk
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conftest import Factory
-from redaction_media import write_walk
 from safecity.audit.models import AuditEntry
 from safecity.auth.models import User
 from safecity.cameras.models import Camera

@@ -43,7 +43,8 @@ def _usernames(db: Session, user_ids: set[uuid.UUID | None]) -> dict[uuid.UUID, 
     ids = {u for u in user_ids if u is not None}
     if not ids:
         return {}
-    return dict(db.execute(select(User.id, User.username).where(User.id.in_(ids))).tuples().all())
+    rows = db.execute(select(User.id, User.username).where(User.id.in_(ids))).all()
+    return dict(rows)
 
 
 def _problems(exc: ValidationError) -> str:
