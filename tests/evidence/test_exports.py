@@ -7,6 +7,7 @@ verified with the deployment's key; the originals only after a second person app
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import uuid
@@ -15,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from redaction_media import write_walk
+from redaction_media import ASTRONAUT_FACE, PLATE_AT, astronaut, true_face, walking_frames, write_walk
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,6 +29,7 @@ from safecity.audit.models import AuditEntry
 from safecity.auth.models import User
 from safecity.cameras.models import Camera
 from safecity.config import Settings
+from safecity.events.models import Event
 from safecity.evidence import service as cases
 from safecity.evidence.exports import service as exports
 from safecity.evidence.exports.models import EvidenceExport
@@ -119,6 +123,10 @@ def _export(client: TestClient, scene: Scene, **extra: object) -> dict[str, obje
     return body
 
 
+def _sharpness(picture: np.ndarray) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+
+
 def _actions(session: Session, prefix: str) -> list[AuditEntry]:
     session.expire_all()
     return list(
@@ -179,7 +187,20 @@ def test_an_export_is_prepared_reviewed_signed_downloaded_and_verifies(
     assert listed["name"].endswith("/redacted.mp4") and listed["redacted_from"] == media["sha256"]
     assert [s["sha256"] for s in listed["source_segments"]] == [s.sha256 for s in scene.segments]
     assert not any("/original" in n for n in names)
-    assert done["sha256"] == __import__("hashlib").sha256(download.content).hexdigest()
+    with zipfile.ZipFile(package) as archive:
+        (tmp_path / "redacted.mp4").write_bytes(archive.read(listed["name"]))
+    with av.open(str(tmp_path / "redacted.mp4")) as container:
+        redacted = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    frames = walking_frames()
+    assert len(redacted) == len(frames)
+    for i in (5, 20, 35):  # the walking face blurred; the plate (its blur removed) as sharp as recorded
+        x, y, w, h = true_face(i)
+        face = (slice(y + 15, y + h - 15), slice(x + 15, x + w - 15))
+        assert _sharpness(redacted[i][face]) < 0.1 * _sharpness(frames[i][face]), i
+    px, py = PLATE_AT
+    plate = (slice(py + 5, py + 40), slice(px + 10, px + 200))
+    assert _sharpness(redacted[5][plate]) > 0.5 * _sharpness(frames[5][plate])
+    assert done["sha256"] == hashlib.sha256(download.content).hexdigest()
 
     # custody: exported (per item) and downloaded; audit: the export with the package's hash
     lines = cases.custody(session=session, case_id=scene.case_id)
@@ -262,6 +283,61 @@ def test_the_pages_list_exports_and_offer_the_form(scene: Scene, login_as: objec
     export_page = client.get(created.headers["HX-Redirect"])
     assert export_page.status_code == 200 and 'data-status="review"' in export_page.text
     assert 'data-testid="sign"' in export_page.text
+
+
+def test_an_events_picture_is_exported_with_the_face_blurred(
+    session: Session, scene: Scene, factory: Factory, settings: Settings, login_as: object, tmp_path: Path
+) -> None:
+    relative = "events/astronaut.jpg"
+    (settings.snapshots_dir / "events").mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(settings.snapshots_dir / relative), astronaut())
+    before = hashlib.sha256((settings.snapshots_dir / relative).read_bytes()).hexdigest()
+    event = Event(
+        id=uuid.uuid4(),
+        occurred_at=T0,
+        kind="loitering",
+        source="test",
+        district_id=scene.district.id,
+        camera_id=scene.camera.id,
+        severity=2,
+        payload={"snapshot": relative},
+    )
+    session.add(event)
+    session.flush()
+    item = cases.add_item(
+        session=session,
+        principal=factory.principal(scene.investigator),
+        case_id=scene.case_id,
+        data=ItemIn(kind=ItemKind.EVENT, ref_id=event.id, reason="the loiterer"),
+    )
+    session.commit()
+    client = login_as(scene.investigator)  # type: ignore[operator]
+    created = client.post(
+        f"/api/v1/cases/{scene.case_id}/exports", json={"item_ids": [str(item.id)], "purpose": "FIR 113/26"}
+    )
+    base = f"/api/v1/cases/{scene.case_id}/exports/{created.json()['id']}"
+    export = client.get(base).json()
+    [media] = export["media"]
+    assert media["kind"] == "image" and media["sha256"] == before
+    assert [r["kind"] for r in media["regions"]] == ["face"]
+    assert client.post(f"{base}/sign").status_code == 202
+    package = tmp_path / "event.zip"
+    package.write_bytes(client.get(f"{base}/package").content)
+    session.expire_all()
+    assert verify(package, keys.trusted_keys(session=session)).ok
+    with zipfile.ZipFile(package) as archive:
+        [listed] = json.loads(archive.read("manifest.json"))["files"]
+        picture = cv2.imdecode(np.frombuffer(archive.read(listed["name"]), np.uint8), cv2.IMREAD_COLOR)
+    assert listed["kind"] == "image" and listed["redacted_from"] == before
+    x, y, w, h = ASTRONAUT_FACE
+    original = astronaut()
+
+    def sharpness(image: np.ndarray) -> float:
+        gray = cv2.cvtColor(image[y + 20 : y + h - 20, x + 15 : x + w - 15], cv2.COLOR_BGR2GRAY)
+        return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+    assert sharpness(picture) < 0.05 * sharpness(original)
+    assert hashlib.sha256((settings.snapshots_dir / relative).read_bytes()).hexdigest() == before
 
 
 def test_a_work_dir_is_per_export(settings: Settings) -> None:
