@@ -29,10 +29,12 @@ from safecity.evidence.redaction import (
     RedactionPlan,
     Region,
     find_regions,
+    plan_image,
     plan_video,
     preview,
     redact_image,
     redact_video,
+    regions_of,
 )
 from safecity.video.demo import FONT, PHOTO
 
@@ -237,6 +239,22 @@ def test_progress_runs_to_one_and_a_preview_draws_the_regions(walk: Path, detect
     x, y, w, _ = face.box_at(face.key_t) or (0, 0, 0, 0)
     edge = picture[y, x + w // 2]
     assert edge[2] > 150 and edge[1] < 120  # the red outline of a blurred region
+
+
+def test_a_pictures_plan_is_reviewed_like_a_videos(tmp_path: Path, detectors: Detectors) -> None:
+    picture = photo_with_plate()
+    plan = plan_image(picture, detectors=detectors)
+    assert [t.id for t in plan.tracks] == ["p1"] and plan.duration == 0
+    plan.set_blur("p1", False)
+    plan.add_manual((60, 420, 200, 120), 0.0, 0.0)
+    regions = regions_of(plan)
+    assert [(r.kind, r.blur) for r in regions] == [("plate", False), ("manual", True)]
+    src = tmp_path / "photo.png"
+    cv2.imwrite(str(src), picture)
+    out = cv2.imread(str(redact_image(src, tmp_path / "out.png", regions)))
+    plate, manual = _inside(regions[0].box), _inside(regions[1].box)
+    assert _sharpness(out, plate) == pytest.approx(_sharpness(picture, plate))
+    assert _sharpness(out, manual) < 0.05 * _sharpness(picture, manual)
 
 
 def test_something_not_a_video_is_refused(tmp_path: Path, detectors: Detectors) -> None:
