@@ -78,7 +78,7 @@ def item_href(item: CaseItem) -> str:
 def cases_page(page: CurrentPage, db: Db, mine: bool = False, status: str = "") -> Response:
     wanted = CaseStatus(status) if status in {s.value for s in CaseStatus} else None
     found = service.list_cases(session=db, principal=page.principal, mine=mine, status=wanted)
-    districts = dict(db.execute(select(District.id, District.name)))
+    districts = {row.id: row.name for row in db.execute(select(District.id, District.name))}
     leads = service.usernames(session=db, user_ids={c.lead_id for c in found})
     return render(
         page,
@@ -143,7 +143,8 @@ def _case_context(page: Page, db: Session, case: Case, purpose: str) -> dict[str
     )
     districts = list(db.scalars(select(District).order_by(District.name)))
     camera_ids = {i.camera_id for i in items if i.camera_id}
-    cameras = dict(db.execute(select(Camera.id, Camera.name).where(Camera.id.in_(camera_ids))))
+    rows = db.execute(select(Camera.id, Camera.name).where(Camera.id.in_(camera_ids)))
+    cameras = {row.id: row.name for row in rows}
     principal = page.principal
     return {
         "case": case,
@@ -183,6 +184,37 @@ def case_page(
         )
     service.view_case(session=db, principal=page.principal, case_id=case.id, purpose=stated)
     return render(page, "evidence/case.html", **_case_context(page, db, case, stated))
+
+
+def add_to_case_context(page: Page, db: Session) -> dict[str, Any]:
+    """What the "add to case" partial (evidence/_add_to_case.html) needs: the open cases one may add to.
+
+    A page that includes the partial passes this, plus `kind` and `ref_id` (or `camera_id`, `start`,
+    `end` for footage) of what it shows.
+    """
+    if not page.principal.can(service.INVESTIGATE):
+        return {"add_to_cases": []}
+    return {"add_to_cases": service.workable_cases(session=db, principal=page.principal)}
+
+
+@router.post("/cases/items")
+def add_to_case_submit(
+    page: CurrentPage,
+    db: Db,
+    case_id: Annotated[str, Form(max_length=40)] = "",
+    kind: Annotated[str, Form(max_length=32)] = "",
+    ref_id: Annotated[str, Form(max_length=40)] = "",
+    camera_id: Annotated[str, Form(max_length=40)] = "",
+    start: Annotated[str, Form(max_length=40)] = "",
+    end: Annotated[str, Form(max_length=40)] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """The "add to case" partial's post: the case is one of the form's fields."""
+    try:
+        chosen = uuid.UUID(case_id)
+    except ValueError:
+        return refuse(db, InvalidInput("choose the case", field="case_id"), page)
+    return add_item_submit(page, db, chosen, kind, ref_id, camera_id, start, end, reason)
 
 
 @router.post("/cases/{case_id}/items")

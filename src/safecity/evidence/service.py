@@ -11,6 +11,7 @@ is one line of the case's custody log and one entry of the audit log, with its p
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ PLATES_READ = "plates.read"
 FACES_READ = "faces.read"
 MAX_FOOTAGE = dt.timedelta(days=7)  # one recording item covers at most a week of one camera
 MAX_LIST = 500
+AUDIT_DETAIL_CHARS = 2000  # of a custody line's detail copied into its audit entry
 HOLD = "case"  # a plate read linked to a case outlives the plate retention period
 
 _COUNTERS = cast(Table, CaseCounter.__table__)
@@ -195,15 +197,11 @@ def record_custody(
     )
     session.add(line)
     session.flush()
-    _audit(
-        session,
-        principal,
-        f"evidence.{what.value}",
-        case,
-        purpose=line.purpose or None,
-        item_id=str(item_id) if item_id else None,
-        **(detail or {}),
-    )
+    facts: dict[str, Any] = {"custody_id": str(line.id), "item_id": str(item_id) if item_id else None}
+    # The custody line keeps the whole detail; the audit entry has a size limit, so a large one stays out.
+    if len(json.dumps(line.detail, default=str)) <= AUDIT_DETAIL_CHARS:
+        facts["detail"] = line.detail
+    _audit(session, principal, f"evidence.{what.value}", case, purpose=line.purpose or None, **facts)
     return line
 
 
@@ -304,6 +302,12 @@ def list_cases(
         query = query.where(Case.status == status)
     query = query.order_by(Case.created_at.desc(), Case.number.desc()).limit(min(limit, MAX_LIST))
     return list(session.scalars(query))
+
+
+def workable_cases(*, session: Session, principal: Principal, limit: int = 100) -> list[Case]:
+    """Open cases the principal may add to (for the "add to case" form of other pages), newest first."""
+    found = list_cases(session=session, principal=principal, status=CaseStatus.OPEN, limit=limit)
+    return [c for c in found if may_work(session=session, principal=principal, case=c)]
 
 
 def view_case(*, session: Session, principal: Principal, case_id: uuid.UUID, purpose: str) -> Case:
@@ -707,4 +711,5 @@ def usernames(*, session: Session, user_ids: set[uuid.UUID | None]) -> dict[uuid
     ids = {u for u in user_ids if u is not None}
     if not ids:
         return {}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))))
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(ids)))
+    return {row.id: row.username for row in rows}
