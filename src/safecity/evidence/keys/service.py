@@ -2,7 +2,7 @@
 
 The private key never leaves the database unsealed except in memory while signing; it is sealed with the
 deployment's secret key under the purpose "evidence-signing" (so a leaked key of another purpose opens
-nothing here). Creating and rotating a key is audited.
+nothing here). Rotating a key is audited.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
@@ -53,21 +54,20 @@ def active(*, session: Session) -> EvidenceKey | None:
     return session.scalars(select(EvidenceKey).where(EvidenceKey.active.is_(True))).one_or_none()
 
 
-def ensure_key(*, session: Session, secret_key: str, actor: Principal | None = None) -> EvidenceKey:
-    """The active signing key, created (and audited) when the deployment has none yet."""
+def ensure_key(*, session: Session, secret_key: str) -> EvidenceKey:
+    """The active signing key, created when the deployment has none yet (at set-up: `safecity migrate`).
+
+    The first key's creation is not an audit entry (set-up writes none; the key's `created_at` and the
+    keyring record it); every later change of key is, through `rotate`.
+    """
     key = active(session=session)
     if key is not None:
         return key
-    key = _new_key(session, secret_key)
-    audit.record(
-        session=session,
-        action="evidence.key.create",
-        outcome="success",
-        actor=actor,
-        object_type="evidence_key",
-        object_id=key.fingerprint,
-        detail={"fingerprint": key.fingerprint},
-    )
+    try:
+        with session.begin_nested():  # another process making the first key at the same moment wins
+            key = _new_key(session, secret_key)
+    except IntegrityError:
+        return session.scalars(select(EvidenceKey).where(EvidenceKey.active.is_(True))).one()
     logger.info("created the evidence-signing key %s", short(key.fingerprint))
     return key
 

@@ -395,7 +395,7 @@
       var caseRef = m.case && (m.case.number || m.case.id) ? String(m.case.number || m.case.id) : "?";
       var title = m.case && m.case.title ? " (" + m.case.title + ")" : "";
       summary.textContent = "Case " + caseRef + title + ", exported by " + m.exported_by + " at " + m.exported_at +
-        " for: " + m.purpose + (report.keyFingerprint ? ". Signing key " + short(report.keyFingerprint) + "." : ".");
+        ". Purpose: " + m.purpose + (report.keyFingerprint ? ". Signing key " + short(report.keyFingerprint) + "." : ".");
     }
     var list = el("checks");
     list.textContent = "";
@@ -461,6 +461,7 @@
     }
     el("keyring-file").addEventListener("change", async function (event) {
       var f = event.target.files && event.target.files[0];
+      event.target.value = ""; // choosing the same file again checks it again
       if (!f) return;
       try {
         await loadKeyring(await f.text(), "from " + f.name);
@@ -475,6 +476,7 @@
     });
     el("package-file").addEventListener("change", function (event) {
       var f = event.target.files && event.target.files[0];
+      event.target.value = ""; // choosing the same file again checks it again
       if (f) run(f);
     });
     var drop = el("drop");
