@@ -283,6 +283,20 @@ def test_the_pages_list_exports_and_offer_the_form(scene: Scene, login_as: objec
     export_page = client.get(created.headers["HX-Redirect"])
     assert export_page.status_code == 200 and 'data-status="review"' in export_page.text
     assert 'data-testid="sign"' in export_page.text
+    # the page's toggle (htmx) removes a region's blur; the progress poll asks for a reload once done
+    url = created.headers["HX-Redirect"]
+    export = client.get(f"/api/v1/cases/{scene.case_id}/exports/{url.rsplit('/', 1)[1]}").json()
+    region = export["media"][0]["regions"][0]
+    toggled = client.post(
+        f"{url}/blur",
+        data={"media": export["media"][0]["key"], "region": region["id"], "blur": "0"},
+        headers={"HX-Request": "true"},
+    )
+    assert toggled.status_code == 204 and toggled.headers["HX-Redirect"] == url
+    after = client.get(f"/api/v1/cases/{scene.case_id}/exports/{export['id']}").json()
+    assert after["media"][0]["regions"][0]["blur"] is False
+    poll = client.get(f"{url}/progress")
+    assert poll.status_code == 204 and poll.headers["HX-Refresh"] == "true"
 
 
 def test_an_events_picture_is_exported_with_the_face_blurred(
