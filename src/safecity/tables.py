@@ -16,6 +16,7 @@ from safecity.dispatch import models as dispatch_models
 from safecity.events import models as events_models
 from safecity.events.alerts import models as alerts_models
 from safecity.evidence import models as evidence_models
+from safecity.evidence.exports import models as evidence_exports_models
 from safecity.evidence.keys import models as evidence_keys_models
 from safecity.faces import models as faces_models
 from safecity.faces.matches import models as face_matches_models
@@ -49,6 +50,7 @@ __all__ = [
     "ctlist_models",
     "dispatch_models",
     "events_models",
+    "evidence_exports_models",
     "evidence_keys_models",
     "evidence_models",
     "face_matches_models",

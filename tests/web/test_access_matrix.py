@@ -141,6 +141,14 @@ def _alert(world: World) -> str:
     return str(alert.id)
 
 
+def _export_request(
+    method: str, tail: str, body: dict[str, Any] | None
+) -> Callable[[World], tuple[str, dict[str, Any] | None]]:
+    """A request to an export route of a case that exists nowhere."""
+    path = tail.format(export_id=uuid.uuid4(), media="m1", region="m1", key="m1")
+    return lambda w: (f"/api/v1/cases/{uuid.uuid4()}/exports{path}", body)
+
+
 CASES = [
     Case("GET", "/api/v1/auth/me", None, lambda w: ("/api/v1/auth/me", None)),
     Case("GET", "/api/v1/users", "users.read", lambda w: ("/api/v1/users", None)),
@@ -1565,6 +1573,25 @@ CASES = [
         "faces.search",
         lambda w: (f"/api/v1/faces/search/{uuid.uuid4()}", _face_search()),
     ),
+    # Evidence exports of a case (a case that does not exist: 404 for whoever may ask, 403 for the rest).
+    *[
+        Case(
+            method, "/api/v1/cases/{case_id}/exports" + tail, permission, _export_request(method, tail, body)
+        )
+        for method, tail, permission, body in (
+            ("GET", "", "video.export|evidence.unredacted", None),
+            ("POST", "", "video.export", {"item_ids": [str(uuid.UUID(int=1))], "purpose": "court file"}),
+            ("GET", "/{export_id}", "video.export|evidence.unredacted", None),
+            ("POST", "/{export_id}/blur", "video.export", {"media": "m1", "region": "f1", "blur": False}),
+            ("POST", "/{export_id}/manual", "video.export", {"media": "m1", "x": 1, "y": 1, "w": 5, "h": 5}),
+            ("DELETE", "/{export_id}/manual/{media}/{region}", "video.export", None),
+            ("POST", "/{export_id}/approve", "evidence.unredacted", {"reason": "court order 45/2026"}),
+            ("POST", "/{export_id}/sign", "video.export", None),
+            ("POST", "/{export_id}/retry", "video.export", None),
+            ("GET", "/{export_id}/package", "video.export", None),
+            ("GET", "/{export_id}/media/{key}/preview.jpg", "video.export|evidence.unredacted", None),
+        )
+    ],
 ]
 
 

@@ -41,6 +41,8 @@ from safecity.events.alerts import pages as alerts_pages
 from safecity.events.alerts import views as alerts_views
 from safecity.evidence import pages as evidence_pages
 from safecity.evidence import views as evidence_views
+from safecity.evidence.exports import pages as evidence_exports_pages
+from safecity.evidence.exports import views as evidence_exports_views
 from safecity.evidence.keys import pages as evidence_keys_pages
 from safecity.faces import pages as faces_pages
 from safecity.faces import views as faces_views
@@ -179,6 +181,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     records_search_pages,
     evidence_views,
     evidence_pages,
+    evidence_exports_views,
+    evidence_exports_pages,
     records_quality_views,
     records_quality_pages,
     identity_views,  # before connectors_views: /identity/{cnic} is not a connector's name

@@ -67,12 +67,14 @@ class PlateReader(ABC):
     def __init__(self, config: PlateReaderConfig) -> None:
         self.config = config
 
-    def read(self, image: Image, region: str | None = None) -> list[PlateRead]:
+    def read(self, image: Image, region: str | None = None, *, retry: bool = True) -> list[PlateRead]:
         """Every plate in a picture (a whole scene or a vehicle's box), best confidence first.
 
         Args:
             image: a BGR picture (anything else raises InvalidFrame).
             region: PK, IN, AR, DZ or ANY: whose layouts are preferred; default the config's.
+            retry: False skips the second look at a small picture enlarged (video sampled many times a
+                second, where a frame without a plate would otherwise cost a second, larger pass).
 
         Returns:
             One read per plate-like text; unreadable ones (below the floor) with text None.
@@ -82,7 +84,7 @@ class PlateReader(ABC):
         side = min(max(picture.shape[:2]), self.config.max_side)
         found = self._read_lines(picture, side, region)
         bigger = min(2 * side, self.config.max_side)
-        if bigger > 1.2 * side and _score(found) == 0.0:
+        if retry and bigger > 1.2 * side and _score(found) == 0.0:
             # small text is missed at this size: look again at the picture enlarged (the detector's
             # cost stays within max_side, so frames without a plate cost at most one more pass)
             again = self._read_lines(picture, bigger, region)

@@ -1,0 +1,1 @@
+"""Evidence exports: a case's chosen items gathered, redacted after review, signed into a package."""
