@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi import FastAPI
@@ -147,6 +148,64 @@ def _export_request(
     """A request to an export route of a case that exists nowhere."""
     path = tail.format(export_id=uuid.uuid4(), media="m1", region="m1", key="m1")
     return lambda w: (f"/api/v1/cases/{uuid.uuid4()}/exports{path}", body)
+
+
+def _case_request(
+    tail: str, body: dict[str, Any] | None
+) -> Callable[[World], tuple[str, dict[str, Any] | None]]:
+    """A request to a route of a case that exists nowhere (a purpose or reason where one is asked)."""
+    path = tail.format(item_id=uuid.uuid4(), task_id=uuid.uuid4())
+    query = "?purpose=matrix+check" if not tail else "?reason=matrix" if tail.startswith("/items/") else ""
+    return lambda w: (f"/api/v1/cases/{uuid.uuid4()}{path}{query}", body)
+
+
+def _forensic_period() -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    return {"plate": "LEA1234", "since": (now - dt.timedelta(hours=2)).isoformat(), "until": now.isoformat()}
+
+
+def _recorded_camera(world: World) -> tuple[uuid.UUID, dt.datetime]:
+    """A camera of district A with one recorded segment (its row: playlists read the index), committed."""
+    from safecity.cameras.models import Camera
+    from safecity.video.models import Recording
+
+    session = object_session(world.a)
+    assert session is not None
+    camera = Camera(name="Matrix gate", district_id=world.a.id, latitude=34.0, longitude=71.5, stream_url="")
+    session.add(camera)
+    session.flush()
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    path = f"{camera.id}/matrix.mp4"
+    session.add(
+        Recording(
+            camera_id=camera.id,
+            start=start,
+            end=start + dt.timedelta(seconds=10),
+            path=path,
+            bytes=2048,
+            init_bytes=512,
+            sha256="0" * 64,
+        )
+    )
+    session.commit()
+    return camera.id, start
+
+
+def _forensic_search(world: World) -> dict[str, Any]:
+    camera_id, _ = _recorded_camera(world)
+    period = _forensic_period()
+    return {
+        "purpose": "FIR 1/2026 search",
+        "since": period["since"],
+        "until": period["until"],
+        "camera_ids": [str(camera_id)],
+    }
+
+
+def _route_playlist(world: World) -> str:
+    camera_id, start = _recorded_camera(world)
+    since, until = start.isoformat(), (start + dt.timedelta(seconds=10)).isoformat()
+    return "/api/v1/forensics/route.m3u8?" + urlencode({"span": f"{camera_id},{since},{until}"})
 
 
 CASES = [
@@ -1573,6 +1632,55 @@ CASES = [
         "faces.search",
         lambda w: (f"/api/v1/faces/search/{uuid.uuid4()}", _face_search()),
     ),
+    # Cases: a case that does not exist is a 404 for everyone (a team member of any role may work one);
+    # opening one needs forensics.investigate, sharing cases.share.
+    Case("GET", "/api/v1/cases", None, lambda w: ("/api/v1/cases", None)),
+    Case(
+        "POST",
+        "/api/v1/cases",
+        "forensics.investigate",
+        lambda w: ("/api/v1/cases", {"title": "Matrix case", "district_id": str(w.a.id)}),
+    ),
+    *[
+        Case(method, "/api/v1/cases/{case_id}" + tail, permission, _case_request(tail, body))
+        for method, tail, permission, body in (
+            ("GET", "", None, None),
+            ("POST", "/items", None, {"kind": "event", "ref_id": str(uuid.UUID(int=1)), "reason": "matrix"}),
+            ("DELETE", "/items/{item_id}", None, None),
+            ("POST", "/notes", None, {"text": "matrix note"}),
+            ("POST", "/tasks", None, {"title": "matrix task"}),
+            ("POST", "/tasks/{task_id}/done", None, None),
+            ("POST", "/members", None, {"user_id": str(uuid.UUID(int=1))}),
+            ("POST", "/shares", "cases.share", {"district_id": str(uuid.UUID(int=1)), "reason": "matrix"}),
+            ("POST", "/close", None, {"reason": "matrix close"}),
+        )
+    ],
+    # Forensics: search across cameras, objects, routes (a camera with one recorded segment in district A).
+    Case(
+        "POST",
+        "/api/v1/forensics/search",
+        "forensics.investigate",
+        lambda w: ("/api/v1/forensics/search", _forensic_search(w)),
+    ),
+    Case(
+        "GET",
+        "/api/v1/forensics/objects/{object_id}/snapshot.jpg",
+        "forensics.investigate",
+        lambda w: (f"/api/v1/forensics/objects/{uuid.uuid4()}/snapshot.jpg", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/forensics/objects/{object_id}/similar",
+        "forensics.investigate",
+        lambda w: (f"/api/v1/forensics/objects/{uuid.uuid4()}/similar", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/forensics/routes",
+        "forensics.investigate",
+        lambda w: ("/api/v1/forensics/routes", {"purpose": "FIR 1/2026 route", **_forensic_period()}),
+    ),
+    Case("GET", "/api/v1/forensics/route.m3u8", "video.playback", lambda w: (_route_playlist(w), None)),
     # Evidence exports of a case (a case that does not exist: 404 for whoever may ask, 403 for the rest).
     *[
         Case(
