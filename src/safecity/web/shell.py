@@ -45,6 +45,8 @@ from safecity.faces.matches import pages as face_matches_pages
 from safecity.faces.matches import views as face_matches_views
 from safecity.faces.search import pages as face_search_pages
 from safecity.faces.search import views as face_search_views
+from safecity.forensics.synopsis import pages as synopsis_pages
+from safecity.forensics.synopsis import views as synopsis_views
 from safecity.incidents import pages as incidents_pages
 from safecity.incidents import views as incidents_views
 from safecity.incidents.kpis import pages as kpis_pages
@@ -167,6 +169,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     face_matches_pages,
     face_search_views,
     face_search_pages,
+    synopsis_views,
+    synopsis_pages,
     registry_views,
     registry_pages,
     records_search_views,

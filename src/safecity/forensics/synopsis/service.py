@@ -40,6 +40,7 @@ INVESTIGATE = "forensics.investigate"
 MAX_PERIOD = dt.timedelta(hours=24)
 MAX_OBJECTS = 2000  # tracks in one synopsis, the first seen kept
 MAX_CLASSES = 12
+MAX_TRACK = dt.timedelta(hours=6)  # a track longer than this is not looked for before the period
 STALE = dt.timedelta(minutes=5)  # a rendering job silent this long has lost its process
 PROGRESS_EVERY_S = 1.0
 UNFINISHED = (SynopsisStatus.QUEUED, SynopsisStatus.RENDERING)
@@ -93,6 +94,7 @@ def create(
         counts={},
         duration_s=0.0,
         render_s=0.0,
+        runner=runner_name(),  # the process that renders it: `start` is called here once committed
         created_by=principal.user_id,
         created_at=utcnow(),
     )
@@ -181,7 +183,8 @@ def output_file(*, job: Synopsis, kind: str, synopses_dir: Path) -> Path:
 
 
 def fail_abandoned(*, session: Session, runner: str | None = None) -> int:
-    """At start-up: jobs this host was rendering, or left queued, never finish: mark them failed."""
+    """At start-up: the jobs this host's web process was rendering or had queued never finish (its render
+    thread went with it): mark them failed, and any other host's whose heartbeat is older than STALE."""
     host = (runner or runner_name()).split(":")[0]
     count = 0
     for job in session.scalars(select(Synopsis).where(Synopsis.status.in_(UNFINISHED))):
@@ -191,6 +194,14 @@ def fail_abandoned(*, session: Session, runner: str | None = None) -> int:
     if count:
         logger.warning("synopsis: %d unfinished jobs marked failed after a restart", count)
     return count
+
+
+def fail_abandoned_jobs(session_factory: sessionmaker[Session]) -> int:
+    """fail_abandoned in a session of its own, committed (the web process calls it as it starts)."""
+    with session_factory() as session:
+        count = fail_abandoned(session=session)
+        session.commit()
+        return count
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -339,5 +350,3 @@ def run(
         time.perf_counter() - began,
     )
 
-
-MAX_TRACK = dt.timedelta(hours=6)  # a track longer than this is not looked for before the period
