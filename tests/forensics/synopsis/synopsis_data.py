@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -39,7 +38,11 @@ def scene() -> np.ndarray:
 
 def sprites() -> list[np.ndarray]:
     """The three objects (BGR, OBJECT_W x OBJECT_H): an astronaut's face, a cat, a rocket."""
-    crops = [data.astronaut()[20:220, 160:330], data.chelsea()[40:280, 100:320], data.rocket()[60:420, 200:360]]
+    crops = [
+        data.astronaut()[20:220, 160:330],
+        data.chelsea()[40:280, 100:320],
+        data.rocket()[60:420, 200:360],
+    ]
     return [cv2.resize(cv2.cvtColor(c, cv2.COLOR_RGB2BGR), (OBJECT_W, OBJECT_H)) for c in crops]
 
 
@@ -59,7 +62,11 @@ def encode(path: Path, seconds: int = SECONDS) -> Path:
         stream = out.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         stream.codec_context.options = {
-            "preset": "ultrafast", "g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0", "bf": "0"
+            "preset": "ultrafast",
+            "g": str(GOP),
+            "keyint_min": str(GOP),
+            "sc_threshold": "0",
+            "bf": "0",
         }
         for number in range(seconds * FPS):
             t = number / FPS
@@ -89,7 +96,9 @@ def add_camera(session: Session, district_id: uuid.UUID) -> Camera:
     return camera
 
 
-def record(session: Session, camera: Camera, directory: Path, source: Path, segment_s: float = 20) -> list[SegmentInfo]:
+def record(
+    session: Session, camera: Camera, directory: Path, source: Path, segment_s: float = 20
+) -> list[SegmentInfo]:
     """Record `source` as the camera's segments starting at T0 and index them as the worker would."""
     infos: list[SegmentInfo] = []
 

@@ -8,6 +8,7 @@ analytics would; the synopsis is rendered by the real renderer (PyAV decode, Ope
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,11 @@ def _frames(file: Path) -> list[np.ndarray]:
 
 
 def test_three_objects_of_three_minutes_play_together_in_a_short_labelled_video(
-    recorded: Scene, settings: Settings, session: Session, session_factory: sessionmaker[Session], factory: Factory
+    recorded: Scene,
+    settings: Settings,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    factory: Factory,
 ) -> None:
     investigator = factory.principal(factory.user("investigator", districts=[recorded.district]))
     job = service.create(
@@ -93,7 +98,7 @@ def test_three_objects_of_three_minutes_play_together_in_a_short_labelled_video(
     seen = _render(session, session_factory, settings, job)
 
     assert job.status == SynopsisStatus.DONE, job.error
-    assert seen[-1] == 1.0 and all(a <= b for a, b in zip(seen, seen[1:], strict=False)) and len(seen) > 3
+    assert seen[-1] == 1.0 and all(a <= b for a, b in itertools.pairwise(seen)) and len(seen) > 3
     assert job.objects == 3 and job.counts == {"car": 1, "cat": 1, "person": 1}
     assert job.duration_s < SECONDS / 10  # 8 s crossings shown at once: about 8 s for 180 s of video
     folder = settings.data_dir / "synopses" / str(job.id)
@@ -124,7 +129,10 @@ def test_three_objects_of_three_minutes_play_together_in_a_short_labelled_video(
     frame = frames[number].astype(np.int16)
     for thing in index["windows"][slot]:
         x1, y1, x2, y2 = thing["box"]
-        inner = (slice(int(y1 * HEIGHT) + 6, int(y2 * HEIGHT) - 4), slice(int(x1 * WIDTH) + 4, int(x2 * WIDTH) - 4))
+        inner = (
+            slice(int(y1 * HEIGHT) + 6, int(y2 * HEIGHT) - 4),
+            slice(int(x1 * WIDTH) + 4, int(x2 * WIDTH) - 4),
+        )
         assert np.abs(frame[inner] - empty[inner]).mean() > 25, thing["class_name"]
     assert np.abs(frame[:, -20:] - empty[:, -20:]).mean() < 12 or number < 5
 
@@ -146,7 +154,11 @@ def test_the_heatmap_is_hottest_where_objects_moved(recorded: Scene) -> None:
 
 
 def test_a_class_filter_leaves_the_other_objects_out(
-    recorded: Scene, settings: Settings, session: Session, session_factory: sessionmaker[Session], factory: Factory
+    recorded: Scene,
+    settings: Settings,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    factory: Factory,
 ) -> None:
     investigator = factory.principal(factory.user("investigator", districts=[recorded.district]))
     job = service.create(
@@ -177,7 +189,10 @@ def test_who_may_ask_and_what_periods(recorded: Scene, session: Session, factory
         service.create(principal=investigator, since=UNTIL, until=T0, **args)  # type: ignore[arg-type]
     with pytest.raises(NotFound, match="no recordings"):
         service.create(
-            principal=investigator, since=T0 - dt.timedelta(hours=3), until=T0 - dt.timedelta(hours=2), **args  # type: ignore[arg-type]
+            principal=investigator,
+            since=T0 - dt.timedelta(hours=3),
+            until=T0 - dt.timedelta(hours=2),
+            **args,  # type: ignore[arg-type]
         )
     job = service.create(principal=investigator, since=T0, until=UNTIL, **args)  # type: ignore[arg-type]
     with pytest.raises(NotFound):
@@ -191,7 +206,12 @@ def test_jobs_left_unfinished_by_a_restart_are_marked_failed(
 ) -> None:
     investigator = factory.principal(factory.user("investigator", districts=[recorded.district]))
     job = service.create(
-        session=session, principal=investigator, camera_id=recorded.camera.id, since=T0, until=UNTIL, purpose=PURPOSE
+        session=session,
+        principal=investigator,
+        camera_id=recorded.camera.id,
+        since=T0,
+        until=UNTIL,
+        purpose=PURPOSE,
     )
     job.status, job.runner = SynopsisStatus.RENDERING, f"{service.runner_name().split(':')[0]}:1"
     assert service.fail_abandoned(session=session) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ def _done(client: TestClient, synopsis_id: str) -> dict[str, object]:
         return body["status"] in ("done", "failed")
 
     wait_until(finished, within=120, message="the synopsis never finished")
-    assert all(a <= b for a, b in zip(seen, seen[1:], strict=False))
+    assert all(a <= b for a, b in itertools.pairwise(seen))
     body: dict[str, object] = client.get(f"/api/v1/forensics/synopses/{synopsis_id}").json()
     return body
 
@@ -86,7 +87,12 @@ def test_asked_through_the_api_it_renders_in_the_background_and_plays_by_byte_ra
     client = login(site.app, site.factory, site.investigator, site.session)
     asked = client.post(
         "/api/v1/forensics/synopses",
-        json={"camera_id": site.camera_id, "since": T0.isoformat(), "until": UNTIL.isoformat(), "purpose": PURPOSE},
+        json={
+            "camera_id": site.camera_id,
+            "since": T0.isoformat(),
+            "until": UNTIL.isoformat(),
+            "purpose": PURPOSE,
+        },
     )
     assert asked.status_code == 202, asked.text
     assert asked.json()["status"] in ("queued", "rendering", "done") and asked.json()["video_url"] is None
@@ -105,7 +111,9 @@ def test_asked_through_the_api_it_renders_in_the_background_and_plays_by_byte_ra
 
     index = client.get(str(job["index_url"])).json()
     assert any(len(w) == 3 for w in index["windows"])
-    heat = cv2.imdecode(np.frombuffer(client.get(str(job["heatmap_url"])).content, np.uint8), cv2.IMREAD_COLOR)
+    heat = cv2.imdecode(
+        np.frombuffer(client.get(str(job["heatmap_url"])).content, np.uint8), cv2.IMREAD_COLOR
+    )
     assert heat is not None and heat.shape[1] == WIDTH
 
     listed = client.get("/api/v1/forensics/synopses").json()
@@ -123,7 +131,12 @@ def test_another_districts_investigator_gets_404(site: Site) -> None:
     client = login(site.app, site.factory, site.investigator, site.session)
     asked = client.post(
         "/api/v1/forensics/synopses",
-        json={"camera_id": site.camera_id, "since": T0.isoformat(), "until": UNTIL.isoformat(), "purpose": PURPOSE},
+        json={
+            "camera_id": site.camera_id,
+            "since": T0.isoformat(),
+            "until": UNTIL.isoformat(),
+            "purpose": PURPOSE,
+        },
     ).json()
     _done(client, asked["id"])
     client.post("/logout")
@@ -133,17 +146,30 @@ def test_another_districts_investigator_gets_404(site: Site) -> None:
     assert other.get(f"/forensics/synopsis/{asked['id']}").status_code == 404
     refused = other.post(
         "/api/v1/forensics/synopses",
-        json={"camera_id": site.camera_id, "since": T0.isoformat(), "until": UNTIL.isoformat(), "purpose": PURPOSE},
+        json={
+            "camera_id": site.camera_id,
+            "since": T0.isoformat(),
+            "until": UNTIL.isoformat(),
+            "purpose": PURPOSE,
+        },
     )
     assert refused.status_code == 404
 
 
 def test_too_long_or_backwards_periods_are_refused_with_a_reason(site: Site) -> None:
     client = login(site.app, site.factory, site.investigator, site.session)
-    for until, words in ((T0 + dt.timedelta(days=3), "at most"), (T0 - dt.timedelta(hours=1), "after its start")):
+    for until, words in (
+        (T0 + dt.timedelta(days=3), "at most"),
+        (T0 - dt.timedelta(hours=1), "after its start"),
+    ):
         refused = client.post(
             "/api/v1/forensics/synopses",
-            json={"camera_id": site.camera_id, "since": T0.isoformat(), "until": until.isoformat(), "purpose": PURPOSE},
+            json={
+                "camera_id": site.camera_id,
+                "since": T0.isoformat(),
+                "until": until.isoformat(),
+                "purpose": PURPOSE,
+            },
         )
         assert refused.status_code == 422 and words in refused.text
 
@@ -151,7 +177,9 @@ def test_too_long_or_backwards_periods_are_refused_with_a_reason(site: Site) -> 
 def test_the_page_follows_the_rendering_then_shows_the_player_and_heatmap(site: Site) -> None:
     client = login(site.app, site.factory, site.investigator, site.session)
     form = client.get("/forensics/synopsis")
-    assert form.status_code == 200 and 'data-testid="synopsis-form"' in form.text and site.camera_id in form.text
+    assert (
+        form.status_code == 200 and 'data-testid="synopsis-form"' in form.text and site.camera_id in form.text
+    )
     local = "%Y-%m-%dT%H:%M"
     zone = dt.timezone(dt.timedelta(hours=5))
     made = client.post(

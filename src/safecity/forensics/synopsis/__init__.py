@@ -1,1 +1,1 @@
-"""Video synopsis and activity heatmaps: a camera's period condensed into a short video, and where things moved."""
+"""Video synopsis and activity heatmaps: a camera's period as a short video, and where things moved."""

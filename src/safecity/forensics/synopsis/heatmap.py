@@ -27,9 +27,7 @@ class Heatmap:
         return (float(col) + 0.5) / self.grid.shape[1], (float(row) + 0.5) / self.grid.shape[0]
 
 
-def accumulate(
-    paths: Sequence[tuple[str, Sequence[Sequence[float]]]], *, aspect: float = 9 / 16
-) -> Heatmap:
+def accumulate(paths: Sequence[tuple[str, Sequence[Sequence[float]]]], *, aspect: float = 9 / 16) -> Heatmap:
     """Add up each object's box over its path, weighted by the seconds it stayed there.
 
     Args:
@@ -60,7 +58,7 @@ def overlay(heatmap: Heatmap, background: npt.NDArray[np.uint8]) -> bytes:
     height, width = background.shape[:2]
     heat = cv2.GaussianBlur(np.log1p(heatmap.grid).astype(np.float32), (0, 0), 1.0)
     top = float(heat.max())
-    norm = heat / top if top > 0 else heat
+    norm = (heat / top if top > 0 else heat).astype(np.float32)
     big = cv2.resize(norm, (width, height), interpolation=cv2.INTER_LINEAR)
     colours = cv2.applyColorMap((big * 255).astype(np.uint8), cv2.COLORMAP_JET)
     alpha = (np.clip(big * 1.5, 0, 1) * 0.65)[..., None]

@@ -37,13 +37,21 @@ class Synopsis(Base):
         ForeignKey("cameras.id", ondelete="SET NULL"), index=True
     )
     # Kept on the row so access stays scoped to the district after its camera is removed.
-    district_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("districts.id", ondelete="RESTRICT"), index=True)
+    district_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("districts.id", ondelete="RESTRICT"), index=True
+    )
     since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     classes: Mapped[list[Any]] = mapped_column(JSON, default=list)  # empty: every class
     purpose: Mapped[str] = mapped_column(Text)
     status: Mapped[SynopsisStatus] = mapped_column(
-        Enum(SynopsisStatus, name="synopsis_status", native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        Enum(
+            SynopsisStatus,
+            name="synopsis_status",
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
         default=SynopsisStatus.QUEUED,
     )
     progress: Mapped[float] = mapped_column(Float, default=0.0)

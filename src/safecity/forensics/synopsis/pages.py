@@ -28,7 +28,9 @@ CLASSES = tuple(COCO_CLASSES[i] for i in sorted(PIPELINE_CLASSES))
 def _form(page: Page, db: Session, **context: Any) -> HTMLResponse:
     page.principal.require(service.INVESTIGATE)
     cameras = recorder.playable_cameras(session=db, principal=page.principal)
-    values = {"camera": "", "since": "", "until": "", "classes": [], "purpose": ""} | context.pop("values", {})
+    values = {"camera": "", "since": "", "until": "", "classes": [], "purpose": ""} | context.pop(
+        "values", {}
+    )
     return render(
         page,
         "forensics/synopsis/index.html",

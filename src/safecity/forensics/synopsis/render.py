@@ -23,13 +23,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from zoneinfo import ZoneInfo
 
 import av
+import av.error
 import cv2
 import numpy as np
 import numpy.typing as npt
+from av.video.codeccontext import VideoCodecContext
 
 from safecity.video.clips import Demuxed, read_segment
 
@@ -60,7 +62,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Tube:
-    """One object's boxes over time: `path` rows are [seconds after first_seen, x1, y1, x2, y2] (fractions)."""
+    """One object's boxes over time: `path` rows are [s after first_seen, x1, y1, x2, y2] (fractions)."""
 
     id: uuid.UUID
     class_name: str
@@ -123,6 +125,7 @@ class Result:
     width: int
     height: int
     frames: int
+    background: Image = field(repr=False, compare=False)
 
 
 # --- scheduling -----------------------------------------------------------------------------------
@@ -182,9 +185,9 @@ def _covering(sources: Sequence[Source], moment: dt.datetime) -> Source | None:
 
 
 def _decoded(segment: Demuxed, indices: Sequence[int]) -> Iterator[tuple[int, av.VideoFrame]]:
-    """The frames of the packets at `indices` (ascending), decoding from the key frame before each run."""
+    """The frames of the packets at `indices`, decoding from the key frame before each run of them."""
     wanted = set(indices)
-    context = av.CodecContext.create(segment.stream.codec_context.name, "r")
+    context = cast(VideoCodecContext, av.CodecContext.create(segment.stream.codec_context.name, "r"))
     context.extradata = segment.stream.codec_context.extradata
     context.thread_type = "AUTO"
     keys = [i for i, p in enumerate(segment.packets) if p.is_keyframe]
@@ -226,8 +229,7 @@ def _nearest(walls: Sequence[dt.datetime], moment: dt.datetime) -> int:
 
 
 def _to_bgr(frame: av.VideoFrame, width: int, height: int) -> Image:
-    image: Image = frame.to_ndarray(format="bgr24", width=width, height=height)
-    return image
+    return cast(Image, frame.to_ndarray(format="bgr24", width=width, height=height))
 
 
 def background(
@@ -243,7 +245,7 @@ def background(
         if source is not None:
             by_source.setdefault(source, []).append(moment)
     if not by_source:  # recordings that only partly cover the period: one key frame of each
-        by_source = {s: [s.start] for s in sources[: BACKGROUND_SAMPLES]}
+        by_source = {s: [s.start] for s in sources[:BACKGROUND_SAMPLES]}
     for source, wanted in by_source.items():
         segment = read_segment(source.file, source.start)
         try:
@@ -292,16 +294,13 @@ class _Spool:
     def get(self, offset: int, size: int) -> Image:
         self.file.seek(offset)
         data = np.frombuffer(self.file.read(size), dtype=np.uint8)
-        image: Image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        return image
+        return cast(Image, cv2.imdecode(data, cv2.IMREAD_COLOR))
 
     def close(self) -> None:
         self.file.close()
 
 
-def _cut_box(
-    box: tuple[float, float, float, float], width: int, height: int
-) -> tuple[int, int, int, int]:
+def _cut_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
     """The pixel rectangle (x, y, w, h) of a box with its soft-edge margin, inside a width x height frame."""
     x1, y1, x2, y2 = box
     mx, my = (x2 - x1) * MARGIN, (y2 - y1) * MARGIN
@@ -438,7 +437,7 @@ def _source_size(sources: Sequence[Source]) -> tuple[int, int]:
             with av.open(str(source.file)) as container:
                 stream = container.streams.video[0]
                 return stream.codec_context.width, stream.codec_context.height
-        except (av.error.FFmpegError, OSError, IndexError):  # type: ignore[attr-defined]
+        except (av.error.FFmpegError, OSError, IndexError):
             logger.warning("synopsis: segment %s unreadable", source.file)
     return 640, 360
 
@@ -457,7 +456,7 @@ def _cut_segment(
     """Decode the frames of one segment that objects are cut from (each once), and cut them."""
     try:
         segment = read_segment(source.file, source.start)
-    except (av.error.FFmpegError, OSError) as exc:  # type: ignore[attr-defined]
+    except (av.error.FFmpegError, OSError) as exc:
         logger.warning("synopsis: segment %s unreadable (%s)", source.file, exc)
         return
     try:
@@ -511,7 +510,12 @@ def _compose(
                 box = placed[tube_number].tube.box_at(placed[tube_number].source_offset(number / OUT_FPS))
                 bx1, by1 = round(box[0] * ow) - cut.x, round(box[1] * oh) - cut.y
                 bx2, by2 = round(box[2] * ow) - cut.x, round(box[3] * oh) - cut.y
-                inner = (max(0, bx1), max(0, by1), max(1, min(w, bx2) - max(0, bx1)), max(1, min(h, by2) - max(0, by1)))
+                inner = (
+                    max(0, bx1),
+                    max(0, by1),
+                    max(1, min(w, bx2) - max(0, bx1)),
+                    max(1, min(h, by2) - max(0, by1)),
+                )
                 alpha = _soft_mask(crop, back[cut.y : cut.y + h, cut.x : cut.x + w], inner)[..., None]
                 blended = under.astype(np.float32) * (1 - alpha) + crop.astype(np.float32) * alpha
                 canvas[cut.y : cut.y + h, cut.x : cut.x + w] = blended.astype(np.uint8)
@@ -526,11 +530,14 @@ def _compose(
                 advance(0.7 + 0.29 * (number + 1) / frames)
         container.mux(stream.encode(None))
     partial.replace(out)
-    return Result(frames / OUT_FPS, len(placed), ow, oh, frames)
+    return Result(frames / OUT_FPS, len(placed), ow, oh, frames, back)
 
 
 def _index(
-    placed: Sequence[Placed], timing: list[list[tuple[int, float]]], camera_id: uuid.UUID | None, result: Result
+    placed: Sequence[Placed],
+    timing: list[list[tuple[int, float]]],
+    camera_id: uuid.UUID | None,
+    result: Result,
 ) -> dict[str, Any]:
     """For each SLOT_S window of the synopsis, the objects on screen: box, track, original moment, link."""
     windows: list[list[dict[str, Any]]] = [[] for _ in range(math.ceil(result.duration_s / SLOT_S) + 1)]

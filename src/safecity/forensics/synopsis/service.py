@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -127,7 +126,9 @@ def get(*, session: Session, principal: Principal, synopsis_id: uuid.UUID) -> Sy
     if job is None or not principal.sees_district(job.district_id):
         raise NotFound("no such synopsis")
     if job.camera_id is not None:
-        camera_in_scope(session=session, principal=principal, camera_id=job.camera_id, permission=PLAYBACK_PERMISSION)
+        camera_in_scope(
+            session=session, principal=principal, camera_id=job.camera_id, permission=PLAYBACK_PERMISSION
+        )
     if job.status in UNFINISHED and _stale(job):
         _fail(job, "rendering stopped: its process went away")
         session.flush()
@@ -281,10 +282,10 @@ def run(
         if job.classes:
             query = query.where(ObjectTrack.class_name.in_(job.classes))
         tracks = list(session.scalars(query))
-        tubes = [
-            render.Tube(t.id, t.class_name, t.first_seen, t.last_seen, t.path) for t in tracks if t.path
-        ]
-        aspect = tracks[0].frame_height / tracks[0].frame_width if tracks and tracks[0].frame_width else 9 / 16
+        tubes = [render.Tube(t.id, t.class_name, t.first_seen, t.last_seen, t.path) for t in tracks if t.path]
+        aspect = (
+            tracks[0].frame_height / tracks[0].frame_width if tracks and tracks[0].frame_width else 9 / 16
+        )
         camera_id, since, until = job.camera_id, job.since, job.until
         session.commit()
     last = [0.0, time.monotonic()]
@@ -317,9 +318,8 @@ def run(
             camera_id=camera_id,
             progress=report,
         )
-        back = cv2.imread(str(out_dir / "background.png"))
         heat = heatmap.accumulate([(t.class_name, t.path) for t in tubes], aspect=aspect)
-        (out_dir / FILES["heatmap"]).write_bytes(heatmap.overlay(heat, back))
+        (out_dir / FILES["heatmap"]).write_bytes(heatmap.overlay(heat, result.background))
     except Exception as exc:  # any failure ends the job with its reason; the process carries on
         logger.exception("synopsis %s failed", synopsis_id)
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -349,4 +349,3 @@ def run(
         result.duration_s,
         time.perf_counter() - began,
     )
-

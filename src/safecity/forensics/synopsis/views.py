@@ -83,7 +83,9 @@ def get_synopsis(synopsis_id: uuid.UUID, principal: CurrentPrincipal, db: Db) ->
     return out(service.get(session=db, principal=principal, synopsis_id=synopsis_id))
 
 
-def _file(request: Request, principal: CurrentPrincipal, db: Db, synopsis_id: uuid.UUID, kind: str) -> Response:
+def _file(
+    request: Request, principal: CurrentPrincipal, db: Db, synopsis_id: uuid.UUID, kind: str
+) -> Response:
     job = service.get(session=db, principal=principal, synopsis_id=synopsis_id)
     file = service.output_file(job=job, kind=kind, synopses_dir=synopses_dir(get_services(request).settings))
     # A player fetches the video in many ranges: the viewing is audited once, at its first byte.

@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("purpose", sa.Text(), nullable=False),
         sa.Column(
             "status",
-            sa.Enum("queued", "rendering", "done", "failed", name="synopsis_status", native_enum=False, length=16),
+            sa.Enum(
+                "queued", "rendering", "done", "failed", name="synopsis_status", native_enum=False, length=16
+            ),
             nullable=False,
         ),
         sa.Column("progress", sa.Float(), nullable=False),
