@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 from av.video.codeccontext import VideoCodecContext
+from av.video.reformatter import VideoReformatter
 
 from safecity.video.clips import Demuxed, read_segment
 
@@ -44,7 +45,7 @@ OUT_FPS = 10  # frames per second of the synopsis
 MAX_WIDTH = 1280  # the synopsis is never wider than this
 SLOT_S = 0.5  # the scheduler's (and the index's) time step
 MAX_TOGETHER = 12  # objects on screen at once, at most
-OVERLAP = 0.15  # two boxes at the same moment may share this fraction of the smaller one
+OVERLAP = 0.25  # two boxes at the same moment may share this fraction of the smaller one
 MAX_TUBE_S = 20.0  # a longer track is time-lapsed to this length in the synopsis
 BACKGROUND_SAMPLES = 40  # frames whose median is the background
 MARGIN = 0.15  # of a box's size, cut around it for the soft edge
@@ -144,23 +145,23 @@ def _overlap(box: npt.NDArray[np.float64], others: npt.NDArray[np.float64]) -> b
 
 
 def schedule(tubes: Sequence[Tube], *, max_together: int = MAX_TOGETHER) -> list[Placed]:
-    """Place tubes, in the order they were seen, each at the earliest slot (not before the previous one's)
-    where its boxes overlap no placed tube's and fewer than `max_together` objects are on screen."""
-    slots: dict[int, list[npt.NDArray[np.float64]]] = {}
+    """Place tubes, in the order they were seen, each at the earliest slot of the synopsis where its boxes
+    overlap no placed tube's and fewer than `max_together` objects are on screen (first fit: a later
+    object may fill a gap before an earlier one)."""
+    slots: dict[int, npt.NDArray[np.float64]] = {}
     placed: list[Placed] = []
-    earliest = 0
     for tube in sorted(tubes, key=lambda t: (t.first_seen, str(t.id))):
         speed = max(1.0, tube.duration / MAX_TUBE_S)
         steps = max(1, math.ceil(tube.duration / speed / SLOT_S))
         boxes = [np.array(tube.box_at(k * SLOT_S * speed)) for k in range(steps)]
-        start = earliest
+        start = 0
         while True:
             clash = next(
                 (
                     k
                     for k, box in enumerate(boxes)
-                    if len(slots.get(start + k, ())) >= max_together
-                    or _overlap(box, np.array(slots.get(start + k) or np.empty((0, 4))))
+                    if (taken := slots.get(start + k)) is not None
+                    and (len(taken) >= max_together or _overlap(box, taken))
                 ),
                 None,
             )
@@ -168,9 +169,9 @@ def schedule(tubes: Sequence[Tube], *, max_together: int = MAX_TOGETHER) -> list
                 break
             start += 1
         for k, box in enumerate(boxes):
-            slots.setdefault(start + k, []).append(box)
+            taken = slots.get(start + k)
+            slots[start + k] = box[None, :] if taken is None else np.vstack([taken, box])
         placed.append(Placed(tube, start * SLOT_S, speed))
-        earliest = start
     return placed
 
 
@@ -219,17 +220,31 @@ def _decoded(segment: Demuxed, indices: Sequence[int]) -> Iterator[tuple[int, av
             yield found, frame
 
 
-def _nearest(walls: Sequence[dt.datetime], moment: dt.datetime) -> int:
-    index = int(np.searchsorted(np.array([w.timestamp() for w in walls]), moment.timestamp()))
-    if index >= len(walls):
-        return len(walls) - 1
-    if index > 0 and (moment - walls[index - 1]) < (walls[index] - moment):
+def _stamps(walls: Sequence[dt.datetime]) -> npt.NDArray[np.float64]:
+    return np.array([w.timestamp() for w in walls], dtype=np.float64)
+
+
+def _nearest(stamps: npt.NDArray[np.float64], moment: dt.datetime) -> int:
+    """The index of the time in `stamps` (ascending POSIX seconds) nearest to `moment`."""
+    at = moment.timestamp()
+    index = int(np.searchsorted(stamps, at))
+    if index >= len(stamps):
+        return len(stamps) - 1
+    if index > 0 and at - stamps[index - 1] < stamps[index] - at:
         return index - 1
     return index
 
 
-def _to_bgr(frame: av.VideoFrame, width: int, height: int) -> Image:
-    return cast(Image, frame.to_ndarray(format="bgr24", width=width, height=height))
+class _Converter:
+    """Decoded frames to BGR pictures of one size, through one scaler (made once, not per frame)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.reformatter = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> Image:
+        picture = self.reformatter.reformat(frame, self.width, self.height, format="bgr24")
+        return cast(Image, picture.to_ndarray())
 
 
 def background(
@@ -239,6 +254,7 @@ def background(
     step = (until - since) / BACKGROUND_SAMPLES
     moments = [since + step * (k + 0.5) for k in range(BACKGROUND_SAMPLES)]
     frames: list[Image] = []
+    convert = _Converter(width, height)
     by_source: dict[Source, list[dt.datetime]] = {}
     for moment in moments:
         source = _covering(sources, moment)
@@ -252,9 +268,9 @@ def background(
             keys = [i for i, p in enumerate(segment.packets) if p.is_keyframe]
             if not keys:
                 continue
-            key_walls = [segment.walls[k] for k in keys]
-            picks = sorted({keys[_nearest(key_walls, m)] for m in wanted})
-            frames += [_to_bgr(f, width, height) for _, f in _decoded(segment, picks)]
+            key_stamps = _stamps([segment.walls[k] for k in keys])
+            picks = sorted({keys[_nearest(key_stamps, m)] for m in wanted})
+            frames += [convert(f) for _, f in _decoded(segment, picks)]
         finally:
             segment.close()
     if not frames:
@@ -463,10 +479,12 @@ def _cut_segment(
         if not segment.packets:
             return
         by_packet: dict[int, list[tuple[dt.datetime, int, int, float]]] = {}
+        stamps = _stamps(segment.walls)
         for need in wanted:
-            by_packet.setdefault(_nearest(segment.walls, need[0]), []).append(need)
+            by_packet.setdefault(_nearest(stamps, need[0]), []).append(need)
+        convert = _Converter(ow, oh)
         for index, frame in _decoded(segment, sorted(by_packet)):
-            image = _to_bgr(frame, ow, oh)
+            image = convert(frame)
             for moment, number, out_frame, offset in by_packet[index]:
                 box = placed[number].tube.box_at(offset)
                 x, y, w, h = _cut_box(box, ow, oh)
@@ -493,10 +511,11 @@ def _compose(
         for frame in tube_cuts:
             by_frame.setdefault(frame, []).append(number)
     partial = out.with_name(out.name + ".part")
+    to_yuv = VideoReformatter()
     with av.open(str(partial), "w", format="mp4", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=OUT_FPS)
         stream.width, stream.height, stream.pix_fmt = ow, oh, "yuv420p"
-        stream.codec_context.options = {"preset": "veryfast", "crf": "23", "g": str(OUT_FPS * 2)}
+        stream.codec_context.options = {"preset": "superfast", "crf": "23", "g": str(OUT_FPS * 2)}
         stream.codec_context.time_base = Fraction(1, OUT_FPS)
         for number in range(frames):
             canvas = back.copy()
@@ -522,7 +541,8 @@ def _compose(
                 labels.append((label_text(cut.moment, placed[tube_number].tube.class_name), cut.x, cut.y))
             for text, x, y in labels:
                 _label(canvas, text, x, y)
-            video = av.VideoFrame.from_ndarray(canvas, format="bgr24")
+            # To the encoder's pixel format through one scaler: the encoder would make one per frame.
+            video = to_yuv.reformat(av.VideoFrame.from_ndarray(canvas, format="bgr24"), format="yuv420p")
             video.pts = number
             video.time_base = Fraction(1, OUT_FPS)
             container.mux(stream.encode(video))
