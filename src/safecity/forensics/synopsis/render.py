@@ -45,7 +45,8 @@ OUT_FPS = 10  # frames per second of the synopsis
 MAX_WIDTH = 1280  # the synopsis is never wider than this
 SLOT_S = 0.5  # the scheduler's (and the index's) time step
 MAX_TOGETHER = 12  # objects on screen at once, at most
-OVERLAP = 0.25  # two boxes at the same moment may share this fraction of the smaller one
+OVERLAP = 0.25  # two boxes at the same moment may overlap by about this share of their sides
+GRID_W, GRID_H = 32, 24  # the scheduler's grid over the picture
 MAX_TUBE_S = 20.0  # a longer track is time-lapsed to this length in the synopsis
 BACKGROUND_SAMPLES = 40  # frames whose median is the background
 MARGIN = 0.15  # of a box's size, cut around it for the soft edge
@@ -132,45 +133,71 @@ class Result:
 # --- scheduling -----------------------------------------------------------------------------------
 
 
-def _overlap(box: npt.NDArray[np.float64], others: npt.NDArray[np.float64]) -> bool:
-    """Whether `box` shares more than OVERLAP of the smaller area with any of `others` (rows x1 y1 x2 y2)."""
-    if not len(others):
-        return False
-    ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    smaller = np.maximum(np.minimum(area, areas), 1e-9)
-    return bool(np.any(ix * iy / smaller > OVERLAP))
+def _cells(box: Sequence[float]) -> npt.NDArray[np.intp]:
+    """The grid cells (flat indices) a box occupies: those whose centre lies inside it once shrunk by
+    OVERLAP/2 on each side (so boxes may touch a little); at least the cell of its centre."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mx, my = (x2 - x1) * OVERLAP / 2, (y2 - y1) * OVERLAP / 2
+    cols = np.arange(GRID_W)
+    rows = np.arange(GRID_H)
+    inside_x = cols[((cols + 0.5) / GRID_W >= x1 + mx) & ((cols + 0.5) / GRID_W <= x2 - mx)]
+    inside_y = rows[((rows + 0.5) / GRID_H >= y1 + my) & ((rows + 0.5) / GRID_H <= y2 - my)]
+    if not len(inside_x) or not len(inside_y):
+        cx = min(GRID_W - 1, max(0, int((x1 + x2) / 2 * GRID_W)))
+        cy = min(GRID_H - 1, max(0, int((y1 + y2) / 2 * GRID_H)))
+        return np.array([cy * GRID_W + cx], dtype=np.intp)
+    return (inside_y[:, None] * GRID_W + inside_x[None, :]).ravel().astype(np.intp)
+
+
+class _Timeline:
+    """Which grid cells are taken at each slot of the synopsis, and by how many objects."""
+
+    def __init__(self) -> None:
+        self.taken: npt.NDArray[np.bool_] = np.zeros((256, GRID_H * GRID_W), dtype=bool)
+        self.count: npt.NDArray[np.int32] = np.zeros(256, dtype=np.int32)
+        self.length = 0  # slots in use
+
+    def _room(self, slots: int) -> None:
+        if slots > len(self.count):
+            size = max(slots, 2 * len(self.count))
+            self.taken = np.concatenate(
+                [self.taken, np.zeros((size - len(self.count), self.taken.shape[1]), bool)]
+            )
+            self.count = np.concatenate([self.count, np.zeros(size - len(self.count), np.int32)])
+
+    def earliest(self, footprint: Sequence[npt.NDArray[np.intp]], max_together: int) -> int:
+        """The first slot from which the footprint (cells at each step) meets no taken cell, with fewer
+        than `max_together` objects on screen at each step."""
+        steps, starts = len(footprint), self.length + 1  # from `length` on, the timeline is free
+        self._room(self.length + steps)
+        blocked = np.zeros(starts, dtype=bool)
+        for k, cells in enumerate(footprint):
+            window = slice(k, k + starts)
+            blocked |= self.taken[window][:, cells].any(axis=1) | (self.count[window] >= max_together)
+        return int(np.argmin(blocked))  # the first free start (the last one always is)
+
+    def take(self, start: int, footprint: Sequence[npt.NDArray[np.intp]]) -> None:
+        """Mark the footprint taken from `start` on."""
+        self._room(start + len(footprint))
+        for k, cells in enumerate(footprint):
+            self.taken[start + k, cells] = True
+            self.count[start + k] += 1
+        self.length = max(self.length, start + len(footprint))
 
 
 def schedule(tubes: Sequence[Tube], *, max_together: int = MAX_TOGETHER) -> list[Placed]:
     """Place tubes, in the order they were seen, each at the earliest slot of the synopsis where its boxes
-    overlap no placed tube's and fewer than `max_together` objects are on screen (first fit: a later
-    object may fill a gap before an earlier one)."""
-    slots: dict[int, npt.NDArray[np.float64]] = {}
+    meet no placed tube's (on a GRID_W x GRID_H grid, beyond a small tolerance) and fewer than
+    `max_together` objects are on screen (first fit: a later object may fill a gap before an earlier one).
+    """
+    timeline = _Timeline()
     placed: list[Placed] = []
     for tube in sorted(tubes, key=lambda t: (t.first_seen, str(t.id))):
         speed = max(1.0, tube.duration / MAX_TUBE_S)
         steps = max(1, math.ceil(tube.duration / speed / SLOT_S))
-        boxes = [np.array(tube.box_at(k * SLOT_S * speed)) for k in range(steps)]
-        start = 0
-        while True:
-            clash = next(
-                (
-                    k
-                    for k, box in enumerate(boxes)
-                    if (taken := slots.get(start + k)) is not None
-                    and (len(taken) >= max_together or _overlap(box, taken))
-                ),
-                None,
-            )
-            if clash is None:
-                break
-            start += 1
-        for k, box in enumerate(boxes):
-            taken = slots.get(start + k)
-            slots[start + k] = box[None, :] if taken is None else np.vstack([taken, box])
+        footprint = [_cells(tube.box_at(k * SLOT_S * speed)) for k in range(steps)]
+        start = timeline.earliest(footprint, max_together)
+        timeline.take(start, footprint)
         placed.append(Placed(tube, start * SLOT_S, speed))
     return placed
 
