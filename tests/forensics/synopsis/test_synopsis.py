@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from safecity.core.errors import InvalidInput, NotFound, PermissionDenied
 from safecity.forensics.models import ObjectTrack
 from safecity.forensics.synopsis import heatmap, service
 from safecity.forensics.synopsis.models import Synopsis, SynopsisStatus
-from safecity.forensics.synopsis.render import label_text
+from safecity.forensics.synopsis.render import Tube, label_text, schedule
 from safecity.org.models import District
 
 UNTIL = T0 + dt.timedelta(seconds=SECONDS)
@@ -216,3 +217,35 @@ def test_jobs_left_unfinished_by_a_restart_are_marked_failed(
     job.status, job.runner = SynopsisStatus.RENDERING, f"{service.runner_name().split(':')[0]}:1"
     assert service.fail_abandoned(session=session) == 1
     assert job.status == SynopsisStatus.FAILED and "restarted" in (job.error or "")
+
+
+def _tube(first_s: float, y: float, *, seconds: float = 4.0, size: float = 0.1) -> Tube:
+    """An object crossing the picture left to right at height y over `seconds`."""
+    path = [
+        [k / 2, 0.9 * k / 2 / seconds, y, 0.9 * k / 2 / seconds + size, y + size]
+        for k in range(int(seconds * 2) + 1)
+    ]
+    first = T0 + dt.timedelta(seconds=first_s)
+    return Tube(uuid.uuid4(), "person", first, first + dt.timedelta(seconds=seconds), path)
+
+
+def test_objects_apart_in_the_picture_play_at_once_and_those_on_the_same_path_one_after_another() -> None:
+    apart = [_tube(60.0 * n, 0.1 * n) for n in range(8)]  # eight minutes, eight lanes
+    assert [p.start for p in schedule(apart)] == [0.0] * 8
+
+    same = schedule([_tube(60.0 * n, 0.5) for n in range(4)])  # the same lane each time
+    starts = sorted(p.start for p in same)
+    assert starts[0] == 0.0 and all(b > a for a, b in itertools.pairwise(starts))
+    for a, b in itertools.combinations(same, 2):  # never two in the same place at the same moment
+        for t in np.arange(0, 12, 0.5):
+            if a.start <= t < a.start + a.length and b.start <= t < b.start + b.length:
+                box_a, box_b = a.tube.box_at(a.source_offset(t)), b.tube.box_at(b.source_offset(t))
+                assert min(box_a[2], box_b[2]) - max(box_a[0], box_b[0]) < 0.05
+
+    crowded = schedule([_tube(60.0 * n, 0.06 * n, size=0.05) for n in range(15)], max_together=12)
+    assert sorted(p.start for p in crowded)[:12] == [0.0] * 12 and min(p.start for p in crowded[12:]) > 0
+
+
+def test_a_long_stay_is_time_lapsed_into_the_synopsis() -> None:
+    (placed,) = schedule([_tube(0.0, 0.2, seconds=600.0)])
+    assert placed.speed == pytest.approx(30.0) and placed.length == pytest.approx(20.0)
