@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from synopsis_data import SECONDS, T0, add_camera, encode, record, store_tracks
 
-from conftest import PASSWORD, Factory, LiveApp, serve
+from conftest import PASSWORD, Factory, LiveApp, screenshot, serve
 from safecity.config import Settings
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def test_an_investigator_renders_plays_and_clicks_through_a_synopsis(
     video.evaluate(f"v => {{ v.currentTime = {duration / 2}; }}")
     objects = page.get_by_test_id("synopsis-object")
     expect(objects).to_have_count(3, timeout=10_000)
+    screenshot(page, "forensics-synopsis")
     labels = sorted(objects.nth(i).get_attribute("title") or "" for i in range(3))
     # "HH:MM:SS class", in Asia/Karachi: seen at 10:00, 10:01 and 10:02.
     assert [label.split()[1] for label in labels] == ["person", "cat", "car"]

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 GRID_W = 96  # cells across; rows follow the frame's aspect
+MAX_PARTS = 64  # steps a box's move between two path samples is spread over, at most
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,30 @@ def accumulate(paths: Sequence[tuple[str, Sequence[Sequence[float]]]], *, aspect
         if not path:
             continue
         counts[class_name] += 1
-        for number, row in enumerate(path):
-            if number + 1 < len(path):
-                weight = max(0.0, float(path[number + 1][0]) - float(row[0]))
-            else:
-                weight = float(path[number][0]) - float(path[number - 1][0]) if number else 1.0
-            x1, y1, x2, y2 = (min(1.0, max(0.0, float(v))) for v in row[1:5])
-            c1, c2 = int(x1 * GRID_W), max(int(x1 * GRID_W) + 1, int(np.ceil(x2 * GRID_W)))
-            r1, r2 = int(y1 * rows), max(int(y1 * rows) + 1, int(np.ceil(y2 * rows)))
-            grid[r1:r2, c1:c2] += max(weight, 1e-3)
+        boxes = np.clip(np.array([row[1:5] for row in path], dtype=np.float64), 0.0, 1.0)
+        times = np.array([float(row[0]) for row in path], dtype=np.float64)
+        if len(path) == 1:
+            _add(grid, boxes[0], 1.0)
+            continue
+        for number in range(len(path) - 1):
+            a, b = boxes[number], boxes[number + 1]
+            weight = max(float(times[number + 1] - times[number]), 1e-3)
+            # Between two samples the box moved: spread the time over the cells it passed, not in jumps.
+            moved = np.abs(b - a) * np.array([GRID_W, rows, GRID_W, rows])
+            parts = int(min(MAX_PARTS, max(1.0, np.ceil(float(moved.max())))))
+            for part in range(parts):
+                _add(grid, a + (b - a) * (part + 0.5) / parts, weight / parts)
     return Heatmap(grid, dict(sorted(counts.items())))
+
+
+def _add(grid: npt.NDArray[np.float64], box: npt.NDArray[np.float64], weight: float) -> None:
+    """Add `weight` to the cells under a box (fractions x1 y1 x2 y2)."""
+    rows, cols = grid.shape
+    c1 = min(cols - 1, int(box[0] * cols))
+    r1 = min(rows - 1, int(box[1] * rows))
+    c2 = max(c1 + 1, int(np.ceil(box[2] * cols)))
+    r2 = max(r1 + 1, int(np.ceil(box[3] * rows)))
+    grid[r1:r2, c1:c2] += weight
 
 
 def overlay(heatmap: Heatmap, background: npt.NDArray[np.uint8]) -> bytes:
