@@ -388,9 +388,9 @@ def _soft_mask(crop: Image, under: Image, inner: tuple[int, int, int, int]) -> n
     return np.clip(alpha, 0.0, 1.0)
 
 
-def label_text(moment: dt.datetime, class_name: str) -> str:
-    """An object's label: its original time (Asia/Karachi, HH:MM:SS) and class."""
-    return f"{moment.astimezone(DISPLAY_TZ):%H:%M:%S} {class_name}"
+def label_text(moment: dt.datetime, class_name: str, zone: ZoneInfo = DISPLAY_TZ) -> str:
+    """An object's label: its original time (in the display zone, HH:MM:SS) and class."""
+    return f"{moment.astimezone(zone):%H:%M:%S} {class_name}"
 
 
 def _label(canvas: Image, text: str, x: int, y: int) -> None:
@@ -419,6 +419,7 @@ def render(
     background_out: Path | None = None,
     camera_id: uuid.UUID | None = None,
     progress: Progress | None = None,
+    zone: ZoneInfo = DISPLAY_TZ,
 ) -> Result:
     """Render the synopsis of [since, until) as H.264 MP4 at `out`, its index JSON at `index_out` (and the
     background as PNG at `background_out`); progress(fraction) is called as it goes, ending at 1.0.
@@ -427,6 +428,7 @@ def render(
         sources: the camera's recorded segments overlapping the period, oldest first.
         tubes: the objects seen in the period (stored tracks).
         camera_id: for the index's links to the original moments.
+        zone: the time zone the labels' times are written in.
     """
     report = progress or (lambda _f: None)
     done = 0.0
@@ -465,10 +467,10 @@ def render(
         for count, source in enumerate(sorted(needs, key=lambda s: s.start)):
             _cut_segment(source, needs[source], placed, cuts, spool, width, height, ow, oh)
             advance(0.1 + 0.6 * (count + 1) / total)
-        result = _compose(placed, cuts, spool, back, out, advance)
+        result = _compose(placed, cuts, spool, back, out, advance, zone)
     finally:
         spool.close()
-    index = _index(placed, timing, camera_id, result)
+    index = _index(placed, timing, camera_id, result, zone)
     index_out.write_text(json.dumps(index, separators=(",", ":")))
     advance(1.0)
     return result
@@ -529,6 +531,7 @@ def _compose(
     back: Image,
     out: Path,
     advance: Progress,
+    zone: ZoneInfo,
 ) -> Result:
     """Paste every object's cut-outs over the background frame by frame and encode the synopsis."""
     oh, ow = back.shape[:2]
@@ -565,7 +568,9 @@ def _compose(
                 alpha = _soft_mask(crop, back[cut.y : cut.y + h, cut.x : cut.x + w], inner)[..., None]
                 blended = under.astype(np.float32) * (1 - alpha) + crop.astype(np.float32) * alpha
                 canvas[cut.y : cut.y + h, cut.x : cut.x + w] = blended.astype(np.uint8)
-                labels.append((label_text(cut.moment, placed[tube_number].tube.class_name), cut.x, cut.y))
+                labels.append(
+                    (label_text(cut.moment, placed[tube_number].tube.class_name, zone), cut.x, cut.y)
+                )
             for text, x, y in labels:
                 _label(canvas, text, x, y)
             # To the encoder's pixel format through one scaler: the encoder would make one per frame.
@@ -585,6 +590,7 @@ def _index(
     timing: list[list[tuple[int, float]]],
     camera_id: uuid.UUID | None,
     result: Result,
+    zone: ZoneInfo,
 ) -> dict[str, Any]:
     """For each SLOT_S window of the synopsis, the objects on screen: box, track, original moment, link."""
     windows: list[list[dict[str, Any]]] = [[] for _ in range(math.ceil(result.duration_s / SLOT_S) + 1)]
@@ -616,7 +622,7 @@ def _index(
                     "class_name": track.class_name,
                     "box": [round(v, 4) for v in box],
                     "at": at,
-                    "label": label_text(moment, track.class_name),
+                    "label": label_text(moment, track.class_name, zone),
                     "url": original_url(camera_id, moment) if camera_id else None,
                 }
             )

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -233,6 +234,7 @@ def start(
     synopsis_id: uuid.UUID,
     synopses_dir: Path,
     recordings_dir: Path,
+    timezone: str = "Asia/Karachi",
 ) -> Future[None]:
     """Render a committed, queued synopsis off the caller's thread; progress goes to its row."""
 
@@ -242,6 +244,7 @@ def start(
             synopsis_id=synopsis_id,
             synopses_dir=synopses_dir,
             recordings_dir=recordings_dir,
+            timezone=timezone,
         )
 
     return RENDERS.submit(work)
@@ -254,6 +257,7 @@ def run(
     synopses_dir: Path,
     recordings_dir: Path,
     progress: Callable[[float], None] | None = None,
+    timezone: str = "Asia/Karachi",
 ) -> None:
     """Render one queued synopsis now, in this thread: video, index and heatmap; the row says how it went."""
     began = time.perf_counter()
@@ -317,6 +321,7 @@ def run(
             background_out=out_dir / "background.png",
             camera_id=camera_id,
             progress=report,
+            zone=ZoneInfo(timezone),
         )
         heat = heatmap.accumulate([(t.class_name, t.path) for t in tubes], aspect=aspect)
         (out_dir / FILES["heatmap"]).write_bytes(heatmap.overlay(heat, result.background))

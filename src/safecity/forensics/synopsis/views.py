@@ -49,6 +49,7 @@ def start_after_commit(request: Request, background: BackgroundTasks, job: Synop
         synopsis_id=job.id,
         synopses_dir=synopses_dir(services.settings),
         recordings_dir=services.settings.recordings_dir,
+        timezone=services.settings.timezone,
     )
 
 
