@@ -249,3 +249,49 @@ def test_objects_apart_in_the_picture_play_at_once_and_those_on_the_same_path_on
 def test_a_long_stay_is_time_lapsed_into_the_synopsis() -> None:
     (placed,) = schedule([_tube(0.0, 0.2, seconds=600.0)])
     assert placed.speed == pytest.approx(30.0) and placed.length == pytest.approx(20.0)
+
+
+def test_a_job_whose_recordings_are_gone_fails_with_the_reason(
+    recorded: Scene,
+    settings: Settings,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    factory: Factory,
+) -> None:
+    investigator = factory.principal(factory.user("investigator", districts=[recorded.district]))
+    job = service.create(
+        session=session,
+        principal=investigator,
+        camera_id=recorded.camera.id,
+        since=T0,
+        until=UNTIL,
+        purpose=PURPOSE,
+    )
+    for file in settings.recordings_dir.rglob("*.mp4"):
+        file.unlink()
+    _render(session, session_factory, settings, job)
+    assert job.status == SynopsisStatus.FAILED and "gone from the disk" in (job.error or "")
+    assert not (settings.data_dir / "synopses" / str(job.id)).exists()
+
+
+def test_a_job_silent_for_too_long_is_marked_failed_when_looked_at(
+    recorded: Scene, session: Session, factory: Factory
+) -> None:
+    investigator = factory.principal(factory.user("investigator", districts=[recorded.district]))
+    job = service.create(
+        session=session,
+        principal=investigator,
+        camera_id=recorded.camera.id,
+        since=T0,
+        until=UNTIL,
+        purpose=PURPOSE,
+    )
+    job.status, job.progress = SynopsisStatus.RENDERING, 0.4
+    job.heartbeat = dt.datetime.now(dt.UTC) - service.STALE + dt.timedelta(seconds=30)
+    assert (
+        service.get(session=session, principal=investigator, synopsis_id=job.id).status
+        == SynopsisStatus.RENDERING
+    )
+    job.heartbeat = dt.datetime.now(dt.UTC) - service.STALE - dt.timedelta(seconds=30)
+    seen = service.get(session=session, principal=investigator, synopsis_id=job.id)
+    assert seen.status == SynopsisStatus.FAILED and "went away" in (seen.error or "")
