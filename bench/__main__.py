@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench.bench_challans",
     "bench.bench_violations",
     "bench.bench_faces",
+    "bench.bench_synopsis",
 )
 
 for name in BENCHMARKS:

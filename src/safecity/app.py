@@ -22,6 +22,7 @@ from safecity.dispatch import positions, simulator
 from safecity.events import service as events
 from safecity.events.alerts import flows as alert_flows
 from safecity.forensics import flows as forensic_flows
+from safecity.forensics.synopsis import service as synopsis
 from safecity.incidents import feed as incident_feed
 from safecity.incidents import flows as incident_flows
 from safecity.runtime import Services, build_services
@@ -46,6 +47,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(_build_route_tables, app)
+        # Synopses this process was rendering when it stopped never finish: they are marked failed.
+        await asyncio.to_thread(synopsis.fail_abandoned_jobs, services.session_factory)
         await services.bus.start()
         await services.alert_feed.start()
         await services.event_feed.start()

@@ -21,6 +21,7 @@ from safecity.evidence.keys import models as evidence_keys_models
 from safecity.faces import models as faces_models
 from safecity.faces.matches import models as face_matches_models
 from safecity.forensics import models as forensics_models
+from safecity.forensics.synopsis import models as synopsis_models
 from safecity.incidents import models as incidents_models
 from safecity.incidents.panic import models as panic_models
 from safecity.incidents.sharing import models as sharing_models
@@ -71,6 +72,7 @@ __all__ = [
     "rescue_models",
     "reviews_models",
     "sharing_models",
+    "synopsis_models",
     "traffic_models",
     "video_models",
     "video_wall_models",

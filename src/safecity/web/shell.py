@@ -52,6 +52,8 @@ from safecity.faces.search import pages as face_search_pages
 from safecity.faces.search import views as face_search_views
 from safecity.forensics import pages as forensics_pages
 from safecity.forensics import views as forensics_views
+from safecity.forensics.synopsis import pages as synopsis_pages
+from safecity.forensics.synopsis import views as synopsis_views
 from safecity.incidents import pages as incidents_pages
 from safecity.incidents import views as incidents_views
 from safecity.incidents.kpis import pages as kpis_pages
@@ -175,6 +177,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     face_matches_pages,
     face_search_views,
     face_search_pages,
+    synopsis_views,
+    synopsis_pages,
     registry_views,
     registry_pages,
     records_search_views,

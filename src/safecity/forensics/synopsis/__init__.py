@@ -1,0 +1,1 @@
+"""Video synopsis and activity heatmaps: a camera's period as a short video, and where things moved."""

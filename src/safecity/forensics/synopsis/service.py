@@ -1,0 +1,356 @@
+"""Video synopsis jobs: asked for by an investigator, rendered off the request, progress kept on the row.
+
+A synopsis needs `forensics.investigate` and playback of the camera (its district, and a current grant
+where the camera is shared on request); someone of another district gets 404. Asking for one and
+looking at it are audited with the purpose given. Rendering is long: `start` hands it to RENDERS (one
+render at a time per process, on a thread of its own), which writes progress to the row; a job whose
+process went away (a restart, or a heartbeat older than STALE) is marked failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from safecity.audit import service as audit
+from safecity.auth.principal import Principal
+from safecity.core.db import utcnow
+from safecity.core.errors import InvalidInput, NotFound
+from safecity.forensics.models import ObjectTrack
+from safecity.forensics.synopsis import heatmap, render
+from safecity.forensics.synopsis.models import Synopsis, SynopsisStatus
+from safecity.video.recorder import PLAYBACK_PERMISSION, camera_in_scope, check_range, segment_file, segments
+
+logger = logging.getLogger(__name__)
+
+INVESTIGATE = "forensics.investigate"
+MAX_PERIOD = dt.timedelta(hours=24)
+MAX_OBJECTS = 2000  # tracks in one synopsis, the first seen kept
+MAX_CLASSES = 12
+MAX_TRACK = dt.timedelta(hours=6)  # a track longer than this is not looked for before the period
+STALE = dt.timedelta(minutes=5)  # a rendering job silent this long has lost its process
+PROGRESS_EVERY_S = 1.0
+UNFINISHED = (SynopsisStatus.QUEUED, SynopsisStatus.RENDERING)
+FILES = {"video": "synopsis.mp4", "index": "index.json", "heatmap": "heatmap.png"}
+MEDIA_TYPES = {"video": "video/mp4", "index": "application/json", "heatmap": "image/png"}
+
+
+def runner_name() -> str:
+    """This process, as written on the jobs it renders (host:pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def create(
+    *,
+    session: Session,
+    principal: Principal,
+    camera_id: uuid.UUID,
+    since: dt.datetime,
+    until: dt.datetime,
+    classes: Sequence[str] = (),
+    purpose: str,
+) -> Synopsis:
+    """A queued synopsis of the camera over [since, until) (at most MAX_PERIOD), audited with its purpose.
+
+    The caller commits, then hands the job to `start`.
+    """
+    principal.require(INVESTIGATE)
+    camera = camera_in_scope(
+        session=session, principal=principal, camera_id=camera_id, permission=PLAYBACK_PERMISSION
+    )
+    check_range(since, until, limit=MAX_PERIOD)
+    wanted = sorted({c.strip().lower() for c in classes if c.strip()})
+    if len(wanted) > MAX_CLASSES or any(len(c) > 32 for c in wanted):
+        raise InvalidInput(f"name at most {MAX_CLASSES} classes of up to 32 characters", field="classes")
+    purpose = " ".join(purpose.split())
+    if len(purpose) < 5:
+        raise InvalidInput("give the purpose of this synopsis (a case or incident number)", field="purpose")
+    if not segments(session=session, camera_id=camera.id, since=since, until=until):
+        raise NotFound("no recordings of this camera in that period", code="no_recordings")
+    job = Synopsis(
+        id=uuid.uuid4(),
+        camera_id=camera.id,
+        district_id=camera.district_id,
+        since=since.astimezone(dt.UTC),
+        until=until.astimezone(dt.UTC),
+        classes=wanted,
+        purpose=purpose[:500],
+        status=SynopsisStatus.QUEUED,
+        progress=0.0,
+        objects=0,
+        counts={},
+        duration_s=0.0,
+        render_s=0.0,
+        runner=runner_name(),  # the process that renders it: `start` is called here once committed
+        created_by=principal.user_id,
+        created_at=utcnow(),
+    )
+    session.add(job)
+    audit.record(
+        session=session,
+        action="forensics.synopsis.create",
+        outcome="success",
+        actor=principal,
+        object_type="synopsis",
+        object_id=str(job.id),
+        purpose=job.purpose,
+        district_id=camera.district_id,
+        detail={
+            "camera_id": str(camera.id),
+            "since": job.since.isoformat(),
+            "until": job.until.isoformat(),
+            "classes": wanted,
+        },
+    )
+    session.flush()
+    return job
+
+
+def get(*, session: Session, principal: Principal, synopsis_id: uuid.UUID) -> Synopsis:
+    """A synopsis the principal may see (NotFound otherwise); one whose process went away is marked failed."""
+    principal.require(INVESTIGATE)
+    principal.require(PLAYBACK_PERMISSION)
+    job = session.get(Synopsis, synopsis_id)
+    if job is None or not principal.sees_district(job.district_id):
+        raise NotFound("no such synopsis")
+    if job.camera_id is not None:
+        camera_in_scope(
+            session=session, principal=principal, camera_id=job.camera_id, permission=PLAYBACK_PERMISSION
+        )
+    if job.status in UNFINISHED and _stale(job):
+        _fail(job, "rendering stopped: its process went away")
+        session.flush()
+    return job
+
+
+def _stale(job: Synopsis) -> bool:
+    last = job.heartbeat or job.created_at
+    return utcnow() - last > STALE
+
+
+def _fail(job: Synopsis, error: str) -> None:
+    job.status, job.error, job.finished_at = SynopsisStatus.FAILED, error, utcnow()
+
+
+def viewed(*, session: Session, principal: Principal, job: Synopsis, what: str) -> None:
+    """Audit that the principal looked at a finished synopsis (its page, video or heatmap)."""
+    audit.record(
+        session=session,
+        action="forensics.synopsis.view",
+        outcome="success",
+        actor=principal,
+        object_type="synopsis",
+        object_id=str(job.id),
+        purpose=job.purpose,
+        district_id=job.district_id,
+        detail={"what": what, "camera_id": str(job.camera_id)},
+    )
+
+
+def mine(*, session: Session, principal: Principal, limit: int = 20) -> list[Synopsis]:
+    """The principal's recent synopses, newest first (within their districts)."""
+    principal.require(INVESTIGATE)
+    query = (
+        select(Synopsis)
+        .where(Synopsis.created_by == principal.user_id, principal.district_filter(Synopsis.district_id))
+        .order_by(Synopsis.created_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def output_file(*, job: Synopsis, kind: str, synopses_dir: Path) -> Path:
+    """The file of a finished synopsis: 'video', 'index' or 'heatmap' (NotFound until it is there)."""
+    if kind not in FILES:
+        raise NotFound("no such file")
+    if job.status != SynopsisStatus.DONE:
+        raise NotFound("the synopsis is not ready yet", code="synopsis_not_ready")
+    file = synopses_dir / str(job.id) / FILES[kind]
+    if not file.is_file():
+        raise NotFound("the synopsis's file is missing from the disk")
+    return file
+
+
+def fail_abandoned(*, session: Session, runner: str | None = None) -> int:
+    """At start-up: the jobs this host's web process was rendering or had queued never finish (its render
+    thread went with it): mark them failed, and any other host's whose heartbeat is older than STALE."""
+    host = (runner or runner_name()).split(":")[0]
+    count = 0
+    for job in session.scalars(select(Synopsis).where(Synopsis.status.in_(UNFINISHED))):
+        if job.runner is None or job.runner.split(":")[0] == host or _stale(job):
+            _fail(job, "the web process restarted before it finished")
+            count += 1
+    if count:
+        logger.warning("synopsis: %d unfinished jobs marked failed after a restart", count)
+    return count
+
+
+def fail_abandoned_jobs(session_factory: sessionmaker[Session]) -> int:
+    """fail_abandoned in a session of its own, committed (the web process calls it as it starts)."""
+    with session_factory() as session:
+        count = fail_abandoned(session=session)
+        session.commit()
+        return count
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+class Renders:
+    """Synopses rendering in this process: one at a time, on a thread of its own (decoding and encoding
+    take a core each; more would starve the cameras)."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, work: Callable[[], None]) -> Future[None]:
+        """Queue `work` behind the renders already queued."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synopsis")
+            return self._pool.submit(work)
+
+
+RENDERS = Renders()
+
+
+def start(
+    *,
+    session_factory: sessionmaker[Session],
+    synopsis_id: uuid.UUID,
+    synopses_dir: Path,
+    recordings_dir: Path,
+    timezone: str = "Asia/Karachi",
+) -> Future[None]:
+    """Render a committed, queued synopsis off the caller's thread; progress goes to its row."""
+
+    def work() -> None:
+        run(
+            session_factory=session_factory,
+            synopsis_id=synopsis_id,
+            synopses_dir=synopses_dir,
+            recordings_dir=recordings_dir,
+            timezone=timezone,
+        )
+
+    return RENDERS.submit(work)
+
+
+def run(
+    *,
+    session_factory: sessionmaker[Session],
+    synopsis_id: uuid.UUID,
+    synopses_dir: Path,
+    recordings_dir: Path,
+    progress: Callable[[float], None] | None = None,
+    timezone: str = "Asia/Karachi",
+) -> None:
+    """Render one queued synopsis now, in this thread: video, index and heatmap; the row says how it went."""
+    began = time.perf_counter()
+    out_dir = synopses_dir / str(synopsis_id)
+    with session_factory() as session:
+        job = session.get(Synopsis, synopsis_id)
+        if job is None or job.status != SynopsisStatus.QUEUED or job.camera_id is None:
+            return
+        job.status, job.runner, job.heartbeat = SynopsisStatus.RENDERING, runner_name(), utcnow()
+        sources = [
+            render.Source(file, row.start, row.end)
+            for row in segments(session=session, camera_id=job.camera_id, since=job.since, until=job.until)
+            if (file := segment_file(recordings_dir, row.path)) is not None and file.is_file()
+        ]
+        query = (
+            select(ObjectTrack)
+            .where(
+                ObjectTrack.camera_id == job.camera_id,
+                ObjectTrack.first_seen < job.until,
+                ObjectTrack.first_seen > job.since - MAX_TRACK,
+                ObjectTrack.last_seen > job.since,
+            )
+            .order_by(ObjectTrack.first_seen)
+            .limit(MAX_OBJECTS)
+        )
+        if job.classes:
+            query = query.where(ObjectTrack.class_name.in_(job.classes))
+        tracks = list(session.scalars(query))
+        tubes = [render.Tube(t.id, t.class_name, t.first_seen, t.last_seen, t.path) for t in tracks if t.path]
+        aspect = (
+            tracks[0].frame_height / tracks[0].frame_width if tracks and tracks[0].frame_width else 9 / 16
+        )
+        camera_id, since, until = job.camera_id, job.since, job.until
+        session.commit()
+    last = [0.0, time.monotonic()]
+
+    def report(fraction: float) -> None:
+        if progress is not None:
+            progress(fraction)
+        now = time.monotonic()
+        if fraction < 1.0 and fraction - last[0] < 0.02 and now - last[1] < PROGRESS_EVERY_S:
+            return
+        last[:] = [fraction, now]
+        with session_factory() as s:
+            row = s.get(Synopsis, synopsis_id)
+            if row is not None and row.status == SynopsisStatus.RENDERING:
+                row.progress, row.heartbeat = round(min(fraction, 0.999), 4), utcnow()
+                s.commit()
+
+    try:
+        if not sources:
+            raise NotFound("the recordings of this period are gone from the disk")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result = render.render(
+            sources=sources,
+            tubes=tubes,
+            since=since,
+            until=until,
+            out=out_dir / FILES["video"],
+            index_out=out_dir / FILES["index"],
+            background_out=out_dir / "background.png",
+            camera_id=camera_id,
+            progress=report,
+            zone=ZoneInfo(timezone),
+        )
+        heat = heatmap.accumulate([(t.class_name, t.path) for t in tubes], aspect=aspect)
+        (out_dir / FILES["heatmap"]).write_bytes(heatmap.overlay(heat, result.background))
+    except Exception as exc:  # any failure ends the job with its reason; the process carries on
+        logger.exception("synopsis %s failed", synopsis_id)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        with session_factory() as session:
+            row = session.get(Synopsis, synopsis_id)
+            if row is not None:
+                _fail(row, getattr(exc, "message", None) or f"rendering failed ({type(exc).__name__})")
+                row.render_s = time.perf_counter() - began
+                session.commit()
+        return
+    with session_factory() as session:
+        row = session.get(Synopsis, synopsis_id)
+        if row is None:
+            return
+        row.status, row.progress, row.finished_at = SynopsisStatus.DONE, 1.0, utcnow()
+        row.video_path = f"{synopsis_id}/{FILES['video']}"
+        row.index_path = f"{synopsis_id}/{FILES['index']}"
+        row.heatmap_path = f"{synopsis_id}/{FILES['heatmap']}"
+        row.objects, row.counts = result.objects, heat.counts
+        row.duration_s, row.render_s = result.duration_s, time.perf_counter() - began
+        session.commit()
+    logger.info(
+        "synopsis %s: %d objects of %.0f s in %.1f s of video, rendered in %.1f s",
+        synopsis_id,
+        result.objects,
+        (until - since).total_seconds(),
+        result.duration_s,
+        time.perf_counter() - began,
+    )
