@@ -202,6 +202,12 @@ def _forensic_search(world: World) -> dict[str, Any]:
     }
 
 
+def _synopsis(world: World) -> dict[str, Any]:
+    camera_id, start = _recorded_camera(world)
+    since, until = start.isoformat(), (start + dt.timedelta(seconds=10)).isoformat()
+    return {"camera_id": str(camera_id), "since": since, "until": until, "purpose": "FIR 1/2026 synopsis"}
+
+
 def _route_playlist(world: World) -> str:
     camera_id, start = _recorded_camera(world)
     since, until = start.isoformat(), (start + dt.timedelta(seconds=10)).isoformat()
@@ -1681,6 +1687,28 @@ CASES = [
         lambda w: ("/api/v1/forensics/routes", {"purpose": "FIR 1/2026 route", **_forensic_period()}),
     ),
     Case("GET", "/api/v1/forensics/route.m3u8", "video.playback", lambda w: (_route_playlist(w), None)),
+    # Video synopses: one of a recorded camera is started (its render fails on the stand-in segment).
+    Case(
+        "GET",
+        "/api/v1/forensics/synopses",
+        "forensics.investigate",
+        lambda w: ("/api/v1/forensics/synopses", None),
+    ),
+    Case(
+        "POST",
+        "/api/v1/forensics/synopses",
+        "forensics.investigate",
+        lambda w: ("/api/v1/forensics/synopses", _synopsis(w)),
+    ),
+    *[
+        Case(
+            "GET",
+            "/api/v1/forensics/synopses/{synopsis_id}" + tail,
+            "forensics.investigate",
+            lambda w, tail=tail: (f"/api/v1/forensics/synopses/{uuid.uuid4()}{tail}", None),
+        )
+        for tail in ("", "/heatmap.png", "/index.json", "/synopsis.mp4")
+    ],
     # Evidence exports of a case (a case that does not exist: 404 for whoever may ask, 403 for the rest).
     *[
         Case(
