@@ -32,9 +32,6 @@ def valid_polygon(points: list[Point]) -> list[Point]:
     if len(points) < 3:
         raise ValueError("a mask needs at least 3 corners")
     edges = list(zip(points, points[1:] + points[:1], strict=True))
-    area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in edges)
-    if abs(area) < 1e-6:
-        raise ValueError("the mask has no area")
     for i, (a, b) in enumerate(edges):
         for j in range(i + 2, len(edges)):
             if i == 0 and j == len(edges) - 1:
@@ -42,6 +39,9 @@ def valid_polygon(points: list[Point]) -> list[Point]:
             c, d = edges[j]
             if _crosses(a, b, c, d):
                 raise ValueError("the mask's edges cross each other: draw its corners in order around it")
+    area = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in edges)
+    if abs(area) < 1e-6:
+        raise ValueError("the mask has no area")
     return points
 
 
