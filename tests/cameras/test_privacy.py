@@ -293,11 +293,12 @@ def test_live_snapshots_are_masked_until_a_supervisor_lifts_the_masks_for_themse
     assert entry.actor_name == supervisor_user.username and entry.purpose == "FIR 341/2026 burglary"
     assert entry.object_id == str(place.camera.id) and entry.detail["minutes"] == 30
 
-    listed = login_as(auditor_user).get("/api/v1/privacy-unmasks").json()
+    auditor_client = login_as(auditor_user)
+    listed = auditor_client.get("/api/v1/privacy-unmasks").json()
     assert [(u["user_id"], u["camera_id"], u["purpose"]) for u in listed] == [
         (str(supervisor_user.id), str(place.camera.id), "FIR 341/2026 burglary")
     ]
-    page = login_as(auditor_user).get("/privacy/unmasks")
+    page = auditor_client.get("/privacy/unmasks")
     assert page.status_code == 200 and "FIR 341/2026 burglary" in page.text and "Gate" in page.text
     assert operator.get("/api/v1/privacy-unmasks").status_code == 403
 
