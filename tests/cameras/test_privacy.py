@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from conftest import Factory, RtspCamera, wait_until
+from conftest import Factory, RtspCamera, login, serve_in_thread, wait_until
 from safecity.analytics.flows import AnalyticsRuntime
 from safecity.analytics.pipeline import CameraInfo, Followed, Hit
 from safecity.analytics.rules import Firing
@@ -182,7 +184,9 @@ def test_malformed_polygons_are_refused(
     assert client.get(_url(place.camera)).status_code in (200, 403)
 
 
-def test_duplicate_names_are_refused(place: Place, factory: Factory, login_as: Callable[..., TestClient]) -> None:
+def test_duplicate_names_are_refused(
+    place: Place, factory: Factory, login_as: Callable[..., TestClient]
+) -> None:
     client = login_as(factory.user("admin", districts=[place.a]))
     response = client.put(_url(place.camera), json={"masks": [MASK, MASK]})
     assert response.status_code == 422 and response.json()["error"]["code"] == "duplicate_mask_name"
@@ -343,7 +347,9 @@ def test_the_analytics_event_snapshot_and_object_view_are_masked(
     )
     session.commit()
     settings = services.settings
-    runtime = AnalyticsRuntime(settings, services.session_factory, MemoryBus(), IngestSupervisor(settings.video))
+    runtime = AnalyticsRuntime(
+        settings, services.session_factory, MemoryBus(), IngestSupervisor(settings.video)
+    )
     rule = rule_adapter.validate_python(
         {"kind": "zone_intrusion", "name": "Anywhere", "zone": [[0, 0], [1, 0], [1, 1], [0, 1]]}
     )
@@ -376,7 +382,9 @@ def test_the_analytics_event_snapshot_and_object_view_are_masked(
     )
     track.boxes.append((0.0, 100 / W, 50 / H, 260 / W, 200 / H))
     view = astronaut[50:200, 100:260].copy()
-    masked = forensic_flows.masked_view(view, track, privacy.CACHE.masks(services.session_factory, place.camera.id))
+    masked = forensic_flows.masked_view(
+        view, track, privacy.CACHE.masks(services.session_factory, place.camera.id)
+    )
     assert _is_black(masked[5:145, 2:56]) and np.array_equal(masked[:, 64:], view[:, 64:])
     # A view that cannot be placed, of an object whose path met the mask, is blacked out whole.
     odd = cv2.resize(view, (33, 77))
@@ -388,3 +396,63 @@ def test_the_analytics_event_snapshot_and_object_view_are_masked(
         Followed(info, track, view), snapshots_dir=settings.snapshots_dir, masks=privacy.as_masks([])
     )
     assert record.snapshot is not None
+
+
+def test_mjpeg_frames_are_masked(
+    place: Place,
+    live_camera: IngestSupervisor,
+    factory: Factory,
+    web_app: FastAPI,
+    session: Session,
+    login_as: Callable[..., TestClient],
+) -> None:
+    admin = login_as(factory.user("admin", districts=[place.a]))
+    assert admin.put(_url(place.camera), json={"masks": [MASK]}).status_code == 200
+    operator = factory.user("operator", districts=[place.a])
+    with (
+        serve_in_thread(web_app, lifespan=False) as (base, _),
+        httpx.Client(base_url=base, timeout=10) as client,
+    ):
+        login(client, factory, operator, session)  # type: ignore[arg-type]
+        parts: list[bytes] = []
+        with client.stream("GET", f"/api/v1/cameras/{place.camera.id}/live.mjpeg?fps=5") as response:
+            assert response.status_code == 200
+            for part in _mjpeg_parts(response):
+                parts.append(part)
+                if len(parts) == 3:
+                    break
+    for part in parts:
+        image = _decode(part)
+        assert image.shape == (H, W, 3) and _is_black(image[INSIDE]) and _is_real(image[OUTSIDE])
+
+
+def _mjpeg_parts(response: httpx.Response) -> Iterator[bytes]:
+    """The JPEGs of a multipart/x-mixed-replace stream, as they arrive."""
+    buffer = b""
+    for chunk in response.iter_bytes():
+        buffer += chunk
+        while (head_end := buffer.find(b"\r\n\r\n")) >= 0:
+            lines = buffer[:head_end].decode().split("\r\n")[1:]
+            headers = dict(line.split(": ", 1) for line in lines)
+            end = head_end + 4 + int(headers["Content-Length"])
+            if len(buffer) < end + 2:
+                break
+            yield buffer[head_end + 4 : end]
+            buffer = buffer[end + 2 :]
+
+
+def test_the_camera_pages_carry_the_masks_panel(
+    place: Place, factory: Factory, login_as: Callable[..., TestClient]
+) -> None:
+    admin = login_as(factory.user("admin", districts=[place.a]))  # no video: the settings form is the page
+    page = admin.get(f"/cameras/{place.camera.id}")
+    assert page.status_code == 200
+    assert f'data-privacy data-camera-id="{place.camera.id}" data-can-manage="yes"' in page.text
+    assert "/static/privacy.js" in page.text and "data-mask-form" in page.text
+    operator = login_as(factory.user("operator", districts=[place.a]))
+    page = operator.get(f"/cameras/{place.camera.id}")
+    assert page.status_code == 200 and "data-camera-view" in page.text
+    assert 'data-can-manage="no" data-can-unmask="no"' in page.text and "data-mask-form" not in page.text
+    assert "data-unmask-form" not in page.text
+    supervisor = login_as(factory.user("supervisor", districts=[place.a]))
+    assert "data-unmask-form" in supervisor.get(f"/cameras/{place.camera.id}").text
