@@ -175,9 +175,9 @@
         showErrors([]);
         Object.assign(state, await response.json());
         masks = state.masks.map((m) => ({ name: m.name, polygon: m.polygon }));
-        hint.textContent = t("Masks saved.");
         state.onChange.forEach((f) => f());
         renderList();
+        hint.textContent = t("Masks saved.");
       });
     }
 
