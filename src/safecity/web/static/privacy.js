@@ -7,7 +7,14 @@
 
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
-  const t = (english) => safecity.text(english);
+  let messages = null; // the panel's texts in the page's language (#privacy-messages), else safecity.text's
+  function t(english) {
+    if (messages === null) {
+      const source = document.getElementById("privacy-messages");
+      try { messages = source ? JSON.parse(source.textContent) : {}; } catch (_err) { messages = {}; }
+    }
+    return Object.prototype.hasOwnProperty.call(messages, english) ? messages[english] : safecity.text(english);
+  }
   const el = safecity.el;
 
   function svgEl(tag, attrs) {
