@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import PASSWORD, Factory, LiveApp, serve
+from conftest import PASSWORD, Factory, LiveApp, fits_window, screenshot, serve
 from safecity.cameras.models import Camera
 from safecity.config import Settings
 
@@ -83,6 +83,8 @@ def test_a_mask_drawn_on_the_camera_page_covers_playback_except_for_whoever_lift
     panel.get_by_role("button", name="Save masks").click()
     expect(panel.locator("[data-privacy-hint]")).to_have_text("Masks saved.")
     expect(panel.get_by_test_id("mask-list")).to_contain_text("Windows of house 12")
+    fits_window(admin, "Save masks", "Add the area")
+    screenshot(admin, "privacy-masks-admin")
     (mask,) = admin.request.get(f"{live_app.base}/api/v1/cameras/{camera_id}/privacy-masks").json()["masks"]
     assert mask["name"] == "Windows of house 12"
     for (sx, sy), (cx, cy) in zip(mask["polygon"], corners, strict=True):
@@ -106,5 +108,6 @@ def test_a_mask_drawn_on_the_camera_page_covers_playback_except_for_whoever_lift
     panel.get_by_role("button", name="Lift the masks for me").click()
     expect(panel.get_by_test_id("lifted")).to_contain_text("Lifted for you until")
     expect(supervisor.locator("[data-testid=privacy-cover] polygon")).to_have_count(0)
+    screenshot(supervisor, "privacy-masks-lifted")
     operator.reload()
     expect(operator.locator("[data-testid=privacy-cover] polygon")).to_have_count(1)
