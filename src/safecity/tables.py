@@ -6,6 +6,7 @@ from safecity.analytics.plates.hotlists import models as hotlists_models
 from safecity.audit import models as audit_models
 from safecity.auth import models as auth_models
 from safecity.cameras import models as camera_models
+from safecity.cameras.privacy import models as privacy_models
 from safecity.connectors import models as connectors_models
 from safecity.connectors.ctlist import models as ctlist_models
 from safecity.connectors.prisons import models as prisons_models
@@ -65,6 +66,7 @@ __all__ = [
     "payments_models",
     "plates_models",
     "prisons_models",
+    "privacy_models",
     "records_models",
     "records_quality_models",
     "records_search_models",

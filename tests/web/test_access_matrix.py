@@ -436,6 +436,32 @@ CASES = [
         "cameras.manage",
         lambda w: (f"/api/v1/cameras/{_matrix_camera(w)}/viewers", None),
     ),
+    # privacy masks (cameras/privacy)
+    Case(
+        "GET",
+        "/api/v1/cameras/{camera_id}/privacy-masks",
+        "cameras.read",
+        lambda w: (f"/api/v1/cameras/{_matrix_camera(w)}/privacy-masks", None),
+    ),
+    Case(
+        "PUT",
+        "/api/v1/cameras/{camera_id}/privacy-masks",
+        "cameras.manage",
+        lambda w: (
+            f"/api/v1/cameras/{_matrix_camera(w)}/privacy-masks",
+            {"masks": [{"name": "Window", "polygon": [[0.1, 0.1], [0.4, 0.1], [0.4, 0.4]]}]},
+        ),
+    ),
+    Case(
+        "POST",
+        "/api/v1/cameras/{camera_id}/privacy-masks/unmask",
+        "video.unmask",
+        lambda w: (
+            f"/api/v1/cameras/{_matrix_camera(w)}/privacy-masks/unmask",
+            {"purpose": "FIR 12/2026", "minutes": 5},
+        ),
+    ),
+    Case("GET", "/api/v1/privacy-unmasks", "audit.read", lambda w: ("/api/v1/privacy-unmasks", None)),
     Case("GET", "/api/v1/premises", "cameras.own", lambda w: ("/api/v1/premises", None)),
     Case(
         "POST",

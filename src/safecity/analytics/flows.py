@@ -46,6 +46,7 @@ from safecity.analytics.replay import ReplayJob, ReplayResult, recording_picture
 from safecity.analytics.schemas import DetectionSettings, RuleConfig
 from safecity.analytics.stats import AnalyticsStats
 from safecity.cameras.models import Camera
+from safecity.cameras.privacy import service as privacy
 from safecity.config import AnalyticsSettings, Settings
 from safecity.core.bus import Bus
 from safecity.core.bus.store import StoreConsumer, hand_over, store_here
@@ -367,7 +368,8 @@ class AnalyticsRuntime:
 
     def _make_track(self, followed: Followed) -> tuple[TrackIn, bool]:
         """The record of a finished track (its view written), stored here on the in-process bus."""
-        track = forensic_flows.track_of(followed, snapshots_dir=self.settings.snapshots_dir)
+        masks = privacy.CACHE.masks(self.session_factory, followed.camera.camera_id)
+        track = forensic_flows.track_of(followed, snapshots_dir=self.settings.snapshots_dir, masks=masks)
         stored = store_here(
             bus=self.bus,
             store=partial(forensic_flows.store_tracks, self.session_factory, [track]),
@@ -415,7 +417,11 @@ class AnalyticsRuntime:
         rule, firing, camera_id = hit.firing.rule, hit.firing, hit.camera.camera_id
         event_id = uuid.uuid4()
         relative = snapshots.relative_path(camera_id, event_id, hit.frame.captured_at)
-        picture = snapshots.draw(hit.image, hit.detections, set(firing.track_ids), rule)
+        # The camera's privacy masks are blacked out before the picture is ever written.
+        masks = privacy.CACHE.masks(self.session_factory, camera_id)
+        picture = snapshots.draw(
+            privacy.apply_masks(hit.image, masks), hit.detections, set(firing.track_ids), rule
+        )
         snapshots.save(picture, self.settings.snapshots_dir, relative)
         height, width = hit.image.shape[:2]
         # Loiterers: since when; every object: what its track shows (colour, size, direction, speed).

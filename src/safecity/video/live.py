@@ -2,6 +2,8 @@
 
 Every live view is recorded in the audit log (auditors ask who watched which camera, and when; for a
 commercial camera the law requires it). A frame is encoded once per size however many people watch it.
+A camera's privacy masks (cameras.privacy) are blacked out before encoding, except for a viewer who has
+lifted them (audited); masked and clear encodings are cached apart.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from functools import partial
 from typing import Any, Literal
 
@@ -27,6 +29,7 @@ from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras import access
 from safecity.cameras.models import Approval, Camera
+from safecity.cameras.privacy.service import Masks, apply_masks
 from safecity.core.db import utcnow
 from safecity.core.errors import NotFound, SafecityError
 from safecity.video.ingest import Frame, FrameSlot, IngestSupervisor
@@ -126,7 +129,7 @@ class _JpegCache:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.items: dict[tuple[int, int | None], bytes] = {}
+        self.items: dict[tuple[int, int | None, Masks], bytes] = {}
 
 
 _CACHES: weakref.WeakKeyDictionary[FrameSlot, _JpegCache] = weakref.WeakKeyDictionary()
@@ -134,31 +137,42 @@ _CACHES_LOCK = threading.Lock()
 _CACHE_ENTRIES = 8
 
 
-def encode_jpeg(frame: Frame, *, width: int | None = None, quality: int = JPEG_QUALITY) -> bytes:
-    """The frame as a JPEG, scaled down to `width` pixels if it is wider."""
+def encode_jpeg(
+    frame: Frame, *, width: int | None = None, quality: int = JPEG_QUALITY, masks: Masks = ()
+) -> bytes:
+    """The frame as a JPEG, scaled down to `width` pixels if it is wider, its `masks` blacked out."""
     image: npt.NDArray[Any] = frame.image
     if width is not None and width < frame.width:
         height = max(1, round(frame.height * width / frame.width))
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    image = apply_masks(image, masks)  # a copy when anything is masked: the shared frame stays as it is
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return data.tobytes()
 
 
-def jpeg_for(slot: FrameSlot, frame: Frame, *, width: int | None = None) -> bytes:
-    """The frame as a JPEG, encoded once however many viewers ask for it (thread-safe)."""
+def jpeg_for(slot: FrameSlot, frame: Frame, *, width: int | None = None, masks: Masks = ()) -> bytes:
+    """The frame as a JPEG with `masks` blacked out, encoded once however many viewers ask for it with the
+    same masks (thread-safe)."""
     with _CACHES_LOCK:
         cache = _CACHES.setdefault(slot, _JpegCache())
-    key = (frame.seq, width if width is not None and width < frame.width else None)
+    key = (frame.seq, width if width is not None and width < frame.width else None, masks)
     with cache.lock:  # viewers of one camera wait for one encoding instead of each doing their own
         data = cache.items.get(key)
         if data is None:
-            data = encode_jpeg(frame, width=key[1])
+            data = encode_jpeg(frame, width=key[1], masks=masks)
             cache.items[key] = data
             while len(cache.items) > _CACHE_ENTRIES:
                 cache.items.pop(next(iter(cache.items)))
     return data
+
+
+def _masked_jpeg(
+    slot: FrameSlot, frame: Frame, width: int | None, masks: Callable[[], Masks] | None
+) -> bytes:
+    """The frame as a JPEG with the masks it gets now (blocking: may read the masks from the database)."""
+    return jpeg_for(slot, frame, width=width, masks=masks() if masks is not None else ())
 
 
 def mjpeg_part(jpeg: bytes) -> bytes:
@@ -168,10 +182,16 @@ def mjpeg_part(jpeg: bytes) -> bytes:
 
 
 async def mjpeg_stream(
-    slot: FrameSlot, *, max_fps: float, width: int | None = None, until: dt.datetime | None = None
+    slot: FrameSlot,
+    *,
+    max_fps: float,
+    width: int | None = None,
+    until: dt.datetime | None = None,
+    masks: Callable[[], Masks] | None = None,
 ) -> AsyncIterator[bytes]:
     """MJPEG parts of the newest frames, at most `max_fps` a second, until the client goes away (or
-    `until`, when the grant to watch an on-request camera ends).
+    `until`, when the grant to watch an on-request camera ends); `masks` gives the privacy masks each frame
+    gets (asked per frame: a lifting that ends masks the next one).
 
     The web server cancels this generator when the client disconnects.
     """
@@ -183,7 +203,7 @@ async def mjpeg_stream(
             frame = slot.latest()
             now = time.monotonic()
             if frame is not None and (frame.seq != sent_seq or now - sent_at >= KEEPALIVE_S):
-                yield mjpeg_part(await to_thread.run_sync(partial(jpeg_for, slot, frame, width=width)))
+                yield mjpeg_part(await to_thread.run_sync(partial(_masked_jpeg, slot, frame, width, masks)))
                 sent_seq, sent_at = frame.seq, now
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - now)))
     finally:

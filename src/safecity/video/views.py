@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from safecity.cameras import access
+from safecity.cameras.privacy import service as privacy
 from safecity.core.schemas import OutModel
 from safecity.runtime import Services
 from safecity.video import live
@@ -80,7 +81,9 @@ def snapshot(
         kind="snapshot",
         max_age_s=services.settings.video.offline_after_s,
     )
-    return Response(live.jpeg_for(slot, frame, width=width), media_type="image/jpeg", headers=NO_STORE)
+    masks = privacy.viewer_masks(services.session_factory, camera_id, principal.user_id)
+    jpeg = live.jpeg_for(slot, frame, width=width, masks=masks)
+    return Response(jpeg, media_type="image/jpeg", headers=NO_STORE)
 
 
 @router.get("/cameras/{camera_id}/live.mjpeg", response_class=StreamingResponse)
@@ -104,7 +107,13 @@ def live_mjpeg(
     )
     until = access.stream_deadline(session=db, principal=principal, camera_id=camera_id)
     return StreamingResponse(
-        live.mjpeg_stream(slot, max_fps=fps, width=width, until=until),
+        live.mjpeg_stream(
+            slot,
+            max_fps=fps,
+            width=width,
+            until=until,
+            masks=privacy.masks_source(services.session_factory, camera_id, principal.user_id),
+        ),
         media_type=live.MJPEG_MEDIA_TYPE,
         headers=NO_STORE,
     )

@@ -92,6 +92,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Connectors", "/admin/connectors", "connectors.manage", ADMIN),
     NavItem("Roles", "/admin/roles", "users.read", ADMIN),
     NavItem("Audit log", "/audit", "audit.read", ADMIN),
+    NavItem("Privacy masks lifted", "/privacy/unmasks", "audit.read", ADMIN),
     NavItem("Face oversight", "/faces/oversight", "faces.oversee", ADMIN),
     NavItem("Records import", "/records/quality/imports", "records.import", ADMIN),
     NavItem("Duplicate persons", "/records/quality/duplicates", "records.merge", ADMIN),

@@ -24,6 +24,8 @@ from safecity.auth import views as auth_views
 from safecity.cameras import pages as cameras_pages
 from safecity.cameras import views as cameras_views
 from safecity.cameras.onvif import views as onvif_views
+from safecity.cameras.privacy import pages as privacy_pages
+from safecity.cameras.privacy import views as privacy_views
 from safecity.cluster import pages as cluster_pages
 from safecity.cluster import views as cluster_views
 from safecity.connectors import pages as connectors_pages
@@ -148,6 +150,8 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     cameras_views,
     cameras_pages,
     onvif_views,
+    privacy_views,
+    privacy_pages,
     video_views,
     wall_views,
     wall_pages,
