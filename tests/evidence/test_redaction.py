@@ -262,3 +262,20 @@ def test_something_not_a_video_is_refused(tmp_path: Path, detectors: Detectors) 
     bad.write_bytes(b"not a video at all" * 100)
     with pytest.raises(InvalidInput):
         plan_video(bad, detectors=detectors)
+
+
+def test_a_cameras_privacy_masks_are_black_in_every_exported_frame(
+    walk: Path, plan: RedactionPlan, tmp_path: Path
+) -> None:
+    window = ((0.0, 0.0), (0.25, 0.0), (0.25, 0.25), (0.0, 0.25))  # a home's window, top left
+    out = redact_video(walk, tmp_path / "masked.mp4", plan, masks=(window,))
+    original, redacted = _decode(walk), _decode(out)
+    height, width = original[0].shape[:2]
+    inside = (slice(4, height // 4 - 4), slice(4, width // 4 - 4))
+    for i in range(0, FRAMES, 5):
+        assert redacted[i][inside].max() < 40, i  # black, whatever the recording shows there
+        assert original[i][inside].std() > 10  # and there was a picture there
+    picture = tmp_path / "still.png"
+    cv2.imwrite(str(picture), original[0])
+    still = cv2.imread(str(redact_image(picture, tmp_path / "still-masked.png", [], masks=(window,))))
+    assert still is not None and still[inside].max() == 0

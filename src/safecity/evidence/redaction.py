@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from safecity.analytics.faces.base import FaceDetector, build_detector
 from safecity.analytics.plates.base import PlateReader, build_reader
 from safecity.analytics.types import Image
+from safecity.cameras.privacy import service as privacy
 from safecity.config import FaceSettings
 from safecity.core.errors import InvalidInput
 
@@ -335,8 +336,9 @@ def blur_boxes(image: Image, boxes: Iterable[Box]) -> Image:
     return image
 
 
-def redact_image(src: Path, dst: Path, regions: Sequence[Region]) -> Path:
-    """A copy of the picture at `src` with every region whose blur is on blurred, written to `dst`.
+def redact_image(src: Path, dst: Path, regions: Sequence[Region], *, masks: privacy.Masks = ()) -> Path:
+    """A copy of the picture at `src` with every region whose blur is on blurred (and the camera's privacy
+    `masks` blacked out), written to `dst`.
 
     The format follows `dst`'s suffix (JPEG at quality 95, or PNG); `src` is only read.
     """
@@ -345,7 +347,7 @@ def redact_image(src: Path, dst: Path, regions: Sequence[Region]) -> Path:
     read = cv2.imread(str(src), cv2.IMREAD_COLOR)
     if read is None:
         raise InvalidInput(f"{src.name} is not a picture", code="not_a_picture")
-    image: Image = np.asarray(read, dtype=np.uint8)
+    image: Image = np.asarray(privacy.apply_masks(read, masks), dtype=np.uint8)
     blur_boxes(image, [r.box for r in regions if r.blur])
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if dst.suffix.lower() in {".jpg", ".jpeg"} else []
     ok, encoded = cv2.imencode(dst.suffix or ".jpg", image, params)
@@ -637,8 +639,16 @@ def preview(path: Path, plan: RedactionPlan, t: float, *, max_side: int = 960) -
 # --- redacting a video --------------------------------------------------------------------------------
 
 
-def redact_video(src: Path, dst: Path, plan: RedactionPlan, *, progress: Progress | None = None) -> Path:
-    """A copy of the video with every region track whose blur is on blurred in every frame it spans.
+def redact_video(
+    src: Path,
+    dst: Path,
+    plan: RedactionPlan,
+    *,
+    progress: Progress | None = None,
+    masks: privacy.Masks = (),
+) -> Path:
+    """A copy of the video with every region track whose blur is on blurred in every frame it spans, and
+    the camera's privacy `masks` blacked out in every frame.
 
     Re-encoded as H.264 (libx264, yuv420p) in an MP4 with its index first (faststart), at the source's
     resolution and frame timing; audio is not carried (recordings hold none). `src` is only read; the copy
@@ -649,6 +659,7 @@ def redact_video(src: Path, dst: Path, plan: RedactionPlan, *, progress: Progres
         dst: where the redacted MP4 goes (never `src`).
         plan: what to blur.
         progress: called with the fraction done (0-1).
+        masks: the camera's privacy masks (polygons in fractions of the picture).
 
     Returns:
         `dst`.
@@ -678,7 +689,8 @@ def redact_video(src: Path, dst: Path, plan: RedactionPlan, *, progress: Progres
                     if origin is None:
                         origin = frame.pts
                     t = float((frame.pts - origin) * time_base)
-                    image = np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+                    decoded = privacy.apply_masks(frame.to_ndarray(format="bgr24"), masks)
+                    image = np.array(decoded, dtype=np.uint8)  # a copy of its own: blurred in place
                     blur_boxes(image, plan.boxes_at(t))
                     picture = av.VideoFrame.from_ndarray(image, format="bgr24")
                     pts = max(frame.pts - origin, last_pts + 1)  # strictly increasing for the muxer

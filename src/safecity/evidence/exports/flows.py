@@ -30,6 +30,7 @@ from safecity.analytics.plates.models import Sighting
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
+from safecity.cameras.privacy import service as privacy
 from safecity.config import Settings
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound, SafecityError
@@ -303,16 +304,23 @@ def _moment(value: Any) -> dt.datetime | None:
 
 
 def _render(
-    entry: dict[str, Any], folders: dict[str, Path], work: Path, progress: Callable[[float], None]
+    entry: dict[str, Any],
+    folders: dict[str, Path],
+    work: Path,
+    progress: Callable[[float], None],
+    masks: privacy.Masks,
 ) -> Path:
-    """The entry's redacted copy, rendered from its reviewed plan into the export's folder."""
+    """The entry's redacted copy, rendered from its reviewed plan into the export's folder, with its
+    camera's privacy masks blacked out (recordings keep them in the clear; what leaves never does).
+    """
     source = service.resolve(entry, folders)
     plan = RedactionPlan.model_validate(entry["plan"])
     folder = work / entry["key"]
     folder.mkdir(parents=True, exist_ok=True)
     if entry["kind"] == "video":
-        return redact_video(source, folder / "redacted.mp4", plan, progress=progress)
-    out = redact_image(source, folder / f"redacted{source.suffix.lower() or '.jpg'}", regions_of(plan))
+        return redact_video(source, folder / "redacted.mp4", plan, progress=progress, masks=masks)
+    target = folder / f"redacted{source.suffix.lower() or '.jpg'}"
+    out = redact_image(source, target, regions_of(plan), masks=masks)
     progress(1.0)
     return out
 
@@ -411,7 +419,10 @@ def sign(
         files: list[package.PackageFile] = []
         for index, entry in enumerate(media):
             progress(0.9 * index / max(len(media), 1), f"blurring {entry['label']}")
-            redacted = _render(entry, folders, work, progress.part(index, len(media), 0.0, 0.9))
+            camera_id = entry.get("camera_id")
+            masks = privacy.viewer_masks(session_factory, uuid.UUID(camera_id), None) if camera_id else ()
+            part = progress.part(index, len(media), 0.0, 0.9)
+            redacted = _render(entry, folders, work, part, masks)
             files.extend(_files(entry, redacted, service.resolve(entry, folders), settings, originals))
         progress(0.9, "signing the package")
         with session_factory() as session:

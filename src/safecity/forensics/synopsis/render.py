@@ -34,6 +34,7 @@ import numpy.typing as npt
 from av.video.codeccontext import VideoCodecContext
 from av.video.reformatter import VideoReformatter
 
+from safecity.cameras.privacy import service as privacy
 from safecity.video.clips import Demuxed, read_segment
 
 logger = logging.getLogger(__name__)
@@ -420,6 +421,7 @@ def render(
     camera_id: uuid.UUID | None = None,
     progress: Progress | None = None,
     zone: ZoneInfo = DISPLAY_TZ,
+    masks: privacy.Masks = (),
 ) -> Result:
     """Render the synopsis of [since, until) as H.264 MP4 at `out`, its index JSON at `index_out` (and the
     background as PNG at `background_out`); progress(fraction) is called as it goes, ending at 1.0.
@@ -429,6 +431,7 @@ def render(
         tubes: the objects seen in the period (stored tracks).
         camera_id: for the index's links to the original moments.
         zone: the time zone the labels' times are written in.
+        masks: the camera's privacy masks, blacked out in every frame and in the background.
     """
     report = progress or (lambda _f: None)
     done = 0.0
@@ -445,6 +448,7 @@ def render(
     back = background(sources, since, until, ow, oh)
     if back is None:
         back = np.full((oh, ow, 3), 64, np.uint8)
+    back = privacy.apply_masks(back, masks)
     if background_out is not None:
         cv2.imwrite(str(background_out), back)
     advance(0.1)
@@ -467,7 +471,7 @@ def render(
         for count, source in enumerate(sorted(needs, key=lambda s: s.start)):
             _cut_segment(source, needs[source], placed, cuts, spool, width, height, ow, oh)
             advance(0.1 + 0.6 * (count + 1) / total)
-        result = _compose(placed, cuts, spool, back, out, advance, zone)
+        result = _compose(placed, cuts, spool, back, out, advance, zone, masks)
     finally:
         spool.close()
     index = _index(placed, timing, camera_id, result, zone)
@@ -532,6 +536,7 @@ def _compose(
     out: Path,
     advance: Progress,
     zone: ZoneInfo,
+    masks: privacy.Masks,
 ) -> Result:
     """Paste every object's cut-outs over the background frame by frame and encode the synopsis."""
     oh, ow = back.shape[:2]
@@ -570,6 +575,7 @@ def _compose(
                 labels.append(
                     (label_text(cut.moment, placed[tube_number].tube.class_name, zone), cut.x, cut.y)
                 )
+            canvas = privacy.apply_masks(canvas, masks)  # objects pasted over a mask are covered too
             for text, x, y in labels:
                 _label(canvas, text, x, y)
             # To the encoder's pixel format here (OpenCV: twice as fast as swscale's BGR path; the

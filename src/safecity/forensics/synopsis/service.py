@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
+from safecity.cameras.privacy import service as privacy
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.forensics.models import ObjectTrack
@@ -322,6 +323,7 @@ def run(
             camera_id=camera_id,
             progress=report,
             zone=ZoneInfo(timezone),
+            masks=privacy.viewer_masks(session_factory, camera_id, None),
         )
         heat = heatmap.accumulate([(t.class_name, t.path) for t in tubes], aspect=aspect)
         (out_dir / FILES["heatmap"]).write_bytes(heatmap.overlay(heat, result.background))
