@@ -19,7 +19,9 @@ audit entry written; rolled back: the commit is not timed), with new random para
 class at a whole district (the investigator's district) over 1 day; (d) a rare colour of a rare class
 (a green truck) at a district over 31 days, the worst case: few hits, a long range; (e) page 2 of (c)
 through the cursor (page 1 not timed); (f) events of one kind at a district over 1 day. The baseline is a
-primary-key lookup of one object_tracks row in the same run. Target: p95 <= 500 ms over 10 M.
+primary-key lookup of one object_tracks row in the same run; a reference row times loading the cameras
+a province-wide investigator may search (each search starts so, before any object is read).
+Target: p95 <= 500 ms over 10 M.
 
 Time: at 1 M tracks (the default) each backend loads in about 2.5-4 minutes on this 2-core machine
 (~4,000-7,000 tracks/s, the row generation in Python the bound) and answers its 700 queries in 1-3
@@ -436,6 +438,10 @@ def cases(city: City, ids: list[uuid.UUID]) -> list[Case]:
 
     return [
         Case("primary key (baseline)", lambda s, rng: s.get(ObjectTrack, rng.choice(ids))),
+        Case(
+            "province's cameras only (reference)",
+            lambda s, rng: recorder.playable_cameras(session=s, principal=province),
+        ),
         Case("(a) colour+class, area, 1 day", in_area(1)),
         Case("(b) colour+class, area, 7 days", in_area(7)),
         Case("(c) class, district, 1 day", in_district),
@@ -562,7 +568,7 @@ def show(console: Console, results: list[Result], tracks: int, events: int, quer
     for heading in headings:
         table.add_column(heading, justify="left" if heading in ("backend", "search") else "right")
     for r in results:
-        baseline = r.case.endswith("(baseline)")
+        baseline = r.case.endswith(("(baseline)", "(reference)"))
         met = "" if baseline else ("yes" if r.p95 <= GOAL_MS else "no")
         table.add_row(
             r.backend,
