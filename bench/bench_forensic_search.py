@@ -23,10 +23,11 @@ primary-key lookup of one object_tracks row in the same run; a reference row tim
 a province-wide investigator may search (each search starts so, before any object is read).
 Target: p95 <= 500 ms over 10 M.
 
-Time: at 1 M tracks (the default) each backend loads in about 2.5-4 minutes on this 2-core machine
-(~4,000-7,000 tracks/s, the row generation in Python the bound) and answers its 700 queries in 1-3
-minutes: about 10 minutes for both. `--tracks 10000000 --backend postgresql`, the full target, loads ten
-times as long (~35-40 minutes at that rate, ~15 GB of disk) and has not been run on this machine yet.
+Time (this 2-core machine, shared): at 1 M tracks (the default) SQLite loads in 2.5-3 minutes, PostgreSQL
+in 2-4 (the row generation in Python is the bound), and each answers its 800 queries in 1-3 minutes:
+about 10 minutes for both. 3 M tracks loaded into PostgreSQL in 7.5 minutes. `--tracks 10000000
+--backend postgresql`, the full target, loads in about 25 minutes at that rate (~15 GB of disk) and has
+not been run on this machine yet.
 """
 
 from __future__ import annotations
