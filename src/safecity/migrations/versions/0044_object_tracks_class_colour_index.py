@@ -4,8 +4,8 @@ A search for "a green truck in this district this month" read every object of th
 the month and filtered by class and colour (seconds at a million objects); with class and colour in the
 index it reads only the matching entries of each camera.
 
-Revision ID: 0040
-Revises: 0038
+Revision ID: 0044
+Revises: 0043
 Create Date: 2026-12-06 13:00:00.000000
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0040"
-down_revision: str | None = "0038"
+revision: str = "0044"
+down_revision: str | None = "0043"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
