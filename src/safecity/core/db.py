@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -141,6 +141,28 @@ def insert_new(session: Session, model: type[Base], rows: Sequence[dict[str, Any
     else:
         raise NotImplementedError(f"safecity stores on SQLite or PostgreSQL, not {dialect}")
     return list(session.connection().scalars(statement.returning(table.c.id), list(rows)))
+
+
+def next_in_sequence(session: Session, counters: type[Base], district_id: Any, year: int) -> int:
+    """The next number of a district's yearly sequence (incidents, challans, cases), taken in this
+    transaction from `counters` (a table of district_id, year, last).
+
+    The counter row is created if missing (a concurrent creator's row wins quietly), then incremented with
+    UPDATE … RETURNING: its row lock (SQLite: the write lock) holds a second creator until the first
+    commits, so no two records share a number, and a rolled-back one gives its number back.
+    """
+    table: Any = counters.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    row = {"district_id": district_id, "year": year, "last": 0}
+    session.execute(dialect.insert(table).values(row).on_conflict_do_nothing())
+    return int(
+        session.execute(
+            update(table)
+            .where(table.c.district_id == district_id, table.c.year == year)
+            .values(last=table.c.last + 1)
+            .returning(table.c.last)
+        ).scalar_one()
+    )
 
 
 @contextmanager

@@ -17,8 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, false, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import false, or_, select, update
 from sqlalchemy.orm import Session
 
 from safecity.analytics.plates.models import Sighting
@@ -27,7 +26,7 @@ from safecity.audit import service as audit
 from safecity.auth.models import User
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
-from safecity.core.db import utcnow
+from safecity.core.db import next_in_sequence, utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.events.models import Event
 from safecity.evidence.models import (
@@ -63,27 +62,13 @@ MAX_LIST = 500
 AUDIT_DETAIL_CHARS = 2000  # of a custody line's detail copied into its audit entry
 HOLD = "case"  # a plate read linked to a case outlives the plate retention period
 
-_COUNTERS = cast(Table, CaseCounter.__table__)
-
 
 # --- numbers and visibility ------------------------------------------------------------------------------
 
 
 def next_number(*, session: Session, district: District, year: int) -> str:
-    """The next case number of `district` and `year`, e.g. PSW-CASE-2026-000012; taken in this transaction.
-
-    As for incidents: the counter row is made if missing, then incremented with UPDATE … RETURNING, whose
-    row lock queues a concurrent creator until the first commits; a rolled-back case gives its number back.
-    """
-    values = {"district_id": district.id, "year": year, "last": 0}
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(_COUNTERS).values(values).on_conflict_do_nothing())
-    last = session.execute(
-        update(_COUNTERS)
-        .where(_COUNTERS.c.district_id == district.id, _COUNTERS.c.year == year)
-        .values(last=_COUNTERS.c.last + 1)
-        .returning(_COUNTERS.c.last)
-    ).scalar_one()
+    """The next case number of `district` and `year`, e.g. PSW-CASE-2026-000012; taken in this transaction."""
+    last = next_in_sequence(session, CaseCounter, district.id, year)
     return f"{district.code}-CASE-{year}-{last:06d}"
 
 

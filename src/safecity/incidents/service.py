@@ -17,17 +17,16 @@ import tomllib
 import uuid
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
-from safecity.core.db import utcnow
+from safecity.core.db import next_in_sequence, utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.core.identifiers import normalise_phone
 from safecity.events.alerts import service as alerts
@@ -59,8 +58,6 @@ CATEGORY_LABELS = {c: c.value.replace("_", " ").capitalize() for c in Category}
 CATEGORY_LABELS[Category.WOMENS_SAFETY] = "Women's safety"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
-_COUNTERS = cast(Table, IncidentCounter.__table__)
-
 
 @cache
 def sop_templates() -> dict[Category, tuple[str, ...]]:
@@ -70,21 +67,8 @@ def sop_templates() -> dict[Category, tuple[str, ...]]:
 
 
 def next_number(*, session: Session, district: District, year: int) -> str:
-    """The next incident number of `district` and `year`, e.g. PSW-2026-000042; taken in this transaction.
-
-    The counter row is created if missing (a concurrent creator's row wins quietly), then incremented with
-    UPDATE … RETURNING: the row lock holds a second call-taker until the first commits, so no two
-    incidents ever share a number, and a rolled-back incident gives its number back.
-    """
-    values = {"district_id": district.id, "year": year, "last": 0}
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(_COUNTERS).values(values).on_conflict_do_nothing())
-    last = session.execute(
-        update(_COUNTERS)
-        .where(_COUNTERS.c.district_id == district.id, _COUNTERS.c.year == year)
-        .values(last=_COUNTERS.c.last + 1)
-        .returning(_COUNTERS.c.last)
-    ).scalar_one()
+    """The next incident number of `district` and `year`, e.g. PSW-2026-000042; taken in this transaction."""
+    last = next_in_sequence(session, IncidentCounter, district.id, year)
     return f"{district.code}-{year}-{last:06d}"
 
 

@@ -22,11 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +33,7 @@ from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import ChallanSettings, Settings
-from safecity.core.db import utcnow
+from safecity.core.db import next_in_sequence, utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SafecityError
 from safecity.core.storage import contained
 from safecity.org.models import District, Province, Site
@@ -56,7 +55,6 @@ MAX_PRINT = 500
 OVERDUE_BATCH = 500  # challans marked overdue in one transaction
 PUBLIC_ROLES = ("public_before", "public_at", "public_after")  # the blurred frames, for the document
 PAYMENT_REF_DIGITS = 18  # like a PSID: 17 random digits and a Luhn check digit
-_COUNTERS = cast(Table, Counter.__table__)
 
 # Vehicle classes as detectors and registries name them -> the fine schedule's four classes.
 FINE_CLASSES = {
@@ -317,21 +315,8 @@ def add_fine(*, session: Session, principal: Principal, data: FineIn, today: dt.
 
 
 def next_number(*, session: Session, district: District, year: int) -> str:
-    """The next challan number of `district` and `year`, e.g. PSW-2026-000123, taken in this transaction.
-
-    The counter row is created if missing (a concurrent creator's row wins quietly), then incremented with
-    UPDATE … RETURNING under its row lock (PostgreSQL; SQLite's write lock): an issuer holds the next one
-    until it commits, no two challans share a number, and a rolled-back issue gives its number back.
-    """
-    values = {"district_id": district.id, "year": year, "last": 0}
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(_COUNTERS).values(values).on_conflict_do_nothing())
-    last = session.execute(
-        update(_COUNTERS)
-        .where(_COUNTERS.c.district_id == district.id, _COUNTERS.c.year == year)
-        .values(last=_COUNTERS.c.last + 1)
-        .returning(_COUNTERS.c.last)
-    ).scalar_one()
+    """The next challan number of `district` and `year`, e.g. PSW-2026-000123; taken in this transaction."""
+    last = next_in_sequence(session, Counter, district.id, year)
     return f"{district.code}-{year}-{last:06d}"
 
 
