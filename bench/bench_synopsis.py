@@ -23,6 +23,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import numpy.typing as npt
 from rich.console import Console
 from rich.table import Table
 from skimage import data
@@ -35,13 +36,22 @@ T0 = dt.datetime(2026, 11, 22, 5, 0, 0, tzinfo=dt.UTC)
 SEGMENT_S = 60
 
 
-def _sprites(size: tuple[int, int]) -> list[np.ndarray]:
+Image = npt.NDArray[np.uint8]
+
+
+def _sample(name: str) -> Image:
+    """One of scikit-image's sample pictures, as BGR."""
+    picture = np.asarray(getattr(data, name)(), dtype=np.uint8)
+    return np.asarray(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), dtype=np.uint8)
+
+
+def _sprites(size: tuple[int, int]) -> list[Image]:
     crops = [
-        data.astronaut()[20:220, 160:330],
-        data.chelsea()[40:280, 100:320],
-        data.rocket()[60:420, 200:360],
+        _sample("astronaut")[20:220, 160:330],
+        _sample("chelsea")[40:280, 100:320],
+        _sample("rocket")[60:420, 200:360],
     ]
-    return [cv2.resize(cv2.cvtColor(c, cv2.COLOR_RGB2BGR), size) for c in crops]
+    return [np.asarray(cv2.resize(c, size), dtype=np.uint8) for c in crops]
 
 
 def synthesise(
@@ -49,7 +59,7 @@ def synthesise(
 ) -> tuple[list[render.Source], list[render.Tube]]:
     """Record `minutes` of the scene with `objects` crossings as 60 s segments; their sources and tubes."""
     rng = random.Random(seed)
-    back = cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR), (width, height))
+    back = np.asarray(cv2.resize(_sample("coffee"), (width, height)), dtype=np.uint8)
     ow, oh = max(8, width // 7), max(8, height // 5)
     sprites = _sprites((ow, oh))
     seconds = minutes * 60
