@@ -355,3 +355,42 @@ def test_the_page_shows_the_faces_found_on_a_timeline_and_a_map(
     refused = client.post("/faces/search", data=early, files=photo)
     assert refused.status_code == 200  # htmx swaps in the refusal in place of the results
     assert "within the authorisation" in refused.text and 'class="chip"' not in refused.text
+
+
+def test_faces_chosen_from_a_search_are_a_route_only_where_the_authorisation_reaches(
+    session: Session, scene: Scene, box: SecretBox
+) -> None:
+    from safecity.forensics import service as forensics
+
+    authorisation_id = _authorisation(session, scene)
+    route = forensics.route(
+        session=session,
+        principal=scene.investigator,
+        purpose=PURPOSE,
+        faces=[scene.wanted, scene.stranger],
+        authorisation_id=authorisation_id,
+    )
+    assert [s.hit.kind for s in route.stops] == ["face", "face"]
+    assert {s.hit.id for s in route.stops} == {scene.wanted, scene.stranger}
+    assert route.playlist_url is not None and f"span={scene.here.camera_id}," in route.playlist_url
+    # A face the authorisation does not cover (another camera) cannot be put on the route.
+    vector = np.full(128, 1 / np.sqrt(128), np.float32)
+    far = _sighting(
+        session, box, scene.other_camera, scene.here.district.id, NOW - dt.timedelta(hours=2), vector
+    )
+    with pytest.raises(PermissionDenied):
+        forensics.route(
+            session=session,
+            principal=scene.investigator,
+            purpose=PURPOSE,
+            faces=[scene.wanted, far],
+            authorisation_id=authorisation_id,
+        )
+    with pytest.raises(NotFound):
+        forensics.route(
+            session=session,
+            principal=scene.investigator,
+            purpose=PURPOSE,
+            faces=[uuid.uuid4()],
+            authorisation_id=authorisation_id,
+        )

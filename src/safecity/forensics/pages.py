@@ -184,16 +184,36 @@ def _timeline(hits: list[HitOut], span: tuple[float, float] | None) -> list[dict
 
 def _route_page(page: Page, db: Db, **context: Any) -> HTMLResponse:
     page.principal.require(service.INVESTIGATE)
-    values = {"plate": "", "since": "", "until": "", "purpose": "", "objects": []} | context.pop("values", {})
+    values = {
+        "plate": "",
+        "since": "",
+        "until": "",
+        "purpose": "",
+        "objects": [],
+        "faces": [],
+        "authorisation": "",
+    }
+    values |= context.pop("values", {})
     return render(page, "forensics/route.html", values=values, **context)
 
 
 @router.get("/forensics/routes", response_class=HTMLResponse)
 def route_page(
-    page: CurrentPage, db: Db, objects: Annotated[list[uuid.UUID] | None, Query(max_length=100)] = None
+    page: CurrentPage,
+    db: Db,
+    objects: Annotated[list[uuid.UUID] | None, Query(max_length=100)] = None,
+    faces: Annotated[list[uuid.UUID] | None, Query(max_length=100)] = None,
+    authorisation: uuid.UUID | None = None,
 ) -> HTMLResponse:
-    """The route form: a plate and a period, or the objects chosen from a search (forensics.investigate)."""
-    return _route_page(page, db, values={"objects": [str(o) for o in objects or []]})
+    """The route form: a plate and a period, or the objects (or faces, with the authorisation they were
+    found under) chosen from a search (forensics.investigate).
+    """
+    values = {
+        "objects": [str(o) for o in objects or []],
+        "faces": [str(f) for f in faces or []],
+        "authorisation": str(authorisation or ""),
+    }
+    return _route_page(page, db, values=values)
 
 
 @router.post("/forensics/routes", response_class=HTMLResponse)
@@ -205,21 +225,35 @@ def route_submit(
     since: Annotated[str, Form(max_length=40)] = "",
     until: Annotated[str, Form(max_length=40)] = "",
     objects: Annotated[list[str] | None, Form(max_length=100)] = None,
+    faces: Annotated[list[str] | None, Form(max_length=100)] = None,
+    authorisation: Annotated[str, Form(max_length=40)] = "",
 ) -> HTMLResponse:
     """Rebuild the route: its stops on a map and a list, the recordings of all of them in one player."""
-    values = {"plate": plate, "since": since, "until": until, "purpose": purpose, "objects": objects or []}
+    values = {
+        "plate": plate,
+        "since": since,
+        "until": until,
+        "purpose": purpose,
+        "objects": objects or [],
+        "faces": faces or [],
+        "authorisation": authorisation,
+    }
     result: RouteOut | None = None
     error = None
     try:
         try:
             object_ids = [uuid.UUID(o) for o in objects or []]
+            face_ids = [uuid.UUID(f) for f in faces or []]
+            authorisation_id = uuid.UUID(authorisation) if authorisation else None
         except ValueError:
-            raise InvalidInput("an object chosen is not valid", code="bad_object") from None
+            raise InvalidInput("an object or face chosen is not valid", code="bad_object") from None
         result = service.route(
             session=db,
             principal=page.principal,
             purpose=purpose,
             object_ids=object_ids,
+            faces=face_ids,
+            authorisation_id=authorisation_id,
             plate=plate or None,
             since=typed_moment(since, page, "from"),
             until=typed_moment(until, page, "until"),

@@ -75,7 +75,7 @@ class SearchIn(InModel):
 class HitOut(OutModel):
     """One thing found: an object, an event or a plate read, where and when, with its picture."""
 
-    kind: Literal["object", "event", "plate"]
+    kind: Literal["object", "event", "plate", "face"]
     id: uuid.UUID
     camera_id: uuid.UUID
     camera_name: str
@@ -101,10 +101,12 @@ class SearchOut(OutModel):
 
 
 class RouteIn(InModel):
-    """A route to rebuild: chosen objects, or a plate over a period; and why (audited)."""
+    """A route to rebuild: chosen objects or faces, or a plate over a period; and why (audited)."""
 
     purpose: str = Field(min_length=MIN_PURPOSE, max_length=500, pattern=NOTE_PATTERN)
     object_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    faces: list[uuid.UUID] = Field(default_factory=list, max_length=100)  # face sightings from a search
+    authorisation_id: uuid.UUID | None = None  # the retrospective authorisation the faces were found under
     plate: str | None = Field(default=None, min_length=1, max_length=40)
     since: IsoDateTime | None = None
     until: IsoDateTime | None = None

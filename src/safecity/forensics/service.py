@@ -22,6 +22,8 @@ from safecity.core.db import insert_new
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.storage import contained
 from safecity.events.models import Event
+from safecity.faces.matches.models import FaceSighting
+from safecity.faces.search import service as face_search
 from safecity.forensics.models import ObjectTrack
 from safecity.forensics.schemas import HitOut, RouteOut, RouteStop, SearchIn, SearchOut, TrackIn
 from safecity.video import recorder
@@ -200,6 +202,20 @@ def _plates(session: Session, query: SearchIn, cameras: dict[uuid.UUID, Camera])
     return [_plate_hit(r, cameras[r.camera_id]) for r in rows if r.camera_id is not None], cursor
 
 
+def _face_hit(row: FaceSighting, camera: Camera) -> HitOut:
+    return HitOut(
+        kind="face",
+        id=row.id,
+        camera_id=camera.id,
+        camera_name=camera.name,
+        latitude=camera.latitude,
+        longitude=camera.longitude,
+        at=row.seen_at,
+        label="face seen (a lead, not an identification)",
+        playback_url=_playback_url(camera.id, row.seen_at),
+    )
+
+
 def search(*, session: Session, principal: Principal, query: SearchIn) -> SearchOut:
     """One page of what the cameras saw that matches, newest first; audited with its purpose.
 
@@ -287,12 +303,15 @@ def route(
     principal: Principal,
     purpose: str,
     object_ids: Sequence[uuid.UUID] = (),
+    faces: Sequence[uuid.UUID] = (),
+    authorisation_id: uuid.UUID | None = None,
     plate: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> RouteOut:
-    """Sightings across cameras in time order, from chosen objects or from a plate's reads over a period,
-    with one playlist of their recordings strung together; audited with its purpose.
+    """Sightings across cameras in time order, from chosen objects, from faces chosen from a search by photo
+    (under its retrospective authorisation) or from a plate's reads over a period, with one playlist of
+    their recordings strung together; audited with its purpose.
     """
     principal.require(INVESTIGATE)
     purpose = plates.require_purpose(purpose)
@@ -303,6 +322,14 @@ def route(
         for object_id in dict.fromkeys(object_ids):
             row, camera = get_object(session=session, principal=principal, object_id=object_id)
             hits.append(object_hit(row, camera))
+    elif faces and authorisation_id is not None:
+        if len(faces) > MAX_ROUTE_STOPS:
+            raise InvalidInput(f"a route has at most {MAX_ROUTE_STOPS} stops", code="too_many_stops")
+        chosen = face_search.route_sightings(
+            session=session, principal=principal, authorisation_id=authorisation_id, sighting_ids=faces
+        )
+        cameras = {c.id: c for c in recorder.playable_cameras(session=session, principal=principal)}
+        hits = [_face_hit(r, cameras[r.camera_id]) for r in chosen if r.camera_id in cameras]
     elif plate is not None and since is not None and until is not None:
         if not since < until <= since + dt.timedelta(days=31):
             raise InvalidInput("the period runs forward and is at most 31 days", code="bad_period")
@@ -321,7 +348,9 @@ def route(
         )
         hits = [_plate_hit(r, cameras[r.camera_id]) for r in rows if r.camera_id is not None]
     else:
-        raise InvalidInput("choose the objects of the route, or a plate and a period", code="no_route")
+        raise InvalidInput(
+            "choose the objects or faces of the route, or a plate and a period", code="no_route"
+        )
     hits.sort(key=lambda h: h.at)
     stops = [RouteStop(hit=h, since=h.at - ROUTE_PAD, until=(h.until or h.at) + ROUTE_PAD) for h in hits]
     audit.record(
@@ -329,10 +358,10 @@ def route(
         action="forensics.route",
         outcome="success",
         actor=principal,
-        object_type="plate" if plate else "objects",
-        object_id=plate,
+        object_type="plate" if plate else "faces" if faces else "objects",
+        object_id=plate or (str(authorisation_id) if faces else None),
         purpose=purpose,
-        detail={"stops": len(stops), "objects": [str(i) for i in object_ids][:MAX_ROUTE_STOPS]},
+        detail={"stops": len(stops), "objects": [str(i) for i in [*object_ids, *faces]][:MAX_ROUTE_STOPS]},
     )
     spans = "&".join(f"span={s.hit.camera_id},{_z(s.since)},{_z(s.until)}" for s in stops)
     return RouteOut(stops=stops, playlist_url=f"/api/v1/forensics/route.m3u8?{spans}" if stops else None)

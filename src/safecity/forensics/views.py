@@ -65,6 +65,8 @@ def route(principal: CurrentPrincipal, db: Db, body: RouteIn) -> RouteOut:
         principal=principal,
         purpose=body.purpose,
         object_ids=body.object_ids,
+        faces=body.faces,
+        authorisation_id=body.authorisation_id,
         plate=body.plate,
         since=body.since,
         until=body.until,

@@ -50,6 +50,7 @@ def _form(page: Page, db: Db, **context: Any) -> HTMLResponse:
         authorisations=_authorisations(page, db),
         cameras=in_scope,
         values=values,
+        can_route=page.principal.can("forensics.investigate"),
         **context,
     )
 

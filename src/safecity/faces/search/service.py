@@ -139,10 +139,8 @@ def _refuse(
     raise refused
 
 
-def _authorisation(
-    session: Session, principal: Principal, authorisation_id: uuid.UUID, query: SearchIn
-) -> Authorisation:
-    """The authorisation named, if it allows this search now; else why not (404, 403)."""
+def _current(session: Session, principal: Principal, authorisation_id: uuid.UUID) -> Authorisation:
+    """The retrospective authorisation named, if it is in force in the principal's districts (404, 403)."""
     authorisation = session.get(Authorisation, authorisation_id)
     if authorisation is None or not principal.sees_district(authorisation.district_id):
         # One answer for both: an authorisation of another district is not revealed.
@@ -157,11 +155,46 @@ def _authorisation(
         raise PermissionDenied(
             f"the authorisation is {status}, not in force", code="authorisation_not_current"
         )
+    return authorisation
+
+
+def _authorisation(
+    session: Session, principal: Principal, authorisation_id: uuid.UUID, query: SearchIn
+) -> Authorisation:
+    """The authorisation named, if it allows this search now; else why not (404, 403)."""
+    authorisation = _current(session, principal, authorisation_id)
     if query.since < authorisation.starts_at or query.until > authorisation.ends_at:
         raise PermissionDenied(
             "the period searched must lie within the authorisation's period", code="authorisation_period"
         )
     return authorisation
+
+
+def route_sightings(
+    *, session: Session, principal: Principal, authorisation_id: uuid.UUID, sighting_ids: Sequence[uuid.UUID]
+) -> list[FaceSighting]:
+    """Faces chosen from a search, for their route across cameras: each must be one the authorisation,
+    still in force, covers (its camera and period); 404 for one unknown, 403 for one it does not cover.
+    """
+    principal.require(SEARCH)
+    authorisation = _current(session, principal, authorisation_id)
+    _, named = faces.authorisation_targets(session=session, authorisation_ids=[authorisation.id])[
+        authorisation.id
+    ]
+    wanted = set(sighting_ids)
+    rows = list(session.scalars(select(FaceSighting).where(FaceSighting.id.in_(wanted))))
+    if len(rows) != len(wanted):
+        raise NotFound("a face chosen is no longer kept", code="face_not_found")
+    for row in rows:
+        camera = session.get(Camera, row.camera_id) if row.camera_id is not None else None
+        covered = camera is not None and (
+            camera.id in named if named else camera.district_id == authorisation.district_id
+        )
+        if not covered or not authorisation.starts_at <= row.seen_at < authorisation.ends_at:
+            raise PermissionDenied(
+                "the authorisation does not cover a face chosen", code="authorisation_cameras"
+            )
+    return rows
 
 
 def _cameras(session: Session, authorisation: Authorisation, query: SearchIn) -> list[Camera]:
