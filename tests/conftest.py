@@ -672,6 +672,17 @@ def fits_window(page: Page, *buttons: str) -> None:
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (name, box)
 
 
+def log_in(page: Page, base: str, username: str, code: str) -> None:
+    """Log in through the form, with the second factor."""
+    page.goto(f"{base}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Code").fill(code)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
 def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
     """Keep a picture of a page for a person to look at, in the folder SAFECITY_SCREENSHOTS names (if set)."""
     if folder := os.environ.get("SAFECITY_SCREENSHOTS"):

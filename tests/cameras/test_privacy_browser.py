@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import PASSWORD, Factory, LiveApp, fits_window, screenshot, serve
+from conftest import Factory, LiveApp, fits_window, log_in, screenshot, serve
 from safecity.cameras.models import Camera
 from safecity.config import Settings
 
@@ -22,17 +22,6 @@ def live_app(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[LiveAp
     """The application without cameras running."""
     with serve(settings, db_url, tmp_path) as app:
         yield app
-
-
-def log_in(page: Page, base: str, username: str, code: str) -> None:
-    """Log in through the form, with the second factor."""
-    page.goto(f"{base}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Code").fill(code)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def click_at(page: Page, fx: float, fy: float) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from faces_data import astronaut, astronaut_mirrored_jpeg, jpeg, place, watchlist_in
 
-from conftest import PASSWORD, Factory, LiveApp, serve
+from conftest import Factory, LiveApp, log_in, serve
 from safecity.analytics.faces.engine import FaceEngine
 from safecity.config import Settings
 from safecity.faces import service as faces
@@ -22,23 +22,13 @@ from safecity.faces.models import AuthorisationKind
 from safecity.faces.schemas import AuthorisationIn, EntryIn
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture
 def live_app(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[LiveApp]:
     with serve(settings, db_url, tmp_path) as app:
         yield app
-
-
-def log_in(page: Page, base: str, username: str, code: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Code").fill(code)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 @pytest.mark.browser

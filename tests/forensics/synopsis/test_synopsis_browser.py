@@ -14,27 +14,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from synopsis_data import SECONDS, T0, add_camera, encode, record, store_tracks
 
-from conftest import PASSWORD, Factory, LiveApp, screenshot, serve
+from conftest import Factory, LiveApp, log_in, screenshot, serve
 from safecity.config import Settings
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture
 def live_app(db_url: str, tmp_path: Path, settings: Settings) -> Iterator[LiveApp]:
     with serve(settings, db_url, tmp_path) as app:
         yield app
-
-
-def log_in(page: Page, base: str, username: str, code: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Code").fill(code)
-    page.get_by_role("button", name="Continue").click()
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 @pytest.mark.browser
