@@ -101,16 +101,23 @@ def _playback_url(camera_id: uuid.UUID, at: dt.datetime) -> str:
     return f"/cameras/{camera_id}?at={at.astimezone(dt.UTC).isoformat().replace('+00:00', 'Z')}#playback"
 
 
+def _where(camera: Camera) -> dict[str, Any]:
+    """The camera part of a hit: which camera, and where it stands on the map."""
+    return {
+        "camera_id": camera.id,
+        "camera_name": camera.name,
+        "latitude": camera.latitude,
+        "longitude": camera.longitude,
+    }
+
+
 def object_hit(row: ObjectTrack, camera: Camera) -> HitOut:
     """A stored object as a hit."""
     words = [row.class_name, row.colour, f"moving {row.direction}" if row.direction else "standing"]
     return HitOut(
         kind="object",
+        **_where(camera),
         id=row.id,
-        camera_id=camera.id,
-        camera_name=camera.name,
-        latitude=camera.latitude,
-        longitude=camera.longitude,
         at=row.first_seen,
         until=row.last_seen,
         label=", ".join(w for w in words if w),
@@ -127,11 +134,8 @@ def _event_hit(row: Event, camera: Camera) -> HitOut:
     classes = sorted({str(o.get("class")) for o in objects if isinstance(o, dict) and o.get("class")})
     return HitOut(
         kind="event",
+        **_where(camera),
         id=row.id,
-        camera_id=camera.id,
-        camera_name=camera.name,
-        latitude=camera.latitude,
-        longitude=camera.longitude,
         at=row.occurred_at,
         label=" ".join([str(row.payload.get("rule_name") or row.kind), ", ".join(classes)]).strip(),
         class_name=classes[0] if len(classes) == 1 else None,
@@ -144,11 +148,8 @@ def _plate_hit(row: Sighting, camera: Camera) -> HitOut:
     words = [row.plate or "unreadable plate", row.colour, row.vehicle_class]
     return HitOut(
         kind="plate",
+        **_where(camera),
         id=row.id,
-        camera_id=camera.id,
-        camera_name=camera.name,
-        latitude=camera.latitude,
-        longitude=camera.longitude,
         at=row.first_seen,
         until=row.last_seen,
         label=", ".join(w for w in words if w),
@@ -205,11 +206,8 @@ def _plates(session: Session, query: SearchIn, cameras: dict[uuid.UUID, Camera])
 def _face_hit(row: FaceSighting, camera: Camera) -> HitOut:
     return HitOut(
         kind="face",
+        **_where(camera),
         id=row.id,
-        camera_id=camera.id,
-        camera_name=camera.name,
-        latitude=camera.latitude,
-        longitude=camera.longitude,
         at=row.seen_at,
         label="face seen (a lead, not an identification)",
         playback_url=_playback_url(camera.id, row.seen_at),
