@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -191,7 +192,11 @@ def test_events_by_kind_and_plates_one_character_off_are_searched_the_same_way(
 
 
 def test_absurd_or_unexplained_searches_are_refused_and_other_districts_stay_unseen(
-    client: TestClient, factory: Factory, session: Session, town: Town
+    client: TestClient,
+    factory: Factory,
+    session: Session,
+    town: Town,
+    login_as: Callable[[User], TestClient],
 ) -> None:
     login(client, factory, town.stranger, session)
     base = {"purpose": PURPOSE, "since": (NOW - dt.timedelta(hours=2)).isoformat(), "until": NOW.isoformat()}
@@ -210,9 +215,8 @@ def test_absurd_or_unexplained_searches_are_refused_and_other_districts_stay_uns
     named = client.post("/api/v1/forensics/search", json=base | {"camera_ids": [str(town.gate.id)]})
     assert named.status_code == 404
     assert client.get(f"/api/v1/forensics/objects/{town.red_at_gate}/snapshot.jpg").status_code == 404
-    operator = factory.user("operator", districts=None)
-    login(client, factory, operator, session)
-    assert client.post("/api/v1/forensics/search", json=base).status_code == 403
+    operator = factory.user("operator", districts=None)  # in a browser of their own
+    assert login_as(operator).post("/api/v1/forensics/search", json=base).status_code == 403
 
 
 def _segment(session: Session, settings: Settings, camera: Camera, start: dt.datetime) -> Recording:
