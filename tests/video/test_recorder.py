@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 import av.video.stream
+import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -431,3 +432,87 @@ def test_reconcile_leaves_files_still_being_written_alone(
     feed(SegmentRecorder(camera.id, tmp_path, 2, infos.append), footage, T0, limit=20)
     report = retention.reconcile(session=session, recordings_dir=tmp_path, grace_seconds=60)
     assert report.indexed == [] and _paths(session) == set()
+
+
+# --- privacy masks: burned into the recording ------------------------------------------------------
+
+WINDOW = ((0.1, 0.1), (0.4, 0.1), (0.4, 0.5), (0.1, 0.5))  # a home's window, in fractions of the picture
+
+
+def encode_window_scene(path: Path, frames: int) -> Path:
+    """A grey street with a bright white window (WINDOW), H.264 as `encode_footage` makes it."""
+    picture = np.full((240, 320, 3), 128, dtype=np.uint8)
+    picture[24:120, 32:128] = 255  # inside WINDOW (x 32..128, y 24..120), with a margin
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.options = {"preset": "ultrafast", "g": str(GOP), "sc_threshold": "0"}
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(picture, format="bgr24").reformat(format="yuv420p")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def brightness(frame: av.VideoFrame) -> tuple[float, float]:
+    """The mean luma inside the window and in the street around it."""
+    luma = frame.to_ndarray(format="gray")
+    return float(luma[40:100, 50:110].mean()), float(luma[150:230, 180:310].mean())
+
+
+def test_a_camera_with_masks_is_recorded_masked_from_the_key_frame_after_they_are_drawn(
+    tmp_path: Path, session: Session, factory: Factory
+) -> None:
+    camera = add_camera(session, factory.district().id)
+    scene = encode_window_scene(tmp_path / "scene.mp4", 40)
+    drawn: list[tuple[tuple[float, float], ...]] = []
+    infos: list[SegmentInfo] = []
+
+    def on_segment(info: SegmentInfo) -> None:
+        infos.append(info)
+        recorder.index_segment(session=session, info=info)
+
+    sink = SegmentRecorder(camera.id, tmp_path / "rec", 60, on_segment, masks=lambda: tuple(drawn))
+    with av.open(str(scene)) as container:
+        stream = container.streams.video[0]
+        sink.open(stream, started_at=T0)
+        for number, packet in enumerate(container.demux(stream)):
+            if number == 15:
+                drawn.append(WINDOW)  # drawn mid-GOP: applies from the key frame at packet 20
+            sink.write(packet)
+        sink.close()
+
+    assert [((i.start - T0).total_seconds(), i.masked) for i in infos] == [(0, False), (2, True)]
+    clear, masked = (decode(tmp_path / "rec" / i.path) for i in infos)
+    assert len(clear) == 20 and all(brightness(f)[0] > 200 for f in clear)  # remuxed as sent
+    assert len(masked) == 20 and masked[0].key_frame and masked[10].key_frame
+    assert [f.key_frame for f in masked].count(True) == 2  # key frames where the camera had them
+    for frame in masked:
+        window, street = brightness(frame)
+        assert window < 30 and 110 < street < 145  # the window black, the street still grey
+    assert (masked[0].width, masked[0].height) == (320, 240)
+    rows = session.scalars(select(Recording).where(Recording.camera_id == camera.id).order_by(Recording.start))
+    assert [(r.masked, r.sha256, r.bytes) for r in rows] == [
+        (i.masked, sha256(tmp_path / "rec" / i.path), (tmp_path / "rec" / i.path).stat().st_size)
+        for i in infos
+    ]
+
+
+def test_removing_the_masks_returns_to_remuxing_at_the_next_key_frame(tmp_path: Path) -> None:
+    scene = encode_window_scene(tmp_path / "scene.mp4", 30)
+    drawn = [WINDOW]
+    infos: list[SegmentInfo] = []
+    sink = SegmentRecorder(uuid.uuid4(), tmp_path, 60, infos.append, masks=lambda: tuple(drawn))
+    with av.open(str(scene)) as container:
+        stream = container.streams.video[0]
+        sink.open(stream, started_at=T0)
+        for number, packet in enumerate(container.demux(stream)):
+            if number == 12:
+                drawn.clear()  # the rest of this GOP stays masked; the next is remuxed
+            sink.write(packet)
+        sink.close()
+
+    assert [((i.start - T0).total_seconds(), i.masked) for i in infos] == [(0, True), (2, False)]
+    masked, clear = (decode(tmp_path / i.path) for i in infos)
+    assert [brightness(f)[0] < 30 for f in masked] == [True] * 12 + [False] * 8  # masks per picture
+    assert len(clear) == 10 and all(brightness(f)[0] > 200 for f in clear)

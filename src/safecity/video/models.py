@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.db import Base, UTCDateTime, utcnow
@@ -34,6 +34,8 @@ class Recording(Base):
     lock_reason: Mapped[str | None] = mapped_column(Text)
     locked_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Recorded with the camera's privacy masks burned in (decoded, masked, encoded again).
+    masked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Clip(Base):

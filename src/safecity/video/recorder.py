@@ -3,6 +3,10 @@
 Each segment is a self-contained MP4 (its own ftyp+moov) that starts at a key frame and holds one
 fragment per GOP, so a crash loses at most the fragment being written. Bytes go to the file strictly in
 order (the MP4 trailer is skipped), which lets the SHA-256 be computed as they are written.
+
+A camera with privacy masks is recorded masked: its segments are decoded, the masks blacked out and the
+picture encoded again (key frames where the camera sent them), so the clear picture of a masked area is
+never stored. Re-encoding costs several times a remux, so cameras without masks are only remuxed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras import access
 from safecity.cameras.models import Approval, Camera
+from safecity.cameras.privacy.service import Masks, apply_masks
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.storage import contained
@@ -38,6 +43,9 @@ logger = logging.getLogger(__name__)
 # MP4 the muxer would seek back to write: without it every byte is written once, in order.
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof+skip_trailer"
 FILE_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+# A fast preset without look-ahead or B-frames: each frame's packet comes out as the frame goes in, so a
+# segment ends with its last frame; forced key frames are IDR, so each starts a fragment as the source's did.
+MASKED_ENCODER = {"preset": "veryfast", "tune": "zerolatency", "forced-idr": "1", "sc_threshold": "0"}
 LIVE_MAX_DRIFT = dt.timedelta(seconds=1)  # a live stream's packet time may stray this far from arrival time
 MERGE_WITHIN = dt.timedelta(seconds=1)  # segments closer than this form one span of the timeline
 # No segment is longer (segments end at the first key frame past their length): bounds range queries.
@@ -58,6 +66,7 @@ class SegmentInfo:
     bytes: int
     sha256: str
     init_bytes: int  # length of the ftyp+moov head, served as the HLS init section
+    masked: bool = False  # recorded with the camera's privacy masks burned in
 
 
 def segment_path(camera_id: uuid.UUID, start: dt.datetime) -> str:
@@ -157,20 +166,68 @@ def wall_offset(ticks: int, time_base: Fraction) -> dt.timedelta:
     return dt.timedelta(microseconds=round(ticks * time_base * 1_000_000))
 
 
+class _Masker:
+    """Decodes a segment's packets, blacks out the masks and encodes the picture again as H.264."""
+
+    def __init__(self, template: av.video.stream.VideoStream, masks: Callable[[], Masks]) -> None:
+        self.masks = masks
+        self.time_base = Fraction(template.time_base or Fraction(1, 90_000))
+        self.rate = template.average_rate or template.guessed_rate or Fraction(25)
+        # A decoder of its own, started at the segment's key frame: the ingest's decoder is the ingest's.
+        self.decoder = av.CodecContext.create(template.codec_context.name, "r")
+        if template.codec_context.extradata:
+            self.decoder.extradata = template.codec_context.extradata  # SPS/PPS sent out of band
+        self.encoder: av.video.stream.VideoStream | None = None  # made at the first picture: its size
+
+    def encode(
+        self, container: av.container.OutputContainer, packet: av.Packet | None
+    ) -> list[av.Packet]:
+        """The encoded packets of the pictures `packet` completes (None: the last pictures, then the end)."""
+        out: list[av.Packet] = []
+        for frame in self.decoder.decode(packet):
+            image = av.VideoFrame.from_ndarray(apply_masks(frame.to_ndarray(format="bgr24"), self.masks()), "bgr24")
+            image.pts, image.time_base = frame.pts, self.time_base
+            image.pict_type = av.video.frame.PictureType.I if frame.key_frame else av.video.frame.PictureType.NONE
+            out += self._encoder(container, frame).encode(image.reformat(format="yuv420p"))
+        if packet is None and self.encoder is not None:
+            out += self.encoder.encode(None)
+        return out
+
+    def _encoder(
+        self, container: av.container.OutputContainer, frame: av.VideoFrame
+    ) -> av.video.stream.VideoStream:
+        if self.encoder is None:
+            encoder = container.add_stream("libx264", rate=self.rate)
+            encoder.width, encoder.height, encoder.pix_fmt = frame.width, frame.height, "yuv420p"
+            encoder.time_base = encoder.codec_context.time_base = self.time_base
+            # No key frames of its own: only where the source had them (forced on those frames).
+            encoder.codec_context.options = {**MASKED_ENCODER, "g": str(2**30)}
+            self.encoder = encoder
+        return self.encoder
+
+
 class _Segment:
-    """One segment file being written."""
+    """One segment file being written: the camera's packets remuxed, or (`masks` given) masked and encoded."""
 
     def __init__(
-        self, root: Path, camera_id: uuid.UUID, template: av.video.stream.VideoStream, start: dt.datetime
+        self,
+        root: Path,
+        camera_id: uuid.UUID,
+        template: av.video.stream.VideoStream,
+        start: dt.datetime,
+        masks: Callable[[], Masks] | None = None,
     ) -> None:
         self.start = start
         self.path = segment_path(camera_id, start)
         full = root / self.path
         full.parent.mkdir(parents=True, exist_ok=True)
         self.writer = HashingWriter(full)
+        self.masker = _Masker(template, masks) if masks is not None else None
+        self.stream: av.video.stream.VideoStream | None = None  # masked: the encoder's, once it is made
         try:
             self.container = av.open(self.writer, "w", format="mp4", options={"movflags": MOVFLAGS})
-            self.stream = self.container.add_stream_from_template(template)
+            if self.masker is None:
+                self.stream = self.container.add_stream_from_template(template)
         except BaseException:
             self.writer.close()
             raise
@@ -179,27 +236,46 @@ class _Segment:
         self.end = start
         self.packets = 0
 
+    @property
+    def masked(self) -> bool:
+        return self.masker is not None
+
     def mux(self, packet: av.Packet[av.video.stream.VideoStream], ts: int, time_base: Fraction) -> None:
         dts = packet.dts if packet.dts is not None else ts
         if self.base is None:
             self.base = dts
         if self.last_dts is not None and dts <= self.last_dts:
             raise ValueError(f"timestamps went backwards ({dts} after {self.last_dts})")
+        if self.masker is None:
+            self._write(packet, ts, dts, time_base)
+        else:
+            for encoded in self.masker.encode(self.container, packet):
+                self._write(encoded, encoded.pts, encoded.dts, time_base)
+        self.last_dts = dts
+        self.packets += 1
+
+    def _write(
+        self, packet: av.Packet[av.video.stream.VideoStream], pts: int, dts: int, time_base: Fraction
+    ) -> None:
+        """Mux one packet (remuxed or encoded: both in the camera's time base) into the file."""
+        stream = self.stream if self.masker is None else self.masker.encoder
+        assert self.base is not None and stream is not None
         # A copy: the ingest may hand the same packet on (to a decoder), so it is never changed here.
         out = av.Packet(bytes(packet))
-        out.pts, out.dts = ts - self.base, dts - self.base
+        out.pts, out.dts = pts - self.base, dts - self.base
         out.time_base = time_base
         if packet.duration:
             out.duration = packet.duration
         out.is_keyframe = packet.is_keyframe
-        out.stream = self.stream
+        out.stream = stream
         self.container.mux(out)
-        self.last_dts = dts
-        self.packets += 1
 
     def finish(self, camera_id: uuid.UUID) -> SegmentInfo | None:
         """Flush the last fragment and close the file; None if nothing playable was written."""
         try:
+            if self.masker is not None and self.base is not None:
+                for encoded in self.masker.encode(self.container, None):
+                    self._write(encoded, encoded.pts, encoded.dts, self.masker.time_base)
             self.container.close()
         finally:
             self.writer.close()
@@ -207,18 +283,29 @@ class _Segment:
         if self.packets == 0 or init is None or self.end <= self.start:
             return None
         return SegmentInfo(
-            camera_id, self.start, self.end, self.path, self.writer.size, self.writer.sha256, init
+            camera_id,
+            self.start,
+            self.end,
+            self.path,
+            self.writer.size,
+            self.writer.sha256,
+            init,
+            self.masked,
         )
 
 
 class SegmentRecorder:
-    """A `PacketSink` that records one camera's stream as fixed-length fMP4 segments, without re-encoding.
+    """A `PacketSink` that records one camera's stream as fixed-length fMP4 segments.
 
     Packet times are mapped to wall-clock UTC from the connection's `started_at` (the stream's first
     timestamp is `started_at`). A segment ends at the first key frame past `segment_seconds`, when the
     stream closes, or on an error; `on_segment` is then called on the calling thread, so it must be quick.
     `allowed` is asked at every key frame that would start a segment: while it answers False (the disk is
     full of locked evidence), the segment being written is finished and nothing more is recorded.
+    `masks` (the camera's privacy masks now) is asked at every key frame too: a segment is remuxed while
+    there are none and masked (decoded, masks blacked out, encoded again) while there are; when that
+    changes the segment ends there and the next is in the other mode. Within a masked segment every
+    picture gets the masks of its moment.
     """
 
     def __init__(
@@ -229,6 +316,7 @@ class SegmentRecorder:
         on_segment: Callable[[SegmentInfo], None],
         allowed: Callable[[], bool] = lambda: True,
         max_drift: dt.timedelta | None = None,
+        masks: Callable[[], Masks] = lambda: (),
     ) -> None:
         self.camera_id = camera_id
         self.directory = directory
@@ -244,6 +332,8 @@ class SegmentRecorder:
         self._first_ts: int | None = None
         self._frame = dt.timedelta(0)  # duration of the last frame, for the end of a segment
         self._last_wall: dt.datetime | None = None
+        self.masks = masks
+        self._masks: Masks = ()  # the last masks read: kept when they cannot be read
         self._segment: _Segment | None = None
         self.dropped = 0  # packets that could not be recorded (before the first key frame, bad timestamps)
 
@@ -285,11 +375,14 @@ class SegmentRecorder:
         self._last_wall = wall
 
         segment = self._segment
-        if packet.is_keyframe and (segment is None or wall - segment.start >= self.segment_length):
+        masked = packet.is_keyframe and bool(self._current_masks())
+        if packet.is_keyframe and (
+            segment is None or wall - segment.start >= self.segment_length or segment.masked != masked
+        ):
             if segment is not None and wall - segment.end <= MERGE_WITHIN:
                 segment.end = wall  # segments of one connection abut exactly (a stall stays a gap)
-            self._finish("length")
-            segment = self._start(stream, wall) if self.allowed() else None
+            self._finish("length" if segment is None or segment.masked == masked else "masks changed")
+            segment = self._start(stream, wall, masked) if self.allowed() else None
         elif segment is not None and wall - segment.start >= MAX_SEGMENT:
             logger.warning("camera %s: no key frame for %s; segment ended", self.camera_id, MAX_SEGMENT)
             self._finish("no key frame")
@@ -314,9 +407,17 @@ class SegmentRecorder:
         self._finish("closed")
         self._stream = None
 
-    def _start(self, stream: av.video.stream.VideoStream, wall: dt.datetime) -> _Segment | None:
+    def _current_masks(self) -> Masks:
         try:
-            self._segment = _Segment(self.directory, self.camera_id, stream, wall)
+            self._masks = self.masks()
+        except Exception:  # the database is away: the masks last read still apply
+            logger.exception("camera %s: privacy masks not read; the last ones apply", self.camera_id)
+        return self._masks
+
+    def _start(self, stream: av.video.stream.VideoStream, wall: dt.datetime, masked: bool) -> _Segment | None:
+        masks = self._current_masks if masked else None
+        try:
+            self._segment = _Segment(self.directory, self.camera_id, stream, wall, masks)
         except (av.FFmpegError, OSError):
             logger.exception("camera %s: cannot start a segment at %s", self.camera_id, wall.isoformat())
             self._segment = None
@@ -359,6 +460,7 @@ def index_segment(*, session: Session, info: SegmentInfo) -> Recording:
         init_bytes=info.init_bytes,
         sha256=info.sha256,
         locked=False,
+        masked=info.masked,
     )
     session.add(recording)
     session.flush()
