@@ -491,7 +491,9 @@ def test_a_camera_with_masks_is_recorded_masked_from_the_key_frame_after_they_ar
         window, street = brightness(frame)
         assert window < 30 and 110 < street < 145  # the window black, the street still grey
     assert (masked[0].width, masked[0].height) == (320, 240)
-    rows = session.scalars(select(Recording).where(Recording.camera_id == camera.id).order_by(Recording.start))
+    rows = session.scalars(
+        select(Recording).where(Recording.camera_id == camera.id).order_by(Recording.start)
+    )
     assert [(r.masked, r.sha256, r.bytes) for r in rows] == [
         (i.masked, sha256(tmp_path / "rec" / i.path), (tmp_path / "rec" / i.path).stat().st_size)
         for i in infos

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from safecity.analytics.plates import service as plates
 from safecity.auth.principal import Principal
 from safecity.cameras import service as cameras
+from safecity.cameras.privacy import service as privacy
 from safecity.cluster.leases import Assignment, LocalAssignment
 from safecity.config import Settings
 from safecity.core.bus import Bus, BusError
@@ -121,6 +122,7 @@ class VideoRuntime:
     def _sinks(self, spec: CameraSpec) -> Sequence[PacketSink]:
         if spec.camera_id not in self._recorded:
             return ()
+        camera_id, session_factory = spec.camera_id, self.session_factory
         return (
             SegmentRecorder(
                 spec.camera_id,
@@ -129,6 +131,8 @@ class VideoRuntime:
                 segment_indexer(self.session_factory),
                 allowed=lambda: self.recording_allowed,
                 max_drift=LIVE_MAX_DRIFT,
+                # Cached (read at most every REFRESH_S): asked at every key frame and masked picture.
+                masks=lambda: privacy.CACHE.masks(session_factory, camera_id),
             ),
         )
 

@@ -20,10 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, cast
 
 import av
 import av.video.stream
+from av.container import OutputContainer
+from av.video.codeccontext import VideoCodecContext
+from av.video.frame import PictureType
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -174,28 +177,27 @@ class _Masker:
         self.time_base = Fraction(template.time_base or Fraction(1, 90_000))
         self.rate = template.average_rate or template.guessed_rate or Fraction(25)
         # A decoder of its own, started at the segment's key frame: the ingest's decoder is the ingest's.
-        self.decoder = av.CodecContext.create(template.codec_context.name, "r")
+        self.decoder = cast(VideoCodecContext, av.CodecContext.create(template.codec_context.name, "r"))
         if template.codec_context.extradata:
             self.decoder.extradata = template.codec_context.extradata  # SPS/PPS sent out of band
         self.encoder: av.video.stream.VideoStream | None = None  # made at the first picture: its size
 
     def encode(
-        self, container: av.container.OutputContainer, packet: av.Packet | None
-    ) -> list[av.Packet]:
+        self, container: OutputContainer, packet: av.Packet[av.video.stream.VideoStream] | None
+    ) -> list[av.Packet[av.video.stream.VideoStream]]:
         """The encoded packets of the pictures `packet` completes (None: the last pictures, then the end)."""
-        out: list[av.Packet] = []
+        out: list[av.Packet[av.video.stream.VideoStream]] = []
         for frame in self.decoder.decode(packet):
-            image = av.VideoFrame.from_ndarray(apply_masks(frame.to_ndarray(format="bgr24"), self.masks()), "bgr24")
+            masked = apply_masks(frame.to_ndarray(format="bgr24"), self.masks())
+            image = av.VideoFrame.from_ndarray(masked, format="bgr24").reformat(format="yuv420p")
             image.pts, image.time_base = frame.pts, self.time_base
-            image.pict_type = av.video.frame.PictureType.I if frame.key_frame else av.video.frame.PictureType.NONE
-            out += self._encoder(container, frame).encode(image.reformat(format="yuv420p"))
+            image.pict_type = PictureType.I if frame.key_frame else PictureType.NONE  # I: forced, as IDR
+            out += self._encoder(container, frame).encode(image)
         if packet is None and self.encoder is not None:
             out += self.encoder.encode(None)
         return out
 
-    def _encoder(
-        self, container: av.container.OutputContainer, frame: av.VideoFrame
-    ) -> av.video.stream.VideoStream:
+    def _encoder(self, container: OutputContainer, frame: av.VideoFrame) -> av.video.stream.VideoStream:
         if self.encoder is None:
             encoder = container.add_stream("libx264", rate=self.rate)
             encoder.width, encoder.height, encoder.pix_fmt = frame.width, frame.height, "yuv420p"
@@ -255,11 +257,16 @@ class _Segment:
         self.packets += 1
 
     def _write(
-        self, packet: av.Packet[av.video.stream.VideoStream], pts: int, dts: int, time_base: Fraction
+        self,
+        packet: av.Packet[av.video.stream.VideoStream],
+        pts: int | None,
+        dts: int | None,
+        time_base: Fraction,
     ) -> None:
         """Mux one packet (remuxed or encoded: both in the camera's time base) into the file."""
         stream = self.stream if self.masker is None else self.masker.encoder
-        assert self.base is not None and stream is not None
+        if self.base is None or stream is None or pts is None or dts is None:
+            raise ValueError("a packet without timestamps, or before the segment's first")
         # A copy: the ingest may hand the same packet on (to a decoder), so it is never changed here.
         out = av.Packet(bytes(packet))
         out.pts, out.dts = pts - self.base, dts - self.base
@@ -535,12 +542,14 @@ def segments(
 
 @dataclass(frozen=True)
 class Span:
-    """A stretch of a camera's timeline: recorded footage (locked as evidence or not), or a gap."""
+    """A stretch of a camera's timeline: recorded footage (locked as evidence or not, recorded with the
+    privacy masks burned in or not), or a gap."""
 
     kind: Literal["recorded", "gap"]
     start: dt.datetime
     end: dt.datetime
     locked: bool = False
+    masked: bool = False
 
 
 def _spans(rows: list[Recording], since: dt.datetime, until: dt.datetime) -> Iterator[Span]:
@@ -550,17 +559,17 @@ def _spans(rows: list[Recording], since: dt.datetime, until: dt.datetime) -> Ite
         start, end = max(row.start, since), min(row.end, until)
         if current is not None:
             adjacent = start - current.end <= MERGE_WITHIN
-            if adjacent and row.locked == current.locked:
-                current = Span("recorded", current.start, max(current.end, end), current.locked)
+            if adjacent and (row.locked, row.masked) == (current.locked, current.masked):
+                current = Span("recorded", current.start, max(current.end, end), row.locked, row.masked)
                 continue
             yield current
             cursor = current.end
-            if adjacent:  # footage continues, only its lock differs: no gap between the two
+            if adjacent:  # footage continues, only its lock or masking differs: no gap between the two
                 start = cursor
         if start > cursor:
             yield Span("gap", cursor, start)
         start = max(start, cursor)
-        current = Span("recorded", start, max(start, end), row.locked)
+        current = Span("recorded", start, max(start, end), row.locked, row.masked)
     if current is not None:
         yield current
         cursor = current.end

@@ -1,18 +1,21 @@
 """Privacy masks per camera: areas (e.g. the windows of homes) never shown live, nor kept in the clear in the
-pictures the system itself renders; and their audited lifting by one person, for a purpose, for a while.
+pictures the system itself renders or records; and their audited lifting by one person, for a purpose, for
+a while, in the live picture.
 
 Where masks apply:
 - live JPEG snapshots and MJPEG streams (video.live): blacked out before encoding, per viewer (cached);
 - event snapshots written by the analytics (analytics.flows) and the best views of object tracks
   (forensics.flows.track_of): blacked out before they are written to disk, so the files never hold it;
-- recordings are NOT masked: the recorder stores the camera's stream as sent (it remuxes without decoding;
-  re-encoding every camera would cost the whole CPU budget). Playback of recordings draws the masks as an
-  opaque overlay over the video in the browser (static/privacy.js): that hides them from a person watching
-  on the camera page, not from someone who has the raw files. Exports must mask what they render by
+- recordings: a camera with masks is recorded masked (video.recorder: decoded, blacked out, encoded again,
+  from the key frame after a mask is drawn; segments flagged `masked`), so the files never hold the clear
+  picture of a masked area. Cameras without masks are remuxed without decoding (re-encoding every camera
+  would cost the whole CPU budget). Footage recorded before a mask was drawn is in the clear: the player
+  covers the masks over all recorded video (static/privacy.js), and exports mask what they render by
   calling `apply_masks` (evidence exports, synopsis).
 
-Lifting: a holder of `video.unmask` lifts one camera's masks for themselves only, for a stated purpose and
-at most an hour; every lifting is audited and listed for auditors (pages.py). Everyone else still sees masks.
+Lifting: a holder of `video.unmask` lifts one camera's masks for themselves only, in the live picture only
+(recordings hold no clear picture to show), for a stated purpose and at most an hour; every lifting is
+audited and listed for auditors (pages.py). Everyone else still sees masks.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ class SpanOut(OutModel):
     start: dt.datetime
     end: dt.datetime
     locked: bool
+    masked: bool  # recorded with the camera's privacy masks burned in
 
 
 class ClipIn(InModel):

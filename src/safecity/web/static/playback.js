@@ -123,6 +123,7 @@
       const zoomButtons = Array.from(view.querySelectorAll("[data-zoom]"));
       const markerTable = view.querySelector("[data-markers] tbody");
       const markerCount = view.querySelector("[data-marker-count]");
+      const maskedNote = view.querySelector("[data-masked-note]");
       let zoom = view.dataset.zoom in zooms ? view.dataset.zoom : "hour";
       let start = Date.parse(view.dataset.since);
       let loading = 0;
@@ -185,6 +186,7 @@
 
       function drawTrack(spans, markers) {
         track.replaceChildren();
+        maskedNote.hidden = !spans.some((span) => span.masked);
         spans.forEach((span) => {
           const a = Date.parse(span.start);
           const b = Date.parse(span.end);

@@ -1,7 +1,8 @@
 // Privacy masks: the panel on the camera page (draw the masked areas on the camera's picture, as the
 // analytics rule editor draws zones: an SVG overlay in the picture's pixels, click the corners, double click
-// or "Close" to close), lifting them for oneself, and the opaque cover the player draws over recorded video
-// (recordings are kept as the camera sent them; the server masks live pictures itself).
+// or "Close" to close), lifting them for oneself (the live picture only, which the server masks itself), and
+// the opaque cover the player draws over recorded video for everyone (it hides the areas in footage recorded
+// before the masks were drawn; since then the recorder burns them in).
 // Text is only inserted with textContent, never as markup.
 "use strict";
 
@@ -63,12 +64,12 @@
       const w = video.videoWidth || 1600;
       const h = video.videoHeight || 900;
       cover.setAttribute("viewBox", "0 0 " + w + " " + h);
-      cover.replaceChildren(...(lifted(state) ? [] : state.masks.map((m) => svgEl("polygon", { points: points(m.polygon, w, h), fill: "#000" }))));
+      // Not lifted for anyone: a lifting clears the live picture only.
+      cover.replaceChildren(...state.masks.map((m) => svgEl("polygon", { points: points(m.polygon, w, h), fill: "#000" })));
       cover.hidden = video.hidden || cover.childElementCount === 0;
     }
     video.addEventListener("loadedmetadata", redraw);
     new MutationObserver(redraw).observe(video, { attributes: true, attributeFilter: ["hidden"] });
-    setInterval(redraw, 5000); // a lifting that ends covers the video again
     state.onChange.push(redraw);
     redraw();
   }
@@ -135,7 +136,7 @@
       count.textContent = masks.length ? "(" + masks.length + ")" : "";
       if (lifted(state)) {
         liftedLine.hidden = false;
-        liftedLine.textContent = t("Lifted for you until") + " " + new Date(state.lifted_until).toLocaleTimeString();
+        liftedLine.textContent = t("Lifted for you in the live picture until") + " " + new Date(state.lifted_until).toLocaleTimeString();
       } else {
         liftedLine.hidden = true;
       }
