@@ -5,21 +5,26 @@ snapshots, object views), the API's permissions and scope, malformed polygons, a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cv2
 import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import Factory, RtspCamera, login, serve_in_thread, wait_until
+from conftest import Factory, RtspCamera, login, serve_in_thread, wait_until, wait_until_async
+from safecity import seed
 from safecity.analytics.flows import AnalyticsRuntime
 from safecity.analytics.pipeline import CameraInfo, Followed, Hit
 from safecity.analytics.rules import Firing
@@ -29,13 +34,17 @@ from safecity.analytics.types import Detections
 from safecity.audit import service as audit
 from safecity.cameras.models import Camera
 from safecity.cameras.privacy import service as privacy
+from safecity.cameras.privacy.models import PrivacyMask
+from safecity.config import Settings, VideoSettings
 from safecity.core.bus import MemoryBus
 from safecity.core.db import utcnow
 from safecity.forensics import flows as forensic_flows
+from safecity.org import service as org
 from safecity.org.models import District
 from safecity.runtime import Services
 from safecity.video.flows import VideoRuntime
 from safecity.video.ingest import CameraSpec, Frame, IngestSupervisor
+from safecity.video.models import Recording
 
 # The left half of the picture, inset: the windows of a house across the road, say.
 WINDOW = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.9], [0.1, 0.9]]
@@ -210,8 +219,6 @@ def test_an_operator_cannot_unmask_and_a_supervisor_needs_a_purpose_and_a_short_
 
 def _still_clip(path: Path, image: np.ndarray, *, fps: int = 10, seconds: int = 120) -> Path:
     """An H.264 MP4 of one real photograph held still (every frame shows the same picture)."""
-    import av
-
     height, width = image.shape[:2]
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
@@ -456,3 +463,57 @@ def test_the_camera_pages_carry_the_masks_panel(
     assert "data-unmask-form" not in page.text
     supervisor = login_as(factory.user("supervisor", districts=[place.a]))
     assert "data-unmask-form" in supervisor.get(f"/cameras/{place.camera.id}").text
+
+
+@pytest.mark.anyio
+async def test_the_worker_records_a_camera_with_masks_with_the_masks_burned_in(
+    rtsp_camera: Callable[..., RtspCamera],
+    own_db: tuple[str, sessionmaker[Session]],
+    astronaut: np.ndarray,
+    tmp_path: Path,
+) -> None:
+    server = rtsp_camera(clip=_still_clip(tmp_path / "still.mp4", astronaut, seconds=30))
+    url, factory_db = own_db
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=SecretStr(url),
+        video=VideoSettings(segment_seconds=2, analytics_fps=2),
+    )
+    with factory_db() as session:
+        seed.reference_data(session=session)
+        district = org.district_by_code(session=session, code="PSW")
+        assert district is not None
+        camera = Camera(
+            name="Gate", district_id=district.id, latitude=34.0, longitude=71.5, stream_url=server.url
+        )
+        session.add(camera)
+        session.flush()
+        session.add(PrivacyMask(camera_id=camera.id, name="Windows of house 12", polygon=WINDOW))
+        session.commit()
+        camera_id = camera.id
+
+    def masked_segment() -> Recording | None:
+        with factory_db() as session:
+            query = select(Recording).where(Recording.camera_id == camera_id, Recording.masked.is_(True))
+            return session.scalars(query).first()
+
+    bus = MemoryBus()
+    await bus.start()
+    runtime = VideoRuntime(settings, factory_db, bus)
+    await runtime.start()
+    try:
+        await wait_until_async(lambda: masked_segment() is not None, within=30)
+    finally:
+        await runtime.stop()
+        await bus.close()
+
+    segment = masked_segment()
+    assert segment is not None
+    file = settings.recordings_dir / segment.path
+    assert hashlib.sha256(file.read_bytes()).hexdigest() == segment.sha256
+    with av.open(str(file)) as container:
+        pictures = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(pictures) >= 10 and all(_is_black(p[INSIDE]) and _is_real(p[OUTSIDE]) for p in pictures)
+    with factory_db() as session:
+        stored = session.scalars(select(Recording).where(Recording.camera_id == camera_id)).all()
+        assert stored and all(r.masked for r in stored), "nothing of this camera recorded in the clear"
