@@ -463,7 +463,8 @@ def brightness(frame: av.VideoFrame) -> tuple[float, float]:
 def test_a_camera_with_masks_is_recorded_masked_from_the_key_frame_after_they_are_drawn(
     tmp_path: Path, session: Session, factory: Factory
 ) -> None:
-    camera = add_camera(session, factory.district().id)
+    district = factory.district()
+    camera = add_camera(session, district.id)
     scene = encode_window_scene(tmp_path / "scene.mp4", 40)
     drawn: list[tuple[tuple[float, float], ...]] = []
     infos: list[SegmentInfo] = []
@@ -497,6 +498,14 @@ def test_a_camera_with_masks_is_recorded_masked_from_the_key_frame_after_they_ar
     assert [(r.masked, r.sha256, r.bytes) for r in rows] == [
         (i.masked, sha256(tmp_path / "rec" / i.path), (tmp_path / "rec" / i.path).stat().st_size)
         for i in infos
+    ]
+    operator = factory.principal(factory.user("operator", districts=[district]))
+    spans = recorder.timeline(
+        session=session, principal=operator, camera_id=camera.id, since=T0, until=T0 + dt.timedelta(seconds=4)
+    )
+    assert [(s.kind, s.start - T0, s.masked) for s in spans] == [  # one footage, two ways: no gap between
+        ("recorded", dt.timedelta(0), False),
+        ("recorded", dt.timedelta(seconds=2), True),
     ]
 
 
