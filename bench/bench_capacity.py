@@ -10,6 +10,8 @@ fps, a key frame every 2 s, at a camera's constant bitrate):
   analytics rate) over the clip as fast as it decodes; CPU is process time per second of video, so it is
   the share of one core a camera takes, whatever else runs on the machine. Printed against a bare PyAV
   decode of the same clip, measured in the same run (the worker must cost no more than decoding does).
+- masked recording: the same worker recording a camera that has a privacy mask (the recorder decodes,
+  masks and encodes again with libx264), against the remuxing worker.
 - analytics: the configured detector (tiles at near native resolution, road users, riders, colours) on
   decoded 1080p frames; process time per analysed frame, times the analysed frames per second per camera
   (the motion gate keeps a quiet camera well below it: this is the busy-street figure).
@@ -49,6 +51,8 @@ from safecity.analytics.flows import configured_detector
 from safecity.analytics.types import Image
 from safecity.config import AnalyticsSettings, VideoSettings
 from safecity.video.ingest import CameraSpec, FrameSlot, IngestWorker
+from safecity.video.packets import PacketSink
+from safecity.video.recorder import SegmentRecorder
 from safecity.video.sources import VideoSource
 
 WIDTH, HEIGHT = 1920, 1080
@@ -56,6 +60,7 @@ UTILISATION = 0.7  # plan cores so that machines run at most this busy (peaks, f
 MEMORY_MARGIN = 1.25
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}  # as the recorder writes
 PHASE_ONE, PHASE_TWO = 710, 1310
+WINDOW = (((0.1, 0.1), (0.4, 0.1), (0.4, 0.5), (0.1, 0.5)),)  # one privacy mask: a home's window
 
 
 class DiscardingRemux(RemuxSink):
@@ -66,13 +71,15 @@ class DiscardingRemux(RemuxSink):
         self.stream = self.container.add_stream_from_template(stream)
 
 
-def ingest(path: Path, settings: VideoSettings, realtime: bool = False) -> Run:
+def ingest(
+    path: Path, settings: VideoSettings, realtime: bool = False, sink: PacketSink | None = None
+) -> Run:
     """Our camera worker over one pass of the clip: every packet into a recording, frames sampled."""
     worker = IngestWorker(
         CameraSpec(uuid.uuid4(), str(path), "bench"),
         settings,
         slot=FrameSlot(),
-        sinks=[DiscardingRemux()],
+        sinks=[sink or DiscardingRemux()],
         realtime=realtime,
     )
     cpu, wall = time.process_time(), time.perf_counter()
@@ -202,6 +209,11 @@ def main() -> None:
         cases: dict[str, Callable[[], Run]] = {
             "bare decode (baseline)": lambda: bare_decode(clip, convert=False),
             "worker: recorder + 5 fps sampled": lambda: ingest(clip, VideoSettings(analytics_fps=5)),
+            "worker: masked recorder": lambda: ingest(
+                clip,
+                VideoSettings(analytics_fps=5),
+                sink=SegmentRecorder(uuid.uuid4(), Path(tmp), 3600, lambda _: None, masks=lambda: WINDOW),
+            ),
         }
         for _ in range(args.rounds):
             for name, case in cases.items():
@@ -230,6 +242,9 @@ def main() -> None:
     measured.add_row("bare decode, cores per camera (baseline)", f"{bare.cpu_s / video_s:.3f}")
     measured.add_row("worker (recorder + 5 fps sampled), cores per camera", f"{per.ingest_cores:.3f}")
     measured.add_row("worker / bare decode, CPU", f"{worker.cpu_s / bare.cpu_s:.2f}x")
+    masked = best["worker: masked recorder"]
+    measured.add_row("worker recording masked (decode, mask, encode), cores", f"{masked.cpu_s / video_s:.3f}")
+    measured.add_row("masked / remuxing worker, CPU", f"{masked.cpu_s / worker.cpu_s:.2f}x")
     measured.add_row("detector, CPU ms per 1080p frame (tiles)", f"{ms:.0f}")
     measured.add_row(
         f"detector at {args.analysed_fps:g} analysed fps, cores per camera", f"{per.detect_cores:.3f}"

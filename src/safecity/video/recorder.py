@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ FILE_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 # A fast preset without look-ahead or B-frames: each frame's packet comes out as the frame goes in, so a
 # segment ends with its last frame; forced key frames are IDR, so each starts a fragment as the source's did.
 MASKED_ENCODER = {"preset": "veryfast", "tune": "zerolatency", "forced-idr": "1", "sc_threshold": "0"}
+MASKS_RETRY_S = 5.0  # masks that could not be read are asked again after this long (the last ones apply)
 LIVE_MAX_DRIFT = dt.timedelta(seconds=1)  # a live stream's packet time may stray this far from arrival time
 MERGE_WITHIN = dt.timedelta(seconds=1)  # segments closer than this form one span of the timeline
 # No segment is longer (segments end at the first key frame past their length): bounds range queries.
@@ -224,9 +226,9 @@ class _Segment:
         full = root / self.path
         full.parent.mkdir(parents=True, exist_ok=True)
         self.writer = HashingWriter(full)
-        self.masker = _Masker(template, masks) if masks is not None else None
-        self.stream: av.video.stream.VideoStream | None = None  # masked: the encoder's, once it is made
+        self.stream: av.video.stream.VideoStream | None = None  # remuxed only (masked: the encoder's)
         try:
+            self.masker = _Masker(template, masks) if masks is not None else None
             self.container = av.open(self.writer, "w", format="mp4", options={"movflags": MOVFLAGS})
             if self.masker is None:
                 self.stream = self.container.add_stream_from_template(template)
@@ -341,6 +343,7 @@ class SegmentRecorder:
         self._last_wall: dt.datetime | None = None
         self.masks = masks
         self._masks: Masks = ()  # the last masks read: kept when they cannot be read
+        self._masks_retry_at = 0.0  # monotonic time before which unreadable masks are not asked again
         self._segment: _Segment | None = None
         self.dropped = 0  # packets that could not be recorded (before the first key frame, bad timestamps)
 
@@ -415,9 +418,13 @@ class SegmentRecorder:
         self._stream = None
 
     def _current_masks(self) -> Masks:
+        now = time.monotonic()
+        if now < self._masks_retry_at:
+            return self._masks
         try:
             self._masks = self.masks()
-        except Exception:  # the database is away: the masks last read still apply
+        except Exception:  # the database is away: the masks last read apply, without a wait per picture
+            self._masks_retry_at = now + MASKS_RETRY_S
             logger.exception("camera %s: privacy masks not read; the last ones apply", self.camera_id)
         return self._masks
 
