@@ -16,7 +16,7 @@ import av
 import av.video.stream
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from conftest import CCTV_FOOTAGE, Factory, missing_part
@@ -507,6 +507,15 @@ def test_a_camera_with_masks_is_recorded_masked_from_the_key_frame_after_they_ar
         ("recorded", dt.timedelta(0), False),
         ("recorded", dt.timedelta(seconds=2), True),
     ]
+
+    # Lost from the index (a crash before indexing): reconcile finds it again, still flagged masked.
+    session.execute(delete(Recording).where(Recording.camera_id == camera.id))
+    report = retention.reconcile(session=session, recordings_dir=tmp_path / "rec", grace_seconds=0)
+    assert sorted(report.indexed) == sorted(i.path for i in infos)
+    rows = session.scalars(
+        select(Recording).where(Recording.camera_id == camera.id).order_by(Recording.start)
+    )
+    assert [r.masked for r in rows] == [False, True]
 
 
 def test_removing_the_masks_returns_to_remuxing_at_the_next_key_frame(tmp_path: Path) -> None:

@@ -50,6 +50,8 @@ FILE_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 # A fast preset without look-ahead or B-frames: each frame's packet comes out as the frame goes in, so a
 # segment ends with its last frame; forced key frames are IDR, so each starts a fragment as the source's did.
 MASKED_ENCODER = {"preset": "veryfast", "tune": "zerolatency", "forced-idr": "1", "sc_threshold": "0"}
+# Written in a masked segment's head (its `comment` tag): reconcile re-indexes a lost segment as masked.
+MASKED_MARK = "safecity: privacy masks burned in"
 MASKS_RETRY_S = 5.0  # masks that could not be read are asked again after this long (the last ones apply)
 LIVE_MAX_DRIFT = dt.timedelta(seconds=1)  # a live stream's packet time may stray this far from arrival time
 MERGE_WITHIN = dt.timedelta(seconds=1)  # segments closer than this form one span of the timeline
@@ -232,6 +234,8 @@ class _Segment:
             self.container = av.open(self.writer, "w", format="mp4", options={"movflags": MOVFLAGS})
             if self.masker is None:
                 self.stream = self.container.add_stream_from_template(template)
+            else:
+                self.container.metadata["comment"] = MASKED_MARK
         except BaseException:
             self.writer.close()
             raise

@@ -24,6 +24,7 @@ from safecity.cameras.models import Camera
 from safecity.core.errors import Conflict
 from safecity.video.models import Recording
 from safecity.video.recorder import (
+    MASKED_MARK,
     SegmentInfo,
     file_sha256,
     index_segment,
@@ -244,11 +245,13 @@ def _scan_boxes(file: Path) -> _Layout:
     return _Layout(init, complete)
 
 
-def _duration(file: Path) -> dt.timedelta | None:
-    """How long a segment plays, from its packets' timestamps (None if it holds no video)."""
+def _playback(file: Path) -> tuple[dt.timedelta | None, bool]:
+    """How long a segment plays, from its packets' timestamps (None if it holds no video), and whether it
+    was recorded masked."""
     with av.open(str(file)) as container:
+        masked = container.metadata.get("comment") == MASKED_MARK
         if not container.streams.video:
-            return None
+            return None, masked
         stream = container.streams.video[0]
         time_base = Fraction(stream.time_base or Fraction(1, 90_000))
         first: int | None = None
@@ -258,7 +261,7 @@ def _duration(file: Path) -> dt.timedelta | None:
                 continue
             first = packet.pts if first is None else min(first, packet.pts)
             last = max(last, packet.pts + (packet.duration or 0))
-    return None if first is None or last <= first else wall_offset(last - first, time_base)
+    return (None if first is None or last <= first else wall_offset(last - first, time_base)), masked
 
 
 def probe_segment(*, recordings_dir: Path, path: str, camera_id: uuid.UUID) -> tuple[SegmentInfo, bool]:
@@ -278,7 +281,7 @@ def probe_segment(*, recordings_dir: Path, path: str, camera_id: uuid.UUID) -> t
         with file.open("r+b") as f:
             f.truncate(layout.complete)
     try:
-        duration = _duration(file)
+        duration, masked = _playback(file)
     except av.FFmpegError as exc:
         raise ValueError(f"unreadable: {exc}") from exc
     if duration is None:
@@ -291,6 +294,7 @@ def probe_segment(*, recordings_dir: Path, path: str, camera_id: uuid.UUID) -> t
         bytes=file.stat().st_size,
         sha256=file_sha256(file),
         init_bytes=layout.init_bytes,
+        masked=masked,
     )
     return info, repaired
 
