@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # Synopses this process was rendering when it stopped never finish: they are marked failed.
         await asyncio.to_thread(synopsis.fail_abandoned_jobs, services.session_factory)
         # So are the exports it was preparing or signing: they are marked failed, to be tried again.
-        await asyncio.to_thread(exports.fail_abandoned_exports, services.session_factory)
+        await asyncio.to_thread(exports.fail_abandoned, services.session_factory)
         await services.bus.start()
         await services.alert_feed.start()
         await services.event_feed.start()

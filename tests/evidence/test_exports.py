@@ -384,7 +384,7 @@ def test_an_export_left_preparing_fails_at_start_up_and_is_retried_by_whoever_ma
     session: Session, session_factory: sessionmaker[Session], scene: Scene, factory: Factory, login_as: object
 ) -> None:
     export_id = _abandoned(session, factory, scene)
-    assert exports.fail_abandoned_exports(session_factory) == 1
+    assert exports.fail_abandoned(session_factory) == 1
     session.expire_all()
     failed = session.get(EvidenceExport, export_id)
     assert failed is not None and failed.status == ExportStatus.FAILED
@@ -434,7 +434,7 @@ def test_a_signing_cut_short_is_retried_with_its_review_and_approval_kept(
     )
     session.commit()  # marked exporting; the process signing it goes away
 
-    assert exports.fail_abandoned_exports(session_factory) == 1
+    assert exports.fail_abandoned(session_factory) == 1
     failed = client.get(base).json()
     assert (
         failed["status"] == "failed"

@@ -11,7 +11,7 @@
 Each step uses sessions of its own and commits its progress as it goes, so the page polling the export
 sees it move; a failure marks the export failed with the reason and keeps what was stored before it. The
 lane's threads die with the process: what it held is marked failed as the web process starts again
-(service.fail_abandoned_exports), to be tried again (service.retry).
+(service.fail_abandoned), to be tried again (service.retry).
 """
 
 from __future__ import annotations

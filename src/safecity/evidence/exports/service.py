@@ -374,26 +374,20 @@ def retry(
     return export
 
 
-def fail_abandoned(*, session: Session) -> int:
+def fail_abandoned(session_factory: sessionmaker[Session]) -> int:
     """At start-up: the exports this process was preparing or signing, or had queued, never finish (its
-    lane's threads went with it): mark them failed, to be tried again."""
-    count = 0
-    for export in session.scalars(select(EvidenceExport).where(EvidenceExport.status.in_(RUNNING))):
-        step = "prepared" if export.status == ExportStatus.PREPARING else "signed"
-        export.status, export.stage = ExportStatus.FAILED, ""
-        export.error = f"the server restarted while it was being {step}; retry"
-        count += 1
+    lane's threads went with it): mark them failed, to be tried again (committed, in a session of its own)."""
+    with session_factory() as session:
+        count = 0
+        for export in session.scalars(select(EvidenceExport).where(EvidenceExport.status.in_(RUNNING))):
+            step = "prepared" if export.status == ExportStatus.PREPARING else "signed"
+            export.status, export.stage = ExportStatus.FAILED, ""
+            export.error = f"the server restarted while it was being {step}; retry"
+            count += 1
+        session.commit()
     if count:
         logger.warning("evidence exports: %d unfinished exports marked failed after a restart", count)
     return count
-
-
-def fail_abandoned_exports(session_factory: sessionmaker[Session]) -> int:
-    """fail_abandoned in a session of its own, committed (the web process calls it as it starts)."""
-    with session_factory() as session:
-        count = fail_abandoned(session=session)
-        session.commit()
-        return count
 
 
 def package_for_download(
