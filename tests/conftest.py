@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ from safecity.auth.principal import SYSTEM, Principal
 from safecity.config import Settings, VideoSettings
 from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory
+from safecity.core.lanes import Lane
 from safecity.org.models import District, Province
 from safecity.runtime import Services, build_services
 
@@ -166,6 +168,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterat
             "what it can, as root)",
             yellow=True,
         )
+
+
+@pytest.fixture
+def lanes_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long work handed to a Lane (a synopsis rendered, an export prepared or signed) runs in the caller's
+    thread: on the lane's thread it would use the test's one database connection at the same time as the
+    next request, and their savepoints would cross."""
+
+    def inline(lane: Lane, work: Callable[[], None], *, at_once: int = 1) -> Future[None]:
+        done: Future[None] = Future()
+        work()
+        done.set_result(None)
+        return done
+
+    monkeypatch.setattr(Lane, "submit", inline)
 
 
 # --- waiting for a condition (never a fixed sleep) -------------------------------------------------

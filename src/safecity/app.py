@@ -21,6 +21,7 @@ from safecity.connectors import flows as connector_flows
 from safecity.dispatch import positions, simulator
 from safecity.events import service as events
 from safecity.events.alerts import flows as alert_flows
+from safecity.evidence.exports import service as exports
 from safecity.forensics import flows as forensic_flows
 from safecity.forensics.synopsis import service as synopsis
 from safecity.incidents import feed as incident_feed
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         await asyncio.to_thread(_build_route_tables, app)
         # Synopses this process was rendering when it stopped never finish: they are marked failed.
         await asyncio.to_thread(synopsis.fail_abandoned_jobs, services.session_factory)
+        # So are the exports it was preparing or signing: they are marked failed, to be tried again.
+        await asyncio.to_thread(exports.fail_abandoned, services.session_factory)
         await services.bus.start()
         await services.alert_feed.start()
         await services.event_feed.start()

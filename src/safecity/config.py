@@ -97,6 +97,9 @@ class VideoSettings(Section):
     read_timeout_s: float = Field(default=5.0, gt=0)
     offline_after_s: float = Field(default=10.0, gt=0)  # no frame for this long: the camera is offline
     reconnect_max_s: float = Field(default=30.0, gt=0)
+    # Evidence exports prepared or signed at once by a web process (each decodes and encodes video on a core
+    # of its own; the rest wait their turn, shown as queued).
+    exports_at_once: int = Field(default=1, ge=1, le=8)
 
 
 class CameraSettings(Section):

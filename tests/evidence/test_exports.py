@@ -10,8 +10,11 @@ import datetime as dt
 import hashlib
 import io
 import json
+import threading
 import uuid
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,17 +25,20 @@ import pytest
 from fastapi.testclient import TestClient
 from redaction_media import ASTRONAUT_FACE, PLATE_AT, astronaut, true_face, walking_frames, write_walk
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import Factory
 from safecity.audit.models import AuditEntry
 from safecity.auth.models import User
 from safecity.cameras.models import Camera
 from safecity.config import Settings
+from safecity.core.lanes import Lane
 from safecity.events.models import Event
 from safecity.evidence import service as cases
+from safecity.evidence.exports import flows
 from safecity.evidence.exports import service as exports
-from safecity.evidence.exports.models import EvidenceExport
+from safecity.evidence.exports.models import EvidenceExport, ExportStatus
+from safecity.evidence.exports.schemas import ExportIn
 from safecity.evidence.keys import service as keys
 from safecity.evidence.models import CustodyAction, ItemKind
 from safecity.evidence.schemas import CaseIn, ItemIn
@@ -116,7 +122,7 @@ def _export(client: TestClient, scene: Scene, **extra: object) -> dict[str, obje
         json={"item_ids": [str(scene.item_id)], "purpose": "court file FIR 112/26", **extra},
     )
     assert created.status_code == 201, created.text
-    # the preparation ran in the background after the answer (the test client waits for it)
+    # the preparation ran after the answer (in the request's thread here: lanes_inline)
     got = client.get(f"/api/v1/cases/{scene.case_id}/exports/{created.json()['id']}")
     assert got.status_code == 200, got.text
     body: dict[str, object] = got.json()
@@ -136,6 +142,7 @@ def _actions(session: Session, prefix: str) -> list[AuditEntry]:
     )
 
 
+@pytest.mark.usefixtures("lanes_inline")  # prepared and signed within the request
 def test_an_export_is_prepared_reviewed_signed_downloaded_and_verifies(
     session: Session, scene: Scene, login_as: object, tmp_path: Path
 ) -> None:
@@ -212,6 +219,7 @@ def test_an_export_is_prepared_reviewed_signed_downloaded_and_verifies(
     assert {a.detail.get("blur") for a in _actions(session, "evidence.export.redaction")} >= {False}
 
 
+@pytest.mark.usefixtures("lanes_inline")  # prepared and signed within the request
 def test_originals_need_a_second_persons_approval(
     session: Session, scene: Scene, factory: Factory, login_as: object
 ) -> None:
@@ -268,6 +276,7 @@ def test_exports_are_hidden_outside_the_case_and_refused_without_the_right(
     assert session.scalars(select(EvidenceExport)).all() == []
 
 
+@pytest.mark.usefixtures("lanes_inline")  # prepared and signed within the request
 def test_the_pages_list_exports_and_offer_the_form(scene: Scene, login_as: object) -> None:
     client = login_as(scene.investigator)  # type: ignore[operator]
     page = client.get(f"/cases/{scene.case_id}/exports")
@@ -299,6 +308,7 @@ def test_the_pages_list_exports_and_offer_the_form(scene: Scene, login_as: objec
     assert poll.status_code == 204 and poll.headers["HX-Refresh"] == "true"
 
 
+@pytest.mark.usefixtures("lanes_inline")  # prepared and signed within the request
 def test_an_events_picture_is_exported_with_the_face_blurred(
     session: Session, scene: Scene, factory: Factory, settings: Settings, login_as: object, tmp_path: Path
 ) -> None:
@@ -357,3 +367,132 @@ def test_an_events_picture_is_exported_with_the_face_blurred(
 def test_a_work_dir_is_per_export(settings: Settings) -> None:
     one, two = uuid.uuid4(), uuid.uuid4()
     assert exports.work_dir(settings.evidence_dir, one) != exports.work_dir(settings.evidence_dir, two)
+
+
+def _abandoned(session: Session, factory: Factory, scene: Scene, **data: object) -> uuid.UUID:
+    """An export marked preparing and committed, whose preparation never ran (its process went away)."""
+    principal = factory.principal(scene.investigator)
+    body = ExportIn(item_ids=[scene.item_id], purpose="court file FIR 112/26", **data)  # type: ignore[arg-type]
+    export = exports.create(session=session, principal=principal, case_id=scene.case_id, data=body)
+    exports.begin_preparing(session=session, principal=principal, case_id=scene.case_id, export_id=export.id)
+    session.commit()
+    return export.id
+
+
+@pytest.mark.usefixtures("lanes_inline")
+def test_an_export_left_preparing_fails_at_start_up_and_is_retried_by_whoever_may_prepare_it(
+    session: Session, session_factory: sessionmaker[Session], scene: Scene, factory: Factory, login_as: object
+) -> None:
+    export_id = _abandoned(session, factory, scene)
+    assert exports.fail_abandoned(session_factory) == 1
+    session.expire_all()
+    failed = session.get(EvidenceExport, export_id)
+    assert failed is not None and failed.status == ExportStatus.FAILED
+    assert failed.error == "the server restarted while it was being prepared; retry"
+    url = f"/api/v1/cases/{scene.case_id}/exports/{export_id}/retry"
+
+    # retrying needs what preparing needs: the right, and the case's district
+    outsider = factory.user("investigator", districts=[factory.district()])
+    assert login_as(outsider).post(url).status_code == 404  # type: ignore[operator]
+    operator = factory.user("operator", districts=[scene.district])
+    assert login_as(operator).post(url).status_code == 403  # type: ignore[operator]
+    session.expire_all()
+    assert session.get(EvidenceExport, export_id).status == ExportStatus.FAILED  # type: ignore[union-attr]
+
+    client = login_as(scene.investigator)  # type: ignore[operator]
+    page = client.get(f"/cases/{scene.case_id}/exports/{export_id}")
+    assert 'data-testid="export-error"' in page.text and 'data-testid="retry"' in page.text
+    retried = client.post(url)
+    assert retried.status_code == 202, retried.text
+    assert retried.json()["status"] == "preparing" and retried.json()["stage"] == "queued"
+    assert client.get(url.removesuffix("/retry")).json()["status"] == "review"
+    [entry] = _actions(session, "evidence.export.retry")
+    assert entry.actor_id == scene.investigator.id and entry.detail["step"] == "preparing"
+    assert entry.detail["error"] == "the server restarted while it was being prepared; retry"
+    again = client.post(url)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_failed"
+
+
+@pytest.mark.usefixtures("lanes_inline")
+def test_a_signing_cut_short_is_retried_with_its_review_and_approval_kept(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    scene: Scene,
+    factory: Factory,
+    login_as: object,
+) -> None:
+    client = login_as(scene.investigator)  # type: ignore[operator]
+    export = _export(client, scene, unredacted=True, unredacted_reason="the court asked for the originals")
+    base = f"/api/v1/cases/{scene.case_id}/exports/{export['id']}"
+    region = export["media"][0]["regions"][0]  # type: ignore[index]
+    assert client.post(f"{base}/blur", json={"media": "m1", "region": region["id"], "blur": False}).is_success
+    supervisor = login_as(scene.supervisor)  # type: ignore[operator]
+    assert supervisor.post(f"{base}/approve", json={"reason": "court order 45/2026 seen"}).is_success
+    principal = factory.principal(scene.investigator)
+    exports.begin_signing(
+        session=session, principal=principal, case_id=scene.case_id, export_id=uuid.UUID(str(export["id"]))
+    )
+    session.commit()  # marked exporting; the process signing it goes away
+
+    assert exports.fail_abandoned(session_factory) == 1
+    failed = client.get(base).json()
+    assert (
+        failed["status"] == "failed"
+        and failed["error"] == "the server restarted while it was being signed; retry"
+    )
+    retried = client.post(f"{base}/retry")
+    assert retried.status_code == 202 and retried.json()["status"] == "exporting"
+    done = client.get(base).json()
+    assert done["status"] == "ready" and done["approved_by"] == str(scene.supervisor.id)
+    assert done["media"][0]["regions"][0]["blur"] is False  # the review kept
+    assert _actions(session, "evidence.export.retry")[-1].detail["step"] == "exporting"
+    signed = [a for a in _actions(session, "evidence.export") if a.action == "evidence.export"][-1]
+    assert signed.detail["unredacted"] is True and signed.detail["approved_by"] == str(scene.supervisor.id)
+
+
+def test_exports_wait_their_turn_one_at_a_time(
+    session: Session, scene: Scene, login_as: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked for while another export runs, an export is answered at once and shown queued; the lane then
+    runs them one after the other (video.exports_at_once = 1), never two at once."""
+    lane = Lane("export-test")
+    submit = lane.submit
+    ran: list[str] = []
+    futures: list[Future[None]] = []
+
+    def recorded(work: Callable[[], None], *, at_once: int = 1) -> Future[None]:
+        number = str(len(futures))
+
+        def run() -> None:
+            ran.append(f"start {number}")
+            work()
+            ran.append(f"end {number}")
+
+        futures.append(submit(run, at_once=at_once))
+        return futures[-1]
+
+    monkeypatch.setattr(lane, "submit", recorded)
+    monkeypatch.setattr(flows, "EXPORTS", lane)
+    gate = threading.Event()
+
+    def before() -> None:  # the export before them, still running
+        gate.wait(30)
+
+    lane.submit(before)
+    client = login_as(scene.investigator)  # type: ignore[operator]
+    body = {"item_ids": [str(scene.item_id)], "purpose": "court file FIR 112/26"}
+    created = [client.post(f"/api/v1/cases/{scene.case_id}/exports", json=body) for _ in range(2)]
+    assert [c.status_code for c in created] == [201, 201]
+    for answer in created:
+        got = client.get(f"/api/v1/cases/{scene.case_id}/exports/{answer.json()['id']}").json()
+        assert (got["status"], got["stage"]) == ("preparing", "queued")
+    poll = client.get(f"/cases/{scene.case_id}/exports/{created[0].json()['id']}/progress")
+    assert "Queued: it starts when the exports before it are done" in poll.text
+
+    gate.set()  # the lane's thread alone uses the test's connection from here until the futures are done
+    for future in futures:
+        future.result(timeout=120)
+    assert ran == ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"]
+    for answer in created:
+        got = client.get(f"/api/v1/cases/{scene.case_id}/exports/{answer.json()['id']}").json()
+        assert got["status"] == "review", got

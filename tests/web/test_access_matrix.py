@@ -11,7 +11,6 @@ import re
 import tomllib
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from safecity.audit import service as audit
 from safecity.events import service as events
 from safecity.events.alerts import service as alerts
 from safecity.events.schemas import EventIn
-from safecity.forensics.synopsis import service as synopsis
 from safecity.org.models import District, PoliceStation, Site
 
 ROLES: dict[str, dict[str, Any]] = tomllib.loads(
@@ -1810,17 +1808,8 @@ def test_public_routes_answer_anyone_with_their_own_check(
 
 
 @pytest.fixture(autouse=True)
-def renders_inline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A synopsis asked for here renders in the request's own thread: on the render thread it would use the
-    test's one database connection at the same time as the next request, and their savepoints would cross."""
-
-    def inline(work: Callable[[], None]) -> Future[None]:
-        done: Future[None] = Future()
-        work()
-        done.set_result(None)
-        return done
-
-    monkeypatch.setattr(synopsis.RENDERS, "submit", inline)
+def renders_inline(lanes_inline: None) -> None:
+    """Synopses and exports asked for here run in the request's own thread (conftest.lanes_inline)."""
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -49,9 +50,18 @@ def _problems(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors())
 
 
-def _done(request: Request, url: str) -> Response:
-    """After a page action: htmx follows HX-Redirect, a plain form post (another page's) a 303."""
-    if request.headers.get("HX-Request"):
+def act(page: Page, db: Session, action: Callable[[], str]) -> Response:
+    """Run a page action of cases or their exports, which answers the address to show next: htmx follows
+    HX-Redirect, a plain form post (another page's) a 303. Refused (a form that does not validate
+    included), it is undone and the reason shown (a refused permission audited as in the API)."""
+    try:
+        try:
+            url = action()
+        except ValidationError as exc:
+            raise InvalidInput(_problems(exc)) from None
+    except SafecityError as exc:
+        return refuse(db, exc, page)
+    if page.request.headers.get("HX-Request"):
         return Response(status_code=204, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
 
@@ -108,17 +118,13 @@ def new_case_submit(
     summary: Annotated[str, Form(max_length=5000)] = "",
     district_id: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    try:
-        try:
-            data = CaseIn.model_validate(
-                {"title": title, "summary": summary, "district_id": district_id or None}
-            )
-        except ValidationError as exc:
-            raise InvalidInput(_problems(exc)) from None
+
+    def create() -> str:
+        data = CaseIn.model_validate({"title": title, "summary": summary, "district_id": district_id or None})
         case = service.create_case(session=db, principal=page.principal, data=data)
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    return _done(page.request, case_url(case.id, f"opened case {case.number}"))
+        return case_url(case.id, f"opened case {case.number}")
+
+    return act(page, db, create)
 
 
 def _case_context(page: Page, db: Session, case: Case, purpose: str) -> dict[str, Any]:
@@ -231,24 +237,22 @@ def add_item_submit(
     purpose: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
     """Add an item to a case: the case page's form, and the "add to case" form of other pages."""
-    try:
-        try:
-            data = ItemIn.model_validate(
-                {
-                    "kind": kind,
-                    "ref_id": ref_id or None,
-                    "camera_id": camera_id or None,
-                    "start": typed_moment(start, page, "start"),
-                    "end": typed_moment(end, page, "end"),
-                    "reason": reason,
-                }
-            )
-        except ValidationError as exc:
-            raise InvalidInput(_problems(exc)) from None
+
+    def add() -> str:
+        data = ItemIn.model_validate(
+            {
+                "kind": kind,
+                "ref_id": ref_id or None,
+                "camera_id": camera_id or None,
+                "start": typed_moment(start, page, "start"),
+                "end": typed_moment(end, page, "end"),
+                "reason": reason,
+            }
+        )
         service.add_item(session=db, principal=page.principal, case_id=case_id, data=data)
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    return _done(page.request, case_url(case_id, purpose or reason))
+        return case_url(case_id, purpose or reason)
+
+    return act(page, db, add)
 
 
 @router.post("/cases/{case_id}/items/{item_id}/remove")
@@ -260,13 +264,14 @@ def remove_item_submit(
     reason: Annotated[str, Form(max_length=500)] = "",
     purpose: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    try:
+
+    def remove() -> str:
         service.remove_item(
             session=db, principal=page.principal, case_id=case_id, item_id=item_id, reason=reason
         )
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    return _done(page.request, case_url(case_id, purpose or reason))
+        return case_url(case_id, purpose or reason)
+
+    return act(page, db, remove)
 
 
 @router.post("/cases/{case_id}/notes")
@@ -277,13 +282,14 @@ def note_submit(
     text: Annotated[str, Form(max_length=5000)] = "",
     purpose: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    try:
+
+    def note() -> str:
         if not text.strip():
             raise InvalidInput("write the note", field="text")
         service.add_note(session=db, principal=page.principal, case_id=case_id, text=text)
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    return _done(page.request, case_url(case_id, purpose or "added a note"))
+        return case_url(case_id, purpose or "added a note")
+
+    return act(page, db, note)
 
 
 @router.post("/cases/{case_id}/tasks")
@@ -296,16 +302,14 @@ def task_submit(
     due: Annotated[str, Form(max_length=10)] = "",
     purpose: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    try:
+
+    def task() -> str:
         assignee_id = _user_id(db, assignee) if assignee.strip() else None
-        try:
-            data = TaskIn.model_validate({"title": title, "assignee_id": assignee_id, "due": due or None})
-        except ValidationError as exc:
-            raise InvalidInput(_problems(exc)) from None
+        data = TaskIn.model_validate({"title": title, "assignee_id": assignee_id, "due": due or None})
         service.add_task(session=db, principal=page.principal, case_id=case_id, data=data)
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    return _done(page.request, case_url(case_id, purpose or "added a task"))
+        return case_url(case_id, purpose or "added a task")
+
+    return act(page, db, task)
 
 
 @router.post("/cases/{case_id}/tasks/{task_id}/done")
@@ -316,11 +320,12 @@ def task_done_submit(
     task_id: uuid.UUID,
     purpose: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    try:
+
+    def done() -> str:
         service.complete_task(session=db, principal=page.principal, case_id=case_id, task_id=task_id)
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    return _done(page.request, case_url(case_id, purpose or "completed a task"))
+        return case_url(case_id, purpose or "completed a task")
+
+    return act(page, db, done)
 
 
 def _user_id(db: Session, username: str) -> uuid.UUID:
@@ -338,13 +343,14 @@ def member_submit(
     username: Annotated[str, Form(max_length=64)] = "",
     purpose: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    try:
+
+    def member() -> str:
         service.add_member(
             session=db, principal=page.principal, case_id=case_id, user_id=_user_id(db, username)
         )
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    return _done(page.request, case_url(case_id, purpose or "added a team member"))
+        return case_url(case_id, purpose or "added a team member")
+
+    return act(page, db, member)
 
 
 @router.post("/cases/{case_id}/shares")
@@ -356,7 +362,8 @@ def share_submit(
     reason: Annotated[str, Form(max_length=500)] = "",
     purpose: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    try:
+
+    def share() -> str:
         try:
             district = uuid.UUID(district_id)
         except ValueError:
@@ -364,9 +371,9 @@ def share_submit(
         service.share_case(
             session=db, principal=page.principal, case_id=case_id, district_id=district, reason=reason
         )
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    return _done(page.request, case_url(case_id, purpose or reason))
+        return case_url(case_id, purpose or reason)
+
+    return act(page, db, share)
 
 
 @router.post("/cases/{case_id}/close")
@@ -377,10 +384,11 @@ def close_submit(
     reason: Annotated[str, Form(max_length=500)] = "",
     purpose: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    try:
+
+    def close() -> str:
         if len(reason.strip()) < 3:
             raise InvalidInput("give the reason for closing the case", field="reason")
         service.close_case(session=db, principal=page.principal, case_id=case_id, reason=reason)
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    return _done(page.request, case_url(case_id, purpose or reason))
+        return case_url(case_id, purpose or reason)
+
+    return act(page, db, close)

@@ -1,4 +1,5 @@
-"""The long work of an export, run off the event loop (a background task in the web process):
+"""The long work of an export, run off the event loop on the EXPORTS lane (a few at a time per process,
+`video.exports_at_once`; the rest wait, their stage "queued"):
 
     prepare: each chosen item's media gathered (a recording item's segments checked against their recorded
              SHA-256 and remuxed into one MP4, as recorded; an event's, plate read's or object's picture),
@@ -8,7 +9,9 @@
              `redacted_from` and the source segments; the originals themselves only when approved)
 
 Each step uses sessions of its own and commits its progress as it goes, so the page polling the export
-sees it move; a failure marks the export failed with the reason and keeps what was stored before it.
+sees it move; a failure marks the export failed with the reason and keeps what was stored before it. The
+lane's threads die with the process: what it held is marked failed as the web process starts again
+(service.fail_abandoned), to be tried again (service.retry).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from safecity.cameras.privacy import service as privacy
 from safecity.config import Settings
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound, SafecityError
+from safecity.core.lanes import Lane
 from safecity.core.storage import contained
 from safecity.events.models import Event
 from safecity.evidence import package
@@ -59,6 +63,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_EVERY_S = 0.4  # frames looked at for faces and plates (a walking face moves about half its width)
 PICTURE_KINDS = {ItemKind.EVENT: "event", ItemKind.PLATE_SIGHTING: "plate", ItemKind.OBJECT_TRACK: "object"}
 FAILED = "the export failed: see the server's log"
+EXPORTS = Lane("export")  # preparing and signing decode and encode video: a core each while they run
 
 
 def roots(settings: Settings, export_id: uuid.UUID) -> dict[str, Path]:

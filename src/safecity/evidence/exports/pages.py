@@ -5,23 +5,23 @@ a blur, draw a box), approve the originals (a second person), sign, and download
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
+from fastapi import APIRouter, BackgroundTasks, Form
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from safecity.auth.models import User
-from safecity.core.errors import InvalidInput, SafecityError
 from safecity.evidence import service as cases
 from safecity.evidence.exports import service, views
 from safecity.evidence.exports.models import EvidenceExport, ExportStatus
 from safecity.evidence.exports.schemas import ApprovalIn, BlurIn, ExportIn, ManualIn
 from safecity.evidence.models import ItemKind
+from safecity.evidence.pages import act
 from safecity.web.deps import Db
-from safecity.web.pages import CurrentPage, Page, refuse, render
+from safecity.web.pages import CurrentPage, Page, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,22 +33,12 @@ def export_url(case_id: uuid.UUID, export_id: uuid.UUID | None = None) -> str:
     return f"/cases/{case_id}/exports" + (f"/{export_id}" if export_id else "")
 
 
-def _done(request: Request, url: str) -> Response:
-    if request.headers.get("HX-Request"):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
-
-
 def _usernames(db: Session, user_ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     ids = {u for u in user_ids if u is not None}
     if not ids:
         return {}
     rows = db.execute(select(User.id, User.username).where(User.id.in_(ids))).all()
     return dict(rows)
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors())
 
 
 @router.get("/cases/{case_id}/exports", response_class=HTMLResponse)
@@ -80,25 +70,23 @@ def create_submit(
     unredacted: Annotated[str, Form(max_length=8)] = "",
     unredacted_reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    """A new export of the chosen items; its preparation starts after the answer."""
-    try:
-        try:
-            data = ExportIn.model_validate(
-                {
-                    "item_ids": item_ids or [],
-                    "purpose": purpose,
-                    "unredacted": bool(unredacted),
-                    "unredacted_reason": unredacted_reason,
-                }
-            )
-        except ValidationError as exc:
-            raise InvalidInput(_problems(exc)) from None
+    """A new export of the chosen items, queued to be prepared after the answer."""
+
+    def create() -> str:
+        data = ExportIn.model_validate(
+            {
+                "item_ids": item_ids or [],
+                "purpose": purpose,
+                "unredacted": bool(unredacted),
+                "unredacted_reason": unredacted_reason,
+            }
+        )
         export = service.create(session=db, principal=page.principal, case_id=case_id, data=data)
         service.begin_preparing(session=db, principal=page.principal, case_id=case_id, export_id=export.id)
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    views.queue_preparing(page.request, background, page.principal, export.id)
-    return _done(page.request, export_url(case_id, export.id))
+        views.queue_step(page.request, background, db, page.principal, export)
+        return export_url(case_id, export.id)
+
+    return act(page, db, create)
 
 
 def _view(page: Page, db: Db, case_id: uuid.UUID, export: EvidenceExport) -> dict[str, Any]:
@@ -112,6 +100,7 @@ def _view(page: Page, db: Db, case_id: uuid.UUID, export: EvidenceExport) -> dic
         moments = sorted({round(float(t["key_t"]), 1) for t in tracks}) or [0.0]
         media.append({**entry, "tracks": tracks, "moments": moments[:8], "duration": plan.get("duration", 0)})
     principal = page.principal
+    may_work = principal.can(service.EXPORT) and cases.may_work(session=db, principal=principal, case=case)
     return {
         "case": case,
         "export": export,
@@ -119,9 +108,8 @@ def _view(page: Page, db: Db, case_id: uuid.UUID, export: EvidenceExport) -> dic
         "names": names,
         "media": media,
         "running": export.status in service.RUNNING,
-        "can_edit": export.status == ExportStatus.REVIEW
-        and principal.can(service.EXPORT)
-        and cases.may_work(session=db, principal=principal, case=case),
+        "can_edit": export.status == ExportStatus.REVIEW and may_work,
+        "can_retry": export.status == ExportStatus.FAILED and may_work,
         "can_approve": export.unredacted
         and export.approved_by is None
         and principal.can(service.UNREDACTED)
@@ -147,15 +135,34 @@ def progress_fragment(page: CurrentPage, db: Db, case_id: uuid.UUID, export_id: 
     return render(page, "evidence/exports/_progress.html", export=export, case_id=case_id)
 
 
-def _act(page: Page, db: Db, case_id: uuid.UUID, export_id: uuid.UUID, action: Any) -> Response:
-    try:
-        try:
-            action()
-        except ValidationError as exc:
-            raise InvalidInput(_problems(exc)) from None
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    return _done(page.request, export_url(case_id, export_id))
+def _act(
+    page: Page, db: Db, case_id: uuid.UUID, export_id: uuid.UUID, action: Callable[[], object]
+) -> Response:
+    """Run an action on the export (evidence.pages.act), then show the export again."""
+
+    def run() -> str:
+        action()
+        return export_url(case_id, export_id)
+
+    return act(page, db, run)
+
+
+def _step(
+    page: Page,
+    db: Db,
+    background: BackgroundTasks,
+    case_id: uuid.UUID,
+    export_id: uuid.UUID,
+    begin: Callable[..., EvidenceExport],
+) -> Response:
+    """Mark the export for its next step (`begin`: service.begin_signing or service.retry) and queue the
+    step, which runs after the answer."""
+
+    def run() -> None:
+        export = begin(session=db, principal=page.principal, case_id=case_id, export_id=export_id)
+        views.queue_step(page.request, background, db, page.principal, export)
+
+    return _act(page, db, case_id, export_id, run)
 
 
 @router.post("/cases/{case_id}/exports/{export_id}/blur")
@@ -262,30 +269,13 @@ def approve_submit(
 def sign_submit(
     page: CurrentPage, db: Db, background: BackgroundTasks, case_id: uuid.UUID, export_id: uuid.UUID
 ) -> Response:
-    """Render the reviewed redaction and sign the package (after the answer)."""
-    try:
-        service.begin_signing(session=db, principal=page.principal, case_id=case_id, export_id=export_id)
-        verifier = views.verifier_page(page.request, db)
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    views.queue_signing(page.request, background, page.principal, export_id, verifier)
-    return _done(page.request, export_url(case_id, export_id))
+    """Queue the reviewed redaction to be rendered and the package signed (after the answer)."""
+    return _step(page, db, background, case_id, export_id, service.begin_signing)
 
 
 @router.post("/cases/{case_id}/exports/{export_id}/retry")
 def retry_submit(
     page: CurrentPage, db: Db, background: BackgroundTasks, case_id: uuid.UUID, export_id: uuid.UUID
 ) -> Response:
-    """A failed export back to review, or prepared again."""
-    try:
-        export = service.retry(session=db, principal=page.principal, case_id=case_id, export_id=export_id)
-        again = export.status == ExportStatus.DRAFT
-        if again:
-            service.begin_preparing(
-                session=db, principal=page.principal, case_id=case_id, export_id=export_id
-            )
-    except SafecityError as exc:
-        return refuse(db, exc, page)
-    if again:
-        views.queue_preparing(page.request, background, page.principal, export_id)
-    return _done(page.request, export_url(case_id, export_id))
+    """Try a failed export again from the step it failed in (service.retry), queued after the answer."""
+    return _step(page, db, background, case_id, export_id, service.retry)

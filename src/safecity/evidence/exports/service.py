@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 
 from safecity.analytics.plates.service import require_purpose
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 EXPORT = "video.export"
 UNREDACTED = "evidence.unredacted"
 RUNNING = frozenset({ExportStatus.PREPARING, ExportStatus.EXPORTING})
+QUEUED = "queued"  # the stage of an export waiting its turn in the lane
 EXPORTS_FOLDER = "exports"  # under the deployment's evidence folder: one folder per export
 
 
@@ -160,13 +161,19 @@ def _owned(
 def begin_preparing(
     *, session: Session, principal: Principal, case_id: uuid.UUID, export_id: uuid.UUID
 ) -> EvidenceExport:
-    """Mark a draft (or a failed export) as preparing; the caller then runs flows.prepare off the loop."""
+    """Mark a draft as preparing (a failed one goes back through `retry`); the caller then queues
+    flows.prepare (views.queue_step)."""
     _, export = _owned(session, principal, case_id, export_id)
-    if export.status not in (ExportStatus.DRAFT, ExportStatus.FAILED):
+    if export.status != ExportStatus.DRAFT:
         raise Conflict("this export is already prepared", code="export_prepared")
-    export.status, export.progress, export.stage, export.error = ExportStatus.PREPARING, 0.0, "queued", None
+    _queued(export, ExportStatus.PREPARING)
     session.flush()
     return export
+
+
+def _queued(export: EvidenceExport, step: ExportStatus) -> None:
+    """The export waits its turn for `step` (preparing or exporting): the lane runs a few at a time."""
+    export.status, export.progress, export.stage, export.error = step, 0.0, QUEUED, None
 
 
 def _reviewing(
@@ -322,27 +329,65 @@ def begin_signing(
     _, export = _owned(session, principal, case_id, export_id)
     if export.status != ExportStatus.REVIEW:
         raise Conflict("review the export's redaction first", code="not_in_review")
+    _require_approval(export)
+    _queued(export, ExportStatus.EXPORTING)
+    session.flush()
+    return export
+
+
+def _require_approval(export: EvidenceExport) -> None:
     if export.unredacted and export.approved_by is None:
         raise PermissionDenied(
             "exporting the originals needs a supervisor's approval first", code="unredacted_not_approved"
         )
-    export.status, export.progress, export.stage, export.error = ExportStatus.EXPORTING, 0.0, "queued", None
-    session.flush()
-    return export
 
 
 def retry(
     *, session: Session, principal: Principal, case_id: uuid.UUID, export_id: uuid.UUID
 ) -> EvidenceExport:
-    """A failed export back to review (when its files were prepared) or to draft."""
-    _, export = _owned(session, principal, case_id, export_id)
+    """A failed export put back to the step it failed in (audited), by one who may take that step now.
+
+    Its files prepared (the plans are written only as preparing ends), it failed being signed: it is signed
+    again with its reviewed redaction and any approval of the originals kept (originals never approved are
+    refused as by `begin_signing`). Otherwise it is prepared again, then reviewed. The caller then queues
+    the step (views.queue_step).
+    """
+    case, export = _owned(session, principal, case_id, export_id)
     if export.status != ExportStatus.FAILED:
         raise Conflict("only a failed export is tried again", code="not_failed")
     prepared = bool(export.media) and all(m.get("plan") for m in export.media)
-    export.status = ExportStatus.REVIEW if prepared else ExportStatus.DRAFT
-    export.error, export.progress, export.stage = None, 0.0, ""
+    if prepared:
+        _require_approval(export)
+    failed_with = export.error
+    _queued(export, ExportStatus.EXPORTING if prepared else ExportStatus.PREPARING)
     session.flush()
+    _audit(
+        session,
+        principal,
+        "evidence.export.retry",
+        case,
+        export,
+        purpose=export.purpose,
+        step=export.status.value,
+        error=failed_with,
+    )
     return export
+
+
+def fail_abandoned(session_factory: sessionmaker[Session]) -> int:
+    """At start-up: the exports this process was preparing or signing, or had queued, never finish (its
+    lane's threads went with it): mark them failed, to be tried again (committed, in a session of its own)."""
+    with session_factory() as session:
+        count = 0
+        for export in session.scalars(select(EvidenceExport).where(EvidenceExport.status.in_(RUNNING))):
+            step = "prepared" if export.status == ExportStatus.PREPARING else "signed"
+            export.status, export.stage = ExportStatus.FAILED, ""
+            export.error = f"the server restarted while it was being {step}; retry"
+            count += 1
+        session.commit()
+    if count:
+        logger.warning("evidence exports: %d unfinished exports marked failed after a restart", count)
+    return count
 
 
 def package_for_download(

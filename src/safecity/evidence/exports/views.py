@@ -4,6 +4,8 @@ review its redaction, approve the originals (a second person), sign it and downl
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
@@ -12,6 +14,7 @@ from fastapi.responses import FileResponse
 from safecity.auth.principal import Principal
 from safecity.core.errors import Conflict
 from safecity.evidence.exports import flows, service
+from safecity.evidence.exports.models import EvidenceExport, ExportStatus
 from safecity.evidence.exports.schemas import ApprovalIn, BlurIn, ExportIn, ExportOut, ManualIn
 from safecity.evidence.keys import service as keys
 from safecity.evidence.keys.pages import verifier_html
@@ -28,37 +31,37 @@ ZIP: dict[int | str, dict[str, Any]] = {
 }
 
 
-def queue_preparing(
-    request: Request, background: BackgroundTasks, principal: Principal, export_id: uuid.UUID
-) -> None:
-    """Prepare the export after the response is sent (a worker thread, off the event loop)."""
-    services = get_services(request)
-    background.add_task(
-        flows.prepare,
-        session_factory=services.session_factory,
-        settings=services.settings,
-        export_id=export_id,
-        principal=principal,
-    )
+def _queue(request: Request, background: BackgroundTasks, work: Callable[[], None]) -> None:
+    """Hand `work` to the exports' lane once the request's transaction is committed (a background task,
+    run after the answer): the request returns at once and the export waits its turn."""
+    at_once = get_services(request).settings.video.exports_at_once
+    background.add_task(flows.EXPORTS.submit, work, at_once=at_once)
 
 
-def queue_signing(
-    request: Request,
-    background: BackgroundTasks,
-    principal: Principal,
-    export_id: uuid.UUID,
-    page: str | None,
+def queue_step(
+    request: Request, background: BackgroundTasks, db: Db, principal: Principal, export: EvidenceExport
 ) -> None:
-    """Sign the export after the response is sent, carrying the verifier page `page`."""
+    """Queue the step an export was just marked for: preparing it, or signing it (carrying the verifier
+    page, its signing key made here if need be)."""
     services = get_services(request)
-    background.add_task(
-        flows.sign,
-        session_factory=services.session_factory,
-        settings=services.settings,
-        export_id=export_id,
-        principal=principal,
-        verifier_html=page,
-    )
+    if export.status == ExportStatus.PREPARING:
+        work = partial(
+            flows.prepare,
+            session_factory=services.session_factory,
+            settings=services.settings,
+            export_id=export.id,
+            principal=principal,
+        )
+    else:
+        work = partial(
+            flows.sign,
+            session_factory=services.session_factory,
+            settings=services.settings,
+            export_id=export.id,
+            principal=principal,
+            verifier_html=verifier_page(request, db),
+        )
+    _queue(request, background, work)
 
 
 def verifier_page(request: Request, db: Db) -> str:
@@ -87,7 +90,7 @@ def create_export(
     and plates found in the background; follow `status` and `progress` until it is `review`."""
     export = service.create(session=db, principal=principal, case_id=case_id, data=data)
     service.begin_preparing(session=db, principal=principal, case_id=case_id, export_id=export.id)
-    queue_preparing(request, background, principal, export.id)
+    queue_step(request, background, db, principal, export)
     return ExportOut.of(export)
 
 
@@ -153,14 +156,25 @@ def sign(
     """Render the reviewed redaction and build the signed package in the background (originals only when
     approved: 403 `unredacted_not_approved` otherwise)."""
     export = service.begin_signing(session=db, principal=principal, case_id=case_id, export_id=export_id)
-    queue_signing(request, background, principal, export.id, verifier_page(request, db))
+    queue_step(request, background, db, principal, export)
     return ExportOut.of(export)
 
 
-@router.post("/cases/{case_id}/exports/{export_id}/retry", response_model=ExportOut)
-def retry(principal: CurrentPrincipal, db: Db, case_id: uuid.UUID, export_id: uuid.UUID) -> ExportOut:
-    """A failed export back to review (or draft, to be prepared again)."""
-    return ExportOut.of(service.retry(session=db, principal=principal, case_id=case_id, export_id=export_id))
+@router.post("/cases/{case_id}/exports/{export_id}/retry", response_model=ExportOut, status_code=202)
+def retry(
+    request: Request,
+    background: BackgroundTasks,
+    principal: CurrentPrincipal,
+    db: Db,
+    case_id: uuid.UUID,
+    export_id: uuid.UUID,
+) -> ExportOut:
+    """Try a failed export again from the step it failed in (by one who may take that step): signed again
+    when its redaction was reviewed (the review and any approval of the originals kept), else prepared
+    again, then reviewed. 409 `not_failed` for an export that has not failed."""
+    export = service.retry(session=db, principal=principal, case_id=case_id, export_id=export_id)
+    queue_step(request, background, db, principal, export)
+    return ExportOut.of(export)
 
 
 @router.get("/cases/{case_id}/exports/{export_id}/package", response_class=FileResponse, responses=ZIP)

@@ -14,11 +14,10 @@ import logging
 import os
 import shutil
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,6 +29,7 @@ from safecity.auth.principal import Principal
 from safecity.cameras.privacy import service as privacy
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound
+from safecity.core.lanes import Lane
 from safecity.forensics.models import ObjectTrack
 from safecity.forensics.synopsis import heatmap, render
 from safecity.forensics.synopsis.models import Synopsis, SynopsisStatus
@@ -210,23 +210,7 @@ def fail_abandoned_jobs(session_factory: sessionmaker[Session]) -> int:
 # --- rendering ------------------------------------------------------------------------------------
 
 
-class Renders:
-    """Synopses rendering in this process: one at a time, on a thread of its own (decoding and encoding
-    take a core each; more would starve the cameras)."""
-
-    def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def submit(self, work: Callable[[], None]) -> Future[None]:
-        """Queue `work` behind the renders already queued."""
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synopsis")
-            return self._pool.submit(work)
-
-
-RENDERS = Renders()
+RENDERS = Lane("synopsis")  # one render at a time: decoding and encoding take a core each
 
 
 def start(
