@@ -426,7 +426,12 @@ def services(settings: Settings, session_factory: sessionmaker[Session]) -> Serv
 
 @pytest.fixture
 def web_app(services: Services) -> FastAPI:
-    return create_app(services=services)
+    """The application on the test's one connection, so without its background loops: their sessions would
+    open and roll back savepoints on that connection from other threads beside the requests' and the test's,
+    undoing what those had just released (a log-in's session row, say, hence a 401 on the next request).
+    Tests of a loop run it themselves, or run the whole application on a database of its own (`own_db`).
+    """
+    return create_app(services=services, background=False)
 
 
 @pytest.fixture
