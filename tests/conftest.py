@@ -8,6 +8,7 @@ on their usual local ports when they answer; the run's closing lines name what i
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import inspect
 import os
@@ -44,6 +45,7 @@ from safecity.audit.models import AuditEntry, AuditHead
 from safecity.auth import service as auth_service
 from safecity.auth.models import User
 from safecity.auth.principal import SYSTEM, Principal
+from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
 from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory
@@ -53,6 +55,8 @@ from safecity.runtime import Services, build_services
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+    from safecity.video.recorder import SegmentInfo, SegmentRecorder
 
 PG_ENV = "SAFECITY_TEST_DATABASE_URL"
 NATS_ENV = "SAFECITY_TEST_NATS_URL"
@@ -443,7 +447,12 @@ def services(settings: Settings, session_factory: sessionmaker[Session]) -> Serv
 
 @pytest.fixture
 def web_app(services: Services) -> FastAPI:
-    return create_app(services=services)
+    """The application on the test's one connection, so without its background loops: their sessions would
+    open and roll back savepoints on that connection from other threads beside the requests' and the test's,
+    undoing what those had just released (a log-in's session row, say, hence a 401 on the next request).
+    Tests of a loop run it themselves, or run the whole application on a database of its own (`own_db`).
+    """
+    return create_app(services=services, background=False)
 
 
 @pytest.fixture
@@ -569,6 +578,109 @@ def encode_cctv_clip(path: Path, *, width: int, height: int, fps: int, seconds: 
                     break
         out.mux(stream.encode(None))
     return path
+
+
+# --- recorded cameras: real footage cut into a camera's indexed segments, as its recorder does -----------
+
+FOOTAGE_FPS, FOOTAGE_GOP = 10, 10
+
+
+def encode_footage(path: Path, frames: int) -> Path:
+    """`frames` frames of real CCTV footage as H.264 MP4, 320x240 at 10 fps, a key frame every 10 frames
+    exactly (segments and clips are cut on key frames).
+    """
+    import av
+
+    if not CCTV_FOOTAGE.exists():
+        missing_part(str(CCTV_FOOTAGE), "run `make test-deps` as root (apt-get install opencv-doc)")
+    with av.open(str(CCTV_FOOTAGE)) as source, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FOOTAGE_FPS)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "g": str(FOOTAGE_GOP),
+            "keyint_min": str(FOOTAGE_GOP),
+            "sc_threshold": "0",
+        }
+        for number, frame in enumerate(source.decode(video=0)):
+            if number == frames:
+                break
+            image = frame.reformat(width=320, height=240, format="yuv420p")
+            image.pts = None
+            out.mux(stream.encode(image))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="session")
+def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight seconds of a camera (80 frames of `encode_footage`)."""
+    return encode_footage(tmp_path_factory.mktemp("footage") / "cctv.mp4", 80)
+
+
+def add_camera(
+    session: Session, district_id: uuid.UUID, retention_days: int = 30, name: str | None = None
+) -> Camera:
+    """A camera row as the registry would hold it."""
+    camera = Camera(
+        name=name or f"Cam {uuid.uuid4().hex[:6]}",
+        district_id=district_id,
+        latitude=34.0,
+        longitude=71.5,
+        stream_url="rtsp://127.0.0.1/x",
+        retention_days=retention_days,
+    )
+    session.add(camera)
+    session.flush()
+    return camera
+
+
+def feed(
+    sink: SegmentRecorder,
+    source: Path,
+    started_at: dt.datetime,
+    *,
+    skip: int = 0,
+    limit: int | None = None,
+    close: bool = True,
+) -> None:
+    """Play `source` into the recorder as one connection: packets `skip` to `limit`, then close it."""
+    import av
+
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        sink.open(stream, started_at=started_at)
+        for number, packet in enumerate(container.demux(stream)):
+            if limit is not None and number >= limit:
+                break
+            if number >= skip:
+                sink.write(packet)
+        if close:
+            sink.close()
+
+
+def record(
+    session: Session,
+    camera: Camera,
+    directory: Path,
+    source: Path,
+    started_at: dt.datetime,
+    segment_seconds: float = 2,
+    **feed_args: int,
+) -> list[SegmentInfo]:
+    """Record one connection of `camera` into `directory` and index its segments as the worker would."""
+    from safecity.video import recorder
+
+    infos: list[SegmentInfo] = []
+
+    def on_segment(info: SegmentInfo) -> None:
+        infos.append(info)
+        recorder.index_segment(session=session, info=info)
+
+    sink = recorder.SegmentRecorder(camera.id, directory, segment_seconds, on_segment)
+    feed(sink, source, started_at, **feed_args)
+    return infos
 
 
 @dataclass

@@ -41,8 +41,136 @@ def _build_route_tables(app: FastAPI) -> None:
         app.url_path_for("no such route: walks every table")
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
-    """The web application with its API, pages, health and metrics endpoints."""
+def _background_work(services: Services, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """The process's background loops (stores fed by the bus, timed sweeps and checks, connectors), running
+    until `stop` is set."""
+    # The stores' consumers: on NATS, events and plate reads reach the database only through them.
+    event_store = asyncio.create_task(
+        events.store_from_bus(bus=services.bus, session_factory=services.session_factory, stop=stop),
+        name="event-store",
+    )
+    sighting_store = asyncio.create_task(
+        analytics_flows.sightings_from_bus(
+            bus=services.bus, session_factory=services.session_factory, stop=stop
+        ),
+        name="plate-sighting-store",
+    )
+    track_store = asyncio.create_task(
+        forensic_flows.tracks_from_bus(bus=services.bus, session_factory=services.session_factory, stop=stop),
+        name="object-track-store",
+    )
+    # Traffic: average speeds of plates read at both ends of a section; congestion of road segments.
+    traffic_tasks = [
+        asyncio.create_task(
+            traffic.section_control_from_bus(
+                bus=services.bus, session_factory=services.session_factory, stop=stop
+            ),
+            name="traffic-sections",
+        ),
+        asyncio.create_task(
+            traffic.run_congestion(session_factory=services.session_factory, bus=services.bus, stop=stop),
+            name="traffic-congestion",
+        ),
+        # E-challans: confirmed violations issued and sent; reminders, overdue, the unpaid hotlist.
+        asyncio.create_task(
+            challans.Issuer(services.session_factory, services.settings).run(stop=stop),
+            name="challans-issue",
+        ),
+        asyncio.create_task(
+            challans.run_sweeps(
+                session_factory=services.session_factory, settings=services.settings, stop=stop
+            ),
+            name="challans-sweep",
+        ),
+    ]
+    hotlist_matcher = asyncio.create_task(
+        HotlistMatcher(services.session_factory, services.bus).run(stop=stop), name="hotlist-matcher"
+    )
+    # Owners' cameras: the compliance check runs by itself when one is registered or its stream changes.
+    compliance = asyncio.create_task(
+        onboarding.run_compliance_checks(
+            session_factory=services.session_factory, settings=services.settings, stop=stop
+        ),
+        name="camera-compliance",
+    )
+    dispatch = services.settings.dispatch
+    units = (
+        asyncio.create_task(
+            positions.consume_positions(
+                session_factory=services.session_factory,
+                stop=stop,
+                host=dispatch.mqtt_host,
+                port=dispatch.mqtt_port,
+                prefix=dispatch.topic_prefix,
+            ),
+            name="unit-positions",
+        )
+        if dispatch.mqtt_host
+        else None
+    )
+    demo_units = (
+        asyncio.create_task(
+            simulator.run(session_factory=services.session_factory, stop=stop), name="demo-units"
+        )
+        if dispatch.simulate_units
+        else None
+    )
+    # Incidents waiting for a unit past their priority's target raise an alert, once each.
+    overdue = asyncio.create_task(
+        incident_flows.run_overdue(
+            session_factory=services.session_factory,
+            bus=services.bus,
+            targets_s=dispatch.dispatch_targets_s,
+            stop=stop,
+            every_s=dispatch.overdue_check_s,
+        ),
+        name="incidents-overdue",
+    )
+    # Alerts left unacknowledged past their severity's limit go to a supervisor.
+    escalations = asyncio.create_task(
+        alert_flows.run_escalations(
+            session_factory=services.session_factory,
+            bus=services.bus,
+            settings=services.settings.alerts,
+            stop=stop,
+        ),
+        name="alert-escalations",
+    )
+    # Connectors: prisons feeds polled, CT lists fetched, incidents delivered to Rescue 1122.
+    connector_work = asyncio.create_task(
+        connector_flows.run(
+            session_factory=services.session_factory, bus=services.bus, hub=services.connectors, stop=stop
+        ),
+        name="connectors",
+    )
+    return [
+        task
+        for task in (
+            event_store,
+            sighting_store,
+            track_store,
+            hotlist_matcher,
+            units,
+            demo_units,
+            overdue,
+            *traffic_tasks,
+            compliance,
+            escalations,
+            connector_work,
+        )
+        if task is not None
+    ]
+
+
+def create_app(
+    settings: Settings | None = None, *, services: Services | None = None, background: bool = True
+) -> FastAPI:
+    """The web application with its API, pages, health and metrics endpoints.
+
+    `background=False` leaves out the background loops (`_background_work`): for an application whose
+    sessions share one database connection with its caller (the tests' rolled-back connection), where a
+    loop's transaction beside a request's would interleave their savepoints and undo the request's writes.
+    """
     services = services or build_services(settings or load_settings())
 
     @asynccontextmanager
@@ -68,107 +196,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         if services.violations is not None:
             await services.violations.start()
         stop = asyncio.Event()
-        # The stores' consumers: on NATS, events and plate reads reach the database only through them.
-        event_store = asyncio.create_task(
-            events.store_from_bus(bus=services.bus, session_factory=services.session_factory, stop=stop),
-            name="event-store",
-        )
-        sighting_store = asyncio.create_task(
-            analytics_flows.sightings_from_bus(
-                bus=services.bus, session_factory=services.session_factory, stop=stop
-            ),
-            name="plate-sighting-store",
-        )
-        track_store = asyncio.create_task(
-            forensic_flows.tracks_from_bus(
-                bus=services.bus, session_factory=services.session_factory, stop=stop
-            ),
-            name="object-track-store",
-        )
-        # Traffic: average speeds of plates read at both ends of a section; congestion of road segments.
-        traffic_tasks = [
-            asyncio.create_task(
-                traffic.section_control_from_bus(
-                    bus=services.bus, session_factory=services.session_factory, stop=stop
-                ),
-                name="traffic-sections",
-            ),
-            asyncio.create_task(
-                traffic.run_congestion(session_factory=services.session_factory, bus=services.bus, stop=stop),
-                name="traffic-congestion",
-            ),
-            # E-challans: confirmed violations issued and sent; reminders, overdue, the unpaid hotlist.
-            asyncio.create_task(
-                challans.Issuer(services.session_factory, services.settings).run(stop=stop),
-                name="challans-issue",
-            ),
-            asyncio.create_task(
-                challans.run_sweeps(
-                    session_factory=services.session_factory, settings=services.settings, stop=stop
-                ),
-                name="challans-sweep",
-            ),
-        ]
-        hotlist_matcher = asyncio.create_task(
-            HotlistMatcher(services.session_factory, services.bus).run(stop=stop), name="hotlist-matcher"
-        )
-        # Owners' cameras: the compliance check runs by itself when one is registered or its stream changes.
-        compliance = asyncio.create_task(
-            onboarding.run_compliance_checks(
-                session_factory=services.session_factory, settings=services.settings, stop=stop
-            ),
-            name="camera-compliance",
-        )
-        dispatch = services.settings.dispatch
-        units = (
-            asyncio.create_task(
-                positions.consume_positions(
-                    session_factory=services.session_factory,
-                    stop=stop,
-                    host=dispatch.mqtt_host,
-                    port=dispatch.mqtt_port,
-                    prefix=dispatch.topic_prefix,
-                ),
-                name="unit-positions",
-            )
-            if dispatch.mqtt_host
-            else None
-        )
-        demo_units = (
-            asyncio.create_task(
-                simulator.run(session_factory=services.session_factory, stop=stop), name="demo-units"
-            )
-            if dispatch.simulate_units
-            else None
-        )
-        # Incidents waiting for a unit past their priority's target raise an alert, once each.
-        overdue = asyncio.create_task(
-            incident_flows.run_overdue(
-                session_factory=services.session_factory,
-                bus=services.bus,
-                targets_s=dispatch.dispatch_targets_s,
-                stop=stop,
-                every_s=dispatch.overdue_check_s,
-            ),
-            name="incidents-overdue",
-        )
-        # Alerts left unacknowledged past their severity's limit go to a supervisor.
-        escalations = asyncio.create_task(
-            alert_flows.run_escalations(
-                session_factory=services.session_factory,
-                bus=services.bus,
-                settings=services.settings.alerts,
-                stop=stop,
-            ),
-            name="alert-escalations",
-        )
-        # Connectors: prisons feeds polled, CT lists fetched, incidents delivered to Rescue 1122.
-        connector_work = asyncio.create_task(
-            connector_flows.run(
-                session_factory=services.session_factory, bus=services.bus, hub=services.connectors, stop=stop
-            ),
-            name="connectors",
-        )
+        tasks = _background_work(services, stop) if background else []
         logger.info("safecity %s started", __version__, extra={"mode": services.settings.mode})
         # What start-up built (modules, models, route tables) lives as long as the process: frozen, the
         # garbage collector no longer walks it, so its full collections, which run on the event loop's
@@ -181,21 +209,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             gc.unfreeze()
             stop.set()
             services.replays.cancel_all()
-            for task in (
-                event_store,
-                sighting_store,
-                track_store,
-                hotlist_matcher,
-                units,
-                demo_units,
-                overdue,
-                *traffic_tasks,
-                compliance,
-                escalations,
-                connector_work,
-            ):
-                if task is not None:
-                    await task
+            for task in tasks:
+                await task
             services.connectors.close()
             if services.violations is not None:
                 await services.violations.stop()

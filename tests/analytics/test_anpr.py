@@ -137,7 +137,7 @@ def test_the_plate_queue_keeps_each_tracks_newest_crop_and_every_ended_track(pic
     old = CameraPlates(ref, PlateSettings(mode="vehicles"), queue, sink=lambda done: None)
 
     def crop(track_id: int, second: int) -> VehicleCrop:
-        return VehicleCrop(track_id, pickup, (0, 0), 1.0, T0 + dt.timedelta(seconds=second))
+        return VehicleCrop(track_id, pickup, (0, 0), 1.0, T0 + dt.timedelta(seconds=second), (225, 93))
 
     queue.put(old, crops=[crop(1, 0), crop(2, 0)])
     queue.put(old, crops=[crop(1, 1)], ended=[Ended(3, "car", "red", "right")])
@@ -177,6 +177,14 @@ def test_a_vehicle_driven_past_is_read_over_several_frames_into_one_sighting(
     x, y, w, h = done.box  # the plate in the frame: on the bumper, at the vehicle's bottom left
     assert 30 <= x <= 600 and 400 <= y <= 560 and w > 2.5 * h
     assert done.plate_crop.shape[1] > done.plate_crop.shape[0] > 20
+    # Where its pictures were cut out of the frame (for the camera's privacy masks): around the plate.
+    x1, y1, x2, y2 = done.plate_cut
+    assert x1 <= x and y1 <= y and x + w <= x2 and y + h <= y2
+    assert (x2 - x1, y2 - y1) == (done.plate_crop.shape[1], done.plate_crop.shape[0])
+    vx1, vy1, vx2, vy2 = done.vehicle_cut
+    assert vx1 <= x1 and vy1 <= y1 and x2 <= vx2 and y2 <= vy2
+    assert (vx2 - vx1, vy2 - vy1) == (done.vehicle.shape[1], done.vehicle.shape[0])
+    assert done.frame_size == (empty_square.shape[1], empty_square.shape[0])
     assert lane.plates.failures == 0
 
 
@@ -371,6 +379,9 @@ def test_an_unreadable_pass_is_stored_without_a_plate_but_with_its_crop(
         plate_crop=plated_pickup[98:143, 9:144].copy(),
         vehicle=plated_pickup,
         box=(214, 480, 125, 35),
+        plate_cut=(209, 475, 344, 520),
+        vehicle_cut=(200, 377, 605, 544),
+        frame_size=(768, 576),
         seen_at=T0,
         first_seen=T0,
         last_seen=T0 + dt.timedelta(seconds=2),
@@ -380,6 +391,7 @@ def test_an_unreadable_pass_is_stored_without_a_plate_but_with_its_crop(
         direction="right",
     )
     out = store_sighting(done, session_factory=factory_db, snapshots_dir=tmp_path)
+    assert out is not None
     with factory_db() as session:
         row = session.get(Sighting, out.id)
         assert row is not None

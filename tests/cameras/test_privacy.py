@@ -27,6 +27,10 @@ from conftest import Factory, RtspCamera, login, serve_in_thread, wait_until, wa
 from safecity import seed
 from safecity.analytics.flows import AnalyticsRuntime
 from safecity.analytics.pipeline import CameraInfo, Followed, Hit
+from safecity.analytics.plates import build_reader
+from safecity.analytics.plates.live import CameraPlates, CameraRef, Finished, PlateQueue, PlateWorker
+from safecity.analytics.plates.models import Sighting
+from safecity.analytics.plates.schemas import PlateSettings
 from safecity.analytics.rules import Firing
 from safecity.analytics.schemas import rule_adapter
 from safecity.analytics.tracking import Track
@@ -42,6 +46,7 @@ from safecity.forensics import flows as forensic_flows
 from safecity.org import service as org
 from safecity.org.models import District
 from safecity.runtime import Services
+from safecity.video.demo import scene, with_plate
 from safecity.video.flows import VideoRuntime
 from safecity.video.ingest import CameraSpec, Frame, IngestSupervisor
 from safecity.video.models import Recording
@@ -403,6 +408,68 @@ def test_the_analytics_event_snapshot_and_object_view_are_masked(
         Followed(info, track, view), snapshots_dir=settings.snapshots_dir, masks=privacy.as_masks([])
     )
     assert record.snapshot is not None
+
+
+def test_a_plate_sightings_pictures_are_masked_and_a_plate_inside_a_mask_is_not_kept(
+    place: Place,
+    factory: Factory,
+    session: Session,
+    services: Services,
+    pickup: np.ndarray,
+    empty_square: np.ndarray,
+) -> None:
+    # A real pickup with a plate on its bumper in a real square, read by the real reader (an ANPR camera).
+    frame = scene(empty_square, (with_plate(pickup, ["LEA-1234"], zoom=1.8, scale=24), (0.5, 0.95)))
+    queue, finished = PlateQueue(), list[Finished]()
+    ref = CameraRef(place.camera.id, place.camera.name, place.a.id)
+    lane = CameraPlates(ref, PlateSettings(mode="dedicated"), queue, sink=finished.append)
+    queue.put(lane, frame=(Frame(frame, seq=1, captured_at=utcnow(), monotonic=1.0), frame))
+    worker = PlateWorker(build_reader({"type": "rapidocr"}), queue)
+    job = queue.get(timeout=0)
+    assert job is not None
+    worker.run_one(job)
+    lane.tick(10.0)
+    (done,) = finished
+    assert done.vote.text == "LEA1234"
+    x, _, w, _ = done.box
+    frame_h, frame_w = frame.shape[:2]
+    admin = factory.principal(factory.user("admin", districts=[place.a]))
+    runtime = AnalyticsRuntime(
+        services.settings, services.session_factory, MemoryBus(), IngestSupervisor(services.settings.video)
+    )
+
+    def mask_left_of(right: int) -> None:
+        """A mask over the frame's left part, up to the column `right`."""
+        polygon = [[0.0, 0.0], [right / frame_w, 0.0], [right / frame_w, 1.0], [0.0, 1.0]]
+        mask = privacy.MaskIn.model_validate({"name": "Yard", "polygon": polygon})
+        privacy.set_masks(session=session, principal=admin, camera_id=place.camera.id, masks=[mask])
+        session.commit()
+
+    # A mask over the plate's left quarter: the sighting is kept, as read, with that part blacked out.
+    mask_left_of(x + w // 4)
+    made = runtime._make_sighting(done)
+    assert made is not None
+    sighting = made[0]
+    assert sighting.plate == "LEA1234"
+    crop = cv2.imread(str(services.settings.snapshots_dir / (sighting.crop or "")))
+    left, _, right, _ = done.plate_cut
+    assert crop is not None and crop.shape[1] == right - left
+    edge = x + w // 4 - left  # the mask's edge in the crop
+    assert _is_black(crop[:, : edge - 2])
+    assert _is_real(crop[:, edge + 2 :])  # the rest of the plate, characters on white
+    vehicle = cv2.imread(str(services.settings.snapshots_dir / (sighting.snapshot or "")))
+    assert vehicle is not None and vehicle.shape[:2] == (frame_h, frame_w)  # the frame, of an ANPR camera
+    assert _is_black(vehicle[:, : x + w // 4 - 2]) and _is_real(vehicle[:, x + w // 4 + 2 :])
+
+    # A mask over most of the plate: the area is not watched, so nothing of the read is kept.
+    mask_left_of(x + w * 3 // 4)
+    kept = set(services.settings.snapshots_dir.rglob("*"))
+    assert runtime._make_sighting(done) is None
+    assert set(services.settings.snapshots_dir.rglob("*")) == kept
+    with services.session_factory() as db:
+        assert db.scalars(select(Sighting).where(Sighting.camera_id == place.camera.id)).all() == [
+            db.get(Sighting, sighting.id)
+        ]
 
 
 def test_mjpeg_frames_are_masked(

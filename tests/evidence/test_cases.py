@@ -13,14 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from conftest import CCTV_FOOTAGE, Factory, missing_part
+from conftest import Factory, add_camera, record
 from safecity.analytics.plates.models import Sighting
 from safecity.audit.models import AuditEntry
 from safecity.auth.models import User
@@ -37,13 +36,11 @@ from safecity.incidents import service as incidents
 from safecity.incidents.models import Category
 from safecity.incidents.schemas import IncidentIn
 from safecity.org.models import District
-from safecity.video import recorder, retention
+from safecity.video import retention
 from safecity.video.models import Recording
-from safecity.video.recorder import SegmentInfo, SegmentRecorder
 from safecity.web.pages import TEMPLATES
 
 T0 = dt.datetime(2025, 11, 22, 5, 0, 0, tzinfo=dt.UTC)
-FPS, GOP = 10, 10
 
 
 @dataclass
@@ -81,19 +78,6 @@ def desk(factory: Factory) -> Desk:
 
 def _open(session: Session, principal: Principal, title: str = "Snatching at Saddar") -> Case:
     return service.create_case(session=session, principal=principal, data=CaseIn(title=title))
-
-
-def _camera(session: Session, district: District) -> Camera:
-    camera = Camera(
-        name=f"Cam {uuid.uuid4().hex[:6]}",
-        district_id=district.id,
-        latitude=34.0,
-        longitude=71.5,
-        stream_url="rtsp://127.0.0.1/x",
-    )
-    session.add(camera)
-    session.flush()
-    return camera
 
 
 def _event(session: Session, district: District, camera: Camera | None, at: dt.datetime) -> Event:
@@ -208,56 +192,11 @@ def test_a_supervisor_shares_a_case_with_another_district(session: Session, desk
 # --- items, evidence lock and custody --------------------------------------------------------------------
 
 
-def _encode_footage(path: Path, frames: int) -> Path:
-    """`frames` frames of real CCTV footage as H.264, 320x240 at 10 fps, a key frame every second."""
-    if not CCTV_FOOTAGE.exists():
-        missing_part(str(CCTV_FOOTAGE), "run `make test-deps` as root (apt-get install opencv-doc)")
-    with av.open(str(CCTV_FOOTAGE)) as source, av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-        stream.codec_context.options = {"preset": "ultrafast", "g": str(GOP), "keyint_min": str(GOP)}
-        stream.codec_context.options["sc_threshold"] = "0"
-        for number, frame in enumerate(source.decode(video=0)):
-            if number == frames:
-                break
-            image = frame.reformat(width=320, height=240, format="yuv420p")
-            image.pts = None
-            out.mux(stream.encode(image))
-        out.mux(stream.encode(None))
-    return path
-
-
-@pytest.fixture(scope="module")
-def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Eight seconds of the camera."""
-    return _encode_footage(tmp_path_factory.mktemp("footage") / "cctv.mp4", 80)
-
-
-def _record(
-    session: Session, camera: Camera, directory: Path, source: Path, at: dt.datetime
-) -> list[SegmentInfo]:
-    """Record the footage as the camera's worker does: 2-second segments, each indexed."""
-    infos: list[SegmentInfo] = []
-
-    def on_segment(info: SegmentInfo) -> None:
-        infos.append(info)
-        recorder.index_segment(session=session, info=info)
-
-    sink = SegmentRecorder(camera.id, directory, 2, on_segment)
-    with av.open(str(source)) as container:
-        stream = container.streams.video[0]
-        sink.open(stream, started_at=at)
-        for packet in container.demux(stream):
-            sink.write(packet)
-        sink.close()
-    return infos
-
-
 def test_footage_added_to_a_case_is_locked_and_retention_keeps_it(
     session: Session, desk: Desk, footage: Path, tmp_path: Path
 ) -> None:
-    camera = _camera(session, desk.a)
-    infos = _record(session, camera, tmp_path, footage, T0)
+    camera = add_camera(session, desk.a.id)
+    infos = record(session, camera, tmp_path, footage, T0)
     assert len(infos) == 4
     case = _open(session, desk.investigator_a)
     item = service.add_item(
@@ -312,7 +251,7 @@ def test_footage_added_to_a_case_is_locked_and_retention_keeps_it(
 
 
 def test_footage_needs_playback_of_a_camera_in_scope(session: Session, desk: Desk) -> None:
-    camera_b = _camera(session, desk.b)
+    camera_b = add_camera(session, desk.b.id)
     case = _open(session, desk.investigator_a)
     with pytest.raises(NotFound):
         service.add_item(
@@ -332,7 +271,7 @@ def test_footage_needs_playback_of_a_camera_in_scope(session: Session, desk: Des
 def test_items_are_checked_to_exist_within_scope_and_each_is_in_the_custody_log(
     session: Session, desk: Desk
 ) -> None:
-    camera = _camera(session, desk.a)
+    camera = add_camera(session, desk.a.id)
     event = _event(session, desk.a, camera, T0)
     event_b = _event(session, desk.b, None, T0)
     incident = incidents.create_incident(
@@ -408,7 +347,7 @@ def test_the_custody_log_cannot_be_rewritten(session: Session, desk: Desk) -> No
 def test_the_timeline_merges_items_at_their_own_time_notes_tasks_and_custody(
     session: Session, desk: Desk
 ) -> None:
-    camera = _camera(session, desk.a)
+    camera = add_camera(session, desk.a.id)
     early, later = (
         _event(session, desk.a, camera, T0),
         _event(session, desk.a, camera, T0 + dt.timedelta(hours=2)),
@@ -479,7 +418,7 @@ def test_api_opens_reads_and_hides_cases(
 def test_pages_render_for_the_lead_and_take_items_from_forms(
     session: Session, desk: Desk, login_as: Callable[[User], TestClient]
 ) -> None:
-    camera = _camera(session, desk.a)
+    camera = add_camera(session, desk.a.id)
     event = _event(session, desk.a, camera, T0)
     case = _open(session, desk.investigator_a, "Chowk robbery")
     client = login_as(desk.lead)
@@ -519,8 +458,8 @@ def test_pages_render_for_the_lead_and_take_items_from_forms(
 def test_other_pages_add_footage_to_a_case_through_the_add_to_case_form(
     session: Session, desk: Desk, footage: Path, settings: Settings, login_as: Callable[[User], TestClient]
 ) -> None:
-    camera = _camera(session, desk.a)
-    infos = _record(session, camera, settings.recordings_dir, footage, T0)
+    camera = add_camera(session, desk.a.id)
+    infos = record(session, camera, settings.recordings_dir, footage, T0)
     case = _open(session, desk.investigator_a, "Bank robbery")
     closed = _open(session, desk.investigator_a, "Old case")
     service.close_case(session=session, principal=desk.investigator_a, case_id=closed.id, reason="solved")
@@ -610,7 +549,7 @@ def test_an_export_is_recorded_in_custody_and_audit_whatever_its_detail(session:
 
 
 def test_plate_reads_and_object_tracks_join_a_case_and_the_read_is_held(session: Session, desk: Desk) -> None:
-    camera, camera_b = _camera(session, desk.a), _camera(session, desk.b)
+    camera, camera_b = add_camera(session, desk.a.id), add_camera(session, desk.b.id)
 
     def sighting(cam: Camera, district: District) -> Sighting:
         row = Sighting(

@@ -27,7 +27,7 @@ from redaction_media import ASTRONAUT_FACE, PLATE_AT, astronaut, true_face, walk
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import Factory
+from conftest import Factory, add_camera, record
 from safecity.audit.models import AuditEntry
 from safecity.auth.models import User
 from safecity.cameras.models import Camera
@@ -44,9 +44,8 @@ from safecity.evidence.models import CustodyAction, ItemKind
 from safecity.evidence.schemas import CaseIn, ItemIn
 from safecity.evidence.verify import verify
 from safecity.org.models import District
-from safecity.video import recorder
 from safecity.video.demo import FONT, PHOTO
-from safecity.video.recorder import SegmentInfo, SegmentRecorder
+from safecity.video.recorder import SegmentInfo
 
 pytestmark = pytest.mark.skipif(not (PHOTO.is_file() and FONT.is_file()), reason="darknet/dejavu missing")
 
@@ -76,28 +75,8 @@ def scene(session: Session, factory: Factory, settings: Settings, walk: Path) ->
     district = factory.district()
     investigator = factory.user("investigator", districts=[district])
     supervisor = factory.user("supervisor", districts=[district])
-    camera = Camera(
-        name="Saddar Chowk 3",
-        district_id=district.id,
-        latitude=34.0,
-        longitude=71.5,
-        stream_url="rtsp://127.0.0.1/x",
-    )
-    session.add(camera)
-    session.flush()
-    infos: list[SegmentInfo] = []
-
-    def on_segment(info: SegmentInfo) -> None:
-        infos.append(info)
-        recorder.index_segment(session=session, info=info)
-
-    sink = SegmentRecorder(camera.id, settings.recordings_dir, 2, on_segment)
-    with av.open(str(walk)) as container:
-        stream = container.streams.video[0]
-        sink.open(stream, started_at=T0)
-        for packet in container.demux(stream):
-            sink.write(packet)
-        sink.close()
+    camera = add_camera(session, district.id, name="Saddar Chowk 3")
+    infos = record(session, camera, settings.recordings_dir, walk, T0)
     principal = factory.principal(investigator)
     case = cases.create_case(session=session, principal=principal, data=CaseIn(title="Snatching at Saddar"))
     item = cases.add_item(

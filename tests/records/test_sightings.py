@@ -156,6 +156,9 @@ def test_the_plate_pipelines_stored_read_reaches_the_vehicles_record(
         plate_crop=pickup[-40:, : pickup.shape[1] // 2].copy(),  # the bumper, as a crop
         vehicle=pickup,
         box=(214, 480, 125, 35),
+        plate_cut=(200, 430, 312, 470),
+        vehicle_cut=(200, 377, 425, 470),
+        frame_size=(768, 576),
         seen_at=AT,
         first_seen=AT,
         last_seen=AT + dt.timedelta(seconds=2),
@@ -165,6 +168,7 @@ def test_the_plate_pipelines_stored_read_reaches_the_vehicles_record(
         direction="right",
     )
     out = store_sighting(done, session_factory=factory_db, snapshots_dir=tmp_path)
+    assert out is not None
     with factory_db() as session:
         attached = session.scalars(select(Sighting).where(Sighting.vehicle_id == vehicle_id)).one()
         assert (attached.ref, attached.camera_name, attached.at) == (str(out.id), "Tehkal", AT)

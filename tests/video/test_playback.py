@@ -21,9 +21,8 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, ConsoleMessage, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from test_recorder import T0, add_camera, footage, record
 
-from conftest import PASSWORD, Factory, serve
+from conftest import PASSWORD, Factory, add_camera, record, serve
 from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.schemas import SightingIn
 from safecity.audit.models import AuditEntry
@@ -38,7 +37,7 @@ from safecity.video import clips, retention
 from safecity.video.models import Recording
 from safecity.video.recorder import SegmentInfo
 
-__all__ = ["footage"]  # the session fixture, shared with test_recorder.py
+T0 = dt.datetime(2025, 11, 22, 5, 0, 0, tzinfo=dt.UTC)
 
 
 @dataclass

@@ -19,69 +19,14 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from conftest import CCTV_FOOTAGE, Factory, missing_part
+from conftest import Factory, add_camera, feed, record
 from safecity.audit.models import AuditEntry
-from safecity.cameras.models import Camera
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.video import recorder, retention
 from safecity.video.models import Recording
 from safecity.video.recorder import SegmentInfo, SegmentRecorder
 
-FOOTAGE = CCTV_FOOTAGE
-FPS, GOP = 10, 10
 T0 = dt.datetime(2025, 11, 22, 5, 0, 0, tzinfo=dt.UTC)
-
-
-def encode_footage(path: Path, frames: int) -> Path:
-    """`frames` frames of real CCTV footage as H.264 MP4, 320x240 at 10 fps, a key frame every 10 frames."""
-    with av.open(str(FOOTAGE)) as source, av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-        stream.codec_context.options = {
-            "preset": "ultrafast",
-            "tune": "zerolatency",
-            "g": str(GOP),
-            "keyint_min": str(GOP),
-            "sc_threshold": "0",
-        }
-        for number, frame in enumerate(source.decode(video=0)):
-            if number == frames:
-                break
-            image = frame.reformat(width=320, height=240, format="yuv420p")
-            image.pts = None
-            out.mux(stream.encode(image))
-        out.mux(stream.encode(None))
-    return path
-
-
-@pytest.fixture(scope="session")
-def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Eight seconds of the camera (80 frames)."""
-    if not FOOTAGE.exists():
-        missing_part(str(FOOTAGE), "run `make test-deps` as root (apt-get install opencv-doc)")
-    return encode_footage(tmp_path_factory.mktemp("footage") / "cctv.mp4", 80)
-
-
-def feed(
-    sink: SegmentRecorder,
-    source: Path,
-    started_at: dt.datetime,
-    *,
-    skip: int = 0,
-    limit: int | None = None,
-    close: bool = True,
-) -> None:
-    """Play `source` into the recorder as one connection: packets `skip` to `limit`, then close it."""
-    with av.open(str(source)) as container:
-        stream = container.streams.video[0]
-        sink.open(stream, started_at=started_at)
-        for number, packet in enumerate(container.demux(stream)):
-            if limit is not None and number >= limit:
-                break
-            if number >= skip:
-                sink.write(packet)
-        if close:
-            sink.close()
 
 
 def decode(file: Path) -> list[av.VideoFrame]:
@@ -91,41 +36,6 @@ def decode(file: Path) -> list[av.VideoFrame]:
 
 def sha256(file: Path) -> str:
     return hashlib.sha256(file.read_bytes()).hexdigest()
-
-
-def add_camera(session: Session, district_id: uuid.UUID, retention_days: int = 30) -> Camera:
-    """A camera row as the registry would hold it."""
-    camera = Camera(
-        name=f"Cam {uuid.uuid4().hex[:6]}",
-        district_id=district_id,
-        latitude=34.0,
-        longitude=71.5,
-        stream_url="rtsp://127.0.0.1/x",
-        retention_days=retention_days,
-    )
-    session.add(camera)
-    session.flush()
-    return camera
-
-
-def record(
-    session: Session,
-    camera: Camera,
-    directory: Path,
-    source: Path,
-    started_at: dt.datetime,
-    segment_seconds: float = 2,
-    **feed_args: int,
-) -> list[SegmentInfo]:
-    """Record one connection of `camera` and index its segments as the worker would."""
-    infos: list[SegmentInfo] = []
-
-    def on_segment(info: SegmentInfo) -> None:
-        infos.append(info)
-        recorder.index_segment(session=session, info=info)
-
-    feed(SegmentRecorder(camera.id, directory, segment_seconds, on_segment), source, started_at, **feed_args)
-    return infos
 
 
 # --- the recorder ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 
 import cv2
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,6 +74,7 @@ SOURCE = "analytics"
 PLATE_READER = {"type": "rapidocr"}
 REFRESH_S = 5.0  # how soon a rule drawn, or a detector setting changed, in the UI starts to apply
 SIGHTING_STORE = "plate-sighting-store"  # the sighting store's durable consumer, shared by every process
+MASKED_PLATE = 0.5  # a plate with more of its box than this inside a privacy mask is not kept
 
 
 @dataclass(frozen=True)
@@ -465,7 +467,10 @@ class AnalyticsRuntime:
     async def _record_sighting(self, done: Finished) -> None:
         camera_id = done.camera.camera_id
         try:
-            sighting, stored = await asyncio.to_thread(self._make_sighting, done)
+            made = await asyncio.to_thread(self._make_sighting, done)
+            if made is None:
+                return
+            sighting, stored = made
             await hand_over(
                 bus=self.bus,
                 subject=plates.subject(camera_id),
@@ -478,9 +483,14 @@ class AnalyticsRuntime:
         except Exception:
             logger.exception("camera %s: a plate sighting could not be stored", camera_id)
 
-    def _make_sighting(self, done: Finished) -> tuple[SightingIn, bool]:
-        """The sighting of a finished pass (its pictures written), stored here on the in-process bus."""
-        sighting = sighting_of(done, snapshots_dir=self.settings.snapshots_dir)
+    def _make_sighting(self, done: Finished) -> tuple[SightingIn, bool] | None:
+        """The sighting of a finished pass (its pictures written, the camera's privacy masks blacked out),
+        stored here on the in-process bus; None for a plate in a masked area. Blocking.
+        """
+        masks = privacy.CACHE.masks(self.session_factory, done.camera.camera_id)
+        sighting = sighting_of(done, snapshots_dir=self.settings.snapshots_dir, masks=masks)
+        if sighting is None:
+            return None
         stored = store_here(
             bus=self.bus,
             store=partial(store_sightings, self.session_factory, [sighting]),
@@ -513,16 +523,31 @@ class AnalyticsRuntime:
             logger.exception("camera %s: alert for event %s not raised", hit.camera.camera_id, event.id)
 
 
-def sighting_of(done: Finished, *, snapshots_dir: Path) -> SightingIn:
+def sighting_of(done: Finished, *, snapshots_dir: Path, masks: privacy.Masks = ()) -> SightingIn | None:
     """A finished pass as a sighting with a new id, its plate crop and vehicle picture written first (so
-    they exist before anything refers to them); blocking: run it off the event loop and the reader's thread.
+    they exist before anything refers to them) with the camera's privacy `masks` blacked out; blocking: run
+    it off the event loop and the reader's thread.
+
+    None when the plate lies mostly inside a mask: a masked area is not watched, so its plates are not
+    kept (the text was read from the clear frame, but nothing of it may be stored).
     """
+    if masked_share(done, masks) > MASKED_PLATE:
+        return None
     camera_id, vote = done.camera.camera_id, done.vote
     sighting_id = uuid.uuid4()
     crop = plates.crop_path(camera_id, sighting_id, done.seen_at, part="crop")
     vehicle = plates.crop_path(camera_id, sighting_id, done.seen_at, part="vehicle")
-    snapshots.save(done.plate_crop, snapshots_dir, crop)
-    snapshots.save(done.vehicle, snapshots_dir, vehicle)
+    frame_size = done.frame_size
+    snapshots.save(
+        privacy.mask_crop(done.plate_crop, masks, box=done.plate_cut, frame_size=frame_size),
+        snapshots_dir,
+        crop,
+    )
+    snapshots.save(
+        privacy.mask_crop(done.vehicle, masks, box=done.vehicle_cut, frame_size=frame_size),
+        snapshots_dir,
+        vehicle,
+    )
     return SightingIn(
         id=sighting_id,
         camera_id=camera_id,
@@ -545,6 +570,16 @@ def sighting_of(done: Finished, *, snapshots_dir: Path) -> SightingIn:
         crop=crop,
         snapshot=vehicle,
     )
+
+
+def masked_share(done: Finished, masks: privacy.Masks) -> float:
+    """How much of the plate's box (0..1) lies inside the camera's privacy masks."""
+    if not masks:
+        return 0.0
+    x, y, w, h = done.box
+    plate = np.full((max(1, h), max(1, w)), 255, dtype=np.uint8)
+    masked = privacy.mask_crop(plate, masks, box=(x, y, x + w, y + h), frame_size=done.frame_size)
+    return float((masked == 0).mean())
 
 
 def as_published(sighting: SightingIn) -> SightingOut:
@@ -583,10 +618,14 @@ def store_sightings(session_factory: sessionmaker[Session], sightings: list[Sigh
 
 
 def store_sighting(
-    done: Finished, *, session_factory: sessionmaker[Session], snapshots_dir: Path
-) -> SightingOut:
-    """Write a finished pass's pictures, then store the sighting that refers to them; blocking."""
-    sighting = sighting_of(done, snapshots_dir=snapshots_dir)
+    done: Finished, *, session_factory: sessionmaker[Session], snapshots_dir: Path, masks: privacy.Masks = ()
+) -> SightingOut | None:
+    """Write a finished pass's pictures, then store the sighting that refers to them (as `sighting_of`:
+    None for a plate in a masked area); blocking.
+    """
+    sighting = sighting_of(done, snapshots_dir=snapshots_dir, masks=masks)
+    if sighting is None:
+        return None
     store_sightings(session_factory, [sighting])
     return as_published(sighting)
 

@@ -19,12 +19,11 @@ from sqlalchemy.orm import Session
 
 from safecity.cameras.models import Camera
 from safecity.forensics.models import ObjectTrack
-from safecity.video import recorder
-from safecity.video.recorder import SegmentInfo, SegmentRecorder
 
 T0 = dt.datetime(2026, 11, 22, 5, 0, 0, tzinfo=dt.UTC)
 WIDTH, HEIGHT, FPS, GOP = 320, 240, 5, 10
 SECONDS = 180  # three minutes
+SEGMENT_S = 20  # the recorder's segments of the scene
 OBJECT_W, OBJECT_H = 44, 52
 CROSSING_S = 8.0
 # (class, first seen (s after T0), top of its band)
@@ -80,40 +79,6 @@ def encode(path: Path, seconds: int = SECONDS) -> Path:
             out.mux(stream.encode(picture))
         out.mux(stream.encode(None))
     return path
-
-
-def add_camera(session: Session, district_id: uuid.UUID) -> Camera:
-    """A camera row as the registry would hold it."""
-    camera = Camera(
-        name=f"Cam {uuid.uuid4().hex[:6]}",
-        district_id=district_id,
-        latitude=34.0,
-        longitude=71.5,
-        stream_url="rtsp://127.0.0.1/x",
-    )
-    session.add(camera)
-    session.flush()
-    return camera
-
-
-def record(
-    session: Session, camera: Camera, directory: Path, source: Path, segment_s: float = 20
-) -> list[SegmentInfo]:
-    """Record `source` as the camera's segments starting at T0 and index them as the worker would."""
-    infos: list[SegmentInfo] = []
-
-    def on_segment(info: SegmentInfo) -> None:
-        infos.append(info)
-        recorder.index_segment(session=session, info=info)
-
-    sink = SegmentRecorder(camera.id, directory, segment_s, on_segment)
-    with av.open(str(source)) as container:
-        stream = container.streams.video[0]
-        sink.open(stream, started_at=T0)
-        for packet in container.demux(stream):
-            sink.write(packet)
-        sink.close()
-    return infos
 
 
 def store_tracks(session: Session, camera: Camera) -> list[ObjectTrack]:

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from synopsis_data import HEIGHT, OBJECTS, SECONDS, T0, WIDTH, add_camera, encode, record, scene, store_tracks
+from synopsis_data import HEIGHT, OBJECTS, SECONDS, SEGMENT_S, T0, WIDTH, encode, scene, store_tracks
 
-from conftest import Factory
+from conftest import Factory, add_camera, record
 from safecity.audit.models import AuditEntry
 from safecity.cameras.models import Camera
 from safecity.config import Settings
@@ -54,7 +54,7 @@ class Scene:
 def recorded(scene_video: Path, settings: Settings, session: Session, factory: Factory) -> Scene:
     district = factory.district()
     camera = add_camera(session, district.id)
-    record(session, camera, settings.recordings_dir, scene_video)
+    record(session, camera, settings.recordings_dir, scene_video, T0, SEGMENT_S)
     return Scene(district, camera, store_tracks(session, camera))
 
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
-from synopsis_data import SECONDS, T0, add_camera, encode, record, store_tracks
+from synopsis_data import SECONDS, SEGMENT_S, T0, encode, store_tracks
 
-from conftest import Factory, LiveApp, log_in, screenshot, serve
+from conftest import Factory, LiveApp, add_camera, log_in, record, screenshot, serve
 from safecity.config import Settings
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def test_an_investigator_renders_plays_and_clicks_through_a_synopsis(
         factory = Factory(session, live_app.services.mfa_box)
         district = factory.district()
         camera = add_camera(session, district.id)
-        record(session, camera, settings.recordings_dir, encode(tmp_path / "scene.mp4"))
+        record(session, camera, settings.recordings_dir, encode(tmp_path / "scene.mp4"), T0, SEGMENT_S)
         store_tracks(session, camera)
         investigator = factory.user("investigator", districts=[district])
         session.commit()

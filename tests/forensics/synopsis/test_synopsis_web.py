@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from synopsis_data import SECONDS, T0, WIDTH, add_camera, encode, record, store_tracks
+from synopsis_data import SECONDS, SEGMENT_S, T0, WIDTH, encode, store_tracks
 
-from conftest import TEST_SECRET_KEY, Factory, login, wait_until
+from conftest import TEST_SECRET_KEY, Factory, add_camera, login, record, wait_until
 from safecity.app import create_app
 from safecity.audit.models import AuditEntry
 from safecity.auth.models import User
@@ -57,7 +57,7 @@ def site(own_db: tuple[str, sessionmaker[Session]], settings: Settings, scene_vi
         factory = Factory(session, SecretBox(TEST_SECRET_KEY, "mfa"))
         district = factory.district()
         camera = add_camera(session, district.id)
-        record(session, camera, settings.recordings_dir, scene_video)
+        record(session, camera, settings.recordings_dir, scene_video, T0, SEGMENT_S)
         store_tracks(session, camera)
         investigator = factory.user("investigator", districts=[district])
         elsewhere = factory.user("investigator", districts=[factory.district()])

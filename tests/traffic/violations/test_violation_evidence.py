@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from violation_world import T0, Junction, event, junction, vehicle
 
-from conftest import Factory
+from conftest import Factory, feed
 from safecity.analytics import snapshots
 from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.models import Sighting
@@ -85,13 +85,7 @@ def encode(path: Path, frames: list[np.ndarray]) -> Path:
 
 def record(factory_db: sessionmaker[Session], camera_id: uuid.UUID, source: Path, directory: Path) -> None:
     """Record the footage as one connection starting at T0, in 10 s segments indexed as the worker does."""
-    sink = SegmentRecorder(camera_id, directory, 10, segment_indexer(factory_db))
-    with av.open(str(source)) as container:
-        stream = container.streams.video[0]
-        sink.open(stream, started_at=T0)
-        for packet in container.demux(stream):
-            sink.write(packet)
-        sink.close()
+    feed(SegmentRecorder(camera_id, directory, 10, segment_indexer(factory_db)), source, T0)
 
 
 def at(seconds: float) -> dt.datetime:

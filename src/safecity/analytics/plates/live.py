@@ -69,6 +69,9 @@ class CameraRef:
     district_id: uuid.UUID | None
 
 
+Cut = tuple[int, int, int, int]  # where a picture was cut out of its frame: x1, y1, x2, y2 pixels
+
+
 @dataclass(frozen=True)
 class VehicleCrop:
     """A tracked vehicle's box cut out of a frame (a copy), shrunk by `scale`, at `offset` in the frame."""
@@ -78,6 +81,13 @@ class VehicleCrop:
     offset: tuple[int, int]
     scale: float
     wall: dt.datetime
+    frame_size: tuple[int, int]  # the frame's width and height: where the camera's privacy masks lie
+
+    def in_frame(self, cut: Cut) -> Cut:
+        """A part of the crop (its pixels: x1, y1, x2, y2) as where it lies in the frame."""
+        left, top = self.offset
+        x1, y1, x2, y2 = (round(v / self.scale) for v in cut)
+        return (left + x1, top + y1, left + x2, top + y2)
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,11 @@ class Finished:
     plate_crop: Image
     vehicle: Image
     box: tuple[int, int, int, int]  # the plate in the frame: x, y, w, h
+    # Where each picture was cut out of the frame, and the frame's width and height: so the camera's
+    # privacy masks can be applied to them (the vehicle picture of a dedicated camera is the whole frame).
+    plate_cut: Cut
+    vehicle_cut: Cut
+    frame_size: tuple[int, int]
     seen_at: dt.datetime
     first_seen: dt.datetime
     last_seen: dt.datetime
@@ -126,6 +141,18 @@ class Finished:
 Sink = Callable[[Finished], None]
 
 
+@dataclass(frozen=True)
+class _Shot:
+    """The pictures of one read: the plate and the vehicle (dedicated: the frame), and where each was cut."""
+
+    plate: Image
+    plate_cut: Cut
+    vehicle: Image
+    vehicle_cut: Cut
+    frame_size: tuple[int, int]
+    wall: dt.datetime
+
+
 @dataclass
 class _Pass:
     """The reads of one vehicle pass so far, and the pictures of the best read of each text."""
@@ -134,21 +161,21 @@ class _Pass:
     last: dt.datetime
     last_mono: float = 0.0
     reads: list[PlateRead] = field(default_factory=list)  # boxes in frame pixels
-    pictures: dict[str | None, tuple[float, Image, Image, dt.datetime]] = field(default_factory=dict)
+    pictures: dict[str | None, tuple[float, _Shot]] = field(default_factory=dict)
     path: list[tuple[float, float, float]] = field(default_factory=list)  # dedicated: plate centres
 
-    def add(self, read: PlateRead, picture: Image, vehicle: Image, wall: dt.datetime) -> None:
+    def add(self, read: PlateRead, shot: _Shot) -> None:
         self.reads.append(read)
-        self.last = max(self.last, wall)
+        self.last = max(self.last, shot.wall)
         kept = self.pictures.get(read.text)
         if kept is None or read.confidence > kept[0]:
-            self.pictures[read.text] = (read.confidence, picture, vehicle, wall)
+            self.pictures[read.text] = (read.confidence, shot)
         if len(self.pictures) > MAX_PICTURES:  # a dedicated camera's pictures are whole frames
             del self.pictures[min(self.pictures, key=lambda text: self.pictures[text][0])]
 
-    def picture_of(self, text: str | None) -> tuple[float, Image, Image, dt.datetime]:
+    def picture_of(self, text: str | None) -> _Shot:
         """The pictures of the best read of `text`, or of the best read kept."""
-        return self.pictures.get(text) or max(self.pictures.values(), key=lambda kept: kept[0])
+        return (self.pictures.get(text) or max(self.pictures.values(), key=lambda kept: kept[0]))[1]
 
 
 class PlateQueue:
@@ -361,7 +388,11 @@ class CameraPlates:
                 continue  # too small to read reliably: a later, closer frame will do
             in_frame = _to_frame(read, crop)
             found = self._open.setdefault(crop.track_id, _Pass(crop.wall, crop.wall))
-            found.add(in_frame, _plate_crop(crop.image, read.box), crop.image, crop.wall)
+            plate, plate_cut = _plate_crop(crop.image, read.box)
+            height, width = crop.image.shape[:2]
+            vehicle_cut = crop.in_frame((0, 0, width, height))
+            shot = _Shot(plate, crop.in_frame(plate_cut), crop.image, vehicle_cut, crop.frame_size, crop.wall)
+            found.add(in_frame, shot)
             return  # one plate per vehicle: the most confident
 
     def _read_frame(self, reader: PlateReader, frame: Frame, image: Image) -> None:
@@ -377,7 +408,11 @@ class CameraPlates:
             if len(found.reads) >= MAX_PASS_READS:
                 found.last_mono = frame.monotonic
                 continue
-            found.add(read, _plate_crop(image, read.box), image, frame.captured_at)
+            plate, plate_cut = _plate_crop(image, read.box)
+            found.add(
+                read,
+                _Shot(plate, plate_cut, image, (0, 0, width, height), (width, height), frame.captured_at),
+            )
             found.last_mono = frame.monotonic
             found.path.append((frame.monotonic, (x + w / 2) / width, (y + h) / height))
 
@@ -400,19 +435,21 @@ class CameraPlates:
     def _finish(self, found: _Pass, track_id: int | None, ended: Ended | None = None) -> Finished:
         vote = combine(found.reads, region=self.settings.region, floor=self.floor)
         best = found.reads[vote.best]
-        _, plate, vehicle, seen_at = found.picture_of(best.text)
+        shot = found.picture_of(best.text)
         direction = ended.direction if ended is not None else None
         if ended is None and found.path:
-            frame_size = (vehicle.shape[1], vehicle.shape[0])
-            direction = attributes.motion(found.path, frame_size)["direction"]
+            direction = attributes.motion(found.path, shot.frame_size)["direction"]
         return Finished(
             camera=self.ref,
             vote=vote,
             region=self.settings.region,
-            plate_crop=plate,
-            vehicle=vehicle,
+            plate_crop=shot.plate,
+            vehicle=shot.vehicle,
             box=best.box,
-            seen_at=seen_at,
+            plate_cut=shot.plate_cut,
+            vehicle_cut=shot.vehicle_cut,
+            frame_size=shot.frame_size,
+            seen_at=shot.wall,
             first_seen=min(found.first, ended.first_seen) if ended and ended.first_seen else found.first,
             last_seen=max(found.last, ended.last_seen) if ended and ended.last_seen else found.last,
             track_id=track_id,
@@ -461,7 +498,7 @@ def _vehicle_crop(
         shrunk = np.asarray(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
     else:
         shrunk = crop.copy()
-    return VehicleCrop(track_id, shrunk, (left, top), scale, wall)
+    return VehicleCrop(track_id, shrunk, (left, top), scale, wall, (width, height))
 
 
 def _to_frame(read: PlateRead, crop: VehicleCrop) -> PlateRead:
@@ -486,14 +523,14 @@ def _to_frame(read: PlateRead, crop: VehicleCrop) -> PlateRead:
     )
 
 
-def _plate_crop(image: Image, box: tuple[int, int, int, int]) -> Image:
-    """The plate (a little padded) copied out of the picture it was read in."""
+def _plate_crop(image: Image, box: tuple[int, int, int, int]) -> tuple[Image, Cut]:
+    """The plate (a little padded) copied out of the picture it was read in, and where it was cut."""
     x, y, w, h = box
     pad = round(PLATE_PADDING * h)
     height, width = image.shape[:2]
     left, top = max(0, x - pad), max(0, y - pad)
     right, bottom = min(width, x + w + pad), min(height, y + h + pad)
-    return image[top:bottom, left:right].copy()
+    return image[top:bottom, left:right].copy(), (left, top, right, bottom)
 
 
 @dataclass

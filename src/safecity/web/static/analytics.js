@@ -3,18 +3,12 @@
 "use strict";
 
 (function () {
-  const SVG = "http://www.w3.org/2000/svg";
   const COLOURS = ["#4ea1ff", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#4dd0e1", "#fff176"];
   const ZONE_KINDS = ["zone_intrusion", "loitering", "crowd", "wrong_way", "stopped_vehicle", "object_left_behind"];
   const LINE_KINDS = ["line_crossing", "counting_line"];
 
   const el = safecity.el;
-
-  function svgEl(tag, attrs) {
-    const node = document.createElementNS(SVG, tag);
-    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
-    return node;
-  }
+  const { svgEl } = drawing;
 
   // An API error as lines a person can read: the message, then each field's problem.
   async function problems(response) {
@@ -34,16 +28,14 @@
     box.hidden = lines.length === 0;
   }
 
-  // --- drawing -------------------------------------------------------------------------------------
+  // --- drawing (on the overlay of drawing.js) ----------------------------------------------------------
 
-  // The overlay's coordinates are the picture's pixels (viewBox), so shapes keep their proportions.
   function drawRule(svg, config, colour, size) {
     const [w, h] = size;
     const px = (p) => [p[0] * w, p[1] * h];
-    const group = svgEl("g", { "data-rule": config.name, stroke: colour, fill: "none", "stroke-width": Math.max(2, w / 400) });
+    const group = svgEl("g", { "data-rule": config.name, stroke: colour, fill: "none", "stroke-width": drawing.strokeWidth(size) });
     if (config.zone) {
-      const points = config.zone.map(px).map((p) => p.join(",")).join(" ");
-      group.append(svgEl("polygon", { points, fill: colour, "fill-opacity": 0.18 }));
+      group.append(svgEl("polygon", { points: drawing.points(config.zone, size), fill: colour, "fill-opacity": 0.18 }));
     }
     if (config.line) {
       const [a, b] = config.line.map(px);
@@ -103,24 +95,17 @@
     function kind() { return form ? form.elements.kind.value : ""; }
 
     function redraw() {
-      svg.setAttribute("viewBox", "0 0 " + size[0] + " " + size[1]);
-      svg.replaceChildren();
+      drawing.reset(svg, size);
       rules.forEach((rule, i) => drawRule(svg, rule.config, rule.enabled ? COLOURS[i % COLOURS.length] : "#777", size));
       if (!form) return;
       const [w, h] = size;
       const px = (p) => [p[0] * w, p[1] * h];
-      const g = svgEl("g", { class: "draft", stroke: "#fff", fill: "none", "stroke-width": Math.max(2, w / 400), "stroke-dasharray": "8 6" });
-      if (draft.zone.length) {
-        const points = draft.zone.map(px).map((p) => p.join(",")).join(" ");
-        g.append(svgEl(draft.zoneClosed ? "polygon" : "polyline", { points, fill: "#fff", "fill-opacity": draft.zoneClosed ? 0.15 : 0 }));
-      }
+      const g = drawing.draft(size, { class: "draft" });
+      if (draft.zone.length) g.append(drawing.draftShape(draft.zone, draft.zoneClosed, size, 0.15));
       for (const pts of [draft.line, draft.direction]) {
         if (pts.length === 2) g.append(arrow(px(pts[0]), px(pts[1]), w, "#fff"));
       }
-      for (const p of [...draft.zone, ...draft.line, ...draft.direction]) {
-        const [x, y] = px(p);
-        g.append(svgEl("circle", { cx: x, cy: y, r: Math.max(4, w / 250), fill: "#fff", stroke: "none" }));
-      }
+      for (const p of [...draft.zone, ...draft.line, ...draft.direction]) g.append(drawing.corner(p, size));
       svg.append(g);
       hint.textContent = nextStep();
     }
@@ -145,13 +130,6 @@
       draft.line = [];
       draft.direction = [];
       redraw();
-    }
-
-    function pointOf(event) {
-      const box = svg.getBoundingClientRect();
-      const clamp = (v) => Math.min(1, Math.max(0, v));
-      const round = (v) => Math.round(v * 10000) / 10000;
-      return [round(clamp((event.clientX - box.left) / box.width)), round(clamp((event.clientY - box.top) / box.height))];
     }
 
     function closeZone() {
@@ -268,7 +246,7 @@
       const errors = form.querySelector("[data-testid=rule-errors]");
       svg.classList.add("drawing");
       svg.addEventListener("click", (event) => {
-        const p = pointOf(event);
+        const p = drawing.pointOf(svg, event);
         const k = kind();
         if (LINE_KINDS.includes(k)) {
           if (draft.line.length >= 2) draft.line = [];

@@ -1,13 +1,12 @@
 // Privacy masks: the panel on the camera page (draw the masked areas on the camera's picture, as the
-// analytics rule editor draws zones: an SVG overlay in the picture's pixels, click the corners, double click
-// or "Close" to close), lifting them for oneself (the live picture only, which the server masks itself), and
-// the opaque cover the player draws over recorded video for everyone (it hides the areas in footage recorded
-// before the masks were drawn; since then the recorder burns them in).
+// analytics rule editor draws zones, with drawing.js: click the corners, double click or "Close" to close),
+// lifting them for oneself (the live picture only, which the server masks itself), and the opaque cover the
+// player draws over recorded video for everyone (it hides the areas in footage recorded before the masks were
+// drawn; since then the recorder burns them in).
 // Text is only inserted with textContent, never as markup.
 "use strict";
 
 (function () {
-  const SVG = "http://www.w3.org/2000/svg";
   let messages = null; // the panel's texts in the page's language (#privacy-messages), else safecity.text's
   function t(english) {
     if (messages === null) {
@@ -17,12 +16,7 @@
     return Object.prototype.hasOwnProperty.call(messages, english) ? messages[english] : safecity.text(english);
   }
   const el = safecity.el;
-
-  function svgEl(tag, attrs) {
-    const node = document.createElementNS(SVG, tag);
-    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
-    return node;
-  }
+  const { svgEl, points } = drawing;
 
   function api(cameraId) {
     return "/api/v1/cameras/" + encodeURIComponent(cameraId) + "/privacy-masks";
@@ -43,10 +37,6 @@
     return lines;
   }
 
-  function points(polygon, w, h) {
-    return polygon.map((p) => [p[0] * w, p[1] * h].join(",")).join(" ");
-  }
-
   function lifted(state) {
     return state.lifted_until && Date.parse(state.lifted_until) > Date.now();
   }
@@ -65,7 +55,7 @@
       const h = video.videoHeight || 900;
       cover.setAttribute("viewBox", "0 0 " + w + " " + h);
       // Not lifted for anyone: a lifting clears the live picture only.
-      cover.replaceChildren(...state.masks.map((m) => svgEl("polygon", { points: points(m.polygon, w, h), fill: "#000" })));
+      cover.replaceChildren(...state.masks.map((m) => svgEl("polygon", { points: points(m.polygon, [w, h]), fill: "#000" })));
       cover.hidden = video.hidden || cover.childElementCount === 0;
     }
     video.addEventListener("loadedmetadata", redraw);
@@ -100,17 +90,14 @@
     }
 
     function redraw() {
-      const [w, h] = size;
-      svg.setAttribute("viewBox", "0 0 " + w + " " + h);
-      svg.replaceChildren();
-      const stroke = Math.max(2, w / 400);
+      drawing.reset(svg, size);
       for (const m of masks) {
-        svg.append(svgEl("polygon", { points: points(m.polygon, w, h), fill: "#000", "fill-opacity": 0.65, stroke: "#ffb74d", "stroke-width": stroke, "data-mask": m.name }));
+        svg.append(svgEl("polygon", { points: points(m.polygon, size), fill: "#000", "fill-opacity": 0.65, stroke: "#ffb74d", "stroke-width": drawing.strokeWidth(size), "data-mask": m.name }));
       }
       if (draft.points.length) {
-        const g = svgEl("g", { stroke: "#fff", fill: "none", "stroke-width": stroke, "stroke-dasharray": "8 6" });
-        g.append(svgEl(draft.closed ? "polygon" : "polyline", { points: points(draft.points, w, h), fill: "#fff", "fill-opacity": draft.closed ? 0.2 : 0 }));
-        for (const p of draft.points) g.append(svgEl("circle", { cx: p[0] * w, cy: p[1] * h, r: Math.max(4, w / 250), fill: "#fff", stroke: "none" }));
+        const g = drawing.draft(size);
+        g.append(drawing.draftShape(draft.points, draft.closed, size, 0.2));
+        for (const p of draft.points) g.append(drawing.corner(p, size));
         svg.append(g);
       }
       if (form) {
@@ -143,13 +130,6 @@
       redraw();
     }
 
-    function pointOf(event) {
-      const box = svg.getBoundingClientRect();
-      const clamp = (v) => Math.min(1, Math.max(0, v));
-      const round = (v) => Math.round(v * 10000) / 10000;
-      return [round(clamp((event.clientX - box.left) / box.width)), round(clamp((event.clientY - box.top) / box.height))];
-    }
-
     function closeShape() {
       if (draft.points.length >= 3) draft.closed = true;
       redraw();
@@ -159,7 +139,7 @@
       svg.classList.add("drawing");
       svg.addEventListener("click", (event) => {
         if (draft.closed || event.detail > 1) return; // the clicks of a double click add no corners
-        draft.points.push(pointOf(event));
+        draft.points.push(drawing.pointOf(svg, event));
         redraw();
       });
       svg.addEventListener("dblclick", closeShape);
