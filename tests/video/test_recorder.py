@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from conftest import Factory, add_camera, feed, record
+from conftest import FOOTAGE_FPS, FOOTAGE_GOP, Factory, add_camera, feed, record
 from safecity.audit.models import AuditEntry
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.video import recorder, retention
@@ -354,9 +354,9 @@ def encode_window_scene(path: Path, frames: int) -> Path:
     picture = np.full((240, 320, 3), 128, dtype=np.uint8)
     picture[24:120, 32:128] = 255  # inside WINDOW (x 32..128, y 24..120), with a margin
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
+        stream = out.add_stream("libx264", rate=FOOTAGE_FPS)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-        stream.codec_context.options = {"preset": "ultrafast", "g": str(GOP), "sc_threshold": "0"}
+        stream.codec_context.options = {"preset": "ultrafast", "g": str(FOOTAGE_GOP), "sc_threshold": "0"}
         for _ in range(frames):
             frame = av.VideoFrame.from_ndarray(picture, format="bgr24").reformat(format="yuv420p")
             out.mux(stream.encode(frame))
