@@ -423,7 +423,7 @@ def purge(
     return audit.purged(
         session_factory=session_factory,
         purge_batch=lambda session: purge_expired(
-            session=session, snapshots_dir=snapshots_dir, before=before
+            session=session, snapshots_dir=snapshots_dir, before=before, batch=PURGE_BATCH
         ),
         batch=PURGE_BATCH,
         action="forensics.retention",

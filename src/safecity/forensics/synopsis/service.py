@@ -256,7 +256,9 @@ def purge(
     before = now - dt.timedelta(days=retention_days)
     return audit.purged(
         session_factory=session_factory,
-        purge_batch=lambda session: purge_expired(session=session, synopses_dir=synopses_dir, before=before),
+        purge_batch=lambda session: purge_expired(
+            session=session, synopses_dir=synopses_dir, before=before, batch=PURGE_BATCH
+        ),
         batch=PURGE_BATCH,
         action="forensics.synopsis.retention",
         object_type="synopses",
