@@ -141,7 +141,7 @@ def test_cli_purge_uses_the_configured_retention(
     now = dt.datetime.now(dt.UTC)
     with make_session() as session:
         camera = _camera(session, Factory(session, None).district().id, "Gate")
-        old, old_picture = _track(session, camera, now - dt.timedelta(days=10), settings.snapshots_dir)
+        _, old_picture = _track(session, camera, now - dt.timedelta(days=10), settings.snapshots_dir)
         kept, _ = _track(session, camera, now - dt.timedelta(days=2), settings.snapshots_dir)
         session.commit()
     monkeypatch.setenv("SAFECITY_DATABASE_URL", url)
