@@ -18,6 +18,8 @@ from safecity.analytics.plates.hotlists.flows import HotlistMatcher
 from safecity.cameras import onboarding
 from safecity.config import Settings, load_settings
 from safecity.connectors import flows as connector_flows
+from safecity.core import periodic
+from safecity.core.db import utcnow
 from safecity.dispatch import positions, simulator
 from safecity.events import service as events
 from safecity.events.alerts import flows as alert_flows
@@ -32,6 +34,7 @@ from safecity.traffic.challans import flows as challans
 from safecity.web import shell
 
 logger = logging.getLogger(__name__)
+SYNOPSIS_PURGE_S = 3600.0  # synopses expire by the day: a pass an hour is plenty
 
 
 def _build_route_tables(app: FastAPI) -> None:
@@ -92,6 +95,22 @@ def _background_work(services: Services, stop: asyncio.Event) -> list[asyncio.Ta
             session_factory=services.session_factory, settings=services.settings, stop=stop
         ),
         name="camera-compliance",
+    )
+    # Finished synopses past their retention go with their files, here where they are rendered.
+    synopsis_purge = asyncio.create_task(
+        periodic.repeat(
+            stop,
+            SYNOPSIS_PURGE_S,
+            lambda: asyncio.to_thread(
+                synopsis.purge,
+                session_factory=services.session_factory,
+                synopses_dir=services.settings.synopses_dir,
+                retention_days=services.settings.forensics.synopsis_retention_days,
+                now=utcnow(),
+            ),
+            what="synopsis retention",
+        ),
+        name="synopsis-retention",
     )
     dispatch = services.settings.dispatch
     units = (
@@ -155,6 +174,7 @@ def _background_work(services: Services, stop: asyncio.Event) -> list[asyncio.Ta
             overdue,
             *traffic_tasks,
             compliance,
+            synopsis_purge,
             escalations,
             connector_work,
         )

@@ -55,6 +55,10 @@ faces_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(faces_app, name="faces")
+forensics_app = typer.Typer(
+    help="Forensics: the objects the cameras followed, video synopses.", no_args_is_help=True
+)
+app.add_typer(forensics_app, name="forensics")
 challans_app = typer.Typer(help="E-challans.", no_args_is_help=True)
 app.add_typer(challans_app, name="challans")
 
@@ -1117,6 +1121,41 @@ def faces_purge() -> None:
         engine.dispose()
     noun = "face" if deleted == 1 else "faces"
     console.print(f"[green]Deleted {deleted} {noun}[/green] past their time (faces of leads are kept).")
+
+
+@forensics_app.command("purge")
+def forensics_purge() -> None:
+    """Delete objects older than forensics.track_retention_days with their pictures (unless a case refers to
+    them), and finished synopses older than forensics.synopsis_retention_days with their files."""
+    from safecity.core.db import utcnow
+    from safecity.forensics import service as forensics
+    from safecity.forensics.synopsis import service as synopsis
+
+    settings = _settings()
+    days = settings.forensics
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        _require_current_schema(engine)
+        session_factory = _session_factory(engine, settings)
+        with console.status("Deleting expired objects and synopses…"):
+            tracks = forensics.purge(
+                session_factory=session_factory,
+                snapshots_dir=settings.snapshots_dir,
+                retention_days=days.track_retention_days,
+                now=utcnow(),
+            )
+            synopses = synopsis.purge(
+                session_factory=session_factory,
+                synopses_dir=settings.synopses_dir,
+                retention_days=days.synopsis_retention_days,
+                now=utcnow(),
+            )
+    finally:
+        engine.dispose()
+    console.print(
+        f"[green]Deleted {tracks} objects[/green] older than {days.track_retention_days} days (those of cases"
+        f" are kept) [green]and {synopses} synopses[/green] older than {days.synopsis_retention_days} days."
+    )
 
 
 i18n_app = typer.Typer(

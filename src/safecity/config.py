@@ -169,6 +169,15 @@ class PlatesSettings(Section):
     retention_days: int = Field(default=90, ge=1, le=3650)
 
 
+class ForensicsSettings(Section):
+    """Forensics: how long the objects the cameras followed and the rendered synopses are kept."""
+
+    # Objects (with their best views) older than this are deleted, unless a case refers to them.
+    track_retention_days: int = Field(default=30, ge=1, le=3650)
+    # Finished, failed or cancelled synopses older than this are deleted with their files.
+    synopsis_retention_days: int = Field(default=7, ge=1, le=365)
+
+
 class FaceQualitySettings(Section):
     """The limits a face must meet to be recognised (enrolled, matched or searched with)."""
 
@@ -339,6 +348,7 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     plates: PlatesSettings = PlatesSettings()
+    forensics: ForensicsSettings = ForensicsSettings()
     faces: FaceSettings = FaceSettings()
     challans: ChallanSettings = ChallanSettings()
     registry: RegistrySettings = RegistrySettings()
@@ -422,6 +432,11 @@ class Settings(BaseSettings):
     def snapshots_dir(self) -> Path:
         """Where analytics event snapshots (JPEG, boxes drawn) are written."""
         return self.analytics.snapshots_dir or self.data_dir / "snapshots"
+
+    @property
+    def synopses_dir(self) -> Path:
+        """Where video synopses are rendered to (one folder each)."""
+        return self.data_dir / "synopses"
 
     @property
     def evidence_dir(self) -> Path:

@@ -1735,6 +1735,13 @@ CASES = [
         )
         for tail in ("", "/heatmap.png", "/index.json", "/synopsis.mp4")
     ],
+    # Cancelled by who asked (an investigator) or a supervisor of the district (cases.share).
+    Case(
+        "POST",
+        "/api/v1/forensics/synopses/{synopsis_id}/cancel",
+        "forensics.investigate|cases.share",
+        lambda w: (f"/api/v1/forensics/synopses/{uuid.uuid4()}/cancel", None),
+    ),
     # Evidence exports of a case (a case that does not exist: 404 for whoever may ask, 403 for the rest).
     *[
         Case(

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -23,7 +23,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.audit import labels
 from safecity.audit.chain import SESSION_INFO_KEY, AuditChain, BadLine, Checkpoint
@@ -203,6 +203,37 @@ def record(
     session.execute(_SEAL_HEAD, {"hash": entry.hash})
     session.info[_APPENDED] = True
     return entry
+
+
+def purged(
+    *,
+    session_factory: sessionmaker[Session],
+    purge_batch: Callable[[Session], int],
+    batch: int,
+    action: str,
+    object_type: str,
+    detail: Mapping[str, Any],
+) -> int:
+    """Run a retention purge: `purge_batch` deletes up to `batch` rows in the session given, and is called in
+    a transaction of its own until a batch comes back short, so no transaction (nor SQLite's write lock)
+    lasts long; one audit entry (`action`, with `detail` and the total) when any went. Returns the total.
+    """
+    deleted = 0
+    while True:
+        with session_factory() as session:
+            n = purge_batch(session)
+            if n < batch and deleted + n:
+                record(
+                    session=session,
+                    action=action,
+                    outcome="success",
+                    object_type=object_type,
+                    detail={"deleted": deleted + n, **detail},
+                )
+            session.commit()
+        deleted += n
+        if n < batch:
+            return deleted
 
 
 def _missing(first: int, last: int) -> str:

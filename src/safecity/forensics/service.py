@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, delete, or_, select, tuple_
+from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.models import Sighting
@@ -22,6 +22,7 @@ from safecity.core.db import insert_new
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.storage import contained
 from safecity.events.models import Event
+from safecity.evidence.models import CaseItem, ItemKind
 from safecity.faces.matches.models import FaceSighting
 from safecity.faces.search import service as face_search
 from safecity.forensics.models import ObjectTrack
@@ -32,6 +33,7 @@ INVESTIGATE = "forensics.investigate"
 MAX_ROUTE_STOPS = 100
 Found = tuple[list[HitOut], str | None]  # a page of hits and the cursor of the next one
 ROUTE_PAD = dt.timedelta(seconds=3)  # recording kept either side of a sighting when a route is played
+PURGE_BATCH = 1000
 
 
 def subject(camera_id: uuid.UUID) -> str:
@@ -363,6 +365,71 @@ def route(
     )
     spans = "&".join(f"span={s.hit.camera_id},{_z(s.since)},{_z(s.until)}" for s in stops)
     return RouteOut(stops=stops, playlist_url=f"/api/v1/forensics/route.m3u8?{spans}" if stops else None)
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+
+def _in_a_case() -> ColumnElement[bool]:
+    """Whether a case refers to the object (evidence: it outlives the retention)."""
+    return (
+        select(CaseItem.id)
+        .where(CaseItem.kind == ItemKind.OBJECT_TRACK, CaseItem.ref_id == ObjectTrack.id)
+        .exists()
+    )
+
+
+def purge_expired(
+    *, session: Session, snapshots_dir: Path, before: dt.datetime, batch: int = PURGE_BATCH
+) -> int:
+    """Delete up to `batch` objects first seen before `before` that no case refers to, with their best
+    views; how many went. Camera by camera, so each camera's (camera, first seen) index finds them.
+
+    The caller commits and calls again while a whole batch went. Pictures named outside `snapshots_dir`
+    are never touched.
+    """
+    deleted = 0
+    for camera_id in session.scalars(select(Camera.id)).all():
+        ids = list(
+            session.scalars(
+                select(ObjectTrack.id)
+                .where(ObjectTrack.camera_id == camera_id, ObjectTrack.first_seen < before, ~_in_a_case())
+                .order_by(ObjectTrack.first_seen)
+                .limit(batch - deleted)
+            )
+        )
+        if not ids:
+            continue
+        # The case check again as they go: one linked meanwhile stays, and so does its picture.
+        gone = session.scalars(
+            delete(ObjectTrack).where(ObjectTrack.id.in_(ids), ~_in_a_case()).returning(ObjectTrack.snapshot)
+        ).all()
+        for relative in gone:
+            path = contained(snapshots_dir, relative) if relative else None
+            if path is not None:
+                path.unlink(missing_ok=True)
+        deleted += len(gone)
+        if deleted >= batch:
+            break
+    return deleted
+
+
+def purge(
+    *, session_factory: sessionmaker[Session], snapshots_dir: Path, retention_days: int, now: dt.datetime
+) -> int:
+    """Delete every object older than the retention period that no case refers to, with its best view,
+    batch by batch; audited."""
+    before = now - dt.timedelta(days=retention_days)
+    return audit.purged(
+        session_factory=session_factory,
+        purge_batch=lambda session: purge_expired(
+            session=session, snapshots_dir=snapshots_dir, before=before, batch=PURGE_BATCH
+        ),
+        batch=PURGE_BATCH,
+        action="forensics.retention",
+        object_type="object_tracks",
+        detail={"before": before.isoformat(), "days": retention_days},
+    )
 
 
 def _z(moment: dt.datetime) -> str:

@@ -26,6 +26,7 @@ from safecity.core.bus import Bus, BusError
 from safecity.core.db import utcnow
 from safecity.events.alerts import service as alerts
 from safecity.events.models import Severity
+from safecity.forensics import service as forensics
 from safecity.video import retention
 from safecity.video.ingest import CameraSpec, IngestSupervisor
 from safecity.video.packets import PacketSink
@@ -37,7 +38,8 @@ logger = logging.getLogger(__name__)
 SOURCE = "camera-health"
 REFRESH_S = 30.0  # how often the registry is re-read for added, changed or removed cameras
 RETENTION_S = 60.0
-PLATES_RETENTION_S = 600.0  # plate sightings expire by the day: a pass every ten minutes is plenty
+# Plate sightings and followed objects expire by the day: a pass every ten minutes is plenty.
+PLATES_RETENTION_S = 600.0
 
 
 @dataclass
@@ -84,6 +86,7 @@ class VideoRuntime:
             asyncio.create_task(self._every(REFRESH_S, self.refresh), name="cameras-refresh"),
             asyncio.create_task(self._every(RETENTION_S, self.enforce_retention), name="retention"),
             asyncio.create_task(self._every(PLATES_RETENTION_S, self.purge_plates), name="plates-retention"),
+            asyncio.create_task(self._every(PLATES_RETENTION_S, self.purge_tracks), name="tracks-retention"),
         ]
 
     async def stop(self) -> None:
@@ -250,6 +253,18 @@ class VideoRuntime:
         )
         if deleted:
             logger.info("plate retention: %s expired sightings deleted", deleted)
+
+    async def purge_tracks(self) -> None:
+        """Delete the objects followed past their retention, with their best views (read by this machine)."""
+        deleted = await asyncio.to_thread(
+            forensics.purge,
+            session_factory=self.session_factory,
+            snapshots_dir=self.settings.snapshots_dir,
+            retention_days=self.settings.forensics.track_retention_days,
+            now=utcnow(),
+        )
+        if deleted:
+            logger.info("object retention: %s expired objects deleted", deleted)
 
     @staticmethod
     async def _every(seconds: float, work: Callable[[], Awaitable[None]]) -> None:

@@ -24,9 +24,10 @@ from synopsis_data import HEIGHT, OBJECTS, SECONDS, SEGMENT_S, T0, WIDTH, encode
 
 from conftest import Factory, add_camera, record
 from safecity.audit.models import AuditEntry
+from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import Settings
-from safecity.core.errors import InvalidInput, NotFound, PermissionDenied
+from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.forensics.models import ObjectTrack
 from safecity.forensics.synopsis import heatmap, service
 from safecity.forensics.synopsis.models import Synopsis, SynopsisStatus
@@ -295,3 +296,111 @@ def test_a_job_silent_for_too_long_is_marked_failed_when_looked_at(
     job.heartbeat = dt.datetime.now(dt.UTC) - service.STALE - dt.timedelta(seconds=30)
     seen = service.get(session=session, principal=investigator, synopsis_id=job.id)
     assert seen.status == SynopsisStatus.FAILED and "went away" in (seen.error or "")
+
+
+def _job(
+    session: Session, factory: Factory, scene: Scene, role: str = "investigator"
+) -> tuple[Synopsis, Principal]:
+    asker = factory.principal(factory.user(role, districts=[scene.district]))
+    job = service.create(
+        session=session, principal=asker, camera_id=scene.camera.id, since=T0, until=UNTIL, purpose=PURPOSE
+    )
+    return job, asker
+
+
+def test_cancelled_while_rendering_it_stops_and_leaves_no_files(
+    recorded: Scene,
+    settings: Settings,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    factory: Factory,
+) -> None:
+    job, asker = _job(session, factory, recorded)
+    out_dir = settings.synopses_dir / str(job.id)
+    seen: list[float] = []
+
+    def cancel_once_under_way(fraction: float) -> None:
+        seen.append(fraction)
+        if fraction > 0.1 and len(seen) == 3:  # the background is made, objects are being cut out
+            assert out_dir.is_dir()
+            with session_factory() as other:
+                service.cancel(session=other, principal=asker, synopsis_id=job.id)
+                other.commit()
+
+    session.commit()
+    service.run(
+        session_factory=session_factory,
+        synopsis_id=job.id,
+        synopses_dir=settings.synopses_dir,
+        recordings_dir=settings.recordings_dir,
+        progress=cancel_once_under_way,
+    )
+    session.refresh(job)
+    assert len(seen) >= 3 and seen[-1] < 1.0  # it stopped before the end
+    assert job.status == SynopsisStatus.CANCELLED and job.video_path is None and job.finished_at is not None
+    assert not out_dir.exists()
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "forensics.synopsis.cancel")).one()
+    assert entry.object_id == str(job.id) and entry.purpose == PURPOSE
+    with pytest.raises(Conflict):  # once is enough
+        service.cancel(session=session, principal=asker, synopsis_id=job.id)
+
+
+def test_only_who_asked_or_a_supervisor_of_the_district_may_cancel(
+    recorded: Scene, session: Session, factory: Factory
+) -> None:
+    job, _ = _job(session, factory, recorded)
+    colleague = factory.principal(factory.user("investigator", districts=[recorded.district]))
+    elsewhere = factory.principal(factory.user("supervisor", districts=[factory.district()]))
+    operator = factory.principal(factory.user("operator", districts=[recorded.district]))
+    with pytest.raises(PermissionDenied, match="who asked"):
+        service.cancel(session=session, principal=colleague, synopsis_id=job.id)
+    with pytest.raises(NotFound):
+        service.cancel(session=session, principal=elsewhere, synopsis_id=job.id)
+    with pytest.raises(PermissionDenied):
+        service.cancel(session=session, principal=operator, synopsis_id=job.id)
+    assert job.status == SynopsisStatus.QUEUED
+    supervisor = factory.principal(factory.user("supervisor", districts=[recorded.district]))
+    assert service.cancel(session=session, principal=supervisor, synopsis_id=job.id).status == (
+        SynopsisStatus.CANCELLED
+    )
+
+
+def test_finished_synopses_past_their_retention_go_with_their_folders(
+    recorded: Scene,
+    settings: Settings,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    days = settings.forensics.synopsis_retention_days
+    jobs: dict[str, Synopsis] = {}
+    for name, status, age in (
+        ("done", SynopsisStatus.DONE, days + 1),
+        ("failed", SynopsisStatus.FAILED, days + 2),
+        ("cancelled", SynopsisStatus.CANCELLED, days + 3),
+        ("rendering", SynopsisStatus.RENDERING, days + 1),  # its renderer owns it until it ends
+        ("recent", SynopsisStatus.DONE, days - 1),
+    ):
+        job, _ = _job(session, factory, recorded)
+        job.status, job.created_at = status, now - dt.timedelta(days=age)
+        (settings.synopses_dir / str(job.id)).mkdir(parents=True)
+        (settings.synopses_dir / str(job.id) / "synopsis.mp4").write_bytes(b"video")
+        jobs[name] = job
+    session.commit()
+    monkeypatch.setattr(service, "PURGE_BATCH", 2)
+
+    deleted = service.purge(
+        session_factory=session_factory, synopses_dir=settings.synopses_dir, retention_days=days, now=now
+    )
+
+    assert deleted == 3
+    session.expire_all()
+    left = set(session.scalars(select(Synopsis.id)))
+    assert left == {jobs["rendering"].id, jobs["recent"].id}
+    assert {p.name for p in settings.synopses_dir.iterdir()} == {str(i) for i in left}
+    entry = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "forensics.synopsis.retention")
+    ).one()
+    assert entry.detail["deleted"] == 3

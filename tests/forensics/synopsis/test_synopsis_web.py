@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import itertools
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from safecity.audit.models import AuditEntry
 from safecity.auth.models import User
 from safecity.config import Settings
 from safecity.core.crypto import SecretBox
+from safecity.forensics.synopsis import service
 from safecity.forensics.synopsis.models import Synopsis, SynopsisStatus
 from safecity.runtime import build_services
 
@@ -48,6 +50,7 @@ class Site:
     camera_id: str
     investigator: User
     elsewhere: User
+    colleague: User  # an investigator of the same district
 
 
 @pytest.fixture
@@ -61,10 +64,13 @@ def site(own_db: tuple[str, sessionmaker[Session]], settings: Settings, scene_vi
         store_tracks(session, camera)
         investigator = factory.user("investigator", districts=[district])
         elsewhere = factory.user("investigator", districts=[factory.district()])
+        colleague = factory.user("investigator", districts=[district])
         session.commit()
         app = create_app(services=build_services(settings, session_factory=session_factory))
         with TestClient(app) as client:
-            yield Site(session_factory, factory, session, client, str(camera.id), investigator, elsewhere)
+            yield Site(
+                session_factory, factory, session, client, str(camera.id), investigator, elsewhere, colleague
+            )
 
 
 def _done(client: TestClient, synopsis_id: str) -> dict[str, object]:
@@ -215,3 +221,42 @@ def test_the_page_follows_the_rendering_then_shows_the_player_and_heatmap(site: 
     with site.session_factory() as session:
         assert session.get(Synopsis, __import__("uuid").UUID(synopsis_id)).status == SynopsisStatus.DONE  # type: ignore[union-attr]
     assert json.loads(client.get(str(job["index_url"])).text)["objects"]
+
+
+def test_cancelled_from_its_page_while_queued_it_never_renders_and_only_its_asker_may(
+    site: Site, settings: Settings
+) -> None:
+    busy = threading.Event()
+    ahead = service.RENDERS.submit(busy.wait)  # the renderer is still on an earlier job
+    try:
+        client = login(site.app, site.factory, site.investigator, site.session)
+        asked = client.post(
+            "/api/v1/forensics/synopses",
+            json={
+                "camera_id": site.camera_id,
+                "since": T0.isoformat(),
+                "until": UNTIL.isoformat(),
+                "purpose": PURPOSE,
+            },
+        ).json()
+        page = client.get(f"/forensics/synopsis/{asked['id']}")
+        assert 'data-testid="synopsis-cancel"' in page.text
+        for other, status in ((site.colleague, 403), (site.elsewhere, 404)):
+            theirs = login(TestClient(site.app.app), site.factory, other, site.session)
+            assert theirs.post(f"/api/v1/forensics/synopses/{asked['id']}/cancel").status_code == status
+            assert (
+                'data-testid="synopsis-cancel"' not in theirs.get(f"/forensics/synopsis/{asked['id']}").text
+            )
+
+        fragment = client.post(f"/forensics/synopsis/{asked['id']}/cancel", headers={"HX-Request": "true"})
+        assert fragment.status_code == 200 and 'data-testid="synopsis-cancelled"' in fragment.text
+        assert "hx-trigger" not in fragment.text  # no more polling
+        again = client.post(f"/api/v1/forensics/synopses/{asked['id']}/cancel")
+        assert again.status_code == 409 and again.json()["error"]["code"] == "synopsis_finished"
+    finally:
+        busy.set()
+        ahead.result(timeout=10)
+    service.RENDERS.submit(lambda: None).result(timeout=60)  # one at a time: the cancelled job's turn passed
+    body = client.get(f"/api/v1/forensics/synopses/{asked['id']}").json()
+    assert body["status"] == "cancelled" and body["video_url"] is None
+    assert not (settings.synopses_dir / asked["id"]).exists()

@@ -196,22 +196,14 @@ def purge_expired(*, session: Session, now: dt.datetime | None = None, limit: in
 def purge(*, session_factory: sessionmaker[Session], now: dt.datetime | None = None) -> int:
     """Delete every face past its time that is not part of a lead, batch by batch; audited when any went."""
     now = now or utcnow()
-    deleted = 0
-    while True:
-        with session_factory() as session:
-            n = purge_expired(session=session, now=now)
-            if n < PURGE_BATCH and deleted + n:
-                audit.record(
-                    session=session,
-                    action="faces.retention",
-                    outcome="success",
-                    object_type="face_sightings",
-                    detail={"deleted": deleted + n, "before": now.isoformat()},
-                )
-            session.commit()
-        deleted += n
-        if n < PURGE_BATCH:
-            return deleted
+    return audit.purged(
+        session_factory=session_factory,
+        purge_batch=lambda session: purge_expired(session=session, now=now),
+        batch=PURGE_BATCH,
+        action="faces.retention",
+        object_type="face_sightings",
+        detail={"before": now.isoformat()},
+    )
 
 
 # --- the examiners ----------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ class SynopsisStatus(enum.StrEnum):
     RENDERING = "rendering"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # stopped by the person who asked (or a supervisor) before it finished
 
 
 class Synopsis(Base):

@@ -94,7 +94,8 @@ def _view(page: Page, db: Session, job: Synopsis, template: str) -> HTMLResponse
         template,
         job=job,
         done=done,
-        finished=job.status in (SynopsisStatus.DONE, SynopsisStatus.FAILED),
+        finished=job.status not in service.UNFINISHED,
+        may_cancel=service.may_cancel(page.principal, job),
         percent=round(job.progress * 100),
         video_url=file_url(job.id, "video") if done else None,
         index_url=file_url(job.id, "index") if done else None,
@@ -108,6 +109,16 @@ def synopsis_detail(page: CurrentPage, db: Db, synopsis_id: uuid.UUID) -> HTMLRe
     """A synopsis: its progress while it renders, then the player and the heatmap (viewing is audited)."""
     job = service.get(session=db, principal=page.principal, synopsis_id=synopsis_id)
     return _view(page, db, job, "forensics/synopsis/detail.html")
+
+
+@router.post("/forensics/synopsis/{synopsis_id}/cancel", response_class=HTMLResponse)
+def synopsis_cancel(page: CurrentPage, db: Db, synopsis_id: uuid.UUID) -> Response:
+    """Cancel the synopsis from its page; the fragment then says it was cancelled."""
+    try:
+        job = service.cancel(session=db, principal=page.principal, synopsis_id=synopsis_id)
+    except SafecityError as exc:
+        return refuse(db, exc, page)
+    return _view(page, db, job, "forensics/synopsis/_job.html")
 
 
 @router.get("/forensics/synopsis/{synopsis_id}/progress", response_class=HTMLResponse)

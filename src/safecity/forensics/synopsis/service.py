@@ -4,7 +4,10 @@ A synopsis needs `forensics.investigate` and playback of the camera (its distric
 where the camera is shared on request); someone of another district gets 404. Asking for one and
 looking at it are audited with the purpose given. Rendering is long: `start` hands it to RENDERS (one
 render at a time per process, on a thread of its own), which writes progress to the row; a job whose
-process went away (a restart, or a heartbeat older than STALE) is marked failed.
+process went away (a restart, or a heartbeat older than STALE) is marked failed. The person who asked, or
+a supervisor of its district (`cases.share`), may cancel it while unfinished: the renderer sees that as it
+next writes progress and stops, its files removed. Finished jobs are deleted with their files after
+`forensics.synopsis_retention_days` (`purge`).
 """
 
 from __future__ import annotations
@@ -21,15 +24,16 @@ from concurrent.futures import Future
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.privacy import service as privacy
 from safecity.core.db import utcnow
-from safecity.core.errors import InvalidInput, NotFound
+from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.core.lanes import Lane
+from safecity.core.storage import contained
 from safecity.forensics.models import ObjectTrack
 from safecity.forensics.synopsis import heatmap, render
 from safecity.forensics.synopsis.models import Synopsis, SynopsisStatus
@@ -38,6 +42,7 @@ from safecity.video.recorder import PLAYBACK_PERMISSION, camera_in_scope, check_
 logger = logging.getLogger(__name__)
 
 INVESTIGATE = "forensics.investigate"
+OVERSEE = "cases.share"  # a supervisor of investigations: may cancel their districts' synopses
 MAX_PERIOD = dt.timedelta(hours=24)
 MAX_OBJECTS = 2000  # tracks in one synopsis, the first seen kept
 MAX_CLASSES = 12
@@ -45,6 +50,7 @@ MAX_TRACK = dt.timedelta(hours=6)  # a track longer than this is not looked for 
 STALE = dt.timedelta(minutes=5)  # a rendering job silent this long has lost its process
 PROGRESS_EVERY_S = 1.0
 UNFINISHED = (SynopsisStatus.QUEUED, SynopsisStatus.RENDERING)
+PURGE_BATCH = 100
 FILES = {"video": "synopsis.mp4", "index": "index.json", "heatmap": "heatmap.png"}
 MEDIA_TYPES = {"video": "video/mp4", "index": "application/json", "heatmap": "image/png"}
 
@@ -173,6 +179,41 @@ def mine(*, session: Session, principal: Principal, limit: int = 20) -> list[Syn
     return list(session.scalars(query))
 
 
+def may_cancel(principal: Principal, job: Synopsis) -> bool:
+    """Whether the principal may cancel the job: who asked for it (still an investigator), or a supervisor
+    (the district is checked by the caller)."""
+    asker = job.created_by is not None and job.created_by == principal.user_id
+    return (asker and principal.can(INVESTIGATE)) or principal.can(OVERSEE)
+
+
+def cancel(*, session: Session, principal: Principal, synopsis_id: uuid.UUID) -> Synopsis:
+    """Cancel an unfinished synopsis: the person who asked (still an investigator), or a supervisor of its
+    district; audited. Its renderer stops as it next reports progress (within PROGRESS_EVERY_S)."""
+    if not (principal.can(INVESTIGATE) or principal.can(OVERSEE)):
+        raise PermissionDenied(f"this needs the '{INVESTIGATE}' or the '{OVERSEE}' permission")
+    job = session.get(Synopsis, synopsis_id, with_for_update=True)
+    if job is None or not principal.sees_district(job.district_id):
+        raise NotFound("no such synopsis")
+    if not may_cancel(principal, job):
+        raise PermissionDenied("only who asked for the synopsis, or a supervisor, may cancel it")
+    if job.status not in UNFINISHED:
+        raise Conflict(f"the synopsis is already {job.status.value}", code="synopsis_finished")
+    job.status, job.finished_at = SynopsisStatus.CANCELLED, utcnow()
+    audit.record(
+        session=session,
+        action="forensics.synopsis.cancel",
+        outcome="success",
+        actor=principal,
+        object_type="synopsis",
+        object_id=str(job.id),
+        purpose=job.purpose,
+        district_id=job.district_id,
+        detail={"camera_id": str(job.camera_id), "progress": job.progress},
+    )
+    session.flush()
+    return job
+
+
 def output_file(*, job: Synopsis, kind: str, synopses_dir: Path) -> Path:
     """The file of a finished synopsis: 'video', 'index' or 'heatmap' (NotFound until it is there)."""
     if kind not in FILES:
@@ -183,6 +224,46 @@ def output_file(*, job: Synopsis, kind: str, synopses_dir: Path) -> Path:
     if not file.is_file():
         raise NotFound("the synopsis's file is missing from the disk")
     return file
+
+
+def purge_expired(
+    *, session: Session, synopses_dir: Path, before: dt.datetime, batch: int = PURGE_BATCH
+) -> int:
+    """Delete up to `batch` finished (done, failed or cancelled) synopses asked for before `before`, with
+    their folders; how many went. The caller commits and calls again while a whole batch went."""
+    ids = list(
+        session.scalars(
+            select(Synopsis.id)
+            .where(Synopsis.status.not_in(UNFINISHED), Synopsis.created_at < before)
+            .order_by(Synopsis.created_at)
+            .limit(batch)
+        )
+    )
+    for synopsis_id in ids:
+        folder = contained(synopses_dir, str(synopsis_id))
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    if ids:
+        session.execute(delete(Synopsis).where(Synopsis.id.in_(ids)))
+    return len(ids)
+
+
+def purge(
+    *, session_factory: sessionmaker[Session], synopses_dir: Path, retention_days: int, now: dt.datetime
+) -> int:
+    """Delete every finished synopsis older than the retention period with its files, batch by batch;
+    audited."""
+    before = now - dt.timedelta(days=retention_days)
+    return audit.purged(
+        session_factory=session_factory,
+        purge_batch=lambda session: purge_expired(
+            session=session, synopses_dir=synopses_dir, before=before, batch=PURGE_BATCH
+        ),
+        batch=PURGE_BATCH,
+        action="forensics.synopsis.retention",
+        object_type="synopses",
+        detail={"before": before.isoformat(), "days": retention_days},
+    )
 
 
 def fail_abandoned(*, session: Session, runner: str | None = None) -> int:
@@ -211,6 +292,10 @@ def fail_abandoned_jobs(session_factory: sessionmaker[Session]) -> int:
 
 
 RENDERS = Lane("synopsis")  # one render at a time: decoding and encoding take a core each
+
+
+class _Stopped(Exception):
+    """The job was cancelled while it rendered: stop, remove its files, leave its row as it is."""
 
 
 def start(
@@ -288,9 +373,10 @@ def run(
         last[:] = [fraction, now]
         with session_factory() as s:
             row = s.get(Synopsis, synopsis_id)
-            if row is not None and row.status == SynopsisStatus.RENDERING:
-                row.progress, row.heartbeat = round(min(fraction, 0.999), 4), utcnow()
-                s.commit()
+            if row is None or row.status != SynopsisStatus.RENDERING:
+                raise _Stopped  # cancelled (or deleted) meanwhile
+            row.progress, row.heartbeat = round(min(fraction, 0.999), 4), utcnow()
+            s.commit()
 
     try:
         if not sources:
@@ -311,19 +397,24 @@ def run(
         )
         heat = heatmap.accumulate([(t.class_name, t.path) for t in tubes], aspect=aspect)
         (out_dir / FILES["heatmap"]).write_bytes(heatmap.overlay(heat, result.background))
+    except _Stopped:
+        logger.info("synopsis %s cancelled while rendering", synopsis_id)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return
     except Exception as exc:  # any failure ends the job with its reason; the process carries on
         logger.exception("synopsis %s failed", synopsis_id)
         shutil.rmtree(out_dir, ignore_errors=True)
         with session_factory() as session:
             row = session.get(Synopsis, synopsis_id)
-            if row is not None:
+            if row is not None and row.status == SynopsisStatus.RENDERING:
                 _fail(row, getattr(exc, "message", None) or f"rendering failed ({type(exc).__name__})")
                 row.render_s = time.perf_counter() - began
                 session.commit()
         return
     with session_factory() as session:
-        row = session.get(Synopsis, synopsis_id)
-        if row is None:
+        row = session.get(Synopsis, synopsis_id, with_for_update=True)
+        if row is None or row.status != SynopsisStatus.RENDERING:  # cancelled after its last progress
+            shutil.rmtree(out_dir, ignore_errors=True)
             return
         row.status, row.progress, row.finished_at = SynopsisStatus.DONE, 1.0, utcnow()
         row.video_path = f"{synopsis_id}/{FILES['video']}"

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import FileResponse, Response
 
-from safecity.config import Settings
 from safecity.forensics.synopsis import service
 from safecity.forensics.synopsis.models import Synopsis, SynopsisStatus
 from safecity.forensics.synopsis.schemas import SynopsisIn, SynopsisOut
@@ -17,11 +15,6 @@ from safecity.web.deps import CurrentPrincipal, Db, get_services
 router = APIRouter(prefix="/api/v1/forensics/synopses", tags=["forensics"])
 
 NO_STORE = {"Cache-Control": "no-store"}  # police video is never kept by browsers or proxies
-
-
-def synopses_dir(settings: Settings) -> Path:
-    """Where synopses are rendered to (one folder each)."""
-    return settings.data_dir / "synopses"
 
 
 def file_url(synopsis_id: uuid.UUID, kind: str) -> str:
@@ -47,7 +40,7 @@ def start_after_commit(request: Request, background: BackgroundTasks, job: Synop
         service.start,
         session_factory=services.session_factory,
         synopsis_id=job.id,
-        synopses_dir=synopses_dir(services.settings),
+        synopses_dir=services.settings.synopses_dir,
         recordings_dir=services.settings.recordings_dir,
         timezone=services.settings.timezone,
     )
@@ -84,11 +77,18 @@ def get_synopsis(synopsis_id: uuid.UUID, principal: CurrentPrincipal, db: Db) ->
     return out(service.get(session=db, principal=principal, synopsis_id=synopsis_id))
 
 
+@router.post("/{synopsis_id}/cancel", response_model=SynopsisOut)
+def cancel_synopsis(synopsis_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> SynopsisOut:
+    """Cancel a queued or rendering synopsis (who asked for it, or a supervisor of its district; audited):
+    its rendering stops within a second or so and its files are removed."""
+    return out(service.cancel(session=db, principal=principal, synopsis_id=synopsis_id))
+
+
 def _file(
     request: Request, principal: CurrentPrincipal, db: Db, synopsis_id: uuid.UUID, kind: str
 ) -> Response:
     job = service.get(session=db, principal=principal, synopsis_id=synopsis_id)
-    file = service.output_file(job=job, kind=kind, synopses_dir=synopses_dir(get_services(request).settings))
+    file = service.output_file(job=job, kind=kind, synopses_dir=get_services(request).settings.synopses_dir)
     # A player fetches the video in many ranges: the viewing is audited once, at its first byte.
     first = request.headers.get("range", "bytes=0-").replace(" ", "").startswith("bytes=0-")
     if kind != "index" and first:
