@@ -441,7 +441,7 @@ def cases(city: City, ids: list[uuid.UUID]) -> list[Case]:
         Case("primary key (baseline)", lambda s, rng: s.get(ObjectTrack, rng.choice(ids))),
         Case(
             "province's cameras only (reference)",
-            lambda s, rng: recorder.playable_cameras(session=s, principal=province),
+            lambda s, rng: recorder.playable_cameras(session=s, principal=province, brief=True),
         ),
         Case("(a) colour+class, area, 1 day", in_area(1)),
         Case("(b) colour+class, area, 7 days", in_area(7)),

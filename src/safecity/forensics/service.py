@@ -54,9 +54,14 @@ def record_tracks(*, session: Session, tracks: Sequence[TrackIn]) -> int:
 # --- search ------------------------------------------------------------------------------------------
 
 
+def _playable(session: Session, principal: Principal) -> dict[uuid.UUID, Camera]:
+    """The principal's playable cameras by id, as much of each as a hit shows."""
+    return {c.id: c for c in recorder.playable_cameras(session=session, principal=principal, brief=True)}
+
+
 def _cameras(session: Session, principal: Principal, query: SearchIn) -> dict[uuid.UUID, Camera]:
     """The cameras to search: the principal's playable ones, narrowed to those named and/or in the area."""
-    found = recorder.playable_cameras(session=session, principal=principal)
+    found = list(_playable(session, principal).values())
     if query.camera_ids:
         named = set(query.camera_ids)
         found = [c for c in found if c.id in named]
@@ -282,7 +287,7 @@ def similar(
     that found the object was).
     """
     row, _ = get_object(session=session, principal=principal, object_id=object_id)
-    cameras = {c.id: c for c in recorder.playable_cameras(session=session, principal=principal)}
+    cameras = _playable(session, principal)
     conditions = [
         ObjectTrack.camera_id.in_([c for c in cameras if c != row.camera_id]),
         ObjectTrack.first_seen >= row.first_seen - window,
@@ -328,13 +333,13 @@ def route(
         chosen = face_search.route_sightings(
             session=session, principal=principal, authorisation_id=authorisation_id, sighting_ids=faces
         )
-        cameras = {c.id: c for c in recorder.playable_cameras(session=session, principal=principal)}
+        cameras = _playable(session, principal)
         hits = [_face_hit(r, cameras[r.camera_id]) for r in chosen if r.camera_id in cameras]
     elif plate is not None and since is not None and until is not None:
         if not since < until <= since + dt.timedelta(days=31):
             raise InvalidInput("the period runs forward and is at most 31 days", code="bad_period")
         text = plates.normalise(plate, "exact")
-        cameras = {c.id: c for c in recorder.playable_cameras(session=session, principal=principal)}
+        cameras = _playable(session, principal)
         rows = session.scalars(
             select(Sighting)
             .where(
