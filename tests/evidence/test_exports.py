@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from redaction_media import ASTRONAUT_FACE, PLATE_AT, astronaut, true_face, walking_frames, write_walk
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import Factory, add_camera, record
@@ -32,6 +32,8 @@ from safecity.audit.models import AuditEntry
 from safecity.auth.models import User
 from safecity.cameras.models import Camera
 from safecity.config import Settings
+from safecity.core import lanes
+from safecity.core.db import utcnow
 from safecity.core.lanes import Lane
 from safecity.events.models import Event
 from safecity.evidence import service as cases
@@ -356,6 +358,24 @@ def _abandoned(session: Session, factory: Factory, scene: Scene, **data: object)
     exports.begin_preparing(session=session, principal=principal, case_id=scene.case_id, export_id=export.id)
     session.commit()
     return export.id
+
+
+def test_at_start_up_another_nodes_live_export_is_left_alone_and_a_silent_ones_failed(
+    session: Session, session_factory: sessionmaker[Session], scene: Scene, factory: Factory
+) -> None:
+    live, silent = _abandoned(session, factory, scene), _abandoned(session, factory, scene)
+    long_ago = utcnow() - lanes.STALE - dt.timedelta(seconds=1)
+    for export_id, heartbeat in ((live, utcnow()), (silent, long_ago)):
+        session.execute(
+            update(EvidenceExport)
+            .where(EvidenceExport.id == export_id)
+            .values(runner="another-node:4242", heartbeat=heartbeat)
+        )
+    session.commit()
+    assert exports.fail_abandoned(session_factory) == 1
+    session.expire_all()
+    assert session.get(EvidenceExport, live).status == ExportStatus.PREPARING  # type: ignore[union-attr]
+    assert session.get(EvidenceExport, silent).status == ExportStatus.FAILED  # type: ignore[union-attr]
 
 
 @pytest.mark.usefixtures("lanes_inline")

@@ -2,14 +2,40 @@
 
 Each piece takes a core while it runs; many at once would starve the cameras, so the rest wait their turn
 in submission order on the lane's own threads. A lane's threads die with its process: what it was running
-or had queued is left unfinished, and each caller marks such work failed when the process starts again.
+or had queued is left unfinished. Work records its `runner` and a heartbeat; when a process starts, it
+marks failed what `abandoned` says will never finish, leaving other nodes' live work alone.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+
+from safecity.core.db import utcnow
+
+STALE = dt.timedelta(minutes=5)  # work whose heartbeat is older has lost its process
+
+
+def runner_name() -> str:
+    """This process, as written on the work it runs (host:pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def silent(heartbeat: dt.datetime) -> bool:
+    """Whether work last heard of at `heartbeat` has been silent past STALE."""
+    return utcnow() - heartbeat > STALE
+
+
+def abandoned(runner: str | None, heartbeat: dt.datetime) -> bool:
+    """Whether unfinished work will never finish, judged by a process of this host as it starts: this host's
+    earlier process took its lane with it; another node's work is given up only when silent past STALE
+    (it may still be running there)."""
+    host = runner_name().split(":")[0]
+    return runner is None or runner.split(":")[0] == host or silent(heartbeat)
 
 
 class Lane:

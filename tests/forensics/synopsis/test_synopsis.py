@@ -27,6 +27,7 @@ from safecity.audit.models import AuditEntry
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import Settings
+from safecity.core import lanes
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.forensics.models import ObjectTrack
 from safecity.forensics.synopsis import heatmap, service
@@ -215,7 +216,7 @@ def test_jobs_left_unfinished_by_a_restart_are_marked_failed(
         until=UNTIL,
         purpose=PURPOSE,
     )
-    job.status, job.runner = SynopsisStatus.RENDERING, f"{service.runner_name().split(':')[0]}:1"
+    job.status, job.runner = SynopsisStatus.RENDERING, f"{lanes.runner_name().split(':')[0]}:1"
     assert service.fail_abandoned(session=session) == 1
     assert job.status == SynopsisStatus.FAILED and "restarted" in (job.error or "")
 

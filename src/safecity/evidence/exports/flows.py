@@ -92,7 +92,7 @@ class _Progress:
         if stage is None and value - self._last < 0.01:
             return
         self._last = value
-        values: dict[str, Any] = {"progress": value}
+        values: dict[str, Any] = {"progress": value, "heartbeat": utcnow()}
         if stage is not None:
             values["stage"] = stage[:200]
         _update(self._factory, self._id, **values)

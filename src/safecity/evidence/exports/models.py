@@ -54,6 +54,8 @@ class EvidenceExport(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0-1 while preparing or exporting
     stage: Mapped[str] = mapped_column(String(200), default="")  # what it is doing, for the page
     error: Mapped[str | None] = mapped_column(Text)
+    runner: Mapped[str | None] = mapped_column(String(120))  # the process preparing or signing it (host:pid)
+    heartbeat: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # its last progress written
     media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # files and their redaction
     unredacted: Mapped[bool] = mapped_column(Boolean, default=False)  # originals asked for too
     unredacted_reason: Mapped[str] = mapped_column(Text, default="")  # why the requester asks

@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from safecity.analytics.plates.service import require_purpose
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
+from safecity.core import lanes
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.core.storage import contained
@@ -172,8 +173,10 @@ def begin_preparing(
 
 
 def _queued(export: EvidenceExport, step: ExportStatus) -> None:
-    """The export waits its turn for `step` (preparing or exporting): the lane runs a few at a time."""
+    """The export waits its turn for `step` (preparing or exporting) on this process's lane, which runs a few
+    at a time."""
     export.status, export.progress, export.stage, export.error = step, 0.0, QUEUED, None
+    export.runner, export.heartbeat = lanes.runner_name(), utcnow()
 
 
 def _reviewing(
@@ -375,11 +378,13 @@ def retry(
 
 
 def fail_abandoned(session_factory: sessionmaker[Session]) -> int:
-    """At start-up: the exports this process was preparing or signing, or had queued, never finish (its
-    lane's threads went with it): mark them failed, to be tried again (committed, in a session of its own)."""
+    """At start-up: the exports left preparing or signing by a process that went away (lanes.abandoned),
+    marked failed, to be tried again (committed, in a session of its own)."""
     with session_factory() as session:
         count = 0
         for export in session.scalars(select(EvidenceExport).where(EvidenceExport.status.in_(RUNNING))):
+            if not lanes.abandoned(export.runner, export.heartbeat or export.created_at):
+                continue
             step = "prepared" if export.status == ExportStatus.PREPARING else "signed"
             export.status, export.stage = ExportStatus.FAILED, ""
             export.error = f"the server restarted while it was being {step}; retry"

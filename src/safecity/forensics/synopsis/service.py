@@ -4,7 +4,7 @@ A synopsis needs `forensics.investigate` and playback of the camera (its distric
 where the camera is shared on request); someone of another district gets 404. Asking for one and
 looking at it are audited with the purpose given. Rendering is long: `start` hands it to RENDERS (one
 render at a time per process, on a thread of its own), which writes progress to the row; a job whose
-process went away (a restart, or a heartbeat older than STALE) is marked failed. The person who asked, or
+process went away (lanes.abandoned) is marked failed. The person who asked, or
 a supervisor of its district (`cases.share`), may cancel it while unfinished: the renderer sees that as it
 next writes progress and stops, its files removed. Finished jobs are deleted with their files after
 `forensics.synopsis_retention_days` (`purge`).
@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -30,9 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.privacy import service as privacy
+from safecity.core import lanes
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from safecity.core.lanes import Lane
 from safecity.core.storage import contained
 from safecity.forensics.models import ObjectTrack
 from safecity.forensics.synopsis import heatmap, render
@@ -47,17 +45,11 @@ MAX_PERIOD = dt.timedelta(hours=24)
 MAX_OBJECTS = 2000  # tracks in one synopsis, the first seen kept
 MAX_CLASSES = 12
 MAX_TRACK = dt.timedelta(hours=6)  # a track longer than this is not looked for before the period
-STALE = dt.timedelta(minutes=5)  # a rendering job silent this long has lost its process
 PROGRESS_EVERY_S = 1.0
 UNFINISHED = (SynopsisStatus.QUEUED, SynopsisStatus.RENDERING)
 PURGE_BATCH = 100
 FILES = {"video": "synopsis.mp4", "index": "index.json", "heatmap": "heatmap.png"}
 MEDIA_TYPES = {"video": "video/mp4", "index": "application/json", "heatmap": "image/png"}
-
-
-def runner_name() -> str:
-    """This process, as written on the jobs it renders (host:pid)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def create(
@@ -101,7 +93,7 @@ def create(
         counts={},
         duration_s=0.0,
         render_s=0.0,
-        runner=runner_name(),  # the process that renders it: `start` is called here once committed
+        runner=lanes.runner_name(),  # the process that renders it: `start` is called here once committed
         created_by=principal.user_id,
         created_at=utcnow(),
     )
@@ -137,15 +129,10 @@ def get(*, session: Session, principal: Principal, synopsis_id: uuid.UUID) -> Sy
         camera_in_scope(
             session=session, principal=principal, camera_id=job.camera_id, permission=PLAYBACK_PERMISSION
         )
-    if job.status in UNFINISHED and _stale(job):
+    if job.status in UNFINISHED and lanes.silent(job.heartbeat or job.created_at):
         _fail(job, "rendering stopped: its process went away")
         session.flush()
     return job
-
-
-def _stale(job: Synopsis) -> bool:
-    last = job.heartbeat or job.created_at
-    return utcnow() - last > STALE
 
 
 def _fail(job: Synopsis, error: str) -> None:
@@ -266,13 +253,11 @@ def purge(
     )
 
 
-def fail_abandoned(*, session: Session, runner: str | None = None) -> int:
-    """At start-up: the jobs this host's web process was rendering or had queued never finish (its render
-    thread went with it): mark them failed, and any other host's whose heartbeat is older than STALE."""
-    host = (runner or runner_name()).split(":")[0]
+def fail_abandoned(*, session: Session) -> int:
+    """At start-up: the jobs left unfinished by a process that went away (lanes.abandoned), marked failed."""
     count = 0
     for job in session.scalars(select(Synopsis).where(Synopsis.status.in_(UNFINISHED))):
-        if job.runner is None or job.runner.split(":")[0] == host or _stale(job):
+        if lanes.abandoned(job.runner, job.heartbeat or job.created_at):
             _fail(job, "the web process restarted before it finished")
             count += 1
     if count:
@@ -291,7 +276,7 @@ def fail_abandoned_jobs(session_factory: sessionmaker[Session]) -> int:
 # --- rendering ------------------------------------------------------------------------------------
 
 
-RENDERS = Lane("synopsis")  # one render at a time: decoding and encoding take a core each
+RENDERS = lanes.Lane("synopsis")  # one render at a time: decoding and encoding take a core each
 
 
 class _Stopped(Exception):
@@ -336,7 +321,7 @@ def run(
         job = session.get(Synopsis, synopsis_id)
         if job is None or job.status != SynopsisStatus.QUEUED or job.camera_id is None:
             return
-        job.status, job.runner, job.heartbeat = SynopsisStatus.RENDERING, runner_name(), utcnow()
+        job.status, job.runner, job.heartbeat = SynopsisStatus.RENDERING, lanes.runner_name(), utcnow()
         sources = [
             render.Source(file, row.start, row.end)
             for row in segments(session=session, camera_id=job.camera_id, since=job.since, until=job.until)
