@@ -289,12 +289,12 @@ def test_a_job_silent_for_too_long_is_marked_failed_when_looked_at(
         purpose=PURPOSE,
     )
     job.status, job.progress = SynopsisStatus.RENDERING, 0.4
-    job.heartbeat = dt.datetime.now(dt.UTC) - service.STALE + dt.timedelta(seconds=30)
+    job.heartbeat = dt.datetime.now(dt.UTC) - lanes.STALE + dt.timedelta(seconds=30)
     assert (
         service.get(session=session, principal=investigator, synopsis_id=job.id).status
         == SynopsisStatus.RENDERING
     )
-    job.heartbeat = dt.datetime.now(dt.UTC) - service.STALE - dt.timedelta(seconds=30)
+    job.heartbeat = dt.datetime.now(dt.UTC) - lanes.STALE - dt.timedelta(seconds=30)
     seen = service.get(session=session, principal=investigator, synopsis_id=job.id)
     assert seen.status == SynopsisStatus.FAILED and "went away" in (seen.error or "")
 
