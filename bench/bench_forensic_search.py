@@ -26,8 +26,8 @@ Target: p95 <= 500 ms over 10 M.
 Time (this 2-core machine, shared): at 1 M tracks (the default) SQLite loads in 2.5-3 minutes, PostgreSQL
 in 2-4 (the row generation in Python is the bound), and each answers its 800 queries in 1-3 minutes:
 about 10 minutes for both. 3 M tracks loaded into PostgreSQL in 7.5 minutes. `--tracks 10000000
---backend postgresql`, the full target, loads in about 25 minutes at that rate (~15 GB of disk) and has
-not been run on this machine yet.
+--backend postgresql`, the full target, loaded in 7 minutes on the quiet machine (18.5 while it was busy;
+~15 GB of disk) and answered in 3: every search's p95 at most 189 ms.
 """
 
 from __future__ import annotations
