@@ -28,7 +28,7 @@ from lead_story import Listed, authorise, listed
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from conftest import PASSWORD, Factory, LiveApp, RtspCamera, serve, wait_until
+from conftest import Factory, LiveApp, RtspCamera, log_in, serve, wait_until
 from safecity.analytics.faces.engine import FaceEngine
 from safecity.analytics.faces.live import REFRESH_S, CameraFaces, FaceFound, FaceQueue, FaceWorker
 from safecity.analytics.plates.live import CameraRef
@@ -174,13 +174,7 @@ def signed_in(chromium: Browser, base: str, username: str, code: str) -> Iterato
     context = chromium.new_context()
     try:
         page = context.new_page()
-        page.goto(f"{base}/login")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.get_by_label("Code").fill(code)
-        page.get_by_role("button", name="Continue").click()
-        page.wait_for_url(lambda url: "/login" not in url)
+        log_in(page, base, username, code)
         yield page
     finally:
         context.close()

@@ -31,6 +31,9 @@ from safecity.events.alerts import service as alerts
 from safecity.events.schemas import EventIn
 from safecity.org.models import District, PoliceStation, Site
 
+# Synopses and exports asked for here run in the request's own thread (conftest.lanes_inline).
+pytestmark = pytest.mark.usefixtures("lanes_inline")
+
 ROLES: dict[str, dict[str, Any]] = tomllib.loads(
     (Path(safecity.auth.__file__).parent / "roles.toml").read_text(encoding="utf-8")
 )
@@ -1812,11 +1815,6 @@ def test_public_routes_answer_anyone_with_their_own_check(
     for method, path in PUBLIC_ROUTES:
         answer = caller.request(method, path, json={"transaction_id": "T1"})
         assert answer.status_code == 401 and answer.json()["error"]["code"] == "unsigned", answer.text
-
-
-@pytest.fixture(autouse=True)
-def renders_inline(lanes_inline: None) -> None:
-    """Synopses and exports asked for here run in the request's own thread (conftest.lanes_inline)."""
 
 
 @pytest.fixture

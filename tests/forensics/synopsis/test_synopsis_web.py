@@ -15,6 +15,7 @@ from pathlib import Path
 
 import av
 import cv2
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -73,6 +74,17 @@ def site(own_db: tuple[str, sessionmaker[Session]], settings: Settings, scene_vi
             )
 
 
+def _ask(client: TestClient, site: Site, until: dt.datetime = UNTIL) -> httpx.Response:
+    """Ask through the API for a synopsis of the site's camera from T0 to `until`."""
+    body = {
+        "camera_id": site.camera_id,
+        "since": T0.isoformat(),
+        "until": until.isoformat(),
+        "purpose": PURPOSE,
+    }
+    return client.post("/api/v1/forensics/synopses", json=body)
+
+
 def _done(client: TestClient, synopsis_id: str) -> dict[str, object]:
     seen: list[float] = []
 
@@ -91,15 +103,7 @@ def test_asked_through_the_api_it_renders_in_the_background_and_plays_by_byte_ra
     site: Site, settings: Settings
 ) -> None:
     client = login(site.app, site.factory, site.investigator, site.session)
-    asked = client.post(
-        "/api/v1/forensics/synopses",
-        json={
-            "camera_id": site.camera_id,
-            "since": T0.isoformat(),
-            "until": UNTIL.isoformat(),
-            "purpose": PURPOSE,
-        },
-    )
+    asked = _ask(client, site)
     assert asked.status_code == 202, asked.text
     assert asked.json()["status"] in ("queued", "rendering", "done") and asked.json()["video_url"] is None
     job = _done(client, asked.json()["id"])
@@ -135,30 +139,14 @@ def test_asked_through_the_api_it_renders_in_the_background_and_plays_by_byte_ra
 
 def test_another_districts_investigator_gets_404(site: Site) -> None:
     client = login(site.app, site.factory, site.investigator, site.session)
-    asked = client.post(
-        "/api/v1/forensics/synopses",
-        json={
-            "camera_id": site.camera_id,
-            "since": T0.isoformat(),
-            "until": UNTIL.isoformat(),
-            "purpose": PURPOSE,
-        },
-    ).json()
+    asked = _ask(client, site).json()
     _done(client, asked["id"])
     client.post("/logout")
     other = login(TestClient(site.app.app), site.factory, site.elsewhere, site.session)
     assert other.get(f"/api/v1/forensics/synopses/{asked['id']}").status_code == 404
     assert other.get(f"/api/v1/forensics/synopses/{asked['id']}/synopsis.mp4").status_code == 404
     assert other.get(f"/forensics/synopsis/{asked['id']}").status_code == 404
-    refused = other.post(
-        "/api/v1/forensics/synopses",
-        json={
-            "camera_id": site.camera_id,
-            "since": T0.isoformat(),
-            "until": UNTIL.isoformat(),
-            "purpose": PURPOSE,
-        },
-    )
+    refused = _ask(other, site)
     assert refused.status_code == 404
 
 
@@ -168,15 +156,7 @@ def test_too_long_or_backwards_periods_are_refused_with_a_reason(site: Site) -> 
         (T0 + dt.timedelta(days=3), "at most"),
         (T0 - dt.timedelta(hours=1), "after its start"),
     ):
-        refused = client.post(
-            "/api/v1/forensics/synopses",
-            json={
-                "camera_id": site.camera_id,
-                "since": T0.isoformat(),
-                "until": until.isoformat(),
-                "purpose": PURPOSE,
-            },
-        )
+        refused = _ask(client, site, until=until)
         assert refused.status_code == 422 and words in refused.text
 
 
@@ -230,15 +210,7 @@ def test_cancelled_from_its_page_while_queued_it_never_renders_and_only_its_aske
     ahead = service.RENDERS.submit(busy.wait)  # the renderer is still on an earlier job
     try:
         client = login(site.app, site.factory, site.investigator, site.session)
-        asked = client.post(
-            "/api/v1/forensics/synopses",
-            json={
-                "camera_id": site.camera_id,
-                "since": T0.isoformat(),
-                "until": UNTIL.isoformat(),
-                "purpose": PURPOSE,
-            },
-        ).json()
+        asked = _ask(client, site).json()
         page = client.get(f"/forensics/synopsis/{asked['id']}")
         assert 'data-testid="synopsis-cancel"' in page.text
         for other, status in ((site.colleague, 403), (site.elsewhere, 404)):
