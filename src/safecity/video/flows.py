@@ -39,7 +39,7 @@ SOURCE = "camera-health"
 REFRESH_S = 30.0  # how often the registry is re-read for added, changed or removed cameras
 RETENTION_S = 60.0
 # Plate sightings and followed objects expire by the day: a pass every ten minutes is plenty.
-PLATES_RETENTION_S = 600.0
+PURGE_S = 600.0
 
 
 @dataclass
@@ -85,8 +85,8 @@ class VideoRuntime:
         self._tasks = [
             asyncio.create_task(self._every(REFRESH_S, self.refresh), name="cameras-refresh"),
             asyncio.create_task(self._every(RETENTION_S, self.enforce_retention), name="retention"),
-            asyncio.create_task(self._every(PLATES_RETENTION_S, self.purge_plates), name="plates-retention"),
-            asyncio.create_task(self._every(PLATES_RETENTION_S, self.purge_tracks), name="tracks-retention"),
+            asyncio.create_task(self._every(PURGE_S, self.purge_plates), name="plates-retention"),
+            asyncio.create_task(self._every(PURGE_S, self.purge_tracks), name="tracks-retention"),
         ]
 
     async def stop(self) -> None:

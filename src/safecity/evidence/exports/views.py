@@ -4,7 +4,6 @@ review its redaction, approve the originals (a second person), sign it and downl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
@@ -31,18 +30,13 @@ ZIP: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _queue(request: Request, background: BackgroundTasks, work: Callable[[], None]) -> None:
-    """Hand `work` to the exports' lane once the request's transaction is committed (a background task,
-    run after the answer): the request returns at once and the export waits its turn."""
-    at_once = get_services(request).settings.video.exports_at_once
-    background.add_task(flows.EXPORTS.submit, work, at_once=at_once)
-
-
 def queue_step(
     request: Request, background: BackgroundTasks, db: Db, principal: Principal, export: EvidenceExport
 ) -> None:
     """Queue the step an export was just marked for: preparing it, or signing it (carrying the verifier
-    page, its signing key made here if need be)."""
+    page, its signing key made here if need be). It goes to the exports' lane once the request's transaction
+    is committed (a background task, run after the answer): the request returns at once and the export waits
+    its turn."""
     services = get_services(request)
     if export.status == ExportStatus.PREPARING:
         work = partial(
@@ -61,7 +55,7 @@ def queue_step(
             principal=principal,
             verifier_html=verifier_page(request, db),
         )
-    _queue(request, background, work)
+    background.add_task(flows.EXPORTS.submit, work, at_once=services.settings.video.exports_at_once)
 
 
 def verifier_page(request: Request, db: Db) -> str:
