@@ -24,6 +24,7 @@ from safecity.dispatch import positions, simulator
 from safecity.events import service as events
 from safecity.events.alerts import flows as alert_flows
 from safecity.evidence.exports import service as exports
+from safecity.federation import flows as federation
 from safecity.forensics import flows as forensic_flows
 from safecity.forensics.synopsis import service as synopsis
 from safecity.incidents import feed as incident_feed
@@ -165,6 +166,7 @@ def _background_work(services: Services, stop: asyncio.Event) -> list[asyncio.Ta
     return [
         task
         for task in (
+            *_federation_work(services, stop),
             event_store,
             sighting_store,
             track_store,
@@ -180,6 +182,25 @@ def _background_work(services: Services, stop: asyncio.Event) -> list[asyncio.Ta
         )
         if task is not None
     ]
+
+
+def _federation_work(services: Services, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """A district centre's uplink to the province; a province's store of what its centres send."""
+    cfg = services.settings.federation
+    tasks = []
+    if cfg.centre is not None:
+        uplink = federation.Uplink(cfg, services.session_factory, services.bus)
+        tasks.append(asyncio.create_task(uplink.run(stop=stop), name="federation-uplink"))
+    if cfg.centres:
+        tasks.append(
+            asyncio.create_task(
+                federation.store_from_bus(
+                    bus=services.bus, session_factory=services.session_factory, centres=cfg.centres, stop=stop
+                ),
+                name="federation-store",
+            )
+        )
+    return tasks
 
 
 def create_app(

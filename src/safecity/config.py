@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -317,6 +318,49 @@ class ClusterSettings(Section):
         return self
 
 
+# A centre's code is one token of a NATS subject (federation.<centre>.<kind>): no dots, no wildcards.
+CENTRE_CODE = r"^[a-z0-9_-]{1,32}$"
+MIN_FEDERATION_KEY = 32
+
+
+class CentreSettings(Section):
+    """A district centre as the province knows it: the key its messages are signed with, and its district."""
+
+    key: SecretStr  # shared with that centre only: a message signed with another key is refused
+    district: str = Field(min_length=1, max_length=8)  # the province's district code the centre covers
+    name: str = Field(default="", max_length=120)
+
+    @model_validator(mode="after")
+    def _long_key(self) -> CentreSettings:
+        if len(self.key.get_secret_value()) < MIN_FEDERATION_KEY:
+            raise ValueError(f"federation: a centre's key needs at least {MIN_FEDERATION_KEY} characters")
+        return self
+
+
+class FederationSettings(Section):
+    """District centres federated to a province: a district's uplink, and the province's centres."""
+
+    # District side: this stack's centre code; set, its alerts, incidents and plate reads go to the province.
+    centre: str | None = Field(default=None, pattern=CENTRE_CODE)
+    province_url: SecretStr = SecretStr("")  # the province's NATS (nats://host:port), reached by the uplink
+    key: SecretStr = SecretStr("")  # this centre's signing key, as the province's `centres.<code>.key`
+    retry_s: float = Field(default=2.0, gt=0.0, le=300.0)  # pause between tries while the link is down
+    # Province side: the centres whose messages are accepted (by code), on this stack's own bus.
+    centres: dict[str, CentreSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _uplink_complete(self) -> FederationSettings:
+        if self.centre is not None:
+            if not self.province_url.get_secret_value():
+                raise ValueError("federation: a centre needs province_url (the province's NATS)")
+            if len(self.key.get_secret_value()) < MIN_FEDERATION_KEY:
+                raise ValueError(f"federation: a centre's key needs at least {MIN_FEDERATION_KEY} characters")
+        bad = [code for code in self.centres if not re.match(CENTRE_CODE, code)]
+        if bad:
+            raise ValueError(f"federation: centre codes are a-z, 0-9, '-' and '_': {', '.join(sorted(bad))}")
+        return self
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = True
@@ -355,6 +399,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     alerts: AlertSettings = AlertSettings()
     cluster: ClusterSettings = ClusterSettings()
+    federation: FederationSettings = FederationSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -21,6 +21,7 @@ from safecity.evidence.exports import models as evidence_exports_models
 from safecity.evidence.keys import models as evidence_keys_models
 from safecity.faces import models as faces_models
 from safecity.faces.matches import models as face_matches_models
+from safecity.federation import models as federation_models
 from safecity.forensics import models as forensics_models
 from safecity.forensics.synopsis import models as synopsis_models
 from safecity.incidents import models as incidents_models
@@ -57,6 +58,7 @@ __all__ = [
     "evidence_models",
     "face_matches_models",
     "faces_models",
+    "federation_models",
     "forensics_models",
     "hotlists_models",
     "incidents_models",

@@ -254,16 +254,25 @@ def one_edit_away(folded: str) -> set[str]:
     return {n for n in near if 0 < len(n) <= MAX_PLATE}
 
 
-def plate_conditions(session: Session, text: str, mode: SearchMode) -> list[ColumnElement[bool]]:
+def plate_conditions(
+    session: Session,
+    text: str,
+    mode: SearchMode,
+    *,
+    plate: Any = Sighting.plate,
+    folded: Any = Sighting.folded,
+    folded_rev: Any = Sighting.folded_rev,
+) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a normalised plate query in `mode`, written for the indexes: a sighting
     matches when it meets one of them. There is more than one only for a wildcard with `?` right after
-    its fixed start: its narrow ranges, which `statement` matches one query each."""
+    its fixed start: its narrow ranges, which `statement` matches one query each. Another table of plates
+    (the province's plate reads) names its `plate`, `folded` and `folded_rev` columns."""
     if mode == "exact":
-        return [Sighting.plate == text]
+        return [plate == text]
     if mode == "prefix":
-        return [_starts_with(session, Sighting.plate, text)]
+        return [_starts_with(session, plate, text)]
     if mode == "fuzzy":
-        return [Sighting.folded.in_(sorted(one_edit_away(fold(text))))]
+        return [folded.in_(sorted(one_edit_away(fold(text))))]
     # Wildcard: narrowed by the longer fixed end, the start on the plate's index, the end on the reversed
     # folded one (a plate that matches has the folded end too), then matched exactly. A `?` right after
     # the start is spelt out (LE?12* is LEA12…, LEB12…, …): 36 narrow ranges instead of all of LE….
@@ -275,20 +284,20 @@ def plate_conditions(session: Session, text: str, mode: SearchMode) -> list[Colu
             code="bad_plate_query",
         )
     if "?" not in text and "*" not in text:
-        return [Sighting.plate == text]
+        return [plate == text]
     after = re.split(r"[?*]", text[len(head) + 1 :], maxsplit=1)[0] if text[len(head)] == "?" else ""
     if after and len(head) + len(after) > len(tail):
         # SQLite reads GLOB 'LE?12*' as the wide range LE… too, and could take it over the narrow one:
         # matched on an expression of the column, it is only checked.
         sqlite = session.get_bind().dialect.name == "sqlite"
-        column = func.coalesce(Sighting.plate, Sighting.plate) if sqlite else Sighting.plate
+        column = func.coalesce(plate, plate) if sqlite else plate
         exact = _matches(session, column, text)
-        return [and_(_starts_with(session, Sighting.plate, head + c + after), exact) for c in PLATE_ALPHABET]
+        return [and_(_starts_with(session, plate, head + c + after), exact) for c in PLATE_ALPHABET]
     if len(head) >= len(tail):
-        anchor = _starts_with(session, Sighting.plate, head)
+        anchor = _starts_with(session, plate, head)
     else:
-        anchor = _starts_with(session, Sighting.folded_rev, fold(tail)[::-1])
-    return [and_(anchor, _matches(session, Sighting.plate, text))]
+        anchor = _starts_with(session, folded_rev, fold(tail)[::-1])
+    return [and_(anchor, _matches(session, plate, text))]
 
 
 def _conditions(session: Session, principal: Principal, search: SightingSearch) -> list[ColumnElement[bool]]:

@@ -29,6 +29,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("PLATES", ("plates.>",)),
     StreamSpec("INCIDENTS", ("incidents.>",)),
     StreamSpec("FORENSICS", ("forensics.>",)),
+    # At a province: what the district centres send (`federation.<centre>.<kind>`).
+    StreamSpec("FEDERATION", ("federation.>",)),
 )
 
 

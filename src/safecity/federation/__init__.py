@@ -1,0 +1,1 @@
+"""Federation of district centres to a province centre."""
