@@ -306,6 +306,27 @@ CASES = [
     Case("GET", "/api/v1/audit", "audit.read", lambda w: ("/api/v1/audit", None)),
     Case("POST", "/api/v1/audit/verify", "audit.read", lambda w: ("/api/v1/audit/verify", {})),
     Case("GET", "/api/v1/workers", "cluster.read", lambda w: ("/api/v1/workers", None)),
+    # the province over its district centres: hits and plate reads state a purpose
+    Case("GET", "/api/v1/federation/centres", "org.read", lambda w: ("/api/v1/federation/centres", None)),
+    Case("GET", "/api/v1/federation/alerts", "alerts.read", lambda w: ("/api/v1/federation/alerts", None)),
+    Case(
+        "GET",
+        "/api/v1/federation/incidents",
+        "incidents.read",
+        lambda w: ("/api/v1/federation/incidents", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/federation/hits",
+        "plates.read",
+        lambda w: ("/api/v1/federation/hits?purpose=matrix", None),
+    ),
+    Case(
+        "GET",
+        "/api/v1/federation/plates",
+        "plates.read",
+        lambda w: ("/api/v1/federation/plates?q=LEA1234&purpose=matrix", None),
+    ),
     Case("GET", "/api/v1/events", "alerts.read", lambda w: ("/api/v1/events", None)),
     Case(
         "POST",
