@@ -16,8 +16,10 @@ from safecity.config import load_settings
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
 
-def _secrets() -> dict[str, str]:
-    lines = (DEPLOY / "config" / "secrets.env.example").read_text(encoding="utf-8").splitlines()
+def _secrets(config: Path) -> dict[str, str]:
+    """The secrets every stack has, and those of this configuration's shape (`<name>.secrets.env.example`)."""
+    files = [DEPLOY / "config" / "secrets.env.example", config.with_suffix(".secrets.env.example")]
+    lines = [line for f in files if f.exists() for line in f.read_text(encoding="utf-8").splitlines()]
     return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
@@ -26,7 +28,7 @@ def test_each_example_configuration_starts_in_production(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SAFECITY_CONFIG_FILE", str(config))
-    for name, value in _secrets().items():
+    for name, value in _secrets(config).items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
     assert settings.mode == "production" and settings.web.cookie_secure
