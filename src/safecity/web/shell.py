@@ -52,6 +52,7 @@ from safecity.faces.matches import pages as face_matches_pages
 from safecity.faces.matches import views as face_matches_views
 from safecity.faces.search import pages as face_search_pages
 from safecity.faces.search import views as face_search_views
+from safecity.federation import pages as federation_pages
 from safecity.federation import views as federation_views
 from safecity.forensics import pages as forensics_pages
 from safecity.forensics import views as forensics_views
@@ -214,6 +215,7 @@ DOMAIN_ROUTES: tuple[ModuleType, ...] = (
     cluster_views,
     cluster_pages,
     federation_views,
+    federation_pages,
     portal_pages,  # the citizen portal: public, no account
     i18n,  # the Urdu fonts (public)
 )
