@@ -329,6 +329,10 @@ class CentreSettings(Section):
     key: SecretStr  # shared with that centre only: a message signed with another key is refused
     district: str = Field(min_length=1, max_length=8)  # the province's district code the centre covers
     name: str = Field(default="", max_length=120)
+    # Its web stack (scheme, host, port only), through which the province opens its cameras' live video,
+    # and the API token (`video.live`) its administrators issued to the province for that.
+    web_url: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+/?$")
+    api_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _long_key(self) -> CentreSettings:

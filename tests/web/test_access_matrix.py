@@ -323,6 +323,21 @@ CASES = [
     ),
     Case(
         "GET",
+        "/api/v1/federation/centres/{centre}/cameras/{camera_id}/snapshot.jpg",
+        "video.live",
+        lambda w: (
+            f"/api/v1/federation/centres/lhr/cameras/{uuid.uuid4()}/snapshot.jpg?purpose=matrix",
+            None,
+        ),
+    ),
+    Case(
+        "GET",
+        "/api/v1/federation/centres/{centre}/cameras/{camera_id}/live.mjpeg",
+        "video.live",
+        lambda w: (f"/api/v1/federation/centres/lhr/cameras/{uuid.uuid4()}/live.mjpeg?purpose=matrix", None),
+    ),
+    Case(
+        "GET",
         "/api/v1/federation/plates",
         "plates.read",
         lambda w: ("/api/v1/federation/plates?q=LEA1234&purpose=matrix", None),

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, or_, select
@@ -24,7 +24,7 @@ from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.config import CentreSettings
 from safecity.core.db import insert_new, utcnow
-from safecity.core.errors import InvalidInput, NotFound
+from safecity.core.errors import InvalidInput, NotFound, SafecityError
 from safecity.federation.models import (
     FederatedAlert,
     FederatedHit,
@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 READ_ALERTS = "alerts.read"
 READ_INCIDENTS = "incidents.read"
 READ_CENTRES = "org.read"
+LIVE = "video.live"
+VideoKind = Literal["snapshot.jpg", "live.mjpeg"]
 SUBJECTS = "federation.>"
 MAX_LIMIT = 500
 # Rows of the province are keyed by a name-based id of (centre, original id): a redelivery is the same row.
@@ -350,3 +352,58 @@ def require_centre(configured: Mapping[str, CentreSettings], centre: str | None)
     if centre is not None and centre not in configured:
         raise NotFound("no such district centre")
     return centre
+
+
+# --- a district's live video, through that district's stack ----------------------------------------------
+
+
+class DistrictUnreachable(SafecityError):
+    """The district centre's web stack did not answer (the link is down, or it is)."""
+
+    status = 502
+    code = "district_unreachable"
+
+
+@dataclass(frozen=True)
+class DistrictVideo:
+    """Where the province fetches a district camera's video, and the token it shows there."""
+
+    url: str
+    token: str
+
+
+def open_district_video(
+    *,
+    session: Session,
+    principal: Principal,
+    configured: Mapping[str, CentreSettings],
+    centre: str,
+    camera_id: uuid.UUID,
+    kind: VideoKind,
+    purpose: str,
+) -> DistrictVideo:
+    """Check the principal may watch the centre's cameras (`video.live`, the centre's district in scope,
+    a purpose), audit the view here with the purpose, and say where the district serves it; the district
+    audits the token's use in its own log. The address comes from the configuration only.
+    """
+    principal.require(LIVE)
+    purpose = plates.require_purpose(purpose)
+    settings = configured.get(centre)
+    district_id = _districts(session, {centre: settings}).get(centre) if settings is not None else None
+    if settings is None or not principal.sees_district(district_id):
+        raise NotFound("no such district centre")
+    if settings.web_url is None or settings.api_token is None:
+        raise NotFound("this district centre's video is not reachable from here", code="no_district_video")
+    audit.record(
+        session=session,
+        action="federation.video.live",
+        outcome="success",
+        actor=principal,
+        object_type="camera",
+        object_id=f"{centre}:{camera_id}",
+        purpose=purpose,
+        district_id=district_id,
+        detail={"centre": centre, "view": kind},
+    )
+    url = f"{settings.web_url.rstrip('/')}/api/v1/cameras/{camera_id}/{kind}"
+    return DistrictVideo(url=url, token=settings.api_token.get_secret_value())

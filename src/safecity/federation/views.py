@@ -6,9 +6,14 @@ Hits and plate reads need `plates.read` and a stated `purpose`, and are audited 
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+import httpx
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from safecity.analytics.plates.schemas import SearchMode
 from safecity.analytics.plates.views import PlateQuery, Purpose
@@ -26,6 +31,11 @@ router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
 
 Centre = Annotated[str | None, Query(max_length=32, description="one district centre's code")]
 Limit = Annotated[int, Query(ge=1, le=federation.MAX_LIMIT)]
+Width = Annotated[int | None, Query(ge=64, le=3840)]
+TIMEOUT = httpx.Timeout(10.0)
+# What the district said is passed on as it said it (its error's JSON too); anything else is its absence.
+PASSED_ON = {200, 400, 403, 404, 409, 423, 503}
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _centre(request: Request, centre: str | None) -> str | None:
@@ -96,3 +106,108 @@ def search_plates(
         limit=limit,
     )
     return [FederatedPlateReadOut.model_validate(row) for row in rows]
+
+
+def _district_video(
+    request: Request,
+    principal: CurrentPrincipal,
+    db: Db,
+    centre: str,
+    camera_id: uuid.UUID,
+    kind: federation.VideoKind,
+    purpose: str,
+) -> federation.DistrictVideo:
+    configured = get_services(request).settings.federation.centres
+    return federation.open_district_video(
+        session=db,
+        principal=principal,
+        configured=configured,
+        centre=centre,
+        camera_id=camera_id,
+        kind=kind,
+        purpose=purpose,
+    )
+
+
+@router.get("/centres/{centre}/cameras/{camera_id}/snapshot.jpg", response_class=Response)
+async def district_snapshot(
+    request: Request,
+    principal: CurrentPrincipal,
+    db: Db,
+    centre: Annotated[str, Path(max_length=32)],
+    camera_id: uuid.UUID,
+    purpose: Purpose = "",
+    width: Width = None,
+) -> Response:
+    """A district camera's newest frame, fetched from that district's stack; audited here with the
+    `purpose`, and there as the province's token."""
+    # The checks and the audit entry read and write the database: off the event loop.
+    video = await run_in_threadpool(
+        _district_video, request, principal, db, centre, camera_id, "snapshot.jpg", purpose
+    )
+    params = {"width": width} if width else {}
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            answer = await client.get(video.url, params=params, headers=_bearer(video))
+    except httpx.HTTPError as exc:
+        raise federation.DistrictUnreachable(
+            f"the district centre did not answer ({type(exc).__name__})"
+        ) from None
+    return _passed_on(answer, headers=NO_STORE)
+
+
+@router.get("/centres/{centre}/cameras/{camera_id}/live.mjpeg", response_class=StreamingResponse)
+async def district_live(
+    request: Request,
+    principal: CurrentPrincipal,
+    db: Db,
+    centre: Annotated[str, Path(max_length=32)],
+    camera_id: uuid.UUID,
+    purpose: Purpose = "",
+    width: Width = None,
+    fps: Annotated[float, Query(gt=0, le=25)] = 10.0,
+) -> Response:
+    """A district camera live (MJPEG), relayed from that district's stack as it sends it; audited here
+    with the `purpose`, and there as the province's token."""
+    video = await run_in_threadpool(
+        _district_video, request, principal, db, centre, camera_id, "live.mjpeg", purpose
+    )
+    params: dict[str, float | int] = {"fps": fps, **({"width": width} if width else {})}
+    client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+    try:
+        answer = await client.send(
+            client.build_request("GET", video.url, params=params, headers=_bearer(video)), stream=True
+        )
+    except httpx.HTTPError as exc:
+        await client.aclose()
+        raise federation.DistrictUnreachable(
+            f"the district centre did not answer ({type(exc).__name__})"
+        ) from None
+    if answer.status_code != 200:
+        await answer.aread()
+        await answer.aclose()
+        await client.aclose()
+        return _passed_on(answer, headers=NO_STORE)
+
+    async def relay() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in answer.aiter_raw():
+                yield chunk
+        finally:
+            await answer.aclose()
+            await client.aclose()
+
+    media_type = answer.headers.get("content-type", "multipart/x-mixed-replace")
+    return StreamingResponse(relay(), media_type=media_type, headers=NO_STORE)
+
+
+def _bearer(video: federation.DistrictVideo) -> dict[str, str]:
+    return {"Authorization": f"Bearer {video.token}"}
+
+
+def _passed_on(answer: httpx.Response, *, headers: dict[str, str]) -> Response:
+    if answer.status_code not in PASSED_ON:
+        # A 401 there means the province's token is wrong or revoked: the province's configuration's fault.
+        raise federation.DistrictUnreachable(f"the district centre answered {answer.status_code}")
+    media_type = answer.headers.get("content-type")
+    return Response(answer.content, status_code=answer.status_code, media_type=media_type, headers=headers)
