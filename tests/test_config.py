@@ -99,3 +99,24 @@ def test_only_development_mode_takes_the_demo_banks_payments() -> None:
     assert Settings(**complete).challans.payment_secret is None  # type: ignore[arg-type]  # no payments taken
     with pytest.raises(ValidationError, match="payment_secret must not be the development value"):
         Settings(**complete, challans={"payment_secret": DEV_PAYMENT_SECRET})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("federation", "problem"),
+    [
+        ({"centre": "lhr", "key": "k" * 40}, "province_url"),
+        ({"centre": "lhr", "province_url": "nats://p:4222", "key": "short"}, "at least 32"),
+        ({"centre": "lhr.x", "province_url": "nats://p:4222", "key": "k" * 40}, "centre"),
+        ({"centres": {"LHR": {"key": "k" * 40, "district": "LHR"}}}, "centre codes"),
+        (
+            {"centres": {"lhr": {"key": "k" * 40, "district": "LHR", "web_url": "https://x/../admin"}}},
+            "web_url",
+        ),
+        ({"centres": {"lhr": {"key": "short", "district": "LHR"}}}, "at least 32"),
+    ],
+)
+def test_federation_refuses_an_incomplete_or_unsafe_set_up(
+    federation: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        Settings(federation=federation)

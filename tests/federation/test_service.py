@@ -257,3 +257,23 @@ def test_a_province_search_finds_plates_read_in_every_district_within_scope(
     operator = factory.principal(factory.user("operator"))
     with pytest.raises(PermissionDenied):
         federation.search_plates(session=session, principal=operator, q="LEA1234", purpose="FIR 12/2026")
+
+
+def test_a_district_user_sees_only_the_centres_and_records_of_their_districts(
+    session: Session, factory: Factory
+) -> None:
+    lahore, multan = factory.district(), factory.district()
+    configured = centres(lahore.code, multan.code)
+    receive(
+        session,
+        configured,
+        message(alert(), "alert"),
+        message(alert(), "alert", centre="mul", key=KEY_B),
+    )
+    in_lahore = factory.principal(factory.user("supervisor", districts=[lahore]))
+    assert [
+        c.code for c in federation.centres(session=session, principal=in_lahore, configured=configured)
+    ] == ["lhr"]
+    assert [a.centre for a in federation.alerts(session=session, principal=in_lahore)] == ["lhr"]
+    province = factory.principal(factory.user("supervisor"))
+    assert sorted(a.centre for a in federation.alerts(session=session, principal=province)) == ["lhr", "mul"]

@@ -102,7 +102,14 @@ class Uplink:
                 messages = await next_batch(subscription, batch_size=BATCH, max_wait=0.2, stop=stop)
                 if not messages:
                     continue
-                outgoing = await asyncio.to_thread(self._outgoing, kind, messages)
+                try:
+                    outgoing = await asyncio.to_thread(self._outgoing, kind, messages)
+                except Exception:
+                    # The district's own database away, say: the batch comes back, the uplink goes on.
+                    logger.exception("federation: %d %ss not prepared; tried again", len(messages), kind)
+                    for message in messages:
+                        await message.nak(delay=self.settings.retry_s)
+                    continue
                 if not await self._deliver(province, outgoing, stop):
                     return  # stopping: the batch stays unacknowledged, delivered by the next run
                 for message in messages:
@@ -178,13 +185,14 @@ def _alert_record(_session: Session, data: bytes) -> tuple[Record, str]:
     alert = AlertOut.model_validate_json(data)
     hit = None
     if alert.kind.startswith("hotlist.") and "hit_id" in alert.detail:
-        hit = HitRecord(
-            id=alert.detail["hit_id"],
-            read_plate=alert.detail["read_plate"],
-            listed_plate=alert.detail["listed_plate"],
-            list_name=alert.detail["list_name"],
-            list_kind=alert.detail["list_kind"],
-        )
+        fields = ("read_plate", "listed_plate", "list_name", "list_kind")
+        try:
+            hit = HitRecord.model_validate(
+                {"id": alert.detail["hit_id"], **{f: alert.detail.get(f) for f in fields}}
+            )
+        except ValidationError:
+            # The alert still goes; only its hit, which the province could not store, stays behind.
+            logger.warning("federation: the hit of alert %s is unreadable, sent without it", alert.id)
     moments = [m for m in (alert.raised_at, alert.acknowledged_at, alert.escalated_at) if m is not None]
     record = AlertRecord(
         id=alert.id,

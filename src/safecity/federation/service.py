@@ -247,8 +247,11 @@ def centres(
     """The configured centres with their link's health: last message, its lag, counts received and refused."""
     principal.require(READ_CENTRES)
     links = {link.centre: link for link in session.scalars(select(FederationLink))}
+    districts = _districts(session, configured)
     out = []
     for code, settings in sorted(configured.items()):
+        if not principal.sees_district(districts.get(code)):
+            continue
         link = links.get(code)
         lag = None
         if link is not None and link.last_received_at is not None and link.last_sent_at is not None:
