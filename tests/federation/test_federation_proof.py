@@ -1,7 +1,7 @@
 """The federation proof: two district stacks and a province stack on this machine, each with its own
 database and its own nats-server. A district's alert reaches the province; the province's NATS is stopped
-(the link cut) while the districts raise alerts and read plates, and started again; everything arrives
-exactly once; a province user's plate search finds a read made in a district; forged and malformed
+(the link cut) while the districts raise alerts, read plates (one a hotlist hit) and handle an incident,
+and started again; everything arrives exactly once, the incident in its latest state; a province user's plate search finds a read made in a district; forged and malformed
 messages are refused and nothing of them is stored.
 """
 
@@ -38,6 +38,9 @@ from conftest import (
 )
 from safecity.analytics import flows as analytics_flows
 from safecity.analytics.plates import service as plates
+from safecity.analytics.plates.hotlists import service as hotlists
+from safecity.analytics.plates.hotlists.models import ListKind
+from safecity.analytics.plates.hotlists.schemas import EntryIn, HotlistIn
 from safecity.analytics.plates.models import Sighting
 from safecity.analytics.plates.schemas import SightingIn
 from safecity.audit.models import AuditEntry
@@ -46,8 +49,17 @@ from safecity.core.crypto import SecretBox
 from safecity.core.db import transaction
 from safecity.events.alerts import service as alerts
 from safecity.federation import service as federation
-from safecity.federation.models import FederatedAlert, FederatedPlateRead, FederationLink
+from safecity.federation.models import (
+    FederatedAlert,
+    FederatedHit,
+    FederatedIncident,
+    FederatedPlateRead,
+    FederationLink,
+)
 from safecity.federation.schemas import PlateReadRecord
+from safecity.incidents import service as incidents
+from safecity.incidents.models import Category, Status
+from safecity.incidents.schemas import IncidentIn
 
 NATS_SERVER = Path("/usr/sbin/nats-server")
 KEYS = {"lhr": "lahore-centre-key-" + "1" * 32, "mul": "multan-centre-key-" + "2" * 32}
@@ -96,6 +108,35 @@ class District:
     centre: str
     app: LiveApp
     camera_id: uuid.UUID
+    district_id: uuid.UUID
+
+    def keep_hotlist(self, plate: str) -> None:
+        """A list of stolen vehicles, kept in the district: a read of `plate` there is a hit."""
+        with transaction(self.app.services.session_factory) as session:
+            factory = Factory(session, SecretBox(TEST_SECRET_KEY, "mfa"))
+            keeper = factory.principal(factory.user("supervisor"))
+            data = HotlistIn(kind=ListKind.STOLEN, name="Stolen cars", agency="CPO Lahore AVLS")
+            hotlist = hotlists.create_hotlist(session=session, principal=keeper, data=data)
+            entry = EntryIn(plate=plate, reason="stolen at gunpoint")
+            hotlists.add_entry(session=session, principal=keeper, hotlist_id=hotlist.id, data=entry)
+
+    def log_incident(self) -> uuid.UUID:
+        """A call-taker logs an incident, then a unit reaches the scene: two states, the later one wins."""
+        with transaction(self.app.services.session_factory) as session:
+            factory = Factory(session, SecretBox(TEST_SECRET_KEY, "mfa"))
+            principal = factory.principal(factory.user("operator"))
+            data = IncidentIn(district_id=self.district_id, category=Category.STREET_CRIME, title="Snatching")
+            incident = incidents.create_incident(session=session, principal=principal, data=data)
+        with transaction(self.app.services.session_factory) as session:
+            incidents.change_status(
+                session=session,
+                principal=principal,
+                incident_id=incident.id,
+                status=Status.ON_SCENE,
+                reason="unit on scene",
+                version=incident.version,
+            )
+        return incident.id
 
     def raise_alert(self, n: int) -> uuid.UUID:
         """An alert raised as a worker raises one: stored, then published on the district's own bus."""
@@ -115,7 +156,7 @@ class District:
         at = dt.datetime.now(dt.UTC)
         sighting = SightingIn(
             camera_id=self.camera_id,
-            district_id=None,
+            district_id=self.district_id,
             seen_at=at,
             first_seen=at,
             last_seen=at,
@@ -212,8 +253,9 @@ def test_district_alerts_and_plate_reads_reach_the_province_exactly_once_through
             with transaction(app.services.session_factory) as session:
                 own = Factory(session, SecretBox(TEST_SECRET_KEY, "mfa")).district(code.upper())
                 camera = add_camera(session, own.id, name=f"{code.upper()} Mall Road 1")
-            districts[code] = District(code, app, camera.id)
+            districts[code] = District(code, app, camera.id, own.id)
         lahore, multan = districts["lhr"], districts["mul"]
+        lahore.keep_hotlist("LEA0002")
 
         # A district's alert reaches the province.
         first = lahore.raise_alert(0)
@@ -226,6 +268,7 @@ def test_district_alerts_and_plate_reads_reach_the_province_exactly_once_through
         raised |= {("mul", multan.raise_alert(n)) for n in range(1, 4)}
         reads = {("lhr", lahore.read_plate(f"LEA{n:04d}")) for n in range(4)}
         reads |= {("mul", multan.read_plate(f"MNB{n:03d}")) for n in range(3)}
+        incident = lahore.log_incident()
         wait_until(lambda: (lahore.stored_sightings(), multan.stored_sightings()) == (4, 3), within=30)
         assert province_rows(province, FederatedAlert) == [("lhr", first)]
         # They wait in the districts' own JetStream, the uplinks trying again, until the link returns.
@@ -237,9 +280,22 @@ def test_district_alerts_and_plate_reads_reach_the_province_exactly_once_through
         # The link returns: everything queued in the districts arrives, each record exactly once.
         province_nats.start()
         wait_until(lambda: len(province_rows(province, FederatedPlateRead)) == len(reads), within=60)
-        wait_until(lambda: len(province_rows(province, FederatedAlert)) == len(raised), within=60)
-        assert sorted(province_rows(province, FederatedAlert)) == sorted(raised)
+        # The read of LEA0002 was a hit in Lahore: its alert and its hit arrive too.
+        wait_until(lambda: len(province_rows(province, FederatedHit)) == 1, within=60)
+        wait_until(lambda: len(province_rows(province, FederatedAlert)) == len(raised) + 1, within=60)
+        assert raised < set(province_rows(province, FederatedAlert))
+        with province.services.session_factory() as session:
+            hit = session.scalars(select(FederatedHit)).one()
+            assert (hit.centre, hit.read_plate, hit.list_name, hit.camera_name) == (
+                "lhr",
+                "LEA0002",
+                "Stolen cars",
+                "LHR Mall Road 1",
+            )
         assert sorted(province_rows(province, FederatedPlateRead)) == sorted(reads)
+        wait_until(lambda: province_rows(province, FederatedIncident) == [("lhr", incident)], within=30)
+        with province.services.session_factory() as session:
+            assert session.scalars(select(FederatedIncident.status)).all() == ["on_scene"]
 
         # Forged (another centre's key, an unknown centre) and malformed messages: refused, none stored.
         forged = PlateReadRecord(
