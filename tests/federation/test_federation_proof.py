@@ -1,8 +1,9 @@
 """The federation proof: two district stacks and a province stack on this machine, each with its own
 database and its own nats-server. A district's alert reaches the province; the province's NATS is stopped
 (the link cut) while the districts raise alerts, read plates (one a hotlist hit) and handle an incident,
-and started again; everything arrives exactly once, the incident in its latest state; a province user's plate search finds a read made in a district; forged and malformed
-messages are refused and nothing of them is stored.
+and started again; everything arrives exactly once, the incident in its latest state; a province user's
+plate search finds a read made in a district; forged and malformed messages are refused and nothing of
+them is stored.
 """
 
 from __future__ import annotations

@@ -338,6 +338,21 @@ CASES = [
     ),
     Case(
         "GET",
+        "/api/v1/federation/centres/{centre}/cameras/{camera_id}/playback.m3u8",
+        "video.playback",
+        lambda w: (
+            f"/api/v1/federation/centres/lhr/cameras/{uuid.uuid4()}/playback.m3u8?{_DAY}&purpose=matrix",
+            None,
+        ),
+    ),
+    Case(
+        "GET",
+        "/api/v1/federation/centres/{centre}/recordings/{recording_id}/segment.mp4",
+        "video.playback",
+        lambda w: (f"/api/v1/federation/centres/lhr/recordings/{uuid.uuid4()}/segment.mp4", None),
+    ),
+    Case(
+        "GET",
         "/api/v1/federation/plates",
         "plates.read",
         lambda w: ("/api/v1/federation/plates?q=LEA1234&purpose=matrix", None),

@@ -50,7 +50,8 @@ READ_ALERTS = "alerts.read"
 READ_INCIDENTS = "incidents.read"
 READ_CENTRES = "org.read"
 LIVE = "video.live"
-VideoKind = Literal["snapshot.jpg", "live.mjpeg"]
+PLAYBACK = "video.playback"
+VideoKind = Literal["snapshot.jpg", "live.mjpeg", "playback.m3u8"]
 SUBJECTS = "federation.>"
 MAX_LIMIT = 500
 # Rows of the province are keyed by a name-based id of (centre, original id): a redelivery is the same row.
@@ -375,7 +376,49 @@ class DistrictVideo:
     token: str
 
 
-def open_district_video(
+def open_district(
+    *,
+    session: Session,
+    principal: Principal,
+    configured: Mapping[str, CentreSettings],
+    centre: str,
+    path: str,
+    permission: str,
+    purpose: str | None,
+    audited: dict[str, Any] | None = None,
+) -> DistrictVideo:
+    """Check the principal may see this of the centre (`permission`, the centre's district in scope), audit
+    it here with the `purpose` when `audited` (its object and detail), and say where the district serves it
+    (`path` on the centre's configured web address, never an address from the request); the district
+    audits the token's use in its own log.
+    """
+    principal.require(permission)
+    if purpose is not None:
+        purpose = plates.require_purpose(purpose)
+    settings = configured.get(centre)
+    district_id = _districts(session, {centre: settings}).get(centre) if settings is not None else None
+    if settings is None or not principal.sees_district(district_id):
+        raise NotFound("no such district centre")
+    if settings.web_url is None or settings.api_token is None:
+        raise NotFound("this district centre's video is not reachable from here", code="no_district_video")
+    if audited is not None:
+        audit.record(
+            session=session,
+            action=audited["action"],
+            outcome="success",
+            actor=principal,
+            object_type="camera",
+            object_id=audited["object_id"],
+            purpose=purpose,
+            district_id=district_id,
+            detail={"centre": centre, **audited["detail"]},
+        )
+    return DistrictVideo(
+        url=f"{settings.web_url.rstrip('/')}{path}", token=settings.api_token.get_secret_value()
+    )
+
+
+def open_district_camera(
     *,
     session: Session,
     principal: Principal,
@@ -385,28 +428,21 @@ def open_district_video(
     kind: VideoKind,
     purpose: str,
 ) -> DistrictVideo:
-    """Check the principal may watch the centre's cameras (`video.live`, the centre's district in scope,
-    a purpose), audit the view here with the purpose, and say where the district serves it; the district
-    audits the token's use in its own log. The address comes from the configuration only.
-    """
-    principal.require(LIVE)
-    purpose = plates.require_purpose(purpose)
-    settings = configured.get(centre)
-    district_id = _districts(session, {centre: settings}).get(centre) if settings is not None else None
-    if settings is None or not principal.sees_district(district_id):
-        raise NotFound("no such district centre")
-    if settings.web_url is None or settings.api_token is None:
-        raise NotFound("this district centre's video is not reachable from here", code="no_district_video")
-    audit.record(
+    """A district camera's live view (`video.live`) or recordings' playlist (`video.playback`), with a
+    purpose, audited here."""
+    action = "federation.video.playback" if kind == "playback.m3u8" else "federation.video.live"
+    return open_district(
         session=session,
-        action="federation.video.live",
-        outcome="success",
-        actor=principal,
-        object_type="camera",
-        object_id=f"{centre}:{camera_id}",
+        principal=principal,
+        configured=configured,
+        centre=centre,
+        path=f"/api/v1/cameras/{camera_id}/{kind}",
+        permission=PLAYBACK if kind == "playback.m3u8" else LIVE,
         purpose=purpose,
-        district_id=district_id,
-        detail={"centre": centre, "view": kind},
+        audited={"action": action, "object_id": f"{centre}:{camera_id}", "detail": {"view": kind}},
     )
-    url = f"{settings.web_url.rstrip('/')}/api/v1/cameras/{camera_id}/{kind}"
-    return DistrictVideo(url=url, token=settings.api_token.get_secret_value())
+
+
+def relayed_playlist(text: str, *, centre: str) -> str:
+    """A district's HLS playlist with its segments fetched through the province (same recording ids)."""
+    return text.replace("/api/v1/recordings/", f"/api/v1/federation/centres/{centre}/recordings/")

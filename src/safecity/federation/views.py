@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated
 
 import httpx
@@ -17,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from safecity.analytics.plates.schemas import SearchMode
 from safecity.analytics.plates.views import PlateQuery, Purpose
+from safecity.core.schemas import IsoDateTime
 from safecity.federation import service as federation
 from safecity.federation.schemas import (
     CentreOut,
@@ -25,6 +27,7 @@ from safecity.federation.schemas import (
     FederatedIncidentOut,
     FederatedPlateReadOut,
 )
+from safecity.video.playback.views import HLS_TYPE, segment_url
 from safecity.web.deps import CurrentPrincipal, Db, get_services
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
@@ -34,7 +37,7 @@ Limit = Annotated[int, Query(ge=1, le=federation.MAX_LIMIT)]
 Width = Annotated[int | None, Query(ge=64, le=3840)]
 TIMEOUT = httpx.Timeout(10.0)
 # What the district said is passed on as it said it (its error's JSON too); anything else is its absence.
-PASSED_ON = {200, 400, 403, 404, 409, 423, 503}
+PASSED_ON = {200, 206, 400, 403, 404, 409, 416, 422, 423, 503}
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -118,7 +121,7 @@ def _district_video(
     purpose: str,
 ) -> federation.DistrictVideo:
     configured = get_services(request).settings.federation.centres
-    return federation.open_district_video(
+    return federation.open_district_camera(
         session=db,
         principal=principal,
         configured=configured,
@@ -145,15 +148,8 @@ async def district_snapshot(
     video = await run_in_threadpool(
         _district_video, request, principal, db, centre, camera_id, "snapshot.jpg", purpose
     )
-    params = {"width": width} if width else {}
-    try:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-            answer = await client.get(video.url, params=params, headers=_bearer(video))
-    except httpx.HTTPError as exc:
-        raise federation.DistrictUnreachable(
-            f"the district centre did not answer ({type(exc).__name__})"
-        ) from None
-    return _passed_on(answer, headers=NO_STORE)
+    params = {"width": str(width)} if width else {}
+    return _passed_on(await _get(video, params=params, headers={}), headers=NO_STORE)
 
 
 @router.get("/centres/{centre}/cameras/{camera_id}/live.mjpeg", response_class=StreamingResponse)
@@ -199,6 +195,71 @@ async def district_live(
 
     media_type = answer.headers.get("content-type", "multipart/x-mixed-replace")
     return StreamingResponse(relay(), media_type=media_type, headers=NO_STORE)
+
+
+@router.get("/centres/{centre}/cameras/{camera_id}/playback.m3u8", response_class=Response)
+async def district_playlist(
+    request: Request,
+    principal: CurrentPrincipal,
+    db: Db,
+    centre: Annotated[str, Path(max_length=32)],
+    camera_id: uuid.UUID,
+    since: IsoDateTime,
+    until: IsoDateTime,
+    purpose: Purpose = "",
+) -> Response:
+    """An HLS playlist of a district camera's recordings over [since, until), from that district's stack,
+    its segments fetched through here; audited here with the `purpose`, and there as the province's token."""
+    video = await run_in_threadpool(
+        _district_video, request, principal, db, centre, camera_id, "playback.m3u8", purpose
+    )
+    params = {"since": since.isoformat(), "until": until.isoformat()}
+    answer = await _get(video, params=params, headers={})
+    if answer.status_code != 200:
+        return _passed_on(answer, headers=NO_STORE)
+    playlist = federation.relayed_playlist(answer.text, centre=centre)
+    return Response(playlist, media_type=HLS_TYPE, headers=NO_STORE)
+
+
+@router.get("/centres/{centre}/recordings/{recording_id}/segment.mp4", response_class=Response)
+async def district_segment(
+    request: Request,
+    principal: CurrentPrincipal,
+    db: Db,
+    centre: Annotated[str, Path(max_length=32)],
+    recording_id: uuid.UUID,
+) -> Response:
+    """One recorded segment of a district camera, from that district's stack (byte ranges passed on), as a
+    playlist from `playback.m3u8` names it; the district checks the token's scope and the segment."""
+    configured = get_services(request).settings.federation.centres
+    video = await run_in_threadpool(
+        partial(
+            federation.open_district,
+            session=db,
+            principal=principal,
+            configured=configured,
+            centre=centre,
+            path=segment_url(recording_id),
+            permission=federation.PLAYBACK,
+            purpose=None,  # the playlist that names it was audited with its purpose
+        )
+    )
+    wanted = {"Range": request.headers["range"]} if "range" in request.headers else {}
+    answer = await _get(video, params={}, headers=wanted)
+    kept = ("content-range", "accept-ranges", "x-content-sha256")
+    return _passed_on(answer, headers={**NO_STORE, **{k: v for k, v in answer.headers.items() if k in kept}})
+
+
+async def _get(
+    video: federation.DistrictVideo, *, params: dict[str, str], headers: dict[str, str]
+) -> httpx.Response:
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            return await client.get(video.url, params=params, headers={**_bearer(video), **headers})
+    except httpx.HTTPError as exc:
+        raise federation.DistrictUnreachable(
+            f"the district centre did not answer ({type(exc).__name__})"
+        ) from None
 
 
 def _bearer(video: federation.DistrictVideo) -> dict[str, str]:
