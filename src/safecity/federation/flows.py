@@ -63,11 +63,12 @@ class Uplink:
     settings: FederationSettings
     session_factory: sessionmaker[Session]
     bus: Bus
-    # The district's camera names by id (read once each: cameras are renamed rarely, and never matter here).
+    # The district's camera names by id, read once each (a camera renamed shows its new name after a restart).
     _camera_names: dict[uuid.UUID, str | None] = field(default_factory=dict)
 
     @property
     def centre(self) -> str:
+        """This district centre's code (`federation.centre`)."""
         if self.settings.centre is None:
             raise RuntimeError("federation.centre is not set: this stack is no district centre")
         return self.settings.centre
