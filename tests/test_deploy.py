@@ -35,6 +35,11 @@ def test_each_example_configuration_starts_in_production(
     assert settings.database_url.get_secret_value().startswith("postgresql://")
     assert settings.bus_url.get_secret_value().startswith("nats://")
     assert not settings.video.run_in_web  # workers run the cameras
+    federation = settings.federation
+    if config.stem == "district":  # signs what it forwards, to a province it can reach
+        assert federation.centre and federation.province_url.get_secret_value().startswith("nats://")
+    if config.stem == "province":  # knows each centre's key, web stack and video token
+        assert federation.centres and all(c.web_url and c.api_token for c in federation.centres.values())
 
 
 @pytest.mark.parametrize("unit", sorted((DEPLOY / "systemd").glob("*.service")), ids=lambda p: p.name)
