@@ -215,7 +215,7 @@ def threaded(engine: FaceEngine, live: LiveGallery, pictures: Sequence[Image], t
             picture = pictures[sent // threads]
             for camera in cameras:  # one frame per camera at a time: none is dropped
                 frame = Frame(picture, seq=sent, captured_at=now, monotonic=sent / MATCH_FPS)
-                queue.put(FaceJob(camera, frame, picture))
+                queue.put(camera.ref.camera_id, FaceJob(camera, frame, picture))
                 sent += 1
         time.sleep(0.001)
     elapsed = time.perf_counter() - started

@@ -37,7 +37,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
@@ -50,6 +49,7 @@ from trackers.utils.iou import BIoU
 from safecity.analytics.faces.index import FaceIndex
 from safecity.analytics.faces.types import Embedding, Face, FaceSeen
 from safecity.analytics.plates.live import CameraRef
+from safecity.analytics.queue import LatestQueue
 from safecity.analytics.types import Image
 from safecity.video.ingest import Frame
 
@@ -288,61 +288,13 @@ class FaceJob:
     image: Image
 
 
-class FaceQueue:
-    """At most one pending frame per camera, served in the order cameras first asked."""
+class FaceQueue(LatestQueue[uuid.UUID, FaceJob, "CameraFaces"]):
+    """The face matcher's queue: each covered camera's newest frame, by camera id; its members are the
+    cameras whose galleries the worker keeps current (see LatestQueue).
+    """
 
     def __init__(self) -> None:
-        self._pending: OrderedDict[uuid.UUID, FaceJob] = OrderedDict()
-        self._cameras: dict[uuid.UUID, CameraFaces] = {}
-        self._cond = threading.Condition()
-        self._closed = False
-        self.drops = 0
-
-    def put(self, job: FaceJob) -> None:
-        """Queue a camera's frame, replacing the one it has waiting."""
-        key = job.camera.ref.camera_id
-        with self._cond:
-            if key in self._pending:
-                self.drops += 1
-                DROPS.inc()
-            self._pending[key] = job
-            self._cond.notify()
-
-    def get(self, timeout: float) -> FaceJob | None:
-        """The longest-waiting camera's frame, or None after `timeout` s or once closed."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._pending or self._closed, timeout)
-            if not self._pending:
-                return None
-            return self._pending.popitem(last=False)[1]
-
-    def register(self, camera: CameraFaces) -> None:
-        """Let the worker keep this camera's gallery current (even while it hands over no frame)."""
-        with self._cond:
-            self._cameras[camera.ref.camera_id] = camera
-
-    def unregister(self, camera: CameraFaces) -> None:
-        """Forget the camera and its pending frame."""
-        with self._cond:
-            if self._cameras.get(camera.ref.camera_id) is camera:
-                del self._cameras[camera.ref.camera_id]
-            pending = self._pending.get(camera.ref.camera_id)
-            if pending is not None and pending.camera is camera:
-                del self._pending[camera.ref.camera_id]
-
-    def cameras(self) -> list[CameraFaces]:
-        """The cameras registered."""
-        with self._cond:
-            return list(self._cameras.values())
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def close(self) -> None:
-        """Wake the worker; it returns None from now on once the queue is empty."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        super().__init__(DROPS)
 
 
 class CameraFaces:
@@ -371,7 +323,7 @@ class CameraFaces:
         self._done_at = -float("inf")  # monotonic time of the latest frame matched
         self._lock = threading.Lock()
         self._label = str(ref.camera_id)
-        queue.register(self)
+        queue.register(ref.camera_id, self)
 
     # --- camera thread -----------------------------------------------------------------------------
 
@@ -382,12 +334,13 @@ class CameraFaces:
         if frame.monotonic - self._last_put < self.every:
             return False
         self._last_put = frame.monotonic
-        self.queue.put(FaceJob(self, frame, image))
+        self.queue.put(self.ref.camera_id, FaceJob(self, frame, image))
         return True
 
     def close(self) -> None:
         """Stop matching: the pending frame is dropped and the worker forgets the camera."""
-        self.queue.unregister(self)
+        self.queue.unregister(self.ref.camera_id, self)
+        self.queue.discard(self.ref.camera_id, lambda job: job.camera is self)
 
     # --- worker thread -----------------------------------------------------------------------------
 
@@ -530,12 +483,12 @@ class FaceWorker:
                 logger.exception("the faces domain's stamp could not be read")
             else:
                 changed, self._stamp = stamp != self._stamp, stamp
-        due = [camera for camera in self.queue.cameras() if camera.due(now, changed)]
+        due = [camera for camera in self.queue.members() if camera.due(now, changed)]
         if not due:
             return
         for camera in due:
             camera.reload(self.loader, now, self._indexes)
-        for camera in self.queue.cameras():  # those not due keep theirs: it stays in use
+        for camera in self.queue.members():  # those not due keep theirs: it stays in use
             if camera.gallery.faces:
                 self._indexes.get(camera.gallery.faces)
         self._indexes.forget_unused()
