@@ -356,6 +356,18 @@ def test_the_page_shows_the_faces_found_on_a_timeline_and_a_map(
     assert refused.status_code == 200  # htmx swaps in the refusal in place of the results
     assert "within the authorisation" in refused.text and 'class="chip"' not in refused.text
 
+    # An area drawn on the map instead of cameras: the covered cameras inside it are searched.
+    assert "data-area-map=" in form.text and "data-draw-area" in form.text
+    where = {k: v for k, v in fields.items() if k != "camera"}
+    drawn = client.post("/faces/search", data=where | {"area": "31.5,74.3,31.6,74.4"}, files=photo)
+    assert drawn.status_code == 200 and drawn.text.count('class="chip"') == 1
+    assert 'value="31.5,74.3,31.6,74.4"' in drawn.text  # kept in the form for the next search
+    elsewhere = client.post("/faces/search", data=where | {"area": "30.0,70.0,30.1,70.1"}, files=photo)
+    assert 'class="chip"' not in elsewhere.text and "in that area" in elsewhere.text
+    for bad, why in (("north,of,here", "draw it again"), ("", "name the cameras or draw an area")):
+        refused = client.post("/faces/search", data=where | {"area": bad}, files=photo)
+        assert why in refused.text and 'class="chip"' not in refused.text
+
 
 def test_faces_chosen_from_a_search_are_a_route_only_where_the_authorisation_reaches(
     session: Session, scene: Scene, box: SecretBox

@@ -5,6 +5,7 @@ retrospective authorisation, and finds the person on the timeline and the map wi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -99,7 +100,7 @@ def test_an_investigator_finds_a_face_on_the_timeline_and_the_map(
     page.get_by_role("link", name="Face search").click()
     page.get_by_label("Photo").set_input_files(photo)
     page.get_by_label("Authorisation").select_option(str(asked.id))
-    page.get_by_label("Cameras").select_option(str(camera_id))
+    page.get_by_test_id("face-cameras").select_option(str(camera_id))
     page.get_by_label("From").fill((now - dt.timedelta(hours=5)).astimezone(local).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("Until").fill(now.astimezone(local).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("Purpose").fill("FIR 12/2026: where was the accused before the robbery")
@@ -113,6 +114,24 @@ def test_an_investigator_finds_a_face_on_the_timeline_and_the_map(
     expect(page.get_by_test_id("face-map").locator(".leaflet-interactive")).to_have_count(1)
     video = page.get_by_test_id("face-video")
     expect(video).to_have_attribute("href", f"/cameras/{camera_id}?at={_quoted(now - dt.timedelta(hours=2))}")
+
+    # The same search over an area drawn on the map of her cameras, no camera chosen.
+    page.get_by_test_id("face-cameras").select_option([])
+    page.get_by_role("button", name="Draw area").click()
+    area_map = page.get_by_test_id("face-area-map")
+    expect(area_map.locator(".leaflet-interactive")).to_have_count(1)  # the camera, at the map's centre
+    size = area_map.bounding_box()
+    assert size is not None
+    area_map.click(position={"x": size["width"] * 0.3, "y": size["height"] * 0.3})
+    area_map.click(position={"x": size["width"] * 0.7, "y": size["height"] * 0.7})
+    expect(page.get_by_test_id("face-area")).to_have_text(re.compile(r"^31\.5\d+,74\.\d+,31\.5\d+,74\.\d+$"))
+    with page.expect_response(lambda r: r.url.endswith("/faces/search") and r.request.method == "POST"):
+        page.get_by_role("button", name="Search").click()
+    expect(page.get_by_test_id("face-search-summary")).to_contain_text(
+        "1 faces found among 1 seen by 1 cameras"
+    )
+    expect(page.get_by_test_id("face-timeline").locator("li")).to_have_count(1)
+    expect(page.get_by_test_id("face-area")).to_have_text(re.compile(r"^31\.5"))  # kept for the next search
     page.close()
 
 
