@@ -12,8 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from faces_data import Place, astronaut, astronaut_jpeg, astronaut_mirrored_jpeg, coffee_jpeg, jpeg, place
-from faces_data import watchlist_in as _watchlist_in
+from faces_data import (
+    Place,
+    astronaut,
+    astronaut_jpeg,
+    astronaut_mirrored_jpeg,
+    authorise,
+    coffee_jpeg,
+    jpeg,
+    listed_entry,
+    place,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,7 +39,6 @@ from safecity.core.errors import InvalidInput, NotFound, PermissionDenied
 from safecity.faces import service as faces
 from safecity.faces.matches import service as matches
 from safecity.faces.models import AuthorisationKind
-from safecity.faces.schemas import AuthorisationIn, EntryIn
 from safecity.faces.search import service as search
 from safecity.faces.search.schemas import Area, SearchIn
 
@@ -96,13 +104,7 @@ def scene(session: Session, factory: Factory, box: SecretBox, face_engine: FaceE
         factory.principal(factory.user("supervisor", districts=[district])),
         factory.principal(factory.user("supervisor", districts=[district])),
     )
-    listed = faces.create_watchlist(session=session, principal=investigator, data=_watchlist_in(district))
-    faces.add_entry(
-        session=session,
-        principal=investigator,
-        watchlist_id=listed.id,
-        data=EntryIn(person_id=here.person_id, reason="Arrest warrant of 2 Dec 2026", legal_reference="W-88"),
-    )
+    entry = listed_entry(session, investigator, district, here.person_id)
     seen = face_engine.analyse(astronaut())[0].embedding
     assert seen is not None
     rng = np.random.default_rng(4)
@@ -113,7 +115,9 @@ def scene(session: Session, factory: Factory, box: SecretBox, face_engine: FaceE
     stranger = _sighting(session, box, here.camera_id, district.id, NOW - 2 * hour, other)
     _sighting(session, box, here.camera_id, district.id, NOW - 20 * hour, seen)  # before the period
     _sighting(session, box, far.id, district.id, NOW - 2 * hour, seen)  # a camera not searched
-    return Scene(here, far.id, investigator, investigator_user, supervisors, listed.id, wanted, stranger)
+    return Scene(
+        here, far.id, investigator, investigator_user, supervisors, entry.watchlist_id, wanted, stranger
+    )
 
 
 def _authorisation(
@@ -124,24 +128,17 @@ def _authorisation(
     cameras: list[uuid.UUID] | None = None,
     approve: bool = True,
 ) -> uuid.UUID:
-    requester, approver = scene.supervisors
-    asked = faces.request_authorisation(
-        session=session,
-        principal=requester,
-        data=AuthorisationIn(
-            kind=kind,
-            legal_basis="Order of the SSP Investigation no. 7/2026",
-            purpose="Trace the accused of FIR 12/2026",
-            district_id=scene.here.district.id,
-            watchlist_ids=[scene.watchlist_id],
-            camera_ids=[scene.here.camera_id] if cameras is None else cameras,
-            starts_at=NOW - dt.timedelta(hours=6),
-            ends_at=NOW + dt.timedelta(hours=6),
-        ),
+    return authorise(
+        session,
+        *scene.supervisors,
+        scene.here.district,
+        scene.watchlist_id,
+        cameras=[scene.here.camera_id] if cameras is None else cameras,
+        kind=kind,
+        starts_at=NOW - dt.timedelta(hours=6),
+        ends_at=NOW + dt.timedelta(hours=6),
+        approve=approve,
     )
-    if approve:
-        faces.approve_authorisation(session=session, principal=approver, authorisation_id=asked.id)
-    return asked.id
 
 
 def _query(**changes: object) -> SearchIn:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
-from faces_data import astronaut, astronaut_mirrored_jpeg, jpeg, place, watchlist_in
+from faces_data import astronaut, astronaut_mirrored_jpeg, authorise, jpeg, listed_entry, place
 
 from conftest import Factory, LiveApp, log_in, serve
 from safecity.analytics.faces.engine import FaceEngine
@@ -20,7 +20,6 @@ from safecity.config import Settings
 from safecity.faces import service as faces
 from safecity.faces.matches import service as matches
 from safecity.faces.models import AuthorisationKind
-from safecity.faces.schemas import AuthorisationIn, EntryIn
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -51,30 +50,18 @@ def test_an_investigator_finds_a_face_on_the_timeline_and_the_map(
         requester, approver = (
             factory.principal(factory.user("supervisor", districts=[district])) for _ in range(2)
         )
-        listed = faces.create_watchlist(session=session, principal=requester, data=watchlist_in(district))
-        faces.add_entry(
-            session=session,
-            principal=requester,
-            watchlist_id=listed.id,
-            data=EntryIn(
-                person_id=here.person_id, reason="Arrest warrant of 2 Dec 2026", legal_reference="W-88"
-            ),
+        entry = listed_entry(session, requester, district, here.person_id)
+        authorisation_id = authorise(
+            session,
+            requester,
+            approver,
+            district,
+            entry.watchlist_id,
+            cameras=[here.camera_id],
+            kind=AuthorisationKind.RETROSPECTIVE,
+            starts_at=now - dt.timedelta(hours=6),
+            ends_at=now + dt.timedelta(hours=6),
         )
-        asked = faces.request_authorisation(
-            session=session,
-            principal=requester,
-            data=AuthorisationIn(
-                kind=AuthorisationKind.RETROSPECTIVE,
-                legal_basis="Order of the SSP Investigation no. 7/2026",
-                purpose="Trace the accused of FIR 12/2026",
-                district_id=district.id,
-                watchlist_ids=[listed.id],
-                camera_ids=[here.camera_id],
-                starts_at=now - dt.timedelta(hours=6),
-                ends_at=now + dt.timedelta(hours=6),
-            ),
-        )
-        faces.approve_authorisation(session=session, principal=approver, authorisation_id=asked.id)
         matches.record_sighting(
             session=session,
             box=box,
@@ -99,7 +86,7 @@ def test_an_investigator_finds_a_face_on_the_timeline_and_the_map(
     page.get_by_role("navigation", name="Main").get_by_text("Analytics", exact=True).click()  # its menu
     page.get_by_role("link", name="Face search").click()
     page.get_by_label("Photo").set_input_files(photo)
-    page.get_by_label("Authorisation").select_option(str(asked.id))
+    page.get_by_label("Authorisation").select_option(str(authorisation_id))
     page.get_by_test_id("face-cameras").select_option(str(camera_id))
     page.get_by_label("From").fill((now - dt.timedelta(hours=5)).astimezone(local).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("Until").fill(now.astimezone(local).strftime("%Y-%m-%dT%H:%M"))

@@ -23,8 +23,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-from faces_data import astronaut
-from lead_story import Listed, authorise, listed
+from faces_data import astronaut, authorise
+from lead_story import Listed, listed
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -287,7 +287,7 @@ def test_her_face_on_a_live_camera_is_a_lead_two_examiners_confirm_before_the_in
         expect(one.get_by_test_id("feed-state")).to_have_text("Live")
         with services.session_factory() as session:
             authorisation_id = authorise(
-                session, sought.requester, sought.approver, sought.watchlist_id, camera_id, district
+                session, sought.requester, sought.approver, district, sought.watchlist_id, cameras=[camera_id]
             )
             session.commit()
         run(app, analytics.refresh())
