@@ -139,13 +139,13 @@ def test_the_plate_queue_keeps_each_tracks_newest_crop_and_every_ended_track(pic
     def crop(track_id: int, second: int) -> VehicleCrop:
         return VehicleCrop(track_id, pickup, (0, 0), 1.0, T0 + dt.timedelta(seconds=second), (225, 93))
 
-    queue.put(old, crops=[crop(1, 0), crop(2, 0)])
-    queue.put(old, crops=[crop(1, 1)], ended=[Ended(3, "car", "red", "right")])
-    queue.put(old, ended=[Ended(4, "bus", None, None)])
+    old.hand_over(crops=[crop(1, 0), crop(2, 0)])
+    old.hand_over(crops=[crop(1, 1)], ended=[Ended(3, "car", "red", "right")])
+    old.hand_over(ended=[Ended(4, "bus", None, None)])
     # The camera's settings change: the new reading's work is kept apart from the old one's last job.
     old.close()
     new = CameraPlates(ref, PlateSettings(mode="dedicated"), queue, sink=lambda done: None)
-    queue.put(new, frame=(Frame(pickup, seq=1, captured_at=T0, monotonic=1.0), pickup))
+    new.hand_over(frame=(Frame(pickup, seq=1, captured_at=T0, monotonic=1.0), pickup))
     assert queue.drops == 1  # track 1's first crop, replaced before it was read
     first = queue.get(timeout=0)
     assert first is not None and first.camera is old and first.flush
@@ -154,7 +154,7 @@ def test_the_plate_queue_keeps_each_tracks_newest_crop_and_every_ended_track(pic
     second = queue.get(timeout=0)
     assert second is not None and second.camera is new and second.frame is not None
     assert queue.get(timeout=0) is None
-    assert queue.cameras() == [new]
+    assert queue.members() == [new]
 
 
 def test_a_vehicle_driven_past_is_read_over_several_frames_into_one_sighting(
@@ -224,7 +224,7 @@ def test_a_bad_crop_or_a_failing_reader_costs_that_read_only(
     lane = Lane(detector, reader, PlateSettings(mode="dedicated"))
     bad = np.frombuffer(b"corrupt!" * 100, np.uint8).reshape(20, 40)  # bytes, not a colour picture
     broken = Frame(bad, seq=1, captured_at=T0, monotonic=1000.0)
-    lane.plate_queue.put(lane.plates, frame=(broken, bad))
+    lane.plates.hand_over(frame=(broken, bad))
     lane.drain()
     assert lane.plates.failures == 1
     assert "plate reader failed" in (lane.plates.last_error or "")

@@ -423,7 +423,7 @@ def test_a_plate_sightings_pictures_are_masked_and_a_plate_inside_a_mask_is_not_
     queue, finished = PlateQueue(), list[Finished]()
     ref = CameraRef(place.camera.id, place.camera.name, place.a.id)
     lane = CameraPlates(ref, PlateSettings(mode="dedicated"), queue, sink=finished.append)
-    queue.put(lane, frame=(Frame(frame, seq=1, captured_at=utcnow(), monotonic=1.0), frame))
+    lane.hand_over(frame=(Frame(frame, seq=1, captured_at=utcnow(), monotonic=1.0), frame))
     worker = PlateWorker(build_reader({"type": "rapidocr"}), queue)
     job = queue.get(timeout=0)
     assert job is not None

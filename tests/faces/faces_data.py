@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
-from safecity.faces.models import WatchlistKind
-from safecity.faces.schemas import WatchlistIn
+from safecity.faces import service as faces
+from safecity.faces.models import AuthorisationKind, WatchlistEntry, WatchlistKind
+from safecity.faces.schemas import AuthorisationIn, EntryIn, WatchlistIn
 from safecity.org.models import District
 from safecity.records import service as records
 from safecity.records.schemas import PersonNew
@@ -97,3 +98,52 @@ def watchlist_in(district: District, **changes: object) -> WatchlistIn:
     }
     values.update(changes)
     return WatchlistIn.model_validate(values)
+
+
+def listed_entry(
+    session: Session, who: Principal, district: District, person_id: uuid.UUID, **watchlist: object
+) -> WatchlistEntry:
+    """The person on a new watchlist of the district (`watchlist`: changes to `watchlist_in`'s values)."""
+    made = faces.create_watchlist(session=session, principal=who, data=watchlist_in(district, **watchlist))
+    return faces.add_entry(
+        session=session,
+        principal=who,
+        watchlist_id=made.id,
+        data=EntryIn(person_id=person_id, reason="Arrest warrant of 2 Dec 2026", legal_reference="W-88/2026"),
+    )
+
+
+def authorise(
+    session: Session,
+    requester: Principal,
+    approver: Principal,
+    district: District,
+    watchlist_id: uuid.UUID,
+    *,
+    cameras: list[uuid.UUID],
+    kind: AuthorisationKind = AuthorisationKind.LIVE,
+    starts_at: dt.datetime | None = None,
+    ends_at: dt.datetime | None = None,
+    approve: bool = True,
+) -> uuid.UUID:
+    """An authorisation to match (live, by default) or search the watchlist on the cameras (none: the
+    district's), from a minute ago for a day unless told; asked by one person, approved by another.
+    """
+    now = dt.datetime.now(dt.UTC)
+    asked = faces.request_authorisation(
+        session=session,
+        principal=requester,
+        data=AuthorisationIn(
+            kind=kind,
+            legal_basis="Order of the Sessions Judge, Lahore, 4/2026",
+            purpose="Find the accused of FIR 12/2026, wanted under warrant 12/2026",
+            district_id=district.id,
+            watchlist_ids=[watchlist_id],
+            camera_ids=cameras,
+            starts_at=starts_at or now - dt.timedelta(minutes=1),
+            ends_at=ends_at or now + dt.timedelta(days=1),
+        ),
+    )
+    if approve:
+        faces.approve_authorisation(session=session, principal=approver, authorisation_id=asked.id)
+    return asked.id

@@ -12,8 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from faces_data import Place, astronaut, astronaut_jpeg, astronaut_mirrored_jpeg, coffee_jpeg, jpeg, place
-from faces_data import watchlist_in as _watchlist_in
+from faces_data import (
+    Place,
+    astronaut,
+    astronaut_jpeg,
+    astronaut_mirrored_jpeg,
+    authorise,
+    coffee_jpeg,
+    jpeg,
+    listed_entry,
+    place,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,7 +39,6 @@ from safecity.core.errors import InvalidInput, NotFound, PermissionDenied
 from safecity.faces import service as faces
 from safecity.faces.matches import service as matches
 from safecity.faces.models import AuthorisationKind
-from safecity.faces.schemas import AuthorisationIn, EntryIn
 from safecity.faces.search import service as search
 from safecity.faces.search.schemas import Area, SearchIn
 
@@ -96,13 +104,7 @@ def scene(session: Session, factory: Factory, box: SecretBox, face_engine: FaceE
         factory.principal(factory.user("supervisor", districts=[district])),
         factory.principal(factory.user("supervisor", districts=[district])),
     )
-    listed = faces.create_watchlist(session=session, principal=investigator, data=_watchlist_in(district))
-    faces.add_entry(
-        session=session,
-        principal=investigator,
-        watchlist_id=listed.id,
-        data=EntryIn(person_id=here.person_id, reason="Arrest warrant of 2 Dec 2026", legal_reference="W-88"),
-    )
+    entry = listed_entry(session, investigator, district, here.person_id)
     seen = face_engine.analyse(astronaut())[0].embedding
     assert seen is not None
     rng = np.random.default_rng(4)
@@ -113,7 +115,9 @@ def scene(session: Session, factory: Factory, box: SecretBox, face_engine: FaceE
     stranger = _sighting(session, box, here.camera_id, district.id, NOW - 2 * hour, other)
     _sighting(session, box, here.camera_id, district.id, NOW - 20 * hour, seen)  # before the period
     _sighting(session, box, far.id, district.id, NOW - 2 * hour, seen)  # a camera not searched
-    return Scene(here, far.id, investigator, investigator_user, supervisors, listed.id, wanted, stranger)
+    return Scene(
+        here, far.id, investigator, investigator_user, supervisors, entry.watchlist_id, wanted, stranger
+    )
 
 
 def _authorisation(
@@ -124,24 +128,17 @@ def _authorisation(
     cameras: list[uuid.UUID] | None = None,
     approve: bool = True,
 ) -> uuid.UUID:
-    requester, approver = scene.supervisors
-    asked = faces.request_authorisation(
-        session=session,
-        principal=requester,
-        data=AuthorisationIn(
-            kind=kind,
-            legal_basis="Order of the SSP Investigation no. 7/2026",
-            purpose="Trace the accused of FIR 12/2026",
-            district_id=scene.here.district.id,
-            watchlist_ids=[scene.watchlist_id],
-            camera_ids=[scene.here.camera_id] if cameras is None else cameras,
-            starts_at=NOW - dt.timedelta(hours=6),
-            ends_at=NOW + dt.timedelta(hours=6),
-        ),
+    return authorise(
+        session,
+        *scene.supervisors,
+        scene.here.district,
+        scene.watchlist_id,
+        cameras=[scene.here.camera_id] if cameras is None else cameras,
+        kind=kind,
+        starts_at=NOW - dt.timedelta(hours=6),
+        ends_at=NOW + dt.timedelta(hours=6),
+        approve=approve,
     )
-    if approve:
-        faces.approve_authorisation(session=session, principal=approver, authorisation_id=asked.id)
-    return asked.id
 
 
 def _query(**changes: object) -> SearchIn:
@@ -355,6 +352,18 @@ def test_the_page_shows_the_faces_found_on_a_timeline_and_a_map(
     refused = client.post("/faces/search", data=early, files=photo)
     assert refused.status_code == 200  # htmx swaps in the refusal in place of the results
     assert "within the authorisation" in refused.text and 'class="chip"' not in refused.text
+
+    # An area drawn on the map instead of cameras: the covered cameras inside it are searched.
+    assert "data-area-map=" in form.text and "data-draw-area" in form.text
+    where = {k: v for k, v in fields.items() if k != "camera"}
+    drawn = client.post("/faces/search", data=where | {"area": "31.5,74.3,31.6,74.4"}, files=photo)
+    assert drawn.status_code == 200 and drawn.text.count('class="chip"') == 1
+    assert 'value="31.5,74.3,31.6,74.4"' in drawn.text  # kept in the form for the next search
+    elsewhere = client.post("/faces/search", data=where | {"area": "30.0,70.0,30.1,70.1"}, files=photo)
+    assert 'class="chip"' not in elsewhere.text and "in that area" in elsewhere.text
+    for bad, why in (("north,of,here", "draw it again"), ("", "name the cameras or draw an area")):
+        refused = client.post("/faces/search", data=where | {"area": bad}, files=photo)
+        assert why in refused.text and 'class="chip"' not in refused.text
 
 
 def test_faces_chosen_from_a_search_are_a_route_only_where_the_authorisation_reaches(

@@ -5,13 +5,14 @@ retrospective authorisation, and finds the person on the timeline and the map wi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
-from faces_data import astronaut, astronaut_mirrored_jpeg, jpeg, place, watchlist_in
+from faces_data import astronaut, astronaut_mirrored_jpeg, authorise, jpeg, listed_entry, place
 
 from conftest import Factory, LiveApp, log_in, serve
 from safecity.analytics.faces.engine import FaceEngine
@@ -19,7 +20,6 @@ from safecity.config import Settings
 from safecity.faces import service as faces
 from safecity.faces.matches import service as matches
 from safecity.faces.models import AuthorisationKind
-from safecity.faces.schemas import AuthorisationIn, EntryIn
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -50,30 +50,18 @@ def test_an_investigator_finds_a_face_on_the_timeline_and_the_map(
         requester, approver = (
             factory.principal(factory.user("supervisor", districts=[district])) for _ in range(2)
         )
-        listed = faces.create_watchlist(session=session, principal=requester, data=watchlist_in(district))
-        faces.add_entry(
-            session=session,
-            principal=requester,
-            watchlist_id=listed.id,
-            data=EntryIn(
-                person_id=here.person_id, reason="Arrest warrant of 2 Dec 2026", legal_reference="W-88"
-            ),
+        entry = listed_entry(session, requester, district, here.person_id)
+        authorisation_id = authorise(
+            session,
+            requester,
+            approver,
+            district,
+            entry.watchlist_id,
+            cameras=[here.camera_id],
+            kind=AuthorisationKind.RETROSPECTIVE,
+            starts_at=now - dt.timedelta(hours=6),
+            ends_at=now + dt.timedelta(hours=6),
         )
-        asked = faces.request_authorisation(
-            session=session,
-            principal=requester,
-            data=AuthorisationIn(
-                kind=AuthorisationKind.RETROSPECTIVE,
-                legal_basis="Order of the SSP Investigation no. 7/2026",
-                purpose="Trace the accused of FIR 12/2026",
-                district_id=district.id,
-                watchlist_ids=[listed.id],
-                camera_ids=[here.camera_id],
-                starts_at=now - dt.timedelta(hours=6),
-                ends_at=now + dt.timedelta(hours=6),
-            ),
-        )
-        faces.approve_authorisation(session=session, principal=approver, authorisation_id=asked.id)
         matches.record_sighting(
             session=session,
             box=box,
@@ -98,8 +86,8 @@ def test_an_investigator_finds_a_face_on_the_timeline_and_the_map(
     page.get_by_role("navigation", name="Main").get_by_text("Analytics", exact=True).click()  # its menu
     page.get_by_role("link", name="Face search").click()
     page.get_by_label("Photo").set_input_files(photo)
-    page.get_by_label("Authorisation").select_option(str(asked.id))
-    page.get_by_label("Cameras").select_option(str(camera_id))
+    page.get_by_label("Authorisation").select_option(str(authorisation_id))
+    page.get_by_test_id("face-cameras").select_option(str(camera_id))
     page.get_by_label("From").fill((now - dt.timedelta(hours=5)).astimezone(local).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("Until").fill(now.astimezone(local).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("Purpose").fill("FIR 12/2026: where was the accused before the robbery")
@@ -113,6 +101,24 @@ def test_an_investigator_finds_a_face_on_the_timeline_and_the_map(
     expect(page.get_by_test_id("face-map").locator(".leaflet-interactive")).to_have_count(1)
     video = page.get_by_test_id("face-video")
     expect(video).to_have_attribute("href", f"/cameras/{camera_id}?at={_quoted(now - dt.timedelta(hours=2))}")
+
+    # The same search over an area drawn on the map of her cameras, no camera chosen.
+    page.get_by_test_id("face-cameras").select_option([])
+    page.get_by_role("button", name="Draw area").click()
+    area_map = page.get_by_test_id("face-area-map")
+    expect(area_map.locator(".leaflet-interactive")).to_have_count(1)  # the camera, at the map's centre
+    size = area_map.bounding_box()
+    assert size is not None
+    area_map.click(position={"x": size["width"] * 0.3, "y": size["height"] * 0.3})
+    area_map.click(position={"x": size["width"] * 0.7, "y": size["height"] * 0.7})
+    expect(page.get_by_test_id("face-area")).to_have_text(re.compile(r"^31\.5\d+,74\.\d+,31\.5\d+,74\.\d+$"))
+    with page.expect_response(lambda r: r.url.endswith("/faces/search") and r.request.method == "POST"):
+        page.get_by_role("button", name="Search").click()
+    expect(page.get_by_test_id("face-search-summary")).to_contain_text(
+        "1 faces found among 1 seen by 1 cameras"
+    )
+    expect(page.get_by_test_id("face-timeline").locator("li")).to_have_count(1)
+    expect(page.get_by_test_id("face-area")).to_have_text(re.compile(r"^31\.5"))  # kept for the next search
     page.close()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,11 @@ from sqlalchemy.orm import Session
 
 from conftest import Factory
 from safecity.audit.models import AuditEntry
+from safecity.auth.models import Role, RolePermission
 from safecity.faces import service as faces
+from safecity.records import service as records
+from safecity.records.models import Sensitivity
+from safecity.records.schemas import PersonNew
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -118,6 +123,81 @@ def test_an_investigator_lists_a_person_and_enrols_photos(
     )
     assert removed.status_code == 200 and removed.json()["removed_at"]
     assert investigator.get(f"/api/v1/faces/entries/{entry['id']}/enrolments").json() == []  # deleted
+
+
+def test_a_sensitive_persons_entry_is_absent_without_records_sensitive(
+    investigator: TestClient,
+    here: Place,
+    factory: Factory,
+    session: Session,
+    login_as: Callable[..., TestClient],
+) -> None:
+    # A missing child (a juvenile's record): a desk that holds records.sensitive lists her and enrols a photo.
+    session.add(Role(name="juvenile_desk", description="Juvenile desk"))
+    session.flush()
+    session.add_all(
+        RolePermission(role_name="juvenile_desk", permission=p)
+        for p in ("records.read", "records.manage", "records.sensitive", "faces.enrol", "faces.read")
+    )
+    desk_user = factory.user("juvenile_desk", districts=[here.district])
+    child = records.create_person(
+        session=session,
+        principal=factory.principal(desk_user),
+        data=PersonNew(
+            cnic="35202-1111111-1",
+            name="Ayesha Bibi",
+            father_name="Imran Ali",
+            sensitivity=Sensitivity.JUVENILE,
+            district_id=here.district.id,
+        ),
+    )
+    desk = login_as(desk_user)
+    watchlist = _watchlist(investigator, here)
+    adult = _entry(investigator, here, watchlist["id"])
+    listed = desk.post(
+        f"/api/v1/faces/watchlists/{watchlist['id']}/entries",
+        json={"person_id": str(child.id), "reason": "Reported missing on 4 Dec 2026"},
+    )
+    assert listed.status_code == 201, listed.text
+    entry = listed.json()
+    report = desk.post(
+        f"/api/v1/faces/entries/{entry['id']}/enrolments",
+        json={"photos": [{"name": "front.jpg", "data_base64": _b64(astronaut_jpeg())}]},
+    )
+    enrolment_id = report.json()["results"][0]["enrolment_id"]
+    assert enrolment_id, report.text
+    both = {adult["id"], entry["id"]}
+    assert {e["id"] for e in desk.get(f"/api/v1/faces/watchlists/{watchlist['id']}/entries").json()} == both
+    assert "Ayesha Bibi" in desk.get(f"/faces/watchlists/{watchlist['id']}").text
+
+    # The investigator (faces.enrol, not records.sensitive): as in the records, the child is not there at all.
+    entries = investigator.get(f"/api/v1/faces/watchlists/{watchlist['id']}/entries").json()
+    assert [e["id"] for e in entries] == [adult["id"]]
+    page = investigator.get(f"/faces/watchlists/{watchlist['id']}")
+    assert "Eileen Collins" in page.text and "Ayesha Bibi" not in page.text and entry["id"] not in page.text
+    for path in (
+        f"/api/v1/faces/entries/{entry['id']}/enrolments",
+        f"/faces/enrolments/{enrolment_id}/chip.jpg",
+    ):
+        hidden = investigator.get(path)
+        assert hidden.status_code == 404, path
+    again = investigator.post(
+        f"/api/v1/faces/watchlists/{watchlist['id']}/entries",
+        json={"person_id": str(child.id), "reason": "Reported missing on 4 Dec 2026"},
+    )
+    assert again.status_code == 422 and again.json()["error"]["code"] == "unknown_person"
+    other = _watchlist(investigator, here, name="Missing in Gulberg")
+    by_cnic = investigator.post(
+        f"/faces/watchlists/{other['id']}/entries",
+        data={"person": "35202-1111111-1", "reason": "Reported missing on 4 Dec 2026"},
+    )
+    assert "no person with this CNIC in the records" in by_cnic.text
+    assert (
+        faces.list_entries(
+            session=session, principal=factory.principal(desk_user), watchlist_id=uuid.UUID(other["id"])
+        )
+        == []
+    )
 
 
 def test_a_bad_upload_is_refused_clearly(investigator: TestClient, here: Place) -> None:

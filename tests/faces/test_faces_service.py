@@ -17,7 +17,9 @@ from faces_data import (
     Place,
     astronaut_jpeg,
     astronaut_mirrored_jpeg,
+    authorise,
     coffee_jpeg,
+    listed_entry,
     place,
     two_astronauts_jpeg,
     watchlist_in,
@@ -67,17 +69,7 @@ def supervisors(factory: Factory, here: Place) -> tuple[Principal, Principal]:
 
 
 def _entry(session: Session, who: Principal, here: Place, **watchlist: object) -> WatchlistEntry:
-    listed = faces.create_watchlist(
-        session=session, principal=who, data=watchlist_in(here.district, **watchlist)
-    )
-    return faces.add_entry(
-        session=session,
-        principal=who,
-        watchlist_id=listed.id,
-        data=EntryIn(
-            person_id=here.person_id, reason="Arrest warrant of 2 Dec 2026", legal_reference="W-88/2026"
-        ),
-    )
+    return listed_entry(session, who, here.district, here.person_id, **watchlist)
 
 
 def _authorise(
@@ -89,23 +81,15 @@ def _authorise(
     starts: dt.datetime = NOW - dt.timedelta(hours=1),
     ends: dt.datetime = NOW + dt.timedelta(hours=8),
 ) -> uuid.UUID:
-    requester, approver = supervisors
-    asked = faces.request_authorisation(
-        session=session,
-        principal=requester,
-        data=AuthorisationIn(
-            kind=AuthorisationKind.LIVE,
-            legal_basis="Order of the DIG Operations no. 114/2026",
-            purpose="Find the accused of FIR 12/2026 at the Mall Road",
-            district_id=here.district.id,
-            watchlist_ids=[watchlist_id],
-            camera_ids=[here.camera_id],
-            starts_at=starts,
-            ends_at=ends,
-        ),
+    return authorise(
+        session,
+        *supervisors,
+        here.district,
+        watchlist_id,
+        cameras=[here.camera_id],
+        starts_at=starts,
+        ends_at=ends,
     )
-    faces.approve_authorisation(session=session, principal=approver, authorisation_id=asked.id)
-    return asked.id
 
 
 def test_a_good_photo_is_enrolled_with_its_quality_and_a_second_of_the_same_person_too(

@@ -23,14 +23,23 @@ import av
 import cv2
 import numpy as np
 import pytest
-from faces_data import astronaut
-from lead_story import Listed, authorise, listed
+from faces_data import astronaut, authorise
+from lead_story import Listed, listed
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from conftest import Factory, LiveApp, RtspCamera, log_in, serve, wait_until
 from safecity.analytics.faces.engine import FaceEngine
-from safecity.analytics.faces.live import REFRESH_S, CameraFaces, FaceFound, FaceQueue, FaceWorker
+from safecity.analytics.faces.live import (
+    MATCH_FPS,
+    REFRESH_S,
+    TRACK_LOST_S,
+    CameraFaces,
+    FaceFound,
+    FaceJob,
+    FaceQueue,
+    FaceWorker,
+)
 from safecity.analytics.plates.live import CameraRef
 from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
@@ -58,11 +67,14 @@ def box(settings: Settings) -> SecretBox:
     return faces.biometric_box(settings)
 
 
-def scene() -> np.ndarray:
-    """The astronaut's photo on a grey wall, as a 640x480 camera would frame her."""
+def scene(side: int = 420) -> np.ndarray:
+    """The astronaut's photo (`side` pixels square) in the middle of a grey wall, as a 640x480 camera would
+    frame her.
+    """
     canvas = np.full((HEIGHT, WIDTH, 3), 118, dtype=np.uint8)
-    portrait = cv2.resize(astronaut(), (420, 420), interpolation=cv2.INTER_AREA)
-    canvas[30:450, 110:530] = portrait
+    portrait = cv2.resize(astronaut(), (side, side), interpolation=cv2.INTER_AREA)
+    top, left = (HEIGHT - side) // 2, (WIDTH - side) // 2
+    canvas[top : top + side, left : left + side] = portrait
     return canvas
 
 
@@ -143,6 +155,36 @@ def test_a_covered_camera_matches_her_face_at_two_frames_a_second_until_revoked(
     assert not camera.gallery.covers(dt.datetime.now(dt.UTC))
     assert not any(camera.offer(f, f.image) for f in frames_of(scene(), 10, 10, start=100.0))
     assert len(queue) == 0
+
+
+def test_her_face_is_embedded_once_per_track_again_when_she_comes_closer_and_leads_once(
+    session: Session, factory: Factory, face_engine: FaceEngine, box: SecretBox
+) -> None:
+    sought = listed(session, factory, face_engine, box, factory.district())
+    found: list[FaceFound] = []
+    queue = FaceQueue()
+    camera = CameraFaces(CameraRef(sought.place.camera_id, "Mall Road", None), queue, sink=found.append)
+    worker = FaceWorker(
+        face_engine, queue, loader(session, box), lambda: faces.gallery_stamp(session=session)
+    )
+    worker.refresh(time.monotonic())
+
+    def show(frames: list[Frame]) -> list[FaceFound]:
+        return [f for frame in frames for f in worker.run_one(FaceJob(camera, frame, frame.image))]
+
+    # Two seconds at two frames a second standing back, two seconds a step closer (her face 1.7x larger).
+    far = show(frames_of(scene(320), 4, MATCH_FPS))
+    near = show(frames_of(scene(420), 4, MATCH_FPS, start=2.0))
+    assert (camera.frames, camera.faces, camera.embedded) == (8, 8, 2)
+    assert len(far) == len(near) == 1 and found == far + near
+    assert far[0].track_id == near[0].track_id and all(f.matched for f in found)
+    assert [f.lead for f in found] == [True, False]  # one lead for the track: only the first raises it
+
+    # Out of view longer than a track lasts: back in view she is a new track, embedded and matched afresh.
+    assert show(frames_of(np.full((HEIGHT, WIDTH, 3), 118, dtype=np.uint8), 2, MATCH_FPS, start=4.0)) == []
+    back = show(frames_of(scene(420), 3, MATCH_FPS, start=5.0 + TRACK_LOST_S))
+    assert len(back) == 1 and back[0].lead and back[0].track_id != near[0].track_id
+    assert camera.embedded == 3
 
 
 def loader(session: Session, box: SecretBox) -> Callable[[uuid.UUID], faces.LiveGallery]:
@@ -245,7 +287,7 @@ def test_her_face_on_a_live_camera_is_a_lead_two_examiners_confirm_before_the_in
         expect(one.get_by_test_id("feed-state")).to_have_text("Live")
         with services.session_factory() as session:
             authorisation_id = authorise(
-                session, sought.requester, sought.approver, sought.watchlist_id, camera_id, district
+                session, sought.requester, sought.approver, district, sought.watchlist_id, cameras=[camera_id]
             )
             session.commit()
         run(app, analytics.refresh())

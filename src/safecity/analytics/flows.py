@@ -703,8 +703,8 @@ def live_face_cameras(*, session: Session) -> set[uuid.UUID]:
 def store_face(
     found: FaceFound, *, session_factory: sessionmaker[Session], box: SecretBox, keep_for: dt.timedelta
 ) -> face_matches.Stored:
-    """Store a face seen (and its lead and alert when it matched), in one transaction; blocking: run it
-    off the event loop and off the face worker's thread.
+    """Store a face seen (and its lead and alert when it raised its track's lead), in one transaction;
+    blocking: run it off the event loop and off the face worker's thread.
     """
     seen = found.seen
     if seen.embedding is None:
@@ -713,7 +713,8 @@ def store_face(
     if not ok:
         raise ValueError("the face could not be encoded as JPEG")
     best = None
-    if found.best is not None and found.score is not None:
+    # Only the face that raised its track's lead makes one: the track's later faces are kept as sightings.
+    if found.lead and found.best is not None and found.score is not None:
         enrolled = found.best
         best = face_matches.Candidate(
             enrolled.enrolment_id, enrolled.entry_id, enrolled.watchlist_id, enrolled.person_id, found.score

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -33,6 +33,7 @@ from prometheus_client import Counter, Histogram
 from safecity.analytics.detectors import Detector, DetectorConfig, InvalidFrame, check_image
 from safecity.analytics.motion import MotionGate
 from safecity.analytics.plates.live import CameraPlates
+from safecity.analytics.queue import LatestQueue
 from safecity.analytics.rules import Firing, RuleEngine
 from safecity.analytics.schemas import RuleConfig
 from safecity.analytics.stats import AnalyticsStats, CameraAnalyticsStats
@@ -131,50 +132,11 @@ class Job:
     image: Image
 
 
-class InferenceQueue:
-    """At most one pending frame per camera, served in the order cameras first asked.
-
-    A camera that puts a newer frame before the detector took its last one replaces it in place (a
-    drop, counted): it keeps its turn, and the detector always sees the newest picture.
-    """
+class InferenceQueue(LatestQueue[uuid.UUID, Job, None]):
+    """The detector's queue: each camera's newest frame, by camera id (see LatestQueue)."""
 
     def __init__(self) -> None:
-        self._pending: OrderedDict[uuid.UUID, Job] = OrderedDict()
-        self._cond = threading.Condition()
-        self._closed = False
-        self.drops = 0
-
-    def put(self, job: Job) -> None:
-        """Queue a camera's frame, replacing the one it has waiting."""
-        key = job.camera.info.camera_id
-        with self._cond:
-            if key in self._pending:
-                self.drops += 1
-                DROPS.inc()
-            self._pending[key] = job
-            self._cond.notify()
-
-    def get(self, timeout: float) -> Job | None:
-        """The longest-waiting camera's frame, or None after `timeout` s or once closed."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._pending or self._closed, timeout)
-            if not self._pending:
-                return None
-            return self._pending.popitem(last=False)[1]
-
-    def discard(self, camera_id: uuid.UUID) -> None:
-        """Forget a camera's pending frame (the camera is being stopped)."""
-        with self._cond:
-            self._pending.pop(camera_id, None)
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def close(self) -> None:
-        """Wake every waiting worker; they return None from now on once the queue is empty."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        super().__init__(DROPS)
 
 
 class CameraAnalytics:
@@ -341,7 +303,7 @@ class CameraAnalytics:
             plates.on_motion(frame, image)
         if not self.needs_detector:
             return True
-        self.queue.put(Job(self, frame, image))
+        self.queue.put(self.info.camera_id, Job(self, frame, image))
         return True
 
     def on_detections(self, job: Job, detections: Detections) -> list[Hit]:

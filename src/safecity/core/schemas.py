@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from safecity.core.errors import InvalidInput
+
 ISO_EXAMPLE = "2026-01-31T08:00:00+05:00"
 
 
@@ -42,6 +44,17 @@ class Area(InModel):
     west: float = Field(ge=-180, le=180)
     north: float = Field(ge=-90, le=90)
     east: float = Field(ge=-180, le=180)
+
+    @classmethod
+    def from_text(cls, text: str) -> Area | None:
+        """ "south,west,north,east" (as a page's map draws it) as an area; None when none was drawn."""
+        if not text:
+            return None
+        try:
+            south, west, north, east = (float(v) for v in text.split(","))
+        except ValueError:
+            raise InvalidInput("the area drawn is not valid; draw it again", field="area") from None
+        return cls(south=south, west=west, north=north, east=east)
 
     @model_validator(mode="after")
     def _ordered(self) -> Area:

@@ -58,6 +58,7 @@ from safecity.faces.schemas import (
     WatchlistIn,
     WatchlistUpdate,
 )
+from safecity.records import service as records
 from safecity.records.models import Person
 from safecity.traffic.appeals.service import AttachmentRefused, check_attachment
 
@@ -274,7 +275,7 @@ def add_entry(
     person = session.get(Person, data.person_id)
     while person is not None and person.merged_into_id is not None:  # an old link leads to the kept record
         person = session.get(Person, person.merged_into_id)
-    if person is None:
+    if person is None or not records.shown(principal, person):  # a hidden sensitive record: as if absent
         raise InvalidInput("no such person in the records", code="unknown_person", field="person_id")
     if data.expires_at is not None and data.expires_at <= now:
         raise InvalidInput("the expiry must be in the future", code="expiry_past", field="expires_at")
@@ -320,7 +321,11 @@ def person_by_cnic(*, session: Session, principal: Principal, cnic: str) -> uuid
         digits = cnic_digits(cnic)
     except ValueError:
         raise InvalidInput("give a CNIC as 35202-1234567-1", code="bad_cnic", field="person") from None
-    found = session.scalar(select(Person.id).where(Person.cnic == digits, Person.merged_into_id.is_(None)))
+    found = session.scalar(
+        select(Person.id).where(
+            Person.cnic == digits, Person.merged_into_id.is_(None), records.shown_clause(principal)
+        )
+    )
     if found is None:
         raise InvalidInput("no person with this CNIC in the records", code="unknown_person", field="person")
     return found
@@ -336,11 +341,19 @@ def cameras_of(*, session: Session, principal: Principal) -> list[Camera]:
 def get_entry(
     *, session: Session, principal: Principal, entry_id: uuid.UUID
 ) -> tuple[WatchlistEntry, Watchlist]:
-    """An entry and its watchlist, within the principal's districts (NotFound otherwise)."""
+    """An entry and its watchlist, within the principal's districts, of a person whose record the principal
+    may know of (a sensitive one needs records.sensitive, as in the records); NotFound otherwise.
+    """
     _require_any(principal, FACES_ANY)
     entry = session.get(WatchlistEntry, entry_id)
     watchlist = session.get(Watchlist, entry.watchlist_id) if entry is not None else None
-    if entry is None or watchlist is None or not principal.sees_district(watchlist.district_id):
+    person = session.get(Person, entry.person_id) if entry is not None else None
+    if (
+        entry is None
+        or watchlist is None
+        or not principal.sees_district(watchlist.district_id)
+        or (person is not None and not records.shown(principal, person))
+    ):
         raise NotFound("no such watchlist entry", code="entry_not_found")
     return entry, watchlist
 
@@ -394,12 +407,14 @@ class EntryView:
 def list_entries(
     *, session: Session, principal: Principal, watchlist_id: uuid.UUID, include_removed: bool = False
 ) -> list[EntryView]:
-    """A watchlist's entries with their persons and enrolments; the read of the list is audited."""
+    """A watchlist's entries with their persons and enrolments (those of sensitive records left out unless
+    the principal holds records.sensitive, as in the records); the read of the list is audited.
+    """
     watchlist = get_watchlist(session=session, principal=principal, watchlist_id=watchlist_id)
     query = (
         select(WatchlistEntry, Person.name, Person.cnic)
         .join(Person, Person.id == WatchlistEntry.person_id)
-        .where(WatchlistEntry.watchlist_id == watchlist.id)
+        .where(WatchlistEntry.watchlist_id == watchlist.id, records.shown_clause(principal))
         .order_by(WatchlistEntry.added_at)
     )
     if not include_removed:

@@ -75,17 +75,6 @@ def search_page(page: CurrentPage, db: Db) -> HTMLResponse:
     return _form(page, db)
 
 
-def _area(text: str) -> Area | None:
-    """ "south,west,north,east" (drawn on the map) as an area; None when none was drawn."""
-    if not text:
-        return None
-    try:
-        south, west, north, east = (float(v) for v in text.split(","))
-    except ValueError:
-        raise InvalidInput("the area drawn is not valid; draw it again", field="area") from None
-    return Area(south=south, west=west, north=north, east=east)
-
-
 @router.post("/forensics", response_class=HTMLResponse)
 def search_submit(
     page: CurrentPage,
@@ -132,7 +121,7 @@ def search_submit(
                     "since": typed_moment(since, page, "from"),
                     "until": typed_moment(until, page, "until"),
                     "camera_ids": [uuid.UUID(c) for c in camera or []],
-                    "area": _area(area),
+                    "area": Area.from_text(area),
                     "what": what,
                     "classes": cls or [],
                     "colours": colour or [],

@@ -290,12 +290,12 @@ def parse(model: type[M], raw: Mapping[str, Any]) -> M:
         raise InvalidInput(problems, code=code, field=fields[0] if fields else None) from None
 
 
-def _shown(principal: Principal, person: Person) -> bool:
+def shown(principal: Principal, person: Person) -> bool:
     """Whether the principal may know the person's record exists (sensitive ones need records.sensitive)."""
     return person.sensitivity == Sensitivity.NONE or principal.can(SENSITIVE)
 
 
-def _shown_clause(principal: Principal) -> ColumnElement[bool]:
+def shown_clause(principal: Principal) -> ColumnElement[bool]:
     """Sensitive records left out of a list unless the principal holds records.sensitive."""
     return true() if principal.can(SENSITIVE) else Person.sensitivity == Sensitivity.NONE
 
@@ -310,7 +310,7 @@ def get_person(*, session: Session, principal: Principal, person_id: uuid.UUID) 
     person = session.get(Person, person_id)
     while person is not None and person.merged_into_id is not None:  # an old link leads to the kept record
         person = session.get(Person, person.merged_into_id)
-    if person is None or not _shown(principal, person):
+    if person is None or not shown(principal, person):
         raise NotFound("no such person in the records")
     return person
 
@@ -418,7 +418,7 @@ def list_persons(*, session: Session, principal: Principal, text: str = "", limi
     query = select(Person).where(
         Person.merged_into_id.is_(None),
         principal.district_filter(Person.district_id),
-        _shown_clause(principal),
+        shown_clause(principal),
     )
     words = " ".join(text.split())
     if words:
@@ -554,7 +554,7 @@ def _assemble(
             )
             .order_by(PersonLink.created_at)
         )
-        if _shown(principal, other)
+        if shown(principal, other)
     ]
     vehicles = list(
         session.scalars(select(Vehicle).where(Vehicle.owner_id == pid).order_by(Vehicle.registration))
@@ -1118,7 +1118,7 @@ def fir_parties(
         .join(FirParty, FirParty.person_id == Person.id)
         .where(FirParty.fir_id == fir_id)
     )
-    return [(p, role) for p, role in session.execute(query.order_by(FirParty.role)) if _shown(principal, p)]
+    return [(p, role) for p, role in session.execute(query.order_by(FirParty.role)) if shown(principal, p)]
 
 
 def add_party(
@@ -1406,7 +1406,7 @@ def linked(
         owner = session.get(Person, vehicle.owner_id) if vehicle.owner_id else None
         if owner is not None:
             persons.setdefault(owner.id, (owner, f"owner of {vehicle.registration}"))
-    shown = [(p, why) for p, why in persons.values() if _shown(principal, p) and p.merged_into_id is None]
+    listed = [(p, why) for p, why in persons.values() if shown(principal, p) and p.merged_into_id is None]
     _audit(
         session,
         principal,
@@ -1414,9 +1414,9 @@ def linked(
         "incident" if incident_id else "plate",
         incident_id or plate_key(plate),
         None,
-        {"plate": plate, "vehicles": len(vehicles), "persons": len(shown)},
+        {"plate": plate, "vehicles": len(vehicles), "persons": len(listed)},
     )
-    return Linked(vehicles=vehicles, persons=shown)
+    return Linked(vehicles=vehicles, persons=listed)
 
 
 # --- what the API answers --------------------------------------------------------------------------

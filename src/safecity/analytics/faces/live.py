@@ -4,8 +4,8 @@
                                    │ put (one pending frame per camera; a newer one replaces it)
                                    ▼
                               FaceQueue ──▶ FaceWorker (thread: its own face engine)
-                                                │ every face: quality gate ▶ embedding ▶ best in the
-                                                │ camera's gallery
+                                                │ every face: followed (FaceTracks) ▶ quality gate;
+                                                │ a track's good face ▶ embedding ▶ best in the gallery
                                                 ▼
                                         sink(FaceFound) ─▶ stored (and a lead raised) by the analytics flows
 
@@ -16,6 +16,13 @@ authorisation covers the camera, the camera hands over no frame at all: no face 
 stored (fail closed: a gallery that cannot be read counts as none). A face the quality gate refuses is
 counted by its reason and not kept: it could not be matched or searched, so keeping its picture would hold
 biometric data for nothing.
+
+The embedding is most of the cost of a face (about 80 ms of 100 on one core), so a face is embedded once
+per track, not once per frame: each camera follows its faces from analysed frame to analysed frame, embeds
+a track's first face that passes the gate, and again only when the face grew clearly or came out clearly
+sharper (up to MAX_EMBEDDINGS). A track matches when the best score over its embeddings reaches the
+threshold, and raises its lead once. Every embedded face is handed over (stored for the retrospective
+search, and purged after the unmatched retention unless it made a lead).
 
 Faces are found in the whole frame, not within person boxes: RetinaFace is built to find small faces in
 whole scenes, it costs about as much per frame as the person detector, and so a camera covered only for
@@ -30,17 +37,19 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import Counter
+from trackers.utils.iou import BIoU
 
 from safecity.analytics.faces.index import FaceIndex
-from safecity.analytics.faces.types import Embedding, FaceSeen
+from safecity.analytics.faces.types import Embedding, Face, FaceSeen
 from safecity.analytics.plates.live import CameraRef
+from safecity.analytics.queue import LatestQueue
 from safecity.analytics.types import Image
 from safecity.video.ingest import Frame
 
@@ -53,9 +62,20 @@ MATCH_FPS = 2.0  # frames per second searched for faces, per camera
 REFRESH_S = 5.0  # a camera's gallery is asked for again at least this often
 STAMP_EVERY_S = 1.0  # how often the worker asks whether anything of the faces domain changed
 PURGE_EVERY_S = 60.0  # how often faces past their time are deleted
+# At two frames a second a face moves far between frames: boxes are widened by this fraction of their
+# size before their overlap is measured (Buffered IoU, as the object tracker); a small overlap continues.
+TRACK_BUFFER = 0.5
+TRACK_OVERLAP = 0.1
+TRACK_LOST_S = 2.0  # a face track unseen this long has ended (four analysed frames)
+GROWTH = 1.3  # a track's face is embedded again when its area grew this much since the largest embedded ...
+SHARPER = 1.5  # ... or it is this much sharper than the sharpest embedded
+MAX_EMBEDDINGS = 3  # per track: a few views of one face; more only costs CPU
 
 FRAMES = Counter("safecity_face_frames_total", "Frames searched for faces", ["camera"])
 FACES = Counter("safecity_face_faces_total", "Faces found on live cameras", ["camera"])
+EMBEDDED = Counter(
+    "safecity_face_embedded_total", "Faces embedded and searched (a few per track)", ["camera"]
+)
 REFUSED = Counter("safecity_face_refused_total", "Faces the quality gate refused", ["camera", "reason"])
 MATCHED = Counter("safecity_face_matches_total", "Faces at or above the threshold", ["camera"])
 DROPS = Counter("safecity_face_queue_drops_total", "Frames replaced by a newer one before face matching")
@@ -164,6 +184,8 @@ class FaceFound:
     best: Enrolled | None
     score: float | None
     threshold: float
+    track_id: int  # the camera's face track it belongs to
+    lead: bool  # it raises its track's lead: the first of the track's faces to reach the threshold
 
     @property
     def matched(self) -> bool:
@@ -177,6 +199,86 @@ GalleryLoader = Callable[[uuid.UUID], Authorised]  # camera id -> what its live 
 Stamp = Callable[[], str]  # changes whenever anything of watchlists, enrolments or authorisations does
 
 
+@dataclass(eq=False)
+class FaceTrack:
+    """One face followed on a camera from analysed frame to analysed frame, and what its embeddings gave."""
+
+    track_id: int
+    box: tuple[int, int, int, int]  # x, y, width, height in the latest frame
+    last_seen: float  # monotonic
+    embeddings: int = 0
+    area: int = 0  # of the largest face embedded
+    sharpness: float = 0.0  # of the sharpest face embedded
+    score: float | None = None  # the best over its embeddings
+    led: bool = False  # its lead was raised
+
+    def wants(self, seen: FaceSeen) -> bool:
+        """Whether this face of the track (one the gate passed) is worth an embedding."""
+        if self.embeddings == 0:
+            return True
+        return self.embeddings < MAX_EMBEDDINGS and (
+            seen.face.area >= self.area * GROWTH or seen.quality.sharpness >= self.sharpness * SHARPER
+        )
+
+    def embedded(self, seen: FaceSeen, score: float | None, threshold: float) -> bool:
+        """Count an embedding of the track and its score; whether it raises the track's lead."""
+        self.embeddings += 1
+        self.area = max(self.area, seen.face.area)
+        self.sharpness = max(self.sharpness, seen.quality.sharpness)
+        if score is not None and (self.score is None or score > self.score):
+            self.score = score
+        lead = not self.led and self.score is not None and self.score >= threshold
+        self.led = self.led or lead
+        return lead
+
+
+class FaceTracks:
+    """A camera's faces followed between analysed frames: each face continues the track it overlaps most
+    (greedy on Buffered IoU; at a few frames a second a motion model buys little), or starts one.
+    """
+
+    def __init__(self) -> None:
+        self._tracks: dict[int, FaceTrack] = {}
+        self._next_id = 1
+        self._overlap = BIoU(buffer_ratio=TRACK_BUFFER)
+
+    def follow(self, faces: Sequence[Face], at: float) -> list[FaceTrack]:
+        """The track of each face, in order, at (monotonic) `at`; tracks unseen for TRACK_LOST_S end."""
+        self._tracks = {k: t for k, t in self._tracks.items() if at - t.last_seen <= TRACK_LOST_S}
+        tracks = list(self._tracks.values())
+        chosen: dict[int, FaceTrack] = {}
+        if faces and tracks:
+            overlap = self._overlap.compute(_corners(f.box for f in faces), _corners(t.box for t in tracks))
+            taken: set[int] = set()
+            for i, j in sorted(
+                np.argwhere(overlap >= TRACK_OVERLAP).tolist(), key=lambda p: -overlap[p[0], p[1]]
+            ):
+                if i not in chosen and j not in taken:
+                    chosen[i] = tracks[j]
+                    taken.add(j)
+        followed = []
+        for i, face in enumerate(faces):
+            track = chosen.get(i)
+            if track is None:
+                track = self._tracks[self._next_id] = FaceTrack(self._next_id, face.box, at)
+                self._next_id += 1
+            track.box, track.last_seen = face.box, at
+            followed.append(track)
+        return followed
+
+    def clear(self) -> None:
+        """End every track (their faces are embedded and matched afresh)."""
+        self._tracks.clear()
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+
+def _corners(boxes: Iterable[tuple[int, int, int, int]]) -> npt.NDArray[np.float64]:
+    """Boxes (x, y, width, height) as rows of x1, y1, x2, y2."""
+    return np.asarray([(x, y, x + w, y + h) for x, y, w, h in boxes], dtype=np.float64).reshape(-1, 4)
+
+
 @dataclass
 class FaceJob:
     """A frame waiting for face matching."""
@@ -186,61 +288,13 @@ class FaceJob:
     image: Image
 
 
-class FaceQueue:
-    """At most one pending frame per camera, served in the order cameras first asked."""
+class FaceQueue(LatestQueue[uuid.UUID, FaceJob, "CameraFaces"]):
+    """The face matcher's queue: each covered camera's newest frame, by camera id; its members are the
+    cameras whose galleries the worker keeps current (see LatestQueue).
+    """
 
     def __init__(self) -> None:
-        self._pending: OrderedDict[uuid.UUID, FaceJob] = OrderedDict()
-        self._cameras: dict[uuid.UUID, CameraFaces] = {}
-        self._cond = threading.Condition()
-        self._closed = False
-        self.drops = 0
-
-    def put(self, job: FaceJob) -> None:
-        """Queue a camera's frame, replacing the one it has waiting."""
-        key = job.camera.ref.camera_id
-        with self._cond:
-            if key in self._pending:
-                self.drops += 1
-                DROPS.inc()
-            self._pending[key] = job
-            self._cond.notify()
-
-    def get(self, timeout: float) -> FaceJob | None:
-        """The longest-waiting camera's frame, or None after `timeout` s or once closed."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._pending or self._closed, timeout)
-            if not self._pending:
-                return None
-            return self._pending.popitem(last=False)[1]
-
-    def register(self, camera: CameraFaces) -> None:
-        """Let the worker keep this camera's gallery current (even while it hands over no frame)."""
-        with self._cond:
-            self._cameras[camera.ref.camera_id] = camera
-
-    def unregister(self, camera: CameraFaces) -> None:
-        """Forget the camera and its pending frame."""
-        with self._cond:
-            if self._cameras.get(camera.ref.camera_id) is camera:
-                del self._cameras[camera.ref.camera_id]
-            pending = self._pending.get(camera.ref.camera_id)
-            if pending is not None and pending.camera is camera:
-                del self._pending[camera.ref.camera_id]
-
-    def cameras(self) -> list[CameraFaces]:
-        """The cameras registered."""
-        with self._cond:
-            return list(self._cameras.values())
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def close(self) -> None:
-        """Wake the worker; it returns None from now on once the queue is empty."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        super().__init__(DROPS)
 
 
 class CameraFaces:
@@ -257,11 +311,19 @@ class CameraFaces:
         self.loaded_at = -float("inf")  # monotonic; worker thread
         self.frames = 0
         self.faces = 0
+        self.embedded = 0
         self.matches = 0
         self.last_error: str | None = None
         self._last_put = -float("inf")  # camera thread
+        # Worker threads: several may hold frames of this camera at once; its tracks follow frame order.
+        self.tracks = FaceTracks()
+        self._tracked: tuple[tuple[uuid.UUID, ...], FaceIndex | None] | None = (
+            None  # the gallery they were matched in
+        )
+        self._done_at = -float("inf")  # monotonic time of the latest frame matched
+        self._lock = threading.Lock()
         self._label = str(ref.camera_id)
-        queue.register(self)
+        queue.register(ref.camera_id, self)
 
     # --- camera thread -----------------------------------------------------------------------------
 
@@ -272,12 +334,13 @@ class CameraFaces:
         if frame.monotonic - self._last_put < self.every:
             return False
         self._last_put = frame.monotonic
-        self.queue.put(FaceJob(self, frame, image))
+        self.queue.put(self.ref.camera_id, FaceJob(self, frame, image))
         return True
 
     def close(self) -> None:
         """Stop matching: the pending frame is dropped and the worker forgets the camera."""
-        self.queue.unregister(self)
+        self.queue.unregister(self.ref.camera_id, self)
+        self.queue.discard(self.ref.camera_id, lambda job: job.camera is self)
 
     # --- worker thread -----------------------------------------------------------------------------
 
@@ -301,39 +364,69 @@ class CameraFaces:
         self.loaded_at = now
 
     def process(self, job: FaceJob, engine: FaceEngine) -> list[FaceFound]:
-        """Find, check, embed and match every face of a frame; hand each usable one to the sink."""
+        """Find, follow and check every face of a frame; embed and match the faces their tracks want, and
+        hand each embedded face to the sink.
+        """
         gallery = self.gallery
         if not gallery.covers(dt.datetime.now(dt.UTC)):
             return []  # the authorisation ended while the frame waited
-        self.frames += 1
-        FRAMES.labels(self._label).inc()
-        found = []
-        for seen in engine.analyse(job.image):
-            self.faces += 1
-            FACES.labels(self._label).inc()
-            if seen.embedding is None:
-                for reason in seen.quality.reasons:
-                    REFUSED.labels(self._label, reason).inc()
-                continue
-            best = gallery.best(seen.embedding)
-            face = FaceFound(
-                camera=self.ref,
-                seen_at=job.frame.captured_at,
-                seen=seen,
-                authorisation_id=gallery.authorisation_ids[0],
-                best=best[0] if best else None,
-                score=best[1] if best else None,
-                threshold=engine.threshold,
-            )
-            if face.matched:
-                self.matches += 1
-                MATCHED.labels(self._label).inc()
-            found.append(face)
+        with self._lock:
+            if job.frame.monotonic <= self._done_at:
+                return []  # another worker matched a newer frame of this camera meanwhile
+            self._done_at = job.frame.monotonic
+            found = self._match(job, engine, gallery)
         for face in found:
             try:
                 self.sink(face)
             except Exception:  # a face that cannot be handed over must not stop the matching
                 logger.exception("camera %s: a face could not be handed over", self.ref.camera_id)
+        return found
+
+    def _match(self, job: FaceJob, engine: FaceEngine, gallery: Gallery) -> list[FaceFound]:
+        self.frames += 1
+        FRAMES.labels(self._label).inc()
+        matched_in = (gallery.authorisation_ids, gallery.index)
+        if (
+            self._tracked is None
+            or self._tracked[0] != matched_in[0]
+            or self._tracked[1] is not matched_in[1]
+        ):
+            self.tracks.clear()  # a changed gallery: every face in view is matched in it afresh
+            self._tracked = matched_in
+        seen_all = engine.assess(job.image, retry=False)
+        found = []
+        for seen, track in zip(
+            seen_all, self.tracks.follow([s.face for s in seen_all], job.frame.monotonic), strict=True
+        ):
+            self.faces += 1
+            FACES.labels(self._label).inc()
+            if not seen.quality.ok:
+                for reason in seen.quality.reasons:
+                    REFUSED.labels(self._label, reason).inc()
+                continue
+            if not track.wants(seen):
+                continue
+            vector = engine.embedding(seen)
+            embedded = replace(seen, embedding=vector)
+            self.embedded += 1
+            EMBEDDED.labels(self._label).inc()
+            best = gallery.best(vector)
+            score = best[1] if best else None
+            face = FaceFound(
+                camera=self.ref,
+                seen_at=job.frame.captured_at,
+                seen=embedded,
+                authorisation_id=gallery.authorisation_ids[0],
+                best=best[0] if best else None,
+                score=score,
+                threshold=engine.threshold,
+                track_id=track.track_id,
+                lead=track.embedded(embedded, score, engine.threshold),
+            )
+            if face.matched:
+                self.matches += 1
+                MATCHED.labels(self._label).inc()
+            found.append(face)
         return found
 
 
@@ -390,12 +483,12 @@ class FaceWorker:
                 logger.exception("the faces domain's stamp could not be read")
             else:
                 changed, self._stamp = stamp != self._stamp, stamp
-        due = [camera for camera in self.queue.cameras() if camera.due(now, changed)]
+        due = [camera for camera in self.queue.members() if camera.due(now, changed)]
         if not due:
             return
         for camera in due:
             camera.reload(self.loader, now, self._indexes)
-        for camera in self.queue.cameras():  # those not due keep theirs: it stays in use
+        for camera in self.queue.members():  # those not due keep theirs: it stays in use
             if camera.gallery.faces:
                 self._indexes.get(camera.gallery.faces)
         self._indexes.forget_unused()

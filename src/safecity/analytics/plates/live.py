@@ -24,7 +24,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from safecity.analytics.plates.base import PlateReader
 from safecity.analytics.plates.schemas import PlateSettings
 from safecity.analytics.plates.types import PlateRead
 from safecity.analytics.plates.voting import Vote, combine
+from safecity.analytics.queue import LatestQueue
 from safecity.analytics.tracking import Track
 from safecity.analytics.types import VEHICLES, Image, class_name
 from safecity.video.ingest import Frame
@@ -112,6 +112,27 @@ class PlateJob:
     ended: list[Ended] = field(default_factory=list)
     flush: bool = False  # finish every open pass (the camera stops)
 
+    def add(
+        self,
+        crops: Iterable[VehicleCrop],
+        frame: tuple[Frame, Image] | None,
+        ended: Iterable[Ended],
+        flush: bool,
+    ) -> int:
+        """Gather newer work into the job; how many crops or frames it replaced. Tracks that ended are
+        never dropped, so every pass is finished.
+        """
+        replaced = 0
+        for crop in crops:
+            replaced += crop.track_id in self.crops
+            self.crops[crop.track_id] = crop
+        if frame is not None:
+            replaced += self.frame is not None
+            self.frame = frame
+        self.ended.extend(ended)
+        self.flush = self.flush or flush
+        return replaced
+
 
 @dataclass(frozen=True)
 class Finished:
@@ -178,83 +199,16 @@ class _Pass:
         return (self.pictures.get(text) or max(self.pictures.values(), key=lambda kept: kept[0]))[1]
 
 
-class PlateQueue:
-    """At most one pending job per camera, served in the order cameras first asked (as InferenceQueue).
+class PlateQueue(LatestQueue[int, PlateJob, "CameraPlates"]):
+    """The plate reader's queue: each camera's pending job, newer crops merged into it (see LatestQueue).
 
-    A camera's newer crop of a track replaces the one waiting (a drop, counted); tracks that ended are
-    never dropped, so every pass is finished.
+    Jobs are keyed by the CameraPlates object, not the camera: a camera whose settings changed keeps the
+    old one's final job apart from the new one's. Its members are the cameras whose open passes the worker
+    ends even when nothing comes.
     """
 
     def __init__(self) -> None:
-        # By the CameraPlates object, not the camera: a camera whose settings changed keeps the old one's
-        # final job apart from the new one's.
-        self._pending: OrderedDict[int, PlateJob] = OrderedDict()
-        self._cameras: dict[uuid.UUID, CameraPlates] = {}
-        self._cond = threading.Condition()
-        self._closed = False
-        self.drops = 0
-
-    def put(
-        self,
-        camera: CameraPlates,
-        *,
-        crops: Iterable[VehicleCrop] = (),
-        frame: tuple[Frame, Image] | None = None,
-        ended: Iterable[Ended] = (),
-        flush: bool = False,
-    ) -> None:
-        """Add to the camera's pending job."""
-        key = id(camera)
-        with self._cond:
-            job = self._pending.get(key)
-            if job is None:
-                job = self._pending[key] = PlateJob(camera)
-            for crop in crops:
-                if crop.track_id in job.crops:
-                    self.drops += 1
-                    DROPS.inc()
-                job.crops[crop.track_id] = crop
-            if frame is not None:
-                if job.frame is not None:
-                    self.drops += 1
-                    DROPS.inc()
-                job.frame = frame
-            job.ended.extend(ended)
-            job.flush = job.flush or flush
-            self._cond.notify()
-
-    def get(self, timeout: float) -> PlateJob | None:
-        """The longest-waiting camera's job, or None after `timeout` s or once closed."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._pending or self._closed, timeout)
-            if not self._pending:
-                return None
-            return self._pending.popitem(last=False)[1]
-
-    def register(self, camera: CameraPlates) -> None:
-        """Let the worker look at this camera's open passes even when nothing comes (to end them)."""
-        with self._cond:
-            self._cameras[camera.ref.camera_id] = camera
-
-    def unregister(self, camera: CameraPlates) -> None:
-        """Forget the camera (its final job, if any, is still served)."""
-        with self._cond:
-            if self._cameras.get(camera.ref.camera_id) is camera:
-                del self._cameras[camera.ref.camera_id]
-
-    def cameras(self) -> list[CameraPlates]:
-        """The cameras registered."""
-        with self._cond:
-            return list(self._cameras.values())
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def close(self) -> None:
-        """Wake the worker; it returns None from now on once the queue is empty."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        super().__init__(DROPS)
 
 
 class CameraPlates:
@@ -284,7 +238,7 @@ class CameraPlates:
         # the worker reads it whole).
         self._moved_at = -float("inf")
         self._label = str(ref.camera_id)
-        queue.register(self)
+        queue.register(ref.camera_id, self)
 
     @property
     def dedicated(self) -> bool:
@@ -316,20 +270,36 @@ class CameraPlates:
             self._asked[track.track_id] = (asked, seen, at_read, read_width)
         ended = [_ended(t) for t in expired if self._asked.pop(t.track_id, None) is not None]
         if crops or ended:
-            self.queue.put(self, crops=crops, ended=ended)
+            self.hand_over(crops=crops, ended=ended)
 
     def on_motion(self, frame: Frame, image: Image) -> None:
         """Dedicated mode: hand a frame that moved to the reader."""
         if self.dedicated:
             self._moved_at = frame.monotonic
-            self.queue.put(self, frame=(frame, image))
+            self.hand_over(frame=(frame, image))
 
     def close(self, active: Iterable[Track] = ()) -> None:
         """Finish every open pass (the camera stops or its settings changed); `active`: its live tracks."""
         ended = [_ended(t) for t in active if self._asked.pop(t.track_id, None) is not None]
         self._asked.clear()
-        self.queue.put(self, ended=ended, flush=True)
-        self.queue.unregister(self)
+        self.hand_over(ended=ended, flush=True)
+        self.queue.unregister(self.ref.camera_id, self)
+
+    def hand_over(
+        self,
+        *,
+        crops: Iterable[VehicleCrop] = (),
+        frame: tuple[Frame, Image] | None = None,
+        ended: Iterable[Ended] = (),
+        flush: bool = False,
+    ) -> None:
+        """Add to this camera's job waiting for the reader (newer crops of a track replace older ones)."""
+
+        def gather(waiting: PlateJob | None) -> tuple[PlateJob, int]:
+            job = waiting or PlateJob(self)
+            return job, job.add(crops, frame, ended, flush)
+
+        self.queue.update(id(self), gather)
 
     # --- the worker thread: reading, gathering, finishing ------------------------------------------
 
@@ -562,7 +532,7 @@ class PlateWorker:
             if job is not None:
                 self.run_one(job)
             now = time.monotonic()
-            for camera in self.queue.cameras():
+            for camera in self.queue.members():
                 try:
                     camera.tick(now)
                 except Exception:

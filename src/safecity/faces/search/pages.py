@@ -1,5 +1,6 @@
-"""The retrospective face search page: a photo, an authorisation, cameras or an area, a period and a
-purpose; the faces found on a timeline and a map, each with its picture, score and a link to the video.
+"""The retrospective face search page: a photo, an authorisation, cameras or an area drawn on the map, a
+period and a purpose; the faces found on a timeline and a map, each with its picture, score and a link to
+the video.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from safecity.cameras import service as cameras
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, SafecityError
+from safecity.core.schemas import Area
 from safecity.faces import service as faces
 from safecity.faces.models import Authorisation, AuthorisationKind
 from safecity.faces.schemas import MAX_ENROL_PHOTO_BYTES
@@ -41,14 +43,24 @@ def _form(page: Page, db: Db, **context: Any) -> HTMLResponse:
     in_scope = (
         cameras.list_cameras(session=db, principal=page.principal) if page.principal.can(cameras.READ) else []
     )
-    values = {"authorisation": "", "cameras": [], "since": "", "until": "", "purpose": ""} | context.pop(
-        "values", {}
-    )
+    values = {
+        "authorisation": "",
+        "cameras": [],
+        "area": "",
+        "since": "",
+        "until": "",
+        "purpose": "",
+    } | context.pop("values", {})
     return render(
         page,
         "faces/search.html",
         authorisations=_authorisations(page, db),
         cameras=in_scope,
+        camera_points=[
+            {"lat": c.latitude, "lon": c.longitude, "label": c.name}
+            for c in in_scope
+            if c.latitude is not None and c.longitude is not None
+        ],
         values=values,
         can_route=page.principal.can("forensics.investigate"),
         **context,
@@ -71,6 +83,7 @@ def search_submit(
     until: Text,
     purpose: Text,
     camera: Annotated[list[str] | None, Form(max_length=36)] = None,
+    area: Annotated[str, Form(max_length=120)] = "",
 ) -> HTMLResponse:
     """Run the search and show the faces found on a timeline and a map; a refusal says why (audited).
 
@@ -79,6 +92,7 @@ def search_submit(
     values = {
         "authorisation": authorisation,
         "cameras": camera or [],
+        "area": area,
         "since": since,
         "until": until,
         "purpose": purpose,
@@ -94,6 +108,7 @@ def search_submit(
                 since=typed_moment(since, page, "from"),
                 until=typed_moment(until, page, "until"),
                 camera_ids=[uuid.UUID(c) for c in camera or []],
+                area=Area.from_text(area),
             )
         except (ValueError, ValidationError) as exc:
             raise InvalidInput(_first_problem(exc), code="invalid_search") from None

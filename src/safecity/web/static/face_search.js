@@ -1,5 +1,6 @@
-// Face search: the cameras where the faces found were seen, on a map. Labels come from the server and are
-// only ever put in as text (safecity.dot).
+// Face search: the area to search drawn on a map of the cameras (safecity.areaMap), and the cameras where
+// the faces found were seen on a map. Labels come from the server and are only ever put in as text
+// (safecity.dot).
 "use strict";
 
 (function () {
@@ -13,7 +14,10 @@
     safecity.fit(map, markers);
   }
 
-  const drawAll = () => document.querySelectorAll("[data-face-map]").forEach(faceMap);
+  function drawAll() {
+    document.querySelectorAll("[data-area-map]").forEach(safecity.areaMap);
+    document.querySelectorAll("[data-face-map]").forEach(faceMap);
+  }
   document.addEventListener("DOMContentLoaded", drawAll);
   document.addEventListener("htmx:afterSettle", drawAll); // the results arrive by htmx
 })();

@@ -262,6 +262,42 @@ window.safecity = (function () {
     else map.fitBounds(bounds.pad(pad), Object.assign({ maxZoom }, now));
   }
 
+  // A search form's area, drawn on a map of its cameras (data-area-map) with two clicks after "Draw area"
+  // (data-draw-area); kept as "south,west,north,east" in its data-area-input and shown in data-area-text.
+  function areaMap(container) {
+    if (container.dataset.drawn) return;
+    container.dataset.drawn = "yes";
+    const map = safecity.createMap(container);
+    if (!map) return;
+    const cameras = JSON.parse(container.dataset.areaMap || "[]");
+    safecity.fit(map, cameras.map((c) => safecity.dot(map, c.lat, c.lon, c.label, { radius: 5, color: "#555" })));
+    const input = document.querySelector("[data-area-input]");
+    const text = document.querySelector("[data-area-text]");
+    let rectangle = null;
+    let corner = null;
+    let drawing = false;
+    function show(bounds) {
+      if (rectangle) rectangle.remove();
+      rectangle = bounds ? L.rectangle(bounds, { color: "#c0392b", weight: 2, fill: false }).addTo(map) : null;
+      const value = bounds ? [bounds.getSouth(), bounds.getWest(), bounds.getNorth(), bounds.getEast()].map((v) => v.toFixed(6)).join(",") : "";
+      input.value = value;
+      text.textContent = value;
+    }
+    if (input.value) {
+      const [s, w, n, e] = input.value.split(",").map(Number);
+      show(L.latLngBounds([s, w], [n, e]));
+    }
+    document.querySelector("[data-draw-area]").addEventListener("click", () => { drawing = true; corner = null; container.classList.add("drawing"); });
+    document.querySelector("[data-clear-area]").addEventListener("click", () => show(null));
+    map.on("click", (e) => {
+      if (!drawing) return;
+      if (!corner) { corner = e.latlng; return; }
+      show(L.latLngBounds(corner, e.latlng));
+      drawing = false;
+      container.classList.remove("drawing");
+    });
+  }
+
   // A click on the map, or a place picked in its search, fills a form's latitude and longitude (and calls
   // `then` with the point).
   function pickPlace(map, form, then) {
@@ -624,7 +660,7 @@ window.safecity = (function () {
   }
 
   return {
-    csrfToken, el, createMap, cluster, dot, link, fit, pickPlace, placeSearch, liveFeed, showErrors, submitErrors, flashError,
+    csrfToken, el, createMap, cluster, dot, link, fit, areaMap, pickPlace, placeSearch, liveFeed, showErrors, submitErrors, flashError,
     text,
   };
 })();
