@@ -24,6 +24,7 @@ from safecity.dispatch import positions, simulator
 from safecity.events import service as events
 from safecity.events.alerts import flows as alert_flows
 from safecity.evidence.exports import service as exports
+from safecity.faces import service as faces
 from safecity.federation import flows as federation
 from safecity.forensics import flows as forensic_flows
 from safecity.forensics.synopsis import service as synopsis
@@ -62,6 +63,15 @@ def _background_work(services: Services, stop: asyncio.Event) -> list[asyncio.Ta
     track_store = asyncio.create_task(
         forensic_flows.tracks_from_bus(bus=services.bus, session_factory=services.session_factory, stop=stop),
         name="object-track-store",
+    )
+    face_store = asyncio.create_task(
+        analytics_flows.faces_from_bus(
+            bus=services.bus,
+            session_factory=services.session_factory,
+            box=faces.biometric_box(services.settings),
+            stop=stop,
+        ),
+        name="face-store",
     )
     # Traffic: average speeds of plates read at both ends of a section; congestion of road segments.
     traffic_tasks = [
@@ -170,6 +180,7 @@ def _background_work(services: Services, stop: asyncio.Event) -> list[asyncio.Ta
             event_store,
             sighting_store,
             track_store,
+            face_store,
             hotlist_matcher,
             units,
             demo_units,

@@ -286,6 +286,7 @@ def worker(
     from safecity.cluster.leases import WorkerIdInUse, create_assignment
     from safecity.core.bus import create_bus
     from safecity.events import service as events
+    from safecity.faces.service import biometric_box
     from safecity.forensics import flows as forensic_flows
     from safecity.runtime import analytics_for, violations_for
     from safecity.video.flows import VideoRuntime
@@ -344,6 +345,11 @@ def worker(
             ),
             asyncio.create_task(
                 forensic_flows.tracks_from_bus(bus=bus, session_factory=session_factory, stop=stop_stores)
+            ),
+            asyncio.create_task(
+                analytics_flows.faces_from_bus(
+                    bus=bus, session_factory=session_factory, box=biometric_box(settings), stop=stop_stores
+                )
             ),
         ]
         # SIGTERM (systemctl stop) ends like Ctrl+C: cameras stopped and their leases handed over at once.

@@ -6,6 +6,7 @@ counting lines' crossings are counted in memory and written every few seconds by
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import datetime as dt
 import logging
@@ -59,6 +60,7 @@ from safecity.events.schemas import EventIn, EventOut
 from safecity.faces import service as faces
 from safecity.faces.matches import flows as face_matches
 from safecity.faces.matches import service as face_sightings
+from safecity.faces.matches.schemas import Candidate, FaceSeenIn
 from safecity.faces.models import AuthorisationKind
 from safecity.forensics import flows as forensic_flows
 from safecity.forensics import service as forensics
@@ -74,6 +76,7 @@ SOURCE = "analytics"
 PLATE_READER = {"type": "rapidocr"}
 REFRESH_S = 5.0  # how soon a rule drawn, or a detector setting changed, in the UI starts to apply
 SIGHTING_STORE = "plate-sighting-store"  # the sighting store's durable consumer, shared by every process
+FACE_STORE = "face-store"  # the faces seen store's durable consumer, shared by every process
 MASKED_PLATE = 0.5  # a plate with more of its box than this inside a privacy mask is not kept
 
 
@@ -328,20 +331,35 @@ class AnalyticsRuntime:
             self._sightings.add(pending)
             pending.add_done_callback(self._sightings.discard)
 
-    def _store_face(self, found: FaceFound, box: SecretBox) -> face_matches.Stored:
-        keep_for = dt.timedelta(hours=self.settings.faces.unmatched_retention_hours)
-        with self._face_store:
-            return store_face(found, session_factory=self.session_factory, box=box, keep_for=keep_for)
-
     async def _record_face(self, found: FaceFound, box: SecretBox) -> None:
         camera_id = found.camera.camera_id
+        keep_for = dt.timedelta(hours=self.settings.faces.unmatched_retention_hours)
+        raised: list[face_matches.Stored] = []
+
+        def store() -> None:
+            with self._face_store:
+                raised.extend(store_faces(self.session_factory, box, [seen]))
+
         try:
-            stored = await asyncio.to_thread(self._store_face, found, box)
+            seen = await asyncio.to_thread(face_seen, found, box=box, keep_for=keep_for)
+            stored = await asyncio.to_thread(
+                store_here, bus=self.bus, store=store, what="face seen", key=str(seen.id)
+            )
+            await hand_over(
+                bus=self.bus,
+                subject=face_sightings.subject(camera_id),
+                msg_id=str(seen.id),
+                data=seen.model_dump_json().encode(),
+                store=store,
+                stored=stored,
+                what="face seen",
+            )
         except Exception:
             logger.exception("camera %s: a face seen could not be stored", camera_id)
             return
-        if stored.alert is not None:
-            await alerts.publish_or_log(self.bus, stored.alert)
+        for lead in raised:  # stored here: on NATS the store's consumer raises them
+            if lead.alert is not None:
+                await alerts.publish_or_log(self.bus, lead.alert)
 
     # --- from a finished track to a stored object (forensic search) ---------------------------------
 
@@ -700,37 +718,102 @@ def live_face_cameras(*, session: Session) -> set[uuid.UUID]:
     return {camera_id for _, cameras in targets.values() for camera_id in cameras}
 
 
-def store_face(
-    found: FaceFound, *, session_factory: sessionmaker[Session], box: SecretBox, keep_for: dt.timedelta
-) -> face_matches.Stored:
-    """Store a face seen (and its lead and alert when it raised its track's lead), in one transaction;
-    blocking: run it off the event loop and off the face worker's thread.
-    """
+def face_seen(found: FaceFound, *, box: SecretBox, keep_for: dt.timedelta) -> FaceSeenIn:
+    """A face seen as the bus carries it to the store, its picture and embedding sealed; blocking."""
     seen = found.seen
     if seen.embedding is None:
         raise ValueError("a face the quality gate refused is never stored")
     ok, jpeg = cv2.imencode(".jpg", seen.chip, [cv2.IMWRITE_JPEG_QUALITY, 92])
     if not ok:
         raise ValueError("the face could not be encoded as JPEG")
-    best = None
-    # Only the face that raised its track's lead makes one: the track's later faces are kept as sightings.
-    if found.lead and found.best is not None and found.score is not None:
-        enrolled = found.best
-        best = face_matches.Candidate(
+    embedding = np.asarray(seen.embedding, dtype="<f4").tobytes()
+    enrolled = found.best
+    return FaceSeenIn(
+        id=uuid.uuid4(),
+        camera_id=found.camera.camera_id,
+        seen_at=found.seen_at,
+        face_box=seen.face.box,
+        quality=seen.quality.as_json(),
+        chip=base64.b64encode(box.encrypt_bytes(jpeg.tobytes())).decode(),
+        embedding=base64.b64encode(box.encrypt_bytes(embedding)).decode(),
+        authorisation_id=found.authorisation_id,
+        keep_for_s=keep_for.total_seconds(),
+        threshold=found.threshold,
+        # Only the face that raised its track's lead makes one: the track's later faces are kept as sightings.
+        best=None
+        if not found.lead or enrolled is None or found.score is None
+        else Candidate(
             enrolled.enrolment_id, enrolled.entry_id, enrolled.watchlist_id, enrolled.person_id, found.score
-        )
+        ),
+    )
+
+
+def store_faces(
+    session_factory: sessionmaker[Session], box: SecretBox, seen: Sequence[FaceSeenIn]
+) -> list[face_matches.Stored]:
+    """Store the faces seen not stored yet (with their leads and alerts) in one transaction; what became of
+    the new ones. Blocking."""
     with transaction(session_factory) as session:
-        return face_matches.record_face(
-            session=session,
-            box=box,
-            camera_id=found.camera.camera_id,
-            seen_at=found.seen_at,
-            face_box=seen.face.box,
-            quality=seen.quality.as_json(),
-            chip_jpeg=jpeg.tobytes(),
-            embedding=seen.embedding,
-            authorisation_id=found.authorisation_id,
-            keep_for=keep_for,
-            threshold=found.threshold,
-            best=best,
-        )
+        done = face_sightings.stored_ids(session=session, ids=[s.id for s in seen])
+        stored = []
+        for record in seen:
+            if record.id in done:
+                continue
+            done.add(record.id)
+            stored.append(
+                face_matches.record_face(
+                    session=session,
+                    box=box,
+                    sighting_id=record.id,
+                    camera_id=record.camera_id,
+                    seen_at=record.seen_at,
+                    face_box=record.face_box,
+                    quality=record.quality,
+                    chip_jpeg=box.decrypt_bytes(base64.b64decode(record.chip)),
+                    embedding=np.frombuffer(
+                        box.decrypt_bytes(base64.b64decode(record.embedding)), dtype="<f4"
+                    ),
+                    authorisation_id=record.authorisation_id,
+                    keep_for=dt.timedelta(seconds=record.keep_for_s),
+                    threshold=record.threshold,
+                    best=record.best,
+                )
+            )
+        return stored
+
+
+async def faces_from_bus(
+    *,
+    bus: Bus,
+    session_factory: sessionmaker[Session],
+    box: SecretBox,
+    stop: asyncio.Event,
+    subject: str = "faces.seen.>",
+    durable: str = FACE_STORE,
+    batch_size: int = 100,
+    max_wait: float = 0.2,
+    ack_wait: float = 30.0,
+) -> None:
+    """Store the faces seen published on the bus until `stop` is set: commit, then ack; the leads' alerts
+    are published once committed. On the in-process bus it finds them stored already.
+    """
+    loop = asyncio.get_running_loop()
+
+    def commit(seen: list[FaceSeenIn]) -> int:
+        stored = store_faces(session_factory, box, seen)
+        for raised in (s.alert for s in stored if s.alert is not None):
+            asyncio.run_coroutine_threadsafe(alerts.publish_or_log(bus, raised), loop)
+        return len(stored)
+
+    consumer = StoreConsumer(
+        what="face seen", parse=FaceSeenIn.model_validate_json, commit=commit, key=lambda seen: seen.id
+    )
+    await consumer.run(
+        bus=bus,
+        subject=subject,
+        durable=durable,
+        stop=stop,
+        batch_size=batch_size,
+        max_wait=max_wait,
+        ack_wait=ack_wait,
+    )

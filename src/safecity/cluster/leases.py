@@ -360,6 +360,7 @@ class JetStreamAssignment(Assignment):
         self._leases: KeyValue | None = None
         self._heartbeat_rev = 0
         self._lock = asyncio.Lock()  # one change of the running cameras at a time
+        self._round = asyncio.Lock()  # one round at a time
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.clock_skew_s: float | None = None
@@ -403,6 +404,7 @@ class JetStreamAssignment(Assignment):
         )
         self._tasks = [
             asyncio.create_task(self._ticks(), name="cluster-leases"),
+            asyncio.create_task(self._renewals(), name="cluster-renewals"),
             asyncio.create_task(self._guard(), name="cluster-guard"),
         ]
 
@@ -465,6 +467,7 @@ class JetStreamAssignment(Assignment):
     async def _ticks(self) -> None:
         # Ends on the flag too: nats-py can turn a cancelled request into a timeout, swallowing the cancel.
         while not self._stopping:
+            started = time.monotonic()
             try:
                 await self.tick()
             except WorkerIdInUse as exc:
@@ -476,7 +479,19 @@ class JetStreamAssignment(Assignment):
                 logger.warning("worker %s: NATS: %r", self.worker_id, exc)
             except Exception:  # a bug or bad data must not end the renewals: the next round tries again
                 logger.exception("worker %s: lease round failed", self.worker_id)
-            await asyncio.sleep(self._cfg.renew_s)
+            await asyncio.sleep(max(0.0, started + self._cfg.renew_s - time.monotonic()))
+
+    async def _renewals(self) -> None:
+        """Renew the held leases every `renew_s`, apart from the rounds: reading every worker and lease to
+        plan takes longer the more cameras there are, and must never make a lease run out.
+        """
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                await self._renew()
+            except Exception:  # the guard stops the cameras whose lease this could not renew
+                logger.exception("worker %s: lease renewal failed", self.worker_id)
+            await asyncio.sleep(max(0.0, started + self._cfg.renew_s - time.monotonic()))
 
     async def _guard(self) -> None:
         """Stop each camera whose lease could expire soon by this process's clock: it could not renew."""
@@ -488,14 +503,15 @@ class JetStreamAssignment(Assignment):
             await asyncio.sleep(GUARD_S)
 
     async def tick(self) -> None:
-        """One round: heartbeat (and clock), renewals, then take and give back cameras by the plan."""
-        sent = time.time()
-        await self._heartbeat()
-        received = time.time()
-        workers = await _snapshot(self._require(self._workers))
-        self._measure_clock(workers.get(self.worker_id), sent, received)
-        await self._renew()
-        await self._rebalance(workers)
+        """One round: heartbeat (and clock), then take and give back cameras by the plan. Rounds never
+        overlap (one asked for while the loop's runs waits for it): each reads the heartbeat it wrote."""
+        async with self._round:
+            sent = time.time()
+            await self._heartbeat()
+            received = time.time()
+            workers = await _snapshot(self._require(self._workers))
+            self._measure_clock(workers.get(self.worker_id), sent, received)
+            await self._rebalance(workers)
 
     async def _heartbeat(self) -> None:
         kv = self._require(self._workers)
@@ -556,9 +572,12 @@ class JetStreamAssignment(Assignment):
 
     async def _renew(self) -> None:
         owned = list(self._owned)
+        lost: dict[str, list[uuid.UUID]] = {}
         for camera_id, why in zip(owned, await asyncio.gather(*map(self._renew_one, owned)), strict=True):
             if why is not None:
-                await self._drop([camera_id], why)
+                lost.setdefault(why, []).append(camera_id)
+        for why, cameras in lost.items():  # one change of the running cameras per reason, not per camera
+            await self._drop(cameras, why)
 
     async def _renew_one(self, camera_id: uuid.UUID) -> str | None:
         """Renew one lease; why it is no longer this process's, if it is not."""
@@ -633,8 +652,10 @@ class JetStreamAssignment(Assignment):
         dropped = [c for c in cameras if self._owned.pop(c, None) is not None]
         if not dropped:
             return
-        for camera_id in dropped:
-            self._problem(f"camera {camera_id} stopped: {why}")
+        if len(dropped) == 1:
+            self._problem(f"camera {dropped[0]} stopped: {why}")
+        else:  # one line for many: a stalled worker may lose hundreds at once
+            self._problem(f"{len(dropped)} cameras stopped: {why} ({', '.join(map(str, dropped[:3]))}, …)")
         await self._apply()
 
     async def _apply(self) -> None:

@@ -29,6 +29,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("PLATES", ("plates.>",)),
     StreamSpec("INCIDENTS", ("incidents.>",)),
     StreamSpec("FORENSICS", ("forensics.>",)),
+    StreamSpec("FACES", ("faces.>",)),
     # At a province: what the district centres send (`federation.<centre>.<kind>`).
     StreamSpec("FEDERATION", ("federation.>",)),
 )

@@ -22,7 +22,7 @@ from safecity.events.alerts.schemas import AlertOut
 from safecity.events.models import Severity
 from safecity.faces.matches import service as matches
 from safecity.faces.matches.models import FaceMatch, FaceSighting, MatchStatus
-from safecity.faces.matches.schemas import DecisionIn
+from safecity.faces.matches.schemas import Candidate, DecisionIn
 from safecity.faces.models import Watchlist
 from safecity.incidents import service as incidents
 from safecity.incidents.models import Category, Incident
@@ -30,17 +30,6 @@ from safecity.records import flows as records
 
 SOURCE = incidents.FACE_LEADS  # alerts of face leads: the incidents domain holds them back until confirmed
 KIND = "faces.match"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """The enrolled face a live face scored best against."""
-
-    enrolment_id: uuid.UUID
-    entry_id: uuid.UUID
-    watchlist_id: uuid.UUID
-    person_id: uuid.UUID | None
-    score: float
 
 
 @dataclass(frozen=True)
@@ -66,6 +55,7 @@ def record_face(
     keep_for: dt.timedelta,
     threshold: float,
     best: Candidate | None,
+    sighting_id: uuid.UUID | None = None,
 ) -> Stored:
     """Store a face a camera saw; when `best` reaches the threshold, a lead (folded into one on the same
     camera within a minute) and its high-severity alert on the console, linked to the lead's page.
@@ -77,6 +67,7 @@ def record_face(
     sighting = matches.record_sighting(
         session=session,
         box=box,
+        sighting_id=sighting_id,
         camera_id=camera_id,
         district_id=camera.district_id,
         seen_at=seen_at,

@@ -4,12 +4,46 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from safecity.core.schemas import InModel, OutModel
 from safecity.events.alerts.schemas import NOTE_PATTERN
 from safecity.faces.matches.models import Decision, MatchStatus
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The enrolled face a live face scored best against."""
+
+    enrolment_id: uuid.UUID
+    entry_id: uuid.UUID
+    watchlist_id: uuid.UUID
+    person_id: uuid.UUID | None
+    score: float
+
+
+class FaceSeenIn(BaseModel):
+    """A face a covered camera saw, as the bus carries it to the store. Its picture and embedding are sealed
+    under the deployment's biometric key (base64): nothing biometric travels, or rests in the stream, in
+    the clear. The id is made where the face was seen, so a redelivery is stored once.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID
+    camera_id: uuid.UUID
+    seen_at: dt.datetime
+    face_box: tuple[int, int, int, int]
+    quality: dict[str, Any]
+    chip: str = Field(max_length=2_000_000)  # sealed JPEG of the aligned face
+    embedding: str = Field(max_length=4_000)  # sealed float32 x 128
+    authorisation_id: uuid.UUID | None
+    keep_for_s: float = Field(ge=0)  # kept this long unless it becomes part of a lead
+    threshold: float
+    best: Candidate | None
 
 
 class ReasonOut(BaseModel):

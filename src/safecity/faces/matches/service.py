@@ -64,6 +64,16 @@ def reason_list() -> list[ReasonOut]:
 # --- what the live pipeline stores ----------------------------------------------------------------------
 
 
+def subject(camera_id: uuid.UUID) -> str:
+    """The bus subject a camera's faces seen are published on (kept by the FACES stream)."""
+    return f"faces.seen.{camera_id}"
+
+
+def stored_ids(*, session: Session, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these faces seen are stored already (a redelivery from the bus)."""
+    return set(session.scalars(select(FaceSighting.id).where(FaceSighting.id.in_(list(ids)))))
+
+
 def record_sighting(
     *,
     session: Session,
@@ -77,10 +87,12 @@ def record_sighting(
     embedding: Embedding,
     authorisation_id: uuid.UUID | None,
     keep_for: dt.timedelta,
+    sighting_id: uuid.UUID | None = None,
 ) -> FaceSighting:
-    """Store a face a camera saw (picture and embedding encrypted), to be purged after `keep_for`."""
+    """Store a face a camera saw (picture and embedding encrypted), to be purged after `keep_for`; its id
+    is the one made where it was seen, when it came through the bus."""
     sighting = FaceSighting(
-        id=uuid.uuid4(),
+        id=sighting_id or uuid.uuid4(),
         camera_id=camera_id,
         district_id=district_id,
         seen_at=seen_at,
