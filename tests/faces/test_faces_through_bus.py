@@ -83,6 +83,8 @@ async def test_a_face_seen_is_sealed_on_the_bus_stored_once_and_its_lead_raised_
         enrolled,
         0.99,
         0.92,
+        track_id=1,
+        lead=True,
     )
     record = analytics_flows.face_seen(found, box=box, keep_for=dt.timedelta(hours=24))
 
