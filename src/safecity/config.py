@@ -269,6 +269,9 @@ class RegistrySettings(Section):
     cache_ttl_s: int = Field(default=3600, ge=0)
     breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that open the circuit
     breaker_reset_s: float = Field(default=30.0, gt=0)  # how long an open circuit refuses before a trial
+    # rest: while the registry cannot answer (timeout, 5xx, circuit open), the last answer held for a plate
+    # is shown, marked stale, if it was fetched within this many seconds; 0: never (the look-up fails).
+    stale_max_age_s: int = Field(default=7 * 86400, ge=0)
 
 
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
