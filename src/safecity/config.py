@@ -241,6 +241,9 @@ class ChallanSettings(Section):
     # are none), and how often it sends reminders, marks overdue challans and updates the unpaid hotlist.
     issue_every_s: float = Field(default=30.0, gt=0, le=3600)
     sweep_every_s: float = Field(default=3600.0, gt=0, le=86400)
+    # An appeal attachment no appeal refers to (its filing crashed before the commit) is deleted by the
+    # sweep once it is this old; a younger one may be an upload whose appeal is being committed.
+    orphan_grace_s: float = Field(default=3600.0, ge=60, le=30 * 86400)
     # Violations' evidence: the clip covers this many seconds either side of the offence; a violation waits
     # this long for its recording (then its packet is marked incomplete) and for its plate read (then the
     # plate is unreadable), with this many packets assembled at once.
