@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import statistics
 import tempfile
@@ -23,10 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from bench.common import postgres_url, scratch_schema
 from safecity import migrations
 from safecity.auth.principal import Principal
 from safecity.core.db import create_db_engine, create_session_factory, transaction
@@ -35,7 +34,6 @@ from safecity.dispatch.models import Unit, UnitStatus
 from safecity.incidents.models import Category, Incident, Status
 from safecity.org.models import District, Province
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 GOAL_MS = 50.0
 PESHAWAR = (34.0151, 71.5249)
 BOSS = Principal(
@@ -119,20 +117,8 @@ def _sqlite() -> Iterator[str]:
 
 @contextmanager
 def _postgres() -> Iterator[str]:
-    base = os.environ.get("SAFECITY_TEST_DATABASE_URL", DEFAULT_PG_URL)
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_db_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).set(drivername="postgresql+psycopg")
-    try:
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(postgres_url()) as scratch:
+        yield scratch.url
 
 
 def bench(name: str, url: str, units: int, queries: int) -> None:

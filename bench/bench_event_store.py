@@ -32,12 +32,12 @@ import nats
 import psycopg
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from bench.common import postgres_reachable, postgres_url, scratch_schema
 from safecity import migrations
 from safecity.core.bus import Bus, MemoryBus, NatsBus, StreamSpec
 from safecity.core.db import create_db_engine, create_session_factory
@@ -46,7 +46,6 @@ from safecity.events.models import Event
 from safecity.events.schemas import EventIn, EventOut
 from safecity.org.models import District, Province
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 SQLITE_GOAL = 20_000
 PG_GOAL = 50_000
@@ -351,22 +350,15 @@ def bench_sqlite(count: int, rounds: int, nats_url: str | None) -> list[Result]:
 
 def bench_postgres(base_url: str, count: int, rounds: int, nats_url: str | None) -> list[Result]:
     """record_many against psycopg's COPY, in a throwaway schema."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_db_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(base_url).set(drivername="postgresql+psycopg")
-        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-        engine = create_db_engine(url.render_as_string(hide_password=False))
+    with scratch_schema(base_url) as scratch:
+        engine = create_db_engine(scratch.url)
         migrations.upgrade(engine)
         events = make_events(count, add_districts(engine))
         rows = [
             (e.id, e.occurred_at, e.kind, e.source, e.district_id, int(e.severity), json.dumps(e.payload))
             for e in events
         ]
-        conninfo = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(conninfo, options=f"-csearch_path={schema}") as raw:
+        with psycopg.connect(scratch.conninfo, options=scratch.options) as raw:
 
             def raw_copy() -> None:
                 with raw.cursor() as cur, cur.copy(f"COPY events ({COLUMNS}) FROM STDIN") as copy:
@@ -396,10 +388,6 @@ def bench_postgres(base_url: str, count: int, rounds: int, nats_url: str | None)
             for _, bus in through:
                 bus.close()
         engine.dispose()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
     return summarise(
         "PostgreSQL",
         cases,
@@ -407,18 +395,6 @@ def bench_postgres(base_url: str, count: int, rounds: int, nats_url: str | None)
         f">= {PG_GOAL:,}/s and >= {PG_GOAL_RATIO}x",
         lambda rate, baseline: rate >= PG_GOAL and rate >= PG_GOAL_RATIO * baseline,
     )
-
-
-def postgres_reachable(url: str) -> str | None:
-    """None if PostgreSQL answers at `url`, else why not."""
-    engine = create_db_engine(url)
-    try:
-        with engine.connect():
-            return None
-    except OperationalError as exc:
-        return str(exc.orig).strip().splitlines()[0]
-    finally:
-        engine.dispose()
 
 
 def nats_reachable(url: str) -> bool:
@@ -447,7 +423,7 @@ def main() -> None:
         console.print(f"[yellow]NATS cases skipped: nothing answers at {nats_url}[/]")
         nats_url = ""
     results = bench_sqlite(args.count, args.rounds, nats_url or None)
-    pg_url = os.environ.get("SAFECITY_TEST_DATABASE_URL", DEFAULT_PG_URL)
+    pg_url = postgres_url()
     unreachable = postgres_reachable(pg_url)
     if unreachable is None:
         results += bench_postgres(pg_url, args.count, args.rounds, nats_url or None)

@@ -37,7 +37,6 @@ import bisect
 import datetime as dt
 import itertools
 import json
-import os
 import random
 import sqlite3
 import statistics
@@ -57,7 +56,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.bench_event_store import DEFAULT_PG_URL, postgres_reachable
+from bench.common import postgres_reachable, postgres_url, scratch_schema
 from safecity import migrations
 from safecity.audit.chain import AuditChain
 from safecity.auth.principal import Principal
@@ -315,8 +314,8 @@ def fill_sqlite(path: Path, tracks: int, events: int, city: City) -> None:
     raw.close()
 
 
-def fill_postgres(conninfo: str, schema: str, tracks: int, events: int, city: City) -> None:
-    with psycopg.connect(conninfo, options=f"-csearch_path={schema}") as raw:
+def fill_postgres(conninfo: str, options: str, tracks: int, events: int, city: City) -> None:
+    with psycopg.connect(conninfo, options=options) as raw:
         for table, _ in TABLES:
             for index in table.indexes:
                 raw.execute(f'DROP INDEX "{index.name}"')
@@ -522,19 +521,12 @@ def bench_sqlite(tracks: int, events: int, queries: int, console: Console) -> li
 
 
 def bench_postgres(base_url: str, tracks: int, events: int, queries: int, console: Console) -> list[Result]:
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_db_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(base_url).set(drivername="postgresql+psycopg")
-        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-        engine = create_db_engine(url.render_as_string(hide_password=False))
+    with scratch_schema(base_url) as scratch:
+        engine = create_db_engine(scratch.url)
         migrations.upgrade(engine)
         city = add_city(engine, random.Random(3))
-        conninfo = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
         started = time.perf_counter()
-        fill_postgres(conninfo, schema, tracks, events, city)
+        fill_postgres(scratch.conninfo, scratch.options, tracks, events, city)
         loaded = time.perf_counter() - started
         built = rebuild_indexes(engine)
         console.print(
@@ -544,10 +536,6 @@ def bench_postgres(base_url: str, tracks: int, events: int, queries: int, consol
         with tempfile.TemporaryDirectory() as tmp:
             results = run_cases("PostgreSQL", engine, city, queries, Settings(data_dir=Path(tmp)))
         engine.dispose()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
     return results
 
 
@@ -603,7 +591,7 @@ def main() -> None:
             args.queries,
         )
     if args.backend in ("postgresql", "both"):
-        pg_url = os.environ.get("SAFECITY_TEST_DATABASE_URL", DEFAULT_PG_URL)
+        pg_url = postgres_url()
         unreachable = postgres_reachable(pg_url)
         if unreachable is None:
             results = bench_postgres(pg_url, args.tracks, events, args.queries, console)

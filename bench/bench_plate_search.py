@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import sqlite3
 import statistics
@@ -36,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.bench_event_store import DEFAULT_PG_URL, postgres_reachable
+from bench.common import postgres_reachable, postgres_url, scratch_schema
 from safecity import migrations
 from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.models import Sighting
@@ -207,8 +206,10 @@ def fill_sqlite(path: Path, count: int, population: Population, rng: random.Rand
     raw.close()
 
 
-def fill_postgres(conninfo: str, schema: str, count: int, population: Population, rng: random.Random) -> None:
-    with psycopg.connect(conninfo, options=f"-csearch_path={schema}") as raw:
+def fill_postgres(
+    conninfo: str, options: str, count: int, population: Population, rng: random.Random
+) -> None:
+    with psycopg.connect(conninfo, options=options) as raw:
         for name in indexes():
             raw.execute(f'DROP INDEX "{name}"')
         with raw.cursor() as cur, cur.copy(f"COPY plate_sightings ({', '.join(COLUMNS)}) FROM STDIN") as copy:
@@ -388,19 +389,12 @@ def bench_sqlite(count: int, queries: int, population: Population, console: Cons
 def bench_postgres(
     base_url: str, count: int, queries: int, population: Population, console: Console
 ) -> list[Result]:
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_db_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(base_url).set(drivername="postgresql+psycopg")
-        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-        engine = create_db_engine(url.render_as_string(hide_password=False))
+    with scratch_schema(base_url) as scratch:
+        engine = create_db_engine(scratch.url)
         migrations.upgrade(engine)
         population = Population(population.plates, add_places(engine, random.Random(3)))
-        conninfo = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
         started = time.perf_counter()
-        fill_postgres(conninfo, schema, count, population, random.Random(5))
+        fill_postgres(scratch.conninfo, scratch.options, count, population, random.Random(5))
         loaded = time.perf_counter() - started
         built = rebuild_indexes(engine)
         console.print(
@@ -409,10 +403,6 @@ def bench_postgres(
         with tempfile.TemporaryDirectory() as tmp:
             results = run_cases("PostgreSQL", engine, population, queries, Settings(data_dir=Path(tmp)))
         engine.dispose()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
     return results
 
 
@@ -430,7 +420,7 @@ def main() -> None:
     if args.backend in ("sqlite", "both"):
         show(console, bench_sqlite(args.rows, args.queries, population, console), args.rows, args.queries)
     if args.backend in ("postgresql", "both"):
-        pg_url = os.environ.get("SAFECITY_TEST_DATABASE_URL", DEFAULT_PG_URL)
+        pg_url = postgres_url()
         unreachable = postgres_reachable(pg_url)
         if unreachable is None:
             results = bench_postgres(pg_url, args.rows, args.queries, population, console)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import statistics
 import tempfile
@@ -38,8 +37,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.bench_event_store import DEFAULT_PG_URL, postgres_reachable
 from bench.bench_plate_search import make_plate
+from bench.common import postgres_reachable, postgres_url, scratch_schema
 from safecity import migrations
 from safecity.audit.chain import AuditChain
 from safecity.auth.principal import Principal
@@ -411,9 +410,7 @@ def main() -> None:
     parser.add_argument("--vehicles", type=int, default=2_000_000)
     parser.add_argument("--queries", type=int, default=100, help="queries per case")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument(
-        "--database-url", default=os.environ.get("SAFECITY_TEST_DATABASE_URL", DEFAULT_PG_URL)
-    )
+    parser.add_argument("--database-url", default=postgres_url())
     args = parser.parse_args()
     console = Console(width=120)
     if args.backend in ("sqlite", "both"):
@@ -428,20 +425,10 @@ def main() -> None:
                 f"[yellow]PostgreSQL skipped: {make_url(args.database_url)!r} unreachable ({unreachable})[/]"
             )
             return
-        schema = f"bench_{uuid.uuid4().hex[:12]}"
-        admin = create_db_engine(args.database_url)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            url = make_url(args.database_url).set(drivername="postgresql+psycopg")
-            url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-            engine = create_db_engine(url.render_as_string(hide_password=False))
+        with scratch_schema(args.database_url) as scratch:
+            engine = create_db_engine(scratch.url)
             run_backend("PostgreSQL", engine, args, console)
             engine.dispose()
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 if __name__ == "__main__":

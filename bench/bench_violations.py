@@ -27,13 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -45,11 +42,11 @@ import numpy.typing as npt
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.common import postgres_reachable, postgres_url, scratch_schema, seed_camera
 from safecity import migrations
 from safecity.analytics import service as analytics
 from safecity.analytics import snapshots
@@ -58,14 +55,12 @@ from safecity.analytics.plates.schemas import SightingIn
 from safecity.analytics.schemas import rule_adapter
 from safecity.audit.chain import AuditChain
 from safecity.auth.principal import Principal
-from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
 from safecity.core.bus import MemoryBus
 from safecity.core.db import create_db_engine, create_session_factory, transaction
 from safecity.core.logging import configure_logging
 from safecity.events import service as events
 from safecity.events.schemas import EventIn, EventOut
-from safecity.org.models import District, Province
 from safecity.traffic.violations import evidence, flows
 from safecity.traffic.violations import service as violations
 from safecity.traffic.violations.models import Offence, SignalLight, SignalSource, Violation, ViolationStatus
@@ -74,7 +69,6 @@ from safecity.video.clips import remux
 from safecity.video.recorder import SegmentRecorder, segment_indexer
 
 GOAL = 50.0
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SQUARE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 DOG = Path("/usr/share/darknet/data/dog.jpg")
 FPS = 10
@@ -152,23 +146,8 @@ def prepare(
 ) -> World:
     """The junction, its red signal and rule, the recording, and per violation a snapshot and a plate read."""
     with transaction(factory) as session:
-        province = Province(code="KP", name="Khyber Pakhtunkhwa")
-        session.add(province)
-        session.flush()
-        district = District(
-            province_id=province.id, code="PSW", name="Peshawar", latitude=34.0, longitude=71.5
-        )
-        session.add(district)
-        session.flush()
-        camera = Camera(
-            name="Bench Chowk",
-            district_id=district.id,
-            latitude=34.0,
-            longitude=71.5,
-            stream_url="rtsp://x/1",
-        )
-        session.add(camera)
-        session.flush()
+        camera = seed_camera(session)
+        district_id = camera.district_id
         line = analytics.create_rule(
             session=session,
             principal=BOSS,
@@ -185,7 +164,7 @@ def prepare(
         signal = violations.create_signal(
             session=session,
             principal=BOSS,
-            data=SignalIn(name="Bench signal", source=SignalSource.CONTROLLER, district_id=district.id),
+            data=SignalIn(name="Bench signal", source=SignalSource.CONTROLLER, district_id=district_id),
         )
         violations.record_state(
             session=session, signal_id=signal.id, light=SignalLight.RED, at=T0, source="api"
@@ -201,7 +180,7 @@ def prepare(
                 signal_id=signal.id,
             ),
         )
-        camera_id, district_id, line_id = camera.id, district.id, line.id
+        camera_id, line_id = camera.id, line.id
     recorder = SegmentRecorder(camera_id, settings.recordings_dir, 10, segment_indexer(factory))
     with av.open(str(drive.path)) as container:
         stream = container.streams.video[0]
@@ -432,35 +411,6 @@ def run(
     ]
 
 
-@contextmanager
-def postgres(base_url: str) -> Iterator[str]:
-    """A throwaway schema's URL."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_db_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(base_url).set(drivername="postgresql+psycopg")
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def reachable(url: str) -> str | None:
-    engine = create_db_engine(url)
-    try:
-        with engine.connect():
-            return None
-    except OperationalError as exc:
-        return str(exc.orig).strip().splitlines()[0]
-    finally:
-        engine.dispose()
-
-
 def main() -> None:
     """Measure and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -488,13 +438,15 @@ def main() -> None:
             args.workers,
             sqlite_dir,
         )
-        pg_url = os.environ.get("SAFECITY_TEST_DATABASE_URL", DEFAULT_PG_URL)
-        why = reachable(pg_url)
+        pg_url = postgres_url()
+        why = postgres_reachable(pg_url)
         if why is None:
             pg_dir = Path(tmp) / "pg"
             pg_dir.mkdir()
-            with postgres(pg_url) as url:
-                rows += run("PostgreSQL", url, drive, args.violations, args.seconds, args.workers, pg_dir)
+            with scratch_schema(pg_url) as scratch:
+                rows += run(
+                    "PostgreSQL", scratch.url, drive, args.violations, args.seconds, args.workers, pg_dir
+                )
         else:
             console.print(f"[yellow]PostgreSQL skipped: {make_url(pg_url)!r} unreachable ({why})[/]")
     table = Table(

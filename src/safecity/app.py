@@ -32,6 +32,7 @@ from safecity.incidents import feed as incident_feed
 from safecity.incidents import flows as incident_flows
 from safecity.runtime import Services, build_services
 from safecity.traffic import flows as traffic
+from safecity.traffic.appeals import service as appeals
 from safecity.traffic.challans import flows as challans
 from safecity.web import shell
 
@@ -95,6 +96,21 @@ def _background_work(services: Services, stop: asyncio.Event) -> list[asyncio.Ta
                 session_factory=services.session_factory, settings=services.settings, stop=stop
             ),
             name="challans-sweep",
+        ),
+        # Appeal attachments whose appeal never committed (a crash between the file and the commit).
+        asyncio.create_task(
+            periodic.repeat(
+                stop,
+                services.settings.challans.sweep_every_s,
+                lambda: asyncio.to_thread(
+                    appeals.purge_orphans,
+                    session_factory=services.session_factory,
+                    challans_dir=services.settings.challans_dir,
+                    grace_s=services.settings.challans.orphan_grace_s,
+                ),
+                what="the appeal attachments sweep",
+            ),
+            name="appeal-orphans",
         ),
     ]
     hotlist_matcher = asyncio.create_task(

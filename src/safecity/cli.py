@@ -165,6 +165,27 @@ def demo() -> None:
     console.print(f"\n{seed.challan_hint(settings.web.base_url())}", highlight=False)
 
 
+@challans_app.command("purge-attachments")
+def challans_purge_attachments() -> None:
+    """Delete appeal attachment files that no appeal refers to (left by a crash before the appeal was
+    stored), once older than challans.orphan_grace_s; audited with the count."""
+    from safecity.traffic.appeals import service as appeals
+
+    settings = _settings()
+    engine = create_db_engine(settings.effective_database_url)
+    try:
+        _require_current_schema(engine)
+        deleted = appeals.purge_orphans(
+            session_factory=_session_factory(engine, settings),
+            challans_dir=settings.challans_dir,
+            grace_s=settings.challans.orphan_grace_s,
+        )
+    finally:
+        engine.dispose()
+    noun = "file" if deleted == 1 else "files"
+    console.print(f"[green]Deleted {deleted} {noun}[/green] that no appeal refers to.")
+
+
 @challans_app.command("pay-demo")
 def challans_pay_demo(
     number: Annotated[str, typer.Argument(help="The challan's number, e.g. PSW-2026-000001.")],

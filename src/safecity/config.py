@@ -242,6 +242,9 @@ class ChallanSettings(Section):
     # are none), and how often it sends reminders, marks overdue challans and updates the unpaid hotlist.
     issue_every_s: float = Field(default=30.0, gt=0, le=3600)
     sweep_every_s: float = Field(default=3600.0, gt=0, le=86400)
+    # An appeal attachment no appeal refers to (its filing crashed before the commit) is deleted by the
+    # sweep once it is this old; a younger one may be an upload whose appeal is being committed.
+    orphan_grace_s: float = Field(default=3600.0, ge=60, le=30 * 86400)
     # Violations' evidence: the clip covers this many seconds either side of the offence; a violation waits
     # this long for its recording (then its packet is marked incomplete) and for its plate read (then the
     # plate is unreadable), with this many packets assembled at once.
@@ -270,6 +273,9 @@ class RegistrySettings(Section):
     cache_ttl_s: int = Field(default=3600, ge=0)
     breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that open the circuit
     breaker_reset_s: float = Field(default=30.0, gt=0)  # how long an open circuit refuses before a trial
+    # rest: while the registry cannot answer (timeout, 5xx, circuit open), the last answer held for a plate
+    # is shown, marked stale, if it was fetched within this many seconds; 0: never (the look-up fails).
+    stale_max_age_s: int = Field(default=7 * 86400, ge=0)
 
 
 SeverityName = Literal["info", "low", "medium", "high", "critical"]

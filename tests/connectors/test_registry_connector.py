@@ -1,17 +1,19 @@
 """The vehicle registry connector against a real HTTP registry on 127.0.0.1: answers are validated, stored
 and cached; a registry that hangs, fails or answers garbage gives a clear, typed error (503/502 with a stable
-code), opens its circuit after repeated failures and closes it when it recovers; the token never shows.
+code), opens its circuit after repeated failures and closes it when it recovers; the token never shows. A
+registry that cannot answer falls back to the last answer held for the plate, marked stale, within a limit.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from conftest import Factory, wait_until
@@ -28,7 +30,8 @@ from safecity.connectors.base import (
 from safecity.connectors.vehicles import service as vehicles
 from safecity.connectors.vehicles.models import Registration
 from safecity.connectors.vehicles.registries import RestRegistry, RestRegistryConfig, build_registry
-from safecity.connectors.vehicles.schemas import CSV_HEADER
+from safecity.connectors.vehicles.schemas import CSV_HEADER, LookupOut
+from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, PermissionDenied
 from safecity.runtime import Services
 
@@ -143,6 +146,71 @@ def test_a_registry_that_hangs_times_out_after_its_retries(
     health = registry.health()
     assert health.failures == 1 and health.last_error is not None and "no answer" in health.last_error
     assert session.get(Registration, "LMN111") is None
+
+
+def test_a_registry_that_cannot_answer_falls_back_to_its_last_answer_marked_stale(
+    server: RegistryServer, session: Session, officer: Principal
+) -> None:
+    server.register("LEA1234")
+    # No TTL: every look-up asks the registry; its last answer stands in for up to an hour.
+    registry = rest(server, cache_ttl_s=0, timeout_s=0.3, retries=0, breaker_failures=3, stale_max_age_s=3600)
+
+    def ask(plate: str = "LEA1234") -> LookupOut:
+        return vehicles.lookup(
+            session=session, principal=officer, registry=registry, plate=plate, purpose=PURPOSE
+        )
+
+    fresh = ask()
+    assert fresh.found and not fresh.stale and fresh.stale_reason is None and fresh.updated_at is not None
+    fetched = fresh.updated_at
+
+    server.answer("LEA1234", registration("LEA1234", owner_name="Someone Else"), delay_s=1.0)  # hangs
+    stale = ask()
+    assert stale.stale and stale.updated_at == fetched and stale.owner is not None
+    assert stale.owner.name == "Ayesha Khan"  # the last answer held, not the one the registry never sent
+    assert stale.stale_reason is not None and "did not answer within 0.3 s" in stale.stale_reason
+    assert server.hits["LEA1234"] == 2  # it was asked, and gave up on
+
+    # A plate it holds nothing of is still the registry's 503.
+    server.answer("LMN111", registration("LMN111"), delay_s=1.0)
+    with pytest.raises(ConnectorTimeout) as caught:
+        ask("LMN111")
+    assert (caught.value.status, caught.value.code) == (503, "connector_timeout")
+
+    # Three failures open the circuit; while it is open the last answer still stands in, and says why.
+    assert ask().stale and registry.health().state == "open"
+    opened = ask()
+    assert opened.stale and opened.stale_reason is not None and "circuit open" in opened.stale_reason
+    assert server.hits["LEA1234"] == 3
+
+    # An answer older than the limit is not shown: the look-up fails as it would without one.
+    session.execute(
+        update(Registration)
+        .where(Registration.plate == "LEA1234")
+        .values(updated_at=utcnow() - dt.timedelta(hours=2))
+    )
+    with pytest.raises(ConnectorUnavailable, match="circuit open"):
+        ask()
+
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "registry.lookup").order_by(AuditEntry.seq)
+    ).all()
+    # Each look-up answered is audited with its purpose; a stale one says so, with when it was fetched.
+    assert [e.detail.get("stale", False) for e in entries] == [False, True, True, True]
+    assert entries[1].detail["fetched_at"] == fetched.isoformat() and entries[1].purpose == PURPOSE
+
+
+def test_no_fallback_when_the_limit_is_zero(
+    server: RegistryServer, session: Session, officer: Principal
+) -> None:
+    server.register("LEA1234")
+    registry = rest(server, cache_ttl_s=0, retries=0, stale_max_age_s=0)
+    vehicles.lookup(session=session, principal=officer, registry=registry, plate="LEA1234", purpose=PURPOSE)
+    server.answer("LEA1234", {"error": "down"}, status=503)
+    with pytest.raises(ConnectorUnavailable, match="HTTP 503"):
+        vehicles.lookup(
+            session=session, principal=officer, registry=registry, plate="LEA1234", purpose=PURPOSE
+        )
 
 
 @pytest.mark.parametrize(
@@ -294,6 +362,25 @@ def test_the_api_answers_clear_errors_for_a_sick_registry(
     operator = login_as(factory.user("operator"))
     assert operator.get("/api/v1/registry/vehicles/LEA1234", params={"purpose": PURPOSE}).status_code == 403
     assert operator.get("/registry").status_code == 403
+
+
+def test_the_api_and_the_page_mark_a_stale_answer_with_its_fetch_time(
+    server: RegistryServer, services: Services, factory: Factory, login_as: Callable[..., TestClient]
+) -> None:
+    services.vehicle_registry = rest(server, cache_ttl_s=0, timeout_s=0.3, retries=0)
+    server.register("LEA1234")
+    client = login_as(factory.user("traffic_officer"))
+    fresh = client.get("/api/v1/registry/vehicles/LEA1234", params={"purpose": PURPOSE})
+    assert fresh.status_code == 200 and fresh.json()["stale"] is False
+    server.answer("LEA1234", {"error": "down"}, status=502)
+    stale = client.get("/api/v1/registry/vehicles/LEA1234", params={"purpose": PURPOSE})
+    assert stale.status_code == 200, stale.text
+    body = stale.json()
+    assert body["stale"] is True and "HTTP 502" in body["stale_reason"]
+    assert body["updated_at"] == fresh.json()["updated_at"] and body["owner"]["name"] == "Ayesha Khan"
+    page = client.post("/registry/lookup", data={"plate": "LEA1234", "purpose": PURPOSE})
+    assert page.status_code == 200 and 'data-testid="lookup-stale"' in page.text
+    assert "last answer, fetched" in page.text and 'data-testid="lookup-owner">Ayesha Khan<' in page.text
 
 
 def test_the_page_looks_a_plate_up_with_its_purpose(

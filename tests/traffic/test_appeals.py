@@ -13,9 +13,11 @@ import functools
 import hashlib
 import io
 import json
+import os
 import re
 import socket
 import threading
+import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -537,3 +539,78 @@ def test_two_adjudicators_at_once_give_one_decision(
         assert row is not None and state is not None
         expected = ChallanStatus.CANCELLED if decided == ["cancel"] else ChallanStatus.ISSUED
         assert state.status is expected
+
+
+# --- attachments left by a crash ------------------------------------------------------------------------
+
+
+def _aged(path: Path, data: bytes, *, hours: float) -> Path:
+    """A file as a filing left it, last written `hours` ago."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    then = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)).timestamp()
+    os.utime(path, (then, then))
+    return path
+
+
+def test_attachments_no_appeal_refers_to_are_swept_after_the_grace_period(
+    factory: Factory, session: Session, session_factory: sessionmaker[Session], settings: Settings
+) -> None:
+    district = factory.district()
+    made = challan(session, settings.evidence_dir, district)
+    filed = _filed(
+        session, settings, made.challan, attachment=appeals.check_attachment(a_jpeg(), max_bytes=MAX_BYTES)
+    )
+    root = appeals.appeals_dir(settings.challans_dir)
+    assert filed.attachment_path is not None
+    kept = root / filed.attachment_path
+    os.utime(kept, (kept.stat().st_mtime - 86400, kept.stat().st_mtime - 86400))  # old, and an appeal's
+    # A crash between the file's rename and the commit: the file, and no appeal row; and one mid-write.
+    orphan = _aged(root / "2026-11" / f"{uuid.uuid4()}.jpg", a_jpeg(), hours=3)
+    partial = _aged(root / "2026-11" / f".{uuid.uuid4()}.pdf.part", b"%PDF-1.7", hours=3)
+    # An upload in flight: written a moment ago, its appeal about to commit.
+    in_flight = _aged(root / "2026-12" / f"{uuid.uuid4()}.png", a_png(), hours=0)
+
+    deleted = appeals.purge_orphans(
+        session_factory=session_factory, challans_dir=settings.challans_dir, grace_s=3600
+    )
+    assert deleted == 2
+    assert kept.exists() and in_flight.exists() and not orphan.exists() and not partial.exists()
+    [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "appeals.orphans.purge")).all()
+    assert entry.detail == {"deleted": 2, "grace_s": 3600}
+    _, data = appeals.read_attachment(
+        session=session,
+        principal=factory.principal(factory.user("adjudicator", districts=[district])),
+        appeal_id=filed.id,
+        challans_dir=settings.challans_dir,
+    )
+    assert data == a_jpeg()  # the appeal's own file is whole
+
+    # Nothing more to do: nothing deleted, nothing audited.
+    assert (
+        appeals.purge_orphans(
+            session_factory=session_factory, challans_dir=settings.challans_dir, grace_s=3600
+        )
+        == 0
+    )
+    assert session.scalar(select(func.count()).where(AuditEntry.action == "appeals.orphans.purge")) == 1
+
+
+def test_the_cli_sweeps_orphaned_attachments(
+    own_db: tuple[str, sessionmaker[Session]], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from safecity.cli import app
+
+    url, _ = own_db
+    root = appeals.appeals_dir(settings.challans_dir)
+    orphan = _aged(root / "2026-11" / f"{uuid.uuid4()}.jpg", a_jpeg(), hours=2)
+    young = _aged(root / "2026-11" / f"{uuid.uuid4()}.jpg", a_jpeg(), hours=0.5)
+    monkeypatch.setenv("SAFECITY_DATABASE_URL", url)
+    monkeypatch.setenv("SAFECITY_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SAFECITY_SECRET_KEY", settings.secret_key.get_secret_value())
+    monkeypatch.setenv("SAFECITY_CHALLANS__ORPHAN_GRACE_S", "3600")
+    result = CliRunner().invoke(app, ["challans", "purge-attachments"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted 1 file" in result.output and not orphan.exists() and young.exists()

@@ -123,8 +123,11 @@ def claim(session: Session, name: str) -> bool:
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext(:name))"), {"name": name}))
 
 
-def insert_new(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> list[Any]:
-    """Insert rows of `model` (keyed by `id`), skipping ids already stored; the ids of the new ones.
+def insert_new(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], *, key: str = "id"
+) -> list[Any]:
+    """Insert rows of `model` (keyed by `key`: `id`, or another unique column), skipping keys already
+    stored; the ids of the new ones.
 
     Replayed or redelivered records (the bus delivers at least once) are stored once. Core, on the
     session's connection: one multi-row INSERT … RETURNING; the caller commits.
@@ -135,9 +138,9 @@ def insert_new(session: Session, model: type[Base], rows: Sequence[dict[str, Any
     table: Any = model.__table__
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        statement: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=["id"])
+        statement: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
     elif dialect == "sqlite":
-        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=["id"])
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
     else:
         raise NotImplementedError(f"safecity stores on SQLite or PostgreSQL, not {dialect}")
     return list(session.connection().scalars(statement.returning(table.c.id), list(rows)))

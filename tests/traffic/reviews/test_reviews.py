@@ -23,6 +23,7 @@ from connectors.registry_server import registry_server
 from safecity.audit.models import AuditEntry
 from safecity.auth.principal import Principal
 from safecity.config import ChallanSettings, RegistrySettings, Settings, VideoSettings
+from safecity.connectors.vehicles.models import Registration
 from safecity.connectors.vehicles.registries import RestRegistry, RestRegistryConfig, build_registry
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput
@@ -406,6 +407,55 @@ def test_a_registry_that_is_down_decides_nothing(
         f"/traffic/review/{violation.id}/decision", data={"decision": "confirm", "version": "0"}
     )
     assert page.headers["HX-Retarget"] == "#flash" and "unavailable" in page.text
+
+
+def test_a_stale_registry_answer_never_confirms_but_may_send_a_mismatch_to_investigation(
+    factory: Factory,
+    session: Session,
+    world: World,
+    services: Services,
+    login_as: Callable[..., TestClient],
+) -> None:
+    # The registry's last answers, held from an hour ago: a white car, and a red motorcycle.
+    fetched = utcnow() - dt.timedelta(hours=1)
+    register(session, "LEA1234")
+    register(session, "LEB777", vehicle_class="motorcycle", colour="red")
+    session.execute(update(Registration).values(updated_at=fetched))
+    matching = make_violation(session, world.camera, world.evidence_dir)
+    cloned = make_violation(session, world.camera, world.evidence_dir, plate_read="LEB777")
+    client = login_as(factory.user("traffic_officer", districts=[world.a]))
+    with registry_server() as server:
+        server.answer("LEA1234", {"error": "down"}, status=503)
+        server.answer("LEB777", {"error": "down"}, status=503)
+        services.vehicle_registry = RestRegistry(
+            RestRegistryConfig(url=server.url, timeout_s=1, retries=0, cache_ttl_s=60, breaker_failures=5)
+        )
+        # It matches what the camera saw, but a challan copies the owner from it: not on a stale answer.
+        refused = client.post(
+            f"/api/v1/traffic/violations/{matching.id}/decisions", json={"version": 0, "decision": "confirm"}
+        )
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "connector_unavailable"
+        assert "stale" in refused.json()["error"]["message"]
+        # A white car seen where the registry's last word is a red motorcycle: investigated, marked stale.
+        flagged = client.post(
+            f"/api/v1/traffic/violations/{cloned.id}/decisions", json={"version": 0, "decision": "confirm"}
+        )
+        assert flagged.status_code == 200, flagged.text
+        assert server.hits == {"LEA1234": 1, "LEB777": 1}
+    session.expire_all()
+    assert session.get(Violation, matching.id).status == ViolationStatus.PENDING  # type: ignore[union-attr]
+    assert reviews.reviews_of(session=session, violation_id=matching.id) == []
+    investigated = session.get(Violation, cloned.id)
+    assert investigated is not None and investigated.status == ViolationStatus.INVESTIGATE
+    check = investigated.registry_check
+    assert check is not None and check["stale"] is True and check["fetched_at"] == fetched.isoformat()
+    assert check["mismatches"] == ["vehicle_class", "colour"]
+    lookup = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "registry.lookup").order_by(AuditEntry.seq.desc())
+    ).first()
+    assert lookup is not None and lookup.detail["stale"] is True and lookup.object_id == "LE8777"
+    page = client.get(f"/traffic/review/{cloned.id}")
+    assert 'data-testid="registry-stale"' in page.text and "last answer, fetched" in page.text
 
 
 def test_evidence_files_are_served_in_scope_with_their_type_and_audited(

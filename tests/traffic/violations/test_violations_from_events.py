@@ -244,6 +244,45 @@ def test_a_stale_red_and_the_first_moments_of_red_give_no_violation(
     assert crossing(MAX_AGE + 10, 3) == []  # "red" for longer than any signal's cycle: a dead controller
 
 
+def test_a_burst_is_checked_together_as_each_event_would_be_alone(factory: Factory, session: Session) -> None:
+    place = junction(session, factory.district().id)
+    for light, seconds in (("green", 0), ("amber", 30), ("red", 33), ("green", 90)):
+        violations.record_state(
+            session=session, signal_id=place.signal_id, light=SignalLight(light), at=at(seconds), source="api"
+        )
+
+    def crossing(seconds: float, track: int) -> EventOut:
+        return event(
+            place.camera, place.stop_line, "line_crossing", at(seconds), [vehicle(track, [1, 1, 50, 50])]
+        )
+
+    red = crossing(35, 1)
+    burst = [
+        crossing(12, 2),
+        crossing(31, 3),
+        *[red] * 100,
+        crossing(40, 4),
+        crossing(50, 5),
+        crossing(95, 6),
+    ]
+    nested = session.begin_nested()  # each alone first, then undone
+    alone = [v for e in burst for v in violations.from_event(session=session, event=e, max_signal_age_s=10)]
+    one_by_one = sorted((v.track_id, v.measured["seconds_into_red"]) for v in alone)
+    nested.rollback()
+    made = violations.from_events(session=session, events=burst, max_signal_age_s=10)
+    # Green at 12 s (a light older than the 10 s read back for the burst, asked of the database), amber at
+    # 31 s, red for 17 s at 50 s (over the 10 s allowed: stale), green at 95 s: none. The event delivered
+    # a hundred times in the burst: one violation.
+    assert (
+        sorted((v.track_id, v.measured["seconds_into_red"]) for v in made)
+        == one_by_one
+        == [(1, 2.0), (4, 7.0)]
+    )
+    assert {v.measured["red_since"] for v in made} == {at(33).isoformat()}
+    assert violations.from_events(session=session, events=burst, max_signal_age_s=10) == []  # replayed
+    assert session.scalar(select(func.count()).select_from(Violation)) == 2
+
+
 async def test_one_event_delivered_a_hundred_times_is_one_violation(
     bus: tuple[Bus, str], own_db: tuple[str, sessionmaker[Session]], settings: Settings
 ) -> None:

@@ -2,40 +2,73 @@
 
 Both answer one question, the registration of a plate key, and keep what they learn in the
 `registry_vehicles` table: the extract connector reads the rows an import wrote; the REST connector uses a
-row younger than its TTL and otherwise asks the service, validates the answer and stores it.
+row younger than its TTL and otherwise asks the service, validates the answer and stores it. When the service
+cannot answer (timeout, 5xx, circuit open) the REST connector falls back to the row it holds, if that is
+younger than `stale_max_age_s`, and says so (`Resolved.stale`): the caller decides what a stale row may do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from safecity.config import RegistrySettings
-from safecity.connectors.base import Connector, ConnectorBadResponse, ConnectorConfig, Health, build_connector
+from safecity.connectors.base import (
+    Connector,
+    ConnectorBadResponse,
+    ConnectorConfig,
+    ConnectorTimeout,
+    ConnectorUnavailable,
+    Health,
+    build_connector,
+)
 from safecity.connectors.rest import RestConfig, RestConnector
 from safecity.connectors.vehicles.models import Registration
 from safecity.connectors.vehicles.schemas import RegistrationIn, plate_key
 from safecity.core.db import utcnow
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_NAME = "vehicle registry"
 # The registry settings a REST connector takes as they are.
-REST_SETTINGS = {"url", "token", "timeout_s", "retries", "cache_ttl_s", "breaker_failures", "breaker_reset_s"}
+REST_SETTINGS = {
+    "url",
+    "token",
+    "timeout_s",
+    "retries",
+    "cache_ttl_s",
+    "breaker_failures",
+    "breaker_reset_s",
+    "stale_max_age_s",
+}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A registry's answer: the registration (None: there is none), and, when the registry could not be
+    asked, `stale` with why: the row is the last answer held, fetched at its `updated_at`."""
+
+    row: Registration | None
+    stale: bool = False
+    reason: str | None = None
 
 
 class VehicleRegistry(Connector):
     """A provincial vehicle registry: whose is a plate, and what vehicle does it belong on."""
 
     @abstractmethod
-    def resolve(self, *, session: Session, plate: str) -> Registration | None:
-        """The registration of a plate (A-Z0-9 as read or typed), or None when there is none.
+    def resolve(self, *, session: Session, plate: str) -> Resolved:
+        """The registration of a plate (A-Z0-9 as read or typed); its row None when there is none.
 
         Rows are kept under the plate's folded key (schemas.plate_key): look-alike characters meet.
-        Raises a ConnectorError when the registry cannot answer.
+        Raises a ConnectorError when the registry cannot answer and holds no row recent enough to stand in.
         """
 
 
@@ -49,9 +82,9 @@ class ExtractRegistry(VehicleRegistry):
     type = "vehicles.extract"
     config_class = ExtractConfig
 
-    def resolve(self, *, session: Session, plate: str) -> Registration | None:
+    def resolve(self, *, session: Session, plate: str) -> Resolved:
         """The imported row of the plate, if an extract held it."""
-        return session.get(Registration, plate_key(plate))
+        return Resolved(session.get(Registration, plate_key(plate)))
 
     def health(self) -> Health:
         """Always local: the imported rows are the registry."""
@@ -70,6 +103,7 @@ class ExtractRegistry(VehicleRegistry):
 
 class RestRegistryConfig(RestConfig):
     type: Literal["vehicles.rest"] = "vehicles.rest"
+    stale_max_age_s: int = Field(default=7 * 86400, ge=0)  # oldest row shown (stale) while the service fails
 
 
 class RestRegistry(VehicleRegistry, RestConnector):
@@ -88,17 +122,25 @@ class RestRegistry(VehicleRegistry, RestConnector):
     def source(self) -> str:
         return f"rest:{self.name}"[:64]
 
-    def resolve(self, *, session: Session, plate: str) -> Registration | None:
+    def resolve(self, *, session: Session, plate: str) -> Resolved:
         """A row younger than the TTL, else the service's answer for the plate as given (validated, then
-        stored under the folded key as the new row)."""
+        stored under the folded key as the new row); when the service cannot answer, a row younger than
+        `stale_max_age_s`, marked stale. Garbage is never covered up by a stale row: it is a 502."""
         key = plate_key(plate)
         row = session.get(Registration, key)
         now = utcnow()
         if row is not None and row.updated_at > now - dt.timedelta(seconds=self.rest.cache_ttl_s):
-            return row
-        data = self.client.get_json(plate)
+            return Resolved(row)
+        try:
+            data = self.client.get_json(plate)
+        except (ConnectorTimeout, ConnectorUnavailable) as exc:
+            oldest = now - dt.timedelta(seconds=self.rest.stale_max_age_s)
+            if row is None or not self.rest.stale_max_age_s or row.updated_at <= oldest:
+                raise
+            logger.warning("connector %s: answering from the row fetched at %s", self.name, row.updated_at)
+            return Resolved(row, stale=True, reason=exc.message)
         if data is None:
-            return None
+            return Resolved(None)
         try:
             record = RegistrationIn.model_validate(data)
         except ValidationError as exc:
@@ -113,7 +155,7 @@ class RestRegistry(VehicleRegistry, RestConnector):
         if record.plate != key:
             self.client.cache.clear()
             raise ConnectorBadResponse(f"{self.name} answered the registration of another plate")
-        return _store(session, record, source=self.source, now=now)
+        return Resolved(_store(session, record, source=self.source, now=now))
 
 
 def _store(session: Session, record: RegistrationIn, *, source: str, now: dt.datetime) -> Registration:

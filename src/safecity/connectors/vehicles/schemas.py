@@ -256,6 +256,9 @@ class LookupOut(BaseModel):
     updated_at: dt.datetime | None  # when the registry's answer was fetched or imported
     vehicle: VehicleOut | None
     owner: OwnerOut | None
+    # The registry could not answer now: this is its last answer, fetched at `updated_at`, and why.
+    stale: bool = False
+    stale_reason: str | None = None
 
 
 class ImportIn(InModel):

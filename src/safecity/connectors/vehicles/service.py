@@ -17,7 +17,7 @@ from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.connectors import csvimport
 from safecity.connectors.vehicles.models import Registration
-from safecity.connectors.vehicles.registries import VehicleRegistry
+from safecity.connectors.vehicles.registries import Resolved, VehicleRegistry
 from safecity.connectors.vehicles.schemas import (
     CSV_HEADER,
     HealthOut,
@@ -68,9 +68,14 @@ def lookup(
         permission: what the caller must hold: registry.lookup, or challans.review for the cloned-plate
             check of a review.
 
+    Returns:
+        The answer; `stale` when the registry could not answer and its last answer for the plate (within
+        the connector's `stale_max_age_s`) stands in, fetched at `updated_at`.
+
     Raises:
         InvalidInput: no purpose, or no plate.
-        ConnectorError: the registry timed out (503), is unavailable (503) or answered garbage (502).
+        ConnectorError: the registry timed out (503), is unavailable (503) with no recent answer held, or
+            answered garbage (502).
     """
     found = fetch(
         session=session,
@@ -99,13 +104,16 @@ def fetch(
     principal.require(permission)
     require_purpose(purpose)
     asked = clean_plate(plate)
-    return out(plate_key(asked), registry.resolve(session=session, plate=asked))
+    return answer(plate_key(asked), registry.resolve(session=session, plate=asked))
 
 
 def record_lookup(
     *, session: Session, principal: Principal, registry: VehicleRegistry, found: LookupOut, purpose: str
 ) -> None:
-    """The audit entry of an owner look-up, with its purpose."""
+    """The audit entry of an owner look-up, with its purpose (and when a stale answer was fetched)."""
+    detail: dict[str, Any] = {"found": found.found, "connector": registry.type}
+    if found.stale and found.updated_at is not None:
+        detail |= {"stale": True, "fetched_at": found.updated_at.isoformat()}
     audit.record(
         session=session,
         action="registry.lookup",
@@ -114,8 +122,16 @@ def record_lookup(
         object_type="registry_vehicles",
         object_id=found.plate,
         purpose=require_purpose(purpose),
-        detail={"found": found.found, "connector": registry.type},
+        detail=detail,
     )
+
+
+def answer(key: str, resolved: Resolved) -> LookupOut:
+    """A look-up's answer from the registry's, marked stale when it is the last answer held."""
+    found = out(key, resolved.row)
+    if not resolved.stale:
+        return found
+    return found.model_copy(update={"stale": True, "stale_reason": resolved.reason})
 
 
 def out(key: str, row: Registration | None) -> LookupOut:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import itertools
 import logging
 import os
 import re
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +28,7 @@ from typing import Any, TypeVar
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.audit import service as audit
 from safecity.auth.principal import Principal
@@ -52,6 +54,7 @@ MAX_STATEMENT_CHARS = 4000
 MIN_STATEMENT_CHARS = 10
 LANGUAGES = ("en", "ur")
 MAX_QUEUE = 500
+ORPHAN_BATCH = 500  # attachment files checked against the appeals per transaction
 # A picture larger than this is refused before it is decoded: a small file that unpacks to gigabytes of
 # pixels (a decompression bomb) must not reach memory. Pillow's own MAX_IMAGE_PIXELS guard stays on too.
 MAX_ATTACHMENT_PIXELS = 30_000_000
@@ -284,6 +287,60 @@ def _undo(session: Session, stored: Path | None) -> None:
     session.rollback()
     if stored is not None:
         stored.unlink(missing_ok=True)
+
+
+def _files_older_than(root: Path, cutoff: float) -> Iterator[str]:
+    """The files under `root` (relative, POSIX) last written before `cutoff` (epoch seconds); links are
+    neither followed nor counted."""
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            info = path.lstat()
+            if path.is_file() and not path.is_symlink() and info.st_mtime < cutoff:
+                yield path.relative_to(root).as_posix()
+
+
+def _delete_orphans(session: Session, root: Path, pending: Iterator[str], batch: int) -> int:
+    """Delete up to `batch` (or a few more) of the `pending` files that no appeal refers to."""
+    deleted = 0
+    while deleted < batch:
+        chunk = list(itertools.islice(pending, batch))
+        if not chunk:
+            break
+        held = set(session.scalars(select(Appeal.attachment_path).where(Appeal.attachment_path.in_(chunk))))
+        for relative in chunk:
+            if relative not in held:
+                (root / relative).unlink(missing_ok=True)
+                deleted += 1
+    return deleted
+
+
+def purge_orphans(
+    *,
+    session_factory: sessionmaker[Session],
+    challans_dir: Path,
+    grace_s: float,
+    now: dt.datetime | None = None,
+) -> int:
+    """Delete the attachment files no appeal refers to (written before a crash stopped their appeal's
+    commit, or a temporary file a crash left), once older than `grace_s`: a younger one may belong to an
+    upload whose appeal is being committed. One audit entry with the count; returns it."""
+    root = appeals_dir(challans_dir)
+    if not root.is_dir():
+        return 0
+    cutoff = ((now or utcnow()) - dt.timedelta(seconds=grace_s)).timestamp()
+    pending = iter(sorted(_files_older_than(root, cutoff)))
+    deleted = audit.purged(
+        session_factory=session_factory,
+        purge_batch=lambda session: _delete_orphans(session, root, pending, ORPHAN_BATCH),
+        batch=ORPHAN_BATCH,
+        action="appeals.orphans.purge",
+        object_type="traffic_appeals",
+        detail={"grace_s": grace_s},
+    )
+    if deleted:
+        logger.info("deleted %d appeal attachment files that no appeal refers to", deleted)
+    return deleted
 
 
 # --- the adjudicator's side -------------------------------------------------------------------------

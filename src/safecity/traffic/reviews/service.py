@@ -24,6 +24,7 @@ from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import ChallanSettings
+from safecity.connectors.base import ConnectorUnavailable
 from safecity.connectors.vehicles import service as vehicles
 from safecity.connectors.vehicles.registries import VehicleRegistry
 from safecity.connectors.vehicles.schemas import LookupOut, canonical_colour
@@ -365,7 +366,8 @@ def _purpose(violation: Violation) -> str:
 def compare(
     found: LookupOut, *, seen_class: str | None, seen_colour: str | None, source: str
 ) -> dict[str, Any]:
-    """The check's record: registered vehicle and owner, what was seen, and what does not fit."""
+    """The check's record: registered vehicle and owner, what was seen, and what does not fit; a stale
+    answer (the registry could not be asked) is marked so, with the time it was fetched."""
     seen = {"vehicle_class": SEEN_CLASS.get(seen_class or "", seen_class), "colour": seen_colour}
     if not found.found or found.vehicle is None or found.owner is None:
         return {
@@ -390,7 +392,13 @@ def compare(
         and frozenset((registered, measured)) not in NEAR_COLOURS
     ):
         mismatches.append("colour")
-    return {
+    # A stale answer says so and when it was fetched (a fresh check keeps the shape challans copy from).
+    marked = (
+        {"stale": True, "fetched_at": found.updated_at.isoformat()}
+        if found.stale and found.updated_at
+        else {}
+    )
+    return marked | {
         "found": True,
         "source": found.source or source,
         "checked_at": found.checked_at.isoformat(),
@@ -407,6 +415,15 @@ def compare(
         "seen": seen,
         "mismatches": mismatches,
     }
+
+
+def _stale_registry(found: LookupOut) -> ConnectorUnavailable:
+    """A confirm against a stale answer: a challan copies the owner and the class from the check, and an
+    answer the registry could not renew may name a previous owner; so it waits for a fresh one."""
+    return ConnectorUnavailable(
+        f"the registry cannot answer now ({found.stale_reason}); its last answer for {found.plate} is stale, "
+        "and a challan needs a fresh one: nothing is decided, try again when the registry is back"
+    )
 
 
 def _already_decided() -> Conflict:
@@ -435,7 +452,9 @@ def decide(
     officer's correction); an unsure read (below `policy.second_review_below`) or a corrected one goes to
     SECOND_REVIEW until a different officer confirms the same plate. The confirm that settles it checks the
     registry: a vehicle that is not registered, or whose class or colour is not what the camera saw, goes
-    to INVESTIGATE (never CONFIRMED). Two officers acting at once give one decision: the update applies only
+    to INVESTIGATE (never CONFIRMED). When the registry cannot answer, its last answer held (stale) may
+    send a mismatch to INVESTIGATE (marked stale: an investigation is no ticket), but never confirms: that
+    is 503 and nothing is decided. Two officers acting at once give one decision: the update applies only
     at `version`, and the other gets 409 `already_decided`.
 
     Returns:
@@ -487,6 +506,8 @@ def decide(
                 session=session, principal=principal, registry=registry, violation=row, plate=chosen
             )
             mismatches = check["mismatches"]
+            if looked_up.stale and not mismatches:
+                raise _stale_registry(looked_up)
             values = {"plate": chosen, "registry_check": check, "decided_at": now}
             if mismatches:
                 code = NOT_REGISTERED if NOT_REGISTERED in mismatches else REGISTRY_MISMATCH

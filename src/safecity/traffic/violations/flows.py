@@ -60,23 +60,9 @@ RECONNECT_S = 5.0
 
 
 def _from_events(session_factory: sessionmaker[Session], found: list[EventOut], max_age_s: float) -> int:
-    """Every event's violations in one transaction (one commit for a burst); an event that fails for
-    anything but the database is logged and skipped, its savepoint undone.
-    """
-    made = 0
+    """Every event's violations in one transaction (one commit for a burst, a few statements for it)."""
     with transaction(session_factory) as session:
-        _loaded = _keep_loaded(session)
-        for event in found:
-            try:
-                with session.begin_nested():
-                    made += len(
-                        violations.from_event(session=session, event=event, max_signal_age_s=max_age_s)
-                    )
-            except SQLAlchemyError:
-                raise
-            except Exception:  # a bug for this event must not stop the others
-                logger.exception("event %s could not be checked for violations; dropped", event.id)
-    return made
+        return len(violations.from_events(session=session, events=found, max_signal_age_s=max_age_s))
 
 
 def _keep_loaded(session: Session) -> list[object]:
@@ -170,7 +156,7 @@ class EvidenceAssembler:
     # The cameras whose packets this process builds (None: every camera's). With many workers each builds
     # its own cameras' packets: the recordings are its own, freshest on its disk or the shared store's
     # cache, and no two workers decode the same footage for a packet only one of them can store
-    # (finish_evidence keeps the first). A camera that moves takes its waiting packets to its new worker.
+    # (finish_burst keeps the first). A camera that moves takes its waiting packets to its new worker.
     cameras: Callable[[], frozenset[uuid.UUID] | None] = lambda: None
 
     def _plans(self, ids: list[uuid.UUID], now: dt.datetime) -> Iterator[violations.EvidencePlan]:
@@ -179,6 +165,7 @@ class EvidenceAssembler:
         with self.session_factory() as session:
             session.connection(execution_options=READ_ONLY)  # reads only: no write lock on SQLite
             _loaded = _keep_loaded(session)
+            violations.preload(session=session, violation_ids=ids)
             for violation_id in ids:
                 try:
                     plan = violations.plan_evidence(
@@ -214,17 +201,8 @@ class EvidenceAssembler:
             )
             ready = [(b.plan, b.manifest, evidence.manifest_sha256(b.manifest)) for b in built if b.manifest]
             with transaction(self.session_factory) as session:
-                rows = [
-                    (
-                        plan,
-                        manifest,
-                        digest,
-                        violations.finish_evidence(
-                            session=session, plan=plan, manifest=manifest, digest=digest
-                        ),
-                    )
-                    for plan, manifest, digest in ready
-                ]
+                finished = violations.finish_burst(session=session, packets=ready)
+                rows = [(*packet, row) for packet, row in zip(ready, finished, strict=True)]
         except Exception:  # the database may be away: the burst is tried again later
             logger.exception("%d violations' evidence could not be assembled; tried again later", len(plans))
             built, rows = [evidence.Built(plan, None) for plan in plans], []

@@ -10,6 +10,7 @@ one. A helmet rule (`no_helmet`) is a plugin slot: no helmet detector can be ins
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import uuid
@@ -27,7 +28,7 @@ from safecity.analytics.plates.models import Sighting
 from safecity.analytics.schemas import VEHICLE_NAMES
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
-from safecity.core.db import utcnow
+from safecity.core.db import insert_new, utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from safecity.events.models import Event
 from safecity.events.schemas import EventOut
@@ -651,6 +652,47 @@ def fine_class(detected: str | None) -> str | None:
     return FINE_CLASSES.get(detected, detected)
 
 
+def _violation_values(
+    *,
+    source_key: str,
+    rule: EnforcementRule,
+    camera: Camera,
+    occurred_at: dt.datetime,
+    measured: dict[str, Any],
+    track_id: int | None = None,
+    box: list[float] | None = None,
+    event_id: uuid.UUID | None = None,
+    detected_class: str | None = None,
+    colour: str | None = None,
+    sighting_id: uuid.UUID | None = None,
+    plate_read: str | None = None,
+    plate_confidence: float | None = None,
+) -> dict[str, Any]:
+    """A new violation's columns (COLLECTING, with a new id)."""
+    return {
+        "id": uuid.uuid4(),
+        "source_key": source_key,
+        "rule_id": rule.id,
+        "offence": rule.offence,
+        "camera_id": camera.id,
+        "district_id": camera.district_id,
+        "occurred_at": occurred_at,
+        "status": ViolationStatus.COLLECTING,
+        "track_id": track_id,
+        "box": box,
+        "event_id": event_id,
+        "sighting_id": sighting_id,
+        "plate_read": plate_read,
+        "plate_confidence": plate_confidence,
+        "vehicle_class": fine_class(detected_class),
+        "colour": colour,
+        "measured": {**measured, "detected_class": detected_class},
+        "evidence": {},
+        "version": 0,
+        "created_at": utcnow(),
+    }
+
+
 def create_violation(
     *,
     session: Session,
@@ -676,24 +718,21 @@ def create_violation(
     if session.scalars(select(Violation.id).where(Violation.source_key == source_key)).first() is not None:
         return None
     row = Violation(
-        source_key=source_key,
-        rule_id=rule.id,
-        offence=rule.offence,
-        camera_id=camera.id,
-        district_id=camera.district_id,
-        occurred_at=occurred_at,
-        status=ViolationStatus.COLLECTING,
-        track_id=track_id,
-        box=box,
-        event_id=event_id,
-        sighting_id=sighting_id,
-        plate_read=plate_read,
-        plate_confidence=plate_confidence,
-        vehicle_class=fine_class(detected_class),
-        colour=colour,
-        measured={**measured, "detected_class": detected_class},
-        evidence={},
-        version=0,
+        **_violation_values(
+            source_key=source_key,
+            rule=rule,
+            camera=camera,
+            occurred_at=occurred_at,
+            measured=measured,
+            track_id=track_id,
+            box=box,
+            event_id=event_id,
+            detected_class=detected_class,
+            colour=colour,
+            sighting_id=sighting_id,
+            plate_read=plate_read,
+            plate_confidence=plate_confidence,
+        )
     )
     try:
         with session.begin_nested():
@@ -710,14 +749,13 @@ def _enabled(session: Session, *conditions: Any) -> list[EnforcementRule]:
 
 
 def _red_light(
-    session: Session, rule: EnforcementRule, at: dt.datetime, max_age_s: float
+    session: Session, rule: EnforcementRule, at: dt.datetime, max_age_s: float, history: SignalHistory
 ) -> dict[str, Any] | None:
     """The signal's state when the stop line was crossed, if it makes the crossing an offence."""
     if rule.signal_id is None:
         return None
-    light, source, since = state_at(session=session, signal_id=rule.signal_id, at=at)
-    signal = session.get(Signal, rule.signal_id)
-    name = signal.name if signal else str(rule.signal_id)
+    light, source, since = history.state_at(session, at)
+    name = history.name
     if light != SignalLight.RED or since is None:
         logger.info(
             "rule %s: stop line crossed on %s (signal %s); no red-light violation", rule.id, light.value, name
@@ -757,30 +795,96 @@ def _colour(obj: dict[str, Any]) -> str | None:
     return str(found)[:32] if found else None
 
 
-def from_event(*, session: Session, event: EventOut, max_signal_age_s: float) -> list[Violation]:
-    """The violations an analytics event makes under the enabled rules built on its rule: one per vehicle
-    it names (a red-light crossing only while its signal showed red). Does not commit.
-    """
+@dataclass
+class SignalHistory:
+    """A signal's states over a batch of events, read at once: those from `max_age_s` before the first
+    event to the last, after the latest one before them (`bounded`: there is one)."""
+
+    signal_id: uuid.UUID
+    name: str
+    states: list[SignalState]
+    bounded: bool
+
+    @classmethod
+    def read(
+        cls, session: Session, signal_id: uuid.UUID, first: dt.datetime, last: dt.datetime, max_age_s: float
+    ) -> SignalHistory:
+        """The states an event between `first` and `last` may need (two queries)."""
+        start = first - dt.timedelta(seconds=max_age_s)
+        before = session.scalars(
+            select(SignalState)
+            .where(SignalState.signal_id == signal_id, SignalState.at <= start)
+            .order_by(SignalState.at.desc())
+            .limit(1)
+        ).first()
+        window = session.scalars(
+            select(SignalState)
+            .where(SignalState.signal_id == signal_id, SignalState.at > start, SignalState.at <= last)
+            .order_by(SignalState.at)
+        ).all()
+        signal = session.get(Signal, signal_id)
+        name = signal.name if signal is not None else str(signal_id)
+        return cls(
+            signal_id, name, ([before] if before is not None else []) + list(window), before is not None
+        )
+
+    def state_at(
+        self, session: Session, at: dt.datetime
+    ) -> tuple[SignalLight, str | None, dt.datetime | None]:
+        """What `state_at` answers for `at`, from the states read; a light that began before them (older
+        than `max_age_s`: stale) is asked of the database, so its start is exact."""
+        index = bisect.bisect_right([s.at for s in self.states], at) - 1
+        if index < 0:
+            return SignalLight.UNKNOWN, None, None
+        latest = self.states[index]
+        first = index
+        while first > 0 and self.states[first - 1].light == latest.light:
+            first -= 1
+        if first == 0 and self.bounded:
+            return state_at(session=session, signal_id=self.signal_id, at=at)
+        return latest.light, latest.source, self.states[first].at
+
+
+@dataclass
+class _Crossing:
+    """An analytics event that names vehicles under enabled rules, with what they refer to."""
+
+    event: EventOut
+    at: dt.datetime
+    rules: list[EnforcementRule]
+    camera: Camera
+    drawn: AnalyticsRule
+    vehicles: list[dict[str, Any]]
+    detail: dict[str, Any]
+
+
+def _crossing(session: Session, event: EventOut, known: dict[Any, Any]) -> _Crossing | None:
+    """The event's enabled rules, camera and drawn rule (each read once a batch, kept in `known`)."""
     offence = EVENT_OFFENCES.get(event.kind)
     payload = event.payload
     if offence is None or event.camera_id is None:
-        return []
+        return None
     try:
         drawn_id = uuid.UUID(str(payload.get("rule_id")))
     except ValueError:
-        return []
-    rules = _enabled(
-        session,
-        EnforcementRule.analytics_rule_id == drawn_id,
-        EnforcementRule.camera_id == event.camera_id,
-        EnforcementRule.offence == offence,
-    )
+        return None
+    key = ("rules", drawn_id, event.camera_id, offence)
+    if key not in known:
+        known[key] = _enabled(
+            session,
+            EnforcementRule.analytics_rule_id == drawn_id,
+            EnforcementRule.camera_id == event.camera_id,
+            EnforcementRule.offence == offence,
+        )
+    rules: list[EnforcementRule] = known[key]
     if not rules:
-        return []
-    camera = session.get(Camera, event.camera_id)
-    drawn = session.get(AnalyticsRule, drawn_id)
+        return None
+    for model, row_id in ((Camera, event.camera_id), (AnalyticsRule, drawn_id)):
+        if (model, row_id) not in known:
+            known[model, row_id] = session.get(model, row_id)
+    camera, drawn = known[Camera, event.camera_id], known[AnalyticsRule, drawn_id]
     if camera is None or drawn is None:
-        return []
+        return None
     objects = payload.get("objects")
     vehicles = [
         o
@@ -788,41 +892,102 @@ def from_event(*, session: Session, event: EventOut, max_signal_age_s: float) ->
         if isinstance(o, dict) and o.get("class") in VEHICLE_NAMES
     ]
     raw = payload.get("detail")
-    detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    at = utc(event.occurred_at)
-    made: list[Violation] = []
-    for rule in rules:
+    return _Crossing(
+        event, utc(event.occurred_at), rules, camera, drawn, vehicles, raw if isinstance(raw, dict) else {}
+    )
+
+
+def _violations_of(
+    session: Session, found: _Crossing, histories: dict[uuid.UUID, SignalHistory], max_signal_age_s: float
+) -> list[dict[str, Any]]:
+    """The new violations' columns of one event: one per vehicle and rule whose offence it proves."""
+    event, at, detail, drawn = found.event, found.at, found.detail, found.drawn
+    made: list[dict[str, Any]] = []
+    for rule in found.rules:
         measured: dict[str, Any] | None
-        if offence == Offence.RED_LIGHT:
-            measured = _red_light(session, rule, at, max_signal_age_s)
+        if rule.offence == Offence.RED_LIGHT:
+            history = histories.get(rule.signal_id) if rule.signal_id is not None else None
+            measured = None if history is None else _red_light(session, rule, at, max_signal_age_s, history)
             if measured is not None:
                 measured["direction"] = detail.get("direction")
-        elif offence == Offence.WRONG_WAY:
+        elif rule.offence == Offence.WRONG_WAY:
             measured = {"angle_deg": detail.get("angle_deg"), "direction": drawn.config.get("direction")}
         else:
             measured = {"grace_s": drawn.config.get("dwell_s"), "stopped_s": detail.get("stopped_s")}
         if measured is None:
             continue
-        for index, obj in enumerate(vehicles):
+        for index, obj in enumerate(found.vehicles):
             track = obj.get("track_id")
             track_id = int(track) if isinstance(track, int) else None
             box = obj.get("box")
-            row = create_violation(
-                session=session,
-                source_key=f"event:{event.id}:{track_id if track_id is not None else f'#{index}'}",
-                rule=rule,
-                camera=camera,
-                occurred_at=at,
-                measured=measured,
-                track_id=track_id,
-                box=[float(v) for v in box] if isinstance(box, list) and len(box) == 4 else None,
-                event_id=event.id,
-                detected_class=str(obj.get("class")),
-                colour=_colour(obj),
+            made.append(
+                _violation_values(
+                    source_key=f"event:{event.id}:{track_id if track_id is not None else f'#{index}'}",
+                    rule=rule,
+                    camera=found.camera,
+                    occurred_at=at,
+                    measured=measured,
+                    track_id=track_id,
+                    box=[float(v) for v in box] if isinstance(box, list) and len(box) == 4 else None,
+                    event_id=event.id,
+                    detected_class=str(obj.get("class")),
+                    colour=_colour(obj),
+                )
             )
-            if row is not None:
-                made.append(row)
     return made
+
+
+def from_events(*, session: Session, events: Sequence[EventOut], max_signal_age_s: float) -> list[Violation]:
+    """The violations analytics events make under the enabled rules built on their rules: one per vehicle
+    an event names (a red-light crossing only while its signal showed red). Does not commit.
+
+    A burst is checked in a few statements: each rule, camera and drawn rule read once, each signal's
+    states over the burst's span read once, and the violations inserted together, skipping those whose
+    event was seen before (a replayed event makes none; two deliveries racing make one). An event that
+    fails for anything but the database is logged and skipped.
+    """
+    known: dict[Any, Any] = {}
+    crossings: list[_Crossing] = []
+    for event in events:
+        try:
+            found = _crossing(session, event, known)
+        except SQLAlchemyError:
+            raise
+        except Exception:  # a bug for this event must not stop the others
+            logger.exception("event %s could not be checked for violations; dropped", event.id)
+            continue
+        if found is not None:
+            crossings.append(found)
+    times: dict[uuid.UUID, list[dt.datetime]] = {}
+    for found in crossings:
+        for rule in found.rules:
+            if rule.offence == Offence.RED_LIGHT and rule.signal_id is not None:
+                times.setdefault(rule.signal_id, []).append(found.at)
+    histories = {
+        signal_id: SignalHistory.read(session, signal_id, min(moments), max(moments), max_signal_age_s)
+        for signal_id, moments in times.items()
+    }
+    rows: dict[str, dict[str, Any]] = {}
+    for found in crossings:
+        try:
+            made = _violations_of(session, found, histories, max_signal_age_s)
+        except SQLAlchemyError:
+            raise
+        except Exception:
+            logger.exception("event %s could not be checked for violations; dropped", found.event.id)
+            continue
+        for values in made:
+            rows.setdefault(values["source_key"], values)
+    ids = set(insert_new(session, Violation, list(rows.values()), key="source_key"))
+    if not ids:
+        return []
+    stored = {row.id: row for row in session.scalars(select(Violation).where(Violation.id.in_(ids)))}
+    return [stored[values["id"]] for values in rows.values() if values["id"] in stored]
+
+
+def from_event(*, session: Session, event: EventOut, max_signal_age_s: float) -> list[Violation]:
+    """The violations one analytics event makes (`from_events` of it alone). Does not commit."""
+    return from_events(session=session, events=[event], max_signal_age_s=max_signal_age_s)
 
 
 def _limit(rule: EnforcementRule, default: float | None) -> tuple[float, float] | None:
@@ -1082,6 +1247,16 @@ def _rule_part(session: Session, row: Violation) -> dict[str, Any]:
     return part
 
 
+def preload(*, session: Session, violation_ids: Sequence[uuid.UUID]) -> list[Violation]:
+    """The violations and their analytics events, read in two queries: `plan_evidence` then finds them in
+    the session (while the caller keeps the rows returned, or the session keeps what it loads)."""
+    rows = list(session.scalars(select(Violation).where(Violation.id.in_(violation_ids))))
+    event_ids = [row.event_id for row in rows if row.event_id is not None]
+    if event_ids:
+        session.scalars(select(Event).where(Event.id.in_(event_ids))).all()
+    return rows
+
+
 def plan_evidence(
     *,
     session: Session,
@@ -1194,55 +1369,57 @@ def suspended(*, session: Session, camera_id: uuid.UUID) -> bool:
     return session.scalars(query).first() is not None
 
 
-def finish_evidence(
-    *,
-    session: Session,
-    plan: EvidencePlan,
-    manifest: dict[str, Any],
-    digest: str,
-) -> Violation | None:
-    """Store the packet's manifest and hash, audit the hash, and queue the violation (PENDING; WITHHELD
-    while its camera is suspended). None if another worker finished it first. Does not commit.
+def finish_burst(
+    *, session: Session, packets: Sequence[tuple[EvidencePlan, dict[str, Any], str]]
+) -> list[Violation | None]:
+    """Store each packet's manifest and hash, audit the hash, and queue its violation (PENDING; WITHHELD
+    while its camera is suspended); per packet the violation, or None if another worker finished it
+    first. Does not commit.
+
+    Every violation is updated before the first audit entry: the audit head's lock, which serialises all
+    writers until the commit, is taken last and held only for the entries.
     """
-    status = (
-        ViolationStatus.WITHHELD
-        if suspended(session=session, camera_id=plan.camera_id)
-        else ViolationStatus.PENDING
-    )
-    plate = plan.plate
-    values: dict[str, Any] = {"evidence": manifest, "evidence_sha256": digest, "status": status}
-    if plate is not None:
-        values.update(sighting_id=plate.id, plate_read=plate.plate, plate_confidence=plate.confidence)
-    done = session.execute(
-        update(Violation)
-        .where(Violation.id == plan.violation_id, Violation.status == ViolationStatus.COLLECTING)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    if plate is not None:
-        session.execute(
-            update(Sighting)
-            .where(Sighting.id == plate.id, Sighting.hold.is_(None))
-            .values(hold=HOLD)
-            .execution_options(synchronize_session=False)
+    withheld = {
+        camera_id: suspended(session=session, camera_id=camera_id)
+        for camera_id in {plan.camera_id for plan, _, _ in packets}
+    }
+    done: list[Violation | None] = []
+    for plan, manifest, digest in packets:
+        status = ViolationStatus.WITHHELD if withheld[plan.camera_id] else ViolationStatus.PENDING
+        plate = plan.plate
+        values: dict[str, Any] = {"evidence": manifest, "evidence_sha256": digest, "status": status}
+        if plate is not None:
+            values.update(sighting_id=plate.id, plate_read=plate.plate, plate_confidence=plate.confidence)
+        row = session.scalars(
+            update(Violation)
+            .where(Violation.id == plan.violation_id, Violation.status == ViolationStatus.COLLECTING)
+            .values(**values)
+            .returning(Violation),
+            execution_options={"populate_existing": True},
+        ).one_or_none()
+        if row is not None and plate is not None:
+            session.execute(
+                update(Sighting)
+                .where(Sighting.id == plate.id, Sighting.hold.is_(None))
+                .values(hold=HOLD)
+                .execution_options(synchronize_session=False)
+            )
+        done.append(row)
+    for (plan, manifest, digest), row in zip(packets, done, strict=True):
+        if row is None:
+            continue
+        traffic.audit_change(
+            session,
+            None,
+            "traffic.violation.evidence",
+            "traffic_violation",
+            plan.violation_id,
+            plan.district_id,
+            {
+                "sha256": digest,
+                "complete": manifest["complete"],
+                "missing": manifest["missing"],
+                "status": row.status.value,
+            },
         )
-    traffic.audit_change(
-        session,
-        None,
-        "traffic.violation.evidence",
-        "traffic_violation",
-        plan.violation_id,
-        plan.district_id,
-        {
-            "sha256": digest,
-            "complete": manifest["complete"],
-            "missing": manifest["missing"],
-            "status": status.value,
-        },
-    )
-    row = session.get(Violation, plan.violation_id)
-    if row is not None:
-        session.refresh(row)
-    return row
+    return done
