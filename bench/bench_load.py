@@ -52,6 +52,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from bench.bench_ingest import make_clip
+from bench.common import postgres_url, scratch_schema
 from safecity import migrations
 from safecity.analytics import flows as analytics
 from safecity.analytics.plates.schemas import SightingIn
@@ -68,7 +69,6 @@ from safecity.org.models import District, Province
 from safecity.video.ingest import CameraSpec, IngestWorker
 from safecity.video.recorder import SegmentInfo, SegmentRecorder
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 RTSP_SERVER = Path(__file__).resolve().parents[1] / "tests" / "rtsp_server.py"
 TICK_S = 0.2  # how often a worker publishes what its cameras produced since the last tick
@@ -362,18 +362,10 @@ def store_process(url: str, nats_url: str, prefix: str, done: EventType) -> None
 
 
 @contextmanager
-def scratch_schema(base_url: str) -> Iterator[str]:
+def load_schema(base_url: str) -> Iterator[str]:
     """A migrated throwaway schema (its URL), with `stored_at` filled by the database on each insert."""
-    schema = f"load_{uuid.uuid4().hex[:10]}"
-    admin = create_db_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = create_db_engine(base_url).url.set(drivername="postgresql+psycopg")
-        url_text = url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-        engine = create_db_engine(url_text)
+    with scratch_schema(base_url) as scratch:
+        engine = create_db_engine(scratch.url)
         migrations.upgrade(engine)
         with engine.begin() as conn:
             for table in STORED:
@@ -381,11 +373,7 @@ def scratch_schema(base_url: str) -> Iterator[str]:
                     text(f"ALTER TABLE {table} ADD COLUMN stored_at timestamptz DEFAULT clock_timestamp()")
                 )
         engine.dispose()
-        yield url_text
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        yield scratch.url
 
 
 def add_cameras(
@@ -704,11 +692,10 @@ def main() -> None:
     console = Console(width=120)
     rates = Rates(args.event_rate, args.track_rate, args.plate_rate, args.anpr_share)
     seconds = args.minutes * 60
-    base_url = os.environ.get("SAFECITY_TEST_DATABASE_URL", DEFAULT_PG_URL)
     nats_url = os.environ.get("SAFECITY_TEST_NATS_URL", DEFAULT_NATS_URL)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        scratch_schema(base_url) as url,
+        load_schema(postgres_url()) as url,
         rtsp_streams(args.real, seconds, Path(tmp)) as streams,
     ):
         engine = create_db_engine(url)
