@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from conftest import CCTV_FOOTAGE, Factory, audit_info, encode_cctv_clip, login
+from safecity.analytics import replay as replays
 from safecity.analytics import service as analytics
+from safecity.analytics.models import AnalyticsReplay
 from safecity.analytics.schemas import rule_adapter
 from safecity.app import create_app
 from safecity.audit.models import AuditEntry
@@ -28,6 +30,7 @@ from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.cli import app
 from safecity.config import Settings
+from safecity.core import lanes
 from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory, utcnow
 from safecity.events.models import Event
@@ -206,3 +209,36 @@ def test_a_replay_started_on_one_web_node_is_followed_and_cancelled_on_another(
         assert (
             session.scalar(select(func.count()).select_from(Event).where(Event.camera_id == camera.id)) == 0
         )
+
+
+def test_replays_whose_process_went_away_are_marked_failed_and_only_their_owner_sees_them(
+    factory: Factory, session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    district = factory.district()
+    camera = Camera(name="Square", district_id=district.id, latitude=34.0, longitude=71.5, stream_url="")
+    session.add(camera)
+    owner, stranger = factory.user("supervisor"), factory.user("supervisor")
+    now = utcnow()
+    host = lanes.runner_name().split(":")[0]
+
+    def running(runner: str, heartbeat: dt.datetime) -> AnalyticsReplay:
+        job = AnalyticsReplay(
+            camera_id=camera.id, user_id=owner.id, since=now, until=now, runner=runner, heartbeat=heartbeat
+        )
+        session.add(job)
+        return job
+
+    restarted = running(f"{host}:1", now)  # this host's earlier process: its lane went with it
+    elsewhere = running("other-node:7", now)  # another node's, still writing progress
+    silent = running("other-node:8", now - lanes.STALE - dt.timedelta(minutes=1))
+    session.commit()
+
+    assert replays.fail_abandoned(session_factory) == 2
+    session.expire_all()
+    assert [restarted.status, elsewhere.status, silent.status] == ["failed", "running", "failed"]
+    assert restarted.error == "the web process stopped before it finished"
+    # Polled after the other node went silent, its replay is marked failed too; only its owner sees it.
+    elsewhere.heartbeat = now - lanes.STALE - dt.timedelta(minutes=1)
+    assert replays.get_job(session=session, job_id=elsewhere.id, user_id=stranger.id) is None
+    seen = replays.get_job(session=session, job_id=elsewhere.id, user_id=owner.id)
+    assert seen is not None and seen.status == "failed" and seen.done
