@@ -14,6 +14,7 @@ from starlette.routing import NoMatchFound
 
 from safecity import __version__
 from safecity.analytics import flows as analytics_flows
+from safecity.analytics import replay as replays
 from safecity.analytics.plates.hotlists.flows import HotlistMatcher
 from safecity.cameras import onboarding
 from safecity.config import Settings, load_settings
@@ -248,6 +249,8 @@ def create_app(
         await asyncio.to_thread(synopsis.fail_abandoned_jobs, services.session_factory)
         # So are the exports it was preparing or signing: they are marked failed, to be tried again.
         await asyncio.to_thread(exports.fail_abandoned, services.session_factory)
+        # And so are its rule replays.
+        await asyncio.to_thread(replays.fail_abandoned, services.session_factory)
         await services.bus.start()
         await services.alert_feed.start()
         await services.event_feed.start()
@@ -276,7 +279,8 @@ def create_app(
         finally:
             gc.unfreeze()
             stop.set()
-            services.replays.cancel_all()
+            # This process's rule replays end with it: their rows say so, which stops their work.
+            await asyncio.to_thread(replays.fail_abandoned, services.session_factory, stopping=True)
             for task in tasks:
                 await task
             services.connectors.close()

@@ -8,7 +8,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.analytics.flows import AnalyticsRuntime
-from safecity.analytics.replay import ReplayJobs
 from safecity.audit.chain import AuditChain
 from safecity.cluster.leases import create_assignment
 from safecity.config import DispatchSettings, RegistrySettings, Settings
@@ -42,7 +41,6 @@ class Services:
     violations: ViolationsRuntime | None = None  # traffic enforcement where those cameras run
     dispatch_notifier: Notifier | None = None  # how units are told of an assignment; None: by radio
     engine: Engine | None = None  # owned (and disposed) here unless a session factory was handed in
-    replays: ReplayJobs = field(default_factory=ReplayJobs)  # rule replays started from the rule editor
     # The vehicle registry connector (its circuit breaker and cache are shared by the process's requests).
     vehicle_registry: VehicleRegistry = field(default_factory=lambda: build_registry(RegistrySettings()))
     incident_feed: IncidentFeed | None = None  # changes of incidents, live (the incident page follows it)

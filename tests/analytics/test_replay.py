@@ -9,32 +9,34 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from conftest import CCTV_FOOTAGE, audit_info, encode_cctv_clip
+from conftest import CCTV_FOOTAGE, Factory, audit_info, encode_cctv_clip, login
+from safecity.analytics import replay as replays
 from safecity.analytics import service as analytics
+from safecity.analytics.models import AnalyticsReplay
 from safecity.analytics.schemas import rule_adapter
+from safecity.app import create_app
 from safecity.audit.models import AuditEntry
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.cli import app
 from safecity.config import Settings
+from safecity.core import lanes
+from safecity.core.crypto import SecretBox
 from safecity.core.db import create_db_engine, create_session_factory, utcnow
 from safecity.events.models import Event
 from safecity.org import service as org
+from safecity.runtime import build_services
 from safecity.video import recorder
-
-if TYPE_CHECKING:
-    from conftest import Factory
 
 pytestmark = pytest.mark.skipif(not CCTV_FOOTAGE.exists(), reason="opencv-doc's vtest.avi is not installed")
 
@@ -116,69 +118,127 @@ def test_replay_refuses_what_is_not_video_and_unknown_cameras(tmp_path: Path, ca
     assert unknown.exit_code == 1 and "no camera" in unknown.stderr
 
 
-def test_the_rule_editor_replays_a_recording_and_lists_what_fired(
-    factory: Factory,
-    session: Session,
-    settings: Settings,
-    login_as: Callable[..., TestClient],
-    clip: Path,
+def _wait_done(client: TestClient, url: str) -> str:
+    deadline = time.monotonic() + 120
+    while 'data-state="done"' not in (view := client.get(url).text):
+        assert time.monotonic() < deadline, view
+        time.sleep(0.5)
+    return view
+
+
+def test_a_replay_started_on_one_web_node_is_followed_and_cancelled_on_another(
+    own_db: tuple[str, sessionmaker[Session]], settings: Settings, clip: Path
+) -> None:
+    """Two web nodes on one database, one browser behind a load balancer: the replay lives on its row."""
+    _, session_factory = own_db
+    with session_factory() as session:
+        factory = Factory(session, SecretBox(settings.secret_key.get_secret_value(), "mfa"))
+        district = factory.district()
+        camera = Camera(name="Square", district_id=district.id, latitude=34.0, longitude=71.5, stream_url="")
+        session.add(camera)
+        session.flush()
+        for rule in RULES:
+            config = rule_adapter.validate_python(rule)
+            analytics.create_rule(session=session, principal=DRAWER, camera_id=camera.id, config=config)
+        # A recorded segment of the camera: the square's footage, ten minutes ago.
+        relative = f"{camera.id}/segment.mp4"
+        (settings.recordings_dir / str(camera.id)).mkdir(parents=True)
+        shutil.copy(clip, settings.recordings_dir / relative)
+        start = (utcnow() - dt.timedelta(minutes=10)).replace(microsecond=0)
+        recorder.index_segment(
+            session=session,
+            info=recorder.SegmentInfo(
+                camera.id, start, start + dt.timedelta(seconds=30), relative, 1, "0" * 64, 0
+            ),
+        )
+        user = factory.user("supervisor", districts=[district])
+        stranger = factory.user("supervisor", districts=[district])
+        session.commit()
+        nodes = [
+            create_app(services=build_services(settings, session_factory=session_factory), background=False)
+            for _ in range(2)
+        ]
+        # Another person on node b: a client beside b's own (whose context runs the node's lifespan).
+        with TestClient(nodes[0]) as a, TestClient(nodes[1]) as b, closing(TestClient(nodes[1])) as other:
+            login(a, factory, user, session)
+            b.cookies.update(a.cookies)  # the same browser, its requests spread over both nodes
+            b.headers["X-CSRF-Token"] = a.headers["X-CSRF-Token"]
+            login(other, factory, stranger, session)
+            assert 'data-testid="replay-card"' in b.get(f"/cameras/{camera.id}/analytics").text
+
+            local = ZoneInfo(settings.timezone)
+            form = {
+                "since": start.astimezone(local).strftime("%Y-%m-%dT%H:%M:%S"),
+                "until": (start + dt.timedelta(seconds=20)).astimezone(local).strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            # Longer than five minutes is refused, as is a second replay while one runs, on either node.
+            too_long = {
+                **form,
+                "until": (start + dt.timedelta(minutes=6)).astimezone(local).strftime("%Y-%m-%dT%H:%M"),
+            }
+            refused = a.post(f"/cameras/{camera.id}/analytics/replay", data=too_long)
+            assert "at most" in refused.text and refused.headers["HX-Retarget"] == "#flash"
+            started = a.post(f"/cameras/{camera.id}/analytics/replay", data=form)
+            assert started.status_code == 200, started.text
+            first = re.search(r'hx-get="([^"]+)"', started.text)
+            assert first is not None
+            assert "replay running" in b.post(f"/cameras/{camera.id}/analytics/replay", data=form).text
+            # Someone else cannot read it or cancel it; its owner cancels it through the other node.
+            assert other.get(first.group(1)).status_code == 404
+            assert other.post(f"{first.group(1)}/cancel").status_code == 404
+            assert "Replaying" in b.get(first.group(1)).text
+            assert 'data-state="done"' in b.post(f"{first.group(1)}/cancel").text
+            assert "Cancelled after" in _wait_done(a, first.group(1))
+
+            again = a.post(f"/cameras/{camera.id}/analytics/replay", data=form)
+            second = re.search(r'hx-get="([^"]+)"', again.text)
+            assert second is not None, again.text
+            view = _wait_done(b, second.group(1))
+            assert "Replay failed" not in view and "Done: " in view
+            rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", view)
+            assert {kind for _, _, kind in rows} == {"counting_line", "line_crossing"}
+            assert 'data-testid="replay-counts">Walkers: ' in view and " person" in view
+            assert a.get(second.group(1)).text == view
+
+        entries = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "video.playback", AuditEntry.object_id == str(camera.id)
+            )
+        ).all()
+        assert [e.detail["view"] for e in entries] == ["analytics_replay"] * 2
+        assert (
+            session.scalar(select(func.count()).select_from(Event).where(Event.camera_id == camera.id)) == 0
+        )
+
+
+def test_replays_whose_process_went_away_are_marked_failed_and_only_their_owner_sees_them(
+    factory: Factory, session: Session, session_factory: sessionmaker[Session]
 ) -> None:
     district = factory.district()
     camera = Camera(name="Square", district_id=district.id, latitude=34.0, longitude=71.5, stream_url="")
     session.add(camera)
-    session.flush()
-    for rule in RULES:
-        config = rule_adapter.validate_python(rule)
-        analytics.create_rule(session=session, principal=DRAWER, camera_id=camera.id, config=config)
-    # A recorded segment of the camera: the square's footage, ten minutes ago.
-    relative = f"{camera.id}/segment.mp4"
-    (settings.recordings_dir / str(camera.id)).mkdir(parents=True)
-    shutil.copy(clip, settings.recordings_dir / relative)
-    start = (utcnow() - dt.timedelta(minutes=10)).replace(microsecond=0)
-    recorder.index_segment(
-        session=session,
-        info=recorder.SegmentInfo(
-            camera.id, start, start + dt.timedelta(seconds=30), relative, 1, "0" * 64, 0
-        ),
-    )
-    client = login_as(factory.user("supervisor", districts=[district]))
-    page = client.get(f"/cameras/{camera.id}/analytics")
-    assert 'data-testid="replay-card"' in page.text
+    owner, stranger = factory.user("supervisor"), factory.user("supervisor")
+    now = utcnow()
+    host = lanes.runner_name().split(":")[0]
 
-    local = ZoneInfo(settings.timezone)
-    form = {
-        "since": start.astimezone(local).strftime("%Y-%m-%dT%H:%M:%S"),
-        "until": (start + dt.timedelta(seconds=20)).astimezone(local).strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    # Longer than five minutes is refused, as is a second replay while one runs.
-    too_long = {
-        **form,
-        "until": (start + dt.timedelta(minutes=6)).astimezone(local).strftime("%Y-%m-%dT%H:%M"),
-    }
-    refused = client.post(f"/cameras/{camera.id}/analytics/replay", data=too_long)
-    assert "at most" in refused.text and refused.headers["HX-Retarget"] == "#flash"
-    started = client.post(f"/cameras/{camera.id}/analytics/replay", data=form)
-    assert started.status_code == 200, started.text
-    status_url = re.search(r'hx-get="([^"]+)"', started.text)
-    assert status_url is not None
-    assert "replay running" in client.post(f"/cameras/{camera.id}/analytics/replay", data=form).text
-    # Someone else cannot read it.
-    other = login_as(factory.user("supervisor", districts=[district]))
-    assert other.get(status_url.group(1)).status_code == 404
-
-    deadline = time.monotonic() + 120
-    while 'data-state="done"' not in (view := client.get(status_url.group(1)).text):
-        assert time.monotonic() < deadline, view
-        time.sleep(0.5)
-    assert "Replay failed" not in view
-    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", view)
-    assert {kind for _, _, kind in rows} == {"counting_line", "line_crossing"}
-    assert 'data-testid="replay-counts">Walkers: ' in view and " person" in view
-    session.expire_all()
-    entries = session.scalars(
-        select(AuditEntry).where(
-            AuditEntry.action == "video.playback", AuditEntry.object_id == str(camera.id)
+    def running(runner: str, heartbeat: dt.datetime) -> AnalyticsReplay:
+        job = AnalyticsReplay(
+            camera_id=camera.id, user_id=owner.id, since=now, until=now, runner=runner, heartbeat=heartbeat
         )
-    ).all()
-    assert [e.detail["view"] for e in entries] == ["analytics_replay"]
-    assert session.scalar(select(func.count()).select_from(Event).where(Event.camera_id == camera.id)) == 0
+        session.add(job)
+        return job
+
+    restarted = running(f"{host}:1", now)  # this host's earlier process: its lane went with it
+    elsewhere = running("other-node:7", now)  # another node's, still writing progress
+    silent = running("other-node:8", now - lanes.STALE - dt.timedelta(minutes=1))
+    session.commit()
+
+    assert replays.fail_abandoned(session_factory) == 2
+    session.expire_all()
+    assert [restarted.status, elsewhere.status, silent.status] == ["failed", "running", "failed"]
+    assert restarted.error == "the web process stopped before it finished"
+    # Polled after the other node went silent, its replay is marked failed too; only its owner sees it.
+    elsewhere.heartbeat = now - lanes.STALE - dt.timedelta(minutes=1)
+    assert replays.get_job(session=session, job_id=elsewhere.id, user_id=stranger.id) is None
+    seen = replays.get_job(session=session, job_id=elsewhere.id, user_id=owner.id)
+    assert seen is not None and seen.status == "failed" and seen.done

@@ -5,10 +5,23 @@ lines counted.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.db import Base, UTCDateTime, utcnow
@@ -70,3 +83,52 @@ class CameraDetection(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ReplayStatus(enum.StrEnum):
+    """Where a rule replay stands."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class AnalyticsReplay(Base):
+    """A replay of a camera's rules over its recordings, started from the rule editor: kept on a row so any
+    web node shows its progress and events. `runner` names the process running it (host:pid) and
+    `heartbeat` when it last wrote progress; finished rows go after replay.KEEP_S.
+    """
+
+    __tablename__ = "analytics_replays"
+    __table_args__ = (Index("ix_analytics_replays_status_runner", "status", "runner"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    camera_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[ReplayStatus] = mapped_column(
+        Enum(
+            ReplayStatus,
+            name="replay_status",
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=ReplayStatus.RUNNING,
+    )
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # fraction of the time range replayed
+    frames: Mapped[int] = mapped_column(Integer, default=0)
+    events: Mapped[list[Any]] = mapped_column(JSON, default=list)  # ReplayEvent.as_json, the first MAX_EVENTS
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # counting line name → its totals
+    error: Mapped[str | None] = mapped_column(Text)
+    runner: Mapped[str | None] = mapped_column(String(120))
+    heartbeat: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def done(self) -> bool:
+        """Whether the replay has ended (finished, cancelled or failed)."""
+        return self.status != ReplayStatus.RUNNING

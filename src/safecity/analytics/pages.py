@@ -13,13 +13,14 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from safecity.analytics import replay as replays
 from safecity.analytics import service as analytics
 from safecity.analytics.counting import bucket_start
 from safecity.analytics.flows import replay_recordings
+from safecity.analytics.models import AnalyticsReplay
 from safecity.analytics.pipeline import CameraInfo
 from safecity.analytics.plates import pages as plates_pages
 from safecity.analytics.plates import service as plates
-from safecity.analytics.replay import ReplayJob
 from safecity.analytics.schemas import (
     BAG_NAMES,
     PEOPLE,
@@ -532,19 +533,17 @@ def event_feed_page(
 MAX_REPLAY = dt.timedelta(minutes=5)  # of footage per replay: it runs the detector on every sampled frame
 
 
-def _replay_view(page: Page, job: ReplayJob) -> Response:
+def _replay_view(page: Page, job: AnalyticsReplay) -> Response:
     """The replay's progress and events (an htmx fragment that polls itself while the replay runs)."""
     return render(
         page,
         "analytics/_replay.html",
         job=job,
-        events=[{**e.as_json(), "at_local": local_time(e.at, page.timezone)} for e in job.events],
-        counts={
-            name: job.result.totals(rule_id)
-            for rule_id, name in ((rid, c.name) for rid, c in job.rules if c.kind == "counting_line")
-        }
-        if job.result
-        else {},
+        events=[
+            {**e, "at_local": local_time(dt.datetime.fromisoformat(e["at"]), page.timezone)}
+            for e in job.events
+        ],
+        counts=job.counts,
     )
 
 
@@ -583,22 +582,16 @@ def replay_start(
         ]
         if not files:
             raise NotFound("no recordings of this camera in that time range")
-        job = ReplayJob(
-            camera.id, page.principal.user_id, start.astimezone(dt.UTC), end.astimezone(dt.UTC), rules
+        job = replays.start_job(
+            session=db,
+            camera_id=camera.id,
+            user_id=page.principal.user_id,
+            since=start.astimezone(dt.UTC),
+            until=end.astimezone(dt.UTC),
         )
         info = CameraInfo(camera.id, camera.name, camera.district_id)
         defaults = services.settings.analytics
         detection = analytics.detection_configs(session=db, camera_ids={camera.id}, defaults=defaults)
-        services.replays.start(
-            job,
-            functools.partial(
-                replay_recordings,
-                settings=services.settings,
-                camera=info,
-                segments=files,
-                detection=detection[camera.id],
-            ),
-        )
     except SafecityError as exc:
         db.rollback()
         return flash(exc.message, ok=False)
@@ -612,25 +605,36 @@ def replay_start(
         district_id=camera.district_id,
         detail={"view": "analytics_replay", "since": job.since.isoformat(), "until": job.until.isoformat()},
     )
+    db.commit()  # the row is there before its work writes to it
+    work = replays.ReplayJob(job.id, job.since, job.until, rules, services.session_factory)
+    work.start(
+        functools.partial(
+            replay_recordings,
+            settings=services.settings,
+            camera=info,
+            segments=files,
+            detection=detection[camera.id],
+        )
+    )
     return _replay_view(page, job)
 
 
-def _job(request: Request, page: Page, camera_id: uuid.UUID, job_id: uuid.UUID) -> ReplayJob:
-    job = get_services(request).replays.get(job_id, page.principal.user_id)
+def _job(db: Session, page: Page, camera_id: uuid.UUID, job_id: uuid.UUID) -> AnalyticsReplay:
+    job = replays.get_job(session=db, job_id=job_id, user_id=page.principal.user_id)
     if job is None or job.camera_id != camera_id:
         raise NotFound("no such replay")
     return job
 
 
 @router.get("/cameras/{camera_id}/analytics/replay/{job_id}", response_class=HTMLResponse)
-def replay_status(request: Request, page: CurrentPage, camera_id: uuid.UUID, job_id: uuid.UUID) -> Response:
+def replay_status(page: CurrentPage, db: Db, camera_id: uuid.UUID, job_id: uuid.UUID) -> Response:
     """How far the replay has come and what fired so far (only for the user who started it)."""
-    return _replay_view(page, _job(request, page, camera_id, job_id))
+    return _replay_view(page, _job(db, page, camera_id, job_id))
 
 
 @router.post("/cameras/{camera_id}/analytics/replay/{job_id}/cancel", response_class=HTMLResponse)
-def replay_cancel(request: Request, page: CurrentPage, camera_id: uuid.UUID, job_id: uuid.UUID) -> Response:
+def replay_cancel(page: CurrentPage, db: Db, camera_id: uuid.UUID, job_id: uuid.UUID) -> Response:
     """Stop the replay after the frame in hand."""
-    job = _job(request, page, camera_id, job_id)
-    job.cancel.set()
+    job = _job(db, page, camera_id, job_id)
+    replays.cancel_job(session=db, job=job)
     return _replay_view(page, job)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -24,13 +25,18 @@ from typing import Any
 
 import av
 import av.error
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from safecity.analytics.counting import crossings
 from safecity.analytics.detectors import Detector, DetectorConfig
+from safecity.analytics.models import AnalyticsReplay, ReplayStatus
 from safecity.analytics.pipeline import CameraAnalytics, CameraInfo, Hit, InferenceQueue, InferenceWorker
 from safecity.analytics.schemas import RuleConfig
 from safecity.analytics.types import Image, class_name
 from safecity.config import Settings
+from safecity.core import lanes
+from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput
 from safecity.video.ingest import Frame, FrameSlot, to_bgr
 from safecity.video.recorder import wall_offset
@@ -265,33 +271,112 @@ def replay(
 
 
 # --- replays started from the rule editor page --------------------------------------------------------
+# Each lives on an AnalyticsReplay row, so whichever web node a poll reaches shows it; the work runs on
+# REPLAYS in the process that took the request, writing progress and events to the row; a cancel is
+# written to the row and seen by the work as it next writes.
 
 MAX_RUNNING = 2  # per process: each runs the detector on a CPU core
 MAX_EVENTS = 500  # kept per job for the page; the counts still cover everything
 KEEP_S = 900.0  # a finished job is kept this long for its page to read
+PROGRESS_EVERY_S = 1.0
+REPLAYS = lanes.Lane("replay")
+
+
+def start_job(
+    *,
+    session: Session,
+    camera_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    since: dt.datetime,
+    until: dt.datetime,
+) -> AnalyticsReplay:
+    """A new running replay of this process (flushed); Conflict if the user has one running anywhere or this
+    process runs MAX_RUNNING. Finished replays older than KEEP_S go first."""
+    now = utcnow()
+    session.execute(
+        delete(AnalyticsReplay).where(
+            AnalyticsReplay.status != ReplayStatus.RUNNING,
+            AnalyticsReplay.finished_at < now - dt.timedelta(seconds=KEEP_S),
+        )
+    )
+    running = list(
+        session.scalars(select(AnalyticsReplay).where(AnalyticsReplay.status == ReplayStatus.RUNNING))
+    )
+    for job in running:
+        if lanes.silent(job.heartbeat or job.created_at):
+            _fail(job, "the replay stopped: its process went away")
+    running = [j for j in running if not j.done]
+    if any(j.user_id == user_id for j in running):
+        raise Conflict("you have a replay running: wait for it or cancel it", code="replay_running")
+    me = lanes.runner_name()
+    if sum(j.runner == me for j in running) >= MAX_RUNNING:
+        raise Conflict("the server is busy with other replays: try again shortly", code="replay_busy")
+    job = AnalyticsReplay(
+        camera_id=camera_id, user_id=user_id, since=since, until=until, runner=me, heartbeat=now
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _running(session: Session) -> list[AnalyticsReplay]:
+    return list(
+        session.scalars(select(AnalyticsReplay).where(AnalyticsReplay.status == ReplayStatus.RUNNING))
+    )
+
+
+def _fail(job: AnalyticsReplay, error: str) -> None:
+    job.status, job.error, job.finished_at = ReplayStatus.FAILED, error, utcnow()
+
+
+def get_job(*, session: Session, job_id: uuid.UUID, user_id: uuid.UUID | None) -> AnalyticsReplay | None:
+    """The replay, if it is this user's; one whose process went silent is marked failed."""
+    job = session.get(AnalyticsReplay, job_id)
+    if job is None or job.user_id != user_id:
+        return None
+    if not job.done and lanes.silent(job.heartbeat or job.created_at):
+        _fail(job, "the replay stopped: its process went away")
+        session.flush()
+    return job
+
+
+def cancel_job(*, session: Session, job: AnalyticsReplay) -> None:
+    """Mark a running replay cancelled; its work stops as it next writes progress."""
+    if not job.done:
+        job.status, job.finished_at = ReplayStatus.CANCELLED, utcnow()
+        session.flush()
+
+
+def fail_abandoned(session_factory: sessionmaker[Session], *, stopping: bool = False) -> int:
+    """Replays left running by a process that went away (lanes.abandoned), marked failed and committed; with
+    `stopping`, this process's own (it is ending: its work sees the row and stops)."""
+    me = lanes.runner_name()
+    with session_factory() as session:
+        count = 0
+        for job in session.scalars(
+            select(AnalyticsReplay).where(AnalyticsReplay.status == ReplayStatus.RUNNING)
+        ):
+            if job.runner == me if stopping else lanes.abandoned(job.runner, job.heartbeat or job.created_at):
+                _fail(job, "the web process stopped before it finished")
+                count += 1
+        session.commit()
+    return count
 
 
 @dataclass
 class ReplayJob:
-    """A replay of a camera's recordings running in a worker thread, read by the page that started it."""
+    """The running side of a replay: its work's callbacks, writing progress and events to its row."""
 
-    camera_id: uuid.UUID
-    user_id: uuid.UUID | None
+    id: uuid.UUID
     since: dt.datetime
     until: dt.datetime
     rules: list[tuple[uuid.UUID, RuleConfig]]
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    session_factory: sessionmaker[Session]
     cancel: threading.Event = field(default_factory=threading.Event)
     events: list[ReplayEvent] = field(default_factory=list)
     progress: float = 0.0  # fraction of the time range replayed
-    result: ReplayResult | None = None
-    error: str | None = None
-    finished_at: float | None = None  # monotonic
-
-    @property
-    def done(self) -> bool:
-        """Whether the replay has ended (finished, cancelled or failed)."""
-        return self.finished_at is not None
+    frames: int = 0
+    _written: float = 0.0  # monotonic
 
     def add(self, event: ReplayEvent) -> None:
         """Keep an event for the page (the first MAX_EVENTS)."""
@@ -299,49 +384,49 @@ class ReplayJob:
             self.events.append(event)
 
     def advance(self, picture: Picture) -> None:
-        """Note how far the replay has come."""
+        """Note how far the replay has come; written to the row every PROGRESS_EVERY_S."""
+        self.frames += 1
         self.progress = min(1.0, picture.offset_s / max((self.until - self.since).total_seconds(), 1e-6))
+        if time.monotonic() - self._written >= PROGRESS_EVERY_S:
+            self.write()
 
+    def write(self, *, result: ReplayResult | None = None, error: str | None = None) -> None:
+        """Write progress and events to the row (with the outcome once `result` or `error` is known); a row
+        no longer running (cancelled, failed, purged) stops the work."""
+        self._written = time.monotonic()
+        with self.session_factory() as session:
+            job = session.get(AnalyticsReplay, self.id, with_for_update=True)
+            if job is None:
+                self.cancel.set()
+                return
+            job.progress, job.frames, job.heartbeat = round(self.progress, 4), self.frames, utcnow()
+            job.events = [e.as_json() for e in self.events]
+            if result is not None:
+                job.frames = result.frames
+                job.counts = {
+                    c.name: result.totals(rid) for rid, c in self.rules if c.kind == "counting_line"
+                }
+            if job.done:
+                self.cancel.set()
+            elif error is not None:
+                _fail(job, error)
+            elif result is not None:
+                job.status = ReplayStatus.CANCELLED if result.cancelled else ReplayStatus.DONE
+                job.finished_at = utcnow()
+            session.commit()
 
-class ReplayJobs:
-    """The replays of this process: at most MAX_RUNNING at once and one per user."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[uuid.UUID, ReplayJob] = {}
-
-    def start(self, job: ReplayJob, work: Callable[[ReplayJob], ReplayResult]) -> None:
-        """Run `work` for the job in a thread; Conflict if too many run or the user has one running."""
-        now = time.monotonic()
-        with self._lock:
-            for old in [j for j in self._jobs.values() if j.finished_at and now - j.finished_at > KEEP_S]:
-                del self._jobs[old.id]
-            running = [j for j in self._jobs.values() if not j.done]
-            if any(j.user_id == job.user_id for j in running):
-                raise Conflict("you have a replay running: wait for it or cancel it", code="replay_running")
-            if len(running) >= MAX_RUNNING:
-                raise Conflict("the server is busy with other replays: try again shortly", code="replay_busy")
-            self._jobs[job.id] = job
-        threading.Thread(target=self._run, args=(job, work), name=f"replay-{job.id}", daemon=True).start()
-
-    @staticmethod
-    def _run(job: ReplayJob, work: Callable[[ReplayJob], ReplayResult]) -> None:
+    def run(self, work: Callable[[ReplayJob], ReplayResult]) -> None:
+        """Run `work` for the job here, its outcome written to the row."""
         try:
-            job.result = work(job)
+            result = work(self)
         except InvalidInput as exc:
-            job.error = exc.message
+            self.write(error=exc.message)
         except Exception:  # the page says it failed; the details go to the log
-            logger.exception("replay %s of camera %s failed", job.id, job.camera_id)
-            job.error = "the replay failed: see the server's log"
-        finally:
-            job.finished_at = time.monotonic()
+            logger.exception("replay %s failed", self.id)
+            self.write(error="the replay failed: see the server's log")
+        else:
+            self.write(result=result)
 
-    def get(self, job_id: uuid.UUID, user_id: uuid.UUID | None) -> ReplayJob | None:
-        """The job, if it is this user's."""
-        job = self._jobs.get(job_id)
-        return job if job is not None and job.user_id == user_id else None
-
-    def cancel_all(self) -> None:
-        """Ask every running replay to stop (the process is ending)."""
-        for job in list(self._jobs.values()):
-            job.cancel.set()
+    def start(self, work: Callable[[ReplayJob], ReplayResult]) -> None:
+        """Run `work` on REPLAYS (the job's row committed first)."""
+        REPLAYS.submit(functools.partial(self.run, work), at_once=MAX_RUNNING)
