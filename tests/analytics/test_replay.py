@@ -228,14 +228,20 @@ def test_replays_whose_process_went_away_are_marked_failed_and_only_their_owner_
         session.add(job)
         return job
 
-    restarted = running(f"{host}:1", now)  # this host's earlier process: its lane went with it
+    restarted = running(f"{host}:999999999", now)  # this host's earlier process, gone: its lane with it
+    beside = running(f"{host}:{os.getppid()}", now)  # another process of this host, still running
     elsewhere = running("other-node:7", now)  # another node's, still writing progress
     silent = running("other-node:8", now - lanes.STALE - dt.timedelta(minutes=1))
     session.commit()
 
     assert replays.fail_abandoned(session_factory) == 2
     session.expire_all()
-    assert [restarted.status, elsewhere.status, silent.status] == ["failed", "running", "failed"]
+    assert [restarted.status, beside.status, elsewhere.status, silent.status] == [
+        "failed",
+        "running",
+        "running",
+        "failed",
+    ]
     assert restarted.error == "the web process stopped before it finished"
     # Polled after the other node went silent, its replay is marked failed too; only its owner sees it.
     elsewhere.heartbeat = now - lanes.STALE - dt.timedelta(minutes=1)

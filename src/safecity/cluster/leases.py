@@ -44,6 +44,7 @@ from nats.js.kv import KeyValue
 
 from safecity.config import ClusterSettings
 from safecity.core.db import utcnow
+from safecity.core.lanes import alive
 
 logger = logging.getLogger(__name__)
 
@@ -428,7 +429,7 @@ class JetStreamAssignment(Assignment):
                 continue  # expired meanwhile
             other = _json(entry.value)
             ours = other.get("host") == socket.gethostname()
-            if not ours or _alive(int(other.get("pid", 0))) or time.monotonic() > deadline:
+            if not ours or alive(int(other.get("pid", 0))) or time.monotonic() > deadline:
                 raise WorkerIdInUse(
                     f"worker id {self.worker_id!r} is live on host {other.get('host')!r} "
                     f"(pid {other.get('pid')}): give this worker another --worker-id, or stop that one"
@@ -674,19 +675,6 @@ class JetStreamAssignment(Assignment):
         if kv is None:
             raise nats.errors.ConnectionClosedError
         return kv
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this pid runs on this host."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 async def current_view(bus_url: str, cfg: ClusterSettings, local: Assignment | None) -> ClusterView | None:

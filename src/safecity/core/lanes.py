@@ -30,12 +30,29 @@ def silent(heartbeat: dt.datetime) -> bool:
     return utcnow() - heartbeat > STALE
 
 
+def alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def abandoned(runner: str | None, heartbeat: dt.datetime) -> bool:
-    """Whether unfinished work will never finish, judged by a process of this host as it starts: this host's
-    earlier process took its lane with it; another node's work is given up only when silent past STALE
-    (it may still be running there)."""
-    host = runner_name().split(":")[0]
-    return runner is None or runner.split(":")[0] == host or silent(heartbeat)
+    """Whether unfinished work will never finish, judged by a process of this host as it starts: work of
+    this host whose process is gone took its lane with it (another web process of this host may still run
+    its own); another node's work is given up only when silent past STALE (it may still be running there)."""
+    if runner is None:
+        return True
+    host, _, pid = runner.rpartition(":")
+    if host == runner_name().rpartition(":")[0]:
+        return not pid.isdigit() or int(pid) == os.getpid() or not alive(int(pid))
+    return silent(heartbeat)
 
 
 class Lane:

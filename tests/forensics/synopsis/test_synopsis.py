@@ -216,7 +216,7 @@ def test_jobs_left_unfinished_by_a_restart_are_marked_failed(
         until=UNTIL,
         purpose=PURPOSE,
     )
-    job.status, job.runner = SynopsisStatus.RENDERING, f"{lanes.runner_name().split(':')[0]}:1"
+    job.status, job.runner = SynopsisStatus.RENDERING, f"{lanes.runner_name().split(':')[0]}:999999999"
     assert service.fail_abandoned(session=session) == 1
     assert job.status == SynopsisStatus.FAILED and "restarted" in (job.error or "")
 
