@@ -95,7 +95,7 @@ def test_add_remove_search(
     assert hit[0] == keys[7]
     assert hit[1] == pytest.approx(1.0, abs=1e-5)
 
-    gone = keys[:600]  # under a third: in approximate mode they stay in the graph as tombstones
+    gone = keys[:600]  # under a third: in approximate mode their codes stay, as tombstones
     assert index.remove([*gone, uuid.uuid4()]) == len(gone)  # unknown keys are ignored
     assert len(index) == len(keys) - len(gone)
     assert keys[7] not in index
@@ -167,7 +167,7 @@ def test_save_and_load(
     gallery: tuple[Population, list[uuid.UUID], npt.NDArray[np.int64], Vectors],
 ) -> None:
     _, keys, _, vectors = gallery
-    index = FaceIndex(DIM, exact_below=exact_below, hnsw_m=16, ef_construction=40)
+    index = FaceIndex(DIM, exact_below=exact_below, candidates=64)
     index.add(keys, vectors)
     index.remove(keys[:10])
     path = tmp_path / "faces.index"
@@ -177,13 +177,12 @@ def test_save_and_load(
 
     loaded = FaceIndex.load(path)
     assert loaded.stamp == "enrolments@43"
-    assert (loaded.mode, len(loaded), loaded.exact_below, loaded.ef_search) == (
+    assert (loaded.mode, len(loaded), loaded.exact_below, loaded.candidates) == (
         index.mode,
         len(index),
         exact_below,
-        index.ef_search,
+        64,
     )
-    assert (loaded.hnsw_m, loaded.ef_construction) == (16, 40)
     assert keys[0] not in loaded
     assert keys[10] in loaded
     assert loaded.search(vectors[:300], k=3) == index.search(vectors[:300], k=3)

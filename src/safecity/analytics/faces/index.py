@@ -6,37 +6,37 @@ cosine similarity (the dot product), best first, comparable with `settings.faces
 Two modes, chosen by the number of live faces:
 - exact (fewer than `exact_below`): one matrix product over every enrolled face. Exact, and at these
   sizes about as fast as any index.
-- approximate (from `exact_below` on): a FAISS HNSW graph (flat vectors, inner product) searched with
-  `ef_search` candidates. It goes back to exact below half of `exact_below` (not at once, so a gallery
-  at the border does not rebuild on every change).
+- approximate (from `exact_below` on): every face also held as a 32-byte product-quantised code (FAISS
+  PQ fast-scan: 64 sub-vectors of 2 dimensions, 16 centroids each, scanned with SIMD lookup tables);
+  a search scans all the codes for the `candidates` best, then scores those exactly from the vectors
+  and returns the exact top-k among them. It goes back to exact below half of `exact_below` (not at
+  once, so a gallery at the border does not rebuild on every change).
 
-Why HNSW, measured on clustered synthetic galleries shaped like dlib's embeddings, five photos per
-person (bench/bench_faces_index.py, one thread per query): an IVF-flat index (√n lists) reached recall@1
-0.96 at 100 k faces only when visiting 10 % of its lists, and 0.974 at 1 M (96 of 1000 lists, p95 7.9
-ms); HNSW reached 0.998 at 200 k faces with a p95 of 0.46 ms (ef_search 128), and 0.979 at 1 M (ef_search
-256; the machine's two cores were shared with other work then, so its times are no guide). With one
-photo per person (a watchlist's probe far from its single mate) HNSW does worse: 0.85 at 1 M (ef_search
-512, p95 2.7 ms); at 100 k a graph built with ef_construction 256 instead of 64 (1.8x the build time)
-raised it from 0.97 to 0.993. Measured again at 100 k faces with one photo each (one build thread, the
-machine shared), M 48 and ef_construction 256 against M 32 and 64: recall@1 0.950 against 0.912 at
-ef_search 128 and 0.968 against 0.956 at 256, queries no slower (3x and 2x faster than exact against 2x
-and 1x), 2.2x the build time and 7 % more memory; so those are the defaults. The 1 M target is not yet
-shown: see the benchmark's options. Its price is
-removal: FAISS's HNSW cannot remove a vector. So removal is a tombstone: the slot is marked dead
-in a bitmap that every approximate search passes to FAISS as an ID selector (dead entries are walked
-through but never returned, so a removed or expired enrolment is gone from the very next search), and
-the graph is rebuilt without them once dead slots reach a third of the graph (searching through many
-dead nodes wastes time). Adding is incremental (HNSW inserts), so enrolments need no rebuild.
+Why a scan of codes and not a graph or inverted lists, measured on clustered synthetic galleries shaped
+like dlib's embeddings (bench/bench_faces_index.py, one thread per query, 1 M faces): a FAISS HNSW
+graph stopped at recall@1 0.979 with five photos per person (ef_search 256) and 0.85 with one (512),
+took many minutes to build and could not remove a vector; IVF-flat with 16 k lists reached only 0.89
+(nprobe 128), as a person's photos straddle the lists. The code scan visits every face, so a near-tie
+cannot be lost on the way: with 512 candidates re-ranked, recall@1 1.000 with five photos per person
+and 0.996-0.998 with one, 3.2-4.5 ms mean and 4.0-5.6 ms p95 over four runs on a shared two-core
+machine (exact search: 48-72 ms), built in 8.5 s on two threads; the codes take 32 MiB. The scan is
+the cost (re-ranking 128 candidates or 1024 costs about the same), and it grows with the gallery: a
+few ms per million faces and core.
 
-The index keeps its own copy of every vector (the slot arrays): exact search reads them, a rebuild
-builds from them, and `save` writes them. That costs the vectors' size twice in approximate mode
-(about 0.5 GiB more for 1 M faces of 128 floats).
+Removal is a tombstone: the slot is marked dead, the scan asks for as many more candidates as there are
+dead slots in proportion, and the re-ranking drops them (a removed or expired enrolment is gone from the
+very next search). The codes are rebuilt without the dead once they reach a third of the slots, and the
+codebooks retrained once the gallery has doubled since they were trained (they are learnt from the
+faces, so they follow a gallery that grows from 50 k to millions). Adding only encodes the new faces.
+
+The index keeps every vector (the slot arrays): exact search and the re-ranking read them, a rebuild
+trains from them, and `save` writes them (0.5 GiB for 1 M faces of 128 floats, the codes 32 MiB more).
 
 Threads: any number of threads may search while one adds or removes. Searches and the mutations take
-one lock; writers are also serialised by a second lock, under which a rebuild (the slow part: building
-a graph over the whole gallery, minutes at 1 M faces) runs without the first, so searches go on against
-the old graph meanwhile and see the new one once it is swapped in whole. Large batches are inserted into
-a live graph a chunk at a time, so searches interleave with a bulk load.
+one lock; writers are also serialised by a second lock, under which a rebuild (training the codebooks
+and encoding the gallery: seconds at 1 M faces) runs without the first, so searches go on against the
+old codes meanwhile and see the new ones once they are swapped in whole. Large batches are encoded a
+chunk at a time, so searches interleave with a bulk load.
 """
 
 from __future__ import annotations
@@ -62,12 +62,13 @@ Vectors = npt.NDArray[np.float32]
 Hit = tuple[uuid.UUID, float]
 
 DEFAULT_EXACT_BELOW = 50_000  # exact search over 50 k faces: a few ms on one core, no index to keep
-DEFAULT_EF_SEARCH = 256  # candidates per HNSW search (recall against speed: see the benchmark)
-HNSW_M = 48  # graph links per node: the top of FAISS's recommended range for 128-d vectors
-HNSW_EF_CONSTRUCTION = 256  # candidates while linking: more builds a better graph, more slowly
-INSERT_CHUNK = 10_000  # faces inserted into a live graph under one hold of the lock
+DEFAULT_CANDIDATES = 512  # codes re-ranked exactly per search (recall against speed: see the benchmark)
+PQ_DIMS = 2  # dimensions per sub-vector, each coded in 4 bits: 32 bytes for a 128-d face
+PQ_CENTROIDS = 16  # what 4 bits index: also the fewest faces the codebooks can be learnt from
+TRAIN_MOST = 100_000  # faces the codebooks are learnt from (a sample of a larger gallery)
+INSERT_CHUNK = 10_000  # faces encoded under one hold of the lock
 MAGIC = b"SAFECITY-FACEINDEX\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _HEADER_LENGTH = struct.Struct(">I")
 _MAX_HEADER = 1 << 16
 
@@ -80,28 +81,18 @@ class FaceIndex:
     """Enrolled faces by enrolment id, searched by cosine score; exact or approximate by size."""
 
     def __init__(
-        self,
-        dim: int = 128,
-        *,
-        exact_below: int = DEFAULT_EXACT_BELOW,
-        ef_search: int = DEFAULT_EF_SEARCH,
-        hnsw_m: int = HNSW_M,
-        ef_construction: int = HNSW_EF_CONSTRUCTION,
+        self, dim: int = 128, *, exact_below: int = DEFAULT_EXACT_BELOW, candidates: int = DEFAULT_CANDIDATES
     ) -> None:
         if dim < 1:
             raise ValueError("dim must be at least 1")
-        if exact_below < 2:
-            raise ValueError("exact_below must be at least 2")
-        if ef_search < 1:
-            raise ValueError("ef_search must be at least 1")
-        if hnsw_m < 2 or ef_construction < 1:
-            raise ValueError("hnsw_m must be at least 2 and ef_construction at least 1")
+        if exact_below < PQ_CENTROIDS:
+            raise ValueError(f"exact_below must be at least {PQ_CENTROIDS}")
+        if candidates < 1:
+            raise ValueError("candidates must be at least 1")
         self.dim = dim
         self.exact_below = exact_below
-        self.hnsw_m = hnsw_m  # the graph's shape, used by the next build (a loaded graph keeps its own)
-        self.ef_construction = ef_construction
         self.stamp = ""  # which state of the database this copy reflects: set by `save`, read by `load`
-        self._ef_search = ef_search
+        self._candidates = candidates
         self._lock = threading.Lock()  # searches and the mutations of the state
         self._write_lock = threading.Lock()  # one writer at a time (add, remove, save)
         self._vectors: Vectors = np.zeros((0, dim), dtype=np.float32)
@@ -109,7 +100,8 @@ class FaceIndex:
         self._live: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self._count = 0  # slots in use (live or dead)
         self._slots: dict[uuid.UUID, int] = {}
-        self._graph: Any = None  # faiss.IndexHNSWFlat over slots 0.._count-1 (its ids are the slots)
+        self._codes: Any = None  # faiss.IndexPQFastScan over slots 0.._count-1 (its ids are the slots)
+        self._trained_on = 0  # how many faces the codebooks were learnt from
 
     # ----------------------------------------------------------------------------------------- reading
 
@@ -124,19 +116,19 @@ class FaceIndex:
     @property
     def mode(self) -> Mode:
         """Which search runs now: "exact" or "approximate"."""
-        return "exact" if self._graph is None else "approximate"
+        return "exact" if self._codes is None else "approximate"
 
     @property
-    def ef_search(self) -> int:
-        """How many candidates an approximate search keeps (more: better recall, slower)."""
-        return self._ef_search
+    def candidates(self) -> int:
+        """How many codes an approximate search re-ranks exactly (more: better recall, slower)."""
+        return self._candidates
 
-    @ef_search.setter
-    def ef_search(self, value: int) -> None:
+    @candidates.setter
+    def candidates(self, value: int) -> None:
         if value < 1:
-            raise ValueError("ef_search must be at least 1")
+            raise ValueError("candidates must be at least 1")
         with self._lock:
-            self._ef_search = value
+            self._candidates = value
 
     def search(self, queries: npt.ArrayLike, k: int = 1) -> list[list[Hit]]:
         """The `k` best enrolled faces for each query, best score first (fewer when the gallery is smaller).
@@ -154,7 +146,7 @@ class FaceIndex:
         with self._lock:
             if not self._slots:
                 return [[] for _ in range(len(q))]
-            scores, slots = self._approximate(q, k) if self._graph is not None else self._exact(q, k)
+            scores, slots = self._approximate(q, k) if self._codes is not None else self._exact(q, k)
             return [
                 [
                     (uuid.UUID(bytes=self._keys[slot].tobytes()), float(score))
@@ -175,14 +167,19 @@ class FaceIndex:
         return np.take_along_axis(top_scores, order, axis=1), np.take_along_axis(top, order, axis=1)
 
     def _approximate(self, q: Vectors, k: int) -> tuple[Vectors, npt.NDArray[np.int64]]:
-        """HNSW top-k, dead slots filtered out by FAISS itself (called under the lock)."""
-        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stub
-        params.efSearch = max(self._ef_search, k)
-        if len(self._slots) < self._count:
-            # The bitmap must outlive the search: FAISS only holds a pointer to it.
-            bitmap = np.packbits(self._live[: self._count], bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(self._count, faiss.swig_ptr(bitmap))
-        scores, slots = self._graph.search(q, k, params=params)
+        """The codes' best candidates, re-ranked exactly; dead slots dropped (called under the lock)."""
+        k = min(k, len(self._slots))
+        # Dead slots still hold codes: ask for more in proportion, so as many live ones remain.
+        wanted = min(self._count, -(-max(self._candidates, k) * self._count // len(self._slots)))
+        _, found = self._codes.search(q, wanted)
+        scores = np.full((len(q), k), -np.inf, dtype=np.float32)
+        slots = np.full((len(q), k), -1, dtype=np.int64)
+        for row, candidates in enumerate(found):
+            candidates = candidates[candidates >= 0]
+            candidates = candidates[self._live[candidates]]
+            exact = self._vectors[candidates] @ q[row]
+            top = np.argsort(-exact, kind="stable")[:k]
+            scores[row, : len(top)], slots[row, : len(top)] = exact[top], candidates[top]
         return scores, slots
 
     # ----------------------------------------------------------------------------------------- writing
@@ -211,7 +208,7 @@ class FaceIndex:
             self._maintain()
 
     def _append(self, keys: list[uuid.UUID], v: Vectors) -> None:
-        """New slots at the end, and (in approximate mode) in the graph, whose ids follow the slots."""
+        """New slots at the end, and (in approximate mode) their codes, whose ids follow the slots."""
         with self._lock:
             first = self._count
             self._reserve(first + len(keys))
@@ -222,8 +219,8 @@ class FaceIndex:
             self._live[first : first + len(keys)] = True
             self._count = first + len(keys)
             self._slots.update(zip(keys, range(first, first + len(keys)), strict=True))
-            if self._graph is not None:
-                self._graph.add(v)
+            if self._codes is not None:
+                self._codes.add(v)
 
     def remove(self, keys: Iterable[uuid.UUID]) -> int:
         """Take enrolments out (unknown keys are ignored); returns how many were removed."""
@@ -233,7 +230,7 @@ class FaceIndex:
             return removed
 
     def _remove_locked(self, keys: list[uuid.UUID]) -> int:
-        """Kill slots under the write lock: exact search masks them, approximate search filters them."""
+        """Kill slots under the write lock: both searches skip them."""
         with self._lock:
             slots = [slot for key in keys if (slot := self._slots.pop(key, None)) is not None]
             self._live[slots] = False
@@ -254,37 +251,38 @@ class FaceIndex:
         self._vectors, self._keys, self._live = vectors, keys, live
 
     def _maintain(self) -> None:
-        """Switch modes, or rebuild without the dead, when the gallery has changed enough (write lock)."""
+        """Switch modes, drop the dead or retrain when the gallery has changed enough (write lock)."""
         live = len(self._slots)
         dead = self._count - live
-        if self._graph is None:
+        if self._codes is None:
             if live >= self.exact_below:
                 self._rebuild(approximate=True)
             elif dead > max(live, 1024):
                 self._rebuild(approximate=False)
         elif live < self.exact_below // 2:
             self._rebuild(approximate=False)
-        elif 3 * dead >= self._count:
+        elif 3 * dead >= self._count or live >= 2 * self._trained_on:
             self._rebuild(approximate=True)
 
     def _rebuild(self, *, approximate: bool) -> None:
-        """Compact the slots and (in approximate mode) build a new graph off the lock; swap both in whole.
+        """Compact the slots and (in approximate mode) train and encode anew off the lock; swap in whole.
 
         Only writers change the state and the write lock is held, so reading it here without the
-        search lock is safe; searches meanwhile use the old arrays and graph.
+        search lock is safe; searches meanwhile use the old arrays and codes.
         """
         live_slots = np.flatnonzero(self._live[: self._count])
         vectors = self._vectors[live_slots]  # fancy indexing: new arrays, the old stay intact
         keys = self._keys[live_slots]
         n = len(live_slots)
-        graph = _build_graph(vectors, self.hnsw_m, self.ef_construction) if approximate else None
+        codes = _encoded(vectors) if approximate else None
         slots = {uuid.UUID(bytes=keys[i].tobytes()): i for i in range(n)}
         with self._lock:
             self._vectors, self._keys = vectors, keys
             self._live = np.ones(n, dtype=bool)
             self._count = n
             self._slots = slots
-            self._graph = graph
+            self._codes = codes
+            self._trained_on = n if approximate else 0
 
     def _as_vectors(self, values: npt.ArrayLike) -> Vectors:
         """Validated (n, dim) float32 rows, L2-normalised."""
@@ -308,12 +306,12 @@ class FaceIndex:
         """
         with self._write_lock:
             self.stamp = stamp
-            graph = b"" if self._graph is None else faiss.serialize_index(self._graph).tobytes()
+            codes = b"" if self._codes is None else faiss.serialize_index(self._codes).tobytes()
             parts = (
                 self._keys[: self._count].tobytes(),
                 np.packbits(self._live[: self._count]).tobytes(),
                 self._vectors[: self._count].tobytes(),
-                graph,
+                codes,
             )
             digest = hashlib.sha256()
             for part in parts:
@@ -325,10 +323,9 @@ class FaceIndex:
                     "count": self._count,
                     "live": len(self._slots),
                     "exact_below": self.exact_below,
-                    "ef_search": self._ef_search,
-                    "hnsw_m": self.hnsw_m,
-                    "ef_construction": self.ef_construction,
-                    "graph_bytes": len(graph),
+                    "candidates": self._candidates,
+                    "trained_on": self._trained_on,
+                    "codes_bytes": len(codes),
                     "stamp": stamp,
                     "sha256": digest.hexdigest(),
                 }
@@ -361,27 +358,21 @@ class FaceIndex:
             header = _parse_header(_read(source, length, path), path)
             dim, count = header["dim"], header["count"]
             # Checked before reading, so a damaged count never asks for a huge allocation.
-            payload = count * 16 + (count + 7) // 8 + count * dim * 4 + header["graph_bytes"]
+            payload = count * 16 + (count + 7) // 8 + count * dim * 4 + header["codes_bytes"]
             if payload != os.fstat(source.fileno()).st_size - source.tell():
                 raise FaceIndexError(f"{path} is truncated or has the wrong size")
             parts = (
                 _read(source, count * 16, path),
                 _read(source, (count + 7) // 8, path),
                 _read(source, count * dim * 4, path),
-                _read(source, header["graph_bytes"], path),
+                _read(source, header["codes_bytes"], path),
             )
         digest = hashlib.sha256()
         for part in parts:
             digest.update(part)
         if digest.hexdigest() != header["sha256"]:
             raise FaceIndexError(f"{path}: checksum mismatch (the file is damaged)")
-        index = cls(
-            dim,
-            exact_below=header["exact_below"],
-            ef_search=header["ef_search"],
-            hnsw_m=header["hnsw_m"],
-            ef_construction=header["ef_construction"],
-        )
+        index = cls(dim, exact_below=header["exact_below"], candidates=header["candidates"])
         index.stamp = header["stamp"]
         index._keys = np.frombuffer(parts[0], dtype=np.uint8).reshape(count, 16).copy()
         index._live = np.unpackbits(np.frombuffer(parts[1], dtype=np.uint8), count=count).astype(bool)
@@ -393,27 +384,39 @@ class FaceIndex:
         if len(index._slots) != header["live"]:
             raise FaceIndexError(f"{path}: the live entries do not match the header")
         if parts[3]:
-            index._graph = _load_graph(parts[3], dim, count, path)
+            index._codes = _load_codes(parts[3], dim, count, path)
+            index._trained_on = header["trained_on"]
         return index
 
 
-def _build_graph(vectors: Vectors, m: int, ef_construction: int) -> Any:
-    """An HNSW inner-product graph over `vectors` (ids = row numbers)."""
-    graph = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = ef_construction
-    graph.add(vectors)
-    return graph
+def _encoded(vectors: Vectors) -> Any:
+    """A PQ fast-scan index of `vectors` (ids = row numbers), its codebooks learnt from them."""
+    dim = vectors.shape[1]
+    codes = faiss.IndexPQFastScan(dim, _subvectors(dim), 4, faiss.METRIC_INNER_PRODUCT)
+    sample = vectors
+    if len(vectors) > TRAIN_MOST:
+        rows = np.random.default_rng(len(vectors)).choice(len(vectors), TRAIN_MOST, replace=False)
+        sample = vectors[np.sort(rows)]
+    codes.train(sample)
+    for start in range(0, len(vectors), INSERT_CHUNK):
+        codes.add(vectors[start : start + INSERT_CHUNK])
+    return codes
 
 
-def _load_graph(data: bytes, dim: int, count: int, path: Path) -> Any:
-    """The serialised graph, checked against what the header says it holds."""
+def _subvectors(dim: int) -> int:
+    """Sub-vectors of PQ_DIMS dimensions each (of one, where `dim` does not divide)."""
+    return dim // PQ_DIMS if dim % PQ_DIMS == 0 else dim
+
+
+def _load_codes(data: bytes, dim: int, count: int, path: Path) -> Any:
+    """The serialised codes, checked against what the header says they hold."""
     try:
-        graph = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        codes = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
     except RuntimeError as error:
         raise FaceIndexError(f"{path}: the approximate index is damaged") from error
-    if not isinstance(graph, faiss.IndexHNSWFlat) or graph.d != dim or graph.ntotal != count:
+    if not isinstance(codes, faiss.IndexPQFastScan) or codes.d != dim or codes.ntotal != count:
         raise FaceIndexError(f"{path}: the approximate index does not match the faces stored")
-    return graph
+    return codes
 
 
 def _read(source: BinaryIO, size: int, path: Path) -> bytes:
@@ -432,20 +435,11 @@ def _parse_header(raw: bytes, path: Path) -> dict[str, Any]:
         raise FaceIndexError(f"{path}: damaged header") from error
     if not isinstance(header, dict) or header.get("version") != FORMAT_VERSION:
         raise FaceIndexError(f"{path}: unknown face index format")
-    for name in (
-        "dim",
-        "count",
-        "live",
-        "exact_below",
-        "ef_search",
-        "hnsw_m",
-        "ef_construction",
-        "graph_bytes",
-    ):
+    for name in ("dim", "count", "live", "exact_below", "candidates", "trained_on", "codes_bytes"):
         value = header.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise FaceIndexError(f"{path}: damaged header ({name})")
-    if header["dim"] < 1 or header["exact_below"] < 2 or header["ef_search"] < 1 or header["hnsw_m"] < 2:
+    if header["dim"] < 1 or header["exact_below"] < PQ_CENTROIDS or header["candidates"] < 1:
         raise FaceIndexError(f"{path}: damaged header")
     if not isinstance(header.get("stamp"), str) or not isinstance(header.get("sha256"), str):
         raise FaceIndexError(f"{path}: damaged header")

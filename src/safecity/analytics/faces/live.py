@@ -144,7 +144,7 @@ class GalleryIndexes:
 
     Cameras under the same authorisations share one; a gallery asked for again with the same faces (the
     usual case: every few seconds) reuses its index rather than building it again (an approximate index
-    over a large gallery takes minutes to build). An enrolment's embedding never changes, so the set of
+    over a million faces takes seconds to build). An enrolment's embedding never changes, so the set of
     enrolment ids is the whole key.
     """
 
