@@ -14,6 +14,8 @@ import numpy as np
 from skimage import data
 from sqlalchemy.orm import Session
 
+from safecity.analytics.faces.engine import FaceEngine
+from safecity.analytics.faces.types import FaceSeen
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.faces import service as faces
@@ -41,6 +43,16 @@ def jpeg(image: np.ndarray) -> bytes:
 @cache
 def astronaut() -> np.ndarray:
     return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@cache
+def astronaut_seen() -> FaceSeen:
+    """The astronaut's face as a camera would give it: analysed by the engine, through JPEG."""
+    ok, encoded = cv2.imencode(".jpg", astronaut(), [cv2.IMWRITE_JPEG_QUALITY, 70])
+    assert ok
+    found = FaceEngine().analyse(cv2.imdecode(encoded, cv2.IMREAD_COLOR))
+    assert found and found[0].embedding is not None
+    return found[0]
 
 
 @cache

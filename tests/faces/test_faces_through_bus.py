@@ -19,7 +19,7 @@ import nats
 import nats.js.errors
 import numpy as np
 import pytest
-from faces_data import astronaut
+from faces_data import astronaut_seen
 from lead_story import listed
 from nats.aio.msg import Msg
 from sqlalchemy import func, select
@@ -29,10 +29,10 @@ from conftest import MISSING, NATS_ENV, START, Factory, wait_until_async
 from safecity.analytics import flows as analytics_flows
 from safecity.analytics.faces.engine import FaceEngine
 from safecity.analytics.faces.live import FaceFound
-from safecity.analytics.faces.types import FaceSeen
 from safecity.analytics.plates.live import CameraRef
 from safecity.config import Settings
 from safecity.core.bus import NatsBus
+from safecity.core.crypto import SecretBox
 from safecity.core.db import utcnow
 from safecity.faces import service as faces
 from safecity.faces.matches import service as matches
@@ -53,27 +53,20 @@ async def bus() -> AsyncIterator[NatsBus]:
     await nats_bus.close()
 
 
-@pytest.fixture(scope="module")
-def seen() -> FaceSeen:
-    """The astronaut's face as a camera gives it, analysed by the engine."""
-    found = FaceEngine().analyse(astronaut())
-    assert found and found[0].embedding is not None
-    return found[0]
-
-
 async def test_a_face_seen_is_sealed_on_the_bus_stored_once_and_its_lead_raised_by_the_store(
     bus: NatsBus,
-    session: Session,
-    session_factory: sessionmaker[Session],
-    factory: Factory,
+    own_db: tuple[str, sessionmaker[Session]],
     settings: Settings,
-    seen: FaceSeen,
 ) -> None:
+    seen = astronaut_seen()
+    _, session_factory = own_db  # the store works from a thread of its own beside the test's
     box = faces.biometric_box(settings)
-    sought = listed(session, factory, FaceEngine(), box, factory.district())
-    session.commit()
-    camera = sought.place.camera_id
-    gallery = faces.live_gallery(session=session, box=box, camera_id=camera, at=utcnow())
+    with session_factory() as session:
+        factory = Factory(session, SecretBox(settings.secret_key.get_secret_value(), "mfa"))
+        sought = listed(session, factory, FaceEngine(), box, factory.district())
+        session.commit()
+        camera = sought.place.camera_id
+        gallery = faces.live_gallery(session=session, box=box, camera_id=camera, at=utcnow())
     enrolled = next(f for f in gallery.faces if f.enrolment_id == sought.enrolment_id)
     found = FaceFound(
         CameraRef(camera, "Mall Road", sought.place.district.id),
