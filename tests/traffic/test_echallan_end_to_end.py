@@ -21,7 +21,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -329,12 +329,18 @@ def confirm_in_chromium(place: Junction, chromium: Browser, officer: User, viola
     """The officer logs in, finds the violation in the queue, looks at the evidence and confirms it; the
     status the page then shows.
     """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     base = place.live.base
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     refused: list[str] = []
     page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    clip_responses: list[tuple[int, str | None]] = []  # (status, range asked) of the clip's requests
+    page.on(
+        "response",
+        lambda r: "/clip" in r.url and clip_responses.append((r.status, r.request.headers.get("range"))),
+    )
     log_in(page, base, officer.username, place.factory.totp(officer.username))
     page.goto(f"{base}/traffic/review")
     row = page.locator(f'tr[data-violation="{violation_id}"]')
@@ -344,9 +350,17 @@ def confirm_in_chromium(place: Junction, chromium: Browser, officer: User, viola
     page.wait_for_url(f"{base}/traffic/review/{violation_id}")
     images_load(page, "img[data-testid^='frame-']", 4)  # before, at, after and the plate crop
     clip = page.get_by_test_id("clip")
-    page.wait_for_function(
-        "(video) => video.readyState >= 1 && video.duration > 9", arg=clip.element_handle()
+    clip.scroll_into_view_if_needed()  # as the officer would look at it
+    # Settled = metadata loaded or the load failed; either way the assert below says what the video saw.
+    with suppress(PlaywrightTimeout):
+        page.wait_for_function(
+            "(video) => video.readyState >= 1 || video.error", arg=clip.element_handle(), timeout=60_000
+        )
+    state = clip.evaluate(
+        "(video) => ({error: video.error && video.error.code, message: video.error && video.error.message,"
+        " ready: video.readyState, network: video.networkState, duration: video.duration})"
     )
+    assert state["error"] is None and state["duration"] > 9, (state, clip_responses)
     expect(page.get_by_test_id("plate-read")).to_have_text(PLATE_KEY)
     expect(page.get_by_test_id("measured")).to_contain_text("red")
     form = page.get_by_test_id("confirm-form")
