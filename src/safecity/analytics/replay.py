@@ -319,12 +319,6 @@ def start_job(
     return job
 
 
-def _running(session: Session) -> list[AnalyticsReplay]:
-    return list(
-        session.scalars(select(AnalyticsReplay).where(AnalyticsReplay.status == ReplayStatus.RUNNING))
-    )
-
-
 def _fail(job: AnalyticsReplay, error: str) -> None:
     job.status, job.error, job.finished_at = ReplayStatus.FAILED, error, utcnow()
 
