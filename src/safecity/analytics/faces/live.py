@@ -59,7 +59,10 @@ if TYPE_CHECKING:  # the engine (dlib) is loaded by whoever builds one, not by i
 logger = logging.getLogger(__name__)
 
 MATCH_FPS = 2.0  # frames per second searched for faces, per camera
-REFRESH_S = 5.0  # a camera's gallery is asked for again at least this often
+# A camera's gallery is asked for again at least this often: only a safety net, as changes are seen through
+# the stamp within STAMP_EVERY_S and time limits through the gallery's valid_until, and a reload reads and
+# decrypts the whole gallery, camera by camera.
+REFRESH_S = 60.0
 STAMP_EVERY_S = 1.0  # how often the worker asks whether anything of the faces domain changed
 PURGE_EVERY_S = 60.0  # how often faces past their time are deleted
 # At two frames a second a face moves far between frames: boxes are widened by this fraction of their
