@@ -18,7 +18,7 @@ graph stopped at recall@1 0.979 with five photos per person (ef_search 256) and 
 took many minutes to build and could not remove a vector; IVF-flat with 16 k lists reached only 0.89
 (nprobe 128), as a person's photos straddle the lists. The code scan visits every face, so a near-tie
 cannot be lost on the way: with 512 candidates re-ranked, recall@1 1.000 with five photos per person
-and 0.996-0.998 with one, 3.2-4.5 ms mean and 4.0-5.6 ms p95 over four runs on a shared two-core
+and 0.996 with one, 3.2-4.5 ms mean and 3.9-5.6 ms p95 over four runs on a shared two-core
 machine (exact search: 48-72 ms), built in 8.5 s on two threads; the codes take 32 MiB. The scan is
 the cost (re-ranking 128 candidates or 1024 costs about the same), and it grows with the gallery: a
 few ms per million faces and core.
