@@ -156,8 +156,8 @@ async def test_outage_raises_an_alert_and_shows_as_a_gap(
 
     # Nothing leaked: worker threads joined, streams and segment files closed.
     await wait_until_async(lambda: _our_threads() <= threads)
-    # No stream's or segment's file of this test stays open (counted by name: other tests' leftover work
-    # may open and close files of its own meanwhile).
+    # No segment file of this test stays open (named by path, as other tests' leftover work may open and
+    # close files of its own meanwhile; a stream left open keeps its reader thread, checked above).
     await wait_until_async(
         lambda: not _open_under(tmp_path, but=Path(url).name), within=10, message="files left open"
     )
