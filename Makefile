@@ -13,12 +13,16 @@ run: install demo-media
 
 # The whole check on a fresh machine: dev tools, the Debian packages the tests drive, lint, types, the suite.
 # SAFECITY_TEST_SERVICES=local: the suite uses PostgreSQL (5432), NATS JetStream (4222) and Mosquitto (1883)
-# on 127.0.0.1 when they answer, and its closing lines say what it ran against.
+# on 127.0.0.1 when they answer, and its closing lines say what it ran against. TEST_WORKERS: pytest-xdist
+# workers (each its own SQLite file and PostgreSQL schema; the tests on NATS's shared streams keep to one);
+# 0 runs the suite in one process.
+TEST_WORKERS ?= 2
+PYTEST := SAFECITY_TEST_SERVICES=local $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 test: dev test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	SAFECITY_TEST_SERVICES=local $(BIN)/pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 install: $(VENV)/.installed assets
 dev: $(VENV)/.installed-dev assets
@@ -71,7 +75,7 @@ types: dev
 	$(BIN)/mypy
 
 pytest: dev test-deps
-	SAFECITY_TEST_SERVICES=local $(BIN)/pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 bench: dev
 	$(BIN)/python -m bench

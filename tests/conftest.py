@@ -72,6 +72,9 @@ START = {
     "mosquitto": "mosquitto -d -c /etc/mosquitto/mosquitto.conf",
 }
 MISSING = "missing part: "  # how skips for a part this machine lacks begin (counted in the closing line)
+# Tests on the shared NATS server's real streams share its durable consumers: under `pytest -n` (make test)
+# they run on one worker, so one test's store never takes another's messages.
+SHARED_NATS = pytest.mark.xdist_group("shared-nats")
 
 
 def missing_part(what: str, fix: str) -> NoReturn:

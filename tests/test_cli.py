@@ -392,9 +392,10 @@ def test_commands_refuse_an_unmigrated_database(tmp_path: Path, monkeypatch: pyt
 
 
 def test_models_lists_each_model_with_package_licence_and_checksum(monkeypatch: pytest.MonkeyPatch) -> None:
+    from safecity import cli
     from safecity.analytics import catalog
 
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(cli.console, "size", (200, 50))  # its width was fixed when it was made
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0, result.output
     for model in catalog.MODELS:

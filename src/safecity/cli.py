@@ -63,7 +63,7 @@ challans_app = typer.Typer(help="E-challans.", no_args_is_help=True)
 app.add_typer(challans_app, name="challans")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error names a path: never broken across lines
 
 
 def _settings() -> Settings:

@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
-from conftest import MISSING, NATS_ENV, START, TEST_SECRET_KEY, Factory
+from conftest import MISSING, NATS_ENV, SHARED_NATS, START, TEST_SECRET_KEY, Factory
 from safecity.cameras.models import Camera
 from safecity.cluster.leases import JetStreamAssignment, buckets
 from safecity.config import ClusterSettings, Settings, VideoSettings
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, SHARED_NATS]
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ import safecity
 from conftest import (
     MISSING,
     NATS_ENV,
+    SHARED_NATS,
     START,
     TEST_SECRET_KEY,
     RtspCamera,
@@ -44,7 +45,7 @@ from safecity.org import service as org
 from safecity.video import recorder
 from safecity.video.models import Recording
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, SHARED_NATS]
 
 CAMERAS = 6
 LEASE_S, RENEW_S, MARGIN_S = 4.0, 1.0, 1.5

@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from conftest import MISSING, NATS_ENV, START, wait_until_async
+from conftest import MISSING, NATS_ENV, SHARED_NATS, START, wait_until_async
 from safecity.analytics import flows as analytics_flows
 from safecity.analytics.plates.models import Sighting
 from safecity.analytics.plates.schemas import SightingIn
@@ -36,7 +36,7 @@ from safecity.core.db import create_db_engine, create_session_factory
 from safecity.events import service as events
 from safecity.events.models import Event
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, SHARED_NATS]
 
 SOURCE = "through-bus-test"
 

@@ -24,6 +24,7 @@ from conftest import (
     MISSING,
     NATS_ENV,
     PASSWORD,
+    SHARED_NATS,
     START,
     TEST_SECRET_KEY,
     Factory,
@@ -35,7 +36,7 @@ from safecity.auth import tokens
 from safecity.config import Settings, VideoSettings
 from safecity.runtime import Services, build_services
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, SHARED_NATS]
 
 
 @dataclass

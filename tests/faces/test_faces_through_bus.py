@@ -25,7 +25,7 @@ from nats.aio.msg import Msg
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MISSING, NATS_ENV, START, Factory, wait_until_async
+from conftest import MISSING, NATS_ENV, SHARED_NATS, START, Factory, wait_until_async
 from safecity.analytics import flows as analytics_flows
 from safecity.analytics.faces.engine import FaceEngine
 from safecity.analytics.faces.live import FaceFound
@@ -38,7 +38,7 @@ from safecity.faces import service as faces
 from safecity.faces.matches import service as matches
 from safecity.faces.matches.models import FaceMatch, FaceSighting
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, SHARED_NATS]
 
 
 @pytest.fixture

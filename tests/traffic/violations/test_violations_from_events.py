@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from violation_world import OFFICER, T0, Junction, event, junction, vehicle
 
-from conftest import MISSING, NATS_ENV, START, Factory, wait_until_async
+from conftest import MISSING, NATS_ENV, SHARED_NATS, START, Factory, wait_until_async
 from safecity.config import Settings
 from safecity.core.bus import Bus, MemoryBus, NatsBus
 from safecity.core.bus.base import StreamSpec
@@ -38,7 +38,7 @@ from safecity.traffic.violations.models import (
 )
 from safecity.traffic.violations.schemas import EnforcementRuleUpdate
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, SHARED_NATS]
 MAX_AGE = 300.0
 
 
