@@ -32,8 +32,9 @@ def settings(tmp_path: Path) -> Settings:
         secret_key=SecretStr(TEST_SECRET_KEY),
         bus_url=SecretStr(url),
         video=VideoSettings(run_in_web=False),
+        # Leases long enough to outlast the test's synchronous requests, which hold up the worker's renewals.
         cluster=ClusterSettings(
-            lease_s=3, renew_s=0.5, stop_margin_s=1, kv_prefix=f"t{uuid.uuid4().hex[:12]}"
+            lease_s=30, renew_s=1, stop_margin_s=5, kv_prefix=f"t{uuid.uuid4().hex[:12]}"
         ),
     )
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 import time
 import uuid
@@ -407,8 +408,8 @@ class CameraPlates:
         best = found.reads[vote.best]
         shot = found.picture_of(best.text)
         direction = ended.direction if ended is not None else None
-        if ended is None and found.path:
-            direction = attributes.motion(found.path, shot.frame_size)["direction"]
+        if ended is None and found.path:  # the whole pass: its last reads may be seconds apart or at rest
+            direction = attributes.motion(found.path, shot.frame_size, window_s=math.inf)["direction"]
         return Finished(
             camera=self.ref,
             vote=vote,
