@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 import nats
 import pytest
 
-from conftest import MISSING, NATS_ENV, SHARED_NATS, START, wait_until_async
+from conftest import MISSING, NATS_ENV, START, wait_until_async
 from safecity.cluster.leases import JetStreamAssignment, LocalAssignment, WorkerIdInUse, buckets, plan
 from safecity.config import ClusterSettings
 
-pytestmark = [pytest.mark.anyio, SHARED_NATS]
+pytestmark = pytest.mark.anyio  # its KV buckets are its own: any worker may run it
 
 LEASE_S, RENEW_S, MARGIN_S = 3.0, 0.5, 1.0
 
