@@ -387,23 +387,37 @@ def test_the_province_map_names_the_province_and_its_towns_without_one_name_cove
     page.goto(f"{room.url}/org/districts")
     _oriented(page)
     expect(page.locator(".basemap-province-name", has_text="Khyber Pakhtunkhwa")).to_be_visible()
-    # Towns' names give way to one another (most important first): none covers another.
-    names = page.evaluate(
-        """() => {
-          const map = document.querySelector('.leaflet-container').getBoundingClientRect();
-          const shown = '.basemap-label:not(.label-hidden):not(.basemap-province-name) span';
-          return Array.from(document.querySelectorAll(shown))
-            .map((e) => e.getBoundingClientRect())
-            .filter((r) => r.right > map.left && r.left < map.right)
-            .filter((r) => r.bottom > map.top && r.top < map.bottom)
-            .map((r) => [r.left, r.top, r.right, r.bottom]);
-        }"""
-    )
-    hidden = page.locator(".basemap-label.label-hidden").count()
-    assert len(names) > 10 and hidden > 10  # many named, the rest given way
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+    # Towns' names give way to one another (most important first): none covers another, once the names
+    # have been sorted out for the view the page fitted (a frame after the base layer is drawn or zoomed).
+    def shown_names() -> list[list[float]]:
+        return page.evaluate(
+            """() => {
+              const map = document.querySelector('.leaflet-container').getBoundingClientRect();
+              const shown = '.basemap-label:not(.label-hidden):not(.basemap-province-name) span';
+              return Array.from(document.querySelectorAll(shown))
+                .map((e) => e.getBoundingClientRect())
+                .filter((r) => r.right > map.left && r.left < map.right)
+                .filter((r) => r.bottom > map.top && r.top < map.bottom)
+                .map((r) => [r.left, r.top, r.right, r.bottom]);
+            }"""
+        )
+
+    def one_covers_another(names: list[list[float]]) -> bool:
+        return any(
+            not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1])
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        )
+
+    def settled() -> bool:
+        names = shown_names()
+        hidden = page.locator(".basemap-label.label-hidden").count()
+        return (
+            len(names) > 10 and hidden > 10 and not one_covers_another(names)
+        )  # many named, the rest given way
+
+    wait_until(settled, within=5, message="the towns' names did not settle with none covering another")
     _shot(page, "districts", size)
 
 
