@@ -31,7 +31,7 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -47,7 +47,9 @@ from safecity.analytics.faces.live import (
     FaceQueue,
     FaceWorker,
     Gallery,
+    GalleryLoader,
 )
+from safecity.analytics.faces.types import Embedding
 from safecity.analytics.plates.live import CameraRef
 from safecity.analytics.types import Image
 from safecity.faces.service import GalleryFace, LiveGallery
@@ -147,7 +149,7 @@ def main() -> None:
     def camera_and_worker(found: list[FaceFound]) -> tuple[list[FaceJob], FaceWorker]:
         queue = FaceQueue()
         camera = CameraFaces(CameraRef(uuid.uuid4(), "bench", None), queue, sink=found.append)
-        worker = FaceWorker(engine, queue, lambda _: live, lambda: "bench")
+        worker = FaceWorker(engine, queue, always(live), lambda: "bench")
         worker.refresh(time.monotonic())
         assert isinstance(camera.gallery, Gallery) and camera.gallery.covers(dt.datetime.now(dt.UTC))
         jobs = [
@@ -191,6 +193,17 @@ def main() -> None:
     print(f"goal: {GOAL_CAMERAS} cameras at {MATCH_FPS:g} fps on this machine (per-track, CPU): {verdict}")
 
 
+def always(live: LiveGallery) -> GalleryLoader:
+    """A loader that gives every camera `live`."""
+
+    def load(
+        camera_ids: Sequence[uuid.UUID], _known: Mapping[uuid.UUID, Embedding]
+    ) -> dict[uuid.UUID, LiveGallery]:
+        return dict.fromkeys(camera_ids, live)
+
+    return load
+
+
 def threaded(engine: FaceEngine, live: LiveGallery, pictures: Sequence[Image], threads: int) -> float:
     """Frames per second (wall clock) that `threads` workers, each with its own engine, match together."""
     queue = FaceQueue()
@@ -199,7 +212,7 @@ def threaded(engine: FaceEngine, live: LiveGallery, pictures: Sequence[Image], t
         for i in range(threads)
     ]
     workers = [
-        FaceWorker(engine if i == 0 else FaceEngine(), queue, lambda _: live, lambda: "bench", keeper=i == 0)
+        FaceWorker(engine if i == 0 else FaceEngine(), queue, always(live), lambda: "bench", keeper=i == 0)
         for i in range(threads)
     ]
     workers[0].refresh(time.monotonic())

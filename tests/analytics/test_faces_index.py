@@ -113,6 +113,23 @@ def test_add_remove_search(
     )
 
 
+@pytest.mark.parametrize("exact_below", [10_000, 100])
+def test_a_copy_changes_without_the_original(
+    exact_below: int, gallery: tuple[Population, list[uuid.UUID], npt.NDArray[np.int64], Vectors]
+) -> None:
+    _, keys, _, vectors = gallery
+    original = _filled(keys[:1500], vectors[:1500], exact_below=exact_below)
+    twin = original.copy()
+    assert (twin.mode, len(twin)) == (original.mode, 1500)
+    twin.remove(keys[:10])
+    twin.add(keys[1500:], vectors[1500:])  # encoded with the codebooks the original learnt
+    assert (len(original), len(twin)) == (1500, 1990)
+    assert original.search(vectors[3], k=1)[0][0][0] == keys[3]  # still there in the original
+    assert twin.search(vectors[3], k=1)[0][0][0] != keys[3]
+    assert original.search(vectors[1700], k=1)[0][0][0] != keys[1700]  # new in the copy only
+    assert twin.search(vectors[1700], k=1)[0][0][0] == keys[1700]
+
+
 def test_a_small_gallery_returns_what_it_has() -> None:
     index = FaceIndex(DIM)
     assert index.search(np.ones((2, DIM), dtype=np.float32), k=3) == [[], []]

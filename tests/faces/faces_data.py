@@ -18,6 +18,7 @@ from safecity.analytics.faces.engine import FaceEngine
 from safecity.analytics.faces.types import FaceSeen
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
+from safecity.core.crypto import SecretBox
 from safecity.faces import service as faces
 from safecity.faces.models import AuthorisationKind, WatchlistEntry, WatchlistKind
 from safecity.faces.schemas import AuthorisationIn, EntryIn, WatchlistIn
@@ -32,6 +33,13 @@ CLERK = Principal(
     district_ids=None,
     via="system",
 )
+
+
+def live_gallery(
+    *, session: Session, box: SecretBox, camera_id: uuid.UUID, at: dt.datetime
+) -> faces.LiveGallery:
+    """What one camera may be matched against at `at`."""
+    return faces.live_galleries(session=session, box=box, camera_ids=[camera_id], at=at)[camera_id]
 
 
 def jpeg(image: np.ndarray) -> bytes:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
-from faces_data import astronaut_seen
+from faces_data import astronaut_seen, live_gallery
 from lead_story import Listed, listed
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -78,7 +78,7 @@ def see(
     threshold: float = 0.92,
 ) -> flows.Stored:
     """The face seen on the camera at `at`, matched against the camera's gallery as live matching does."""
-    live = faces.live_gallery(session=session, box=box, camera_id=sought.place.camera_id, at=at)
+    live = live_gallery(session=session, box=box, camera_id=sought.place.camera_id, at=at)
     best = Gallery.of(live).best(seen.embedding) if seen.embedding is not None else None
     assert seen.embedding is not None
     _, chip = cv2.imencode(".jpg", seen.chip)
@@ -316,7 +316,7 @@ def test_a_camera_without_a_current_authorisation_has_an_empty_gallery(
     session: Session, factory: Factory, face_engine: FaceEngine, box: SecretBox, seen: FaceSeen
 ) -> None:
     unauthorised = listed(session, factory, face_engine, box, factory.district(), authorised=False)
-    live = faces.live_gallery(
+    live = live_gallery(
         session=session, box=box, camera_id=unauthorised.place.camera_id, at=dt.datetime.now(dt.UTC)
     )
     gallery = Gallery.of(live)

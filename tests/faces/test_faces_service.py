@@ -20,6 +20,7 @@ from faces_data import (
     authorise,
     coffee_jpeg,
     listed_entry,
+    live_gallery,
     place,
     two_astronauts_jpeg,
     watchlist_in,
@@ -70,6 +71,22 @@ def supervisors(factory: Factory, here: Place) -> tuple[Principal, Principal]:
 
 def _entry(session: Session, who: Principal, here: Place, **watchlist: object) -> WatchlistEntry:
     return listed_entry(session, who, here.district, here.person_id, **watchlist)
+
+
+def _enrolled_twice(
+    session: Session, face_engine: FaceEngine, box: SecretBox, who: Principal, here: Place
+) -> WatchlistEntry:
+    """An entry of the place's person with the astronaut's photo and its mirror image enrolled."""
+    entry = _entry(session, who, here)
+    faces.enrol(
+        session=session,
+        principal=who,
+        engine=face_engine,
+        box=box,
+        entry_id=entry.id,
+        photos=[("front.jpg", astronaut_jpeg()), ("mirrored.jpg", astronaut_mirrored_jpeg())],
+    )
+    return entry
 
 
 def _authorise(
@@ -355,24 +372,16 @@ def test_a_camera_matches_only_under_a_current_authorisation(
     supervisors: tuple[Principal, Principal],
     here: Place,
 ) -> None:
-    entry = _entry(session, investigator, here)
-    faces.enrol(
-        session=session,
-        principal=investigator,
-        engine=face_engine,
-        box=box,
-        entry_id=entry.id,
-        photos=[("front.jpg", astronaut_jpeg()), ("mirrored.jpg", astronaut_mirrored_jpeg())],
-    )
-    nothing = faces.live_gallery(session=session, box=box, camera_id=here.camera_id, at=NOW)
+    entry = _enrolled_twice(session, face_engine, box, investigator, here)
+    nothing = live_gallery(session=session, box=box, camera_id=here.camera_id, at=NOW)
     assert nothing.authorisation_ids == () and nothing.faces == () and nothing.valid_until is None
 
     starts, ends = NOW + dt.timedelta(minutes=30), NOW + dt.timedelta(hours=4)
     granted = _authorise(session, supervisors, here, entry.watchlist_id, starts=starts, ends=ends)
-    before = faces.live_gallery(session=session, box=box, camera_id=here.camera_id, at=NOW)
+    before = live_gallery(session=session, box=box, camera_id=here.camera_id, at=NOW)
     assert before.faces == () and before.valid_until == starts  # ask again when it starts
 
-    during = faces.live_gallery(session=session, box=box, camera_id=here.camera_id, at=starts)
+    during = live_gallery(session=session, box=box, camera_id=here.camera_id, at=starts)
     assert during.authorisation_ids == (granted,)
     assert len(during.faces) == 2
     assert {(f.entry_id, f.watchlist_id, f.person_id) for f in during.faces} == {
@@ -384,15 +393,15 @@ def test_a_camera_matches_only_under_a_current_authorisation(
     assert during.valid_until == ends
 
     other_camera = place(session, here.district, cnic="35202-1111111-1").camera_id
-    assert faces.live_gallery(session=session, box=box, camera_id=other_camera, at=starts).faces == ()
-    assert faces.live_gallery(session=session, box=box, camera_id=here.camera_id, at=ends).faces == ()
+    assert live_gallery(session=session, box=box, camera_id=other_camera, at=starts).faces == ()
+    assert live_gallery(session=session, box=box, camera_id=here.camera_id, at=ends).faces == ()
 
     entry.expires_at = starts + dt.timedelta(hours=1)
     session.flush()
-    assert faces.live_gallery(session=session, box=box, camera_id=here.camera_id, at=starts).valid_until == (
+    assert live_gallery(session=session, box=box, camera_id=here.camera_id, at=starts).valid_until == (
         entry.expires_at
     )
-    lapsed = faces.live_gallery(session=session, box=box, camera_id=here.camera_id, at=entry.expires_at)
+    lapsed = live_gallery(session=session, box=box, camera_id=here.camera_id, at=entry.expires_at)
     assert lapsed.authorisation_ids == (granted,) and lapsed.faces == ()
 
     entry.expires_at = None
@@ -400,8 +409,39 @@ def test_a_camera_matches_only_under_a_current_authorisation(
     faces.revoke_authorisation(
         session=session, principal=approver, authorisation_id=granted, reason="The accused was arrested today"
     )
-    revoked = faces.live_gallery(session=session, box=box, camera_id=here.camera_id, at=starts)
+    revoked = live_gallery(session=session, box=box, camera_id=here.camera_id, at=starts)
     assert revoked.authorisation_ids == () and revoked.faces == ()
+
+
+def test_cameras_under_one_authorisation_share_its_faces_and_held_embeddings_are_not_opened_again(
+    session: Session,
+    face_engine: FaceEngine,
+    box: SecretBox,
+    investigator: Principal,
+    supervisors: tuple[Principal, Principal],
+    here: Place,
+) -> None:
+    entry = _enrolled_twice(session, face_engine, box, investigator, here)
+    beside = place(session, here.district, cnic="35202-2222222-2").camera_id
+    elsewhere = place(session, here.district, cnic="35202-3333333-3").camera_id
+    granted = authorise(
+        session, *supervisors, here.district, entry.watchlist_id, cameras=[here.camera_id, beside]
+    )
+    cameras, now = [here.camera_id, beside, elsewhere], dt.datetime.now(dt.UTC)
+    first = faces.live_galleries(session=session, box=box, camera_ids=cameras, at=now)
+    assert first[here.camera_id].authorisation_ids == first[beside].authorisation_ids == (granted,)
+    assert first[beside].faces is first[here.camera_id].faces and len(first[beside].faces) == 2
+    assert first[elsewhere].faces == () and first[elsewhere].authorisation_ids == ()
+
+    # The worker holds one face's embedding: that one is taken as held, the other opened from the database.
+    held, opened = first[here.camera_id].faces
+    marker = np.full(128, 0.5, dtype=np.float32)  # not what is stored: it shows what was not read again
+    again = faces.live_galleries(
+        session=session, box=box, camera_ids=[beside], at=now, known={held.enrolment_id: marker}
+    )[beside]
+    by_id = {f.enrolment_id: f.embedding for f in again.faces}
+    assert by_id[held.enrolment_id] is marker
+    assert np.array_equal(by_id[opened.enrolment_id], opened.embedding)
 
 
 def test_the_gallery_stamp_moves_with_every_change(

@@ -19,7 +19,7 @@ import nats
 import nats.js.errors
 import numpy as np
 import pytest
-from faces_data import astronaut_seen
+from faces_data import astronaut_seen, live_gallery
 from lead_story import listed
 from nats.aio.msg import Msg
 from sqlalchemy import func, select
@@ -66,7 +66,7 @@ async def test_a_face_seen_is_sealed_on_the_bus_stored_once_and_its_lead_raised_
         sought = listed(session, factory, FaceEngine(), box, factory.district())
         session.commit()
         camera = sought.place.camera_id
-        gallery = faces.live_gallery(session=session, box=box, camera_id=camera, at=utcnow())
+        gallery = live_gallery(session=session, box=box, camera_id=camera, at=utcnow())
     enrolled = next(f for f in gallery.faces if f.enrolment_id == sought.enrolment_id)
     found = FaceFound(
         CameraRef(camera, "Mall Road", sought.place.district.id),

@@ -14,7 +14,7 @@ import datetime as dt
 import re
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,16 +30,22 @@ from sqlalchemy.orm import Session
 
 from conftest import Factory, LiveApp, RtspCamera, log_in, serve, wait_until
 from safecity.analytics.faces.engine import FaceEngine
+from safecity.analytics.faces.index import FaceIndex
 from safecity.analytics.faces.live import (
     MATCH_FPS,
     REFRESH_S,
+    STAMP_EVERY_S,
     TRACK_LOST_S,
     CameraFaces,
     FaceFound,
     FaceJob,
     FaceQueue,
     FaceWorker,
+    Gallery,
+    GalleryIndexes,
+    GalleryLoader,
 )
+from safecity.analytics.faces.types import Embedding
 from safecity.analytics.plates.live import CameraRef
 from safecity.cameras.models import Camera
 from safecity.config import Settings, VideoSettings
@@ -92,6 +98,82 @@ def frames_of(picture: np.ndarray, n: int, fps: float, start: float = 0.0) -> li
 
 
 # --- the pipeline's parts --------------------------------------------------------------------------
+
+
+def enrolled(rng: np.random.Generator, n: int) -> tuple[faces.GalleryFace, ...]:
+    """`n` enrolled faces of different people (random unit embeddings)."""
+    vectors = rng.standard_normal((n, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return tuple(
+        faces.GalleryFace(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), v) for v in vectors
+    )
+
+
+def test_a_gallery_changed_by_a_few_faces_gets_the_index_in_use_copied_and_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(1)
+    people, newcomer = enrolled(rng, 40), enrolled(rng, 1)[0]
+    copied: list[FaceIndex] = []
+    copy = FaceIndex.copy
+    monkeypatch.setattr(FaceIndex, "copy", lambda index: copied.append(index) or copy(index))
+    indexes = GalleryIndexes()
+    granted = (uuid.uuid4(),)
+    before = Gallery.of(faces.LiveGallery(granted, people, None), indexes)
+    indexes.forget_unused()
+
+    # One entry removed, one enrolled: the index in use, copied and changed by the difference.
+    after = Gallery.of(faces.LiveGallery(granted, (*people[1:], newcomer), None), indexes)
+    assert before.index is not None and after.index is not None and copied == [before.index]
+    assert (len(before.index), len(after.index)) == (40, 40)
+    assert after.best(newcomer.embedding) == (newcomer, pytest.approx(1.0, abs=1e-5))
+    assert after.best(people[0].embedding)[0] is not people[0]  # type: ignore[index]
+    # A camera not asked again yet keeps matching the faces it was given, as they were.
+    assert before.best(people[0].embedding) == (people[0], pytest.approx(1.0, abs=1e-5))
+    assert before.best(newcomer.embedding)[0] is not newcomer  # type: ignore[index]
+
+    # Mostly other faces: a new index, not a copy.
+    Gallery.of(faces.LiveGallery(granted, enrolled(rng, 40), None), indexes)
+    assert copied == [before.index]
+
+
+def test_the_worker_reads_its_cameras_galleries_at_once_and_opens_only_faces_it_does_not_hold(
+    face_engine: FaceEngine,
+) -> None:
+    rng = np.random.default_rng(2)
+    people, newcomer = enrolled(rng, 20), enrolled(rng, 1)[0]
+    now: dict[str, tuple[faces.GalleryFace, ...]] = {"faces": people}
+    asked: list[tuple[list[uuid.UUID], dict[uuid.UUID, Embedding]]] = []
+    granted = (uuid.uuid4(),)
+
+    def load(
+        camera_ids: Sequence[uuid.UUID], known: Mapping[uuid.UUID, Embedding]
+    ) -> dict[uuid.UUID, faces.LiveGallery]:
+        asked.append((list(camera_ids), dict(known)))
+        return {camera_id: faces.LiveGallery(granted, now["faces"], None) for camera_id in camera_ids}
+
+    queue = FaceQueue()
+    cameras = [CameraFaces(CameraRef(uuid.uuid4(), f"Camera {i}", None), queue, sink=print) for i in range(3)]
+    stamp = ["enrolled"]
+    worker = FaceWorker(face_engine, queue, load, lambda: stamp[0])
+    worker.refresh(0.0)
+    assert len(asked) == 1 and set(asked[0][0]) == {c.ref.camera_id for c in cameras} and asked[0][1] == {}
+    assert len({id(c.gallery.index) for c in cameras}) == 1  # one gallery, one index
+
+    # Someone is enrolled: asked again at once, holding the faces it has (their embeddings not opened again).
+    stamp[0], now["faces"] = "one more", (*people, newcomer)
+    worker.refresh(STAMP_EVERY_S)
+    assert len(asked) == 2 and asked[1][1].keys() == {p.enrolment_id for p in people}
+    assert all(c.gallery.best(newcomer.embedding)[0] is newcomer for c in cameras)  # type: ignore[index]
+
+    # The database is away: no camera matches anything until it is back (fail closed), and each says why.
+    def away(camera_ids: Sequence[uuid.UUID], known: Mapping[uuid.UUID, Embedding]) -> dict[uuid.UUID, Any]:
+        raise OSError("connection refused")
+
+    worker.loader, stamp[0] = away, "changed again"
+    worker.refresh(2 * STAMP_EVERY_S)
+    assert not any(c.gallery.covers(dt.datetime.now(dt.UTC)) for c in cameras)
+    assert all(c.last_error == "gallery not read: OSError: connection refused" for c in cameras)
 
 
 def test_a_camera_no_authorisation_covers_hands_over_no_frame(
@@ -187,9 +269,14 @@ def test_her_face_is_embedded_once_per_track_again_when_she_comes_closer_and_lea
     assert camera.embedded == 3
 
 
-def loader(session: Session, box: SecretBox) -> Callable[[uuid.UUID], faces.LiveGallery]:
-    def load(camera_id: uuid.UUID) -> faces.LiveGallery:
-        return faces.live_gallery(session=session, box=box, camera_id=camera_id, at=dt.datetime.now(dt.UTC))
+def loader(session: Session, box: SecretBox) -> GalleryLoader:
+    """What the application's face worker asks (on the test's session)."""
+
+    def load(
+        camera_ids: Sequence[uuid.UUID], known: Mapping[uuid.UUID, Embedding]
+    ) -> dict[uuid.UUID, faces.LiveGallery]:
+        now = dt.datetime.now(dt.UTC)
+        return faces.live_galleries(session=session, box=box, camera_ids=camera_ids, at=now, known=known)
 
     return load
 

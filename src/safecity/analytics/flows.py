@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ from safecity.analytics.counting import CountBook
 from safecity.analytics.detectors import Detector, DetectorConfig, build_detector
 from safecity.analytics.faces.engine import FaceEngine
 from safecity.analytics.faces.live import CameraFaces, FaceFound, FaceQueue, FaceWorker
+from safecity.analytics.faces.types import Embedding
 from safecity.analytics.pipeline import (
     CameraAnalytics,
     CameraInfo,
@@ -214,14 +215,14 @@ class AnalyticsRuntime:
             self._face_box = faces.biometric_box(self.settings)
             engine = await asyncio.to_thread(FaceEngine, self.settings.faces)
             self.face_worker = FaceWorker(
-                engine, self.face_queue, self._gallery, self._gallery_stamp, purge=self._purge_faces
+                engine, self.face_queue, self._galleries, self._gallery_stamp, purge=self._purge_faces
             )
             self.face_worker.start()
             for n in range(1, self.settings.faces.live_threads):
                 helper = FaceWorker(
                     await asyncio.to_thread(FaceEngine, self.settings.faces),
                     self.face_queue,
-                    self._gallery,
+                    self._galleries,
                     self._gallery_stamp,
                     keeper=False,
                     name=f"analytics-faces-{n}",
@@ -308,13 +309,17 @@ class AnalyticsRuntime:
 
     # --- from a face seen to a stored sighting and perhaps a lead ------------------------------------
 
-    def _gallery(self, camera_id: uuid.UUID) -> faces.LiveGallery:
-        """What the camera may be matched against now (the face worker's thread asks)."""
+    def _galleries(
+        self, camera_ids: Sequence[uuid.UUID], known: Mapping[uuid.UUID, Embedding]
+    ) -> dict[uuid.UUID, faces.LiveGallery]:
+        """What the cameras may be matched against now (the face worker's thread asks)."""
         if self._face_box is None:
             raise RuntimeError("face matching has not started")
         with self.session_factory() as session:
             session.connection(execution_options=READ_ONLY)  # reads only: no write lock on SQLite
-            return faces.live_gallery(session=session, box=self._face_box, camera_id=camera_id, at=utcnow())
+            return faces.live_galleries(
+                session=session, box=self._face_box, camera_ids=camera_ids, at=utcnow(), known=known
+            )
 
     def _gallery_stamp(self) -> str:
         with self.session_factory() as session:

@@ -1,10 +1,11 @@
 """Face recognition under rules: watchlists of records persons, enrolment of their photos (sealed at rest),
 authorisations approved by a second person, the gallery a camera may match against, and error rates.
 
-Live matching asks `live_gallery` what a camera may match now: nothing at all unless an approved,
+Live matching asks `live_galleries` what its cameras may match now: nothing at all unless an approved,
 unrevoked live authorisation current at that moment names the camera, and then only the unexpired
-entries of the unexpired watchlists it names. `gallery_stamp` tells a worker cheaply whether anything
-changed since it last asked; `valid_until` when the answer changes by the clock alone.
+entries of the unexpired watchlists it names (read once for the cameras under the same authorisations,
+opening only the embeddings the matcher does not hold yet). `gallery_stamp` tells a worker cheaply
+whether anything changed since it last asked; `valid_until` when the answer changes by the clock alone.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ EMBEDDING_DIM = 128
 MAX_ANALYSED_SIDE = 2560  # larger photos are scaled down first: a portrait's face stays large
 RIVAL_FACE_SHARE = 0.33  # a second face at least this share of the main one's width makes a photo ambiguous
 CHIP_JPEG_QUALITY = 92
+OPEN_CHUNK = 1000  # enrolments whose sealed embeddings a live gallery reads in one query
 
 # The audit actions of face recognition the oversight report counts (other parts of faces write some).
 OVERSIGHT_ACTIONS = {
@@ -966,60 +968,94 @@ class LiveGallery:
     valid_until: dt.datetime | None  # ask again by then (an authorisation or an expiry moves); None: never
 
 
-def live_gallery(*, session: Session, box: SecretBox, camera_id: uuid.UUID, at: dt.datetime) -> LiveGallery:
-    """The enrolled faces camera `camera_id` may be matched against at `at` (see the module's note)."""
-    covering = select(Authorisation).where(
-        Authorisation.kind == AuthorisationKind.LIVE, _approved(at), _covers(camera_id)
-    )
-    authorisations = list(session.scalars(covering))
-    current = [a for a in authorisations if a.starts_at <= at]
-    moments = [a.starts_at for a in authorisations if a.starts_at > at] + [a.ends_at for a in current]
-    if not current:
-        return LiveGallery((), (), min(moments, default=None))
+def live_galleries(
+    *,
+    session: Session,
+    box: SecretBox,
+    camera_ids: Iterable[uuid.UUID],
+    at: dt.datetime,
+    known: Mapping[uuid.UUID, Embedding] | None = None,
+) -> dict[uuid.UUID, LiveGallery]:
+    """What each camera may be matched against at `at` (see the module's note).
+
+    Cameras under the same authorisations share one reading of their faces (the very same `faces`
+    tuple); an embedding in `known`, by enrolment id, is neither read nor decrypted again (an enrolment's
+    embedding never changes): after a change only the faces new to the caller are opened.
+    """
+    shared: dict[frozenset[uuid.UUID], tuple[tuple[GalleryFace, ...], list[dt.datetime]]] = {}
+    galleries = {}
+    for camera_id in camera_ids:
+        covering = (
+            select(Authorisation)
+            .where(Authorisation.kind == AuthorisationKind.LIVE, _approved(at), _covers(camera_id))
+            .order_by(Authorisation.starts_at, Authorisation.id)
+        )
+        authorisations = list(session.scalars(covering))
+        current = [a for a in authorisations if a.starts_at <= at]
+        moments = [a.starts_at for a in authorisations if a.starts_at > at] + [a.ends_at for a in current]
+        if current:
+            key = frozenset(a.id for a in current)
+            if key not in shared:
+                shared[key] = _faces_under(session, box, key, at, known or {})
+            faces, expiries = shared[key]
+            moments += expiries
+        else:
+            faces = ()
+        galleries[camera_id] = LiveGallery(tuple(a.id for a in current), faces, min(moments, default=None))
+    return galleries
+
+
+def _faces_under(
+    session: Session,
+    box: SecretBox,
+    authorisation_ids: Iterable[uuid.UUID],
+    at: dt.datetime,
+    known: Mapping[uuid.UUID, Embedding],
+) -> tuple[tuple[GalleryFace, ...], list[dt.datetime]]:
+    """The faces of the unexpired entries of the unexpired watchlists the authorisations name (oldest
+    enrolment first), and when the first of those entries or watchlists expires.
+    """
     watchlist_ids = select(authorisation_watchlists.c.watchlist_id).where(
-        authorisation_watchlists.c.authorisation_id.in_([a.id for a in current])
+        authorisation_watchlists.c.authorisation_id.in_(list(authorisation_ids))
+    )
+    listed = (
+        Watchlist.id.in_(watchlist_ids),
+        _unexpired(Watchlist.expires_at, at),
+        WatchlistEntry.removed_at.is_(None),
+        _unexpired(WatchlistEntry.expires_at, at),
     )
     rows = session.execute(
-        select(
-            Enrolment.id,
-            Enrolment.embedding,
-            WatchlistEntry.id,
-            WatchlistEntry.watchlist_id,
-            WatchlistEntry.person_id,
-        )
+        select(Enrolment.id, WatchlistEntry.id, WatchlistEntry.watchlist_id, WatchlistEntry.person_id)
         .join(WatchlistEntry, WatchlistEntry.id == Enrolment.entry_id)
         .join(Watchlist, Watchlist.id == WatchlistEntry.watchlist_id)
-        .where(
-            Watchlist.id.in_(watchlist_ids),
-            _unexpired(Watchlist.expires_at, at),
-            WatchlistEntry.removed_at.is_(None),
-            _unexpired(WatchlistEntry.expires_at, at),
-        )
+        .where(*listed)
         .order_by(Enrolment.created_at, Enrolment.id)
-    )
+    ).all()
+    opened: dict[uuid.UUID, Embedding] = {}
+    unknown = [row[0] for row in rows if row[0] not in known]
+    for start in range(0, len(unknown), OPEN_CHUNK):
+        chosen = Enrolment.id.in_(unknown[start : start + OPEN_CHUNK])
+        for enrolment_id, sealed in session.execute(select(Enrolment.id, Enrolment.embedding).where(chosen)):
+            try:
+                opened[enrolment_id] = _embedding(box, sealed)
+            except ValueError:
+                # Sealed by another key (a restored backup, a changed secret): left out, said once per load.
+                logger.warning(
+                    "enrolment %s cannot be opened with the biometrics key: left out", enrolment_id
+                )
     faces = []
-    for enrolment_id, sealed, entry_id, watchlist_id, person_id in rows:
-        try:
-            embedding = _embedding(box, sealed)
-        except ValueError:
-            # Sealed by another key (a restored backup, a changed secret): left out, said once per load.
-            logger.warning("enrolment %s cannot be opened with the biometrics key: left out", enrolment_id)
-            continue
-        faces.append(GalleryFace(enrolment_id, entry_id, watchlist_id, person_id, embedding))
+    for enrolment_id, entry_id, watchlist_id, person_id in rows:
+        embedding = known[enrolment_id] if enrolment_id in known else opened.get(enrolment_id)
+        if embedding is not None:
+            faces.append(GalleryFace(enrolment_id, entry_id, watchlist_id, person_id, embedding))
     expiries = session.execute(
         select(func.min(Watchlist.expires_at), func.min(WatchlistEntry.expires_at))
         .select_from(WatchlistEntry)
         .join(Watchlist, Watchlist.id == WatchlistEntry.watchlist_id)
-        .where(
-            Watchlist.id.in_(watchlist_ids),
-            _unexpired(Watchlist.expires_at, at),
-            WatchlistEntry.removed_at.is_(None),
-            _unexpired(WatchlistEntry.expires_at, at),
-        )
+        .where(*listed)
     ).one()
-    moments += [m for m in expiries if m is not None]
     # A watchlist named but empty still expires; its expiry changes nothing the camera matches.
-    return LiveGallery(tuple(a.id for a in current), tuple(faces), min(moments, default=None))
+    return tuple(faces), [m for m in expiries if m is not None]
 
 
 def gallery_stamp(*, session: Session) -> str:

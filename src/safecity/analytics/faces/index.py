@@ -284,6 +284,22 @@ class FaceIndex:
             self._codes = codes
             self._trained_on = n if approximate else 0
 
+    def copy(self) -> FaceIndex:
+        """An index of the same faces that changes without this one (its own slots and codes): a gallery
+        changed by a few faces is this copy changed, with no codebooks to learn or gallery to encode.
+        """
+        with self._write_lock, self._lock:
+            twin = FaceIndex(self.dim, exact_below=self.exact_below, candidates=self._candidates)
+            twin.stamp = self.stamp
+            twin._vectors = self._vectors[: self._count].copy()
+            twin._keys = self._keys[: self._count].copy()
+            twin._live = self._live[: self._count].copy()
+            twin._count = self._count
+            twin._slots = dict(self._slots)
+            twin._codes = None if self._codes is None else faiss.clone_index(self._codes)
+            twin._trained_on = self._trained_on
+            return twin
+
     def _as_vectors(self, values: npt.ArrayLike) -> Vectors:
         """Validated (n, dim) float32 rows, L2-normalised."""
         v = np.array(values, dtype=np.float32, ndmin=2, copy=True)

@@ -60,8 +60,8 @@ logger = logging.getLogger(__name__)
 
 MATCH_FPS = 2.0  # frames per second searched for faces, per camera
 # A camera's gallery is asked for again at least this often: only a safety net, as changes are seen through
-# the stamp within STAMP_EVERY_S and time limits through the gallery's valid_until, and a reload reads and
-# decrypts the whole gallery, camera by camera.
+# the stamp within STAMP_EVERY_S and time limits through the gallery's valid_until, and a reload reads the
+# whole gallery's enrolments (it opens only the embeddings new to the worker).
 REFRESH_S = 60.0
 STAMP_EVERY_S = 1.0  # how often the worker asks whether anything of the faces domain changed
 PURGE_EVERY_S = 60.0  # how often faces past their time are deleted
@@ -123,8 +123,7 @@ class Gallery:
     @classmethod
     def of(cls, live: Authorised, indexes: GalleryIndexes | None = None) -> Gallery:
         """The searchable form of what the faces domain returned (its index shared through `indexes`)."""
-        faces = {f.enrolment_id: f for f in live.faces}
-        index = (indexes or GalleryIndexes()).get(faces) if faces else None
+        faces, index = (indexes or GalleryIndexes()).get(live.faces)
         return cls(tuple(live.authorisation_ids), faces, live.valid_until, index)
 
     def covers(self, now: dt.datetime) -> bool:
@@ -143,34 +142,81 @@ class Gallery:
 
 
 class GalleryIndexes:
-    """The 1:N indexes of the galleries in use, one per set of enrolled faces.
+    """The galleries in use: their faces by enrolment id and their 1:N indexes, one per set of faces.
 
-    Cameras under the same authorisations share one; a gallery asked for again with the same faces (the
-    usual case: every few seconds) reuses its index rather than building it again (an approximate index
-    over a million faces takes seconds to build). An enrolment's embedding never changes, so the set of
-    enrolment ids is the whole key.
+    The faces domain reads the faces of cameras under the same authorisations once (the same sequence),
+    so those cameras share one gallery. A set of faces asked for again (the usual case: every few
+    seconds) reuses its index; a set that differs a little from one in use (an enrolment added, an entry
+    removed or expired) gets a copy of that index changed by the difference rather than a new one (an
+    approximate index over a million faces takes seconds to build; encoding a few faces, milliseconds).
+    An enrolment's embedding never changes, so the set of enrolment ids is the whole key.
     """
 
     def __init__(self) -> None:
-        self._built: dict[frozenset[uuid.UUID], FaceIndex] = {}
+        self._built: dict[frozenset[uuid.UUID], tuple[Mapping[uuid.UUID, Enrolled], FaceIndex]] = {}
         self._used: set[frozenset[uuid.UUID]] = set()
+        # This round's answers, by the identity of the faces' sequence (held, so the identity stays its).
+        self._asked: dict[int, tuple[Sequence[Enrolled], Mapping[uuid.UUID, Enrolled], FaceIndex | None]] = {}
 
-    def get(self, faces: Mapping[uuid.UUID, Enrolled]) -> FaceIndex:
-        """The index of these faces (built on first use)."""
+    def get(self, faces: Sequence[Enrolled]) -> tuple[Mapping[uuid.UUID, Enrolled], FaceIndex | None]:
+        """These faces by enrolment id and their index (None for no face)."""
+        asked = self._asked.get(id(faces))
+        if asked is not None and asked[0] is faces:
+            return asked[1], asked[2]
+        by_id = {f.enrolment_id: f for f in faces}  # fresh: an entry's person may have changed
+        index = self._index(by_id) if by_id else None
+        self._asked[id(faces)] = (faces, by_id, index)
+        return by_id, index
+
+    def _index(self, faces: Mapping[uuid.UUID, Enrolled]) -> FaceIndex:
         key = frozenset(faces)
-        index = self._built.get(key)
+        built = self._built.get(key)
+        index = built[1] if built is not None else self._changed(key, faces)
         if index is None:
-            keys = list(faces)
-            index = FaceIndex(len(np.asarray(faces[keys[0]].embedding)))
-            index.add(keys, np.stack([np.asarray(faces[k].embedding, dtype=np.float32) for k in keys]))
-            self._built[key] = index
+            keys, vectors = _vectors(faces, faces)
+            index = FaceIndex(vectors.shape[1])
+            index.add(keys, vectors)
+        self._built[key] = (faces, index)
         self._used.add(key)
         return index
 
+    def _changed(self, key: frozenset[uuid.UUID], faces: Mapping[uuid.UUID, Enrolled]) -> FaceIndex | None:
+        """A copy of the index in use nearest to `key`, changed to it; None when none is near."""
+        nearest = max(self._built, key=lambda k: len(k & key), default=None)
+        if nearest is None:
+            return None
+        gone, new = nearest - key, key - nearest
+        if 2 * (len(gone) + len(new)) > len(key):
+            return None  # mostly other faces: built anew
+        index = self._built[nearest][1].copy()  # the old one stays as it is for the cameras that use it
+        index.remove(gone)
+        if new:
+            index.add(*_vectors(faces, new))
+        return index
+
+    def keep(self, gallery: Gallery) -> None:
+        """Mark a gallery asked for earlier as still in use (a camera that was not due keeps its own)."""
+        self._used.update(k for k, (_, index) in self._built.items() if index is gallery.index)
+
+    def held(self) -> dict[uuid.UUID, Embedding]:
+        """The embeddings of the galleries in use, by enrolment id: the faces domain need not open them
+        again.
+        """
+        return {k: f.embedding for faces, _ in self._built.values() for k, f in faces.items()}
+
     def forget_unused(self) -> None:
-        """Drop the indexes no gallery asked for since the last call."""
+        """End the round: drop the indexes no gallery asked for or kept since the last call."""
         self._built = {k: v for k, v in self._built.items() if k in self._used}
         self._used = set()
+        self._asked = {}
+
+
+def _vectors(
+    faces: Mapping[uuid.UUID, Enrolled], keys: Iterable[uuid.UUID]
+) -> tuple[list[uuid.UUID], npt.NDArray[np.float32]]:
+    """The keys in order, and their faces' embeddings as rows."""
+    chosen = list(keys)
+    return chosen, np.stack([np.asarray(faces[k].embedding, dtype=np.float32) for k in chosen])
 
 
 NO_GALLERY = Gallery((), {}, None, None)
@@ -198,7 +244,9 @@ class FaceFound:
 
 # Called on the worker thread: they must return quickly or be cheap.
 Sink = Callable[[FaceFound], None]
-GalleryLoader = Callable[[uuid.UUID], Authorised]  # camera id -> what its live authorisations allow now
+# Camera ids, and the embeddings already held (by enrolment id: not to be opened again) -> what each
+# camera's live authorisations allow now.
+GalleryLoader = Callable[[Sequence[uuid.UUID], Mapping[uuid.UUID, Embedding]], Mapping[uuid.UUID, Authorised]]
 Stamp = Callable[[], str]  # changes whenever anything of watchlists, enrolments or authorisations does
 
 
@@ -356,14 +404,22 @@ class CameraFaces:
             or (ends is not None and dt.datetime.now(dt.UTC) >= ends)
         )
 
-    def reload(self, loader: GalleryLoader, now: float, indexes: GalleryIndexes | None = None) -> None:
-        """Ask for the gallery again; one that cannot be read is none (nothing is matched until it can)."""
-        try:
-            self.gallery = Gallery.of(loader(self.ref.camera_id), indexes)
-        except Exception as exc:
-            self.gallery = NO_GALLERY
-            self.last_error = f"gallery not read: {type(exc).__name__}: {exc}"
-            logger.exception("camera %s: the face gallery could not be read", self.ref.camera_id)
+    def reload(
+        self, live: Authorised | None, now: float, indexes: GalleryIndexes | None = None, *, error: str = ""
+    ) -> None:
+        """Take the gallery the faces domain gave; None (it could not be read: `error`) is none, and so is
+        one that cannot be made searchable (nothing is matched until it can).
+        """
+        gallery = NO_GALLERY
+        if live is not None:
+            try:
+                gallery = Gallery.of(live, indexes)
+            except Exception as exc:
+                error = f"gallery not searchable: {type(exc).__name__}: {exc}"
+                logger.exception("camera %s: the face gallery could not be indexed", self.ref.camera_id)
+        if error:
+            self.last_error = error
+        self.gallery = gallery
         self.loaded_at = now
 
     def process(self, job: FaceJob, engine: FaceEngine) -> list[FaceFound]:
@@ -489,11 +545,16 @@ class FaceWorker:
         due = [camera for camera in self.queue.members() if camera.due(now, changed)]
         if not due:
             return
+        error = ""
+        try:  # one reading for them all: cameras under the same authorisations share their faces
+            loaded = self.loader([camera.ref.camera_id for camera in due], self._indexes.held())
+        except Exception as exc:  # fail closed: a gallery that cannot be read is none
+            logger.exception("the face galleries of %d cameras could not be read", len(due))
+            loaded, error = {}, f"gallery not read: {type(exc).__name__}: {exc}"
         for camera in due:
-            camera.reload(self.loader, now, self._indexes)
+            camera.reload(loaded.get(camera.ref.camera_id), now, self._indexes, error=error)
         for camera in self.queue.members():  # those not due keep theirs: it stays in use
-            if camera.gallery.faces:
-                self._indexes.get(camera.gallery.faces)
+            self._indexes.keep(camera.gallery)
         self._indexes.forget_unused()
 
     def purge_due(self, now: float) -> None:
