@@ -1,6 +1,6 @@
 """Challans as the challans work issues them, made directly for the payments, appeals and portal tests:
 a camera and a fine in a district, a confirmed violation with a real evidence packet on disk (frames of
-scikit-image's motorcycle photograph; the public_* frames blurred), and its challan.
+scikit-image's motorcycle photograph), and its challan with its public_* frames (blurred).
 """
 
 from __future__ import annotations
@@ -94,27 +94,32 @@ class Made:
     files: dict[str, bytes]
 
 
+def written(evidence_dir: Path, folder: str, roles: tuple[str, ...]) -> list[dict[str, object]]:
+    """Write these roles' frames in `folder` under `evidence_dir`: their file entries, as a manifest's."""
+    files: list[dict[str, object]] = []
+    for role in roles:
+        data = frames()[role]
+        relative = f"{folder}/{role}.jpg"
+        path = evidence_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        entry = {
+            "role": role,
+            "path": relative,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+        }
+        files.append({**entry, "type": "image/jpeg"})
+    return files
+
+
 def evidence_packet(
     evidence_dir: Path, violation_id: uuid.UUID, cam: Camera, at: dt.datetime
 ) -> dict[str, object]:
     """Write the packet's files under `evidence_dir` and return its manifest (CONTRACTS.md's shape)."""
-    files = []
-    for role, data in frames().items():
-        relative = f"{at:%Y/%m/%d}/{violation_id}/{role}.jpg"
-        path = evidence_dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        files.append(
-            {
-                "role": role,
-                "path": relative,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-                "type": "image/jpeg",
-            }
-        )
+    files = written(evidence_dir, f"{at:%Y/%m/%d}/{violation_id}", RAW_ROLES)
     return {
-        "version": 1,
+        "version": 2,
         "complete": True,
         "missing": ["clip"],
         "files": files,
@@ -187,6 +192,7 @@ def challan(
         owner_phone=phone,
         owner_email=email,
         owner_address="House 12, Street 4, Hayatabad, Peshawar",
+        public_evidence=written(evidence_dir, f"{occurred:%Y/%m/%d}/{violation_id}/public", PUBLIC_ROLES),
         paid_at=issued if status is ChallanStatus.PAID else None,
         closed_at=issued if status in (ChallanStatus.PAID, ChallanStatus.CANCELLED) else None,
     )

@@ -294,16 +294,7 @@ def check_packet(place: Junction, violation: Violation) -> float:
     manifest = violation.evidence
     assert manifest["complete"] is True and manifest["missing"] == [], manifest
     files = {f["role"]: f for f in manifest["files"]}
-    assert set(files) == {
-        "before",
-        "at",
-        "after",
-        "plate",
-        "clip",
-        "public_before",
-        "public_at",
-        "public_after",
-    }
+    assert set(files) == {"before", "at", "after", "plate", "clip"}
     evidence_dir = place.live.services.settings.evidence_dir
     for item in files.values():
         data = (evidence_dir / item["path"]).read_bytes()

@@ -64,8 +64,8 @@ def evidence_packet(
     settings: Settings, *, violation_id: uuid.UUID, camera: Camera, plate: str, occurred_at: dt.datetime
 ) -> tuple[dict[str, Any], str]:
     """The packet of a red-light pass: frames before, at and after (the pickup with `plate` on it, moved
-    along), their public copies (the bicycle and the dog, bystanders here, blurred), the plate crop; the
-    manifest and its SHA-256 (canonical JSON), as the violations work writes them.
+    along and marked), what their public copies are to blur (the bicycle and the dog, bystanders here),
+    the plate crop; the manifest and its SHA-256 (canonical JSON), as the violations work writes them.
     """
     photo = _photo()
     card = plate_card([plate], scale=22)
@@ -78,26 +78,29 @@ def evidence_packet(
         "after": np.roll(photo, 40, axis=1),
     }
     folder = Path(str(camera.id)) / occurred_at.strftime("%Y/%m/%d") / str(violation_id)
-    files = []
-    for role, frame in frames.items():
+    files, seen = [], {}
+    for (role, frame), shift in zip(frames.items(), (-40, 0, 40), strict=True):
+        box = [cols.start + shift, rows.start, cols.stop + shift, rows.stop]
         marked = frame.copy()
-        cv2.rectangle(marked, (cols.start, rows.start), (cols.stop, rows.stop), (0, 0, 255), 3)
-        public = marked.copy()
-        public[100:450, 100:330] = cv2.GaussianBlur(public[100:450, 100:330], (51, 51), 0)  # the bystanders
-        for name, picture in ((role, marked), (f"public_{role}", public)):
-            relative = str(folder / f"{name}.jpg")
-            files.append(
-                {"role": name, "path": relative, **_write(settings.evidence_dir / relative, picture)}
-            )
+        cv2.rectangle(marked, (box[0], box[1]), (box[2], box[3]), (0, 0, 255), 3)
+        relative = str(folder / f"{role}.jpg")
+        files.append({"role": role, "path": relative, **_write(settings.evidence_dir / relative, marked)})
+        seen[role] = {"at": (occurred_at + dt.timedelta(seconds=shift / 40)).isoformat(), "box": box}
     relative = str(folder / "plate.jpg")
     files.append({"role": "plate", "path": relative, **_write(settings.evidence_dir / relative, card)})
     manifest = {
-        "version": 1,
+        "version": 2,
         "complete": True,
         "missing": [],
         "files": files,
         "rule": {"offence": "red_light", "stop_line": [[0.1, 0.7], [0.9, 0.7]]},
-        "measured": {"signal": "red", "red_for_s": 2.4, "signal_source": "controller"},
+        "measured": {
+            "signal": "red",
+            "red_for_s": 2.4,
+            "signal_source": "controller",
+            "frames": seen,
+            "public": {"blur": [[100, 100, 330, 450]], "keep": None},  # the bystanders
+        },
         "read": {"plate": plate, "confidence": 0.97, "alternatives": []},
         "camera": {
             "id": str(camera.id),

@@ -101,12 +101,13 @@ def test_the_page_reads_back_in_english_and_urdu_with_its_evidence_and_qr(
     page = PdfReader(io.BytesIO(data)).pages[0]
     links = [a.get_object()["/A"]["/URI"] for a in page.get("/Annots", [])]
     assert url in links
-    # The blurred frames and the plate crop are the packet's own files, byte for byte.
+    # The blurred frames made when it was issued and the packet's plate crop, byte for byte.
     xobjects = page["/Resources"]["/XObject"].values()  # type: ignore[index]
     embedded = {hashlib.sha256(x.get_object().get_data()).hexdigest() for x in xobjects}
     packet = {f["role"]: f["sha256"] for f in document_manifest(session, challan)["files"]}
-    for role in ("public_before", "public_at", "public_after", "plate"):
-        assert packet[role] in embedded, role
+    public = {f["role"]: f["sha256"] for f in challan.public_evidence}
+    assert set(public) == {"public_before", "public_at", "public_after"}
+    assert set(public.values()) < embedded and packet["plate"] in embedded
     for role in ("before", "at", "after"):  # the frames with bystanders unblurred never go out
         assert packet[role] not in embedded, role
     # A pure function of the challan: rendered again, the same bytes.
@@ -165,13 +166,29 @@ def test_a_tampered_evidence_picture_is_refused(
     session: Session, factory: Factory, settings: Settings
 ) -> None:
     challan = _issued(session, factory, settings)
-    files = {f["role"]: f for f in document_manifest(session, challan)["files"]}  # type: ignore[union-attr]
+    files = {f["role"]: f for f in challan.public_evidence}
     picture: Path = settings.evidence_dir / files["public_at"]["path"]
     picture.write_bytes(picture.read_bytes()[:-10] + b"\x00" * 8 + b"\xff\xd9")
     with pytest.raises(Conflict) as refused:
         challans.render([challans.document(session=session, settings=settings, challan=challan)])
     assert refused.value.code == "evidence_mismatch"
     assert "public_at" in refused.value.message
+
+
+def test_no_challan_is_issued_on_a_packet_whose_frame_was_altered(
+    session: Session, factory: Factory, settings: Settings
+) -> None:
+    challans.ensure_fines(session=session)
+    violation = confirmed_violation(
+        session, settings, factory.district("PSW"), plate="LEA1234", occurred_at=NOW - dt.timedelta(days=1)
+    )
+    files = {f["role"]: f for f in violation.evidence["files"]}
+    picture: Path = settings.evidence_dir / files["after"]["path"]
+    picture.write_bytes(picture.read_bytes()[:-10] + b"\x00" * 8 + b"\xff\xd9")
+    with pytest.raises(Conflict) as refused:
+        challans.issue(session=session, settings=settings, violation_id=violation.id, now=NOW)
+    assert refused.value.code == "evidence_mismatch" and "after" in refused.value.message
+    assert challans.challan_of_violation(session=session, violation_id=violation.id) is None
 
 
 def test_a_missing_font_names_its_package(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from safecity.core.db import utcnow
 from safecity.org.models import District
 from safecity.traffic.violations.models import EnforcementRule, Offence, Violation, ViolationStatus
 
-FRAME_ROLES = ("before", "at", "after", "public_before", "public_at", "public_after")
+FRAME_ROLES = ("before", "at", "after")
 BOX = (60, 40, 250, 200)  # the vehicle, x1 y1 x2 y2, in the 320x240 frames
 
 
@@ -111,7 +111,7 @@ def packet(
         _write(
             evidence_dir,
             f"{base}/{role}.jpg",
-            frame(shifts[role.removeprefix("public_")]),
+            frame(shifts[role]),
             role,
             "image/jpeg",
         )
@@ -122,7 +122,7 @@ def packet(
         files.append(_write(evidence_dir, f"{base}/clip.mp4", clip(), "clip", "video/mp4"))
     chars = [0.99, 0.98, 0.97, 0.55, 0.93, 0.96, 0.99][: len(plate or "")]
     manifest = {
-        "version": 1,
+        "version": 2,
         "complete": complete,
         "missing": [] if complete else ["clip"],
         "files": files,

@@ -233,7 +233,7 @@ def test_a_damaged_segment_costs_only_the_packets_whose_clip_it_holds(
     first, second = (b.manifest for b in done)
     assert first is not None and second is not None
     assert first["complete"] is True
-    assert set(second["missing"]) == {"clip", *evidence.FRAMES, *(f"public_{r}" for r in evidence.FRAMES)}
+    assert set(second["missing"]) == {"clip", *evidence.FRAMES}
 
 
 def plan(camera: uuid.UUID, seconds: float) -> EvidencePlan:

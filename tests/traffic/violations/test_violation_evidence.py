@@ -34,7 +34,7 @@ from safecity.core.db import transaction
 from safecity.events import service as events
 from safecity.events.schemas import EventIn
 from safecity.traffic.reviews.models import Suspension
-from safecity.traffic.violations import flows
+from safecity.traffic.violations import evidence, flows
 from safecity.traffic.violations import service as violations
 from safecity.traffic.violations.models import Violation, ViolationStatus
 from safecity.video.recorder import SegmentRecorder, segment_indexer
@@ -204,18 +204,9 @@ def test_a_violation_gets_its_packet_from_the_recording_and_joins_the_queue(
             )
         ).one()
     assert row.evidence_sha256 == canonical_sha256(manifest) == entry.detail["sha256"]
-    assert manifest["version"] == 1 and manifest["complete"] is True and manifest["missing"] == []
+    assert manifest["version"] == 2 and manifest["complete"] is True and manifest["missing"] == []
     roles = {f["role"]: f for f in manifest["files"]}
-    assert set(roles) == {
-        "before",
-        "at",
-        "after",
-        "plate",
-        "clip",
-        "public_before",
-        "public_at",
-        "public_after",
-    }
+    assert set(roles) == {"before", "at", "after", "plate", "clip"}
     folder = f"{place.camera.id}/{T0:%Y-%m-%d}/{violation_id}"
     for entry_ in manifest["files"]:
         path = settings.evidence_dir / entry_["path"]
@@ -258,9 +249,18 @@ def test_a_violation_gets_its_packet_from_the_recording_and_joins_the_queue(
             frames[role],
             expected,
         )
-    # The frames are the recording's, marked; the public copies blur all but the truck.
+    # The frames are the recording's, marked; the public copies (made when a challan is issued) blur all
+    # but the truck, from the marked frames as they were stored.
+    copies = {f["role"]: f for f in evidence.write_public_copies(manifest, settings.evidence_dir)}
+    assert set(copies) == {"public_before", "public_at", "public_after"}
+    for entry_ in copies.values():
+        assert entry_["path"].startswith(folder + "/public/")
+        assert (
+            hashlib.sha256((settings.evidence_dir / entry_["path"]).read_bytes()).hexdigest()
+            == entry_["sha256"]
+        )
     at_image = cv2.imread(str(settings.evidence_dir / roles["at"]["path"]))
-    public = cv2.imread(str(settings.evidence_dir / roles["public_at"]["path"]))
+    public = cv2.imread(str(settings.evidence_dir / copies["public_at"]["path"]))
     assert at_image is not None and public is not None
     x1, y1, x2, y2 = box
     truth = moving.frames[frame_of(offence_s)]
@@ -359,14 +359,5 @@ def test_without_a_recording_the_packet_waits_then_goes_incomplete_and_a_suspend
     with factory_db() as session:
         incomplete = session.get_one(Violation, lost_id)
     assert incomplete.status == ViolationStatus.PENDING and incomplete.evidence["complete"] is False
-    assert set(incomplete.evidence["missing"]) == {
-        "before",
-        "at",
-        "after",
-        "plate",
-        "clip",
-        "public_before",
-        "public_at",
-        "public_after",
-    }
+    assert set(incomplete.evidence["missing"]) == {"before", "at", "after", "plate", "clip"}
     assert incomplete.evidence_sha256 == canonical_sha256(incomplete.evidence)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safecity.core.db import Base, UTCDateTime, utcnow
@@ -105,6 +106,9 @@ class Challan(Base):
     owner_address: Mapped[str] = mapped_column(String(300), default="")
     pdf_path: Mapped[str | None] = mapped_column(String(200))  # relative to the challans directory
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The evidence frames as the public sees them (bystanders blurred), made when it was issued: file
+    # entries as the packet's manifest has them (role, path under the evidence directory, sha256, ...).
+    public_evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # paid or cancelled
     reminders_sent: Mapped[int] = mapped_column(SmallInteger, default=0)

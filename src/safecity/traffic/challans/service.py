@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import cv2
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -40,6 +41,7 @@ from safecity.org.models import District, Province, Site
 from safecity.traffic.challans import pdf
 from safecity.traffic.challans.models import Challan, ChallanStatus, Channel, Counter, Delivery, Fine
 from safecity.traffic.challans.schemas import VEHICLE_CLASSES, FineIn
+from safecity.traffic.violations import evidence
 from safecity.traffic.violations.models import Offence, Violation, ViolationStatus
 
 logger = logging.getLogger(__name__)
@@ -410,6 +412,10 @@ def issue(
         raise Conflict("the violation has no confirmed plate", code="no_plate")
     if not violation.evidence_sha256 or not _dict(violation.evidence).get("files"):
         raise Conflict("the violation has no evidence packet", code="no_evidence")
+    try:  # the frames as the owner and the portal will see them: made now, for the violations ticketed only
+        public = evidence.write_public_copies(_dict(violation.evidence), settings.evidence_dir)
+    except (OSError, ValueError, cv2.error) as exc:
+        raise Conflict(f"the evidence packet cannot be shown: {exc}", code="evidence_mismatch") from None
     vehicle_class = vehicle_class_of(violation)
     district = session.get(District, violation.district_id)
     if district is None:
@@ -444,6 +450,7 @@ def issue(
                     payment_ref=new_payment_ref(),
                     verify_code=secrets.token_urlsafe(16),
                     reminders_sent=0,
+                    public_evidence=public,
                     **_owner(violation),
                 )
                 session.add(challan)
@@ -554,6 +561,7 @@ def document(*, session: Session, settings: Settings, challan: Challan) -> pdf.C
     site = session.get(Site, camera.site_id) if camera is not None and camera.site_id else None
     manifest = _dict(violation.evidence)
     files = {f.get("role"): f for f in manifest.get("files", []) if isinstance(f, dict)}
+    public = {f.get("role"): f for f in challan.public_evidence if isinstance(f, dict)}
     seen = _dict(manifest.get("camera"))
     name = str(seen.get("name") or (camera.name if camera else "camera"))
     latitude = seen.get("latitude", camera.latitude if camera else None)
@@ -583,7 +591,7 @@ def document(*, session: Session, settings: Settings, challan: Challan) -> pdf.C
         portal_url=f"{base}/portal",
         evidence_sha256=violation.evidence_sha256 or "",
         legal_reference=fine.legal_reference,
-        images=tuple(_evidence_file(settings, files[role]) for role in PUBLIC_ROLES if role in files),
+        images=tuple(_evidence_file(settings, public[role]) for role in PUBLIC_ROLES if role in public),
         plate_image=_evidence_file(settings, files["plate"]) if "plate" in files else None,
     )
 

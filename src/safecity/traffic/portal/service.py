@@ -140,11 +140,7 @@ def _view(
     challan: Challan, violation: Violation, appeal: Appeal | None, settings: ChallanSettings, now: dt.datetime
 ) -> PortalChallan:
     evidence: dict[str, Any] = violation.evidence or {}
-    roles = {
-        f.get("role")
-        for f in evidence.get("files", [])
-        if isinstance(f, dict) and f.get("type") == "image/jpeg"
-    }
+    roles = {f.get("role") for f in challan.public_evidence if isinstance(f, dict)}
     return PortalChallan(
         number=challan.number,
         plate=challan.plate,
@@ -285,15 +281,8 @@ def public_evidence(*, session: Session, proof: Proof, number: str, role: str, e
     rows = _matching(session, proof, number)
     if not rows:
         raise NotFound("no such challan for this look-up")
-    evidence: dict[str, Any] = rows[0][1].evidence or {}
-    entry = next(
-        (
-            f
-            for f in evidence.get("files", [])
-            if isinstance(f, dict) and f.get("role") == role and f.get("type") == "image/jpeg"
-        ),
-        None,
-    )
+    challan = rows[0][0]
+    entry = next((f for f in challan.public_evidence if isinstance(f, dict) and f.get("role") == role), None)
     path = contained(evidence_dir, str(entry.get("path", ""))) if entry else None
     try:
         data = path.read_bytes() if path is not None else None
@@ -302,7 +291,7 @@ def public_evidence(*, session: Session, proof: Proof, number: str, role: str, e
     if data is None or entry is None:
         raise NotFound("no such picture")
     if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
-        logger.error("evidence %s of violation %s fails its SHA-256 check", role, rows[0][1].id)
+        logger.error("evidence %s of challan %s fails its SHA-256 check", role, challan.number)
         raise NotFound("no such picture")
     return data
 

@@ -56,7 +56,7 @@ MANAGE = "traffic.manage"
 EVIDENCE_READERS = (REVIEW, READ, APPEALS)
 REVIEWABLE = (ViolationStatus.PENDING, ViolationStatus.SECOND_REVIEW)
 DECIDED = (ViolationStatus.CONFIRMED, ViolationStatus.REJECTED)
-EVIDENCE_ROLES = ("before", "at", "after", "plate", "clip", "public_before", "public_at", "public_after")
+EVIDENCE_ROLES = ("before", "at", "after", "plate", "clip")
 EVIDENCE_TYPES = frozenset({"image/jpeg", "video/mp4"})
 # Reason codes of the cloned-plate check (set by the system, never chosen by a reviewer).
 REGISTRY_MISMATCH = "registry_mismatch"

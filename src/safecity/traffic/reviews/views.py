@@ -28,7 +28,7 @@ from safecity.web.deps import CurrentPrincipal, Db, get_services
 
 router = APIRouter(prefix="/api/v1/traffic", tags=["traffic reviews"])
 
-EvidenceRole = Literal["before", "at", "after", "plate", "clip", "public_before", "public_at", "public_after"]
+EvidenceRole = Literal["before", "at", "after", "plate", "clip"]
 FILES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/jpeg": {}, "video/mp4": {}}, "description": "the evidence file"}
 }

@@ -1,6 +1,6 @@
 """A violation's evidence packet, built from the recording: the ±5 s clip remuxed without re-encoding,
-the frames 1 s before, at and 1 s after the offence with the vehicle marked, copies of them for the public
-with everything but that vehicle blurred, and the plate crop; each file's SHA-256 and size in a manifest.
+the frames 1 s before, at and 1 s after the offence with the vehicle marked, and the plate crop; each
+file's SHA-256 and size in a manifest, with what a public copy is to blur and keep.
 
 Finding the offence in the recording: the event's time is when the analytics decoded the frame, and the
 recording's timeline is the recorder's; the two agree to within a second. Where the event's snapshot is
@@ -9,8 +9,10 @@ the vehicle's box best match the snapshot's. The vehicle is then followed to the
 and after by matching its picture near where it was (several scales: it grows as it comes closer). A
 vehicle not found there is left unmarked rather than marked in the wrong place, and the manifest says so.
 
-Public copies blur all of the picture except the offending vehicle (and the signal's lamps, where a lamp
-is read): a detector would miss some faces and plates; blurring everything else misses none.
+Public copies (`write_public_copies`, made from the packet's frames when a challan is issued: most violations
+never become one, and a reviewer works from the frames themselves) blur all of the picture except the
+offending vehicle (and the signal's lamps, where a lamp is read): a detector would miss some faces and
+plates; blurring everything else misses none.
 
 Violations come in bursts (a junction's red phase, a platoon past a speed camera) whose clips come from
 the same few segments, so the violations of one camera close in time are built together (`bursts`,
@@ -34,7 +36,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 import av
@@ -52,7 +54,7 @@ from safecity.video.recorder import file_sha256, wall_offset
 
 logger = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2  # 2: no public copies in the packet (they are made for the challan)
 JPEG_QUALITY = 90
 ALIGN_S = 1.2  # the recording's and the analytics' clocks agree to about a second
 FRAME_OFFSET_S = 1.0  # "before" and "after" frames
@@ -68,7 +70,7 @@ COARSE_SIDE = 32  # ... after a first look at every scale at this size, then onl
 PIXELATE = 16  # public copies: the picture is shrunk this many times and blown up again
 MARK = (0, 0, 255)  # BGR red
 FRAMES = ("before", "at", "after")
-ROLES = (*FRAMES, "plate", "clip", *(f"public_{r}" for r in FRAMES))
+ROLES = (*FRAMES, "plate", "clip")
 LUMA_FORMATS = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "gray"}
 Box = tuple[float, float, float, float]
 Pixels = tuple[int, int, int, int]
@@ -321,6 +323,45 @@ def public_copy(
             )
             blurred[y1:y2, x1:x2] = cv2.resize(tiny, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
     return cast(Image, blurred)
+
+
+def _caption(offence: str, role: str, wall: dt.datetime) -> str:
+    """The line on an evidence frame: the offence, which frame, and when it was recorded."""
+    return f"{offence} {role} {wall.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}"[:-3] + " UTC"
+
+
+def write_public_copies(manifest: dict[str, Any], evidence_dir: Path) -> list[dict[str, Any]]:
+    """The packet's frames as the public may see them, written beside the packet (its public/ folder):
+    everything but the vehicle and the signal's lamps blurred, the vehicle marked and the caption written
+    again. Returns their file entries as a manifest has them (roles public_before, public_at, public_after:
+    those the packet has frames for). Made from the marked frames, each checked against its SHA-256 in
+    the manifest first: ValueError if one does not match or is not a picture (blocking).
+    """
+    measured = manifest.get("measured") or {}
+    public = measured.get("public") or {}
+    others = [(int(a), int(b), int(c), int(d)) for a, b, c, d in public.get("blur") or []]
+    keep = public.get("keep")
+    sharp = np.array(keep, dtype=np.int32) if keep else None
+    offence = str((manifest.get("rule") or {}).get("offence", ""))
+    files: _Files | None = None
+    for entry in manifest.get("files", []):
+        role = entry.get("role")
+        if role not in FRAMES:
+            continue
+        path = contained(evidence_dir, entry.get("path", ""))
+        data = path.read_bytes() if path is not None and path.is_file() else b""
+        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            raise ValueError(f"the packet's {role} frame is missing or does not match its SHA-256")
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"the packet's {role} frame is not a picture")
+        frame = (measured.get("frames") or {}).get(role) or {}
+        box = cast(Pixels, tuple(int(v) for v in frame["box"])) if frame.get("box") else None
+        copy = public_copy(cast(Image, image), box, others, sharp)
+        caption = _caption(offence, role, dt.datetime.fromisoformat(frame["at"])) if frame.get("at") else ""
+        files = files or _Files(evidence_dir, f"{PurePosixPath(entry['path']).parent}/public")
+        files.add(f"public_{role}", f"{role}.jpg", _jpeg(_mark(copy, box, caption)), "image/jpeg")
+    return files.entries if files is not None else []
 
 
 @dataclass
@@ -725,31 +766,19 @@ class _Packet:
         # The event's boxes are in the analytics frame's pixels.
         sx, sy = (width / plan.frame_size[0], height / plan.frame_size[1]) if plan.frame_size else (1.0, 1.0)
         others = [
-            b
+            list(b)
             for x1, y1, x2, y2 in plan.others
             if (b := _clip_box((x1 * sx, y1 * sy, x2 * sx, y2 * sy), width, height)) is not None
         ]
-        sharp = None
-        if plan.keep_sharp:
-            sharp = np.array(
-                [[round(x * (width - 1)), round(y * (height - 1))] for x, y in plan.keep_sharp],
-                dtype=np.int32,
-            )
+        sharp = (
+            [[round(x * (width - 1)), round(y * (height - 1))] for x, y in plan.keep_sharp]
+            if plan.keep_sharp
+            else None
+        )
+        self.measured["public"] = {"blur": others, "keep": sharp}  # for write_public_copies, in pixels
         for shot in shots:
-            caption = (
-                f"{plan.offence.value} {shot.role} {shot.wall.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}"[:-3]
-                + " UTC"
-            )
-            public = public_copy(shot.image, shot.box, others, sharp)  # before the frame is marked
-            self.files.add(
-                shot.role, f"{shot.role}.jpg", _jpeg(_mark(shot.image, shot.box, caption)), "image/jpeg"
-            )
-            self.files.add(
-                f"public_{shot.role}",
-                f"public_{shot.role}.jpg",
-                _jpeg(_mark(public, shot.box, caption)),
-                "image/jpeg",
-            )
+            marked = _mark(shot.image, shot.box, _caption(plan.offence.value, shot.role, shot.wall))
+            self.files.add(shot.role, f"{shot.role}.jpg", _jpeg(marked), "image/jpeg")
 
     def manifest(self, snapshots_dir: Path) -> dict[str, Any]:
         """The plate crop added, the packet's manifest (see CONTRACTS.md)."""
