@@ -390,8 +390,9 @@ def issue(
 
     The violation's row is locked first, so issuers of the same violation queue and the later ones find the
     first one's challan; the unique violation_id stops any other path to a second. Owner particulars are
-    copied from the registry check made when the violation was confirmed. Audited. The caller commits, then
-    makes the document and sends it (flows.py).
+    copied from the registry check made when the violation was confirmed; the frames' public copies are
+    made (blocking: run it off the event loop). Audited. The caller commits, then makes the document and
+    sends it (flows.py).
     """
     now = now or utcnow()
     query = (
