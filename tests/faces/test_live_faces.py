@@ -153,7 +153,10 @@ def test_the_worker_reads_its_cameras_galleries_at_once_and_opens_only_faces_it_
         return {camera_id: faces.LiveGallery(granted, now["faces"], None) for camera_id in camera_ids}
 
     queue = FaceQueue()
-    cameras = [CameraFaces(CameraRef(uuid.uuid4(), f"Camera {i}", None), queue, sink=print) for i in range(3)]
+    found: list[FaceFound] = []
+    cameras = [
+        CameraFaces(CameraRef(uuid.uuid4(), f"Camera {i}", None), queue, sink=found.append) for i in range(3)
+    ]
     stamp = ["enrolled"]
     worker = FaceWorker(face_engine, queue, load, lambda: stamp[0])
     worker.refresh(0.0)
