@@ -73,10 +73,15 @@ def _entry(session: Session, who: Principal, here: Place, **watchlist: object) -
     return listed_entry(session, who, here.district, here.person_id, **watchlist)
 
 
-def _enrolled_twice(
-    session: Session, face_engine: FaceEngine, box: SecretBox, who: Principal, here: Place
+def _enrolled(
+    session: Session,
+    face_engine: FaceEngine,
+    box: SecretBox,
+    who: Principal,
+    here: Place,
+    photos: list[tuple[str, bytes]] | None = None,
 ) -> WatchlistEntry:
-    """An entry of the place's person with the astronaut's photo and its mirror image enrolled."""
+    """An entry of the place's person with `photos` enrolled (the astronaut's and its mirror image)."""
     entry = _entry(session, who, here)
     faces.enrol(
         session=session,
@@ -84,7 +89,7 @@ def _enrolled_twice(
         engine=face_engine,
         box=box,
         entry_id=entry.id,
-        photos=[("front.jpg", astronaut_jpeg()), ("mirrored.jpg", astronaut_mirrored_jpeg())],
+        photos=photos or [("front.jpg", astronaut_jpeg()), ("mirrored.jpg", astronaut_mirrored_jpeg())],
     )
     return entry
 
@@ -292,15 +297,7 @@ def test_another_districts_watchlist_is_out_of_reach(
 def test_embeddings_and_chips_are_sealed_at_rest(
     session: Session, face_engine: FaceEngine, box: SecretBox, investigator: Principal, here: Place
 ) -> None:
-    entry = _entry(session, investigator, here)
-    faces.enrol(
-        session=session,
-        principal=investigator,
-        engine=face_engine,
-        box=box,
-        entry_id=entry.id,
-        photos=[("front.jpg", astronaut_jpeg())],
-    )
+    entry = _enrolled(session, face_engine, box, investigator, here, [("front.jpg", astronaut_jpeg())])
     session.flush()
     sealed_embedding, sealed_chip = session.execute(
         select(Enrolment.embedding, Enrolment.chip).where(Enrolment.entry_id == entry.id)
@@ -372,7 +369,7 @@ def test_a_camera_matches_only_under_a_current_authorisation(
     supervisors: tuple[Principal, Principal],
     here: Place,
 ) -> None:
-    entry = _enrolled_twice(session, face_engine, box, investigator, here)
+    entry = _enrolled(session, face_engine, box, investigator, here)
     nothing = live_gallery(session=session, box=box, camera_id=here.camera_id, at=NOW)
     assert nothing.authorisation_ids == () and nothing.faces == () and nothing.valid_until is None
 
@@ -421,7 +418,7 @@ def test_cameras_under_one_authorisation_share_its_faces_and_held_embeddings_are
     supervisors: tuple[Principal, Principal],
     here: Place,
 ) -> None:
-    entry = _enrolled_twice(session, face_engine, box, investigator, here)
+    entry = _enrolled(session, face_engine, box, investigator, here)
     beside = place(session, here.district, cnic="35202-2222222-2").camera_id
     elsewhere = place(session, here.district, cnic="35202-3333333-3").camera_id
     granted = authorise(
