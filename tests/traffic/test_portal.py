@@ -95,7 +95,8 @@ def test_look_up_with_the_right_digits_shows_the_challans_and_wrong_digits_nothi
     status, page, _ = look_up(citizen, "<script>", "5671")
     assert status == 422 and "English letters and digits" in page and "<script>" not in page
 
-    audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "portal.lookup")).all()
+    lookups = select(AuditEntry).where(AuditEntry.action == "portal.lookup").order_by(AuditEntry.seq)
+    audited = session.scalars(lookups).all()
     assert [(a.actor_name, a.client_addr, a.outcome) for a in audited[:2]] == [
         ("portal", "198.51.100.7", "success"),
         ("portal", "198.51.100.7", "failure"),
