@@ -65,7 +65,11 @@ def vehicle(session: Session, district: District, registration: str) -> records.
 
 def checks(session: Session) -> list[AuditEntry]:
     session.expire_all()
-    return list(session.scalars(select(AuditEntry).where(AuditEntry.action == "records.check")))
+    return list(
+        session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "records.check").order_by(AuditEntry.seq)
+        )
+    )
 
 
 def test_a_cnic_check_answers_wanted_and_missing_with_the_least_data(
