@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -198,17 +198,37 @@ class GalleryIndexes:
         """Mark a gallery asked for earlier as still in use (a camera that was not due keeps its own)."""
         self._used.update(k for k, (_, index) in self._built.items() if index is gallery.index)
 
-    def held(self) -> dict[uuid.UUID, Embedding]:
+    def held(self) -> Mapping[uuid.UUID, Embedding]:
         """The embeddings of the galleries in use, by enrolment id: the faces domain need not open them
-        again.
+        again (a view of the galleries, nothing copied).
         """
-        return {k: f.embedding for faces, _ in self._built.values() for k, f in faces.items()}
+        return _Held([faces for faces, _ in self._built.values()])
 
     def forget_unused(self) -> None:
         """End the round: drop the indexes no gallery asked for or kept since the last call."""
         self._built = {k: v for k, v in self._built.items() if k in self._used}
         self._used = set()
         self._asked = {}
+
+
+class _Held(Mapping[uuid.UUID, Embedding]):
+    """Enrolment id -> embedding over several galleries' faces, read in place."""
+
+    def __init__(self, galleries: list[Mapping[uuid.UUID, Enrolled]]) -> None:
+        self._galleries = galleries
+
+    def __getitem__(self, key: uuid.UUID) -> Embedding:
+        for faces in self._galleries:
+            face = faces.get(key)
+            if face is not None:
+                return face.embedding
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[uuid.UUID]:
+        return iter({key for faces in self._galleries for key in faces})
+
+    def __len__(self) -> int:
+        return len({key for faces in self._galleries for key in faces})
 
 
 def _vectors(
