@@ -34,14 +34,14 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from bench.common import audited_sessions
 from safecity import migrations
 from safecity.app import create_app
-from safecity.audit.chain import AuditChain
 from safecity.auth import tokens
 from safecity.auth.principal import SYSTEM, Principal
 from safecity.auth.service import create_user
 from safecity.config import Settings, VideoSettings
-from safecity.core.db import create_db_engine, create_session_factory, transaction
+from safecity.core.db import create_db_engine, transaction
 from safecity.core.logging import configure_logging
 from safecity.org.service import district_by_code
 from safecity.runtime import build_services
@@ -99,8 +99,7 @@ def prepare(settings: Settings) -> Accounts:
     engine = create_db_engine(settings.effective_database_url)
     migrations.upgrade(engine)
     operator_password = secrets.token_urlsafe(18)
-    audited = create_session_factory(engine, info=AuditChain.from_settings(settings).session_info())
-    with transaction(audited) as session:
+    with audited_sessions(engine, settings) as audited, transaction(audited) as session:
         reference_data(session=session)
         district = district_by_code(session=session, code="PSW")
         assert district is not None, "the reference data has no Peshawar district"

@@ -56,13 +56,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.common import postgres_reachable, postgres_url, scratch_schema
+from bench.common import audited_sessions, postgres_reachable, postgres_url, scratch_schema
 from safecity import migrations
-from safecity.audit.chain import AuditChain
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import Settings
-from safecity.core.db import create_db_engine, create_session_factory
+from safecity.core.db import create_db_engine
 from safecity.core.schemas import Area
 from safecity.events.models import Event
 from safecity.forensics import service as forensics
@@ -488,16 +487,18 @@ def percentile(values: list[float], p: int) -> float:
 
 
 def run_cases(backend: str, engine: Engine, city: City, queries: int, settings: Settings) -> list[Result]:
-    factory = create_session_factory(engine, info=AuditChain.from_settings(settings).session_info())
-    with factory() as session:
-        ids = [uuid.UUID(str(i)) for i in session.scalars(text("SELECT id FROM object_tracks LIMIT 20000"))]
-    rng = random.Random(11)
-    measured = {c.name: measure(factory, c, queries, rng) for c in cases(city, ids)}
-    base_p95 = percentile(measured["primary key (baseline)"][0], 95)
-    return [
-        Result(backend, name, statistics.median(times), percentile(times, 95), base_p95, hits, cams)
-        for name, (times, hits, cams) in measured.items()
-    ]
+    with audited_sessions(engine, settings) as factory:
+        with factory() as session:
+            ids = [
+                uuid.UUID(str(i)) for i in session.scalars(text("SELECT id FROM object_tracks LIMIT 20000"))
+            ]
+        rng = random.Random(11)
+        measured = {c.name: measure(factory, c, queries, rng) for c in cases(city, ids)}
+        base_p95 = percentile(measured["primary key (baseline)"][0], 95)
+        return [
+            Result(backend, name, statistics.median(times), percentile(times, 95), base_p95, hits, cams)
+            for name, (times, hits, cams) in measured.items()
+        ]
 
 
 def bench_sqlite(tracks: int, events: int, queries: int, console: Console) -> list[Result]:

@@ -36,7 +36,7 @@ from rich.table import Table
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.common import seed_camera
+from bench.common import audited_sessions, seed_camera
 from safecity import migrations
 from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.hotlists import service as hotlists
@@ -45,12 +45,11 @@ from safecity.analytics.plates.hotlists.models import HotlistHit, ListKind, Matc
 from safecity.analytics.plates.hotlists.schemas import HotlistIn
 from safecity.analytics.plates.models import Sighting
 from safecity.analytics.plates.schemas import SightingIn, SightingOut
-from safecity.audit.chain import AuditChain
 from safecity.auth.principal import Principal
 from safecity.config import Settings, VideoSettings
 from safecity.core.bus import Bus, MemoryBus, NatsBus
 from safecity.core.bus.base import Subscription
-from safecity.core.db import create_db_engine, create_session_factory, transaction
+from safecity.core.db import create_db_engine, transaction
 from safecity.core.logging import configure_logging
 from safecity.events.alerts.models import Alert
 from safecity.events.alerts.schemas import AlertOut
@@ -122,12 +121,9 @@ def _misread(plate: str, rng: random.Random) -> str:
     return plate[:i] + digit + plate[i + 1 :]
 
 
-def prepare(settings: Settings, entries: int, sightings: int, hit_share: float) -> World:
-    """Migrate, create a district, camera and two lists of `entries` plates, and store the sightings."""
+def prepare(factory: sessionmaker[Session], entries: int, sightings: int, hit_share: float) -> World:
+    """Create a district, camera and two lists of `entries` plates, and store the sightings."""
     rng = random.Random(7)
-    engine = create_db_engine(settings.effective_database_url)
-    migrations.upgrade(engine)
-    factory = create_session_factory(engine, info=AuditChain.from_settings(settings).session_info())
     keeper = Principal(
         user_id=None,
         username="bench-keeper",
@@ -282,13 +278,17 @@ def bench(entries: int, sightings: int, rate: float, hit_share: float) -> tuple[
             secret_key=SecretStr("x" * 40),
             video=VideoSettings(run_in_web=False),
         )
-        world = prepare(settings, entries, sightings, hit_share)
-        phases = [asyncio.run(measure("memory", MemoryBus(), world, rate))]
-        # The second run re-matches the same sightings: their hits exist, so reset them for a fair run.
-        url = os.environ.get("SAFECITY_TEST_NATS_URL", "nats://127.0.0.1:4222")
-        if _nats_reachable(url):
-            world = _fresh_hits(world)
-            phases.append(asyncio.run(measure("NATS JetStream", NatsBus(url), world, rate)))
+        engine = create_db_engine(settings.effective_database_url)
+        migrations.upgrade(engine)
+        with audited_sessions(engine, settings) as factory:
+            world = prepare(factory, entries, sightings, hit_share)
+            phases = [asyncio.run(measure("memory", MemoryBus(), world, rate))]
+            # The second run re-matches the same sightings: their hits exist, so reset them for a fair run.
+            url = os.environ.get("SAFECITY_TEST_NATS_URL", "nats://127.0.0.1:4222")
+            if _nats_reachable(url):
+                world = _fresh_hits(world)
+                phases.append(asyncio.run(measure("NATS JetStream", NatsBus(url), world, rate)))
+        engine.dispose()
         return world, phases
 
 

@@ -35,16 +35,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.common import postgres_reachable, postgres_url, scratch_schema
+from bench.common import audited_sessions, postgres_reachable, postgres_url, scratch_schema
 from safecity import migrations
 from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.models import Sighting
 from safecity.analytics.plates.schemas import SearchMode, SightingPage, SightingSearch
-from safecity.audit.chain import AuditChain
 from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.config import Settings
-from safecity.core.db import create_db_engine, create_session_factory
+from safecity.core.db import create_db_engine
 from safecity.org.models import District, Province
 
 GOAL_MS = 50.0
@@ -348,19 +347,25 @@ def measure(
 def run_cases(
     backend: str, engine: Engine, population: Population, queries: int, settings: Settings
 ) -> list[Result]:
-    factory = create_session_factory(engine, info=AuditChain.from_settings(settings).session_info())
-    with factory() as session:
-        ids = [uuid.UUID(str(i)) for i in session.scalars(text("SELECT id FROM plate_sightings LIMIT 20000"))]
-        districts = set(session.scalars(select(District.id).where(District.code.in_(["BD0", "BD1", "BD2"]))))
-    principal = Principal(None, "bench", frozenset({plates.READ}), None)
-    scoped = Principal(None, "bench-scoped", frozenset({plates.READ}), frozenset(districts))
-    rng = random.Random(11)
-    measured = {c.name: measure(factory, c, queries, rng) for c in cases(population, principal, scoped, ids)}
-    base_p95 = percentile(measured["primary key (baseline)"][0], 95)
-    return [
-        Result(backend, name, statistics.median(times), percentile(times, 95), base_p95, rows)
-        for name, (times, rows) in measured.items()
-    ]
+    with audited_sessions(engine, settings) as factory:
+        with factory() as session:
+            ids = [
+                uuid.UUID(str(i)) for i in session.scalars(text("SELECT id FROM plate_sightings LIMIT 20000"))
+            ]
+            districts = set(
+                session.scalars(select(District.id).where(District.code.in_(["BD0", "BD1", "BD2"])))
+            )
+        principal = Principal(None, "bench", frozenset({plates.READ}), None)
+        scoped = Principal(None, "bench-scoped", frozenset({plates.READ}), frozenset(districts))
+        rng = random.Random(11)
+        measured = {
+            c.name: measure(factory, c, queries, rng) for c in cases(population, principal, scoped, ids)
+        }
+        base_p95 = percentile(measured["primary key (baseline)"][0], 95)
+        return [
+            Result(backend, name, statistics.median(times), percentile(times, 95), base_p95, rows)
+            for name, (times, rows) in measured.items()
+        ]
 
 
 def percentile(values: list[float], p: int) -> float:

@@ -32,14 +32,13 @@ from rich.table import Table as RichTable
 from sqlalchemy import Engine, Table, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bench.bench_plate_search import LETTERS, add_places, percentile
-from bench.common import postgres_reachable, postgres_url, scratch_schema
+from bench.common import audited_sessions, postgres_reachable, postgres_url, scratch_schema
 from safecity import migrations
-from safecity.audit.chain import AuditChain
 from safecity.config import ChallanSettings, Settings
-from safecity.core.db import create_db_engine, create_session_factory
+from safecity.core.db import create_db_engine
 from safecity.traffic.challans.models import Challan, Fine
 from safecity.traffic.portal import service as portal
 from safecity.traffic.violations.models import Offence, Violation
@@ -90,6 +89,7 @@ CHALLAN_COLUMNS = (
     "owner_email",
     "owner_address",
     "reminders_sent",
+    "public_evidence",
 )
 
 
@@ -170,6 +170,7 @@ def rows(
                     "",
                     "Peshawar",
                     0,
+                    "[]",
                 )
             )
         yield violations, challans
@@ -276,69 +277,69 @@ def run_cases(
     backend: str, engine: Engine, population: Population, queries: int, console: Console
 ) -> list[Result]:
     settings = Settings(data_dir=Path(tempfile.gettempdir()))
-    factory: sessionmaker[Session] = create_session_factory(
-        engine, info=AuditChain.from_settings(settings).session_info()
-    )
-    challans_settings = ChallanSettings(portal_lookups_per_minute=20)
-    with factory() as session:
-        ids = list(session.scalars(select(Challan.id).limit(20_000)))
-        targets = [
-            (plate, cnic)
-            for plate, cnic in session.execute(select(Challan.plate, Challan.owner_cnic).limit(20_000)).all()
+    with audited_sessions(engine, settings) as factory:
+        challans_settings = ChallanSettings(portal_lookups_per_minute=20)
+        with factory() as session:
+            ids = list(session.scalars(select(Challan.id).limit(20_000)))
+            targets = [
+                (plate, cnic)
+                for plate, cnic in session.execute(
+                    select(Challan.plate, Challan.owner_cnic).limit(20_000)
+                ).all()
+            ]
+            shown = plan(session, targets[0][0])
+            if "ix_traffic_challans_plate_status" not in shown:
+                console.print(f"[red]{backend}: the look-up does not use ix_traffic_challans_plate_status[/]")
+            console.print(f"{backend} plan: {shown}")
+        rng = random.Random(7)
+
+        def proof(r: random.Random) -> portal.Proof:
+            plate, cnic = r.choice(targets)
+            return portal.Proof(plate, "".join(c for c in cnic if c.isdigit())[-4:])
+
+        def address(r: random.Random) -> str:
+            return f"10.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}"
+
+        cases: list[tuple[str, Callable[[Session, random.Random], object]]] = [
+            ("primary key (baseline)", lambda s, r: s.get(Challan, r.choice(ids))),
+            (
+                "portal look-up",
+                lambda s, r: portal.lookup(
+                    session=s, proof=proof(r), settings=challans_settings, client_addr=address(r)
+                ),
+            ),
+            (
+                "results page (token)",
+                lambda s, r: portal.challans(session=s, proof=proof(r), settings=challans_settings),
+            ),
+            (
+                "wrong CNIC digits",
+                lambda s, r: portal.lookup(
+                    session=s,
+                    proof=portal.Proof(r.choice(targets)[0], "0000"),
+                    settings=challans_settings,
+                    client_addr=address(r),
+                ),
+            ),
         ]
-        shown = plan(session, targets[0][0])
-        if "ix_traffic_challans_plate_status" not in shown:
-            console.print(f"[red]{backend}: the look-up does not use ix_traffic_challans_plate_status[/]")
-        console.print(f"{backend} plan: {shown}")
-    rng = random.Random(7)
-
-    def proof(r: random.Random) -> portal.Proof:
-        plate, cnic = r.choice(targets)
-        return portal.Proof(plate, "".join(c for c in cnic if c.isdigit())[-4:])
-
-    def address(r: random.Random) -> str:
-        return f"10.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}"
-
-    cases: list[tuple[str, Callable[[Session, random.Random], object]]] = [
-        ("primary key (baseline)", lambda s, r: s.get(Challan, r.choice(ids))),
-        (
-            "portal look-up",
-            lambda s, r: portal.lookup(
-                session=s, proof=proof(r), settings=challans_settings, client_addr=address(r)
-            ),
-        ),
-        (
-            "results page (token)",
-            lambda s, r: portal.challans(session=s, proof=proof(r), settings=challans_settings),
-        ),
-        (
-            "wrong CNIC digits",
-            lambda s, r: portal.lookup(
-                session=s,
-                proof=portal.Proof(r.choice(targets)[0], "0000"),
-                settings=challans_settings,
-                client_addr=address(r),
-            ),
-        ),
-    ]
-    measured: dict[str, tuple[list[float], float]] = {}
-    for name, query in cases:
-        times, found = [], 0
-        for n in range(queries + 3):
-            with factory() as session:
-                started = time.perf_counter()
-                answer = query(session, rng)
-                elapsed = (time.perf_counter() - started) * 1000
-                session.rollback()
-            if n >= 3:  # warm-up
-                times.append(elapsed)
-                found += len(answer) if isinstance(answer, list) else 1
-        measured[name] = (times, found / queries)
-    base = percentile(measured["primary key (baseline)"][0], 95)
-    return [
-        Result(backend, name, statistics.median(times), percentile(times, 95), base, found)
-        for name, (times, found) in measured.items()
-    ]
+        measured: dict[str, tuple[list[float], float]] = {}
+        for name, query in cases:
+            times, found = [], 0
+            for n in range(queries + 3):
+                with factory() as session:
+                    started = time.perf_counter()
+                    answer = query(session, rng)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    session.rollback()
+                if n >= 3:  # warm-up
+                    times.append(elapsed)
+                    found += len(answer) if isinstance(answer, list) else 1
+            measured[name] = (times, found / queries)
+        base = percentile(measured["primary key (baseline)"][0], 95)
+        return [
+            Result(backend, name, statistics.median(times), percentile(times, 95), base, found)
+            for name, (times, found) in measured.items()
+        ]
 
 
 def bench_sqlite(count: int, queries: int, plates: list[str], console: Console) -> list[Result]:

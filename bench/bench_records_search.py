@@ -38,13 +38,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.bench_plate_search import make_plate
-from bench.common import postgres_reachable, postgres_url, scratch_schema
+from bench.common import audited_sessions, postgres_reachable, postgres_url, scratch_schema
 from safecity import migrations
-from safecity.audit.chain import AuditChain
 from safecity.auth.principal import Principal
 from safecity.config import Settings
 from safecity.connectors.vehicles.schemas import plate_key
-from safecity.core.db import create_db_engine, create_session_factory
+from safecity.core.db import create_db_engine
 from safecity.org.models import District, Province
 from safecity.records.models import Person, PersonPhone, Vehicle
 from safecity.records.search import service as search
@@ -376,10 +375,10 @@ def run_backend(label: str, engine: Engine, args: argparse.Namespace, console: C
         f"{label}: {args.persons:,} persons and {args.vehicles:,} vehicles loaded in {loaded.load_s:.0f} s; "
         f"name index ({loaded.index_rows:,} rows) built in {loaded.index_s:.0f} s"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        factory = create_session_factory(
-            engine, info=AuditChain.from_settings(Settings(data_dir=Path(tmp))).session_info()
-        )
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        audited_sessions(engine, Settings(data_dir=Path(tmp))) as factory,
+    ):
         reader = frozenset({search.READ})
         principal = Principal(uuid.uuid4(), "bench", reader, None)
         scoped = Principal(uuid.uuid4(), "bench-scoped", reader, frozenset(loaded.districts[:3]))

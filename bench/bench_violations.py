@@ -49,18 +49,17 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.common import postgres_reachable, postgres_url, scratch_schema, seed_camera
+from bench.common import audited_sessions, postgres_reachable, postgres_url, scratch_schema, seed_camera
 from safecity import migrations
 from safecity.analytics import service as analytics
 from safecity.analytics import snapshots
 from safecity.analytics.plates import service as plates
 from safecity.analytics.plates.schemas import SightingIn
 from safecity.analytics.schemas import rule_adapter
-from safecity.audit.chain import AuditChain
 from safecity.auth.principal import Principal
 from safecity.config import Settings, VideoSettings
 from safecity.core.bus import MemoryBus
-from safecity.core.db import create_db_engine, create_session_factory, transaction
+from safecity.core.db import create_db_engine, transaction
 from safecity.core.logging import configure_logging
 from safecity.events import service as events
 from safecity.events.schemas import EventIn, EventOut
@@ -412,17 +411,16 @@ def run(
     )
     engine = create_db_engine(url)
     migrations.upgrade(engine)
-    chain = AuditChain.from_settings(settings)
-    factory = create_session_factory(engine, info=chain.session_info())
-    world = prepare(settings, factory, drive, count, seconds)
-    bare_insert_s = _bare_inserts(world)
-    create_s = asyncio.run(_through_bus(world))
-    bare_s = _bare_pyav(world, directory, workers)  # before: it plans from the violations still collecting
-    single_s = _assemble(world, workers, burst_most=1)
-    burst_s = _assemble(world, workers, burst_most=evidence.BURST_MOST)
-    public_s = _public_copies(world, workers)
+    with audited_sessions(engine, settings) as factory:
+        world = prepare(settings, factory, drive, count, seconds)
+        bare_insert_s = _bare_inserts(world)
+        create_s = asyncio.run(_through_bus(world))
+        # before the assembly: it plans from the violations still collecting
+        bare_s = _bare_pyav(world, directory, workers)
+        single_s = _assemble(world, workers, burst_most=1)
+        burst_s = _assemble(world, workers, burst_most=evidence.BURST_MOST)
+        public_s = _public_copies(world, workers)
     engine.dispose()
-    chain.flush()  # its checkpoint written now: not by its timer while the data directory is being removed
     n = len(world.events)
     return [
         Row(backend, "created (event on the bus → violation)", n / create_s, n / bare_insert_s),

@@ -1,5 +1,5 @@
-"""Set-up the benchmarks share: a throwaway PostgreSQL schema per run, and the KP/Peshawar district with one
-camera that a benchmark's rows hang on.
+"""Set-up the benchmarks share: a throwaway PostgreSQL schema per run, sessions that write the audit chain,
+and the KP/Peshawar district with one camera that a benchmark's rows hang on.
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from safecity.audit.chain import AuditChain
 from safecity.cameras.models import Camera
-from safecity.core.db import create_db_engine
+from safecity.config import Settings
+from safecity.core.db import create_db_engine, create_session_factory
 from safecity.org.models import District, Province
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -69,6 +71,20 @@ def scratch_schema(base_url: str) -> Iterator[Scratch]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def audited_sessions(engine: Engine, settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions that write the audit chain as the application's do; its head is checkpointed on leaving.
+
+    Left to the chain's timer, that checkpoint could be written while the benchmark's temporary data
+    directory is being removed, re-creating its folder there ("Directory not empty").
+    """
+    chain = AuditChain.from_settings(settings)
+    try:
+        yield create_session_factory(engine, info=chain.session_info())
+    finally:
+        chain.flush()
 
 
 def seed_camera(session: Session, name: str = "Bench Chowk") -> Camera:
