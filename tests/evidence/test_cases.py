@@ -30,7 +30,7 @@ from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from safecity.events.models import Event
 from safecity.evidence import service
 from safecity.evidence.models import Case, CaseCounter, CaseCustody, CaseItem, CustodyAction, ItemKind
-from safecity.evidence.schemas import CaseIn, ItemIn, TaskIn
+from safecity.evidence.schemas import CaseIn, CaseUpdate, ItemIn, TaskIn
 from safecity.forensics.models import ObjectTrack
 from safecity.incidents import service as incidents
 from safecity.incidents.models import Category
@@ -186,6 +186,154 @@ def test_a_supervisor_shares_a_case_with_another_district(session: Session, desk
     with pytest.raises(InvalidInput):
         service.share_case(
             session=session, principal=desk.supervisor_a, case_id=case.id, district_id=desk.a.id, reason="own"
+        )
+
+
+def test_the_lead_changes_title_summary_and_lead_and_the_audit_keeps_what_they_were(
+    session: Session, desk: Desk, factory: Factory
+) -> None:
+    case = _open(session, desk.investigator_a, "Snatching")
+    successor = factory.user("investigator", districts=[desk.b])
+    service.add_member(
+        session=session, principal=desk.investigator_a, case_id=case.id, user_id=desk.investigator_b_user.id
+    )
+    with pytest.raises(PermissionDenied):  # on the team, but neither its lead nor of its district
+        service.update_case(
+            session=session, principal=desk.investigator_b, case_id=case.id, data=CaseUpdate(title="Mine now")
+        )
+    with pytest.raises(NotFound):
+        service.update_case(
+            session=session, principal=desk.operator_a, case_id=case.id, data=CaseUpdate(title="Mine now")
+        )
+    with pytest.raises(ValueError):
+        CaseUpdate()
+
+    service.update_case(
+        session=session,
+        principal=desk.investigator_a,
+        case_id=case.id,
+        data=CaseUpdate(title="Snatching ring at Saddar", summary="Three bikes", lead_id=successor.id),
+    )
+    assert (case.title, case.summary, case.lead_id) == (
+        "Snatching ring at Saddar",
+        "Three bikes",
+        successor.id,
+    )
+    team = {m.user_id for m in service.members(session=session, case_id=case.id)}
+    assert team == {desk.lead.id, desk.investigator_b_user.id, successor.id}  # the old lead stays on it
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "cases.update")).one()
+    assert entry.detail["changed"]["title"] == {"from": "Snatching", "to": "Snatching ring at Saddar"}
+    assert entry.detail["changed"]["lead"] == {"from": str(desk.lead.id), "to": str(successor.id)}
+    service.update_case(  # the same values again: nothing changed, nothing audited
+        session=session,
+        principal=desk.investigator_a,
+        case_id=case.id,
+        data=CaseUpdate(summary="Three bikes"),
+    )
+    assert len(session.scalars(select(AuditEntry).where(AuditEntry.action == "cases.update")).all()) == 1
+
+    service.close_case(session=session, principal=desk.investigator_a, case_id=case.id, reason="solved")
+    with pytest.raises(Conflict):
+        service.update_case(
+            session=session,
+            principal=desk.investigator_a,
+            case_id=case.id,
+            data=CaseUpdate(title="Reopened?"),
+        )
+
+
+def test_a_member_taken_off_the_team_no_longer_sees_the_case(session: Session, desk: Desk) -> None:
+    case = _open(session, desk.investigator_a)
+    b = desk.investigator_b_user.id
+    service.add_member(session=session, principal=desk.investigator_a, case_id=case.id, user_id=b)
+    with pytest.raises(InvalidInput):
+        service.remove_member(
+            session=session, principal=desk.investigator_a, case_id=case.id, user_id=b, reason=""
+        )
+    with pytest.raises(Conflict):  # the lead stays until another is named
+        service.remove_member(
+            session=session,
+            principal=desk.investigator_a,
+            case_id=case.id,
+            user_id=desk.lead.id,
+            reason="gone",
+        )
+    with pytest.raises(PermissionDenied):  # a member takes only themselves off
+        service.remove_member(
+            session=session,
+            principal=desk.investigator_b,
+            case_id=case.id,
+            user_id=desk.lead.id,
+            reason="coup",
+        )
+
+    service.remove_member(
+        session=session,
+        principal=desk.investigator_a,
+        case_id=case.id,
+        user_id=b,
+        reason="transferred to CTD",
+    )
+    with pytest.raises(NotFound):
+        service.get_case(session=session, principal=desk.investigator_b, case_id=case.id)
+    assert case not in service.list_cases(session=session, principal=desk.investigator_b, mine=True)
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "cases.member.remove")).one()
+    assert entry.purpose == "transferred to CTD" and entry.detail["user_id"] == str(b)
+    with pytest.raises(NotFound):
+        service.remove_member(
+            session=session, principal=desk.investigator_a, case_id=case.id, user_id=b, reason="again"
+        )
+
+    service.add_member(session=session, principal=desk.investigator_a, case_id=case.id, user_id=b)
+    service.remove_member(  # anyone may leave a team
+        session=session, principal=desk.investigator_b, case_id=case.id, user_id=b, reason="not my case"
+    )
+    assert {m.user_id for m in service.members(session=session, case_id=case.id)} == {desk.lead.id}
+
+
+def test_a_supervisor_ends_a_share_and_the_other_district_no_longer_sees_the_case(
+    session: Session, desk: Desk
+) -> None:
+    case = _open(session, desk.investigator_a)
+    service.share_case(
+        session=session, principal=desk.supervisor_a, case_id=case.id, district_id=desk.b.id, reason="crossed"
+    )
+    assert service.get_case(session=session, principal=desk.investigator_b, case_id=case.id) is case
+    with pytest.raises(PermissionDenied):  # an investigator holds no cases.share
+        service.unshare_case(
+            session=session,
+            principal=desk.investigator_a,
+            case_id=case.id,
+            district_id=desk.b.id,
+            reason="x y",
+        )
+    with pytest.raises(PermissionDenied):  # B's supervisor sees it through the share, but it is not theirs
+        service.unshare_case(
+            session=session,
+            principal=desk.supervisor_b,
+            case_id=case.id,
+            district_id=desk.b.id,
+            reason="ours",
+        )
+    service.unshare_case(
+        session=session,
+        principal=desk.supervisor_a,
+        case_id=case.id,
+        district_id=desk.b.id,
+        reason="arrests made",
+    )
+    with pytest.raises(NotFound):
+        service.get_case(session=session, principal=desk.investigator_b, case_id=case.id)
+    assert service.shares(session=session, case_id=case.id) == []
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "cases.unshare")).one()
+    assert entry.purpose == "arrests made" and entry.detail["district"] == desk.b.code
+    with pytest.raises(NotFound):
+        service.unshare_case(
+            session=session,
+            principal=desk.supervisor_a,
+            case_id=case.id,
+            district_id=desk.b.id,
+            reason="again",
         )
 
 
@@ -453,6 +601,72 @@ def test_pages_render_for_the_lead_and_take_items_from_forms(
 
     made = client.post("/cases/new", data={"title": "Page-made case"}, headers={"HX-Request": "true"})
     assert made.status_code == 204 and made.headers["HX-Redirect"].startswith("/cases/")
+
+
+def test_the_api_and_the_page_change_a_case_its_team_and_its_shares(
+    session: Session, desk: Desk, factory: Factory, login_as: Callable[[User], TestClient]
+) -> None:
+    case = _open(session, desk.investigator_a, "Chowk robbery")
+    b = desk.investigator_b_user
+    service.add_member(session=session, principal=desk.investigator_a, case_id=case.id, user_id=b.id)
+    supervisor = factory.user("supervisor", districts=[desk.a])
+    service.share_case(
+        session=session,
+        principal=factory.principal(supervisor),
+        case_id=case.id,
+        district_id=desk.b.id,
+        reason="crossed",
+    )
+    lead = login_as(desk.lead)
+    changed = lead.patch(f"/api/v1/cases/{case.id}", json={"title": "Chowk robbery, two suspects"})
+    assert changed.status_code == 200 and changed.json()["title"] == "Chowk robbery, two suspects"
+    assert lead.patch(f"/api/v1/cases/{case.id}", json={}).status_code == 422
+    assert (
+        lead.delete(f"/api/v1/cases/{case.id}/shares/{desk.b.id}", params={"reason": "done"}).status_code
+        == 403
+    )
+    assert (
+        lead.delete(f"/api/v1/cases/{case.id}/members/{uuid.uuid4()}", params={"reason": "who"}).status_code
+        == 404
+    )
+
+    page = lead.get(f"/cases/{case.id}", params={"purpose": "review"})
+    assert 'data-testid="edit-case"' in page.text and "Take off the team" in page.text
+    assert "Stop sharing" not in page.text  # the lead holds no cases.share
+    htmx = {"HX-Request": "true"}
+    edited = lead.post(
+        f"/cases/{case.id}/edit",
+        data={
+            "title": "Chowk robbery ring",
+            "summary": "Two suspects on a bike",
+            "lead": b.username,
+            "purpose": "review",
+        },
+        headers=htmx,
+    )
+    assert edited.status_code == 204, edited.text
+    assert edited.headers["HX-Redirect"] == f"/cases/{case.id}?purpose=review"
+    session.refresh(case)
+    assert (case.title, case.summary, case.lead_id) == ("Chowk robbery ring", "Two suspects on a bike", b.id)
+    refused = lead.post(f"/cases/{case.id}/members/{b.id}/remove", data={"reason": "x y z"}, headers=htmx)
+    assert "name another lead first" in refused.text  # b leads now; the refusal is shown, nothing undone
+    session.refresh(case)
+    assert case.lead_id == b.id
+    removed = lead.post(
+        f"/cases/{case.id}/members/{desk.lead.id}/remove", data={"reason": "handed over"}, headers=htmx
+    )
+    assert removed.status_code == 204 and removed.headers["HX-Redirect"] == "/cases"  # left the team
+    assert {m.user_id for m in service.members(session=session, case_id=case.id)} == {b.id}
+
+    boss = login_as(supervisor)
+    assert "Stop sharing" in boss.get(f"/cases/{case.id}", params={"purpose": "review"}).text
+    ended = boss.post(
+        f"/cases/{case.id}/shares/{desk.b.id}/remove",
+        data={"reason": "arrests made", "purpose": "review"},
+        headers=htmx,
+    )
+    assert ended.status_code == 204, ended.text
+    assert service.shares(session=session, case_id=case.id) == []
 
 
 def test_other_pages_add_footage_to_a_case_through_the_add_to_case_form(

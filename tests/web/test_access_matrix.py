@@ -157,8 +157,14 @@ def _case_request(
     tail: str, body: dict[str, Any] | None
 ) -> Callable[[World], tuple[str, dict[str, Any] | None]]:
     """A request to a route of a case that exists nowhere (a purpose or reason where one is asked)."""
-    path = tail.format(item_id=uuid.uuid4(), task_id=uuid.uuid4())
-    query = "?purpose=matrix+check" if not tail else "?reason=matrix" if tail.startswith("/items/") else ""
+    path = tail.format(
+        item_id=uuid.uuid4(), task_id=uuid.uuid4(), user_id=uuid.uuid4(), district_id=uuid.uuid4()
+    )
+    query = ""
+    if not tail:
+        query = "?purpose=matrix+check"
+    elif tail.startswith(("/items/", "/members/", "/shares/")):  # removals ask for the reason
+        query = "?reason=matrix"
     return lambda w: (f"/api/v1/cases/{uuid.uuid4()}{path}{query}", body)
 
 
@@ -1731,13 +1737,16 @@ CASES = [
         Case(method, "/api/v1/cases/{case_id}" + tail, permission, _case_request(tail, body))
         for method, tail, permission, body in (
             ("GET", "", None, None),
+            ("PATCH", "", None, {"title": "Matrix title"}),
             ("POST", "/items", None, {"kind": "event", "ref_id": str(uuid.UUID(int=1)), "reason": "matrix"}),
             ("DELETE", "/items/{item_id}", None, None),
             ("POST", "/notes", None, {"text": "matrix note"}),
             ("POST", "/tasks", None, {"title": "matrix task"}),
             ("POST", "/tasks/{task_id}/done", None, None),
             ("POST", "/members", None, {"user_id": str(uuid.UUID(int=1))}),
+            ("DELETE", "/members/{user_id}", None, None),
             ("POST", "/shares", "cases.share", {"district_id": str(uuid.UUID(int=1)), "reason": "matrix"}),
+            ("DELETE", "/shares/{district_id}", "cases.share", None),
             ("POST", "/close", None, {"reason": "matrix close"}),
         )
     ],

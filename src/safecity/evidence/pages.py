@@ -22,7 +22,7 @@ from safecity.cameras.models import Camera
 from safecity.core.errors import InvalidInput, NotFound, SafecityError
 from safecity.evidence import service
 from safecity.evidence.models import Case, CaseItem, CaseStatus, ItemKind
-from safecity.evidence.schemas import CaseIn, ItemIn, TaskIn
+from safecity.evidence.schemas import CaseIn, CaseUpdate, ItemIn, TaskIn
 from safecity.org.models import District
 from safecity.web.deps import Db
 from safecity.web.i18n import N_
@@ -171,6 +171,7 @@ def _case_context(page: Page, db: Session, case: Case, purpose: str) -> dict[str
         "kind_labels": KIND_LABELS,
         "can_work": case.status == CaseStatus.OPEN
         and service.may_work(session=db, principal=principal, case=case),
+        "can_direct": service.directs(principal, case),
         "can_share": principal.can(service.SHARE) and principal.sees_district(case.district_id),
     }
 
@@ -353,6 +354,27 @@ def member_submit(
     return act(page, db, member)
 
 
+@router.post("/cases/{case_id}/members/{user_id}/remove")
+def member_remove_submit(
+    page: CurrentPage,
+    db: Db,
+    case_id: uuid.UUID,
+    user_id: uuid.UUID,
+    reason: Annotated[str, Form(max_length=500)] = "",
+    purpose: Annotated[str, Form(max_length=400)] = "",
+) -> Response:
+
+    def remove() -> str:
+        service.remove_member(
+            session=db, principal=page.principal, case_id=case_id, user_id=user_id, reason=reason
+        )
+        if user_id == page.principal.user_id:  # off the team: the case may no longer be theirs to read
+            return "/cases"
+        return case_url(case_id, purpose or reason)
+
+    return act(page, db, remove)
+
+
 @router.post("/cases/{case_id}/shares")
 def share_submit(
     page: CurrentPage,
@@ -376,6 +398,45 @@ def share_submit(
     return act(page, db, share)
 
 
+@router.post("/cases/{case_id}/shares/{district_id}/remove")
+def unshare_submit(
+    page: CurrentPage,
+    db: Db,
+    case_id: uuid.UUID,
+    district_id: uuid.UUID,
+    reason: Annotated[str, Form(max_length=500)] = "",
+    purpose: Annotated[str, Form(max_length=400)] = "",
+) -> Response:
+
+    def unshare() -> str:
+        service.unshare_case(
+            session=db, principal=page.principal, case_id=case_id, district_id=district_id, reason=reason
+        )
+        return case_url(case_id, purpose or reason)
+
+    return act(page, db, unshare)
+
+
+@router.post("/cases/{case_id}/edit")
+def edit_submit(
+    page: CurrentPage,
+    db: Db,
+    case_id: uuid.UUID,
+    title: Annotated[str, Form(max_length=200)] = "",
+    summary: Annotated[str, Form(max_length=5000)] = "",
+    lead: Annotated[str, Form(max_length=64)] = "",
+    purpose: Annotated[str, Form(max_length=400)] = "",
+) -> Response:
+
+    def edit() -> str:
+        lead_id = _user_id(db, lead) if lead.strip() else None
+        data = CaseUpdate.model_validate({"title": title, "summary": summary, "lead_id": lead_id})
+        service.update_case(session=db, principal=page.principal, case_id=case_id, data=data)
+        return case_url(case_id, purpose or "changed the case's details")
+
+    return act(page, db, edit)
+
+
 @router.post("/cases/{case_id}/close")
 def close_submit(
     page: CurrentPage,
@@ -386,8 +447,6 @@ def close_submit(
 ) -> Response:
 
     def close() -> str:
-        if len(reason.strip()) < 3:
-            raise InvalidInput("give the reason for closing the case", field="reason")
         service.close_case(session=db, principal=page.principal, case_id=case_id, reason=reason)
         return case_url(case_id, purpose or reason)
 

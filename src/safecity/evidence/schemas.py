@@ -24,6 +24,20 @@ class CaseIn(InModel):
     lead_id: uuid.UUID | None = None  # default: the creator
 
 
+class CaseUpdate(InModel):
+    """A change of a case's title, summary or lead (PATCH /api/v1/cases/{id}); fields left out stay."""
+
+    title: str | None = Field(default=None, min_length=3, max_length=200, pattern=LINE)
+    summary: str | None = Field(default=None, max_length=5000, pattern=TEXT)
+    lead_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> CaseUpdate:
+        if self.title is None and self.summary is None and self.lead_id is None:
+            raise ValueError("give the title, summary or lead to change")
+        return self
+
+
 class ItemIn(InModel):
     """Something to link to a case: a row by its id, or (recording) a camera's footage over a time span."""
 

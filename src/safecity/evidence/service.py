@@ -42,7 +42,7 @@ from safecity.evidence.models import (
     CustodyAction,
     ItemKind,
 )
-from safecity.evidence.schemas import CaseIn, ItemIn, TaskIn
+from safecity.evidence.schemas import CaseIn, CaseUpdate, ItemIn, TaskIn
 from safecity.faces.matches.models import FaceMatch
 from safecity.forensics.models import ObjectTrack
 from safecity.incidents import service as incidents
@@ -310,17 +310,59 @@ def view_case(*, session: Session, principal: Principal, case_id: uuid.UUID, pur
     return case
 
 
+def directs(principal: Principal, case: Case) -> bool:
+    """Whether the principal directs the case: its lead, or an investigator of its district."""
+    return case.lead_id == principal.user_id or (
+        principal.can(INVESTIGATE) and principal.sees_district(case.district_id)
+    )
+
+
+def _reason(reason: str, what: str) -> str:
+    stated = " ".join(reason.split())
+    if len(stated) < 3:
+        raise InvalidInput(f"give the reason {what}", field="reason")
+    return stated
+
+
+def update_case(*, session: Session, principal: Principal, case_id: uuid.UUID, data: CaseUpdate) -> Case:
+    """Change an open case's title, summary or lead (its lead or an investigator of its district).
+
+    A new lead joins the team; the old one stays on it. The audit entry keeps what each field was.
+    """
+    case = _workable(session, principal, case_id)
+    if not directs(principal, case):
+        raise PermissionDenied("only the lead or an investigator of the case's district may change it")
+    changed: dict[str, Any] = {}
+    if data.title is not None and data.title != case.title:
+        changed["title"] = {"from": case.title, "to": data.title}
+        case.title = data.title
+    if data.summary is not None and data.summary != case.summary:
+        changed["summary"] = {
+            "from": case.summary[:AUDIT_DETAIL_CHARS],
+            "to": data.summary[:AUDIT_DETAIL_CHARS],
+        }
+        case.summary = data.summary
+    if data.lead_id is not None and data.lead_id != case.lead_id:
+        lead = _user(session, data.lead_id)
+        changed["lead"] = {"from": str(case.lead_id) if case.lead_id else None, "to": str(lead.id)}
+        case.lead_id = lead.id
+        _add_member(session, principal, case, lead.id)
+    if changed:
+        session.flush()
+        _audit(session, principal, "cases.update", case, changed=changed)
+    return case
+
+
 def close_case(*, session: Session, principal: Principal, case_id: uuid.UUID, reason: str) -> Case:
     """Close an open case with a reason (its lead or an investigator of its district)."""
     case = _workable(session, principal, case_id)
-    if case.lead_id != principal.user_id and not (
-        principal.can(INVESTIGATE) and principal.sees_district(case.district_id)
-    ):
+    if not directs(principal, case):
         raise PermissionDenied("only the lead or an investigator of the case's district may close it")
+    stated = _reason(reason, "for closing the case")
     case.status = CaseStatus.CLOSED
     case.closed_at = utcnow()
     session.flush()
-    _audit(session, principal, "cases.close", case, purpose=reason)
+    _audit(session, principal, "cases.close", case, purpose=stated)
     return case
 
 
@@ -333,6 +375,35 @@ def add_member(
     _add_member(session, principal, case, user.id)
     _audit(session, principal, "cases.member.add", case, user_id=str(user.id), username=user.username)
     return cast(CaseMember, session.get(CaseMember, (case.id, user.id)))
+
+
+def remove_member(
+    *, session: Session, principal: Principal, case_id: uuid.UUID, user_id: uuid.UUID, reason: str
+) -> None:
+    """Take a user off the case's team, with the reason (its lead or an investigator of its district; anyone
+    may leave a team). Open or closed: who no longer works a case should not keep reading it. The lead
+    stays until another is named."""
+    case = get_case(session=session, principal=principal, case_id=case_id)
+    if principal.user_id != user_id and not directs(principal, case):
+        raise PermissionDenied("only the lead or an investigator of the case's district may change its team")
+    stated = _reason(reason, "for taking them off the team")
+    member = session.get(CaseMember, (case.id, user_id))
+    if member is None:
+        raise NotFound("no such member of the case's team")
+    if user_id == case.lead_id:
+        raise Conflict("the lead stays on the team: name another lead first", code="case_lead")
+    session.delete(member)
+    session.flush()
+    user = session.get(User, user_id)
+    _audit(
+        session,
+        principal,
+        "cases.member.remove",
+        case,
+        purpose=stated,
+        user_id=str(user_id),
+        username=user.username if user else None,
+    )
 
 
 def members(*, session: Session, case_id: uuid.UUID) -> list[CaseMember]:
@@ -355,9 +426,7 @@ def share_case(
         raise NotFound("no district with that id")
     if district.id == case.district_id:
         raise InvalidInput("the case already belongs to that district", field="district_id")
-    stated = " ".join(reason.split())
-    if len(stated) < 3:
-        raise InvalidInput("give the reason for sharing", field="reason")
+    stated = _reason(reason, "for sharing")
     existing = session.scalars(
         select(CaseShare).where(CaseShare.case_id == case.id, CaseShare.district_id == district.id)
     ).one_or_none()
@@ -375,6 +444,36 @@ def share_case(
     session.flush()
     _audit(session, principal, "cases.share", case, purpose=stated, district=district.code)
     return share
+
+
+def unshare_case(
+    *, session: Session, principal: Principal, case_id: uuid.UUID, district_id: uuid.UUID, reason: str
+) -> None:
+    """End a case's share with a district, with the reason (cases.share, a supervisor of its district).
+
+    That district's investigators no longer see the case, but for those on its team (a separate choice).
+    """
+    principal.require(SHARE)
+    case = get_case(session=session, principal=principal, case_id=case_id)
+    if not principal.sees_district(case.district_id):
+        raise PermissionDenied("only a supervisor of the case's own district may change its sharing")
+    stated = _reason(reason, "for ending the share")
+    share = session.scalars(
+        select(CaseShare).where(CaseShare.case_id == case.id, CaseShare.district_id == district_id)
+    ).one_or_none()
+    if share is None:
+        raise NotFound("the case is not shared with that district")
+    district = session.get(District, district_id)
+    session.delete(share)
+    session.flush()
+    _audit(
+        session,
+        principal,
+        "cases.unshare",
+        case,
+        purpose=stated,
+        district=district.code if district else None,
+    )
 
 
 def shares(*, session: Session, case_id: uuid.UUID) -> list[CaseShare]:
@@ -549,9 +648,7 @@ def remove_item(
     item = session.get(CaseItem, item_id)
     if item is None or item.case_id != case.id:
         raise NotFound("no such item in the case")
-    stated = " ".join(reason.split())
-    if len(stated) < 3:
-        raise InvalidInput("give the reason for removing it", field="reason")
+    stated = _reason(reason, "for removing it")
     detail = {"kind": item.kind.value, "label": item.label}
     session.delete(item)
     session.flush()

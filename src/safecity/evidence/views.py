@@ -1,5 +1,5 @@
-"""REST API of investigation cases (/api/v1/cases): open, list, read (with a purpose), link items, notes,
-tasks, team, sharing to another district, closing."""
+"""REST API of investigation cases (/api/v1/cases): open, list, read (with a purpose), change, link items,
+notes, tasks, team, sharing to another district, closing."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from safecity.evidence.schemas import (
     CaseDetailOut,
     CaseIn,
     CaseOut,
+    CaseUpdate,
     CloseIn,
     CustodyOut,
     ItemIn,
@@ -88,6 +89,14 @@ def get_case(
     return detail(db, case)
 
 
+@router.patch("/cases/{case_id}", response_model=CaseOut)
+def update_case(principal: CurrentPrincipal, db: Db, case_id: uuid.UUID, data: CaseUpdate) -> CaseOut:
+    """Change an open case's title, summary or lead (its lead or an investigator of its district)."""
+    return CaseOut.model_validate(
+        service.update_case(session=db, principal=principal, case_id=case_id, data=data)
+    )
+
+
 @router.post("/cases/{case_id}/items", response_model=ItemOut, status_code=201)
 def add_item(principal: CurrentPrincipal, db: Db, case_id: uuid.UUID, data: ItemIn) -> ItemOut:
     """Link an incident, event, plate read, face match, person, object track, or a camera's footage over a
@@ -140,6 +149,19 @@ def add_member(principal: CurrentPrincipal, db: Db, case_id: uuid.UUID, data: Me
     return MemberOut.model_validate(member)
 
 
+@router.delete("/cases/{case_id}/members/{user_id}", status_code=204)
+def remove_member(
+    principal: CurrentPrincipal,
+    db: Db,
+    case_id: uuid.UUID,
+    user_id: uuid.UUID,
+    reason: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    """Take a user off the case's team with the reason (the lead stays until another is named)."""
+    service.remove_member(session=db, principal=principal, case_id=case_id, user_id=user_id, reason=reason)
+    return Response(status_code=204)
+
+
 @router.post("/cases/{case_id}/shares", response_model=ShareOut, status_code=201)
 def share_case(principal: CurrentPrincipal, db: Db, case_id: uuid.UUID, data: ShareIn) -> ShareOut:
     """Share the case with another district's investigators (cases.share), with the reason."""
@@ -147,6 +169,21 @@ def share_case(principal: CurrentPrincipal, db: Db, case_id: uuid.UUID, data: Sh
         session=db, principal=principal, case_id=case_id, district_id=data.district_id, reason=data.reason
     )
     return ShareOut.model_validate(share)
+
+
+@router.delete("/cases/{case_id}/shares/{district_id}", status_code=204)
+def unshare_case(
+    principal: CurrentPrincipal,
+    db: Db,
+    case_id: uuid.UUID,
+    district_id: uuid.UUID,
+    reason: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    """End the case's share with a district (cases.share), with the reason."""
+    service.unshare_case(
+        session=db, principal=principal, case_id=case_id, district_id=district_id, reason=reason
+    )
+    return Response(status_code=204)
 
 
 @router.post("/cases/{case_id}/close", response_model=CaseOut)
