@@ -104,6 +104,31 @@ def test_apply_masks_blacks_out_only_the_polygon_and_leaves_the_image_alone(astr
     assert _is_black(privacy.apply_masks(grey, [tuple(map(tuple, WINDOW))])[INSIDE])
 
 
+def test_mask_i420_blacks_out_the_decoded_planes_and_leaves_every_other_sample_as_it_was(
+    astronaut: np.ndarray,
+) -> None:
+    """The masked recorder's path: the decoded yuv420p planes, no conversion to BGR and back."""
+    planes = av.VideoFrame.from_ndarray(astronaut, format="bgr24").reformat(format="yuv420p").to_ndarray()
+    window, slanted = tuple(map(tuple, WINDOW)), ((0.55, 0.1), (0.95, 0.23), (0.71, 0.9))  # odd edges
+    masks = (window, slanted)
+    before = planes.copy()
+    masked = privacy.mask_i420(planes, masks)
+    assert masked is planes  # in place: the recorder hands over its own copy
+
+    y, u, v = before[:H], before[H:].reshape(-1)[: H * W // 4], before[H:].reshape(-1)[H * W // 4 :]
+    my, mu, mv = masked[:H], masked[H:].reshape(-1)[: H * W // 4], masked[H:].reshape(-1)[H * W // 4 :]
+    covered = privacy.apply_masks(np.full((H, W), 255, np.uint8), masks) == 0
+    near = covered.reshape(H // 2, 2, W // 2, 2).any(axis=(1, 3)).reshape(-1)  # chroma touching a mask
+    assert covered.any() and near.any()
+    assert (my[covered] == 16).all() and np.array_equal(my[~covered], y[~covered])
+    for plane, original in ((mu, u), (mv, v)):
+        assert (plane[near] == 128).all(), "no colour of a masked area survives at its edges"
+        assert np.array_equal(plane[~near], original[~near])
+    seen = av.VideoFrame.from_ndarray(masked, format="yuv420p").to_ndarray(format="bgr24")
+    assert _is_black(seen[INSIDE])
+    assert privacy.mask_i420(before.copy(), ()).tobytes() == before.tobytes()  # no masks: untouched
+
+
 def test_mask_crop_masks_what_a_cut_out_picture_shows_of_the_masks(astronaut: np.ndarray) -> None:
     box = (100, 50, 260, 200)  # straddles the mask's right edge at x = 160
     crop = cv2.resize(astronaut[50:200, 100:260], (80, 75))  # cut, then shrunk

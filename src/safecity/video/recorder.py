@@ -25,6 +25,7 @@ from typing import BinaryIO, Literal, cast
 
 import av
 import av.video.stream
+import numpy as np
 from av.container import OutputContainer
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
@@ -35,7 +36,7 @@ from safecity.audit import service as audit
 from safecity.auth.principal import Principal
 from safecity.cameras import access
 from safecity.cameras.models import Approval, Camera
-from safecity.cameras.privacy.service import Masks, apply_masks
+from safecity.cameras.privacy.service import Masks, apply_masks, mask_i420
 from safecity.core.db import utcnow
 from safecity.core.errors import InvalidInput, NotFound
 from safecity.core.storage import contained
@@ -192,8 +193,7 @@ class _Masker:
         """The encoded packets of the pictures `packet` completes (None: the last pictures, then the end)."""
         out: list[av.Packet[av.video.stream.VideoStream]] = []
         for frame in self.decoder.decode(packet):
-            masked = apply_masks(frame.to_ndarray(format="bgr24"), self.masks())
-            image = av.VideoFrame.from_ndarray(masked, format="bgr24").reformat(format="yuv420p")
+            image = _masked(frame, self.masks())
             image.pts, image.time_base = frame.pts, self.time_base
             image.pict_type = PictureType.I if frame.key_frame else PictureType.NONE  # I: forced, as IDR
             out += self._encoder(container, frame).encode(image)
@@ -210,6 +210,16 @@ class _Masker:
             encoder.codec_context.options = {**MASKED_ENCODER, "g": str(2**30)}
             self.encoder = encoder
         return self.encoder
+
+
+def _masked(frame: av.VideoFrame, masks: Masks) -> av.VideoFrame:
+    """A decoded picture with the masks blacked out, as yuv420p for the encoder: in its own planes when it
+    is yuv420p already (H.264 cameras), else through BGR."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        planes = np.asarray(frame.to_ndarray(), dtype=np.uint8)  # a copy of the planes, packed
+        return av.VideoFrame.from_ndarray(mask_i420(planes, masks), format="yuv420p")
+    masked = apply_masks(frame.to_ndarray(format="bgr24"), masks)
+    return av.VideoFrame.from_ndarray(masked, format="bgr24").reformat(format="yuv420p")
 
 
 class _Segment:

@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import cv2
@@ -73,14 +74,8 @@ def apply_masks(
     Returns:
         A new array with the areas masked; the `image` itself when there is nothing to mask.
     """
-    if not polygons:
-        return image
     height, width = image.shape[:2]
-    corners = [
-        np.array([[round(x * width), round(y * height)] for x, y in polygon], dtype=np.int32)
-        for polygon in polygons
-        if len(polygon) >= 3
-    ]
+    corners = _corners(polygons, width, height)
     if not corners:
         return image
     out = np.ascontiguousarray(image).copy()
@@ -94,6 +89,63 @@ def apply_masks(
     cv2.fillPoly(inside, corners, color=255)
     out[inside > 0] = coarse[inside > 0]
     return out
+
+
+def mask_i420(planes: npt.NDArray[np.uint8], polygons: Masks) -> npt.NDArray[np.uint8]:
+    """A decoded 4:2:0 picture with every polygon blacked out, in place: what the masked recorder encodes.
+
+    Blacking out the planes as decoded spares a conversion to BGR and back for every picture of a masked
+    camera (most of its cost after decoding and encoding), and leaves the rest of the picture bit for bit.
+
+    Args:
+        planes: the picture as PyAV's `to_ndarray()` gives a yuv420p frame (height * 3 / 2 x width: the Y
+            plane, then U and V at half size, each packed); height and width even.
+        polygons: as in `apply_masks`.
+
+    Returns:
+        `planes`, with black (limited range: Y 16, U and V 128) over the masks; a chroma sample is blacked
+        out when any of the four luma samples it colours is, so no colour of a masked area survives.
+    """
+    rows, width = planes.shape
+    height = rows * 2 // 3
+    luma, chroma = _i420_areas(polygons, width, height)
+    if luma is None or chroma is None:
+        return planes
+    flat = planes.reshape(-1)
+    y = flat[: height * width].reshape(height, width)
+    quarter = height * width // 4
+    u = flat[height * width : height * width + quarter].reshape(height // 2, width // 2)
+    v = flat[height * width + quarter :].reshape(height // 2, width // 2)
+    y[luma] = 16
+    u[chroma] = 128
+    v[chroma] = 128
+    return planes
+
+
+def _corners(
+    polygons: Sequence[Sequence[tuple[float, float]]], width: int, height: int
+) -> list[npt.NDArray[np.int32]]:
+    """The polygons' corners in pixels of a picture of this size (those with fewer than 3 corners dropped)."""
+    return [
+        np.array([[round(x * width), round(y * height)] for x, y in polygon], dtype=np.int32)
+        for polygon in polygons
+        if len(polygon) >= 3
+    ]
+
+
+@lru_cache(maxsize=64)
+def _i420_areas(
+    polygons: Masks, width: int, height: int
+) -> tuple[npt.NDArray[np.bool_] | None, npt.NDArray[np.bool_] | None]:
+    """Which luma and which chroma samples of a 4:2:0 picture the masks cover (None, None: none); a
+    camera's masks change rarely, so each picture of it looks them up here."""
+    corners = _corners(polygons, width, height)
+    if not corners:
+        return None, None
+    inside = np.zeros((height, width), dtype=np.uint8)
+    cv2.fillPoly(inside, corners, color=255)
+    chroma = inside.reshape(height // 2, 2, width // 2, 2).max(axis=(1, 3))
+    return inside > 0, chroma > 0
 
 
 def mask_crop(
