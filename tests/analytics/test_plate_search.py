@@ -410,6 +410,7 @@ def test_purge_deletes_expired_unheld_sightings_with_their_pictures(
     expired, expired_crop = stored(T0, None)
     held, held_crop = stored(T0, "hotlist")
     recent, recent_crop = stored(now - dt.timedelta(days=89), None)
+    _, alone_crop = stored(T0 + dt.timedelta(days=1), None)  # the only picture of its day
     victim = settings.data_dir / "precious.jpg"
     victim.write_bytes(b"not the sighting's")
     sight(session, town.gate, "ABC123", T0, crop="../precious.jpg")  # never deleted through a sighting
@@ -422,13 +423,15 @@ def test_purge_deletes_expired_unheld_sightings_with_their_pictures(
         retention_days=settings.plates.retention_days,
         now=now,
     )
-    assert deleted == 2  # the expired one, and the one whose crop is named outside the folder
+    assert deleted == 3  # the expired ones, and the one whose crop is named outside the folder
     session.expire_all()
     left = set(session.scalars(select(Sighting.id)))
     assert expired_id not in left and {held_id, recent_id} <= left
     assert not expired_crop.exists() and held_crop.exists() and recent_crop.exists()
+    assert expired_crop.parent.exists()  # the held sighting's picture of that day keeps its folder
+    assert not alone_crop.parent.exists() and alone_crop.parent.parent.exists()  # the camera's stays
     assert victim.exists()
-    assert last_audit(session, "plates.retention").detail["deleted"] == 2
+    assert last_audit(session, "plates.retention").detail["deleted"] == 3
 
 
 def test_cli_purge_uses_the_configured_retention(

@@ -109,6 +109,9 @@ def test_objects_past_their_retention_go_with_their_pictures_but_those_of_a_case
     assert set(session.scalars(select(ObjectTrack.id))) == {in_case, recent}
     assert not any(picture.exists() for _, picture in expired)
     assert in_case_picture.exists() and recent_picture.exists() and outside.exists()
+    # The market's pictures of that day all went, and so did their folder; the case keeps the gate's.
+    assert not expired[-1][1].parent.exists() and expired[-1][1].parent.parent.exists()
+    assert in_case_picture.parent == expired[0][1].parent and in_case_picture.parent.exists()
     entry = session.scalars(
         select(AuditEntry).where(AuditEntry.action == "forensics.retention").order_by(AuditEntry.seq.desc())
     ).first()

@@ -20,7 +20,7 @@ from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.core.db import insert_new
 from safecity.core.errors import InvalidInput, NotFound
-from safecity.core.storage import contained
+from safecity.core.storage import contained, remove_files
 from safecity.events.models import Event
 from safecity.evidence.models import CaseItem, ItemKind
 from safecity.faces.matches.models import FaceSighting
@@ -409,10 +409,7 @@ def purge_expired(
         gone = session.scalars(
             delete(ObjectTrack).where(ObjectTrack.id.in_(ids), ~_in_a_case()).returning(ObjectTrack.snapshot)
         ).all()
-        for relative in gone:
-            path = contained(snapshots_dir, relative) if relative else None
-            if path is not None:
-                path.unlink(missing_ok=True)
+        remove_files(snapshots_dir, gone)
         deleted += len(gone)
         if deleted >= batch:
             break

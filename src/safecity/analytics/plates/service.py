@@ -35,7 +35,7 @@ from safecity.auth.principal import Principal
 from safecity.cameras.models import Camera
 from safecity.core.db import insert_new, utcnow
 from safecity.core.errors import InvalidInput, NotFound
-from safecity.core.storage import contained
+from safecity.core.storage import contained, remove_files
 
 logger = logging.getLogger(__name__)
 
@@ -668,11 +668,7 @@ def purge_expired(
         .order_by(Sighting.seen_at)
         .limit(batch)
     ).all()
-    for row in rows:
-        for relative in (row.crop, row.snapshot):
-            path = contained(snapshots_dir, relative) if relative else None
-            if path is not None:
-                path.unlink(missing_ok=True)
+    remove_files(snapshots_dir, (relative for row in rows for relative in (row.crop, row.snapshot)))
     if rows:
         session.execute(delete(Sighting).where(Sighting.id.in_([r.id for r in rows])))
     return len(rows)
