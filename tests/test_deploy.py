@@ -14,6 +14,7 @@ from safecity.cli import app
 from safecity.config import load_settings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+SHARED = Path("/srv")  # where the examples mount the storage every node shares
 
 
 def _secrets(config: Path) -> dict[str, str]:
@@ -35,6 +36,13 @@ def test_each_example_configuration_starts_in_production(
     assert settings.database_url.get_secret_value().startswith("postgresql://")
     assert settings.bus_url.get_secret_value().startswith("nats://")
     assert not settings.video.run_in_web  # workers run the cameras
+    # What one node writes and another serves lies on the storage every node mounts; each node's audit
+    # checkpoints stay its own.
+    shared = (settings.recordings_dir, settings.snapshots_dir, settings.evidence_dir, settings.challans_dir)
+    assert all(
+        folder.is_relative_to(SHARED) for folder in (*shared, settings.synopses_dir, settings.data_dir)
+    )
+    assert not settings.audit_checkpoint_path.is_relative_to(SHARED)
     federation = settings.federation
     if config.stem == "district":  # signs what it forwards, to a province it can reach
         assert federation.centre and federation.province_url.get_secret_value().startswith("nats://")
