@@ -1024,6 +1024,27 @@ def add_fir(*, session: Session, principal: Principal, data: FirIn) -> Fir:
     number = data.number or (session.scalar(select(func.max(Fir.number)).where(*same)) or 0) + 1
     if session.scalar(select(Fir.id).where(*same, Fir.number == number)) is not None:
         raise Conflict(f"FIR {number}/{year} of this police station exists already", code="duplicate_fir")
+    fir = register_fir(
+        session=session, station=station, year=year, number=number, data=data, by=principal.username
+    )
+    session.flush()
+    _audit(
+        session,
+        principal,
+        "records.fir.add",
+        "record_fir",
+        fir.id,
+        fir.district_id,
+        {"number": f"{number}/{year}", "sections": data.sections},
+    )
+    return fir
+
+
+def register_fir(
+    *, session: Session, station: PoliceStation, year: int, number: int, data: FirIn, by: str
+) -> Fir:
+    """A new FIR of the station with its first status line, "registered" (scope and number checked by the
+    caller: one FIR entered, or a file of them imported)."""
     fir = Fir(
         id=uuid.uuid4(),
         district_id=station.district_id,
@@ -1039,17 +1060,7 @@ def add_fir(*, session: Session, principal: Principal, data: FirIn) -> Fir:
         incident_id=data.incident_id,
     )
     session.add(fir)
-    session.add(FirStatusChange(fir_id=fir.id, status=FirStatus.REGISTERED, by=principal.username[:64]))
-    session.flush()
-    _audit(
-        session,
-        principal,
-        "records.fir.add",
-        "record_fir",
-        fir.id,
-        fir.district_id,
-        {"number": f"{number}/{year}", "sections": data.sections},
-    )
+    session.add(FirStatusChange(fir_id=fir.id, status=FirStatus.REGISTERED, by=by[:64]))
     return fir
 
 

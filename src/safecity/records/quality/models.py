@@ -20,7 +20,7 @@ class ImportSource(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(48), unique=True)  # the facts' source: import:<name>
-    kind: Mapped[str] = mapped_column(String(16))  # persons, vehicles
+    kind: Mapped[str] = mapped_column(String(16))  # persons, vehicles or firs
     url_sealed: Mapped[str] = mapped_column(Text)  # the SQLAlchemy URL with its credentials, encrypted
     url_shown: Mapped[str] = mapped_column(String(300))  # the same without the password
     query: Mapped[str] = mapped_column(Text)

@@ -41,6 +41,7 @@ def imports_page(page: CurrentPage, db: Db) -> Response:
         districts=districts,
         person_columns=service.PERSON_COLUMNS,
         vehicle_columns=service.VEHICLE_COLUMNS,
+        fir_columns=service.FIR_COLUMNS,
         schemes=service.SQL_SCHEMES,
         max_mib=service.MAX_IMPORT_BYTES // (1024 * 1024),
         timeout_s=service.SQL_TIMEOUT_S,

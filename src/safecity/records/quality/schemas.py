@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from safecity.core.schemas import InModel, OutModel
 
-Kind = Literal["persons", "vehicles"]
+Kind = Literal["persons", "vehicles", "firs"]
 
 
 class CsvImportIn(InModel):

@@ -1,4 +1,4 @@
-"""Data quality of the records: bulk imports of persons and vehicles (CSV, or a SELECT on another
+"""Data quality of the records: bulk imports of persons, vehicles and FIRs (CSV, or a SELECT on another
 department's database) checked whole before anything is stored, duplicate persons proposed and merged
 reversibly, and the values on which sources disagree, with a choice of the one in force.
 
@@ -14,7 +14,8 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import Table, create_engine, func, select, text, update
@@ -30,12 +31,14 @@ from safecity.core import csvfile
 from safecity.core.crypto import SecretBox
 from safecity.core.db import utcnow
 from safecity.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from safecity.org.models import District
+from safecity.org.models import District, PoliceStation
 from safecity.records import service as records
 from safecity.records.models import (
     Fact,
+    Fir,
     FirParty,
     MissingPerson,
+    PartyRole,
     Person,
     PersonAddress,
     PersonLink,
@@ -59,7 +62,7 @@ from safecity.records.quality.schemas import (
     SourcedValue,
     SourceIn,
 )
-from safecity.records.schemas import PersonIn, VehicleIn
+from safecity.records.schemas import FirIn, PersonIn, VehicleIn
 from safecity.records.search import models as search_index
 
 logger = logging.getLogger(__name__)
@@ -78,10 +81,32 @@ SQL_CONNECT_TIMEOUT_S = 10
 SQL_SCHEMES = ("postgresql", "postgresql+psycopg", "sqlite", "sqlite+pysqlite")
 LIST_SEPARATOR = ";"  # between the aliases, phones or addresses in one cell
 
-_LISTS = ("aliases", "phones", "addresses")
-PERSON_COLUMNS = (*records.PERSON_FIELDS, *_LISTS)
+# An FIR's parties, by the CNICs of persons already on record (import those first).
+_PARTIES = {
+    "complainants": PartyRole.COMPLAINANT,
+    "accused": PartyRole.ACCUSED,
+    "victims": PartyRole.VICTIM,
+    "witnesses": PartyRole.WITNESS,
+}
+_LISTS = ("aliases", "phones", "addresses", "sections", *_PARTIES)
+PERSON_COLUMNS = (*records.PERSON_FIELDS, "aliases", "phones", "addresses")
 VEHICLE_COLUMNS = (*records.VEHICLE_FIELDS, "owner_cnic")
-_REQUIRED = {"persons": "name", "vehicles": "registration"}
+FIR_COLUMNS = (
+    "police_station",
+    "number",
+    "year",
+    "registered_on",
+    "occurred_at",
+    "sections",
+    "summary",
+    "property",
+    *_PARTIES,
+)
+_REQUIRED = {
+    "persons": ("name",),
+    "vehicles": ("registration",),
+    "firs": ("police_station", "number", "registered_on", "sections"),
+}
 _SELECT = re.compile(r"^\s*select\b", re.IGNORECASE)
 
 
@@ -89,15 +114,16 @@ _SELECT = re.compile(r"^\s*select\b", re.IGNORECASE)
 
 
 def _columns(kind: Kind) -> tuple[str, ...]:
-    return PERSON_COLUMNS if kind == "persons" else VEHICLE_COLUMNS
+    return {"persons": PERSON_COLUMNS, "vehicles": VEHICLE_COLUMNS, "firs": FIR_COLUMNS}[kind]
 
 
 def _check_header(kind: Kind, header: list[str]) -> None:
     allowed = _columns(kind)
     unknown = [h for h in header if h not in allowed]
-    if unknown or _REQUIRED[kind] not in header or len(set(header)) != len(header):
+    required = _REQUIRED[kind]
+    if unknown or not set(required) <= set(header) or len(set(header)) != len(header):
         raise InvalidInput(
-            f"the columns must name {kind} fields, each once, with {_REQUIRED[kind]} among them: "
+            f"the columns must name {kind} fields, each once, with {', '.join(required)} among them: "
             f"{', '.join(allowed)}"
             + (f" (unknown: {', '.join(u[:40] for u in unknown[:5])})" if unknown else ""),
             code="bad_import_header",
@@ -122,6 +148,29 @@ def _values(cells: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[column] = str(cell)
     return out
+
+
+def _rows(
+    session: Session,
+    principal: Principal,
+    kind: Kind,
+    district_id: uuid.UUID,
+    rows: Iterable[tuple[int, Mapping[str, Any] | str]],
+    source: str,
+    dry_run: bool,
+) -> ImportReport:
+    """Import checked rows of their kind: FIRs on their own, persons and vehicles matched to records."""
+    if kind == "firs":
+        return _import_firs(session, principal, district_id, rows, source, dry_run)
+    return _import(
+        session=session,
+        principal=principal,
+        kind=kind,
+        district_id=district_id,
+        rows=rows,
+        source=source,
+        dry_run=dry_run,
+    )
 
 
 def _import(
@@ -157,7 +206,7 @@ def _import(
             problems.extend(csvfile.problems(exc))
         owner_id: uuid.UUID | None = None
         if owner:
-            owner_id, problem = _owner(session, principal, owner)
+            owner_id, problem = _person_by_cnic(session, principal, owner)
             if problem:
                 problems.append(f"owner_cnic: {problem}")
         ident = (
@@ -217,11 +266,164 @@ def _import(
     return report.model_copy(update={"imported": len(good)})
 
 
+@dataclass(frozen=True)
+class _FirRow:
+    """One checked row of an FIR import."""
+
+    line: int
+    station: PoliceStation
+    year: int
+    number: int
+    data: FirIn
+    parties: frozenset[tuple[uuid.UUID, PartyRole]]
+
+    @property
+    def ident(self) -> tuple[uuid.UUID, int, int]:
+        return self.station.id, self.year, self.number
+
+
+def _fir_row(
+    session: Session,
+    principal: Principal,
+    stations: Mapping[str, PoliceStation],
+    line: int,
+    cells: Mapping[str, Any],
+) -> _FirRow | RowProblem:
+    """A row's FIR (its police station among the district's, sections of law, parties on record), or why
+    not."""
+    given = _values(cells)
+    named = str(given.pop("police_station", ""))
+    station = stations.get(_fold(named))
+    problems = [] if station else [f"police_station: no police station {named[:60]!r} in the district"]
+    parties: set[tuple[uuid.UUID, PartyRole]] = set()
+    for column, role in _PARTIES.items():
+        for cnic in given.pop(column, []):
+            person_id, problem = _person_by_cnic(session, principal, cnic)
+            if person_id is None:
+                problems.append(f"{column}: {problem}")
+            else:
+                parties.add((person_id, role))
+    data: FirIn | None = None
+    try:
+        data = FirIn.model_validate(
+            {**given, "police_station_id": station.id if station else uuid.UUID(int=0)}
+        )
+    except ValidationError as exc:
+        problems.extend(csvfile.problems(exc))
+    if data is not None and data.number is None:
+        problems.append("number: give the FIR's number")
+    if problems or station is None or data is None or data.number is None:
+        return RowProblem(line=line, key=f"{given.get('number', '')} {named}"[:40], problems=problems)
+    year = data.year or data.registered_on.year
+    return _FirRow(line, station, year, data.number, data, frozenset(parties))
+
+
+def _import_firs(
+    session: Session,
+    principal: Principal,
+    district_id: uuid.UUID,
+    rows: Iterable[tuple[int, Mapping[str, Any] | str]],
+    source: str,
+    dry_run: bool,
+) -> ImportReport:
+    """Check every FIR row; unless a dry run or a row is bad, register them all with their parties.
+
+    An FIR registered already is a bad row, never overwritten: an FIR is a legal record, changed by hand.
+    """
+    query = select(PoliceStation).where(PoliceStation.district_id == district_id)
+    stations = {_fold(station.name): station for station in session.scalars(query)}
+    bad: list[RowProblem] = []
+    good: dict[tuple[uuid.UUID, int, int], _FirRow] = {}
+    count = 0
+    for line, cells in rows:
+        count += 1
+        if count > MAX_IMPORT_ROWS:
+            raise InvalidInput(f"import at most {MAX_IMPORT_ROWS} rows at a time", code="import_too_large")
+        if isinstance(cells, str):  # a row that cannot be read as fields
+            checked: _FirRow | RowProblem = RowProblem(line=line, key="", problems=[cells])
+        else:
+            checked = _fir_row(session, principal, stations, line, cells)
+        if isinstance(checked, _FirRow) and checked.ident in good:
+            first = good[checked.ident].line
+            checked = RowProblem(
+                line=line, key=str(checked.number), problems=[f"number: also on line {first}"]
+            )
+        if isinstance(checked, RowProblem):
+            bad.append(checked)
+        else:
+            good[checked.ident] = checked
+    if count == 0:
+        raise InvalidInput("the import has no firs", code="empty_import")
+    for ident in _registered(session, list(good)):
+        taken = good.pop(ident)
+        problem = f"number: FIR {taken.number}/{taken.year} of this police station is registered already"
+        bad.append(RowProblem(line=taken.line, key=str(taken.number), problems=[problem]))
+    bad.sort(key=lambda r: r.line)
+    report = ImportReport(
+        kind="firs",
+        source=source,
+        dry_run=dry_run,
+        rows=count,
+        new=len(good),
+        updated=0,
+        imported=0,
+        errors=len(bad),
+        results=bad[:MAX_REPORTED],
+    )
+    if dry_run or bad:
+        return report
+    for item in good.values():
+        fir = records.register_fir(
+            session=session,
+            station=item.station,
+            year=item.year,
+            number=item.number,
+            data=item.data,
+            by=principal.username,
+        )
+        session.add_all(
+            FirParty(id=uuid.uuid4(), fir_id=fir.id, person_id=p, role=r) for p, r in item.parties
+        )
+    session.flush()
+    audit.record(
+        session=session,
+        action="records.import",
+        outcome="success",
+        actor=principal,
+        object_type="record_firs",
+        district_id=district_id,
+        detail={"source": source, "rows": count, "new": len(good), "updated": 0},
+    )
+    logger.info("records: imported %d FIRs", len(good))
+    return report.model_copy(update={"imported": len(good)})
+
+
+def _fold(name: str) -> str:
+    """A police station's name as the import matches it: case and spacing aside."""
+    return " ".join(name.split()).casefold()
+
+
+def _registered(
+    session: Session, idents: list[tuple[uuid.UUID, int, int]]
+) -> list[tuple[uuid.UUID, int, int]]:
+    """Which of these (police station, year, number) are registered already."""
+    found: list[tuple[uuid.UUID, int, int]] = []
+    for start in range(0, len(idents), 500):
+        numbers = {number for _, _, number in idents[start : start + 500]}
+        rows = session.execute(
+            select(Fir.police_station_id, Fir.year, Fir.number).where(Fir.number.in_(numbers))
+        ).all()
+        wanted = set(idents[start : start + 500])
+        found += [(row[0], row[1], row[2]) for row in rows if (row[0], row[1], row[2]) in wanted]
+    return found
+
+
 def _ident(record: PersonIn | VehicleIn) -> str | None:
     return record.cnic if isinstance(record, PersonIn) else plate_key(record.registration)
 
 
-def _owner(session: Session, principal: Principal, cnic: str) -> tuple[uuid.UUID | None, str]:
+def _person_by_cnic(session: Session, principal: Principal, cnic: str) -> tuple[uuid.UUID | None, str]:
+    """The live record of the person with this CNIC, in the principal's districts; else None and why."""
     try:
         digits = PersonIn.model_validate({"name": "owner", "cnic": cnic}).cnic
     except ValidationError as exc:
@@ -229,7 +431,7 @@ def _owner(session: Session, principal: Principal, cnic: str) -> tuple[uuid.UUID
     found = session.scalars(
         select(Person).where(Person.cnic == digits, Person.merged_into_id.is_(None))
     ).first()
-    if found is None or not principal.sees_district(found.district_id):
+    if found is None or not principal.sees_district(found.district_id) or not records.shown(principal, found):
         return None, "no person with this CNIC in your districts"
     return found.id, ""
 
@@ -295,8 +497,8 @@ def import_csv(
     dry_run: bool,
     file_name: str = "import.csv",
 ) -> ImportReport:
-    """Check every row of a CSV file of persons or vehicles; unless `dry_run`, store all of them, but only if
-    none is bad (then the report lists every bad row's problems and nothing is stored)."""
+    """Check every row of a CSV file of persons, vehicles or FIRs; unless `dry_run`, store all of them, but
+    only if none is bad (then the report lists every bad row's problems and nothing is stored)."""
     principal.require(IMPORT)
     csvfile.check_text(text, limit=MAX_IMPORT_BYTES)
     _in_district(session, principal, district_id)
@@ -310,15 +512,8 @@ def import_csv(
             else:
                 yield line, cells if isinstance(cells, str) else dict(zip(header, cells, strict=True))
 
-    return _import(
-        session=session,
-        principal=principal,
-        kind=kind,
-        district_id=district_id,
-        rows=rows(),
-        source=f"import:{csvfile.file_label(file_name, 'import.csv')}",
-        dry_run=dry_run,
-    )
+    label = f"import:{csvfile.file_label(file_name, 'import.csv')}"
+    return _rows(session, principal, kind, district_id, rows(), label, dry_run)
 
 
 # --- SQL sources: another department's database, read only -----------------------------------------
@@ -447,18 +642,10 @@ def run_source(
     source = session.get(ImportSource, source_id)
     if source is None or not principal.sees_district(source.district_id):
         raise NotFound("no such import source", code="source_not_found")
-    kind: Kind = "persons" if source.kind == "persons" else "vehicles"
+    kind = cast(Kind, source.kind)  # one of them: checked when the source was added
     rows, names = _select(box.decrypt(source.url_sealed), check_query(source.query))
     _check_header(kind, names)
-    return _import(
-        session=session,
-        principal=principal,
-        kind=kind,
-        district_id=source.district_id,
-        rows=rows,
-        source=f"import:{source.name}",
-        dry_run=dry_run,
-    )
+    return _rows(session, principal, kind, source.district_id, rows, f"import:{source.name}", dry_run)
 
 
 # --- duplicates and merges ---------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def _answer(report: ImportReport) -> Response:
 
 @router.post("/imports", response_model=ImportReport, responses=REPORT)
 def import_csv(body: CsvImportIn, principal: CurrentPrincipal, db: Db, dry_run: bool = True) -> Response:
-    """Import persons or vehicles from CSV text whose header names the fields (records.import)."""
+    """Import persons, vehicles or FIRs from CSV text whose header names the fields (records.import)."""
     return _answer(
         service.import_csv(
             session=db,
