@@ -312,9 +312,8 @@ def view_case(*, session: Session, principal: Principal, case_id: uuid.UUID, pur
 
 def directs(principal: Principal, case: Case) -> bool:
     """Whether the principal directs the case: its lead, or an investigator of its district."""
-    return case.lead_id == principal.user_id or (
-        principal.can(INVESTIGATE) and principal.sees_district(case.district_id)
-    )
+    leads = case.lead_id is not None and case.lead_id == principal.user_id  # a token leads nothing
+    return leads or (principal.can(INVESTIGATE) and principal.sees_district(case.district_id))
 
 
 def _reason(reason: str, what: str) -> str:
