@@ -5,8 +5,10 @@ registered never overwritten, then the fixed file registered whole with its part
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -139,3 +141,42 @@ def test_the_import_page_takes_a_file_of_firs(admin: TestClient, desk: Desk, ses
     )
     assert answer.status_code == 200 and "1 firs imported (1 new" in answer.text
     assert firs(session) == 2
+
+
+def test_firs_are_imported_from_a_police_stations_own_database(
+    admin: TestClient, desk: Desk, session: Session, tmp_path: Path
+) -> None:
+    register = tmp_path / "register.db"
+    with sqlite3.connect(register) as db:
+        db.execute("CREATE TABLE fir (ps TEXT, fir_no INTEGER, fir_year INTEGER, reg_date TEXT, ppc TEXT)")
+        db.executemany(
+            "INSERT INTO fir VALUES (?, ?, ?, ?, ?)",
+            [
+                ("PS Saddar", 301, 2024, "2024-06-01", "PPC 379;PPC 411"),
+                ("PS Gulberg", 9, 2024, "2024-06-02", "PPC 420"),
+            ],
+        )
+    db.close()
+    query = (
+        "SELECT ps AS police_station, fir_no AS number, fir_year AS year, reg_date AS registered_on,"
+        " ppc AS sections FROM fir"
+    )
+    added = admin.post(
+        "/api/v1/records/quality/sources",
+        json={
+            "name": "register-saddar",
+            "kind": "firs",
+            "district_id": str(desk.district.id),
+            "url": f"sqlite:///{register}",
+            "query": query,
+        },
+    )
+    assert added.status_code == 201, added.text
+    run = f"/api/v1/records/quality/sources/{added.json()['id']}/run"
+    checked = admin.post(f"{run}?dry_run=true").json()
+    assert (checked["kind"], checked["rows"], checked["new"], checked["errors"]) == ("firs", 2, 2, 0)
+    assert firs(session) == 1
+    stored = admin.post(f"{run}?dry_run=false")
+    assert stored.status_code == 200 and stored.json()["imported"] == 2, stored.text
+    fir = session.scalars(select(Fir).where(Fir.number == 301)).one()
+    assert (fir.year, fir.registered_on, fir.sections) == (2024, dt.date(2024, 6, 1), ["PPC 379", "PPC 411"])
