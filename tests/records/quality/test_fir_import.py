@@ -22,6 +22,7 @@ from safecity.audit.models import AuditEntry
 from safecity.org.models import District, PoliceStation
 from safecity.records import service as records
 from safecity.records.models import Fir, FirParty, FirStatusChange, PartyRole, Sensitivity
+from safecity.records.quality import service as quality
 from safecity.records.schemas import FirIn
 
 HEADER = "police_station,number,year,registered_on,occurred_at,sections,summary,property,complainants,accused"
@@ -180,3 +181,17 @@ def test_firs_are_imported_from_a_police_stations_own_database(
     assert stored.status_code == 200 and stored.json()["imported"] == 2, stored.text
     fir = session.scalars(select(Fir).where(Fir.number == 301)).one()
     assert (fir.year, fir.registered_on, fir.sections) == (2024, dt.date(2024, 6, 1), ["PPC 379", "PPC 411"])
+
+
+def test_an_import_past_the_row_limit_is_refused_whole(
+    admin: TestClient, desk: Desk, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(quality, "MAX_IMPORT_ROWS", 2)
+    rows = [f"PS Saddar,{400 + n},,2025-06-01,,PPC 379,,,," for n in range(3)]
+    for kind, text in (("firs", "\n".join((HEADER, *rows))), ("persons", "name\nA\nB\nC")):
+        answer = admin.post(
+            "/api/v1/records/quality/imports?dry_run=true",
+            json={"kind": kind, "district_id": str(desk.district.id), "csv": text},
+        )
+        assert answer.status_code == 422 and answer.json()["error"]["code"] == "import_too_large", answer.text
+    assert firs(session) == 1

@@ -173,6 +173,16 @@ def _rows(
     )
 
 
+def _capped(
+    rows: Iterable[tuple[int, Mapping[str, Any] | str]],
+) -> Iterator[tuple[int, Mapping[str, Any] | str]]:
+    """The rows of an import, refused whole past MAX_IMPORT_ROWS."""
+    for count, row in enumerate(rows, 1):
+        if count > MAX_IMPORT_ROWS:
+            raise InvalidInput(f"import at most {MAX_IMPORT_ROWS} rows at a time", code="import_too_large")
+        yield row
+
+
 def _import(
     *,
     session: Session,
@@ -188,10 +198,8 @@ def _import(
     good: list[tuple[dict[str, Any], PersonIn | VehicleIn, uuid.UUID | None]] = []
     seen: dict[str, int] = {}
     count = 0
-    for line, cells in rows:
+    for line, cells in _capped(rows):
         count += 1
-        if count > MAX_IMPORT_ROWS:
-            raise InvalidInput(f"import at most {MAX_IMPORT_ROWS} rows at a time", code="import_too_large")
         if isinstance(cells, str):  # a row that cannot be read as fields
             bad.append(RowProblem(line=line, key="", problems=[cells]))
             continue
@@ -335,10 +343,8 @@ def _import_firs(
     bad: list[RowProblem] = []
     good: dict[tuple[uuid.UUID, int, int], _FirRow] = {}
     count = 0
-    for line, cells in rows:
+    for line, cells in _capped(rows):
         count += 1
-        if count > MAX_IMPORT_ROWS:
-            raise InvalidInput(f"import at most {MAX_IMPORT_ROWS} rows at a time", code="import_too_large")
         if isinstance(cells, str):  # a row that cannot be read as fields
             checked: _FirRow | RowProblem = RowProblem(line=line, key="", problems=[cells])
         else:
