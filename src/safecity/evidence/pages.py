@@ -172,7 +172,7 @@ def _case_context(page: Page, db: Session, case: Case, purpose: str) -> dict[str
         "can_work": case.status == CaseStatus.OPEN
         and service.may_work(session=db, principal=principal, case=case),
         "can_direct": service.directs(principal, case),
-        "can_share": principal.can(service.SHARE) and principal.sees_district(case.district_id),
+        "can_share": service.may_share(principal, case),
     }
 
 

@@ -412,14 +412,24 @@ def members(*, session: Session, case_id: uuid.UUID) -> list[CaseMember]:
     )
 
 
+def may_share(principal: Principal, case: Case) -> bool:
+    """Whether the principal may change whom a case is shared with: cases.share in its own district."""
+    return principal.can(SHARE) and principal.sees_district(case.district_id)
+
+
+def _sharable(session: Session, principal: Principal, case_id: uuid.UUID) -> Case:
+    principal.require(SHARE)
+    case = get_case(session=session, principal=principal, case_id=case_id)
+    if not may_share(principal, case):
+        raise PermissionDenied("only a supervisor of the case's own district may change its sharing")
+    return case
+
+
 def share_case(
     *, session: Session, principal: Principal, case_id: uuid.UUID, district_id: uuid.UUID, reason: str
 ) -> CaseShare:
     """Share a case with another district's investigators (cases.share, a supervisor of its district)."""
-    principal.require(SHARE)
-    case = get_case(session=session, principal=principal, case_id=case_id)
-    if not principal.sees_district(case.district_id):
-        raise PermissionDenied("only a supervisor of the case's own district may share it")
+    case = _sharable(session, principal, case_id)
     district = session.get(District, district_id)
     if district is None:
         raise NotFound("no district with that id")
@@ -452,10 +462,7 @@ def unshare_case(
 
     That district's investigators no longer see the case, but for those on its team (a separate choice).
     """
-    principal.require(SHARE)
-    case = get_case(session=session, principal=principal, case_id=case_id)
-    if not principal.sees_district(case.district_id):
-        raise PermissionDenied("only a supervisor of the case's own district may change its sharing")
+    case = _sharable(session, principal, case_id)
     stated = _reason(reason, "for ending the share")
     share = session.scalars(
         select(CaseShare).where(CaseShare.case_id == case.id, CaseShare.district_id == district_id)
